@@ -1,0 +1,1 @@
+"""The surfaces: terminal console, Slack (later), and the composition root / CLI."""

@@ -1,0 +1,66 @@
+"""`tradebot` command line: run the service, or arm the local kill switch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.app import RunOptions, StartupError, config_path, serve
+from ops.config import ConfigError, load_settings
+from strategy.venues.bars import BarDataError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradebot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the service (simulator + console by default)")
+    run.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    run.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
+    run.add_argument("--speed", type=float, help="simulated seconds per real second (0 = max)")
+    run.add_argument("--data", help="replay bars from this CSV instead of synthetic bars")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    kill = sub.add_parser("kill", help="arm the kill switch file the running service watches")
+    kill.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    kill.add_argument("--clear", action="store_true", help="remove the kill switch file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = dict(os.environ)
+    try:
+        if args.command == "kill":
+            return _kill(args.config, args.clear, env)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+            stream=sys.stderr,
+        )
+        options = RunOptions(args.config, args.duration, args.speed, args.data)
+        return asyncio.run(serve(options, env))
+    except (ConfigError, StartupError, BarDataError) as exc:
+        print(f"tradebot: {exc}", file=sys.stderr)
+        return 2
+
+
+def _kill(config: str | None, clear: bool, env: dict[str, str]) -> int:
+    settings = load_settings(config_path(config, env), env=env)
+    path = Path(str(settings.get("monitoring.kill_switch_file")))
+    if clear:
+        path.unlink(missing_ok=True)
+        print(f"kill switch file {path} removed; trading stays HALTED until someone resumes")
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    print(
+        f"kill switch armed: {path}\n"
+        "the running service halts, cancels all orders and closes every position within ~1 s;\n"
+        "run `tradebot kill --clear` before resuming"
+    )
+    return 0

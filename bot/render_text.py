@@ -1,0 +1,147 @@
+"""Plain-text rendering of command results for the terminal console."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ops.results import (
+    ConfigResult,
+    ConfirmRequest,
+    Done,
+    HelpResult,
+    KillReport,
+    PnlResult,
+    PositionsResult,
+    Result,
+    RunSummary,
+    SlippageResult,
+    StatusResult,
+)
+from strategy.latency import StageStats
+
+
+def money(x: float) -> str:
+    return f"{'-' if x < 0 else ''}${abs(x):,.2f}"
+
+
+def signed_money(x: float) -> str:
+    return f"{'+' if x >= 0 else '-'}${abs(x):,.2f}"
+
+
+def latency_lines(stats: tuple[StageStats, ...]) -> list[str]:
+    return [
+        f"  {s.stage:<9} p50 {s.p50_us:9.1f} us   p99 {s.p99_us:9.1f} us   (n={s.count})"
+        for s in stats
+    ]
+
+
+def render(result: Result) -> str:
+    match result:
+        case StatusResult():
+            return _status(result)
+        case PnlResult():
+            since = datetime.fromtimestamp(result.since_ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            return "\n".join(
+                [
+                    f"P&L {result.period} (since {since}): {signed_money(result.pnl)}",
+                    f"  realized {signed_money(result.realized)}   unrealized "
+                    f"{signed_money(result.unrealized)}   commissions {money(result.commissions)}",
+                    f"  equity {money(result.equity)}   peak {money(result.peak_equity)}   "
+                    f"drawdown {result.drawdown:.2%}   fills {result.fills}",
+                ]
+            )
+        case PositionsResult():
+            return _positions(result)
+        case ConfigResult():
+            rows = [f"{'parameter':<34} {'value':<28} {'source':<9} allowed"]
+            for line in result.lines:
+                name = line.path + (f" ({line.short})" if line.short else "")
+                mark = "" if line.settable else "  [restart to change]"
+                rows.append(f"{name:<34} {line.value:<28} {line.source:<9} {line.allowed}{mark}")
+            return "\n".join(rows)
+        case SlippageResult():
+            if result.count == 0:
+                return "no fills yet: no slippage to report"
+            return (
+                f"slippage over {result.count} fills: mean {result.mean_bps:.2f} bps, "
+                f"std {result.std_bps:.2f} bps, p95 {result.p95_bps:.2f} bps (positive = worse)"
+            )
+        case HelpResult():
+            return "\n".join(result.lines)
+        case ConfirmRequest():
+            return "\n".join([result.title, *(f"  - {line}" for line in result.lines)])
+        case Done():
+            return "\n".join([result.title, *(f"  {line}" for line in result.lines)])
+        case KillReport():
+            return render_kill(result)
+    raise TypeError(f"no text rendering for {type(result).__name__}")
+
+
+def _status(r: StatusResult) -> str:
+    age = "no bars yet" if r.last_bar_age_sec is None else f"{r.last_bar_age_sec:.0f}s"
+    lines = [
+        f"{r.strategy} on {r.venue}: {r.state}" + (f" ({r.state_reason})" if r.state_reason else ""),
+        f"  equity {money(r.equity)}   day {signed_money(r.day_pnl)}   realized "
+        f"{signed_money(r.realized)}   unrealized {signed_money(r.unrealized)}   "
+        f"drawdown {r.drawdown:.2%}",
+        f"  bars {r.bars}   signals {r.signals}   fills {r.fills}   refusals {r.refusals}   "
+        f"orders today {r.orders_today}   working {r.working_orders}   last bar age {age}",
+    ]
+    if r.kill_switch_armed:
+        lines.append("  KILL SWITCH FILE PRESENT")
+    for p in r.positions:
+        last = "n/a" if p.last_price is None else f"{p.last_price:.2f}"
+        lines.append(
+            f"  {p.symbol:<6} {p.qty:+6d} @ {p.avg_price:.2f}  last {last}  "
+            f"unrealized {signed_money(p.unrealized)}"
+        )
+    if r.latency:
+        lines.append("  latency per stage:")
+        lines.extend(latency_lines(r.latency))
+    return "\n".join(lines)
+
+
+def _positions(r: PositionsResult) -> str:
+    lines = [f"{'symbol':<8} {'book':>8} {'broker':>8}  match"]
+    for row in r.rows:
+        broker = "?" if row.broker_qty is None else str(row.broker_qty)
+        lines.append(
+            f"{row.symbol:<8} {row.book_qty:>8} {broker:>8}  {'yes' if row.matches else 'NO'}"
+        )
+    if not r.rows:
+        lines.append("(no positions in the book or at the broker)")
+    if r.broker_error:
+        lines.append(f"broker unavailable: {r.broker_error}")
+    if r.reconcile:
+        n = len(r.mismatches)
+        lines.append("reconciled: book and broker agree" if n == 0 else f"MISMATCH on {n} symbol(s)")
+    return "\n".join(lines)
+
+
+def render_kill(r: KillReport) -> str:
+    head = "FLAT" if r.flat else "NOT FLAT: positions remain, still retrying"
+    lines = [
+        f"KILL by {r.user}: {head} after {r.elapsed_sec:.2f}s; canceled {r.canceled_orders} order(s)"
+    ]
+    for e in r.exits:
+        price = "no fill" if e.avg_price is None else f"@ {e.avg_price:.2f}"
+        slip = "" if e.slippage_bps is None else f", slippage {e.slippage_bps:+.2f} bps"
+        left = f", {e.remaining:+d} STILL OPEN" if e.remaining else ""
+        lines.append(f"  {e.symbol:<6} closed {e.filled_qty} of {e.qty_before:+d} {price}{slip}{left}")
+    lines.extend(f"  error: {err}" for err in r.errors)
+    return "\n".join(lines)
+
+
+def render_summary(s: RunSummary) -> str:
+    lines = [
+        f"stopped after {s.duration_sec:.1f}s, state {s.state}",
+        f"  bars {s.bars}   signals {s.signals}   orders {s.orders}   fills {s.fills}   "
+        f"refusals {s.refusals}",
+        f"  P&L realized {signed_money(s.realized)}   unrealized {signed_money(s.unrealized)}   "
+        f"commissions {money(s.commissions)}   equity {money(s.equity)}",
+        f"  journal rows written {s.journal_rows}",
+    ]
+    if s.latency:
+        lines.append("  latency per stage:")
+        lines.extend(latency_lines(s.latency))
+    return "\n".join(lines)

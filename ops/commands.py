@@ -1,0 +1,250 @@
+"""The transport-independent command core: text in, typed result out.
+
+Surfaces (console, Slack) call `handle` with what the user typed and `confirm`/`cancel` with a
+nonce; they render the results. Read-only commands live in `ops.queries`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ops import messages
+from ops.config import ConfigError, ParamSpec, find_param, parse_value
+from ops.confirm import Confirmations
+from ops.formatting import allowed_range, format_value
+from ops.parsing import ParsedCommand, parse_command
+from ops.queries import Queries
+from ops.results import CommandError, ConfirmRequest, Done, HelpResult, Result
+from ops.service import TradingService
+from strategy.types import TradingState
+
+log = logging.getLogger(__name__)
+OPEN_FLAGS = frozenset({"--open", "open", "--apply-open"})
+
+
+class CommandCore:
+    def __init__(
+        self, service: TradingService, confirmations: Confirmations, now: Callable[[], float]
+    ) -> None:
+        self.service = service
+        self.confirmations = confirmations
+        self.queries = Queries(service)
+        self._now = now
+
+    async def handle(self, text: str, user: str, channel: str, surface: str) -> Result:
+        """Run one command line. CommandError means: refused, nothing changed."""
+        try:
+            command = parse_command(text)
+            result = await self._dispatch(command, user, channel)
+        except ConfigError as exc:
+            self._audit(user, channel, surface, text, "refused", str(exc))
+            raise CommandError(str(exc)) from exc
+        except CommandError as exc:
+            self._audit(user, channel, surface, text, "refused", str(exc))
+            raise
+        self._audit(user, channel, surface, text, "ok", type(result).__name__)
+        return result
+
+    async def _dispatch(self, command: ParsedCommand, user: str, channel: str) -> Result:
+        name, args = command.name, command.args
+        if name in ("set", "reset"):
+            return self._request_change(name, args, user, channel)
+        if args and name not in ("pnl",):
+            raise CommandError(messages.EXTRA_ARGS.format(extra=" ".join(args), usage=messages.USAGE))
+        if name == "help":
+            return HelpResult(messages.HELP)
+        if name == "pause":
+            return self._pause(user)
+        if name == "resume":
+            return self._request_resume(user, channel)
+        if name == "kill":
+            return await self._request_kill(user, channel)
+        return await self.queries.run(name, args)
+
+    # -- confirmations ---------------------------------------------------------------------
+
+    async def confirm(self, nonce: str, user: str, channel: str, surface: str) -> Result:
+        try:
+            pending = self.confirmations.take(nonce, user)
+        except CommandError as exc:
+            self._audit(user, channel, surface, "confirm", "refused", str(exc))
+            raise
+        self._audit(user, channel, surface, f"confirm {pending.kind}", "ok", pending.requester)
+        try:
+            return await pending.apply(user)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cancel(self, nonce: str, user: str, channel: str, surface: str) -> Done:
+        pending = self.confirmations.cancel(nonce, user)
+        self._audit(user, channel, surface, f"cancel {pending.kind}", "ok", pending.requester)
+        return Done(messages.CANCELLED.format(user=user))
+
+    def expire(self) -> None:
+        """Audit confirmations whose time ran out (called periodically)."""
+        for pending in self.confirmations.expire_due():
+            self._audit(pending.requester, pending.channel, "-", pending.kind, "expired", "")
+
+    def _ttl(self, kind: str) -> float:
+        key = "confirm.kill_ttl_sec" if kind == "kill" else "confirm.set_ttl_sec"
+        return float(self.service.settings.get(key))  # type: ignore[arg-type]
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def _request_change(
+        self, name: str, args: tuple[str, ...], user: str, channel: str
+    ) -> ConfirmRequest:
+        apply_open = any(a.lower() in OPEN_FLAGS for a in args)
+        words = [a for a in args if a.lower() not in OPEN_FLAGS]
+        wanted = 2 if name == "set" else 1
+        if len(words) != wanted:
+            raise CommandError(messages.SET_USAGE if name == "set" else messages.RESET_USAGE)
+        spec = find_param(words[0])
+        if not spec.hot:
+            raise CommandError(messages.NOT_SETTABLE.format(path=spec.path))
+        settings = self.service.settings
+        old = settings.get(spec.path)
+        label = spec.short or spec.path
+        if name == "set":
+            new_value = parse_value(spec, words[1])
+            if new_value == old:
+                raise CommandError(messages.UNCHANGED.format(name=label, value=format_value(old)))
+            settings.with_override(spec.path, new_value)  # raises now if cross-checks fail
+        else:
+            if settings.source(spec.path) != "override":
+                raise CommandError(
+                    messages.NO_OVERRIDE.format(
+                        name=label, value=format_value(old), source=settings.source(spec.path)
+                    )
+                )
+            new_value = settings.without_override(spec.path).get(spec.path)
+        lines = self._change_lines(spec, old, new_value, apply_open)
+
+        async def apply(confirmer: str) -> Result:
+            return self._apply_change(name, spec, old, new_value, apply_open, user, confirmer)
+
+        pending = self.confirmations.open(name, user, channel, self._ttl(name), apply)
+        return ConfirmRequest(
+            nonce=pending.nonce,
+            kind=name,
+            title=f"{name} {label}: {format_value(old)} -> {format_value(new_value)}",
+            lines=lines,
+            requester=user,
+            expires_at=pending.expires_at,
+        )
+
+    def _change_lines(
+        self, spec: ParamSpec, old: object, new: object, apply_open: bool
+    ) -> tuple[str, ...]:
+        open_positions = len(self.service.book.positions())
+        keeps = (
+            f"the {open_positions} open position(s) switch to the new value"
+            if apply_open
+            else f"the {open_positions} open position(s) keep their entry parameters"
+        )
+        lines = [
+            f"{spec.path}: {format_value(old)} -> {format_value(new)}",
+            f"allowed: {allowed_range(spec)}",
+        ]
+        if spec.path.startswith("strategy."):
+            lines.append(keeps)
+        return tuple(lines)
+
+    def _apply_change(
+        self,
+        name: str,
+        spec: ParamSpec,
+        old: object,
+        new: object,
+        apply_open: bool,
+        requester: str,
+        confirmer: str,
+    ) -> Done:
+        settings = self.service.settings
+        now_value = settings.get(spec.path)
+        label = spec.short or spec.path
+        if now_value != old:
+            raise CommandError(
+                messages.CHANGED_SINCE.format(
+                    name=label, old=format_value(old), now=format_value(now_value)
+                )
+            )
+        if name == "set":
+            new_settings = settings.with_override(spec.path, new)
+        else:
+            new_settings = settings.without_override(spec.path)
+        self.service.apply_settings(new_settings, apply_open)
+        self.service.journal.record_param_change(
+            spec.path,
+            format_value(old),
+            format_value(new) if name == "set" else None,
+            confirmer,
+            name,
+            apply_open,
+        )
+        who = confirmer if confirmer == requester else f"{confirmer} (asked by {requester})"
+        return Done(f"{label} changed {format_value(old)} -> {format_value(new)} by {who}")
+
+    def _pause(self, user: str) -> Done:
+        state = self.service.gate.state
+        if state is TradingState.HALTED:
+            raise CommandError(messages.PAUSE_WHILE_HALTED)
+        if state is TradingState.PAUSED:
+            raise CommandError(messages.ALREADY.format(state=state.value))
+        self.service.set_state(TradingState.PAUSED, f"paused by {user}", user)
+        return Done(f"Paused by {user}: no new entries; exits still run.")
+
+    def _request_resume(self, user: str, channel: str) -> ConfirmRequest:
+        state = self.service.gate.state
+        if state is TradingState.ACTIVE:
+            raise CommandError(messages.ALREADY.format(state=state.value))
+        self._check_kill_file()
+
+        async def apply(confirmer: str) -> Result:
+            self._check_kill_file()
+            self.service.set_state(TradingState.ACTIVE, f"resumed by {confirmer}", confirmer)
+            return Done(f"Resumed by {confirmer}: trading is ACTIVE.")
+
+        pending = self.confirmations.open("resume", user, channel, self._ttl("resume"), apply)
+        return ConfirmRequest(
+            nonce=pending.nonce,
+            kind="resume",
+            title=f"resume: {state.value} -> ACTIVE",
+            lines=(
+                f"now {state.value}: {self.service.gate.state_reason}",
+                "new entries will be placed again",
+            ),
+            requester=user,
+            expires_at=pending.expires_at,
+        )
+
+    def _check_kill_file(self) -> None:
+        if self.service.kill_file.exists():
+            raise CommandError(messages.RESUME_BLOCKED_KILL_FILE.format(path=self.service.kill_file))
+
+    async def _request_kill(self, user: str, channel: str) -> ConfirmRequest:
+        lines = await self.queries.kill_preview()
+
+        async def apply(confirmer: str) -> Result:
+            return await self.service.kill(confirmer)
+
+        pending = self.confirmations.open("kill", user, channel, self._ttl("kill"), apply)
+        return ConfirmRequest(
+            nonce=pending.nonce,
+            kind="kill",
+            title="KILL: halt trading, cancel all orders, close every position",
+            lines=lines,
+            requester=user,
+            expires_at=pending.expires_at,
+        )
+
+    def _audit(
+        self, user: str, channel: str, surface: str, command: str, outcome: str, detail: str
+    ) -> None:
+        self.service.journal.record(
+            "commands",
+            {"user": user, "channel": channel, "surface": surface, "command": command,
+             "outcome": outcome, "detail": detail},
+        )
+

@@ -1,0 +1,169 @@
+"""The one kill path (console, Slack, kill file): cancel all, flatten, verify flat, report.
+
+The caller halts trading first (synchronously) so that no new order can slip in while this
+runs. Flatten orders are tracked in the book like any other order, so every exit has a fill
+price and a slippage figure for the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from ops.results import KillReport, PositionExit
+from strategy.book import BookOrder
+from strategy.clock import Clock
+from strategy.engine import Engine
+from strategy.types import (
+    BrokerPosition,
+    Intent,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+from strategy.venue import BrokerError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Exit:
+    position: BrokerPosition
+    order_ids: list[str] = field(default_factory=list)
+    remaining: int = 0
+
+
+class Flattener:
+    def __init__(self, engine: Engine, clock: Clock, timeout_sec: float, poll_sec: float) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._timeout = timeout_sec
+        self._poll = poll_sec
+        self._attempt = 0
+
+    async def run(self, user: str) -> KillReport:
+        started = time.monotonic()
+        deadline = started + self._timeout
+        errors: list[str] = []
+        canceled = len(self._engine.book.working_orders())
+        try:
+            await self._engine.broker.cancel_all()
+        except BrokerError as exc:
+            errors.append(f"cancel all orders failed: {exc}")
+        exits: dict[str, _Exit] = {}
+        flat = False
+        while True:
+            try:
+                held = await self._engine.broker.positions()
+            except BrokerError as exc:
+                errors.append(f"reading positions failed: {exc}")
+                held = None
+            if held is not None:
+                for position in held:
+                    exits.setdefault(position.symbol, _Exit(position))
+                for exit_ in exits.values():
+                    exit_.remaining = 0
+                for position in held:
+                    exits[position.symbol].remaining = position.qty
+                if not held:
+                    flat = True
+                    break
+                await self._close_remaining(held, exits, errors)
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(self._poll)
+        return KillReport(
+            user=user,
+            canceled_orders=canceled,
+            exits=tuple(self._summarize(e) for e in exits.values()),
+            flat=flat,
+            elapsed_sec=time.monotonic() - started,
+            errors=tuple(dict.fromkeys(errors)),
+        )
+
+    async def _close_remaining(
+        self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
+    ) -> None:
+        """Send a flatten order for each position that has no flatten order working."""
+        book = self._engine.book
+        sends = []
+        for position in held:
+            exit_ = exits[position.symbol]
+            if any(_working(book.order(oid)) for oid in exit_.order_ids):
+                continue
+            order = self._flatten_order(position)
+            exit_.order_ids.append(order.client_order_id)
+            book.add_order(order, None)
+            sends.append(self._send(order, errors))
+        await asyncio.gather(*sends)
+
+    def _flatten_order(self, position: BrokerPosition) -> OrderRequest:
+        self._attempt += 1
+        clock_now = self._clock.now()
+        return OrderRequest(
+            client_order_id=f"kill-{int(clock_now)}-{position.symbol}-{self._attempt}",
+            symbol=position.symbol,
+            side=Side.SELL if position.qty > 0 else Side.BUY,
+            qty=abs(position.qty),
+            type=OrderType.MARKET,
+            tif=TimeInForce.DAY,
+            limit_price=None,
+            decision_price=position.market_price,
+            intent=Intent.FLATTEN,
+            created_ts=clock_now,
+        )
+
+    async def _send(self, order: OrderRequest, errors: list[str]) -> None:
+        try:
+            ack = await self._engine.broker.submit(order)
+        except BrokerError as exc:
+            errors.append(f"closing {order.symbol} failed: {exc}")
+            self._engine.book.apply(_rejected(order, str(exc), self._clock.now()))
+            return
+        self._engine.on_order_update(ack)
+
+    def _summarize(self, exit_: _Exit) -> PositionExit:
+        book = self._engine.book
+        filled = 0
+        cost = 0.0
+        for oid in exit_.order_ids:
+            order = book.order(oid)
+            if order is not None and order.filled_qty and order.avg_fill_price is not None:
+                filled += order.filled_qty
+                cost += order.filled_qty * order.avg_fill_price
+        reference = exit_.position.market_price
+        avg = cost / filled if filled else None
+        slippage = None
+        if avg is not None and reference > 0:
+            side = Side.SELL if exit_.position.qty > 0 else Side.BUY
+            slippage = side.sign * (avg - reference) / reference * 1e4
+        return PositionExit(
+            symbol=exit_.position.symbol,
+            qty_before=exit_.position.qty,
+            filled_qty=filled,
+            avg_price=avg,
+            reference_price=reference,
+            slippage_bps=slippage,
+            remaining=exit_.remaining,
+        )
+
+
+def _working(order: BookOrder | None) -> bool:
+    return order is not None and order.working
+
+
+def _rejected(order: OrderRequest, reason: str, ts: float) -> OrderUpdate:
+    return OrderUpdate(
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        status=OrderStatus.REJECTED,
+        filled_qty=0,
+        filled_avg_price=None,
+        ts=ts,
+        reason=reason,
+    )

@@ -1,0 +1,46 @@
+"""Every user-facing sentence the command core produces, in one place."""
+
+from __future__ import annotations
+
+USAGE = (
+    "usage: status | pnl [today|week|all] | positions | reconcile | config | "
+    "set <param> <value> [--open] | reset <param> | pause | resume | kill | slippage | help"
+)
+
+HELP = (
+    "status                 trading state, equity, positions, latency",
+    "pnl [today|week|all]   P&L, drawdown vs peak",
+    "positions              the bot's book beside the broker's positions",
+    "reconcile              compare book and broker now; mismatches are listed",
+    "config                 every parameter, its value and where it came from",
+    "set <param> <value>    change a threshold (asks to confirm); add --open to apply it",
+    "                       to open positions too (otherwise they keep their entry values)",
+    "reset <param>          drop a runtime change, back to config.yaml (asks to confirm)",
+    "pause                  stop new entries; exits still run",
+    "resume                 allow entries again (asks to confirm)",
+    "kill                   halt, cancel all orders, close every position (asks to confirm)",
+    "slippage               realized slippage of fills: mean, std, p95 (bps)",
+    "help                   this list",
+)
+
+UNKNOWN_COMMAND = "unknown command '{name}'. " + USAGE
+EMPTY_COMMAND = "no command given. " + USAGE
+BAD_PERIOD = "unknown period '{period}': use today, week or all"
+SET_USAGE = "usage: set <param> <value> [--open], e.g. `set entry_z 2.2`"
+RESET_USAGE = "usage: reset <param>, e.g. `reset entry_z`"
+NOT_SETTABLE = "{path} cannot be changed at runtime; edit config.yaml and restart"
+UNCHANGED = "{name} is already {value}; nothing to change"
+NO_OVERRIDE = "{name} has no runtime change to reset (it is {value} from {source})"
+CHANGED_SINCE = "{name} changed since this was asked ({old} is now {now}); nothing applied, ask again"
+EXTRA_ARGS = "unexpected '{extra}'. {usage}"
+
+NO_LONGER_VALID = "this confirmation is no longer valid (already used, cancelled or unknown)"
+EXPIRED = "this {kind} confirmation expired; nothing was changed. Ask again."
+FOUR_EYES = "four-eyes is on: a different operator must confirm this"
+NOT_REQUESTER = "only <@{requester}> can confirm or cancel this"
+CANCELLED = "Cancelled by {user}; nothing changed."
+
+ALREADY = "trading is already {state}; nothing changed"
+PAUSE_WHILE_HALTED = "trading is HALTED; pause would not change anything (use resume after checking)"
+RESUME_BLOCKED_KILL_FILE = "the kill switch file {path} exists: remove it before resuming"
+KILL_IN_PROGRESS = "a kill is already in progress"

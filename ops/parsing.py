@@ -1,0 +1,40 @@
+"""Turning a command line into a command name and arguments: forgiving about case and spaces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ops import messages
+from ops.results import CommandError
+
+COMMANDS = frozenset(
+    {
+        "status", "pnl", "positions", "reconcile", "config", "set", "reset",
+        "pause", "resume", "kill", "slippage", "help",
+    }
+)
+ALIASES = {"pos": "positions", "stop": "pause", "?": "help", "cfg": "config", "p&l": "pnl"}
+PREFIXES = ("/trade", "trade")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    name: str
+    args: tuple[str, ...]
+    here: bool  # answer in channel rather than privately (Slack)
+
+
+def parse_command(text: str) -> ParsedCommand:
+    words = text.strip().split()
+    if words and words[0].lower() in PREFIXES:
+        words = words[1:]
+    if not words:
+        raise CommandError(messages.EMPTY_COMMAND)
+    name = ALIASES.get(words[0].lower(), words[0].lower())
+    if name not in COMMANDS:
+        raise CommandError(messages.UNKNOWN_COMMAND.format(name=words[0]))
+    args = words[1:]
+    here = bool(args) and args[-1].lower() == "here"
+    if here:
+        args = args[:-1]
+    return ParsedCommand(name=name, args=tuple(args), here=here)

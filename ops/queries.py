@@ -1,0 +1,188 @@
+"""Read-only commands: status, pnl, positions/reconcile, config, slippage, and the kill preview."""
+
+from __future__ import annotations
+
+import math
+
+from ops import messages
+from ops.config import PARAMS
+from ops.formatting import allowed_range, format_value
+from ops.results import (
+    CommandError,
+    ConfigLine,
+    ConfigResult,
+    PnlResult,
+    PositionCompare,
+    PositionLine,
+    PositionsResult,
+    Result,
+    SlippageResult,
+    StatusResult,
+)
+from ops.service import TradingService
+from strategy.market_day import session_open
+from strategy.venue import BrokerError
+
+WEEK_SEC = 7 * 24 * 3600
+
+
+class Queries:
+    def __init__(self, service: TradingService) -> None:
+        self._service = service
+
+    async def run(self, name: str, args: tuple[str, ...]) -> Result:
+        if name == "status":
+            return self.status()
+        if name == "pnl":
+            return await self.pnl(args[0].lower() if args else "today")
+        if name in ("positions", "reconcile"):
+            return await self.positions(reconcile=name == "reconcile")
+        if name == "config":
+            return self.config()
+        if name == "slippage":
+            return self.slippage()
+        raise CommandError(messages.UNKNOWN_COMMAND.format(name=name))
+
+    def status(self) -> StatusResult:
+        svc = self._service
+        book, counters = svc.book, svc.engine.counters
+        last_bar = svc.engine.last_bar_ts
+        bar_sec = float(svc.settings.get("sim.bar_sec"))  # type: ignore[arg-type]
+        return StatusResult(
+            strategy=str(svc.settings.get("strategy.name")),
+            venue=svc.broker.name,
+            state=svc.gate.state,
+            state_reason=svc.gate.state_reason,
+            equity=book.equity(),
+            day_pnl=book.equity() - book.day_start_equity(),
+            realized=book.realized_pnl,
+            unrealized=book.unrealized_pnl(),
+            commissions=book.commissions,
+            drawdown=book.drawdown(),
+            positions=tuple(self._position_lines()),
+            working_orders=len(book.working_orders()),
+            orders_today=svc.gate.orders_today,
+            bars=counters.bars,
+            signals=counters.signals,
+            fills=counters.fills,
+            refusals=counters.refusals + counters.broker_rejects,
+            last_bar_age_sec=None if last_bar is None else svc.clock.now() - last_bar - bar_sec,
+            latency=tuple(svc.latency.summary()),
+            kill_switch_armed=svc.kill_file.exists(),
+        )
+
+    def _position_lines(self) -> list[PositionLine]:
+        book = self._service.book
+        lines = []
+        for p in book.positions():
+            last = book.last_price(p.symbol)
+            price = last[0] if last else None
+            unrealized = 0.0 if price is None else (price - p.avg_price) * p.qty
+            lines.append(PositionLine(p.symbol, p.qty, p.avg_price, price, unrealized))
+        return lines
+
+    async def pnl(self, period: str) -> PnlResult:
+        if period not in ("today", "week", "all"):
+            raise CommandError(messages.BAD_PERIOD.format(period=period))
+        svc = self._service
+        book = svc.book
+        now = svc.clock.now()
+        equity = book.equity()
+        curve = book.equity_curve
+        first_ts = curve[0][0] if curve else now
+        if period == "today":
+            since, start_equity = max(session_open(now), first_ts), book.day_start_equity()
+        else:
+            since = first_ts if period == "all" else max(first_ts, now - WEEK_SEC)
+            start_equity = next((e for ts, e in curve if ts >= since), equity)
+        return PnlResult(
+            period=period,
+            since_ts=since,
+            pnl=equity - start_equity,
+            realized=book.realized_pnl,
+            unrealized=book.unrealized_pnl(),
+            commissions=book.commissions,
+            equity=equity,
+            peak_equity=book.peak_equity,
+            drawdown=book.drawdown(),
+            fills=book.fills_count,
+        )
+
+    async def positions(self, reconcile: bool) -> PositionsResult:
+        book = self._service.book
+        broker_error = None
+        held: dict[str, tuple[int, float]] = {}
+        try:
+            for bp in await self._service.broker.positions():
+                held[bp.symbol] = (bp.qty, bp.avg_price)
+        except BrokerError as exc:
+            broker_error = str(exc)
+        mine = {p.symbol: p for p in book.positions()}
+        rows = []
+        for symbol in sorted(set(mine) | set(held)):
+            position = mine.get(symbol)
+            broker_qty, broker_avg = held.get(symbol, (0, None))
+            rows.append(
+                PositionCompare(
+                    symbol=symbol,
+                    book_qty=position.qty if position else 0,
+                    broker_qty=None if broker_error else broker_qty,
+                    book_avg=position.avg_price if position else None,
+                    broker_avg=broker_avg,
+                )
+            )
+        result = PositionsResult(tuple(rows), broker_error, reconcile)
+        if reconcile:
+            for row in result.mismatches:
+                self._service.alert(
+                    f"reconcile:{row.symbol}",
+                    "critical",
+                    f"{row.symbol}: book {row.book_qty}, broker {row.broker_qty}",
+                )
+        return result
+
+    def config(self) -> ConfigResult:
+        settings = self._service.settings
+        return ConfigResult(
+            tuple(
+                ConfigLine(
+                    path=spec.path,
+                    short=spec.short,
+                    value=format_value(settings.get(spec.path)),
+                    source=settings.source(spec.path),
+                    settable=spec.hot,
+                    allowed=allowed_range(spec),
+                )
+                for spec in PARAMS
+            )
+        )
+
+    def slippage(self) -> SlippageResult:
+        samples = tuple(s.bps for s in self._service.book.slippage)
+        if not samples:
+            return SlippageResult(0, math.nan, math.nan, math.nan, ())
+        n = len(samples)
+        mean = sum(samples) / n
+        std = math.sqrt(sum((x - mean) ** 2 for x in samples) / n)
+        ordered = sorted(samples)
+        p95 = ordered[min(n - 1, math.ceil(0.95 * n) - 1)]
+        return SlippageResult(n, mean, std, p95, samples)
+
+    async def kill_preview(self) -> tuple[str, ...]:
+        """What a kill would do, from the broker's view (falling back to the book's)."""
+        svc = self._service
+        lines = []
+        try:
+            held = [(p.symbol, p.qty, p.market_value) for p in await svc.broker.positions()]
+        except BrokerError as exc:
+            lines.append(f"broker positions unavailable ({exc}); showing the bot's book")
+            held = [(p.symbol, p.qty, p.qty * (p.last_price or p.avg_price))
+                    for p in self._position_lines()]
+        for symbol, qty, value in held:
+            lines.append(f"close {symbol}: {qty:+d} shares, value ${value:,.2f}")
+        if not held:
+            lines.append("no open positions")
+        working = svc.book.working_orders()
+        lines.append(f"cancel {len(working)} open order(s)")
+        lines.append(f"then trading stays HALTED until someone resumes (state now {svc.gate.state})")
+        return tuple(lines)

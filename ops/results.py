@@ -1,0 +1,183 @@
+"""Typed, frozen results of the command core. Surfaces (console, Slack) only render these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strategy.latency import StageStats
+from strategy.types import TradingState
+
+
+class CommandError(Exception):
+    """A user-facing refusal: bad input, not allowed, expired. Shown as is; nothing changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class PositionLine:
+    symbol: str
+    qty: int
+    avg_price: float
+    last_price: float | None
+    unrealized: float
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    strategy: str
+    venue: str
+    state: TradingState
+    state_reason: str
+    equity: float
+    day_pnl: float
+    realized: float
+    unrealized: float
+    commissions: float
+    drawdown: float
+    positions: tuple[PositionLine, ...]
+    working_orders: int
+    orders_today: int
+    bars: int
+    signals: int
+    fills: int
+    refusals: int
+    last_bar_age_sec: float | None
+    latency: tuple[StageStats, ...]
+    kill_switch_armed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PnlResult:
+    period: str
+    since_ts: float
+    pnl: float
+    realized: float
+    unrealized: float
+    commissions: float
+    equity: float
+    peak_equity: float
+    drawdown: float
+    fills: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionCompare:
+    symbol: str
+    book_qty: int
+    broker_qty: int | None  # None when the broker could not be read
+    book_avg: float | None
+    broker_avg: float | None
+
+    @property
+    def matches(self) -> bool:
+        return self.broker_qty is None or self.book_qty == self.broker_qty
+
+
+@dataclass(frozen=True, slots=True)
+class PositionsResult:
+    rows: tuple[PositionCompare, ...]
+    broker_error: str | None
+    reconcile: bool  # True when asked as `reconcile` (mismatches are the point)
+
+    @property
+    def mismatches(self) -> tuple[PositionCompare, ...]:
+        return tuple(r for r in self.rows if not r.matches)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigLine:
+    path: str
+    short: str | None
+    value: str
+    source: str
+    settable: bool
+    allowed: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigResult:
+    lines: tuple[ConfigLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SlippageResult:
+    count: int
+    mean_bps: float
+    std_bps: float
+    p95_bps: float
+    samples_bps: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HelpResult:
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmRequest:
+    """An action waiting for Confirm/Cancel; `nonce` is all a button carries."""
+
+    nonce: str
+    kind: str
+    title: str
+    lines: tuple[str, ...]
+    requester: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    title: str
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PositionExit:
+    symbol: str
+    qty_before: int
+    filled_qty: int
+    avg_price: float | None
+    reference_price: float
+    slippage_bps: float | None
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class KillReport:
+    user: str
+    canceled_orders: int
+    exits: tuple[PositionExit, ...]
+    flat: bool
+    elapsed_sec: float
+    errors: tuple[str, ...]
+
+
+Result = (
+    StatusResult
+    | PnlResult
+    | PositionsResult
+    | ConfigResult
+    | SlippageResult
+    | HelpResult
+    | ConfirmRequest
+    | Done
+    | KillReport
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Printed when the service stops."""
+
+    duration_sec: float
+    bars: int
+    signals: int
+    orders: int
+    fills: int
+    refusals: int
+    realized: float
+    unrealized: float
+    commissions: float
+    equity: float
+    state: TradingState
+    latency: tuple[StageStats, ...]
+    journal_rows: int

@@ -1,0 +1,213 @@
+"""The running service: engine task, kill switch watcher, trading state, alerts, shutdown.
+
+Venue-agnostic: the composition root hands in a broker and a feed (simulated or Alpaca).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from ops import messages
+from ops.config import Settings
+from ops.journal import Journal
+from ops.kill import Flattener
+from ops.results import CommandError, KillReport, RunSummary
+from strategy.book import Book
+from strategy.clock import Clock
+from strategy.engine import Engine
+from strategy.latency import LatencyTracker
+from strategy.risk import RiskGate
+from strategy.types import TradingState
+from strategy.venue import Broker, Feed
+
+log = logging.getLogger(__name__)
+
+AlertListener = Callable[[str, str, str], None]  # key, severity, message
+KILL_FILE_POLL_SEC = 1.0
+KEEP_FLATTENING_SEC = 5.0
+
+
+class TradingService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        journal: Journal,
+        broker: Broker,
+        feed: Feed,
+        clock: Clock,
+        starting_cash: float,
+    ) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.broker = broker
+        self.feed = feed
+        self.clock = clock
+        self.latency = LatencyTracker(recorder=journal, clock=clock)
+        self.book = Book(starting_cash=starting_cash, clock=clock, recorder=journal)
+        self.gate = RiskGate(settings.risk_limits(), settings.symbols, clock)
+        self.engine = Engine(
+            symbols=settings.symbols,
+            params=settings.strategy_params(),
+            gate=self.gate,
+            book=self.book,
+            broker=broker,
+            clock=clock,
+            recorder=journal,
+            latency=self.latency,
+            vol_window=int(settings.get("strategy.vol_window")),  # type: ignore[call-overload]
+            bar_sec=int(settings.get("sim.bar_sec")),  # type: ignore[call-overload]
+            equity_every_sec=float(settings.get("journal.equity_every_sec")),  # type: ignore[arg-type]
+        )
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._alert_listeners: list[AlertListener] = []
+        self._killing = False
+        self._started = time.monotonic()
+        self.feed_ended = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        rows = await self.journal.aquery(
+            "select state, reason from state_changes order by id desc limit 1"
+        )
+        if rows and rows[0]["state"] != TradingState.ACTIVE.value:
+            state = TradingState(str(rows[0]["state"]))
+            self.gate.set_state(state, f"restored from the journal: {rows[0]['reason']}")
+            log.warning("trading state restored as %s (%s)", state, rows[0]["reason"])
+        self.journal.record("runs", {"event": "start", "detail": self.settings.get("strategy.name")})
+        self.spawn("engine", self._run_engine())
+        self.spawn("kill-switch", self._watch_kill_file())
+
+    async def _run_engine(self) -> None:
+        await self.engine.run(self.feed)
+        self.feed_ended = True
+        log.info("market data feed ended after %d bars", self.engine.counters.bars)
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start a named background task whose failure is logged, journaled and alerted."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks[name] = task
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if self._tasks.get(task.get_name()) is task:
+            del self._tasks[task.get_name()]
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("task %s failed", task.get_name(), exc_info=exc)
+        self.alert(f"task:{task.get_name()}", "critical", f"{task.get_name()} stopped: {exc!r}")
+
+    async def stop(self) -> RunSummary:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+        await self.engine.drain()
+        self.book.snapshot_equity(self.clock.now())
+        self.journal.record("runs", {"event": "stop", "detail": ""})
+        summary = self.summary()
+        await asyncio.to_thread(self.journal.close)
+        return summary
+
+    def summary(self) -> RunSummary:
+        counters = self.engine.counters
+        return RunSummary(
+            duration_sec=time.monotonic() - self._started,
+            bars=counters.bars,
+            signals=counters.signals,
+            orders=counters.orders,
+            fills=counters.fills,
+            refusals=counters.refusals + counters.broker_rejects,
+            realized=self.book.realized_pnl,
+            unrealized=self.book.unrealized_pnl(),
+            commissions=self.book.commissions,
+            equity=self.book.equity(),
+            state=self.gate.state,
+            latency=tuple(self.latency.summary()),
+            journal_rows=self.journal.rows_written,
+        )
+
+    # -- state, settings, alerts -----------------------------------------------------------
+
+    def set_state(self, state: TradingState, reason: str, user: str) -> None:
+        self.gate.set_state(state, reason)
+        self.journal.record("state_changes", {"state": state.value, "reason": reason, "user": user})
+        log.warning("trading %s: %s", state, reason)
+
+    def apply_settings(self, settings: Settings, apply_to_open: bool) -> None:
+        self.settings = settings
+        self.engine.set_params(settings.strategy_params(), apply_to_open)
+        self.gate.set_limits(settings.risk_limits())
+
+    def on_alert(self, listener: AlertListener) -> None:
+        self._alert_listeners.append(listener)
+
+    def alert(self, key: str, severity: str, message: str) -> None:
+        self.journal.record(
+            "alerts", {"key": key, "severity": severity, "message": message, "status": "open"}
+        )
+        log.warning("ALERT [%s] %s: %s", severity, key, message)
+        for listener in self._alert_listeners:
+            listener(key, severity, message)
+
+    # -- kill ------------------------------------------------------------------------------
+
+    @property
+    def kill_file(self) -> Path:
+        return Path(str(self.settings.get("monitoring.kill_switch_file")))
+
+    async def kill(self, user: str) -> KillReport:
+        """Halt at once, then cancel, flatten and verify. One kill at a time."""
+        if self._killing:
+            raise CommandError(messages.KILL_IN_PROGRESS)
+        self._killing = True
+        try:
+            self.set_state(TradingState.HALTED, f"kill by {user}", user)
+            report = await self._flattener().run(user)
+        finally:
+            self._killing = False
+        self.journal.record(
+            "runs",
+            {"event": "kill", "detail": f"by {user}: flat={report.flat} "
+             f"exits={len(report.exits)} errors={len(report.errors)}"},
+        )
+        if not report.flat:
+            self.alert("kill", "critical", "positions still open after the kill timeout; retrying")
+            if "keep-flattening" not in self._tasks:
+                self.spawn("keep-flattening", self._keep_flattening(user))
+        return report
+
+    def _flattener(self) -> Flattener:
+        return Flattener(
+            self.engine,
+            self.clock,
+            timeout_sec=float(self.settings.get("kill.timeout_sec")),  # type: ignore[arg-type]
+            poll_sec=float(self.settings.get("kill.poll_sec")),  # type: ignore[arg-type]
+        )
+
+    async def _keep_flattening(self, user: str) -> None:
+        while self.gate.state is TradingState.HALTED:
+            await asyncio.sleep(KEEP_FLATTENING_SEC)
+            report = await self._flattener().run(user)
+            if report.flat:
+                self.alert("kill", "info", "flat after retrying")
+                return
+
+    async def _watch_kill_file(self) -> None:
+        seen = False
+        while True:
+            exists = await asyncio.to_thread(self.kill_file.exists)
+            if exists and not seen:
+                self.alert("kill-switch", "critical", f"kill switch file {self.kill_file} found")
+                await self.kill("kill-switch-file")
+            seen = exists
+            await asyncio.sleep(KILL_FILE_POLL_SEC)

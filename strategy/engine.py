@@ -1,0 +1,299 @@
+"""The strategy engine: bar -> rolling stats -> signal -> sizing -> risk gate -> broker.
+
+`on_bar` is the synchronous hot path and does no I/O: positions and equity come from the
+in-memory book, never from the broker. Orders are sent by named background tasks so that a slow
+venue never holds up the next bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from strategy.book import Book
+from strategy.clock import Clock
+from strategy.latency import LatencyTracker
+from strategy.market_day import next_day_start
+from strategy.params import StrategyParams
+from strategy.recorder import Recorder
+from strategy.risk import RiskGate
+from strategy.signals import entry_limit_price, entry_side, position_size, should_exit
+from strategy.stats import RollingStats
+from strategy.types import (
+    Bar,
+    Intent,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+from strategy.venue import Broker, BrokerUnavailable, Feed, OrderRejected
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class EngineCounters:
+    bars: int = 0
+    ignored_bars: int = 0
+    signals: int = 0
+    orders: int = 0
+    refusals: int = 0
+    broker_rejects: int = 0
+    fills: int = 0
+
+
+def client_order_id(symbol: str, bar_ts: float, intent: Intent) -> str:
+    """Deterministic per decision: the same bar can never produce two different orders."""
+    return f"tb-{symbol}-{int(bar_ts)}-{intent.value[0]}"
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        symbols: tuple[str, ...],
+        params: StrategyParams,
+        gate: RiskGate,
+        book: Book,
+        broker: Broker,
+        clock: Clock,
+        recorder: Recorder,
+        latency: LatencyTracker,
+        vol_window: int = 10,
+        bar_sec: int = 60,
+        equity_every_sec: float = 60.0,
+        stats_capacity: int = 500,
+    ) -> None:
+        self._params = params
+        self.gate = gate
+        self.book = book
+        self.broker = broker
+        self._clock = clock
+        self._recorder = recorder
+        self.latency = latency
+        self._bar_sec = bar_sec
+        self._equity_every_sec = equity_every_sec
+        self._stats = {
+            s: RollingStats(params.lookback, vol_window=vol_window, capacity=stats_capacity)
+            for s in symbols
+        }
+        self._last_signal_ts: dict[str, float] = {}
+        self._decided_ns: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._next_equity_ts = 0.0
+        self._next_day_ts = 0.0
+        self.counters = EngineCounters()
+        self.last_bar_ts: float | None = None
+        broker.subscribe(self.on_order_update)
+
+    @property
+    def params(self) -> StrategyParams:
+        return self._params
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self._stats)
+
+    def stats(self, symbol: str) -> RollingStats | None:
+        return self._stats.get(symbol)
+
+    def set_params(self, params: StrategyParams, apply_to_open: bool) -> None:
+        """Swap thresholds. Open positions keep their entry parameters unless `apply_to_open`."""
+        if params.lookback != self._params.lookback:
+            for stats in self._stats.values():
+                stats.resize(params.lookback)
+        self._params = params
+        if apply_to_open:
+            self.book.apply_params_to_open_positions(params)
+
+    async def run(self, feed: Feed) -> None:
+        """Consume the feed until it ends."""
+        monotonic_ns = self._clock.monotonic_ns
+        async for bar in feed.bars():
+            self.on_bar(bar, monotonic_ns())
+
+    def on_bar(self, bar: Bar, received_ns: int | None = None) -> None:
+        monotonic_ns = self._clock.monotonic_ns
+        t0 = monotonic_ns()
+        if received_ns is not None:
+            self.latency.observe("ingest", t0 - received_ns)
+        stats = self._stats.get(bar.symbol)
+        if stats is None:
+            self.counters.ignored_bars += 1
+            return
+        self.counters.bars += 1
+        bar_end = bar.ts + self._bar_sec
+        self.last_bar_ts = bar.ts
+        self.book.mark(bar.symbol, bar.close, bar_end)
+        now = self._clock.now()
+        if now >= self._next_equity_ts:
+            self._periodic(now)
+        stats.update(bar.close)
+        t1 = monotonic_ns()
+        self.latency.observe("features", t1 - t0)
+        if not stats.ready or self.book.has_working_order(bar.symbol):
+            return
+        order = self._decide(bar, stats, bar_end)
+        if order is None:
+            return
+        self.latency.observe("decision", monotonic_ns() - t1)
+        self._send(order, bar_end)
+
+    def _decide(self, bar: Bar, stats: RollingStats, bar_end: float) -> OrderRequest | None:
+        symbol = bar.symbol
+        last = self._last_signal_ts.get(symbol)
+        if last is not None and bar_end - last < self._params.cooldown_sec:
+            return None
+        z = stats.z
+        position = self.book.position(symbol)
+        if position is not None:
+            params = position.entry_params or self._params
+            if not should_exit(z, params.exit_z):
+                return None
+            side = Side.SELL if position.qty > 0 else Side.BUY
+            qty, order_type, limit, intent = abs(position.qty), OrderType.MARKET, None, Intent.EXIT
+        else:
+            params = self._params
+            entry = entry_side(z, params.entry_z)
+            if entry is None:
+                return None
+            side = entry
+            qty = position_size(self.book.equity(), params.risk_pct, stats.vol, bar.close, params.max_qty)
+            if qty <= 0:
+                return None
+            order_type, intent = OrderType.LIMIT, Intent.ENTRY
+            limit = entry_limit_price(bar.close, side, params.entry_offset)
+        self._last_signal_ts[symbol] = bar_end
+        self.counters.signals += 1
+        self._recorder.record(
+            "signals",
+            {"ts": bar_end, "symbol": symbol, "z": z, "vol": stats.vol, "side": side.value,
+             "price": bar.close, "action": intent.value},
+        )
+        return OrderRequest(
+            client_order_id=client_order_id(symbol, bar.ts, intent),
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            type=order_type,
+            tif=TimeInForce.IOC,
+            limit_price=limit,
+            decision_price=bar.close,
+            intent=intent,
+            created_ts=self._clock.now(),
+        )
+
+    def _send(self, order: OrderRequest, bar_end: float) -> None:
+        denial = self.gate.check(order, self.book, bar_ts=bar_end)
+        if denial is not None:
+            self.counters.refusals += 1
+            self._recorder.record(
+                "refusals",
+                {"ts": self._clock.now(), "client_order_id": order.client_order_id,
+                 "symbol": order.symbol, "rule": denial.rule, "reason": denial.reason,
+                 "intent": order.intent.value},
+            )
+            log.info("refused %s %s %s: %s", order.side, order.qty, order.symbol, denial.reason)
+            return
+        params = self._params
+        position = self.book.position(order.symbol)
+        if order.intent is not Intent.ENTRY and position is not None:
+            params = position.entry_params or params
+        self.book.add_order(order, params)
+        self.counters.orders += 1
+        self.submit_in_background(order)
+
+    def submit_in_background(self, order: OrderRequest) -> None:
+        """Send an order the book already holds, on a tracked task."""
+        self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
+        task = asyncio.get_running_loop().create_task(
+            self._submit(order), name=f"submit:{order.client_order_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _submit(self, order: OrderRequest) -> None:
+        started = self._clock.monotonic_ns()
+        try:
+            ack = await self.broker.submit(order)
+        except OrderRejected as exc:
+            self._reject(order, f"broker rejected: {exc}")
+            return
+        except BrokerUnavailable as exc:
+            await self._resolve_unknown(order, exc)
+            return
+        except Exception as exc:  # the boundary of a background task: never lose it silently
+            log.exception("submit %s failed", order.client_order_id)
+            self._reject(order, f"submit failed: {type(exc).__name__}: {exc}")
+            return
+        self.latency.observe("submit", self._clock.monotonic_ns() - started)
+        self.on_order_update(ack)
+
+    async def _resolve_unknown(self, order: OrderRequest, exc: Exception) -> None:
+        """An order whose submit failed in transit may still exist: look it up before deciding."""
+        try:
+            found = await self.broker.get_order(order.client_order_id)
+        except Exception as lookup_exc:
+            log.warning("order %s unresolved: %s", order.client_order_id, lookup_exc)
+            self._recorder.record(
+                "anomalies",
+                {"ts": self._clock.now(), "kind": "unresolved_order",
+                 "detail": f"{order.client_order_id}: submit {exc}; lookup {lookup_exc}"},
+            )
+            return
+        if found is None:
+            self._reject(order, f"broker unavailable, order not placed: {exc}")
+        else:
+            self.on_order_update(found)
+
+    def _reject(self, order: OrderRequest, reason: str) -> None:
+        self.counters.broker_rejects += 1
+        self.on_order_update(
+            OrderUpdate(
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                status=OrderStatus.REJECTED,
+                filled_qty=0,
+                filled_avg_price=None,
+                ts=self._clock.now(),
+                reason=reason,
+            )
+        )
+        self._recorder.record(
+            "refusals",
+            {"ts": self._clock.now(), "client_order_id": order.client_order_id,
+             "symbol": order.symbol, "rule": "broker", "reason": reason,
+             "intent": order.intent.value},
+        )
+        log.warning("order %s %s", order.client_order_id, reason)
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        decided = self._decided_ns.pop(update.client_order_id, None)
+        if decided is not None:
+            self.latency.observe("ack", self._clock.monotonic_ns() - decided)
+        self.book.apply(update)
+        if update.fill is not None:
+            self.counters.fills += 1
+            log.info(
+                "fill %s %s %s @ %.2f (%s)",
+                update.fill.side, update.fill.qty, update.symbol, update.fill.price,
+                update.status,
+            )
+            self.gate.check_daily_loss(self.book)
+
+    def _periodic(self, now: float) -> None:
+        """Market-time housekeeping: the day boundary and the equity curve."""
+        if now >= self._next_day_ts:
+            self.book.start_day()
+            self._next_day_ts = next_day_start(now)
+        self.book.snapshot_equity(now)
+        self._next_equity_ts = now + self._equity_every_sec
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) for in-flight submits, e.g. before shutdown."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)

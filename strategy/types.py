@@ -1,0 +1,155 @@
+"""Plain value types shared by the engine, the book, the risk gate and the venues.
+
+Prices are floats in dollars, quantities are whole shares (positions are signed: short < 0),
+times are epoch seconds (UTC) as floats.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(enum.StrEnum):
+    IOC = "ioc"
+    DAY = "day"
+
+
+class OrderStatus(enum.StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATUSES
+
+
+_FINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+class TradingState(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"  # exits only
+    HALTED = "HALTED"  # nothing
+
+
+class Intent(enum.StrEnum):
+    """Why an order exists; the risk gate treats exits more leniently than entries."""
+
+    ENTRY = "entry"
+    EXIT = "exit"
+    FLATTEN = "flatten"
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    symbol: str
+    ts: float  # bar start, epoch seconds UTC
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    type: OrderType
+    tif: TimeInForce
+    limit_price: float | None
+    decision_price: float  # the price the decision was made on; slippage is measured against it
+    intent: Intent
+    created_ts: float
+
+    @property
+    def reference_price(self) -> float:
+        return self.limit_price if self.limit_price is not None else self.decision_price
+
+    @property
+    def notional(self) -> float:
+        return self.qty * self.reference_price
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution: `qty` shares at `price` (not cumulative)."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: float
+    commission: float
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """What a venue reports about an order. `filled_qty` is cumulative; `fill` is the
+    execution this update reports, if any."""
+
+    client_order_id: str
+    symbol: str
+    status: OrderStatus
+    filled_qty: int
+    filled_avg_price: float | None
+    ts: float
+    fill: Fill | None = None
+    reason: str = ""
+    broker_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    symbol: str
+    qty: int  # signed
+    avg_price: float
+    market_price: float
+
+    @property
+    def market_value(self) -> float:
+        return self.qty * self.market_price
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    equity: float
+    cash: float
+    buying_power: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarketClock:
+    is_open: bool
+    ts: float
+    next_open: float
+    next_close: float

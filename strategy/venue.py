@@ -1,0 +1,71 @@
+"""The two protocols every venue implements: a broker and a bar feed.
+
+The engine talks only to these; `venues/sim.py` and (later) `venues/alpaca.py` implement them,
+so the same engine runs live, in the simulator and in backtests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from strategy.types import Account, Bar, BrokerPosition, MarketClock, OrderRequest, OrderUpdate
+
+OrderListener = Callable[[OrderUpdate], None]
+
+
+class BrokerError(Exception):
+    """Base of the errors a venue raises, grouped by what the caller must do."""
+
+
+class OrderRejected(BrokerError):
+    """Final: the venue refused the order (buying power, invalid, no position...)."""
+
+
+class BrokerUnavailable(BrokerError):
+    """Retry later: timeout, connection error, 5xx, rate limited."""
+
+
+class BrokerAuthError(BrokerError):
+    """Halt: credentials refused."""
+
+
+class Broker(Protocol):
+    name: str
+
+    def subscribe(self, listener: OrderListener) -> None:
+        """Register the callback that receives every order update (acks, fills, cancels).
+        Listeners are called on the event loop thread."""
+        ...
+
+    async def submit(self, order: OrderRequest) -> OrderUpdate:
+        """Send an order; returns the venue's acknowledgement (status NEW/ACCEPTED, or a final
+        status if it was resolved at once). Raises OrderRejected / BrokerUnavailable."""
+        ...
+
+    async def cancel(self, client_order_id: str) -> None: ...
+
+    async def cancel_all(self) -> None: ...
+
+    async def close_all(self) -> None:
+        """Submit orders that flatten every position (market)."""
+        ...
+
+    async def positions(self) -> list[BrokerPosition]: ...
+
+    async def account(self) -> Account: ...
+
+    async def clock(self) -> MarketClock: ...
+
+    async def open_orders(self) -> list[OrderUpdate]: ...
+
+    async def get_order(self, client_order_id: str) -> OrderUpdate | None: ...
+
+
+class Feed(Protocol):
+    def bars(self) -> AsyncIterator[Bar]:
+        """Bars in time order; ends when the source is exhausted (or never, live)."""
+        ...
+
+    @property
+    def last_bar_ts(self) -> float | None: ...
