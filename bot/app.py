@@ -81,7 +81,10 @@ def build_sim(settings: Settings, options: RunOptions) -> tuple[SimBroker, SimFe
         source = csv_bars(data)
     else:
         source = synthetic_bars(
-            settings.symbols, int(settings.get("broker.seed")), start, bar_sec=bar_sec  # type: ignore[call-overload]
+            settings.symbols,
+            int(settings.get("broker.seed")),
+            start,
+            bar_sec=bar_sec,  # type: ignore[call-overload]
         )
     speed = options.speed if options.speed is not None else float(settings.get("sim.speed"))  # type: ignore[arg-type]
     feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)

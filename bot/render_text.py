@@ -80,7 +80,8 @@ def render(result: Result) -> str:
 def _status(r: StatusResult) -> str:
     age = "no bars yet" if r.last_bar_age_sec is None else f"{r.last_bar_age_sec:.0f}s"
     lines = [
-        f"{r.strategy} on {r.venue}: {r.state}" + (f" ({r.state_reason})" if r.state_reason else ""),
+        f"{r.strategy} on {r.venue}: {r.state}"
+        + (f" ({r.state_reason})" if r.state_reason else ""),
         f"  equity {money(r.equity)}   day {signed_money(r.day_pnl)}   realized "
         f"{signed_money(r.realized)}   unrealized {signed_money(r.unrealized)}   "
         f"drawdown {r.drawdown:.2%}",
@@ -114,20 +115,25 @@ def _positions(r: PositionsResult) -> str:
         lines.append(f"broker unavailable: {r.broker_error}")
     if r.reconcile:
         n = len(r.mismatches)
-        lines.append("reconciled: book and broker agree" if n == 0 else f"MISMATCH on {n} symbol(s)")
+        lines.append(
+            "reconciled: book and broker agree" if n == 0 else f"MISMATCH on {n} symbol(s)"
+        )
     return "\n".join(lines)
 
 
 def render_kill(r: KillReport) -> str:
     head = "FLAT" if r.flat else "NOT FLAT: positions remain, still retrying"
     lines = [
-        f"KILL by {r.user}: {head} after {r.elapsed_sec:.2f}s; canceled {r.canceled_orders} order(s)"
+        f"KILL by {r.user}: {head} after {r.elapsed_sec:.2f}s; "
+        f"canceled {r.canceled_orders} order(s)"
     ]
     for e in r.exits:
         price = "no fill" if e.avg_price is None else f"@ {e.avg_price:.2f}"
         slip = "" if e.slippage_bps is None else f", slippage {e.slippage_bps:+.2f} bps"
         left = f", {e.remaining:+d} STILL OPEN" if e.remaining else ""
-        lines.append(f"  {e.symbol:<6} closed {e.filled_qty} of {e.qty_before:+d} {price}{slip}{left}")
+        lines.append(
+            f"  {e.symbol:<6} closed {e.filled_qty} of {e.qty_before:+d} {price}{slip}{left}"
+        )
     lines.extend(f"  error: {err}" for err in r.errors)
     return "\n".join(lines)
 

@@ -51,7 +51,9 @@ class CommandCore:
         if name in ("set", "reset"):
             return self._request_change(name, args, user, channel)
         if args and name not in ("pnl",):
-            raise CommandError(messages.EXTRA_ARGS.format(extra=" ".join(args), usage=messages.USAGE))
+            raise CommandError(
+                messages.EXTRA_ARGS.format(extra=" ".join(args), usage=messages.USAGE)
+            )
         if name == "help":
             return HelpResult(messages.HELP)
         if name == "pause":
@@ -221,7 +223,9 @@ class CommandCore:
 
     def _check_kill_file(self) -> None:
         if self.service.kill_file.exists():
-            raise CommandError(messages.RESUME_BLOCKED_KILL_FILE.format(path=self.service.kill_file))
+            raise CommandError(
+                messages.RESUME_BLOCKED_KILL_FILE.format(path=self.service.kill_file)
+            )
 
     async def _request_kill(self, user: str, channel: str) -> ConfirmRequest:
         lines = await self.queries.kill_preview()
@@ -244,7 +248,12 @@ class CommandCore:
     ) -> None:
         self.service.journal.record(
             "commands",
-            {"user": user, "channel": channel, "surface": surface, "command": command,
-             "outcome": outcome, "detail": detail},
+            {
+                "user": user,
+                "channel": channel,
+                "surface": surface,
+                "command": command,
+                "outcome": outcome,
+                "detail": detail,
+            },
         )
-

@@ -29,6 +29,7 @@ from strategy.types import (
 from strategy.venue import BrokerError
 
 log = logging.getLogger(__name__)
+KILL_PREFIX = "kill-"
 
 
 @dataclass(slots=True)
@@ -50,16 +51,15 @@ class Flattener:
         started = time.monotonic()
         deadline = started + self._timeout
         errors: list[str] = []
+        await self._engine.drain()  # an entry already on its way must land before cancel_all
         canceled = len(self._engine.book.working_orders())
-        try:
-            await self._engine.broker.cancel_all()
-        except BrokerError as exc:
-            errors.append(f"cancel all orders failed: {exc}")
+        await self._cancel_all(errors)
         exits: dict[str, _Exit] = {}
         flat = False
         while True:
             try:
                 held = await self._engine.broker.positions()
+                stray = [o for o in await self._engine.broker.open_orders() if not _flatten(o)]
             except BrokerError as exc:
                 errors.append(f"reading positions failed: {exc}")
                 held = None
@@ -70,9 +70,11 @@ class Flattener:
                     exit_.remaining = 0
                 for position in held:
                     exits[position.symbol].remaining = position.qty
-                if not held:
+                if not held and not stray:
                     flat = True
                     break
+                if stray:
+                    await self._cancel_all(errors)
                 await self._close_remaining(held, exits, errors)
             if time.monotonic() >= deadline:
                 break
@@ -85,6 +87,12 @@ class Flattener:
             elapsed_sec=time.monotonic() - started,
             errors=tuple(dict.fromkeys(errors)),
         )
+
+    async def _cancel_all(self, errors: list[str]) -> None:
+        try:
+            await self._engine.broker.cancel_all()
+        except BrokerError as exc:
+            errors.append(f"cancel all orders failed: {exc}")
 
     async def _close_remaining(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
@@ -106,7 +114,7 @@ class Flattener:
         self._attempt += 1
         clock_now = self._clock.now()
         return OrderRequest(
-            client_order_id=f"kill-{int(clock_now)}-{position.symbol}-{self._attempt}",
+            client_order_id=f"{KILL_PREFIX}{int(clock_now)}-{position.symbol}-{self._attempt}",
             symbol=position.symbol,
             side=Side.SELL if position.qty > 0 else Side.BUY,
             qty=abs(position.qty),
@@ -151,6 +159,10 @@ class Flattener:
             slippage_bps=slippage,
             remaining=exit_.remaining,
         )
+
+
+def _flatten(update: OrderUpdate) -> bool:
+    return update.client_order_id.startswith(KILL_PREFIX)
 
 
 def _working(order: BookOrder | None) -> bool:

@@ -31,7 +31,9 @@ RESET_USAGE = "usage: reset <param>, e.g. `reset entry_z`"
 NOT_SETTABLE = "{path} cannot be changed at runtime; edit config.yaml and restart"
 UNCHANGED = "{name} is already {value}; nothing to change"
 NO_OVERRIDE = "{name} has no runtime change to reset (it is {value} from {source})"
-CHANGED_SINCE = "{name} changed since this was asked ({old} is now {now}); nothing applied, ask again"
+CHANGED_SINCE = (
+    "{name} changed since this was asked ({old} is now {now}); nothing applied, ask again"
+)
 EXTRA_ARGS = "unexpected '{extra}'. {usage}"
 
 NO_LONGER_VALID = "this confirmation is no longer valid (already used, cancelled or unknown)"
@@ -41,6 +43,8 @@ NOT_REQUESTER = "only <@{requester}> can confirm or cancel this"
 CANCELLED = "Cancelled by {user}; nothing changed."
 
 ALREADY = "trading is already {state}; nothing changed"
-PAUSE_WHILE_HALTED = "trading is HALTED; pause would not change anything (use resume after checking)"
+PAUSE_WHILE_HALTED = (
+    "trading is HALTED; pause would not change anything (use resume after checking)"
+)
 RESUME_BLOCKED_KILL_FILE = "the kill switch file {path} exists: remove it before resuming"
 KILL_IN_PROGRESS = "a kill is already in progress"

@@ -9,8 +9,18 @@ from ops.results import CommandError
 
 COMMANDS = frozenset(
     {
-        "status", "pnl", "positions", "reconcile", "config", "set", "reset",
-        "pause", "resume", "kill", "slippage", "help",
+        "status",
+        "pnl",
+        "positions",
+        "reconcile",
+        "config",
+        "set",
+        "reset",
+        "pause",
+        "resume",
+        "kill",
+        "slippage",
+        "help",
     }
 )
 ALIASES = {"pos": "positions", "stop": "pause", "?": "help", "cfg": "config", "p&l": "pnl"}

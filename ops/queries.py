@@ -176,13 +176,17 @@ class Queries:
             held = [(p.symbol, p.qty, p.market_value) for p in await svc.broker.positions()]
         except BrokerError as exc:
             lines.append(f"broker positions unavailable ({exc}); showing the bot's book")
-            held = [(p.symbol, p.qty, p.qty * (p.last_price or p.avg_price))
-                    for p in self._position_lines()]
+            held = [
+                (p.symbol, p.qty, p.qty * (p.last_price or p.avg_price))
+                for p in self._position_lines()
+            ]
         for symbol, qty, value in held:
             lines.append(f"close {symbol}: {qty:+d} shares, value ${value:,.2f}")
         if not held:
             lines.append("no open positions")
         working = svc.book.working_orders()
         lines.append(f"cancel {len(working)} open order(s)")
-        lines.append(f"then trading stays HALTED until someone resumes (state now {svc.gate.state})")
+        lines.append(
+            f"then trading stays HALTED until someone resumes (state now {svc.gate.state})"
+        )
         return tuple(lines)

@@ -80,7 +80,9 @@ class TradingService:
             state = TradingState(str(rows[0]["state"]))
             self.gate.set_state(state, f"restored from the journal: {rows[0]['reason']}")
             log.warning("trading state restored as %s (%s)", state, rows[0]["reason"])
-        self.journal.record("runs", {"event": "start", "detail": self.settings.get("strategy.name")})
+        self.journal.record(
+            "runs", {"event": "start", "detail": self.settings.get("strategy.name")}
+        )
         self.spawn("engine", self._run_engine())
         self.spawn("kill-switch", self._watch_kill_file())
 
@@ -177,8 +179,11 @@ class TradingService:
             self._killing = False
         self.journal.record(
             "runs",
-            {"event": "kill", "detail": f"by {user}: flat={report.flat} "
-             f"exits={len(report.exits)} errors={len(report.errors)}"},
+            {
+                "event": "kill",
+                "detail": f"by {user}: flat={report.flat} "
+                f"exits={len(report.exits)} errors={len(report.errors)}",
+            },
         )
         if not report.flat:
             self.alert("kill", "critical", "positions still open after the kill timeout; retrying")

@@ -29,10 +29,12 @@ from strategy.types import (
     OrderUpdate,
     Side,
     TimeInForce,
+    TradingState,
 )
 from strategy.venue import Broker, BrokerUnavailable, Feed, OrderRejected
 
 log = logging.getLogger(__name__)
+DRAIN_TIMEOUT_SEC = 5.0
 
 
 @dataclass(slots=True)
@@ -162,7 +164,9 @@ class Engine:
             if entry is None:
                 return None
             side = entry
-            qty = position_size(self.book.equity(), params.risk_pct, stats.vol, bar.close, params.max_qty)
+            qty = position_size(
+                self.book.equity(), params.risk_pct, stats.vol, bar.close, params.max_qty
+            )
             if qty <= 0:
                 return None
             order_type, intent = OrderType.LIMIT, Intent.ENTRY
@@ -171,8 +175,15 @@ class Engine:
         self.counters.signals += 1
         self._recorder.record(
             "signals",
-            {"ts": bar_end, "symbol": symbol, "z": z, "vol": stats.vol, "side": side.value,
-             "price": bar.close, "action": intent.value},
+            {
+                "ts": bar_end,
+                "symbol": symbol,
+                "z": z,
+                "vol": stats.vol,
+                "side": side.value,
+                "price": bar.close,
+                "action": intent.value,
+            },
         )
         return OrderRequest(
             client_order_id=client_order_id(symbol, bar.ts, intent),
@@ -193,9 +204,14 @@ class Engine:
             self.counters.refusals += 1
             self._recorder.record(
                 "refusals",
-                {"ts": self._clock.now(), "client_order_id": order.client_order_id,
-                 "symbol": order.symbol, "rule": denial.rule, "reason": denial.reason,
-                 "intent": order.intent.value},
+                {
+                    "ts": self._clock.now(),
+                    "client_order_id": order.client_order_id,
+                    "symbol": order.symbol,
+                    "rule": denial.rule,
+                    "reason": denial.reason,
+                    "intent": order.intent.value,
+                },
             )
             log.info("refused %s %s %s: %s", order.side, order.qty, order.symbol, denial.reason)
             return
@@ -217,6 +233,9 @@ class Engine:
         task.add_done_callback(self._tasks.discard)
 
     async def _submit(self, order: OrderRequest) -> None:
+        if self.gate.state is TradingState.HALTED and order.intent is not Intent.FLATTEN:
+            self._reject(order, "trading HALTED before the order was sent")
+            return
         started = self._clock.monotonic_ns()
         try:
             ack = await self.broker.submit(order)
@@ -241,8 +260,11 @@ class Engine:
             log.warning("order %s unresolved: %s", order.client_order_id, lookup_exc)
             self._recorder.record(
                 "anomalies",
-                {"ts": self._clock.now(), "kind": "unresolved_order",
-                 "detail": f"{order.client_order_id}: submit {exc}; lookup {lookup_exc}"},
+                {
+                    "ts": self._clock.now(),
+                    "kind": "unresolved_order",
+                    "detail": f"{order.client_order_id}: submit {exc}; lookup {lookup_exc}",
+                },
             )
             return
         if found is None:
@@ -265,9 +287,14 @@ class Engine:
         )
         self._recorder.record(
             "refusals",
-            {"ts": self._clock.now(), "client_order_id": order.client_order_id,
-             "symbol": order.symbol, "rule": "broker", "reason": reason,
-             "intent": order.intent.value},
+            {
+                "ts": self._clock.now(),
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "rule": "broker",
+                "reason": reason,
+                "intent": order.intent.value,
+            },
         )
         log.warning("order %s %s", order.client_order_id, reason)
 
@@ -280,7 +307,10 @@ class Engine:
             self.counters.fills += 1
             log.info(
                 "fill %s %s %s @ %.2f (%s)",
-                update.fill.side, update.fill.qty, update.symbol, update.fill.price,
+                update.fill.side,
+                update.fill.qty,
+                update.symbol,
+                update.fill.price,
                 update.status,
             )
             self.gate.check_daily_loss(self.book)
@@ -293,7 +323,7 @@ class Engine:
         self.book.snapshot_equity(now)
         self._next_equity_ts = now + self._equity_every_sec
 
-    async def drain(self, timeout: float = 5.0) -> None:
+    async def drain(self) -> None:
         """Wait (bounded) for in-flight submits, e.g. before shutdown."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+            await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_SEC)

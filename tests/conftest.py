@@ -7,7 +7,14 @@ import os
 import pytest
 
 STRIPPED_PREFIXES = ("SLACK_", "ALPACA_", "TRADEBOT_")
-STRIPPED_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+STRIPPED_NAMES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,320 @@
+"""The in-memory order and position book: what the engine reads every bar, never the broker.
+
+Fills are derived from cumulative filled quantities, so duplicated or replayed order updates
+(stream reconnects, REST re-reads) are harmless and a missed update is caught up by the next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from strategy.clock import Clock
+from strategy.params import StrategyParams
+from strategy.recorder import Recorder
+from strategy.types import OrderRequest, OrderStatus, OrderUpdate, Side
+
+_S = OrderStatus
+ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    _S.NEW: frozenset(
+        {_S.ACCEPTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}
+    ),
+    _S.ACCEPTED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}),
+}
+
+
+@dataclass(slots=True)
+class BookOrder:
+    request: OrderRequest
+    status: OrderStatus
+    filled_qty: int
+    avg_fill_price: float | None
+    params: StrategyParams | None
+    broker_order_id: str = ""
+    reason: str = ""
+
+    @property
+    def working(self) -> bool:
+        return not self.status.is_final
+
+
+@dataclass(slots=True)
+class Position:
+    symbol: str
+    qty: int
+    avg_price: float
+    realized_pnl: float
+    entry_params: StrategyParams | None
+    opened_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class SlippageSample:
+    symbol: str
+    side: Side
+    bps: float
+    qty: int
+    ts: float
+
+
+class Book:
+    def __init__(
+        self,
+        starting_cash: float,
+        clock: Clock,
+        recorder: Recorder,
+        equity_curve_len: int = 10_000,
+    ) -> None:
+        self._clock = clock
+        self._recorder = recorder
+        self._cash = starting_cash
+        self._realized = 0.0
+        self._commissions = 0.0
+        self._orders: dict[str, BookOrder] = {}
+        self._working_by_symbol: dict[str, int] = {}
+        self._positions: dict[str, Position] = {}
+        self._last: dict[str, tuple[float, float]] = {}
+        self._day_start_equity = starting_cash
+        self._peak = starting_cash
+        self._curve: deque[tuple[float, float]] = deque(maxlen=equity_curve_len)
+        self._slippage: list[SlippageSample] = []
+        self.fills_count = 0
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def add_order(self, request: OrderRequest, params: StrategyParams | None) -> BookOrder:
+        order = BookOrder(request, OrderStatus.NEW, 0, None, params)
+        self._orders[request.client_order_id] = order
+        self._working_by_symbol[request.symbol] = self._working_by_symbol.get(request.symbol, 0) + 1
+        r = request
+        self._recorder.record(
+            "orders",
+            {
+                "ts": r.created_ts,
+                "client_order_id": r.client_order_id,
+                "symbol": r.symbol,
+                "side": r.side.value,
+                "qty": r.qty,
+                "type": r.type.value,
+                "tif": r.tif.value,
+                "limit_price": r.limit_price,
+                "decision_price": r.decision_price,
+                "intent": r.intent.value,
+            },
+        )
+        return order
+
+    def order(self, client_order_id: str) -> BookOrder | None:
+        return self._orders.get(client_order_id)
+
+    def working_orders(self) -> list[BookOrder]:
+        return [o for o in self._orders.values() if o.working]
+
+    def has_working_order(self, symbol: str) -> bool:
+        return self._working_by_symbol.get(symbol, 0) > 0
+
+    def apply(self, update: OrderUpdate) -> None:
+        order = self._orders.get(update.client_order_id)
+        if order is None:
+            self._anomaly("unknown_order", f"{update.client_order_id} {update.status}")
+            return
+        self._recorder.record(
+            "order_updates",
+            {
+                "ts": update.ts,
+                "client_order_id": update.client_order_id,
+                "status": update.status.value,
+                "filled_qty": update.filled_qty,
+                "avg_price": update.filled_avg_price,
+                "reason": update.reason,
+            },
+        )
+        delta = update.filled_qty - order.filled_qty
+        if delta > 0:
+            self._fill(order, update, delta)
+        if update.broker_order_id:
+            order.broker_order_id = update.broker_order_id
+        if update.status is order.status:
+            return
+        if update.status not in ALLOWED.get(order.status, frozenset()):
+            self._anomaly(
+                "illegal_transition",
+                f"{update.client_order_id}: {order.status} -> {update.status} ignored",
+            )
+            return
+        was_working = order.working
+        order.status = update.status
+        if update.reason:
+            order.reason = update.reason
+        if was_working and not order.working:
+            self._working_by_symbol[order.request.symbol] -= 1
+
+    def _fill(self, order: BookOrder, update: OrderUpdate, delta: int) -> None:
+        fill = update.fill
+        if fill is not None and fill.qty == delta:
+            price, commission = fill.price, fill.commission
+        else:
+            new_avg = update.filled_avg_price or 0.0
+            old_notional = (order.avg_fill_price or 0.0) * order.filled_qty
+            price = (new_avg * update.filled_qty - old_notional) / delta
+            commission = fill.commission if fill is not None else 0.0
+        cum = order.filled_qty + delta
+        order.avg_fill_price = (
+            (order.avg_fill_price or 0.0) * order.filled_qty + price * delta
+        ) / cum
+        order.filled_qty = cum
+        request = order.request
+        self._cash -= request.side.sign * delta * price + commission
+        self._commissions += commission
+        self._move_position(
+            request.symbol, request.side.sign * delta, price, order.params, update.ts
+        )
+        decision = request.decision_price
+        bps = request.side.sign * (price - decision) / decision * 1e4 if decision > 0 else math.nan
+        self._slippage.append(SlippageSample(request.symbol, request.side, bps, delta, update.ts))
+        self.fills_count += 1
+        self._recorder.record(
+            "fills",
+            {
+                "ts": update.ts,
+                "client_order_id": request.client_order_id,
+                "symbol": request.symbol,
+                "side": request.side.value,
+                "qty": delta,
+                "price": price,
+                "commission": commission,
+                "slippage_bps": bps,
+                "decision_price": decision,
+            },
+        )
+
+    def _move_position(
+        self, symbol: str, signed_qty: int, price: float, params: StrategyParams | None, ts: float
+    ) -> None:
+        pos = self._positions.get(symbol)
+        if pos is None or pos.qty == 0:
+            realized = pos.realized_pnl if pos else 0.0
+            self._positions[symbol] = Position(symbol, signed_qty, price, realized, params, ts)
+            return
+        if (pos.qty > 0) == (signed_qty > 0):
+            total = pos.qty + signed_qty
+            pos.avg_price = (pos.avg_price * pos.qty + price * signed_qty) / total
+            pos.qty = total
+            return
+        closed = min(abs(signed_qty), abs(pos.qty))
+        pnl = (price - pos.avg_price) * closed * (1 if pos.qty > 0 else -1)
+        pos.realized_pnl += pnl
+        self._realized += pnl
+        remainder = pos.qty + signed_qty
+        if remainder == 0 or (remainder > 0) == (pos.qty > 0):
+            pos.qty = remainder
+            return
+        pos.qty, pos.avg_price, pos.entry_params, pos.opened_ts = remainder, price, params, ts
+
+    def _anomaly(self, kind: str, detail: str) -> None:
+        self._recorder.record(
+            "anomalies", {"ts": self._clock.now(), "kind": kind, "detail": detail}
+        )
+
+    # -- positions and prices --------------------------------------------------------------
+
+    def mark(self, symbol: str, price: float, ts: float) -> None:
+        self._last[symbol] = (price, ts)
+
+    def last_price(self, symbol: str) -> tuple[float, float] | None:
+        return self._last.get(symbol)
+
+    def position(self, symbol: str) -> Position | None:
+        pos = self._positions.get(symbol)
+        return pos if pos is not None and pos.qty != 0 else None
+
+    def positions(self) -> list[Position]:
+        return [p for p in self._positions.values() if p.qty != 0]
+
+    def position_qty(self, symbol: str) -> int:
+        pos = self._positions.get(symbol)
+        return pos.qty if pos is not None else 0
+
+    def restore_position(self, symbol: str, qty: int, avg_price: float) -> None:
+        """Adopt a position as the broker reports it (start-up recovery, operator adoption)."""
+        pos = self._positions.get(symbol)
+        realized = pos.realized_pnl if pos else 0.0
+        params = pos.entry_params if pos else None
+        self._positions[symbol] = Position(
+            symbol, qty, avg_price, realized, params, self._clock.now()
+        )
+        self._anomaly("position_restored", f"{symbol} set to {qty} @ {avg_price}")
+
+    def apply_params_to_open_positions(self, params: StrategyParams) -> int:
+        open_positions = self.positions()
+        for pos in open_positions:
+            pos.entry_params = params
+        return len(open_positions)
+
+    def _price(self, pos: Position) -> float:
+        last = self._last.get(pos.symbol)
+        return last[0] if last is not None else pos.avg_price
+
+    # -- money -----------------------------------------------------------------------------
+
+    @property
+    def cash(self) -> float:
+        return self._cash
+
+    @property
+    def realized_pnl(self) -> float:
+        return self._realized
+
+    @property
+    def commissions(self) -> float:
+        return self._commissions
+
+    def unrealized_pnl(self) -> float:
+        return sum(
+            (self._price(p) - p.avg_price) * p.qty for p in self._positions.values() if p.qty
+        )
+
+    def equity(self) -> float:
+        return self._cash + sum(self._price(p) * p.qty for p in self._positions.values() if p.qty)
+
+    def gross_exposure(self) -> float:
+        return sum(abs(p.qty) * self._price(p) for p in self._positions.values() if p.qty)
+
+    def day_start_equity(self) -> float:
+        return self._day_start_equity
+
+    def start_day(self) -> None:
+        self._day_start_equity = self.equity()
+
+    @property
+    def peak_equity(self) -> float:
+        return self._peak
+
+    def drawdown(self) -> float:
+        return max(0.0, (self._peak - self.equity()) / self._peak) if self._peak > 0 else 0.0
+
+    def snapshot_equity(self, ts: float) -> None:
+        equity = self.equity()
+        self._peak = max(self._peak, equity)
+        self._curve.append((ts, equity))
+        self._recorder.record(
+            "equity",
+            {
+                "ts": ts,
+                "equity": equity,
+                "cash": self._cash,
+                "realized": self._realized,
+                "unrealized": self.unrealized_pnl(),
+                "drawdown": self.drawdown(),
+            },
+        )
+
+    @property
+    def equity_curve(self) -> list[tuple[float, float]]:
+        return list(self._curve)
+
+    @property
+    def slippage(self) -> list[SlippageSample]:
+        return list(self._slippage)

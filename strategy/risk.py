@@ -1,0 +1,216 @@
+"""The pre-trade risk gate: every order passes here; a refusal is a value, not an exception."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from strategy.clock import Clock
+from strategy.market_day import trading_date
+from strategy.params import RiskLimits
+from strategy.types import Intent, OrderRequest, OrderType, TradingState
+
+MINUTE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    rule: str
+    reason: str
+
+
+class RiskView(Protocol):
+    """What the gate reads from the book."""
+
+    def position_qty(self, symbol: str) -> int: ...
+    def has_working_order(self, symbol: str) -> bool: ...
+    def gross_exposure(self) -> float: ...
+    def equity(self) -> float: ...
+    def day_start_equity(self) -> float: ...
+    def last_price(self, symbol: str) -> tuple[float, float] | None: ...
+
+
+class RiskGate:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        symbols: Iterable[str],
+        clock: Clock,
+        state: TradingState = TradingState.ACTIVE,
+    ) -> None:
+        self._limits = limits
+        self._symbols = frozenset(symbols)
+        self._clock = clock
+        self._state = state
+        self._state_reason = ""
+        self._day = ""
+        self._orders_today = 0
+        self._recent: deque[float] = deque()
+
+    @property
+    def state(self) -> TradingState:
+        return self._state
+
+    @property
+    def state_reason(self) -> str:
+        return self._state_reason
+
+    @property
+    def limits(self) -> RiskLimits:
+        return self._limits
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return self._symbols
+
+    @property
+    def orders_today(self) -> int:
+        self._roll_day(self._clock.now())
+        return self._orders_today
+
+    def set_limits(self, limits: RiskLimits) -> None:
+        self._limits = limits
+
+    def set_state(self, state: TradingState, reason: str) -> None:
+        self._state = state
+        self._state_reason = reason
+
+    def check(
+        self, order: OrderRequest, view: RiskView, bar_ts: float | None = None
+    ) -> Denial | None:
+        """None means approved, and the order now counts toward the day and minute limits."""
+        denial = self._state_rule(order) or self._basic_rules(order, view)
+        if denial is None and order.intent is Intent.ENTRY:
+            denial = self._entry_rules(order, view, bar_ts)
+        if denial is None:
+            self._count(self._clock.now())
+        return denial
+
+    def _state_rule(self, order: OrderRequest) -> Denial | None:
+        if self._state is TradingState.HALTED:
+            return Denial("state", f"trading is HALTED ({self._state_reason or 'no reason'})")
+        if self._state is TradingState.PAUSED and order.intent is Intent.ENTRY:
+            return Denial("state", "trading is PAUSED: exits only")
+        return None
+
+    def _basic_rules(self, order: OrderRequest, view: RiskView) -> Denial | None:
+        if order.symbol not in self._symbols:
+            return Denial("symbol", f"{order.symbol} is not a configured symbol")
+        if order.qty <= 0:
+            return Denial("qty", f"order qty {order.qty} must be positive")
+        if order.intent is not Intent.ENTRY:
+            held = view.position_qty(order.symbol)
+            if held == 0 or order.side.sign == (1 if held > 0 else -1) or order.qty > abs(held):
+                return Denial(
+                    "exit_exceeds_position",
+                    f"{order.side} {order.qty} does not reduce the {held:+d} position",
+                )
+        if view.has_working_order(order.symbol):
+            return Denial("working_order", f"{order.symbol} already has a working order")
+        return None
+
+    def _entry_rules(
+        self, order: OrderRequest, view: RiskView, bar_ts: float | None
+    ) -> Denial | None:
+        lim = self._limits
+        now = self._clock.now()
+        notional = order.notional
+        after = abs(view.position_qty(order.symbol) + order.side.sign * order.qty)
+        if order.qty > lim.max_order_qty:
+            return Denial(
+                "max_order_qty", f"order qty {order.qty} exceeds max_order_qty {lim.max_order_qty}"
+            )
+        if notional > lim.max_order_notional:
+            return Denial(
+                "max_order_notional",
+                f"order notional ${notional:,.2f} exceeds max_order_notional "
+                f"${lim.max_order_notional:,.2f}",
+            )
+        if after > lim.max_position_qty:
+            return Denial(
+                "max_position_qty",
+                f"position after fill {after} exceeds max_position_qty {lim.max_position_qty}",
+            )
+        gross = view.gross_exposure() + notional
+        if gross > lim.max_gross_exposure:
+            return Denial(
+                "max_gross_exposure",
+                f"gross exposure ${gross:,.2f} would exceed max_gross_exposure "
+                f"${lim.max_gross_exposure:,.2f}",
+            )
+        denial = self.check_daily_loss(view) or self._count_rules(now)
+        if denial is not None:
+            return denial
+        if order.type is OrderType.LIMIT and order.limit_price is not None:
+            denial = self._collar(order.symbol, order.limit_price, view, now)
+            if denial is not None:
+                return denial
+        if bar_ts is not None and now - bar_ts > lim.stale_bar_sec:
+            return Denial(
+                "stale_bar",
+                f"bar is {now - bar_ts:.0f}s old, more than stale_bar_sec {lim.stale_bar_sec:g}",
+            )
+        return None
+
+    def check_daily_loss(self, view: RiskView) -> Denial | None:
+        """Halts trading when the day's loss reaches the limit; cheap enough for every fill."""
+        start = view.day_start_equity()
+        if start <= 0:
+            return None
+        loss = (start - view.equity()) / start
+        if loss < self._limits.max_daily_loss_pct:
+            return None
+        limit = self._limits.max_daily_loss_pct
+        reason = f"daily loss {loss:.2%} reached max_daily_loss_pct {limit:.2%}"
+        if self._state is not TradingState.HALTED:
+            self.set_state(TradingState.HALTED, reason)
+        return Denial("daily_loss", reason)
+
+    def _count_rules(self, now: float) -> Denial | None:
+        self._roll_day(now)
+        lim = self._limits
+        if self._orders_today >= lim.max_orders_per_day:
+            return Denial(
+                "max_orders_per_day",
+                f"{self._orders_today} orders today reached max_orders_per_day "
+                f"{lim.max_orders_per_day}",
+            )
+        while self._recent and now - self._recent[0] >= MINUTE:
+            self._recent.popleft()
+        if len(self._recent) >= lim.max_orders_per_minute:
+            return Denial(
+                "max_orders_per_minute",
+                f"{len(self._recent)} orders in the last minute reached max_orders_per_minute "
+                f"{lim.max_orders_per_minute}",
+            )
+        return None
+
+    def _collar(self, symbol: str, limit: float, view: RiskView, now: float) -> Denial | None:
+        reference = view.last_price(symbol)
+        if reference is None:
+            return Denial("price_collar", f"no reference price for {symbol}")
+        price, ts = reference
+        age = now - ts
+        if age > self._limits.reference_max_age_sec:
+            return Denial("price_collar", f"reference price for {symbol} is {age:.0f}s old")
+        off = abs(limit - price) / price
+        if off > self._limits.price_collar_pct:
+            return Denial(
+                "price_collar",
+                f"limit {limit:.2f} is {off:.2%} from last {price:.2f}, more than "
+                f"price_collar_pct {self._limits.price_collar_pct:.2%}",
+            )
+        return None
+
+    def _roll_day(self, now: float) -> None:
+        day = trading_date(now)
+        if day != self._day:
+            self._day = day
+            self._orders_today = 0
+
+    def _count(self, now: float) -> None:
+        self._roll_day(now)
+        self._orders_today += 1
+        self._recent.append(now)

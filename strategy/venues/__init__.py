@@ -1,0 +1,1 @@
+"""Venues: the simulated market and broker (embedded default); Alpaca comes later."""

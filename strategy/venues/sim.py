@@ -1,0 +1,261 @@
+"""The simulated broker: its own ledger, fills at the next bar's open, IOC and partial fills.
+
+It implements the same Broker protocol as the Alpaca venue, so the engine cannot tell them
+apart. Orders execute on the next bar of their symbol (a latency of one bar): market orders
+at that open with slippage, limit orders only if the open is marketable.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+
+from strategy.clock import Clock
+from strategy.types import (
+    Account,
+    Bar,
+    BrokerPosition,
+    Fill,
+    Intent,
+    MarketClock,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+from strategy.venue import OrderListener, OrderRejected
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    starting_cash: float = 100_000.0
+    slippage_bps: float = 1.0
+    commission_per_share: float = 0.005
+    partial_fill_prob: float = 0.0
+    seed: int = 7
+    buying_power_multiple: float = 1.0
+
+
+@dataclass(slots=True)
+class _Order:
+    request: OrderRequest
+    update: OrderUpdate
+    notional: float = 0.0  # filled qty x price, for the average
+
+
+@dataclass(slots=True)
+class _Holding:
+    qty: int = 0
+    avg_price: float = 0.0
+
+
+class SimBroker:
+    name = "sim"
+
+    def __init__(self, settings: SimSettings, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._rng = random.Random(settings.seed)
+        self._cash = settings.starting_cash
+        self._last: dict[str, float] = {}
+        self._holdings: dict[str, _Holding] = {}
+        self._orders: dict[str, _Order] = {}
+        self._working: dict[str, list[_Order]] = {}
+        self._listeners: list[OrderListener] = []
+        self._refusals: dict[str, int] = {}
+        self._serial = 0
+
+    def subscribe(self, listener: OrderListener) -> None:
+        self._listeners.append(listener)
+
+    def refuse_next_close(self, symbol: str, times: int = 1) -> None:
+        """For tests and drills: reject the next `times` flatten orders for `symbol`."""
+        self._refusals[symbol] = self._refusals.get(symbol, 0) + times
+
+    def _emit(
+        self, order: _Order, status: OrderStatus, fill: Fill | None = None, reason: str = ""
+    ) -> OrderUpdate:
+        filled = order.update.filled_qty + (fill.qty if fill else 0)
+        if fill is not None:
+            order.notional += fill.qty * fill.price
+        update = replace(
+            order.update,
+            status=status,
+            filled_qty=filled,
+            filled_avg_price=order.notional / filled if filled else None,
+            ts=self._clock.now(),
+            fill=fill,
+            reason=reason,
+        )
+        order.update = update
+        for listener in self._listeners:
+            listener(update)
+        return update
+
+    # -- market ----------------------------------------------------------------------------
+
+    def on_bar(self, bar: Bar) -> None:
+        self._last[bar.symbol] = bar.close
+        working = self._working.get(bar.symbol)
+        if not working:
+            return
+        self._working[bar.symbol] = []
+        for order in working:
+            if order.update.status.is_final:
+                continue
+            if self._execute(order, bar.open):
+                self._working[bar.symbol].append(order)
+
+    def _execute(self, order: _Order, open_: float) -> bool:
+        """Try to fill at this open; True if the order keeps working (DAY remainder)."""
+        req = order.request
+        if req.intent is Intent.FLATTEN and self._refusals.get(req.symbol, 0) > 0:
+            self._refusals[req.symbol] -= 1
+            self._emit(order, OrderStatus.REJECTED, reason="simulated refusal")
+            return False
+        if req.type is OrderType.MARKET:
+            price = open_ * (1 + req.side.sign * self._settings.slippage_bps / 1e4)
+        else:
+            limit = req.reference_price
+            marketable = open_ <= limit if req.side is Side.BUY else open_ >= limit
+            if not marketable:
+                if req.tif is TimeInForce.IOC:
+                    self._emit(order, OrderStatus.CANCELED, reason="IOC limit not marketable")
+                    return False
+                return True
+            price = min(limit, open_) if req.side is Side.BUY else max(limit, open_)
+        remaining = req.qty - order.update.filled_qty
+        qty = remaining
+        if remaining > 1 and self._rng.random() < self._settings.partial_fill_prob:
+            qty = self._rng.randint(1, remaining - 1)
+        self._book_fill(order, qty, round(price, 4))
+        if qty == remaining:
+            return False
+        if req.tif is TimeInForce.IOC:
+            self._emit(order, OrderStatus.CANCELED, reason="IOC remainder canceled")
+            return False
+        return True
+
+    def _book_fill(self, order: _Order, qty: int, price: float) -> None:
+        req = order.request
+        commission = round(qty * self._settings.commission_per_share, 6)
+        signed = req.side.sign * qty
+        self._cash -= signed * price + commission
+        holding = self._holdings.setdefault(req.symbol, _Holding())
+        if holding.qty == 0 or (holding.qty > 0) == (signed > 0):
+            total = holding.qty + signed
+            holding.avg_price = (holding.avg_price * holding.qty + price * signed) / total
+            holding.qty = total
+        else:
+            remainder = holding.qty + signed
+            if remainder != 0 and (remainder > 0) != (holding.qty > 0):
+                holding.avg_price = price
+            holding.qty = remainder
+        fill = Fill(
+            req.client_order_id, req.symbol, req.side, qty, price, commission, self._clock.now()
+        )
+        done = order.update.filled_qty + qty == req.qty
+        self._emit(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, fill)
+
+    # -- Broker protocol -------------------------------------------------------------------
+
+    def _equity(self) -> float:
+        return self._cash + sum(
+            h.qty * self._last.get(s, h.avg_price) for s, h in self._holdings.items()
+        )
+
+    def _exposure_cost(self, req: OrderRequest) -> float:
+        """Cost of the part of an order that increases |position| (0 for reducing orders)."""
+        held = self._holdings.get(req.symbol, _Holding()).qty
+        reducing = min(req.qty, abs(held)) if held and (held > 0) != (req.side is Side.BUY) else 0
+        price = req.limit_price or self._last.get(req.symbol, 0.0)
+        return (req.qty - reducing) * price
+
+    def _buying_power(self) -> float:
+        committed = sum(
+            self._exposure_cost(o.request) for orders in self._working.values() for o in orders
+        )
+        return self._equity() * self._settings.buying_power_multiple - committed
+
+    async def submit(self, order: OrderRequest) -> OrderUpdate:
+        existing = self._orders.get(order.client_order_id)
+        if existing is not None:
+            return existing.update
+        if order.symbol not in self._last:
+            raise OrderRejected(f"no market price for {order.symbol} yet")
+        cost = self._exposure_cost(order)
+        power = self._buying_power()
+        if cost > power:
+            raise OrderRejected(f"insufficient buying power: need ${cost:,.2f}, have ${power:,.2f}")
+        self._serial += 1
+        sim_order = _Order(
+            order,
+            OrderUpdate(
+                order.client_order_id,
+                order.symbol,
+                OrderStatus.NEW,
+                0,
+                None,
+                self._clock.now(),
+                broker_order_id=f"sim-{self._serial}",
+            ),
+        )
+        self._orders[order.client_order_id] = sim_order
+        self._working.setdefault(order.symbol, []).append(sim_order)
+        return self._emit(sim_order, OrderStatus.ACCEPTED)
+
+    async def cancel(self, client_order_id: str) -> None:
+        order = self._orders.get(client_order_id)
+        if order is not None and not order.update.status.is_final:
+            self._emit(order, OrderStatus.CANCELED, reason="canceled")
+
+    async def cancel_all(self) -> None:
+        for orders in self._working.values():
+            for order in orders:
+                if not order.update.status.is_final:
+                    self._emit(order, OrderStatus.CANCELED, reason="canceled")
+
+    async def close_all(self) -> None:
+        for symbol, holding in list(self._holdings.items()):
+            if holding.qty == 0:
+                continue
+            self._serial += 1
+            await self.submit(
+                OrderRequest(
+                    client_order_id=f"flatten-{symbol}-{self._serial}",
+                    symbol=symbol,
+                    side=Side.SELL if holding.qty > 0 else Side.BUY,
+                    qty=abs(holding.qty),
+                    type=OrderType.MARKET,
+                    tif=TimeInForce.DAY,
+                    limit_price=None,
+                    decision_price=self._last[symbol],
+                    intent=Intent.FLATTEN,
+                    created_ts=self._clock.now(),
+                )
+            )
+
+    async def positions(self) -> list[BrokerPosition]:
+        return [
+            BrokerPosition(s, h.qty, h.avg_price, self._last.get(s, h.avg_price))
+            for s, h in self._holdings.items()
+            if h.qty != 0
+        ]
+
+    async def account(self) -> Account:
+        return Account(equity=self._equity(), cash=self._cash, buying_power=self._buying_power())
+
+    async def clock(self) -> MarketClock:
+        now = self._clock.now()
+        return MarketClock(is_open=True, ts=now, next_open=now, next_close=now + DAY)
+
+    async def open_orders(self) -> list[OrderUpdate]:
+        return [o.update for o in self._orders.values() if not o.update.status.is_final]
+
+    async def get_order(self, client_order_id: str) -> OrderUpdate | None:
+        order = self._orders.get(client_order_id)
+        return order.update if order is not None else None

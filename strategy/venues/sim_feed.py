@@ -1,0 +1,61 @@
+"""The simulator's feed: moves market time, lets the simulated broker see each bar first,
+and paces the replay (accelerated time) without ever blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+
+from strategy.clock import ManualClock
+from strategy.types import Bar
+
+
+class SimFeed:
+    def __init__(
+        self,
+        source: Iterable[Bar],
+        clock: ManualClock,
+        observers: Sequence[Callable[[Bar], None]] = (),
+        speed: float | None = None,
+        bar_sec: int = 60,
+        yield_every: int = 1000,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._source = source
+        self._clock = clock
+        self._observers = tuple(observers)
+        self._speed = speed
+        self._bar_sec = bar_sec
+        self._yield_every = yield_every
+        self._sleep = sleep
+        self._stopped = False
+        self._last_bar_ts: float | None = None
+        self._emitted = 0
+
+    @property
+    def last_bar_ts(self) -> float | None:
+        return self._last_bar_ts
+
+    @property
+    def bars_emitted(self) -> int:
+        return self._emitted
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    async def bars(self) -> AsyncIterator[Bar]:
+        previous: float | None = None
+        for bar in self._source:
+            if self._stopped:
+                return
+            if self._speed and previous is not None and bar.ts > previous:
+                await self._sleep((bar.ts - previous) / self._speed)
+            elif self._emitted % self._yield_every == 0:
+                await self._sleep(0)
+            previous = bar.ts
+            self._clock.set(bar.ts + self._bar_sec)
+            for observe in self._observers:
+                observe(bar)
+            self._last_bar_ts = bar.ts
+            self._emitted += 1
+            yield bar

@@ -1,0 +1,130 @@
+"""Factories for tests: a config file in tmp, a running service on the simulator, bars."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+
+from ops.commands import CommandCore
+from ops.config import load_settings
+from ops.confirm import Confirmations
+from ops.journal import Journal
+from ops.service import TradingService
+from strategy.clock import ManualClock
+from strategy.types import Bar
+from strategy.venues.sim import SimBroker, SimSettings
+from strategy.venues.sim_feed import SimFeed
+
+REPO = Path(__file__).resolve().parent.parent
+B = TypeVar("B", bound=SimBroker)
+SIM_SETTINGS = SimSettings(slippage_bps=1.0, seed=1)
+START = 1_767_364_200.0  # 2026-01-02 14:30 UTC = 09:30 New York
+
+
+def write_config(tmp_path: Path, **overrides: object) -> Path:
+    """The shipped config.yaml with dotted-key overrides, journal and kill file under tmp."""
+    data = yaml.safe_load((REPO / "config.yaml").read_text())
+    overrides.setdefault("journal.path", str(tmp_path / "journal.db"))
+    overrides.setdefault("monitoring.kill_switch_file", str(tmp_path / "kill"))
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".")
+        data[section][key] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def bar(symbol: str, minute: int, close: float, open_: float | None = None) -> Bar:
+    o = close if open_ is None else open_
+    return Bar(symbol, START + 60 * minute, o, max(o, close), min(o, close), close, 1000)
+
+
+class WallClock:
+    """A settable stand-in for time.time, for confirmation expiry."""
+
+    def __init__(self) -> None:
+        self.t = time.time()
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@dataclass
+class Harness:
+    service: TradingService
+    core: CommandCore
+    broker: SimBroker
+    clock: ManualClock
+    journal: Journal
+    wall: WallClock
+    feed: SimFeed
+
+    async def push(self, *bars: Bar) -> None:
+        """Deliver bars as the feed would: market first, then the engine; let submits run."""
+        for b in bars:
+            self.clock.set(b.ts + 60)
+            self.broker.on_bar(b)
+            self.service.engine.on_bar(b)
+        await settle()
+
+    def swap_broker(self, cls: type[B]) -> B:
+        """Put a variant of the simulated venue under the engine (before any bar)."""
+        broker = cls(SIM_SETTINGS, self.clock)
+        broker.subscribe(self.service.engine.on_order_update)
+        self.service.engine.broker = broker
+        self.service.broker = broker
+        self.broker = broker
+        return broker
+
+    async def run(self, text: str, user: str = "U1", channel: str = "C1"):
+        return await self.core.handle(text, user, channel, "test")
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 5.0) -> None:
+    """Poll `check` until it is true; fail after `within` seconds (no fixed sleeps)."""
+    deadline = time.monotonic() + within
+    while True:
+        outcome = check()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def make_harness(
+    tmp_path: Path, bars: Iterable[Bar] = (), four_eyes: bool = False, **config: object
+) -> Harness:
+    """A service on the simulator, not started: tests push bars by hand unless they start it."""
+    config.setdefault("slack.four_eyes", four_eyes)
+    path = write_config(tmp_path, **config)
+    journal = Journal(tmp_path / "journal.db")
+    journal.start()
+    settings = load_settings(path, overrides=journal.load_overrides())
+    clock = ManualClock(start=START)
+    broker = SimBroker(SIM_SETTINGS, clock)
+    feed = SimFeed(bars, clock, observers=[broker.on_bar], speed=None)
+    service = TradingService(
+        settings=settings,
+        journal=journal,
+        broker=broker,
+        feed=feed,
+        clock=clock,
+        starting_cash=100_000.0,
+    )
+    wall = WallClock()
+    core = CommandCore(service, Confirmations(wall, four_eyes), wall)
+    return Harness(service, core, broker, clock, journal, wall, feed)

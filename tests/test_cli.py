@@ -1,0 +1,99 @@
+"""`tradebot` as a user runs it: a real process, a config file, stdin and signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import REPO, write_config
+
+
+def tradebot(
+    *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALPACA_", "TRADEBOT_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=REPO,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_run_without_a_terminal_trades_until_duration_and_prints_a_summary(tmp_path: Path) -> None:
+    """No TTY: it trades the synthetic market, stops cleanly and prints bars/fills/latency."""
+    config = write_config(tmp_path)
+    done = tradebot("run", "--config", str(config), "--duration", "3", "--speed", "0")
+    assert done.returncode == 0, done.stderr
+    assert "stopped after" in done.stdout
+    fills = int(done.stdout.split("fills ")[1].split()[0])
+    assert fills > 0
+    assert "features" in done.stdout and "p99" in done.stdout
+    assert (tmp_path / "journal.db").exists()
+
+
+def test_console_commands_from_a_pipe_including_a_confirmed_kill(tmp_path: Path) -> None:
+    """Piped console: status, a bad command, set+confirm, kill+confirm -> FLAT, quit."""
+    config = write_config(tmp_path, **{"kill.poll_sec": 0.05})
+    script = "status\nlaunch rockets\nset entry_z 2.3\ny\nkill\ny\nstatus\nquit\n"
+    done = tradebot("run", "--config", str(config), "--speed", "0", stdin=script)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "! unknown command 'launch'" in out
+    assert "entry_z changed 2 -> 2.3 by console" in out
+    assert "KILL by console: FLAT" in out
+    assert "HALTED" in out.split("KILL by console")[1]
+    assert "Traceback" not in out + done.stderr
+
+
+def test_sigterm_stops_cleanly_with_the_journal_flushed(tmp_path: Path) -> None:
+    """SIGTERM: the summary is printed and every row the service counted is on disk."""
+    config = write_config(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(config), "--speed", "0"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until it is really running
+        if "fill" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    written = int(out.split("journal rows written ")[1].split()[0])
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
+        on_disk = sum(db.execute(f"select count(*) from {t}").fetchone()[0] for t in tables)
+    assert on_disk >= written > 0
+
+
+def test_a_bad_config_stops_start_up_with_the_key_and_value(tmp_path: Path) -> None:
+    """An invalid value names the key, the value and the range; exit status 2, no traceback."""
+    config = write_config(tmp_path, **{"strategy.entry_z_threshold": -1})
+    done = tradebot("run", "--config", str(config), "--duration", "1")
+    assert done.returncode == 2
+    assert "strategy.entry_z_threshold" in done.stderr and "-1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_tradebot_kill_arms_the_file_the_service_watches(tmp_path: Path) -> None:
+    """`tradebot kill` creates the configured kill file; --clear removes it."""
+    config = write_config(tmp_path)
+    assert tradebot("kill", "--config", str(config)).returncode == 0
+    assert (tmp_path / "kill").exists()
+    assert tradebot("kill", "--config", str(config), "--clear").returncode == 0
+    assert not (tmp_path / "kill").exists()
