@@ -187,7 +187,8 @@ class Journal:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            self._write(db, batch)
+            if batch:
+                self._write(db, batch)
             for marker in markers:
                 marker.done.set()
         db.close()
