@@ -13,10 +13,13 @@ from pathlib import Path
 
 from bot.console import Console, open_stdin, stdin_is_readable
 from bot.render_text import render_summary, signed_money
+from bot.slack.surface import SlackSurface
 from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, load_settings
 from ops.confirm import Confirmations
+from ops.health import run_checks
 from ops.journal import Journal
+from ops.scheduler import Scheduler
 from ops.service import TradingService
 from strategy.clock import ManualClock
 from strategy.market_day import session_open
@@ -48,7 +51,7 @@ def config_path(arg: str | None, env: Mapping[str, str]) -> Path:
 def open_journal(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]:
     """Load the file, open its journal, then reload with the operators' persisted overrides."""
     base = load_settings(path, env=env)
-    db_path = Path(str(base.get("journal.path")))
+    db_path = Path(base.text("journal.path"))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(db_path)
     journal.start()
@@ -65,28 +68,23 @@ def build_sim(settings: Settings, options: RunOptions) -> tuple[SimBroker, SimFe
     clock = ManualClock(start=start)
     broker = SimBroker(
         SimSettings(
-            starting_cash=float(settings.get("broker.starting_cash")),  # type: ignore[arg-type]
-            slippage_bps=float(settings.get("broker.slippage_bps")),  # type: ignore[arg-type]
-            commission_per_share=float(settings.get("broker.commission_per_share")),  # type: ignore[arg-type]
-            partial_fill_prob=float(settings.get("broker.partial_fill_prob")),  # type: ignore[arg-type]
-            seed=int(settings.get("broker.seed")),  # type: ignore[call-overload]
+            starting_cash=settings.number("broker.starting_cash"),
+            slippage_bps=settings.number("broker.slippage_bps"),
+            commission_per_share=settings.number("broker.commission_per_share"),
+            partial_fill_prob=settings.number("broker.partial_fill_prob"),
+            seed=settings.integer("broker.seed"),
         ),
         clock,
     )
-    data = options.data if options.data is not None else str(settings.get("sim.data"))
-    bar_sec = int(settings.get("sim.bar_sec"))  # type: ignore[call-overload]
+    data = options.data if options.data is not None else settings.text("sim.data")
+    bar_sec = settings.integer("sim.bar_sec")
     if data:
         if not Path(data).is_file():
             raise StartupError(f"sim.data: no such file {data!r}")
         source = csv_bars(data)
     else:
-        source = synthetic_bars(
-            settings.symbols,
-            int(settings.get("broker.seed")),
-            start,
-            bar_sec=bar_sec,  # type: ignore[call-overload]
-        )
-    speed = options.speed if options.speed is not None else float(settings.get("sim.speed"))  # type: ignore[arg-type]
+        source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
+    speed = options.speed if options.speed is not None else settings.number("sim.speed")
     feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
     return broker, feed, clock
 
@@ -104,15 +102,13 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     except (StartupError, BarDataError):
         journal.close()
         raise
-    if env.get("SLACK_BOT_TOKEN") and env.get("SLACK_APP_TOKEN"):
-        log.warning("Slack tokens are set, but the Slack surface is not built yet: console only")
     service = TradingService(
         settings=settings,
         journal=journal,
         broker=broker,
         feed=feed,
         clock=clock,
-        starting_cash=float(settings.get("broker.starting_cash")),  # type: ignore[arg-type]
+        starting_cash=settings.number("broker.starting_cash"),
     )
     core = CommandCore(
         service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
@@ -121,18 +117,46 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    scheduler = Scheduler(service)
+    scheduler.every(
+        "health", settings.number("monitoring.health_check_sec"), lambda: run_checks(service)
+    )
     await service.start()
+    surface = await _start_surface(core, scheduler, env, stop)
+    scheduler.start()
     service.spawn("ticker", _ticker(service))
-    service.spawn("confirm-expiry", _sweep_expired(core))
-    if stdin_is_readable():
-        service.spawn("console", _console(core, stop))
     try:
         await asyncio.wait_for(stop.wait(), timeout=options.duration)
     except TimeoutError:
         log.info("--duration %.0fs elapsed", options.duration)
+    scheduler.stop()
+    if surface is not None:
+        await surface.stop()
     summary = await service.stop()
     print(render_summary(summary), flush=True)
     return 0
+
+
+async def _start_surface(
+    core: CommandCore, scheduler: Scheduler, env: Mapping[str, str], stop: asyncio.Event
+) -> SlackSurface | None:
+    """Slack when both tokens are set; otherwise the terminal console (if there is one)."""
+    bot_token, app_token = env.get("SLACK_BOT_TOKEN"), env.get("SLACK_APP_TOKEN")
+    if bot_token and app_token:
+        surface = SlackSurface(core, bot_token, app_token)
+        surface.schedule(scheduler)
+        await surface.start()
+        return surface
+    if bot_token or app_token:
+        log.warning("only one of SLACK_BOT_TOKEN / SLACK_APP_TOKEN is set: using the console")
+
+    async def expire() -> None:
+        core.expire()
+
+    scheduler.every("confirm-expiry", EXPIRY_SWEEP_SEC, expire)
+    if stdin_is_readable():
+        core.service.spawn("console", _console(core, stop))
+    return None
 
 
 async def _console(core: CommandCore, stop: asyncio.Event) -> None:
@@ -158,9 +182,3 @@ async def _ticker(service: TradingService) -> None:
             c.fills,
             c.refusals + c.broker_rejects,
         )
-
-
-async def _sweep_expired(core: CommandCore) -> None:
-    while True:
-        await asyncio.sleep(EXPIRY_SWEEP_SEC)
-        core.expire()

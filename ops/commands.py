@@ -38,12 +38,12 @@ class CommandCore:
             command = parse_command(text)
             result = await self._dispatch(command, user, channel)
         except ConfigError as exc:
-            self._audit(user, channel, surface, text, "refused", str(exc))
+            self.audit(user, channel, surface, text, "refused", str(exc))
             raise CommandError(str(exc)) from exc
         except CommandError as exc:
-            self._audit(user, channel, surface, text, "refused", str(exc))
+            self.audit(user, channel, surface, text, "refused", str(exc))
             raise
-        self._audit(user, channel, surface, text, "ok", type(result).__name__)
+        self.audit(user, channel, surface, text, "ok", type(result).__name__)
         return result
 
     async def _dispatch(self, command: ParsedCommand, user: str, channel: str) -> Result:
@@ -70,9 +70,9 @@ class CommandCore:
         try:
             pending = self.confirmations.take(nonce, user)
         except CommandError as exc:
-            self._audit(user, channel, surface, "confirm", "refused", str(exc))
+            self.audit(user, channel, surface, "confirm", "refused", str(exc))
             raise
-        self._audit(user, channel, surface, f"confirm {pending.kind}", "ok", pending.requester)
+        self.audit(user, channel, surface, f"confirm {pending.kind}", "ok", pending.requester)
         try:
             return await pending.apply(user)
         except ConfigError as exc:
@@ -80,17 +80,19 @@ class CommandCore:
 
     def cancel(self, nonce: str, user: str, channel: str, surface: str) -> Done:
         pending = self.confirmations.cancel(nonce, user)
-        self._audit(user, channel, surface, f"cancel {pending.kind}", "ok", pending.requester)
+        self.audit(user, channel, surface, f"cancel {pending.kind}", "ok", pending.requester)
         return Done(messages.CANCELLED.format(user=user))
 
-    def expire(self) -> None:
-        """Audit confirmations whose time ran out (called periodically)."""
-        for pending in self.confirmations.expire_due():
-            self._audit(pending.requester, pending.channel, "-", pending.kind, "expired", "")
+    def expire(self) -> list[str]:
+        """Audit confirmations whose time ran out (called periodically); their nonces."""
+        expired = self.confirmations.expire_due()
+        for pending in expired:
+            self.audit(pending.requester, pending.channel, "-", pending.kind, "expired", "")
+        return [pending.nonce for pending in expired]
 
     def _ttl(self, kind: str) -> float:
         key = "confirm.kill_ttl_sec" if kind == "kill" else "confirm.set_ttl_sec"
-        return float(self.service.settings.get(key))  # type: ignore[arg-type]
+        return self.service.settings.number(key)
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -243,7 +245,7 @@ class CommandCore:
             expires_at=pending.expires_at,
         )
 
-    def _audit(
+    def audit(
         self, user: str, channel: str, surface: str, command: str, outcome: str, detail: str
     ) -> None:
         self.service.journal.record(

@@ -74,6 +74,11 @@ class Settings:
     def text(self, path: str) -> str:
         return str(self.values[path])
 
+    def strings(self, path: str) -> tuple[str, ...]:
+        value = self.values[path]
+        assert isinstance(value, list)
+        return tuple(str(v) for v in value)
+
     def source(self, path: str) -> str:
         return self.sources[path]
 
@@ -82,7 +87,7 @@ class Settings:
 
     @property
     def symbols(self) -> tuple[str, ...]:
-        return tuple(self.values["strategy.symbols"])  # type: ignore[call-overload]
+        return self.strings("strategy.symbols")
 
     def with_override(self, path: str, value: object) -> Settings:
         overrides = {**self.layers.get("override", {}), path: value}

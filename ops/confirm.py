@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ops import messages
-from ops.results import CommandError, Result
+from ops.results import CommandError, ConfirmationExpired, Result
 
 Apply = Callable[[str], Awaitable[Result]]  # called with the confirming user
 
@@ -59,7 +59,7 @@ class Confirmations:
             raise CommandError(messages.NO_LONGER_VALID)
         if self._now() >= pending.expires_at:
             del self._pending[nonce]
-            raise CommandError(messages.EXPIRED.format(kind=pending.kind))
+            raise ConfirmationExpired(messages.EXPIRED.format(kind=pending.kind))
         refusal = may_confirm(pending, user, self.four_eyes)
         if refusal is not None:
             raise CommandError(refusal)

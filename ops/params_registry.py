@@ -177,6 +177,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("slack.four_eyes", bool, False, "confirmations need a different operator"),
     _p("slack.api_url", str, "", "Slack Web API base override"),
     _p("monitoring.heartbeat_sec", float, 60.0, "heartbeat interval (s)", 1, 3600),
+    _p("monitoring.health_check_sec", float, 15.0, "health check interval (s)", 1, 3600),
     _p("monitoring.max_trades_per_day", int, 50, "alert above this many trades a day", 1, 100000),
     _p("monitoring.drawdown_alert_pct", float, 0.15, "alert at this drawdown from peak", 0.001, 1),
     _p(

@@ -47,7 +47,7 @@ class Queries:
         svc = self._service
         book, counters = svc.book, svc.engine.counters
         last_bar = svc.engine.last_bar_ts
-        bar_sec = float(svc.settings.get("sim.bar_sec"))  # type: ignore[arg-type]
+        bar_sec = svc.settings.number("sim.bar_sec")
         return StatusResult(
             strategy=str(svc.settings.get("strategy.name")),
             venue=svc.broker.name,
@@ -132,13 +132,14 @@ class Queries:
                 )
             )
         result = PositionsResult(tuple(rows), broker_error, reconcile)
-        if reconcile:
-            for row in result.mismatches:
-                self._service.alert(
-                    f"reconcile:{row.symbol}",
-                    "critical",
-                    f"{row.symbol}: book {row.book_qty}, broker {row.broker_qty}",
-                )
+        if reconcile and broker_error is None:
+            for row in result.rows:
+                key = f"reconcile:{row.symbol}"
+                if row.matches:
+                    self._service.resolve(key, f"{row.symbol}: book and broker agree")
+                else:
+                    message = f"{row.symbol}: book {row.book_qty}, broker {row.broker_qty}"
+                    self._service.alert(key, "critical", message)
         return result
 
     def config(self) -> ConfigResult:

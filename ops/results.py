@@ -12,6 +12,10 @@ class CommandError(Exception):
     """A user-facing refusal: bad input, not allowed, expired. Shown as is; nothing changed."""
 
 
+class ConfirmationExpired(CommandError):
+    """The pending action's time ran out; the surface may mark its message as expired."""
+
+
 @dataclass(frozen=True, slots=True)
 class PositionLine:
     symbol: str

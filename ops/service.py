@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ops import messages
 from ops.config import Settings
@@ -27,7 +27,15 @@ from strategy.venue import Broker, Feed
 
 log = logging.getLogger(__name__)
 
-AlertListener = Callable[[str, str, str], None]  # key, severity, message
+
+class AlertSink(Protocol):
+    """Somewhere incidents go (a Slack alerts channel); the journal and log always get them."""
+
+    def raise_alert(self, key: str, severity: str, message: str) -> None: ...
+
+    def resolve_alert(self, key: str, message: str) -> None: ...
+
+
 KILL_FILE_POLL_SEC = 1.0
 KEEP_FLATTENING_SEC = 5.0
 
@@ -60,12 +68,13 @@ class TradingService:
             clock=clock,
             recorder=journal,
             latency=self.latency,
-            vol_window=int(settings.get("strategy.vol_window")),  # type: ignore[call-overload]
-            bar_sec=int(settings.get("sim.bar_sec")),  # type: ignore[call-overload]
-            equity_every_sec=float(settings.get("journal.equity_every_sec")),  # type: ignore[arg-type]
+            vol_window=settings.integer("strategy.vol_window"),
+            bar_sec=settings.integer("sim.bar_sec"),
+            equity_every_sec=settings.number("journal.equity_every_sec"),
         )
         self._tasks: dict[str, asyncio.Task[Any]] = {}
-        self._alert_listeners: list[AlertListener] = []
+        self._alert_sinks: list[AlertSink] = []
+        self.open_alerts: dict[str, str] = {}  # key -> latest message
         self._killing = False
         self._started = time.monotonic()
         self.feed_ended = False
@@ -150,22 +159,37 @@ class TradingService:
         self.engine.set_params(settings.strategy_params(), apply_to_open)
         self.gate.set_limits(settings.risk_limits())
 
-    def on_alert(self, listener: AlertListener) -> None:
-        self._alert_listeners.append(listener)
+    def add_alert_sink(self, sink: AlertSink) -> None:
+        self._alert_sinks.append(sink)
 
     def alert(self, key: str, severity: str, message: str) -> None:
+        """Open (or update) an incident. Repeating the same message is a no-op."""
+        if self.open_alerts.get(key) == message:
+            return
+        self.open_alerts[key] = message
         self.journal.record(
             "alerts", {"key": key, "severity": severity, "message": message, "status": "open"}
         )
         log.warning("ALERT [%s] %s: %s", severity, key, message)
-        for listener in self._alert_listeners:
-            listener(key, severity, message)
+        for sink in self._alert_sinks:
+            sink.raise_alert(key, severity, message)
+
+    def resolve(self, key: str, message: str) -> None:
+        """Close an open incident; a no-op when `key` is not open."""
+        if self.open_alerts.pop(key, None) is None:
+            return
+        self.journal.record(
+            "alerts", {"key": key, "severity": "info", "message": message, "status": "resolved"}
+        )
+        log.info("RESOLVED %s: %s", key, message)
+        for sink in self._alert_sinks:
+            sink.resolve_alert(key, message)
 
     # -- kill ------------------------------------------------------------------------------
 
     @property
     def kill_file(self) -> Path:
-        return Path(str(self.settings.get("monitoring.kill_switch_file")))
+        return Path(self.settings.text("monitoring.kill_switch_file"))
 
     async def kill(self, user: str) -> KillReport:
         """Halt at once, then cancel, flatten and verify. One kill at a time."""
@@ -195,8 +219,8 @@ class TradingService:
         return Flattener(
             self.engine,
             self.clock,
-            timeout_sec=float(self.settings.get("kill.timeout_sec")),  # type: ignore[arg-type]
-            poll_sec=float(self.settings.get("kill.poll_sec")),  # type: ignore[arg-type]
+            timeout_sec=self.settings.number("kill.timeout_sec"),
+            poll_sec=self.settings.number("kill.poll_sec"),
         )
 
     async def _keep_flattening(self, user: str) -> None:
@@ -204,7 +228,7 @@ class TradingService:
             await asyncio.sleep(KEEP_FLATTENING_SEC)
             report = await self._flattener().run(user)
             if report.flat:
-                self.alert("kill", "info", "flat after retrying")
+                self.resolve("kill", "flat after retrying")
                 return
 
     async def _watch_kill_file(self) -> None:

@@ -1,0 +1,1 @@
+"""The Slack surface: Bolt in Socket Mode, /trade, confirmation buttons, alert threads."""

@@ -1,0 +1,134 @@
+"""Incidents as Slack threads: one root message per key, repeats in its thread (flood
+controlled), resolution edits the root. Posting is queued: a Slack outage delays alerts,
+never loses them, and never blocks trading."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.slack.blocks import escape
+
+log = logging.getLogger(__name__)
+ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
+MAX_BACKOFF_SEC = 30.0
+
+
+@dataclass(slots=True)
+class Incident:
+    key: str
+    severity: str
+    message: str
+    root_ts: str | None = None
+    last_reply: float = 0.0
+    suppressed: int = 0
+    resolved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    kind: str  # "raise" | "resolve"
+    key: str
+    severity: str
+    message: str
+
+
+class AlertPoster:
+    """Implements ops.service.AlertSink for a Slack channel."""
+
+    def __init__(
+        self,
+        client: Any,
+        channel: str,
+        min_reply_interval: float = 60.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._interval = min_reply_interval
+        self._now = now
+        self._queue: deque[_Event] = deque()
+        self._wakeup = asyncio.Event()
+        self.incidents: dict[str, Incident] = {}
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def raise_alert(self, key: str, severity: str, message: str) -> None:
+        self._queue.append(_Event("raise", key, severity, message))
+        self._wakeup.set()
+
+    def resolve_alert(self, key: str, message: str) -> None:
+        self._queue.append(_Event("resolve", key, "info", message))
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Deliver queued events in order; on a Slack failure, back off and retry the same one."""
+        backoff = 1.0
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            event = self._queue[0]
+            try:
+                await self._deliver(event)
+            except Exception as exc:
+                log.warning(
+                    "alert %s not delivered (%s); retrying in %.0fs", event.key, exc, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SEC)
+                continue
+            backoff = 1.0
+            self._queue.popleft()
+
+    async def _deliver(self, event: _Event) -> None:
+        incident = self.incidents.get(event.key)
+        if event.kind == "resolve":
+            if incident is not None and not incident.resolved:
+                await self._resolve(incident, event.message)
+            return
+        if incident is None or incident.resolved:
+            incident = Incident(event.key, event.severity, event.message)
+            text = self._root_text(incident)
+            posted = await self._client.chat_postMessage(channel=self._channel, text=text)
+            incident.root_ts = posted["ts"]
+            incident.last_reply = self._now()
+            self.incidents[event.key] = incident
+            return
+        incident.message = event.message
+        if self._now() - incident.last_reply < self._interval:
+            incident.suppressed += 1
+            return
+        repeats = (
+            f" ({incident.suppressed} more since the last update)" if incident.suppressed else ""
+        )
+        await self._client.chat_postMessage(
+            channel=self._channel, thread_ts=incident.root_ts, text=escape(event.message) + repeats
+        )
+        incident.suppressed = 0
+        incident.last_reply = self._now()
+
+    async def _resolve(self, incident: Incident, message: str) -> None:
+        await self._client.chat_update(
+            channel=self._channel,
+            ts=incident.root_ts,
+            text=f":white_check_mark: RESOLVED `{incident.key}`: {escape(incident.message)}",
+        )
+        await self._client.chat_postMessage(
+            channel=self._channel, thread_ts=incident.root_ts, text=f"Resolved: {escape(message)}"
+        )
+        incident.resolved = True
+
+    @staticmethod
+    def _root_text(incident: Incident) -> str:
+        here = "<!here> " if incident.severity == "critical" else ""
+        icon = ICONS.get(incident.severity, ":warning:")
+        return f"{here}{icon} `{incident.key}` {escape(incident.message)}"

@@ -1,0 +1,82 @@
+"""The Slack surface on the service's event loop: Bolt AsyncApp + Socket Mode (aiohttp),
+alert threads, the status board and their scheduled jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.alerts import AlertPoster
+from bot.slack.authz import Policy
+from bot.slack.listeners import SlackListeners
+from bot.slack.status_board import StatusBoard
+from ops.commands import CommandCore
+from ops.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+DEFAULT_API_URL = "https://slack.com/api/"
+EXPIRY_SWEEP_SEC = 5.0
+RECONNECT_MAX_SEC = 60.0
+DAILY_SUMMARY = (16, 10)  # New York time, after the close
+
+
+class SlackSurface:
+    def __init__(self, core: CommandCore, bot_token: str, app_token: str) -> None:
+        settings = core.service.settings
+        self.core = core
+        self.client = AsyncWebClient(
+            token=bot_token, base_url=settings.text("slack.api_url") or DEFAULT_API_URL
+        )
+        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+        self.app = AsyncApp(client=self.client)
+        self.listeners = SlackListeners(core, Policy.from_settings(settings))
+        self.listeners.register(self.app)
+        self.handler = AsyncSocketModeHandler(self.app, app_token)
+        channel = settings.text("slack.channel")
+        self.alerts = AlertPoster(self.client, settings.text("slack.alerts_channel") or channel)
+        self.board = StatusBoard(self.client, channel, core)
+        self._channel = channel
+
+    def schedule(self, scheduler: Scheduler) -> None:
+        settings = self.core.service.settings
+        scheduler.every(
+            "confirm-expiry", EXPIRY_SWEEP_SEC, lambda: self.listeners.expire(self.client)
+        )
+        if self._channel:
+            scheduler.every(
+                "heartbeat", settings.number("monitoring.heartbeat_sec"), self.board.update
+            )
+            scheduler.daily("daily-summary", *DAILY_SUMMARY, self.board.daily_summary)
+
+    async def start(self) -> None:
+        service = self.core.service
+        service.add_alert_sink(self.alerts)
+        service.spawn("slack-alerts", self.alerts.run())
+        try:
+            await self.handler.connect_async()
+        except Exception as exc:  # Slack down at start-up must not stop trading
+            service.alert("slack", "critical", f"cannot connect to Slack: {exc}; retrying")
+            service.spawn("slack-connect", self._connect_until_up())
+            return
+        log.info("connected to Slack in Socket Mode")
+
+    async def _connect_until_up(self) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.handler.connect_async()
+            except Exception as exc:
+                log.warning("Slack still unreachable: %s", exc)
+                delay = min(delay * 2, RECONNECT_MAX_SEC)
+                continue
+            self.core.service.resolve("slack", "connected to Slack")
+            return
+
+    async def stop(self) -> None:
+        await self.handler.close_async()

@@ -1,0 +1,63 @@
+"""Scheduled jobs on the service's own event loop (APScheduler's AsyncIOScheduler)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from ops.service import TradingService
+
+log = logging.getLogger(__name__)
+Job = Callable[[], Awaitable[object]]
+
+
+def guarded(service: TradingService, name: str, job: Job) -> Callable[[], Awaitable[None]]:
+    """A job that never dies silently: failures are logged, journaled and alerted once per
+    distinct error, and resolved when the job succeeds again."""
+
+    async def run() -> None:
+        try:
+            await job()
+        except Exception as exc:
+            log.exception("job %s failed", name)
+            service.alert(f"job:{name}", "warning", f"{name} failed: {exc!r}")
+        else:
+            service.resolve(f"job:{name}", f"{name} ran again")
+
+    return run
+
+
+class Scheduler:
+    def __init__(self, service: TradingService) -> None:
+        self._service = service
+        self._scheduler = AsyncIOScheduler(timezone="America/New_York")
+
+    def every(self, name: str, seconds: float, job: Job) -> None:
+        self._scheduler.add_job(
+            guarded(self._service, name, job),
+            "interval",
+            seconds=seconds,
+            id=name,
+            max_instances=1,
+            coalesce=True,
+        )
+
+    def daily(self, name: str, hour: int, minute: int, job: Job) -> None:
+        self._scheduler.add_job(
+            guarded(self._service, name, job),
+            "cron",
+            hour=hour,
+            minute=minute,
+            id=name,
+            max_instances=1,
+            coalesce=True,
+        )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
