@@ -178,6 +178,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("slack.api_url", str, "", "Slack Web API base override"),
     _p("monitoring.heartbeat_sec", float, 60.0, "heartbeat interval (s)", 1, 3600),
     _p("monitoring.health_check_sec", float, 15.0, "health check interval (s)", 1, 3600),
+    _p(
+        "monitoring.alert_repeat_sec",
+        float,
+        60.0,
+        "least time between thread replies per alert",
+        0,
+        86400,
+    ),
     _p("monitoring.max_trades_per_day", int, 50, "alert above this many trades a day", 1, 100000),
     _p("monitoring.drawdown_alert_pct", float, 0.15, "alert at this drawdown from peak", 0.001, 1),
     _p(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -91,12 +92,12 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 5.0) -> None:
-    """Poll `check` until it is true; fail after `within` seconds (no fixed sleeps)."""
+async def eventually(check: Callable[[], object], within: float = 5.0) -> None:
+    """Poll `check` (sync or async, any truthy result) until true; fail after `within` s."""
     deadline = time.monotonic() + within
     while True:
         outcome = check()
-        if not isinstance(outcome, bool):
+        if inspect.isawaitable(outcome):
             outcome = await outcome
         if outcome:
             return
@@ -126,5 +127,5 @@ def make_harness(
         starting_cash=100_000.0,
     )
     wall = WallClock()
-    core = CommandCore(service, Confirmations(wall, four_eyes), wall)
+    core = CommandCore(service, Confirmations(wall, bool(settings.get("slack.four_eyes"))), wall)
     return Harness(service, core, broker, clock, journal, wall, feed)

@@ -38,7 +38,11 @@ class SlackSurface:
         self.listeners.register(self.app)
         self.handler = AsyncSocketModeHandler(self.app, app_token)
         channel = settings.text("slack.channel")
-        self.alerts = AlertPoster(self.client, settings.text("slack.alerts_channel") or channel)
+        self.alerts = AlertPoster(
+            self.client,
+            settings.text("slack.alerts_channel") or channel,
+            min_reply_interval=settings.number("monitoring.alert_repeat_sec"),
+        )
         self.board = StatusBoard(self.client, channel, core)
         self._channel = channel
 

@@ -1,0 +1,1 @@
+"""Loopback fakes that speak the real wire protocols, for the real clients."""

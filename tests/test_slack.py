@@ -1,0 +1,303 @@
+"""The Slack surface through the REAL slack_bolt / slack_sdk clients and the loopback Slack."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.slack.surface import SlackSurface
+from strategy.types import BrokerPosition, TradingState
+from strategy.venues.sim import SimBroker
+from tests.fakes.slack import Message, SlackFake
+from tests.support import Harness, bar, eventually, make_harness
+from tests.test_commands import open_spy_position
+
+OPERATORS = ["U1", "U2"]
+
+
+@dataclass
+class Rig:
+    slack: SlackFake
+    h: Harness
+    surface: SlackSurface
+    nonces: dict[str, str] = field(default_factory=dict)
+
+    async def command(self, text: str, user: str = "U1", channel: str = "C1") -> dict[str, Any]:
+        """Send /trade <text>; return what respond() sent to the response_url."""
+        before = len(self.slack.responses)
+        envelope = await self.slack.send_slash_command(text, user_id=user, channel_id=channel)
+        await envelope.acked()
+        await eventually(lambda: len(self.slack.responses) > before)
+        return self.slack.responses[before]
+
+    async def request(self, text: str, user: str = "U1") -> Message:
+        """Send a command that asks for confirmation; return the posted message."""
+        before = set(self.slack.messages)
+        envelope = await self.slack.send_slash_command(text, user_id=user)
+        await envelope.acked()
+        await eventually(lambda: set(self.slack.messages) - before)
+        (ts,) = set(self.slack.messages) - before
+        self.nonces[ts] = nonce(self.slack.messages[ts])
+        return self.slack.messages[ts]
+
+    async def click(self, message: Message, action: str, user: str = "U1") -> None:
+        """Press a button of the message as it was first posted (the nonce is remembered)."""
+        edits, responses = message.edits, len(self.slack.responses)
+        value = self.nonces[message.ts]
+        envelope = await self.slack.send_block_action(message.ts, action, value, user)
+        await envelope.acked()
+        await eventually(lambda: message.edits > edits or len(self.slack.responses) > responses)
+
+
+def nonce(message: Message) -> str:
+    actions = next(b for b in message.blocks if b["type"] == "actions")
+    return str(actions["elements"][0]["value"])
+
+
+async def start_rig(tmp_path: Path, **config: object) -> tuple[SlackFake, Harness, SlackSurface]:
+    slack = SlackFake()
+    await slack.__aenter__()
+    config.setdefault("slack.operators", OPERATORS)
+    config.setdefault("slack.allowed_channels", ["C1"])
+    config.setdefault("monitoring.alert_repeat_sec", 0)
+    h = make_harness(
+        tmp_path,
+        **{
+            "slack.api_url": slack.api_url,
+            "slack.channel": "C1",
+            "slack.alerts_channel": "C2",
+            "kill.poll_sec": 0.01,
+            **config,
+        },
+    )
+    surface = SlackSurface(h.core, "xoxb-test", "xapp-test")
+    await h.service.start()
+    await surface.start()
+    await slack.wait_connected(1)
+    return slack, h, surface
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    slack, h, surface = await start_rig(tmp_path)
+    yield Rig(slack, h, surface)
+    await surface.stop()
+    await h.service.stop()
+    await slack.__aexit__()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("status", "MeanReversionV1 on sim: ACTIVE"),
+        ("pnl week", "P&L week"),
+        ("positions", "symbol"),
+        ("reconcile", "reconciled: book and broker agree"),
+        ("config", "strategy.entry_z_threshold (entry_z)"),
+        ("slippage", "no fills yet"),
+        ("HELP", "kill"),
+    ],
+)
+async def test_each_read_command_answers_privately_with_blocks(
+    rig: Rig, text: str, fragment: str
+) -> None:
+    """Acked at once, answered via response_url as ephemeral Block Kit with a text fallback."""
+    response = await rig.command(text)
+    assert fragment in response["text"]
+    assert response["response_type"] == "ephemeral"
+    assert response["blocks"][0]["type"] == "section"
+
+
+async def test_here_answers_in_channel(rig: Rig) -> None:
+    """`/trade status here` is posted for the whole channel."""
+    response = await rig.command("status here")
+    assert response["response_type"] == "in_channel"
+
+
+async def test_bad_input_gets_usage_and_changes_nothing(rig: Rig) -> None:
+    """Unknown subcommand and a bad value: one-line warnings, no traceback, nothing changed."""
+    assert "usage:" in (await rig.command("launch"))["text"]
+    bad = await rig.command("set entry_z lots")
+    assert "'lots' is not a number" in bad["text"]
+    assert "Traceback" not in bad["text"]
+    assert rig.h.service.engine.params.entry_z == 2.0
+
+
+async def test_set_confirm_applies_updates_the_message_and_audits(rig: Rig) -> None:
+    """The confirmation shows old -> new; Confirm applies it and edits the message in place."""
+    message = await rig.request("set entry_z 2.2")
+    assert "strategy.entry_z_threshold: 2 -&gt; 2.2" in message.blocks[0]["text"]["text"]
+    assert rig.h.service.engine.params.entry_z == 2.0
+    await rig.click(message, "confirm")
+    assert rig.h.service.engine.params.entry_z == 2.2
+    assert "entry_z changed 2 -> 2.2 by U1" in message.text
+    assert not any(b["type"] == "actions" for b in message.blocks)
+    rig.h.journal.flush()
+    audit = rig.h.journal.query("select command, outcome, surface from commands")
+    assert {"command": "confirm set", "outcome": "ok", "surface": "slack"} in audit
+
+
+async def test_double_click_expiry_and_wrong_user(rig: Rig) -> None:
+    """A second click, someone else's click and a click after expiry are refused."""
+    first = await rig.request("set exit_z 0.4")
+    await rig.click(first, "confirm", user="U2")
+    assert "only <@U1>" in rig.slack.responses[-1]["text"]
+    assert rig.h.service.engine.params.exit_z == 0.5
+    await rig.click(first, "confirm")
+    await rig.click(first, "confirm")
+    assert "no longer valid" in rig.slack.responses[-1]["text"]
+    second = await rig.request("set exit_z 0.3")
+    rig.h.wall.t += 301
+    await rig.click(second, "confirm")
+    assert "expired" in rig.slack.responses[-1]["text"]
+    assert second.text == "Expired: nothing was changed"
+    assert rig.h.service.engine.params.exit_z == 0.4
+
+
+async def test_unexpired_confirmations_are_swept_and_marked(rig: Rig) -> None:
+    """The expiry sweep edits a forgotten confirmation to say it expired."""
+    message = await rig.request("set cooldown 30")
+    rig.h.wall.t += 301
+    await rig.surface.listeners.expire(rig.surface.client)
+    assert message.text == "Expired: nothing was changed"
+
+
+async def test_four_eyes_needs_another_operator(tmp_path: Path) -> None:
+    """With four_eyes on, the requester's click is refused and another operator's applies."""
+    slack, h, surface = await start_rig(tmp_path, **{"slack.four_eyes": True})
+    rig = Rig(slack, h, surface)
+    try:
+        message = await rig.request("set max_qty 50")
+        await rig.click(message, "confirm", user="U1")
+        assert "different operator" in slack.responses[-1]["text"]
+        await rig.click(message, "confirm", user="U2")
+        assert h.service.engine.params.max_qty == 50
+        assert "by U2 (asked by U1)" in message.text
+    finally:
+        await surface.stop()
+        await h.service.stop()
+        await slack.__aexit__()
+
+
+async def test_unauthorized_user_and_channel_are_refused_and_audited(rig: Rig) -> None:
+    """A non-operator cannot change things; any command from another channel is refused."""
+    refused = await rig.command("pause", user="U9")
+    assert "is not an operator" in refused["text"]
+    elsewhere = await rig.command("status", channel="C9")
+    assert "channel is not allowed" in elsewhere["text"]
+    assert rig.h.service.gate.state is TradingState.ACTIVE
+    rig.h.journal.flush()
+    outcomes = rig.h.journal.query("select user, outcome from commands where outcome != 'ok'")
+    assert {"user": "U9", "outcome": "unauthorized"} in outcomes
+
+
+async def test_kill_confirm_flattens_and_reports_each_position_in_the_thread(rig: Rig) -> None:
+    """Kill lists positions, halts on Confirm, ends flat, and threads the per-position report."""
+    qty = await open_spy_position(rig.h)
+    message = await rig.request("kill")
+    assert f"close SPY: +{qty} shares" in message.blocks[0]["text"]["text"]
+
+    async def market() -> None:
+        minute = 22
+        while True:
+            await rig.h.push(bar("SPY", minute, 97.9))
+            minute += 1
+            await asyncio.sleep(0.01)
+
+    await rig.click(message, "confirm")
+    await eventually(lambda: rig.h.service.gate.state is TradingState.HALTED)
+    moving = asyncio.create_task(market())  # flatten orders fill on the next bars
+    try:
+        await eventually(lambda: message.text.startswith("KILL: FLAT"))
+    finally:
+        moving.cancel()
+    assert rig.h.service.gate.state is TradingState.HALTED
+    assert await rig.h.broker.positions() == []
+    (report,) = rig.slack.thread(message.ts)
+    assert f"SPY    closed {qty} of +{qty} @" in report.text and "slippage" in report.text
+
+
+async def test_a_429_on_post_message_is_retried(rig: Rig) -> None:
+    """Slack rate limits the confirmation post once; slack_sdk's retry handler posts it."""
+    rig.slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    message = await rig.request("set lookback 30")
+    assert len(rig.slack.calls_to("chat.postMessage")) == 2
+    assert message.blocks[0]["text"]["text"].startswith("*set lookback")
+
+
+async def test_a_socket_mode_disconnect_is_survived(rig: Rig) -> None:
+    """After Slack asks the client to reconnect, the next command still works."""
+    await rig.slack.disconnect_clients()
+    await rig.slack.wait_connected(2)
+    response = await rig.command("status")
+    assert "ACTIVE" in response["text"]
+
+
+async def test_alert_root_thread_repeat_and_resolution(rig: Rig) -> None:
+    """One root per incident (@here when critical), repeats in its thread, resolution edits it."""
+    service = rig.h.service
+    service.alert("drawdown", "critical", "drawdown 16% above 15%")
+    await eventually(lambda: any(m.channel == "C2" for m in rig.slack.messages.values()))
+    (root,) = [m for m in rig.slack.messages.values() if m.channel == "C2"]
+    assert root.text.startswith("<!here> :rotating_light: `drawdown`")
+    service.alert("drawdown", "critical", "drawdown 17% above 15%")
+    await eventually(lambda: len(rig.slack.thread(root.ts)) == 1)
+    service.resolve("drawdown", "drawdown back to 9%")
+    await eventually(lambda: root.edits == 1)
+    assert root.text.startswith(":white_check_mark: RESOLVED `drawdown`")
+    assert rig.slack.thread(root.ts)[-1].text == "Resolved: drawdown back to 9%"
+
+
+async def test_alerts_wait_out_a_slack_outage(rig: Rig) -> None:
+    """With Slack down, trading goes on and the alert is delivered once Slack is back."""
+    rig.slack.unreachable = True
+    rig.h.service.alert("feed-stale", "critical", "last bar is 400s old")
+    await eventually(lambda: len(rig.slack.calls_to("chat.postMessage")) >= 1)
+    assert rig.surface.alerts.pending == 1
+    rig.slack.unreachable = False
+    await eventually(lambda: rig.surface.alerts.pending == 0, within=10)
+    assert any("feed-stale" in m.text for m in rig.slack.messages.values())
+
+
+async def test_heartbeat_edits_one_status_message(rig: Rig) -> None:
+    """The status board posts once, then keeps that message current with chat.update."""
+    await rig.surface.board.update()
+    await rig.surface.board.update()
+    (board,) = [m for m in rig.slack.messages.values() if m.channel == "C1"]
+    assert board.edits == 1 and "MeanReversionV1" in board.text
+
+
+async def test_pnl_attaches_an_equity_chart(rig: Rig) -> None:
+    """/trade pnl uploads a PNG with files_upload_v2."""
+    await rig.h.push(*(bar("SPY", i, 100.0 + (i % 3) * 0.1) for i in range(30)))
+    await rig.command("pnl")
+    await eventually(lambda: rig.slack.calls_to("files.completeUploadExternal"))
+    assert rig.slack.uploads[0].startswith(b"\x89PNG")
+    assert rig.slack.calls_to("files.completeUploadExternal")[0].params["channel_id"] == "C1"
+
+
+class SlowPositions(SimBroker):
+    """A venue whose positions call waits until released."""
+
+    release: asyncio.Event
+
+    async def positions(self) -> list[BrokerPosition]:
+        await self.release.wait()
+        return await super().positions()
+
+
+async def test_the_ack_comes_before_the_slow_work(rig: Rig) -> None:
+    """/trade positions is acked while the broker is still answering."""
+    broker = rig.h.swap_broker(SlowPositions)
+    broker.release = asyncio.Event()
+    before = len(rig.slack.responses)
+    envelope = await rig.slack.send_slash_command("positions")
+    await envelope.acked()
+    assert len(rig.slack.responses) == before
+    broker.release.set()
+    await eventually(lambda: len(rig.slack.responses) > before)
