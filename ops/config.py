@@ -36,6 +36,7 @@ ENV_KEYS = {
     "ALPACA_DATA_URL": "broker.data_url",
     "SLACK_API_URL": "slack.api_url",
 }
+HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 TICKER = re.compile(r"^[A-Z][A-Z.]{0,9}$")
 RISK_FIELDS = (
     "max_order_qty",
@@ -78,6 +79,10 @@ class Settings:
         value = self.values[path]
         assert isinstance(value, list)
         return tuple(str(v) for v in value)
+
+    def clock_time(self, path: str) -> tuple[int, int]:
+        hour, minute = self.text(path).split(":")
+        return int(hour), int(minute)
 
     def source(self, path: str) -> str:
         return self.sources[path]
@@ -186,6 +191,9 @@ def _cross_check(values: Mapping[str, object], sources: Mapping[str, str]) -> No
         raise ConfigError(
             f"strategy.lookback ({lookback}) must exceed strategy.vol_window ({vol_window})"
         )
+    summary = str(values["slack.daily_summary_time"])
+    if not HH_MM.match(summary):
+        raise ConfigError(f"slack.daily_summary_time = {summary!r} should be HH:MM (New York time)")
     symbols = values["strategy.symbols"]
     assert isinstance(symbols, list)
     if not symbols:

@@ -176,6 +176,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("slack.allowed_channels", list, [], "channel ids commands are taken from; empty = any"),
     _p("slack.four_eyes", bool, False, "confirmations need a different operator"),
     _p("slack.api_url", str, "", "Slack Web API base override"),
+    _p("slack.daily_summary_time", str, "16:10", "New York time of the daily summary (HH:MM)"),
     _p("monitoring.heartbeat_sec", float, 60.0, "heartbeat interval (s)", 1, 3600),
     _p("monitoring.health_check_sec", float, 15.0, "health check interval (s)", 1, 3600),
     _p(

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://slack.com/api/"
 EXPIRY_SWEEP_SEC = 5.0
 RECONNECT_MAX_SEC = 60.0
-DAILY_SUMMARY = (16, 10)  # New York time, after the close
 
 
 class SlackSurface:
@@ -55,7 +54,8 @@ class SlackSurface:
             scheduler.every(
                 "heartbeat", settings.number("monitoring.heartbeat_sec"), self.board.update
             )
-            scheduler.daily("daily-summary", *DAILY_SUMMARY, self.board.daily_summary)
+            hour, minute = settings.clock_time("slack.daily_summary_time")
+            scheduler.daily("daily-summary", hour, minute, self.board.daily_summary)
 
     async def start(self) -> None:
         service = self.core.service
