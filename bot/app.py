@@ -14,26 +14,21 @@ from pathlib import Path
 from bot.console import Console, open_stdin, stdin_is_readable
 from bot.render_text import render_summary, signed_money
 from bot.slack.surface import SlackSurface
+from bot.venues import StartupError, Venue, build_alpaca, build_sim
 from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, load_settings
 from ops.confirm import Confirmations
 from ops.health import run_checks
 from ops.journal import Journal
+from ops.recovery import recover
 from ops.scheduler import Scheduler
 from ops.service import TradingService
-from strategy.clock import ManualClock
-from strategy.market_day import session_open
-from strategy.venues.bars import BarDataError, csv_bars, synthetic_bars
-from strategy.venues.sim import SimBroker, SimSettings
-from strategy.venues.sim_feed import SimFeed
+from strategy.venues.bars import BarDataError
 
 log = logging.getLogger("tradebot")
 TICKER_SEC = 10.0
 EXPIRY_SWEEP_SEC = 5.0
-
-
-class StartupError(Exception):
-    """Start-up refused with a message for the operator (bad config, missing data...)."""
+MARKET_CLOCK_SEC = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,56 +58,30 @@ def open_journal(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]
     return settings, journal
 
 
-def build_sim(settings: Settings, options: RunOptions) -> tuple[SimBroker, SimFeed, ManualClock]:
-    start = session_open(time.time())
-    clock = ManualClock(start=start)
-    broker = SimBroker(
-        SimSettings(
-            starting_cash=settings.number("broker.starting_cash"),
-            slippage_bps=settings.number("broker.slippage_bps"),
-            commission_per_share=settings.number("broker.commission_per_share"),
-            partial_fill_prob=settings.number("broker.partial_fill_prob"),
-            seed=settings.integer("broker.seed"),
-        ),
-        clock,
-    )
-    data = options.data if options.data is not None else settings.text("sim.data")
-    bar_sec = settings.integer("sim.bar_sec")
-    if data:
-        if not Path(data).is_file():
-            raise StartupError(f"sim.data: no such file {data!r}")
-        source = csv_bars(data)
-    else:
-        source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
-    speed = options.speed if options.speed is not None else settings.number("sim.speed")
-    feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
-    return broker, feed, clock
+async def build_venue(settings: Settings, options: RunOptions, env: Mapping[str, str]) -> Venue:
+    if settings.get("broker.name") == "alpaca":
+        return await build_alpaca(settings, env)
+    return build_sim(settings, options.data, options.speed)
 
 
 async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     """Run the service until --duration, a signal, or `quit` at the console."""
     settings, journal = open_journal(config_path(options.config, env), env)
     try:
-        if settings.get("broker.name") != "sim":
-            raise StartupError(
-                "broker.name: alpaca is not available yet (the Alpaca venue is still to be "
-                "built); set broker.name: sim"
-            )
-        broker, feed, clock = build_sim(settings, options)
+        venue = await build_venue(settings, options, env)
     except (StartupError, BarDataError):
         journal.close()
         raise
     service = TradingService(
         settings=settings,
         journal=journal,
-        broker=broker,
-        feed=feed,
-        clock=clock,
-        starting_cash=settings.number("broker.starting_cash"),
+        broker=venue.broker,
+        feed=venue.feed,
+        clock=venue.clock,
+        starting_cash=venue.starting_cash,
     )
-    core = CommandCore(
-        service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
-    )
+    four_eyes = bool(settings.get("slack.four_eyes"))
+    core = CommandCore(service, Confirmations(time.time, four_eyes), time.time)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,6 +90,9 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     scheduler.every(
         "health", settings.number("monitoring.health_check_sec"), lambda: run_checks(service)
     )
+    await venue.start()
+    if venue.recover:
+        await _recover(service, scheduler)
     await service.start()
     surface = await _start_surface(core, scheduler, env, stop)
     scheduler.start()
@@ -133,8 +105,25 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     if surface is not None:
         await surface.stop()
     summary = await service.stop()
+    await venue.stop()
     print(render_summary(summary), flush=True)
     return 0
+
+
+async def _recover(service: TradingService, scheduler: Scheduler) -> None:
+    """Rebuild the book from the broker and watch its market clock."""
+    report = await recover(service)
+    for line in report.lines():
+        log.warning(line)
+    if report.differences:
+        service.alert("startup", "warning", "; ".join(report.lines()[1:]))
+
+    async def market_clock() -> None:
+        if service.settings.get("broker.regular_hours_only"):
+            service.gate.market_open = (await service.broker.clock()).is_open
+
+    await market_clock()
+    scheduler.every("market-clock", MARKET_CLOCK_SEC, market_clock)
 
 
 async def _start_surface(

@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.app import RunOptions, StartupError, config_path, serve
+from bot.app import RunOptions, config_path, serve
+from bot.venues import StartupError
 from ops.config import ConfigError, load_settings
 from strategy.venues.bars import BarDataError
 

@@ -106,6 +106,24 @@ class Book:
         )
         return order
 
+    def adopt_order(self, request: OrderRequest, update: OrderUpdate) -> BookOrder:
+        """Track an order found at the broker (start-up recovery) in its current state,
+        without moving positions: those are adopted from the broker separately."""
+        order = BookOrder(
+            request,
+            update.status,
+            update.filled_qty,
+            update.filled_avg_price,
+            None,
+            update.broker_order_id,
+        )
+        self._orders[request.client_order_id] = order
+        if order.working:
+            self._working_by_symbol[request.symbol] = (
+                self._working_by_symbol.get(request.symbol, 0) + 1
+            )
+        return order
+
     def order(self, client_order_id: str) -> BookOrder | None:
         return self._orders.get(client_order_id)
 

@@ -48,6 +48,7 @@ class RiskGate:
         self._day = ""
         self._orders_today = 0
         self._recent: deque[float] = deque()
+        self.market_open = True  # set from the venue's clock when trading regular hours only
 
     @property
     def state(self) -> TradingState:
@@ -82,6 +83,8 @@ class RiskGate:
     ) -> Denial | None:
         """None means approved, and the order now counts toward the day and minute limits."""
         denial = self._state_rule(order) or self._basic_rules(order, view)
+        if denial is None and order.intent is Intent.ENTRY and not self.market_open:
+            denial = Denial("market_closed", "the market is closed: no new entries")
         if denial is None and order.intent is Intent.ENTRY:
             denial = self._entry_rules(order, view, bar_ts)
         if denial is None:

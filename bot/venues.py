@@ -1,0 +1,110 @@
+"""Building the venue the config names: the simulator (default) or Alpaca."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops.config import Settings
+from strategy.clock import Clock, ManualClock, SystemClock
+from strategy.market_day import session_open
+from strategy.venue import Broker, BrokerError, Feed
+from strategy.venues.alpaca.broker import AlpacaBroker
+from strategy.venues.alpaca.feed import AlpacaFeed
+from strategy.venues.bars import csv_bars, synthetic_bars
+from strategy.venues.sim import SimBroker, SimSettings
+from strategy.venues.sim_feed import SimFeed
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Start-up refused with a message for the operator (bad config, missing data...)."""
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass
+class Venue:
+    broker: Broker
+    feed: Feed
+    clock: Clock
+    starting_cash: float
+    recover: bool = False  # a real account: rebuild the book from the broker at start-up
+    start: Callable[[], Awaitable[None]] = field(default=_nothing)
+    stop: Callable[[], Awaitable[None]] = field(default=_nothing)
+
+
+def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venue:
+    start = session_open(time.time())
+    clock = ManualClock(start=start)
+    broker = SimBroker(
+        SimSettings(
+            starting_cash=settings.number("broker.starting_cash"),
+            slippage_bps=settings.number("broker.slippage_bps"),
+            commission_per_share=settings.number("broker.commission_per_share"),
+            partial_fill_prob=settings.number("broker.partial_fill_prob"),
+            seed=settings.integer("broker.seed"),
+        ),
+        clock,
+    )
+    data = data if data is not None else settings.text("sim.data")
+    bar_sec = settings.integer("sim.bar_sec")
+    if data:
+        if not Path(data).is_file():
+            raise StartupError(f"sim.data: no such file {data!r}")
+        source = csv_bars(data)
+    else:
+        source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
+    speed = speed if speed is not None else settings.number("sim.speed")
+    feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
+    return Venue(broker, feed, clock, settings.number("broker.starting_cash"))
+
+
+async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
+    key, secret = env.get("ALPACA_API_KEY"), env.get("ALPACA_SECRET_KEY")
+    if not key or not secret:
+        raise StartupError(
+            "broker.name: alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY in the environment"
+        )
+    paper = bool(settings.get("broker.paper"))
+    if not paper:
+        log.warning("LIVE TRADING: broker.paper is false, orders go to a real-money account")
+    broker = AlpacaBroker.connect(
+        key,
+        secret,
+        paper,
+        # alpaca-py picks the paper or live URL from `paper` unless the URL was set explicitly
+        trading_url=settings.text("broker.base_url")
+        if settings.source("broker.base_url") != "default"
+        else "",
+        stream_url=settings.text("broker.trading_stream_url"),
+        requests_per_min=settings.number("broker.requests_per_min"),
+        commission_per_share=settings.number("broker.commission_per_share"),
+        timeout_sec=settings.number("broker.timeout_sec"),
+    )
+    clock = SystemClock()
+    feed = AlpacaFeed.connect(
+        key,
+        secret,
+        settings.symbols,
+        clock,
+        settings.text("broker.data_feed"),
+        stream_url=settings.text("broker.data_stream_url"),
+        data_url=settings.text("broker.data_url"),
+    )
+    try:
+        account = await broker.account()
+    except BrokerError as exc:
+        raise StartupError(f"cannot reach the Alpaca account: {exc}") from exc
+
+    async def stop() -> None:
+        await feed.stop()
+        await broker.stop()
+
+    return Venue(broker, feed, clock, account.cash, recover=True, start=broker.start, stop=stop)

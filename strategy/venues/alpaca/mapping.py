@@ -1,0 +1,139 @@
+"""Conversions between alpaca-py models and the core's value types, and error mapping."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.enums import OrderSide
+from alpaca.trading.enums import TimeInForce as AlpacaTif
+from alpaca.trading.models import Order, TradeUpdate
+from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
+
+from strategy.types import (
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+from strategy.venue import BrokerAuthError, BrokerError, BrokerUnavailable, OrderRejected
+
+STATUS = {
+    "new": OrderStatus.ACCEPTED,
+    "accepted": OrderStatus.ACCEPTED,
+    "pending_new": OrderStatus.NEW,
+    "accepted_for_bidding": OrderStatus.ACCEPTED,
+    "held": OrderStatus.ACCEPTED,
+    "calculated": OrderStatus.ACCEPTED,
+    "pending_cancel": OrderStatus.ACCEPTED,
+    "pending_replace": OrderStatus.ACCEPTED,
+    "partially_filled": OrderStatus.PARTIALLY_FILLED,
+    "filled": OrderStatus.FILLED,
+    "done_for_day": OrderStatus.EXPIRED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "replaced": OrderStatus.CANCELED,
+    "stopped": OrderStatus.CANCELED,
+    "suspended": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+class RateLimited(BrokerUnavailable):
+    """429: slow down, then retry."""
+
+
+class NotFound(OrderRejected):
+    """404: no such order or position (Alpaca code 40410000 for positions)."""
+
+
+FILL_EVENTS = frozenset({"fill", "partial_fill"})
+
+
+def order_request(order: OrderRequest) -> MarketOrderRequest | LimitOrderRequest:
+    common = {
+        "symbol": order.symbol,
+        "qty": order.qty,
+        "side": OrderSide.BUY if order.side is Side.BUY else OrderSide.SELL,
+        "time_in_force": AlpacaTif.IOC if order.tif is TimeInForce.IOC else AlpacaTif.DAY,
+        "client_order_id": order.client_order_id,
+    }
+    if order.type is OrderType.LIMIT and order.limit_price is not None:
+        return LimitOrderRequest(limit_price=round(order.limit_price, 2), **common)
+    return MarketOrderRequest(**common)
+
+
+def _value(enum_or_text: object) -> str:
+    return str(getattr(enum_or_text, "value", enum_or_text))
+
+
+def _ts(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else 0.0
+
+
+def order_update(order: Order) -> OrderUpdate:
+    avg = order.filled_avg_price
+    return OrderUpdate(
+        client_order_id=order.client_order_id,
+        symbol=str(order.symbol),
+        status=STATUS.get(_value(order.status), OrderStatus.ACCEPTED),
+        filled_qty=int(float(order.filled_qty or 0)),
+        filled_avg_price=float(avg) if avg is not None else None,
+        ts=_ts(order.updated_at),
+        broker_order_id=str(order.id),
+    )
+
+
+def trade_update(update: TradeUpdate, commission_per_share: float) -> OrderUpdate:
+    """A trade_updates event; fills carry this execution's qty and price."""
+    base = order_update(update.order)
+    event = _value(update.event)
+    fill = None
+    if event in FILL_EVENTS and update.qty and update.price is not None:
+        qty = int(float(update.qty))
+        fill = Fill(
+            client_order_id=base.client_order_id,
+            symbol=base.symbol,
+            side=Side.BUY if _value(update.order.side) == "buy" else Side.SELL,
+            qty=qty,
+            price=float(update.price),
+            commission=qty * commission_per_share,
+            ts=_ts(update.timestamp),
+        )
+    return OrderUpdate(
+        base.client_order_id,
+        base.symbol,
+        base.status,
+        base.filled_qty,
+        base.filled_avg_price,
+        _ts(update.timestamp),
+        fill,
+        event,
+        base.broker_order_id,
+    )
+
+
+def broker_error(exc: Exception) -> BrokerError:
+    """Group alpaca-py / requests failures by what the caller must do."""
+    if isinstance(exc, APIError):
+        status = exc.status_code or 0
+        try:
+            message = exc.message
+        except (KeyError, ValueError, TypeError):
+            message = str(exc)
+        if status == 401:
+            return BrokerAuthError(f"Alpaca refused the credentials ({status}): {message}")
+        if status == 429:
+            return RateLimited(f"Alpaca 429: {message}")
+        if status >= 500:
+            return BrokerUnavailable(f"Alpaca {status}: {message}")
+        if status == 404:
+            return NotFound(f"Alpaca 404: {message}")
+        return OrderRejected(f"Alpaca {status}: {message}")
+    if isinstance(exc, requests.RequestException):
+        return BrokerUnavailable(f"Alpaca unreachable: {type(exc).__name__}: {exc}")
+    return BrokerUnavailable(f"Alpaca call failed: {type(exc).__name__}: {exc}")

@@ -1,0 +1,556 @@
+"""A loopback Alpaca for the REAL alpaca-py clients: trading REST v2, historical bars REST,
+the msgpack market-data websocket and the JSON trade_updates websocket, on 127.0.0.1.
+
+    async with AlpacaFake() as alpaca:
+        alpaca.trading_url, alpaca.data_url, alpaca.data_stream_url, alpaca.trading_stream_url
+
+It is also a tiny exchange: market orders fill at the last price, IOC limits fill when
+marketable and are canceled otherwise; every change is pushed as a trade update.
+Faults: `fail_next(method, path_part, status, code)`, `slow_next_order(seconds)` (the order is
+placed, the response is late), `refuse_close(symbol, times)`, `mute_trade_updates` (events are
+lost as on a dropped stream), `drop_data_connections()`, `drop_trading_connections()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgpack
+from aiohttp import WSMsgType, web
+
+TERMINAL = {"filled", "canceled", "rejected", "expired"}
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class _Fault:
+    method: str
+    path_part: str
+    status: int
+    code: int
+    times: int
+
+
+class AlpacaFake:
+    def __init__(self, cash: float = 100_000.0) -> None:
+        self.cash = cash
+        self.prices: dict[str, float] = {}
+        self.positions: dict[str, tuple[int, float]] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.mute_trade_updates = False
+        self.delay_fills = False  # orders rest as "new" until fill_pending()
+        self.bars_page_size = 10_000
+        self._partial_next = 0
+        self.data_connections = 0
+        self.trading_connections = 0
+        self._faults: list[_Fault] = []
+        self._slow_order_sec = 0.0
+        self._refusals: dict[str, int] = {}
+        self._data_ws: list[web.WebSocketResponse] = []
+        self._trading_ws: list[web.WebSocketResponse] = []
+        self._subscribed: set[str] = set()
+        self._clock = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.now = 1_767_364_200.0  # 2026-01-02 09:30 New York
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AlpacaFake:
+        app = web.Application(middlewares=[self._middleware])
+        r = app.router
+        r.add_get("/v2/account", self._account)
+        r.add_get("/v2/clock", self._clock_view)
+        r.add_get("/v2/positions", self._positions)
+        r.add_get("/v2/positions/{symbol}", self._position)
+        r.add_delete("/v2/positions", self._close_all)
+        r.add_post("/v2/orders", self._submit)
+        r.add_get("/v2/orders", self._list_orders)
+        r.add_get("/v2/orders:by_client_order_id", self._by_client_id)
+        r.add_get("/v2/orders/{order_id}", self._get_order)
+        r.add_delete("/v2/orders", self._cancel_all)
+        r.add_delete("/v2/orders/{order_id}", self._cancel)
+        r.add_get("/v2/stocks/bars", self._bars)
+        r.add_get("/stream/data", self._data_stream)
+        r.add_get("/stream/trading", self._trading_stream)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in [*self._data_ws, *self._trading_ws]:
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def trading_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    data_url = trading_url
+
+    @property
+    def data_stream_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/stream/data"
+
+    @property
+    def trading_stream_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/stream/trading"
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def fail_next(
+        self, method: str, path_part: str, status: int, code: int = 0, times: int = 1
+    ) -> None:
+        self._faults.append(_Fault(method, path_part, status, code, times))
+
+    def slow_next_order(self, seconds: float) -> None:
+        self._slow_order_sec = seconds
+
+    def refuse_close(self, symbol: str, times: int = 1) -> None:
+        """The next `times` orders that reduce `symbol`'s position are refused (403)."""
+        self._refusals[symbol] = times
+
+    def partial_next(self, qty: int) -> None:
+        """The next order fills only `qty` shares; an IOC remainder is canceled."""
+        self._partial_next = qty
+
+    def fill_pending(self) -> None:
+        for order in list(self.orders.values()):
+            if order["status"] not in TERMINAL:
+                self._execute(order)
+
+    def orders_for(self, client_order_id: str) -> list[dict[str, Any]]:
+        return [o for o in self.orders.values() if o["client_order_id"] == client_order_id]
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        if request.path.startswith("/v2/") and request.headers.get("APCA-API-KEY-ID") != "PKTEST":
+            return _error(401, 40110000, "request is not authorized")
+        for fault in self._faults:
+            if fault.method == request.method and fault.path_part in request.path:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return _error(fault.status, fault.code, f"injected {fault.status}")
+        return await handler(request)
+
+    # -- account, clock, positions ---------------------------------------------------------
+
+    def equity(self) -> float:
+        return self.cash + sum(q * self.prices.get(s, a) for s, (q, a) in self.positions.items())
+
+    async def _account(self, request: web.Request) -> web.Response:
+        equity = self.equity()
+        return web.json_response(
+            {
+                "id": str(uuid.uuid4()),
+                "account_number": "PA000",
+                "status": "ACTIVE",
+                "currency": "USD",
+                "cash": str(self.cash),
+                "equity": str(equity),
+                "buying_power": str(equity),
+                "portfolio_value": str(equity),
+                "last_equity": str(equity),
+                "multiplier": "1",
+            }
+        )
+
+    async def _clock_view(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "timestamp": iso(self.now),
+                "is_open": True,
+                "next_open": iso(self.now + 86400),
+                "next_close": iso(self.now + 23400),
+            }
+        )
+
+    def _position_json(self, symbol: str) -> dict[str, Any]:
+        qty, avg = self.positions[symbol]
+        price = self.prices.get(symbol, avg)
+        return {
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
+            "symbol": symbol,
+            "exchange": "NASDAQ",
+            "asset_class": "us_equity",
+            "avg_entry_price": str(avg),
+            "qty": str(qty),
+            "side": "long" if qty > 0 else "short",
+            "market_value": str(qty * price),
+            "cost_basis": str(qty * avg),
+            "current_price": str(price),
+            "unrealized_pl": str((price - avg) * qty),
+        }
+
+    async def _positions(self, request: web.Request) -> web.Response:
+        return web.json_response([self._position_json(s) for s in self.positions])
+
+    async def _position(self, request: web.Request) -> web.Response:
+        symbol = request.match_info["symbol"]
+        if symbol not in self.positions:
+            return _error(404, 40410000, "position does not exist")
+        return web.json_response(self._position_json(symbol))
+
+    async def _close_all(self, request: web.Request) -> web.Response:
+        if request.query.get("cancel_orders") == "true":
+            self._cancel_working()
+        results = []
+        for symbol, (qty, _) in list(self.positions.items()):
+            if self._refusals.get(symbol, 0) > 0:
+                self._refusals[symbol] -= 1
+                results.append(
+                    {
+                        "symbol": symbol,
+                        "status": 403,
+                        "body": {"code": 40310000, "message": "close refused"},
+                    }
+                )
+                continue
+            order = self._new_order(
+                {
+                    "symbol": symbol,
+                    "qty": str(abs(qty)),
+                    "side": "sell" if qty > 0 else "buy",
+                    "type": "market",
+                    "time_in_force": "day",
+                },
+                f"close-{symbol}-{next(self._clock)}",
+            )
+            self._execute(order)
+            results.append({"symbol": symbol, "status": 200, "body": order})
+        return web.json_response(results, status=207)
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def _new_order(self, body: dict[str, Any], client_order_id: str) -> dict[str, Any]:
+        now = iso(self.now)
+        order = {
+            "id": str(uuid.uuid4()),
+            "client_order_id": client_order_id,
+            "created_at": now,
+            "updated_at": now,
+            "submitted_at": now,
+            "filled_at": None,
+            "canceled_at": None,
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, body["symbol"])),
+            "symbol": body["symbol"],
+            "asset_class": "us_equity",
+            "qty": str(int(float(body["qty"]))),
+            "filled_qty": "0",
+            "filled_avg_price": None,
+            "order_class": "simple",
+            "order_type": body["type"],
+            "type": body["type"],
+            "side": body["side"],
+            "time_in_force": body["time_in_force"],
+            "limit_price": body.get("limit_price"),
+            "stop_price": None,
+            "status": "new",
+            "extended_hours": False,
+            "legs": None,
+        }
+        self.orders[order["id"]] = order
+        self._push("new", order)
+        return order
+
+    def _execute(self, order: dict[str, Any]) -> None:
+        """Fill at the last price if marketable; IOC leftovers are canceled."""
+        symbol, side = order["symbol"], order["side"]
+        price = self.prices[symbol]
+        limit = order["limit_price"]
+        marketable = limit is None or (
+            price <= float(limit) if side == "buy" else price >= float(limit)
+        )
+        if not marketable:
+            if order["time_in_force"] == "ioc":
+                self._finish(order, "canceled")
+            return
+        qty = int(order["qty"]) - int(order["filled_qty"])  # stored as whole-number strings
+        partial = 0 < self._partial_next < qty
+        if partial:
+            qty, self._partial_next = self._partial_next, 0
+        signed = qty if side == "buy" else -qty
+        held, avg = self.positions.get(symbol, (0, 0.0))
+        total = held + signed
+        if total == 0:
+            self.positions.pop(symbol, None)
+        elif held == 0 or (held > 0) == (signed > 0):
+            self.positions[symbol] = (total, (avg * held + price * signed) / total)
+        else:
+            self.positions[symbol] = (total, avg if (total > 0) == (held > 0) else price)
+        self.cash -= signed * price
+        done = int(order["filled_qty"]) + qty
+        before = float(order["filled_avg_price"] or 0) * int(order["filled_qty"])
+        order.update(
+            filled_qty=str(done),
+            filled_avg_price=str((before + price * qty) / done),
+            status="partially_filled" if partial else "filled",
+            updated_at=iso(self.now),
+        )
+        if not partial:
+            order["filled_at"] = iso(self.now)
+        self._push(
+            "partial_fill" if partial else "fill", order, price=price, qty=qty, position_qty=total
+        )
+        if partial and order["time_in_force"] == "ioc":
+            self._finish(order, "canceled")
+
+    def _finish(self, order: dict[str, Any], status: str) -> None:
+        order.update(status=status, updated_at=iso(self.now))
+        if status == "canceled":
+            order["canceled_at"] = iso(self.now)
+        self._push(status, order)
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        coid = body.get("client_order_id") or str(uuid.uuid4())
+        if self.orders_for(coid):
+            return _error(422, 40010001, "client_order_id must be unique")
+        if body["symbol"] not in self.prices:
+            return _error(422, 40010001, f"no price for {body['symbol']}")
+        limit = body.get("limit_price")
+        if limit is not None and round(float(limit), 2) != float(limit):
+            return _error(422, 42210000, "invalid limit_price: sub-penny increment")
+        cost = float(body["qty"]) * float(limit or self.prices[body["symbol"]])
+        if body["side"] == "buy" and cost > self.cash:
+            return _error(403, 40310000, "insufficient buying power")
+        held = self.positions.get(body["symbol"], (0, 0.0))[0]
+        reducing = held and (held > 0) == (body["side"] == "sell")
+        if reducing and self._refusals.get(body["symbol"], 0) > 0:
+            self._refusals[body["symbol"]] -= 1
+            return _error(403, 40310000, f"cannot close {body['symbol']} right now")
+        order = self._new_order(body, coid)
+        if not self.delay_fills:
+            self._execute(order)
+        if self._slow_order_sec:
+            delay, self._slow_order_sec = self._slow_order_sec, 0.0
+            await asyncio.sleep(delay)
+        return web.json_response(order)
+
+    async def _list_orders(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("status", "open")
+        orders = [
+            o
+            for o in self.orders.values()
+            if wanted == "all" or (wanted == "open") == (o["status"] not in TERMINAL)
+        ]
+        return web.json_response(orders)
+
+    async def _by_client_id(self, request: web.Request) -> web.Response:
+        found = self.orders_for(request.query.get("client_order_id", ""))
+        if not found:
+            return _error(404, 40410000, "order not found")
+        return web.json_response(found[0])
+
+    async def _get_order(self, request: web.Request) -> web.Response:
+        order = self.orders.get(request.match_info["order_id"])
+        if order is None:
+            return _error(404, 40410000, "order not found")
+        return web.json_response(order)
+
+    def _cancel_working(self) -> list[dict[str, Any]]:
+        working = [o for o in self.orders.values() if o["status"] not in TERMINAL]
+        for order in working:
+            self._finish(order, "canceled")
+        return working
+
+    async def _cancel_all(self, request: web.Request) -> web.Response:
+        canceled = self._cancel_working()
+        return web.json_response(
+            [{"id": o["id"], "status": 200, "body": o} for o in canceled], status=207
+        )
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        order = self.orders.get(request.match_info["order_id"])
+        if order is None:
+            return _error(404, 40410000, "order not found")
+        if order["status"] in TERMINAL:
+            return _error(422, 42210000, "order is not cancelable")
+        self._finish(order, "canceled")
+        return web.Response(status=204)
+
+    # -- market data -----------------------------------------------------------------------
+
+    async def push_bar(
+        self, symbol: str, ts: float, close: float, live: bool = True, quote: float | None = None
+    ) -> None:
+        """A minute bar: into history (for REST backfill) and, if `live`, onto the stream.
+        Orders then execute at `quote` (default: the close)."""
+        bar = {
+            "S": symbol,
+            "o": close,
+            "h": close,
+            "l": close,
+            "c": close,
+            "v": 1000,
+            "n": 10,
+            "vw": close,
+            "ts": ts,
+        }
+        self.history.setdefault(symbol, []).append(bar)
+        self.prices[symbol] = close if quote is None else quote
+        self.now = max(self.now, ts + 60)
+        if live and symbol in self._subscribed:
+            frame = {
+                "T": "b",
+                **{k: v for k, v in bar.items() if k != "ts"},
+                "t": msgpack.Timestamp.from_unix(ts),
+            }
+            for ws in list(self._data_ws):
+                if not ws.closed:
+                    await ws.send_bytes(msgpack.packb([frame]))
+
+    async def _bars(self, request: web.Request) -> web.Response:
+        symbols = request.query["symbols"].split(",")
+        start = datetime.fromisoformat(request.query["start"].replace("Z", "+00:00")).timestamp()
+        end_text = request.query.get("end")
+        end = (
+            datetime.fromisoformat(end_text.replace("Z", "+00:00")).timestamp()
+            if end_text
+            else 9e12
+        )
+        limit = min(int(request.query.get("limit", 10000)), self.bars_page_size)
+        offset = int(request.query.get("page_token") or 0)
+        rows = sorted(
+            (
+                (b["ts"], s, b)
+                for s in symbols
+                for b in self.history.get(s, [])
+                if start <= b["ts"] <= end
+            ),
+            key=lambda r: (r[1], r[0]),
+        )
+        page = rows[offset : offset + limit]
+        bars: dict[str, list[dict[str, Any]]] = {}
+        for ts, symbol, b in page:
+            bars.setdefault(symbol, []).append(
+                {
+                    "t": iso(ts),
+                    "o": b["o"],
+                    "h": b["h"],
+                    "l": b["l"],
+                    "c": b["c"],
+                    "v": b["v"],
+                    "n": b["n"],
+                    "vw": b["vw"],
+                }
+            )
+        token = str(offset + limit) if offset + limit < len(rows) else None
+        return web.json_response({"bars": bars, "next_page_token": token})
+
+    async def _data_stream(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._data_ws.append(ws)
+        self.data_connections += 1
+        await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "connected"}]))
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.BINARY:
+                    continue
+                data = msgpack.unpackb(msg.data)
+                if data.get("action") == "auth":
+                    ok = data.get("key") == "PKTEST"
+                    reply = (
+                        {"T": "success", "msg": "authenticated"}
+                        if ok
+                        else {"T": "error", "code": 402, "msg": "auth failed"}
+                    )
+                    await ws.send_bytes(msgpack.packb([reply]))
+                elif data.get("action") == "subscribe":
+                    self._subscribed.update(data.get("bars", []))
+                    await ws.send_bytes(
+                        msgpack.packb(
+                            [
+                                {
+                                    "T": "subscription",
+                                    "trades": [],
+                                    "quotes": [],
+                                    "bars": sorted(self._subscribed),
+                                    "updatedBars": [],
+                                    "dailyBars": [],
+                                    "statuses": [],
+                                    "lulds": [],
+                                    "corrections": [],
+                                    "cancelErrors": [],
+                                }
+                            ]
+                        )
+                    )
+        finally:
+            self._data_ws.remove(ws)
+        return ws
+
+    async def drop_data_connections(self) -> None:
+        for ws in list(self._data_ws):
+            await ws.close(code=1011)
+
+    # -- trade updates ---------------------------------------------------------------------
+
+    def _push(self, event: str, order: dict[str, Any], **extra: Any) -> None:
+        if self.mute_trade_updates:
+            return
+        message = json.dumps(
+            {
+                "stream": "trade_updates",
+                "data": {"event": event, "order": dict(order), "timestamp": iso(self.now), **extra},
+            }
+        )
+        for ws in list(self._trading_ws):
+            if not ws.closed:
+                asyncio.get_running_loop().create_task(ws.send_str(message))
+
+    async def _trading_stream(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.trading_connections += 1
+        try:
+            async for msg in ws:
+                data = json.loads(msg.data)
+                if data.get("action") == "authenticate":
+                    ok = data["data"].get("key_id") == "PKTEST"
+                    await ws.send_str(
+                        json.dumps(
+                            {
+                                "stream": "authorization",
+                                "data": {
+                                    "status": "authorized" if ok else "unauthorized",
+                                    "action": "authenticate",
+                                },
+                            }
+                        )
+                    )
+                elif data.get("action") == "listen":
+                    self._trading_ws.append(ws)
+                    await ws.send_str(
+                        json.dumps({"stream": "listening", "data": {"streams": ["trade_updates"]}})
+                    )
+        finally:
+            if ws in self._trading_ws:
+                self._trading_ws.remove(ws)
+        return ws
+
+    async def drop_trading_connections(self) -> None:
+        for ws in list(self._trading_ws):
+            await ws.close(code=1011)
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return web.json_response({"code": code, "message": message}, status=status)
