@@ -1,8 +1,10 @@
 """The one kill path (console, Slack, kill file): cancel all, flatten, verify flat, report.
 
 The caller halts trading first (synchronously) so that no new order can slip in while this
-runs. Flatten orders are tracked in the book like any other order, so every exit has a fill
-price and a slippage figure for the report.
+runs. The first pass is one close-all request (one round trip however many positions); what
+is still held after that is re-closed per position until flat or the timeout. Flatten orders
+are tracked in the book like any other order, so every exit has a fill price and a slippage
+figure for the report.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Flattener:
         self._timeout = timeout_sec
         self._poll = poll_sec
         self._attempt = 0
+        self._flatten_ids: set[str] = set()
 
     async def run(self, user: str) -> KillReport:
         started = time.monotonic()
@@ -56,10 +59,12 @@ class Flattener:
         await self._cancel_all(errors)
         exits: dict[str, _Exit] = {}
         flat = False
+        first_pass = True
         while True:
             try:
                 held = await self._engine.broker.positions()
-                stray = [o for o in await self._engine.broker.open_orders() if not _flatten(o)]
+                open_orders = await self._engine.broker.open_orders()
+                stray = [o for o in open_orders if o.client_order_id not in self._flatten_ids]
             except BrokerError as exc:
                 errors.append(f"reading positions failed: {exc}")
                 held = None
@@ -73,9 +78,13 @@ class Flattener:
                 if not held and not stray:
                     flat = True
                     break
-                if stray:
-                    await self._cancel_all(errors)
-                await self._close_remaining(held, exits, errors)
+                if first_pass:
+                    first_pass = False
+                    await self._close_all(held, exits, errors)
+                else:
+                    if stray:
+                        await self._cancel_all(errors)
+                    await self._close_remaining(held, exits, errors)
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(self._poll)
@@ -94,6 +103,25 @@ class Flattener:
         except BrokerError as exc:
             errors.append(f"cancel all orders failed: {exc}")
 
+    async def _close_all(
+        self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
+    ) -> None:
+        try:
+            result = await self._engine.broker.close_all()
+        except BrokerError as exc:
+            errors.append(f"close all positions failed: {exc}")
+            await self._close_remaining(held, exits, errors)
+            return
+        errors.extend(f"closing {refusal}" for refusal in result.refused)
+        by_symbol = {p.symbol: p for p in held}
+        for ack in result.placed:
+            position = by_symbol.get(ack.symbol)
+            if position is None:  # opened after we read positions: the next pass sees it
+                continue
+            order = self._flatten_order(position, ack.client_order_id)
+            self._track(exits[ack.symbol], order.client_order_id)
+            self._engine.book.track(order, ack)
+
     async def _close_remaining(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
     ) -> None:
@@ -104,17 +132,24 @@ class Flattener:
             exit_ = exits[position.symbol]
             if any(_working(book.order(oid)) for oid in exit_.order_ids):
                 continue
-            order = self._flatten_order(position)
-            exit_.order_ids.append(order.client_order_id)
+            order = self._flatten_order(position, self._next_id(position.symbol))
+            self._track(exit_, order.client_order_id)
             book.add_order(order, None)
             sends.append(self._send(order, errors))
         await asyncio.gather(*sends)
 
-    def _flatten_order(self, position: BrokerPosition) -> OrderRequest:
+    def _track(self, exit_: _Exit, client_order_id: str) -> None:
+        exit_.order_ids.append(client_order_id)
+        self._flatten_ids.add(client_order_id)
+
+    def _next_id(self, symbol: str) -> str:
         self._attempt += 1
+        return f"{KILL_PREFIX}{int(self._clock.now())}-{symbol}-{self._attempt}"
+
+    def _flatten_order(self, position: BrokerPosition, client_order_id: str) -> OrderRequest:
         clock_now = self._clock.now()
         return OrderRequest(
-            client_order_id=f"{KILL_PREFIX}{int(clock_now)}-{position.symbol}-{self._attempt}",
+            client_order_id=client_order_id,
             symbol=position.symbol,
             side=Side.SELL if position.qty > 0 else Side.BUY,
             qty=abs(position.qty),
@@ -159,10 +194,6 @@ class Flattener:
             slippage_bps=slippage,
             remaining=exit_.remaining,
         )
-
-
-def _flatten(update: OrderUpdate) -> bool:
-    return update.client_order_id.startswith(KILL_PREFIX)
 
 
 def _working(order: BookOrder | None) -> bool:

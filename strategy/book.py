@@ -15,6 +15,7 @@ from strategy.params import StrategyParams
 from strategy.recorder import Recorder
 from strategy.types import OrderRequest, OrderStatus, OrderUpdate, Side
 
+MAX_ORPHANS = 1_000  # updates for unknown orders kept, by order, oldest dropped first
 _S = OrderStatus
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.NEW: frozenset(
@@ -73,6 +74,7 @@ class Book:
         self._realized = 0.0
         self._commissions = 0.0
         self._orders: dict[str, BookOrder] = {}
+        self._orphans: dict[str, list[OrderUpdate]] = {}
         self._working_by_symbol: dict[str, int] = {}
         self._positions: dict[str, Position] = {}
         self._last: dict[str, tuple[float, float]] = {}
@@ -136,7 +138,7 @@ class Book:
     def apply(self, update: OrderUpdate) -> None:
         order = self._orders.get(update.client_order_id)
         if order is None:
-            self._anomaly("unknown_order", f"{update.client_order_id} {update.status}")
+            self._hold_orphan(update)
             return
         self._recorder.record(
             "order_updates",
@@ -168,6 +170,24 @@ class Book:
             order.reason = update.reason
         if was_working and not order.working:
             self._working_by_symbol[order.request.symbol] -= 1
+
+    def _hold_orphan(self, update: OrderUpdate) -> None:
+        """An update for an order the book does not know yet: kept, because the broker may
+        report an order it created for us (close-all) before its ack reaches `track`."""
+        if update.client_order_id not in self._orphans:
+            self._anomaly("unknown_order", f"{update.client_order_id} {update.status}")
+            if len(self._orphans) >= MAX_ORPHANS:
+                self._orphans.pop(next(iter(self._orphans)))
+        self._orphans.setdefault(update.client_order_id, []).append(update)
+
+    def track(self, request: OrderRequest, ack: OrderUpdate) -> BookOrder:
+        """Track an order placed on our behalf, applying its ack and any update that came
+        before it; its fills move positions like any other order's."""
+        order = self.add_order(request, None)
+        self.apply(ack)
+        for update in self._orphans.pop(request.client_order_id, []):
+            self.apply(update)
+        return order
 
     def _fill(self, order: BookOrder, update: OrderUpdate, delta: int) -> None:
         fill = update.fill

@@ -129,6 +129,14 @@ class OrderUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class CloseAllResult:
+    """What a close-all placed (the broker chose these orders' ids) and what it refused."""
+
+    placed: tuple[OrderUpdate, ...]
+    refused: tuple[str, ...]  # "SYMBOL: reason"
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerPosition:
     symbol: str
     qty: int  # signed

@@ -1,6 +1,6 @@
 """The two protocols every venue implements: a broker and a bar feed.
 
-The engine talks only to these; `venues/sim.py` and (later) `venues/alpaca.py` implement them,
+The engine talks only to these; `venues/sim.py` and `venues/alpaca/` implement them,
 so the same engine runs live, in the simulator and in backtests.
 """
 
@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from strategy.types import Account, Bar, BrokerPosition, MarketClock, OrderRequest, OrderUpdate
+from strategy.types import (
+    Account,
+    Bar,
+    BrokerPosition,
+    CloseAllResult,
+    MarketClock,
+    OrderRequest,
+    OrderUpdate,
+)
 
 OrderListener = Callable[[OrderUpdate], None]
 
@@ -47,8 +55,9 @@ class Broker(Protocol):
 
     async def cancel_all(self) -> None: ...
 
-    async def close_all(self) -> None:
-        """Submit orders that flatten every position (market)."""
+    async def close_all(self) -> CloseAllResult:
+        """Submit market orders that flatten every position (open orders are canceled first).
+        Their acks come back in the result; their later updates through the listeners."""
         ...
 
     async def positions(self) -> list[BrokerPosition]: ...

@@ -201,7 +201,8 @@ async def test_a_partial_fill_leaves_the_partial_position(live: Live) -> None:
 
 
 async def test_kill_goes_flat_even_when_a_close_is_refused_once(live: Live) -> None:
-    """Two positions; SPY's first close is refused; the kill retries and ends flat."""
+    """Two positions; one close-all request; SPY's close is refused, so the kill re-closes
+    SPY alone and ends flat, with each exit's fill in the report and the book flat too."""
     await live.drop_to_entry("SPY")
     await live.drop_to_entry("QQQ")
     await eventually(lambda: len(live.service.book.positions()) == 2)
@@ -209,8 +210,12 @@ async def test_kill_goes_flat_even_when_a_close_is_refused_once(live: Live) -> N
     report = await live.service.kill("U1")
     assert report.flat, report
     assert live.alpaca.positions == {}
-    assert {e.symbol for e in report.exits} == {"SPY", "QQQ"}
-    assert any("SPY" in e for e in report.errors)
+    assert live.service.book.positions() == []
+    assert live.alpaca.requests.count(("DELETE", "/v2/positions")) == 1
+    exits = {e.symbol: e for e in report.exits}
+    assert set(exits) == {"SPY", "QQQ"}
+    assert all(e.filled_qty == e.qty_before and e.avg_price is not None for e in exits.values())
+    assert any("SPY" in e and "close refused" in e for e in report.errors)
     assert live.service.gate.state is TradingState.HALTED
 
 

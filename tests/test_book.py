@@ -142,6 +142,23 @@ def test_unknown_orders_are_recorded_as_anomalies(book: Book, recorder: MemoryRe
     assert recorder.of("anomalies")[0]["kind"] == "unknown_order"
 
 
+def test_a_fill_that_beats_its_ack_is_applied_once_the_order_is_tracked(
+    book: Book, recorder: MemoryRecorder
+) -> None:
+    """A close-all order can fill on the stream before the REST ack names it to us."""
+    trade(book, Side.BUY, 10, 100.0)
+    close = request(Side.SELL, 10, decision=101.0)
+    fill = Fill(close.client_order_id, "SPY", Side.SELL, 10, 101.0, 0.0, 2.0)
+    book.apply(update(close, OrderStatus.FILLED, 10, 101.0, fill))
+    book.apply(update(close, OrderStatus.FILLED, 10, 101.0, fill))  # a replay: held, not doubled
+    assert book.position("SPY") is not None
+    book.track(close, update(close, OrderStatus.ACCEPTED, 0, None))
+    assert book.position("SPY") is None
+    assert book.realized_pnl == pytest.approx(10.0)
+    assert book.order(close.client_order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert len(recorder.of("anomalies")) == 1
+
+
 def test_working_orders_are_tracked_per_symbol(book: Book) -> None:
     """A working order blocks its symbol until a final status arrives."""
     req = request(Side.BUY, 10)

@@ -146,7 +146,11 @@ async def test_close_all_flattens_long_and_short_on_the_next_bar() -> None:
     b.sim.on_bar(bar(100.0))
     b.sim.on_bar(bar(50.0, symbol="QQQ"))
     assert {p.symbol: p.qty for p in await b.sim.positions()} == {"SPY": 5, "QQQ": -4}
-    await b.sim.close_all()
+    result = await b.sim.close_all()
+    assert {(u.symbol, u.status) for u in result.placed} == {
+        ("SPY", OrderStatus.ACCEPTED),
+        ("QQQ", OrderStatus.ACCEPTED),
+    }
     b.sim.on_bar(bar(100.0))
     b.sim.on_bar(bar(50.0, symbol="QQQ"))
     assert await b.sim.positions() == []

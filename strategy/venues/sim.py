@@ -15,6 +15,7 @@ from strategy.types import (
     Account,
     Bar,
     BrokerPosition,
+    CloseAllResult,
     Fill,
     Intent,
     MarketClock,
@@ -219,25 +220,30 @@ class SimBroker:
                 if not order.update.status.is_final:
                     self._emit(order, OrderStatus.CANCELED, reason="canceled")
 
-    async def close_all(self) -> None:
+    async def close_all(self) -> CloseAllResult:
+        await self.cancel_all()
+        placed = []
         for symbol, holding in list(self._holdings.items()):
             if holding.qty == 0:
                 continue
             self._serial += 1
-            await self.submit(
-                OrderRequest(
-                    client_order_id=f"flatten-{symbol}-{self._serial}",
-                    symbol=symbol,
-                    side=Side.SELL if holding.qty > 0 else Side.BUY,
-                    qty=abs(holding.qty),
-                    type=OrderType.MARKET,
-                    tif=TimeInForce.DAY,
-                    limit_price=None,
-                    decision_price=self._last[symbol],
-                    intent=Intent.FLATTEN,
-                    created_ts=self._clock.now(),
+            placed.append(
+                await self.submit(
+                    OrderRequest(
+                        client_order_id=f"flatten-{symbol}-{self._serial}",
+                        symbol=symbol,
+                        side=Side.SELL if holding.qty > 0 else Side.BUY,
+                        qty=abs(holding.qty),
+                        type=OrderType.MARKET,
+                        tif=TimeInForce.DAY,
+                        limit_price=None,
+                        decision_price=self._last[symbol],
+                        intent=Intent.FLATTEN,
+                        created_ts=self._clock.now(),
+                    )
                 )
             )
+        return CloseAllResult(tuple(placed), ())
 
     async def positions(self) -> list[BrokerPosition]:
         return [

@@ -209,7 +209,7 @@ class AlpacaFake:
         return web.json_response(self._position_json(symbol))
 
     async def _close_all(self, request: web.Request) -> web.Response:
-        if request.query.get("cancel_orders") == "true":
+        if request.query.get("cancel_orders", "").lower() == "true":
             self._cancel_working()
         results = []
         for symbol, (qty, _) in list(self.positions.items()):

@@ -11,10 +11,18 @@ from typing import Any, TypeVar
 import requests
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
+from alpaca.trading.models import FailedClosePositionDetails
 from alpaca.trading.requests import GetOrdersRequest
 from alpaca.trading.stream import TradingStream
 
-from strategy.types import Account, BrokerPosition, MarketClock, OrderRequest, OrderUpdate
+from strategy.types import (
+    Account,
+    BrokerPosition,
+    CloseAllResult,
+    MarketClock,
+    OrderRequest,
+    OrderUpdate,
+)
 from strategy.venue import BrokerError, BrokerUnavailable, OrderListener, OrderRejected
 from strategy.venues.alpaca.mapping import (
     NotFound,
@@ -191,13 +199,18 @@ class AlpacaBroker:
     async def cancel_all(self) -> None:
         await self._call(self._client.cancel_orders)
 
-    async def close_all(self) -> None:
-        """close_all_positions(cancel_orders=True); per-symbol refusals are reported."""
-        results = await self._call(self._client.close_all_positions, True)
-        refused = [r for r in results if getattr(r, "status", 200) >= 300]  # type: ignore[union-attr]
-        if refused:
-            names = ", ".join(str(r.symbol) for r in refused)  # type: ignore[union-attr]
-            raise OrderRejected(f"Alpaca refused to close {names}")
+    async def close_all(self) -> CloseAllResult:
+        """close_all_positions(cancel_orders=True): one request places every close order."""
+        results: Any = await self._call(self._client.close_all_positions, True)
+        placed, refused = [], []
+        for result in results:
+            if isinstance(result.body, FailedClosePositionDetails):
+                refused.append(f"{result.symbol}: {result.body.message}")
+                continue
+            update = order_update(result.body)
+            self._emit(update)
+            placed.append(update)
+        return CloseAllResult(tuple(placed), tuple(refused))
 
     async def positions(self) -> list[BrokerPosition]:
         held = await self._call(self._client.get_all_positions)
