@@ -90,6 +90,8 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     scheduler.every(
         "health", settings.number("monitoring.health_check_sec"), lambda: run_checks(service)
     )
+    for warning in venue.warnings:
+        service.notify(warning)
     await venue.start()
     if venue.recover:
         await _recover(service, scheduler)
@@ -113,8 +115,7 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
 async def _recover(service: TradingService, scheduler: Scheduler) -> None:
     """Rebuild the book from the broker and watch its market clock."""
     report = await recover(service)
-    for line in report.lines():
-        log.warning(line)
+    service.notify("\n".join(report.lines()))
     if report.differences:
         service.alert("startup", "warning", "; ".join(report.lines()[1:]))
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ops.config import Settings
 from strategy.clock import Clock, ManualClock, SystemClock
@@ -18,7 +18,12 @@ from strategy.venues.bars import csv_bars, synthetic_bars
 from strategy.venues.sim import SimBroker, SimSettings
 from strategy.venues.sim_feed import SimFeed
 
-log = logging.getLogger(__name__)
+LIVE_HOST = "api.alpaca.markets"
+PAPER_HOST = "paper-api.alpaca.markets"
+LIVE_WARNING = (
+    ":rotating_light: *LIVE TRADING*: broker.paper is false, so orders go to a REAL-MONEY "
+    "Alpaca account."
+)
 
 
 class StartupError(Exception):
@@ -36,6 +41,7 @@ class Venue:
     clock: Clock
     starting_cash: float
     recover: bool = False  # a real account: rebuild the book from the broker at start-up
+    warnings: tuple[str, ...] = ()  # told to the operator (log, Slack) once the service runs
     start: Callable[[], Awaitable[None]] = field(default=_nothing)
     stop: Callable[[], Awaitable[None]] = field(default=_nothing)
 
@@ -66,6 +72,15 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
     return Venue(broker, feed, clock, settings.number("broker.starting_cash"))
 
 
+def _check_endpoint(paper: bool, trading_url: str) -> None:
+    """A paper flag and an explicit URL that disagree is a mistake to stop on, whichever way."""
+    host = urlsplit(trading_url).hostname or ""
+    if paper and host == LIVE_HOST:
+        raise StartupError(f"broker.paper is true but broker.base_url is the live {LIVE_HOST}")
+    if not paper and host == PAPER_HOST:
+        raise StartupError(f"broker.paper is false but broker.base_url is {PAPER_HOST}")
+
+
 async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
     key, secret = env.get("ALPACA_API_KEY"), env.get("ALPACA_SECRET_KEY")
     if not key or not secret:
@@ -73,16 +88,13 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
             "broker.name: alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY in the environment"
         )
     paper = bool(settings.get("broker.paper"))
-    if not paper:
-        log.warning("LIVE TRADING: broker.paper is false, orders go to a real-money account")
+    trading_url = settings.text("broker.base_url")
+    _check_endpoint(paper, trading_url)
     broker = AlpacaBroker.connect(
         key,
         secret,
         paper,
-        # alpaca-py picks the paper or live URL from `paper` unless the URL was set explicitly
-        trading_url=settings.text("broker.base_url")
-        if settings.source("broker.base_url") != "default"
-        else "",
+        trading_url=trading_url,  # empty: alpaca-py picks the paper or live URL from `paper`
         stream_url=settings.text("broker.trading_stream_url"),
         requests_per_min=settings.number("broker.requests_per_min"),
         commission_per_share=settings.number("broker.commission_per_share"),
@@ -107,4 +119,5 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
         await feed.stop()
         await broker.stop()
 
-    return Venue(broker, feed, clock, account.cash, recover=True, start=broker.start, stop=stop)
+    warnings = () if paper else (LIVE_WARNING,)
+    return Venue(broker, feed, clock, account.cash, True, warnings, start=broker.start, stop=stop)

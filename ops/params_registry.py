@@ -156,7 +156,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     _p("broker.name", str, "sim", "venue", choices=("sim", "alpaca")),
     _p("broker.paper", bool, True, "Alpaca paper trading; live only when false"),
-    _p("broker.base_url", str, "https://paper-api.alpaca.markets", "Alpaca trading REST base"),
+    _p("broker.base_url", str, "", "Alpaca trading REST override (empty = by broker.paper)"),
     _p("broker.data_feed", str, "iex", "Alpaca market data feed", choices=("iex", "sip")),
     _p("broker.commission_per_share", float, 0.005, "commission ($/share)", 0, 1),
     _p("broker.slippage_bps", float, 1.0, "simulated market order slippage (bps)", 0, 1000),

@@ -35,6 +35,10 @@ class AlertSink(Protocol):
 
     def resolve_alert(self, key: str, message: str) -> None: ...
 
+    def notice(self, message: str) -> None:
+        """A one-off announcement (start-up recovery, live trading), not an incident."""
+        ...
+
 
 KILL_FILE_POLL_SEC = 1.0
 KEEP_FLATTENING_SEC = 5.0
@@ -75,6 +79,8 @@ class TradingService:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._alert_sinks: list[AlertSink] = []
         self.open_alerts: dict[str, str] = {}  # key -> latest message
+        self._severities: dict[str, str] = {}
+        self._notices: list[str] = []
         self._killing = False
         self._started = time.monotonic()
         self.feed_ended = False
@@ -160,13 +166,26 @@ class TradingService:
         self.gate.set_limits(settings.risk_limits())
 
     def add_alert_sink(self, sink: AlertSink) -> None:
+        """A sink attached after start-up still gets this run's notices and open incidents."""
         self._alert_sinks.append(sink)
+        for message in self._notices:
+            sink.notice(message)
+        for key, message in self.open_alerts.items():
+            sink.raise_alert(key, self._severities[key], message)
+
+    def notify(self, message: str) -> None:
+        self._notices.append(message)
+        self.journal.record("runs", {"event": "notice", "detail": message})
+        log.warning("NOTICE %s", message)
+        for sink in self._alert_sinks:
+            sink.notice(message)
 
     def alert(self, key: str, severity: str, message: str) -> None:
         """Open (or update) an incident. Repeating the same message is a no-op."""
         if self.open_alerts.get(key) == message:
             return
         self.open_alerts[key] = message
+        self._severities[key] = severity
         self.journal.record(
             "alerts", {"key": key, "severity": severity, "message": message, "status": "open"}
         )

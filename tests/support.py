@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,6 +42,38 @@ def write_config(tmp_path: Path, **overrides: object) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+async def spawn_tradebot(config: Path, **env: str) -> asyncio.subprocess.Process:
+    """`tradebot run` in a child process with only the given SLACK_/ALPACA_ variables."""
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALPACA_", "TRADEBOT_"))
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config),
+        cwd=REPO,
+        env={**clean, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def stop_tradebot(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    """SIGTERM, then its output; the caller checks the exit code."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(proc.communicate(), 30)
+
+
+def journal_bytes(folder: Path) -> bytes:
+    """The raw journal files (database and WAL), to search for what must never be stored."""
+    return b"".join(p.read_bytes() for p in folder.glob("journal.db*"))
 
 
 def bar(symbol: str, minute: int, close: float, open_: float | None = None) -> Bar:

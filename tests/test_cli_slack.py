@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 from pathlib import Path
 
 from tests.fakes.slack import SlackFake
-from tests.support import REPO, eventually, write_config
-
-
-def journal_bytes(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in folder.glob("journal.db*"))
+from tests.support import eventually, journal_bytes, spawn_tradebot, stop_tradebot, write_config
 
 
 async def test_run_with_tokens_serves_trade_commands_over_socket_mode(tmp_path: Path) -> None:
@@ -23,22 +15,11 @@ async def test_run_with_tokens_serves_trade_commands_over_socket_mode(tmp_path: 
             tmp_path,
             **{"slack.operators": ["U1"], "slack.channel": "C1", "monitoring.heartbeat_sec": 1},
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALPACA_"))}
-        env.update(
-            SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test", SLACK_API_URL=slack.api_url
-        )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--config",
-            str(config),
-            cwd=REPO,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        proc = await spawn_tradebot(
+            config,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_APP_TOKEN="xapp-test",
+            SLACK_API_URL=slack.api_url,
         )
         try:
             await slack.wait_connected(1, within=30)
@@ -50,8 +31,7 @@ async def test_run_with_tokens_serves_trade_commands_over_socket_mode(tmp_path: 
                 lambda: any(m.channel == "C1" for m in slack.messages.values()), within=10
             )
         finally:
-            proc.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(proc.communicate(), 30)
+            out, err = await stop_tradebot(proc)
         assert proc.returncode == 0, err.decode()
         assert b"stopped after" in out
         assert b"xoxb-test" not in out + err

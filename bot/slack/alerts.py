@@ -32,7 +32,7 @@ class Incident:
 
 @dataclass(frozen=True, slots=True)
 class _Event:
-    kind: str  # "raise" | "resolve"
+    kind: str  # "raise" | "resolve" | "notice"
     key: str
     severity: str
     message: str
@@ -68,6 +68,10 @@ class AlertPoster:
         self._queue.append(_Event("resolve", key, "info", message))
         self._wakeup.set()
 
+    def notice(self, message: str) -> None:
+        self._queue.append(_Event("notice", "", "info", message))
+        self._wakeup.set()
+
     async def run(self) -> None:
         """Deliver queued events in order; on a Slack failure, back off and retry the same one."""
         backoff = 1.0
@@ -90,6 +94,9 @@ class AlertPoster:
             self._queue.popleft()
 
     async def _deliver(self, event: _Event) -> None:
+        if event.kind == "notice":
+            await self._client.chat_postMessage(channel=self._channel, text=escape(event.message))
+            return
         incident = self.incidents.get(event.key)
         if event.kind == "resolve":
             if incident is not None and not incident.resolved:
