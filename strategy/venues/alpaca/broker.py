@@ -33,6 +33,7 @@ from strategy.venues.alpaca.mapping import (
     trade_update,
 )
 from strategy.venues.alpaca.pacing import TokenBucket
+from strategy.venues.alpaca.streams import stop_stream
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -141,9 +142,7 @@ class AlpacaBroker:
 
     async def stop(self) -> None:
         if self._stream is not None and self._stream_task is not None:
-            await self._stream.stop_ws()
-            await asyncio.wait({self._stream_task}, timeout=10)
-            self._stream_task.cancel()
+            await stop_stream(self._stream, self._stream_task)
 
     async def _on_trade_update(self, update: Any) -> None:
         self._emit(trade_update(update, self._commission))

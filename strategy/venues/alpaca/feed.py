@@ -17,6 +17,7 @@ from alpaca.data.timeframe import TimeFrame
 
 from strategy.clock import Clock
 from strategy.types import Bar
+from strategy.venues.alpaca.streams import stop_stream
 
 log = logging.getLogger(__name__)
 BAR_SEC = 60
@@ -104,9 +105,7 @@ class AlpacaFeed:
 
     async def stop(self) -> None:
         if self._task is not None:
-            await self._stream.stop_ws()
-            await asyncio.wait({self._task}, timeout=10)
-            self._task.cancel()
+            await stop_stream(self._stream, self._task)
 
     def _accept(self, bar: Bar) -> None:
         """Bars reach the engine once each and in time order per symbol."""
