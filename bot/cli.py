@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             datefmt="%H:%M:%S",
             stream=sys.stderr,
         )
+        if not args.verbose:  # it logs every job run; our jobs log their own failures
+            logging.getLogger("apscheduler").setLevel(logging.WARNING)
         options = RunOptions(args.config, args.duration, args.speed, args.data)
         return asyncio.run(serve(options, env))
     except (ConfigError, StartupError, BarDataError) as exc:

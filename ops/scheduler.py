@@ -40,6 +40,7 @@ class Scheduler:
             "interval",
             seconds=seconds,
             id=name,
+            name=name,
             max_instances=1,
             coalesce=True,
         )
@@ -51,6 +52,7 @@ class Scheduler:
             hour=hour,
             minute=minute,
             id=name,
+            name=name,
             max_instances=1,
             coalesce=True,
         )
