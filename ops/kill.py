@@ -32,6 +32,7 @@ from strategy.venue import BrokerError
 
 log = logging.getLogger(__name__)
 KILL_PREFIX = "kill-"
+FIRST_POLL_SEC = 0.05
 
 
 @dataclass(slots=True)
@@ -60,6 +61,7 @@ class Flattener:
         exits: dict[str, _Exit] = {}
         flat = False
         first_pass = True
+        wait = min(FIRST_POLL_SEC, self._poll)  # market orders fill fast: look again soon
         while True:
             try:
                 held = await self._engine.broker.positions()
@@ -87,7 +89,8 @@ class Flattener:
                     await self._close_remaining(held, exits, errors)
             if time.monotonic() >= deadline:
                 break
-            await asyncio.sleep(self._poll)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self._poll)
         return KillReport(
             user=user,
             canceled_orders=canceled,

@@ -4,6 +4,7 @@ and paces the replay (accelerated time) without ever blocking the event loop."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 from strategy.clock import ManualClock
@@ -20,6 +21,7 @@ class SimFeed:
         bar_sec: int = 60,
         yield_every: int = 1000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._clock = clock
@@ -28,6 +30,7 @@ class SimFeed:
         self._bar_sec = bar_sec
         self._yield_every = yield_every
         self._sleep = sleep
+        self._monotonic = monotonic
         self._stopped = False
         self._last_bar_ts: float | None = None
         self._emitted = 0
@@ -44,12 +47,18 @@ class SimFeed:
         self._stopped = True
 
     async def bars(self) -> AsyncIterator[Bar]:
+        """Paced against a fixed schedule (first bar's time + market time / speed), so the
+        consumer's own work does not slow the replay down."""
         previous: float | None = None
+        first_ts, started = 0.0, 0.0
         for bar in self._source:
             if self._stopped:
                 return
+            if previous is None:
+                first_ts, started = bar.ts, self._monotonic()
             if self._speed and previous is not None and bar.ts > previous:
-                await self._sleep((bar.ts - previous) / self._speed)
+                due = started + (bar.ts - first_ts) / self._speed
+                await self._sleep(max(0.0, due - self._monotonic()))
             elif self._emitted % self._yield_every == 0:
                 await self._sleep(0)
             previous = bar.ts

@@ -1,0 +1,39 @@
+"""`python -m bench [N ...]`: run the figures (all by default) and print the table."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from bench import calls, decision, kill, memory, slack_ack, throughput
+from bench.common import machine
+
+FIGURES = {
+    1: decision.measure,
+    2: throughput.measure,
+    3: calls.measure,
+    4: slack_ack.measure,
+    5: kill.measure,
+    6: memory.measure,
+}
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.ERROR)  # the service's own warnings are not figures
+    chosen = [int(a) for a in argv] or sorted(FIGURES)
+    print(f"machine: {machine()}")
+    started = time.perf_counter()
+    figures = []
+    for number in chosen:
+        figures.append(FIGURES[number]())
+    print(f"\nbenchmarks took {time.perf_counter() - started:.0f} s\n")
+    print("| # | figure | ours | baseline (same process) | ratio | target | met |")
+    print("|---|---|---|---|---|---|---|")
+    for figure in figures:
+        print(figure.row())
+    return 0 if all(f.met for f in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,139 @@
+"""Shared by the benchmarks: the bar stream, an engine without I/O, medians, the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from strategy.book import Book
+from strategy.clock import ManualClock
+from strategy.engine import Engine
+from strategy.latency import LatencyTracker
+from strategy.params import RiskLimits, StrategyParams
+from strategy.recorder import MemoryRecorder
+from strategy.risk import RiskGate
+from strategy.types import Bar, Fill, OrderRequest, OrderStatus, OrderUpdate
+from strategy.venue import OrderListener
+from strategy.venues.bars import synthetic_bars
+
+START = 1_767_364_200.0  # 2026-01-02 09:30 New York
+SEED = 11
+# Limits wide enough that every signal becomes an order: the whole decision path runs.
+OPEN_LIMITS = RiskLimits(
+    max_order_notional=1e9,
+    max_position_qty=10**6,
+    max_gross_exposure=1e12,
+    max_orders_per_day=10**9,
+    max_orders_per_minute=10**9,
+    max_daily_loss_pct=1.0,
+)
+
+
+def symbols(count: int) -> tuple[str, ...]:
+    """`count` distinct tickers (AAAA, AAAB, ...)."""
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = []
+    for i in range(count):
+        name = ""
+        for _ in range(4):
+            i, r = divmod(i, 26)
+            name = letters[r] + name
+        out.append(name)
+    return tuple(out)
+
+
+def bar_stream(names: tuple[str, ...], bars_per_symbol: int) -> list[Bar]:
+    return list(synthetic_bars(names, SEED, START, count=bars_per_symbol))
+
+
+class InstantBroker:
+    """Fills every order at its reference price inside submit: no I/O, no market."""
+
+    name = "instant"
+
+    def __init__(self) -> None:
+        self._listeners: list[OrderListener] = []
+        self.submits = 0
+
+    def subscribe(self, listener: OrderListener) -> None:
+        self._listeners.append(listener)
+
+    async def submit(self, order: OrderRequest) -> OrderUpdate:
+        self.submits += 1
+        price = order.reference_price
+        fill = Fill(
+            order.client_order_id, order.symbol, order.side, order.qty, price, 0.0, order.created_ts
+        )
+        return OrderUpdate(
+            order.client_order_id,
+            order.symbol,
+            OrderStatus.FILLED,
+            order.qty,
+            price,
+            order.created_ts,
+            fill,
+        )
+
+
+def bare_engine(names: tuple[str, ...]) -> tuple[Engine, ManualClock, InstantBroker]:
+    """The engine with its real book, gate and latency tracker, recording to memory."""
+    clock = ManualClock(start=START)
+    recorder = MemoryRecorder()
+    broker = InstantBroker()
+    engine = Engine(
+        symbols=names,
+        params=StrategyParams(),
+        gate=RiskGate(OPEN_LIMITS, names, clock),
+        book=Book(100_000.0, clock, recorder),
+        broker=broker,  # type: ignore[arg-type]
+        clock=clock,
+        recorder=recorder,
+        latency=LatencyTracker(recorder, clock),
+    )
+    return engine, clock, broker
+
+
+def median_of(runs: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(runs))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    number: int
+    name: str
+    ours: str
+    baseline: str
+    ratio: str
+    target: str
+    met: bool
+
+    def row(self) -> str:
+        verdict = "yes" if self.met else "NO"
+        return (
+            f"| {self.number} | {self.name} | {self.ours} | {self.baseline} | {self.ratio} "
+            f"| {self.target} | {verdict} |"
+        )
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
