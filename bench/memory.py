@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.common import START, Figure, bar_stream, symbols
 from strategy.venues.sim_feed import SimFeed
-from tests.support import make_harness
+from tests.support import eventually, make_harness
 
 SYMBOLS = 1_000
 MINUTES = 60
@@ -37,8 +37,7 @@ async def _child(folder: Path) -> dict[str, float]:
     h.service.feed = SimFeed(bars, h.clock, observers=[h.broker.on_bar], speed=None)
     del bars
     await h.service.start()
-    while not h.service.feed_ended:
-        await asyncio.sleep(0.05)
+    await eventually(lambda: h.service.feed_ended, within=600)
     await h.journal.aflush()
     after = rss_mb()
     bars_seen = h.service.engine.counters.bars

@@ -27,7 +27,6 @@ TARGET_P99_MS = 50.0
 async def ack_latencies(folder: Path, bars: list[Bar]) -> tuple[list[float], float]:
     """(ack latencies in ms, bars/s ingested meanwhile)."""
     names = symbols(SYMBOLS)
-    folder.mkdir()
     async with SlackFake() as slack:
         h = make_harness(
             folder,
@@ -63,6 +62,8 @@ def measure() -> Figure:
     bars = bar_stream(names, minutes)
     print(f"  [4] {COMMANDS} x /trade status, {SYMBOLS} symbols fed at {BARS_PER_SEC:,} bars/s")
     with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "loaded").mkdir()
+        (Path(folder) / "idle").mkdir()
         loaded, rate = asyncio.run(ack_latencies(Path(folder) / "loaded", bars))
         idle, _ = asyncio.run(ack_latencies(Path(folder) / "idle", []))
     p50, p99 = statistics.median(loaded), percentile(loaded, 0.99)
