@@ -5,7 +5,9 @@ feature code alone, on the same bars, alternating runs in one process."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from dataclasses import replace
 
 from bench.article import ArticleFeatures
 from bench.common import Figure, bar_stream, bare_engine, median_of, symbols
@@ -17,8 +19,10 @@ RUNS = 5
 TARGET_RATIO = 20.0
 
 
-def ours_us_per_bar(names: tuple[str, ...], bars: list[Bar]) -> float:
+def ours_us_per_bar(names: tuple[str, ...], bars: list[Bar], trade: bool = True) -> float:
     engine, clock, _ = bare_engine(names)
+    if not trade:  # thresholds no z reaches: the path of a bar that produces no signal
+        engine.set_params(replace(engine.params, entry_z=math.inf), apply_to_open=False)
 
     async def run() -> float:
         started = time.perf_counter()
@@ -47,6 +51,8 @@ def measure() -> Figure:
     print(f"  [1] {SYMBOLS} symbols x {BARS_PER_SYMBOL} bars, median of {RUNS} runs each")
     ours = median_of(RUNS, lambda: ours_us_per_bar(names, bars))
     article = median_of(RUNS, lambda: article_us_per_bar(names, bars))
+    quiet = median_of(RUNS, lambda: ours_us_per_bar(names, bars, trade=False))
+    print(f"      ours on bars without a signal: {quiet:.2f} us/bar ({article / quiet:.1f}x)")
     ratio = article / ours
     return Figure(
         1,

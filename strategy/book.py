@@ -76,7 +76,8 @@ class Book:
         self._orders: dict[str, BookOrder] = {}
         self._orphans: dict[str, list[OrderUpdate]] = {}
         self._working_by_symbol: dict[str, int] = {}
-        self._positions: dict[str, Position] = {}
+        self._positions: dict[str, Position] = {}  # every symbol ever held (keeps realized)
+        self._open: dict[str, Position] = {}  # the ones with qty != 0: equity sums only these
         self._last: dict[str, tuple[float, float]] = {}
         self._day_start_equity = starting_cash
         self._peak = starting_cash
@@ -231,6 +232,18 @@ class Book:
     def _move_position(
         self, symbol: str, signed_qty: int, price: float, params: StrategyParams | None, ts: float
     ) -> None:
+        self._change_position(symbol, signed_qty, price, params, ts)
+        self._track_open(self._positions[symbol])
+
+    def _track_open(self, pos: Position) -> None:
+        if pos.qty:
+            self._open[pos.symbol] = pos
+        else:
+            self._open.pop(pos.symbol, None)
+
+    def _change_position(
+        self, symbol: str, signed_qty: int, price: float, params: StrategyParams | None, ts: float
+    ) -> None:
         pos = self._positions.get(symbol)
         if pos is None or pos.qty == 0:
             realized = pos.realized_pnl if pos else 0.0
@@ -265,11 +278,10 @@ class Book:
         return self._last.get(symbol)
 
     def position(self, symbol: str) -> Position | None:
-        pos = self._positions.get(symbol)
-        return pos if pos is not None and pos.qty != 0 else None
+        return self._open.get(symbol)
 
     def positions(self) -> list[Position]:
-        return [p for p in self._positions.values() if p.qty != 0]
+        return list(self._open.values())
 
     def position_qty(self, symbol: str) -> int:
         pos = self._positions.get(symbol)
@@ -283,6 +295,7 @@ class Book:
         self._positions[symbol] = Position(
             symbol, qty, avg_price, realized, params, self._clock.now()
         )
+        self._track_open(self._positions[symbol])
         self._anomaly("position_restored", f"{symbol} set to {qty} @ {avg_price}")
 
     def apply_params_to_open_positions(self, params: StrategyParams) -> int:
@@ -310,15 +323,13 @@ class Book:
         return self._commissions
 
     def unrealized_pnl(self) -> float:
-        return sum(
-            (self._price(p) - p.avg_price) * p.qty for p in self._positions.values() if p.qty
-        )
+        return sum((self._price(p) - p.avg_price) * p.qty for p in self._open.values())
 
     def equity(self) -> float:
-        return self._cash + sum(self._price(p) * p.qty for p in self._positions.values() if p.qty)
+        return self._cash + sum(self._price(p) * p.qty for p in self._open.values())
 
     def gross_exposure(self) -> float:
-        return sum(abs(p.qty) * self._price(p) for p in self._positions.values() if p.qty)
+        return sum(abs(p.qty) * self._price(p) for p in self._open.values())
 
     def day_start_equity(self) -> float:
         return self._day_start_equity

@@ -146,22 +146,20 @@ class Engine:
         self._send(order, bar_end)
 
     def _decide(self, bar: Bar, stats: RollingStats, bar_end: float) -> OrderRequest | None:
+        """Most bars end at the first threshold test; the cooldown is read only for a signal."""
         symbol = bar.symbol
-        last = self._last_signal_ts.get(symbol)
-        if last is not None and bar_end - last < self._params.cooldown_sec:
-            return None
         z = stats.z
         position = self.book.position(symbol)
         if position is not None:
             params = position.entry_params or self._params
-            if not should_exit(z, params.exit_z):
+            if not should_exit(z, params.exit_z) or self._cooling_down(symbol, bar_end):
                 return None
             side = Side.SELL if position.qty > 0 else Side.BUY
             qty, order_type, limit, intent = abs(position.qty), OrderType.MARKET, None, Intent.EXIT
         else:
             params = self._params
             entry = entry_side(z, params.entry_z)
-            if entry is None:
+            if entry is None or self._cooling_down(symbol, bar_end):
                 return None
             side = entry
             qty = position_size(
@@ -197,6 +195,10 @@ class Engine:
             intent=intent,
             created_ts=self._clock.now(),
         )
+
+    def _cooling_down(self, symbol: str, bar_end: float) -> bool:
+        last = self._last_signal_ts.get(symbol)
+        return last is not None and bar_end - last < self._params.cooldown_sec
 
     def _send(self, order: OrderRequest, bar_end: float) -> None:
         denial = self.gate.check(order, self.book, bar_ts=bar_end)

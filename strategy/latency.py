@@ -53,13 +53,15 @@ class LatencyTracker:
         ring = self._rings.get(stage)
         if ring is None:
             raise ValueError(f"unknown latency stage {stage!r}; known: {', '.join(STAGES)}")
-        if len(ring.values) < self._window:
-            ring.values.append(ns)
+        values = ring.values
+        if len(values) < self._window:
+            values.append(ns)
         else:
-            ring.values[ring.head] = ns
-            ring.head = (ring.head + 1) % self._window
-        ring.count += 1
-        if self._recorder is not None and ring.count % self._sample_every == 0:
+            head = ring.head
+            values[head] = ns
+            ring.head = head + 1 if head + 1 < self._window else 0
+        ring.count = count = ring.count + 1
+        if count % self._sample_every == 0 and self._recorder is not None:
             ts = self._clock.now() if self._clock is not None else 0.0
             self._recorder.record("latency", {"ts": ts, "stage": stage, "ns": ns})
 

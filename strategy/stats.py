@@ -73,6 +73,7 @@ class RollingStats:
         return self._buffer[(self._head - k) % self._capacity]
 
     def update(self, close: float) -> None:
+        # The hot path of every bar: attribute reads are hoisted into locals on purpose.
         if not close > 0:
             raise ValueError(f"close must be > 0, got {close}")
         previous = self._last_close
@@ -80,28 +81,30 @@ class RollingStats:
         if previous is None:
             return
         r = math.log(close / previous)
+        buffer, capacity, head, count = self._buffer, self._capacity, self._head, self._count
         n, v = self._lookback - 1, self._vol_window
+        total, total_sq = self._sum, self._sumsq
+        vol_total, vol_total_sq = self._vol_sum, self._vol_sumsq
         cancelling = False
-        if self._count >= n:
-            old = self._back(n)
-            self._sum -= old
-            self._sumsq -= old * old
-            cancelling = old * old > CANCELLATION_RATIO * self._sumsq
-        if self._count >= v:
-            old = self._back(v)
-            self._vol_sum -= old
-            self._vol_sumsq -= old * old
-            cancelling = cancelling or old * old > CANCELLATION_RATIO * self._vol_sumsq
-        self._buffer[self._head] = r
-        self._head = (self._head + 1) % self._capacity
-        if self._count < self._capacity:
-            self._count += 1
-        self._sum += r
-        self._sumsq += r * r
-        self._vol_sum += r
-        self._vol_sumsq += r * r
+        if count >= n:
+            old = buffer[(head - n) % capacity]
+            total -= old
+            total_sq -= old * old
+            cancelling = old * old > CANCELLATION_RATIO * total_sq
+        if count >= v:
+            old = buffer[(head - v) % capacity]
+            vol_total -= old
+            vol_total_sq -= old * old
+            cancelling = cancelling or old * old > CANCELLATION_RATIO * vol_total_sq
+        buffer[head] = r
+        self._head = (head + 1) % capacity
+        if count < capacity:
+            self._count = count + 1
+        rr = r * r
+        self._sum, self._sumsq = total + r, total_sq + rr
+        self._vol_sum, self._vol_sumsq = vol_total + r, vol_total_sq + rr
         self._since_exact += 1
-        if cancelling or self._since_exact >= self._capacity:
+        if cancelling or self._since_exact >= capacity:
             self._recompute()
 
     def resize(self, lookback: int) -> None:
@@ -136,10 +139,12 @@ class RollingStats:
 
     @property
     def z(self) -> float:
-        if not self.ready:
-            return math.nan
         n = self._lookback - 1
-        return (self._back(1) - self._sum / n) / (self._std(self._sum, self._sumsq, n) + EPSILON)
+        if self._count < n:
+            return math.nan
+        mean = self._sum / n
+        std = math.sqrt(max(self._sumsq / n - mean * mean, 0.0))
+        return (self._buffer[self._head - 1] - mean) / (std + EPSILON)
 
     @property
     def vol(self) -> float:
