@@ -32,7 +32,9 @@ def main(argv: list[str]) -> int:
     print("|---|---|---|---|---|---|---|")
     for figure in figures:
         print(figure.row())
-    return 0 if all(f.met for f in figures) else 1
+    missed = [f"#{f.number}" for f in figures if not f.met]
+    print(f"\ntargets missed: {', '.join(missed)}" if missed else "\nevery target met")
+    return 0
 
 
 if __name__ == "__main__":
