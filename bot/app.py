@@ -18,8 +18,8 @@ from bot.venues import StartupError, Venue, build_alpaca, build_sim
 from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, load_settings
 from ops.confirm import Confirmations
-from ops.health import run_checks
 from ops.journal import Journal
+from ops.monitor import Monitor
 from ops.recovery import recover
 from ops.scheduler import Scheduler
 from ops.service import TradingService
@@ -87,8 +87,10 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     scheduler = Scheduler(service)
+    monitor = Monitor(service)
+    scheduler.every("health", settings.number("monitoring.health_check_sec"), monitor.run)
     scheduler.every(
-        "health", settings.number("monitoring.health_check_sec"), lambda: run_checks(service)
+        "reconcile", settings.number("monitoring.reconcile_every_min") * 60, monitor.reconcile
     )
     for warning in venue.warnings:
         service.notify(warning)

@@ -99,6 +99,12 @@ def _status(r: StatusResult) -> str:
     if r.latency:
         lines.append("  latency per stage:")
         lines.extend(latency_lines(r.latency))
+    if r.checks:
+        lines.append("  health checks:")
+        lines.extend(f"  {c.level.value.upper():<8} {c.key:<14} {c.message}" for c in r.checks)
+    if r.open_incidents:
+        lines.append(f"  open incidents ({len(r.open_incidents)}):")
+        lines.extend(f"  - {incident}" for incident in r.open_incidents)
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from ops.queries import Queries
 from ops.results import CommandError, ConfirmRequest, Done, HelpResult, Result
 from ops.service import TradingService
 from strategy.types import TradingState
+from strategy.venue import BrokerError
 
 log = logging.getLogger(__name__)
 OPEN_FLAGS = frozenset({"--open", "open", "--apply-open"})
@@ -50,6 +51,10 @@ class CommandCore:
         name, args = command.name, command.args
         if name in ("set", "reset"):
             return self._request_change(name, args, user, channel)
+        if name == "adopt":
+            return await self._request_adopt(args, user, channel)
+        if name == "ack":
+            return self._acknowledge(args, user)
         if args and name not in ("pnl",):
             raise CommandError(
                 messages.EXTRA_ARGS.format(extra=" ".join(args), usage=messages.USAGE)
@@ -244,6 +249,59 @@ class CommandCore:
             requester=user,
             expires_at=pending.expires_at,
         )
+
+    async def _request_adopt(
+        self, args: tuple[str, ...], user: str, channel: str
+    ) -> ConfirmRequest:
+        if len(args) != 1:
+            raise CommandError(messages.ADOPT_USAGE)
+        symbol = args[0].upper()
+        if symbol not in self.service.engine.symbols:
+            raise CommandError(f"{symbol} is not a configured symbol. {messages.ADOPT_USAGE}")
+        broker_qty, broker_avg = await self._broker_position(symbol)
+        book_qty = self.service.book.position_qty(symbol)
+        if broker_qty == book_qty:
+            raise CommandError(messages.ADOPT_AGREE.format(symbol=symbol, qty=book_qty))
+
+        async def apply(confirmer: str) -> Result:
+            if await self._broker_position(symbol) != (broker_qty, broker_avg):
+                raise CommandError(messages.ADOPT_MOVED.format(symbol=symbol))
+            self.service.adopt_position(symbol, broker_qty, broker_avg, confirmer)
+            return Done(
+                f"{symbol}: book set to the broker's {broker_qty:+d} @ {broker_avg:.2f} "
+                f"by {confirmer}"
+            )
+
+        pending = self.confirmations.open("adopt", user, channel, self._ttl("adopt"), apply)
+        return ConfirmRequest(
+            nonce=pending.nonce,
+            kind="adopt",
+            title=f"adopt {symbol}: book {book_qty:+d} -> broker {broker_qty:+d}",
+            lines=(
+                f"the book's {symbol} position becomes {broker_qty:+d} @ {broker_avg:.2f}",
+                "no order is sent; P&L from here on is measured from the broker's average",
+            ),
+            requester=user,
+            expires_at=pending.expires_at,
+        )
+
+    async def _broker_position(self, symbol: str) -> tuple[int, float]:
+        try:
+            held = await self.service.broker.positions()
+        except BrokerError as exc:
+            raise CommandError(f"cannot read the broker's positions: {exc}") from exc
+        for position in held:
+            if position.symbol == symbol:
+                return position.qty, position.avg_price
+        return 0, 0.0
+
+    def _acknowledge(self, args: tuple[str, ...], user: str) -> Done:
+        open_keys = ", ".join(self.service.open_alerts) or "none"
+        if len(args) != 1:
+            raise CommandError(messages.ACK_USAGE.format(open=open_keys))
+        if not self.service.acknowledge(args[0], user):
+            raise CommandError(messages.ACK_UNKNOWN.format(key=args[0], open=open_keys))
+        return Done(f"incident {args[0]} acknowledged by {user}")
 
     def audit(
         self, user: str, channel: str, surface: str, command: str, outcome: str, detail: str

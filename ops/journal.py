@@ -91,6 +91,7 @@ SCHEMA: dict[str, dict[str, type]] = {
         "detail": TEXT,
     },
     "alerts": {"key": TEXT, "severity": TEXT, "message": TEXT, "status": TEXT},
+    "errors": {"origin": TEXT, "error": TEXT, "count": INT, "traceback": TEXT},
     "anomalies": {"kind": TEXT, "detail": TEXT},
     "state_changes": {"state": TEXT, "reason": TEXT, "user": TEXT},
     "runs": {"event": TEXT, "detail": TEXT},

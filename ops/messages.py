@@ -4,7 +4,8 @@ from __future__ import annotations
 
 USAGE = (
     "usage: status | pnl [today|week|all] | positions | reconcile | config | "
-    "set <param> <value> [--open] | reset <param> | pause | resume | kill | slippage | help"
+    "set <param> <value> [--open] | reset <param> | pause | resume | kill | slippage | "
+    "adopt <symbol> | ack <incident> | help"
 )
 
 HELP = (
@@ -20,6 +21,8 @@ HELP = (
     "resume                 allow entries again (asks to confirm)",
     "kill                   halt, cancel all orders, close every position (asks to confirm)",
     "slippage               realized slippage of fills: mean, std, p95 (bps)",
+    "adopt <symbol>         take the broker's position for a symbol into the book (confirm)",
+    "ack <incident>         acknowledge an open incident (e.g. `ack feed-stale`)",
     "help                   this list",
 )
 
@@ -48,3 +51,9 @@ PAUSE_WHILE_HALTED = (
 )
 RESUME_BLOCKED_KILL_FILE = "the kill switch file {path} exists: remove it before resuming"
 KILL_IN_PROGRESS = "a kill is already in progress"
+
+ADOPT_USAGE = "usage: adopt <symbol>, e.g. `adopt SPY` (after `reconcile` shows a difference)"
+ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to adopt"
+ADOPT_MOVED = "the broker's {symbol} position changed since this was asked; nothing applied"
+ACK_USAGE = "usage: ack <incident>, e.g. `ack feed-stale`; open: {open}"
+ACK_UNKNOWN = "no open incident '{key}'; open: {open}"

@@ -20,6 +20,8 @@ COMMANDS = frozenset(
         "resume",
         "kill",
         "slippage",
+        "adopt",
+        "ack",
         "help",
     }
 )

@@ -7,12 +7,13 @@ import math
 from ops import messages
 from ops.config import PARAMS
 from ops.formatting import allowed_range, format_value
+from ops.reconcile import compare as compare_positions
+from ops.reconcile import reconcile as reconcile_positions
 from ops.results import (
     CommandError,
     ConfigLine,
     ConfigResult,
     PnlResult,
-    PositionCompare,
     PositionLine,
     PositionsResult,
     Result,
@@ -69,6 +70,8 @@ class Queries:
             last_bar_age_sec=None if last_bar is None else svc.clock.now() - last_bar - bar_sec,
             latency=tuple(svc.latency.summary()),
             kill_switch_armed=svc.kill_file.exists(),
+            checks=tuple(svc.checks.values()),
+            open_incidents=tuple(f"{key}: {msg}" for key, msg in svc.open_alerts.items()),
         )
 
     def _position_lines(self) -> list[PositionLine]:
@@ -109,38 +112,9 @@ class Queries:
         )
 
     async def positions(self, reconcile: bool) -> PositionsResult:
-        book = self._service.book
-        broker_error = None
-        held: dict[str, tuple[int, float]] = {}
-        try:
-            for bp in await self._service.broker.positions():
-                held[bp.symbol] = (bp.qty, bp.avg_price)
-        except BrokerError as exc:
-            broker_error = str(exc)
-        mine = {p.symbol: p for p in book.positions()}
-        rows = []
-        for symbol in sorted(set(mine) | set(held)):
-            position = mine.get(symbol)
-            broker_qty, broker_avg = held.get(symbol, (0, None))
-            rows.append(
-                PositionCompare(
-                    symbol=symbol,
-                    book_qty=position.qty if position else 0,
-                    broker_qty=None if broker_error else broker_qty,
-                    book_avg=position.avg_price if position else None,
-                    broker_avg=broker_avg,
-                )
-            )
-        result = PositionsResult(tuple(rows), broker_error, reconcile)
-        if reconcile and broker_error is None:
-            for row in result.rows:
-                key = f"reconcile:{row.symbol}"
-                if row.matches:
-                    self._service.resolve(key, f"{row.symbol}: book and broker agree")
-                else:
-                    message = f"{row.symbol}: book {row.book_qty}, broker {row.broker_qty}"
-                    self._service.alert(key, "critical", message)
-        return result
+        if reconcile:
+            return await reconcile_positions(self._service)
+        return await compare_positions(self._service)
 
     def config(self) -> ConfigResult:
         settings = self._service.settings

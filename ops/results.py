@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from strategy.latency import StageStats
 from strategy.types import TradingState
@@ -14,6 +16,22 @@ class CommandError(Exception):
 
 class ConfirmationExpired(CommandError):
     """The pending action's time ran out; the surface may mark its message as expired."""
+
+
+class Level(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One health check's verdict; the monitor's job and `/trade status` share it."""
+
+    key: str
+    level: Level
+    message: str
+    data: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +65,8 @@ class StatusResult:
     last_bar_age_sec: float | None
     latency: tuple[StageStats, ...]
     kill_switch_armed: bool
+    checks: tuple[CheckResult, ...] = ()
+    open_incidents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ops.service import TradingService
 
-log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[object]]
 
 
 def guarded(service: TradingService, name: str, job: Job) -> Callable[[], Awaitable[None]]:
-    """A job that never dies silently: failures are logged, journaled and alerted once per
-    distinct error, and resolved when the job succeeds again."""
+    """A job that never dies silently: each failure is reported at this boundary."""
 
     async def run() -> None:
         try:
             await job()
-        except Exception as exc:
-            log.exception("job %s failed", name)
-            service.alert(f"job:{name}", "warning", f"{name} failed: {exc!r}")
-        else:
-            service.resolve(f"job:{name}", f"{name} ran again")
+        except Exception as exc:  # the job's boundary: journaled, alerted once, counted
+            service.report_error(f"job {name}", exc)
 
     return run
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from ops import messages
 from ops.config import Settings
 from ops.journal import Journal
 from ops.kill import Flattener
-from ops.results import CommandError, KillReport, RunSummary
+from ops.results import CheckResult, CommandError, KillReport, RunSummary
 from strategy.book import Book
 from strategy.clock import Clock
 from strategy.engine import Engine
@@ -38,6 +39,8 @@ class AlertSink(Protocol):
     def notice(self, message: str) -> None:
         """A one-off announcement (start-up recovery, live trading), not an incident."""
         ...
+
+    def acknowledge(self, key: str, user: str) -> None: ...
 
 
 KILL_FILE_POLL_SEC = 1.0
@@ -79,9 +82,12 @@ class TradingService:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._alert_sinks: list[AlertSink] = []
         self.open_alerts: dict[str, str] = {}  # key -> latest message
+        self.checks: dict[str, CheckResult] = {}  # the monitor's latest result per check key
         self._severities: dict[str, str] = {}
+        self._error_counts: dict[str, int] = {}
         self._notices: list[str] = []
         self._killing = False
+        self._started_engine = False
         self._started = time.monotonic()
         self.feed_ended = False
 
@@ -95,11 +101,41 @@ class TradingService:
             state = TradingState(str(rows[0]["state"]))
             self.gate.set_state(state, f"restored from the journal: {rows[0]['reason']}")
             log.warning("trading state restored as %s (%s)", state, rows[0]["reason"])
+        await self._restore_incidents()
         self.journal.record(
             "runs", {"event": "start", "detail": self.settings.get("strategy.name")}
         )
+        self._started_engine = True
+        self.engine.on_error = self.report_error
         self.spawn("engine", self._run_engine())
         self.spawn("kill-switch", self._watch_kill_file())
+
+    async def _restore_incidents(self) -> None:
+        """Incidents open at the last stop are open again (sinks attached later get them)."""
+        rows = await self.journal.aquery(
+            "select key, severity, message, status from alerts order by id"
+        )
+        restored: dict[str, tuple[str, str]] = {}
+        for row in rows:
+            key, status = str(row["key"]), row["status"]
+            if status == "open":
+                restored[key] = (str(row["severity"]), str(row["message"]))
+            elif status == "resolved":
+                restored.pop(key, None)
+        for key, (severity, message) in restored.items():
+            self.open_alerts[key] = message
+            self._severities[key] = severity
+        if restored:
+            log.warning(
+                "%d incident(s) still open from the last run: %s",
+                len(restored),
+                ", ".join(restored),
+            )
+
+    @property
+    def engine_running(self) -> bool:
+        """The engine task is alive (or, before start, has not been started yet)."""
+        return "engine" in self._tasks or not self._started_engine
 
     async def _run_engine(self) -> None:
         await self.engine.run(self.feed)
@@ -119,8 +155,8 @@ class TradingService:
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
-        log.error("task %s failed", task.get_name(), exc_info=exc)
-        self.alert(f"task:{task.get_name()}", "critical", f"{task.get_name()} stopped: {exc!r}")
+        assert exc is not None
+        self.report_error(f"task {task.get_name()} (stopped)", exc)
 
     async def stop(self) -> RunSummary:
         tasks = list(self._tasks.values())
@@ -180,6 +216,19 @@ class TradingService:
         for sink in self._alert_sinks:
             sink.notice(message)
 
+    def _route(self, key: str) -> str:
+        """ "on", "silent" (posted without notifying anyone) or "off" (journal and log only),
+        by the incident's kind: its key up to the first colon."""
+        kind = key.split(":", 1)[0]
+        if kind in self.settings.strings("monitoring.route_off"):
+            return "off"
+        if kind in self.settings.strings("monitoring.route_silent"):
+            return "silent"
+        return "on"
+
+    def _sinks_for(self, key: str) -> list[AlertSink]:
+        return [] if self._route(key) == "off" else self._alert_sinks
+
     def alert(self, key: str, severity: str, message: str) -> None:
         """Open (or update) an incident. Repeating the same message is a no-op."""
         if self.open_alerts.get(key) == message:
@@ -190,8 +239,9 @@ class TradingService:
             "alerts", {"key": key, "severity": severity, "message": message, "status": "open"}
         )
         log.warning("ALERT [%s] %s: %s", severity, key, message)
-        for sink in self._alert_sinks:
-            sink.raise_alert(key, severity, message)
+        posted = "info" if self._route(key) == "silent" else severity
+        for sink in self._sinks_for(key):
+            sink.raise_alert(key, posted, message)
 
     def resolve(self, key: str, message: str) -> None:
         """Close an open incident; a no-op when `key` is not open."""
@@ -201,8 +251,51 @@ class TradingService:
             "alerts", {"key": key, "severity": "info", "message": message, "status": "resolved"}
         )
         log.info("RESOLVED %s: %s", key, message)
-        for sink in self._alert_sinks:
+        for sink in self._sinks_for(key):
             sink.resolve_alert(key, message)
+
+    def acknowledge(self, key: str, user: str) -> bool:
+        """Record who took an open incident; False when `key` is not open."""
+        if key not in self.open_alerts:
+            return False
+        self.journal.record(
+            "alerts",
+            {
+                "key": key,
+                "severity": "info",
+                "message": f"acknowledged by {user}",
+                "status": "acknowledged",
+            },
+        )
+        log.info("ACKNOWLEDGED %s by %s", key, user)
+        for sink in self._sinks_for(key):
+            sink.acknowledge(key, user)
+        return True
+
+    def report_error(self, where: str, exc: BaseException) -> None:
+        """The boundary of every handler, job and task: journal the traceback, alert once per
+        distinct error and keep a count (repeats go to the incident's thread, flood controlled)."""
+        key = f"error:{where}:{type(exc).__name__}"
+        count = self._error_counts[key] = self._error_counts.get(key, 0) + 1
+        trace = "".join(traceback.format_exception(exc))
+        self.journal.record(
+            "errors", {"origin": where, "error": repr(exc), "count": count, "traceback": trace}
+        )
+        log.error(
+            "%s failed (%d so far): %r", where, count, exc, exc_info=exc if count == 1 else None
+        )
+        times = "" if count == 1 else f" ({count} times so far)"
+        self.alert(key, "critical", f"{where} failed: {exc!r}{times}")
+
+    def adopt_position(self, symbol: str, qty: int, avg_price: float, user: str) -> None:
+        """An operator took the broker's view of one symbol into the book."""
+        self.book.restore_position(symbol, qty, avg_price)
+        self.journal.record(
+            "runs", {"event": "adopt", "detail": f"{symbol} {qty:+d} @ {avg_price} by {user}"}
+        )
+        self.resolve(
+            f"reconcile:{symbol}", f"{symbol}: book now matches the broker (adopted by {user})"
+        )
 
     # -- kill ------------------------------------------------------------------------------
 

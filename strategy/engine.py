@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from strategy.book import Book
@@ -46,6 +47,11 @@ class EngineCounters:
     refusals: int = 0
     broker_rejects: int = 0
     fills: int = 0
+    errors: int = 0
+
+
+def _log_error(where: str, exc: BaseException) -> None:
+    log.error("%s failed", where, exc_info=exc)
 
 
 def client_order_id(symbol: str, bar_ts: float, intent: Intent) -> str:
@@ -89,7 +95,11 @@ class Engine:
         self._next_equity_ts = 0.0
         self._next_day_ts = 0.0
         self.counters = EngineCounters()
+        self.first_bar_ts: float | None = None
         self.last_bar_ts: float | None = None
+        self.last_order_ts: float | None = None  # market time of the newest order sent
+        self.signals_at_last_order = 0  # signals counted when it was sent
+        self.on_error: Callable[[str, BaseException], None] = _log_error
         broker.subscribe(self.on_order_update)
 
     @property
@@ -113,10 +123,15 @@ class Engine:
             self.book.apply_params_to_open_positions(params)
 
     async def run(self, feed: Feed) -> None:
-        """Consume the feed until it ends."""
+        """Consume the feed until it ends. A bar that raises is reported and skipped: one bad
+        bar must not stop trading on every other symbol."""
         monotonic_ns = self._clock.monotonic_ns
         async for bar in feed.bars():
-            self.on_bar(bar, monotonic_ns())
+            try:
+                self.on_bar(bar, monotonic_ns())
+            except Exception as exc:  # the engine loop's boundary
+                self.counters.errors += 1
+                self.on_error(f"engine on {bar.symbol} bar", exc)
 
     def on_bar(self, bar: Bar, received_ns: int | None = None) -> None:
         monotonic_ns = self._clock.monotonic_ns
@@ -129,6 +144,8 @@ class Engine:
             return
         self.counters.bars += 1
         bar_end = bar.ts + self._bar_sec
+        if self.first_bar_ts is None:
+            self.first_bar_ts = bar.ts
         self.last_bar_ts = bar.ts
         self.book.mark(bar.symbol, bar.close, bar_end)
         now = self._clock.now()
@@ -223,6 +240,8 @@ class Engine:
             params = position.entry_params or params
         self.book.add_order(order, params)
         self.counters.orders += 1
+        self.last_order_ts = bar_end
+        self.signals_at_last_order = self.counters.signals
         self.submit_in_background(order)
 
     def submit_in_background(self, order: OrderRequest) -> None:

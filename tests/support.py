@@ -102,10 +102,11 @@ class Harness:
     feed: SimFeed
 
     async def push(self, *bars: Bar) -> None:
-        """Deliver bars as the feed would: market first, then the engine; let submits run."""
-        for b in bars:
-            self.clock.set(b.ts + 60)
-            self.broker.on_bar(b)
+        """Deliver bars through a simulated feed (clock, market, then the engine) without
+        starting the service; the feed becomes the service's, for the monitor to read."""
+        feed = SimFeed(bars, self.clock, observers=[self.broker.on_bar])
+        self.service.feed = feed
+        async for b in feed.bars():
             self.service.engine.on_bar(b)
         await settle()
 

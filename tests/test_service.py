@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ops.health import Level, run_checks
-from strategy.types import Account, TradingState
-from strategy.venue import BrokerUnavailable
+from strategy.types import TradingState
 from strategy.venues.bars import synthetic_bars
-from strategy.venues.sim import SimBroker
-from tests.support import START, bar, eventually, make_harness
+from tests.support import START, eventually, make_harness
 
 
 async def test_the_kill_file_halts_and_flattens_a_running_service(tmp_path: Path) -> None:
@@ -40,33 +37,3 @@ async def test_a_halted_service_restarts_halted(tmp_path: Path) -> None:
     assert again.service.gate.state is TradingState.HALTED
     assert "restored" in again.service.gate.state_reason
     await again.service.stop()
-
-
-async def test_health_checks_raise_and_resolve_feed_and_broker_incidents(tmp_path: Path) -> None:
-    """A stale feed and an unreachable broker open incidents; recovery resolves them."""
-    h = make_harness(tmp_path)
-    await h.push(bar("SPY", 0, 100.0))
-    results = {r.key: r.level for r in await run_checks(h.service)}
-    assert results == {"feed-stale": Level.OK, "broker": Level.OK}
-    h.clock.advance(600)
-    h.swap_broker(Unreachable)
-    results = {r.key: r.level for r in await run_checks(h.service)}
-    assert results == {"feed-stale": Level.CRITICAL, "broker": Level.CRITICAL}
-    assert set(h.service.open_alerts) == {"feed-stale", "broker"}
-    h.swap_broker(SimBroker)
-    await h.push(bar("SPY", 11, 100.0))
-    await run_checks(h.service)
-    assert h.service.open_alerts == {}
-    h.journal.flush()
-    statuses = h.journal.query("select key, status from alerts order by id")
-    assert [(r["key"], r["status"]) for r in statuses] == [
-        ("feed-stale", "open"),
-        ("broker", "open"),
-        ("feed-stale", "resolved"),
-        ("broker", "resolved"),
-    ]
-
-
-class Unreachable(SimBroker):
-    async def account(self) -> Account:
-        raise BrokerUnavailable("connection refused")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.slack.blocks import escape
+from ops.reconcile import INCIDENT_PREFIX as RECONCILE_PREFIX
 
 log = logging.getLogger(__name__)
 ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
@@ -28,11 +29,12 @@ class Incident:
     last_reply: float = 0.0
     suppressed: int = 0
     resolved: bool = False
+    acknowledged_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _Event:
-    kind: str  # "raise" | "resolve" | "notice"
+    kind: str  # "raise" | "resolve" | "notice" | "ack"
     key: str
     severity: str
     message: str
@@ -66,6 +68,10 @@ class AlertPoster:
 
     def resolve_alert(self, key: str, message: str) -> None:
         self._queue.append(_Event("resolve", key, "info", message))
+        self._wakeup.set()
+
+    def acknowledge(self, key: str, user: str) -> None:
+        self._queue.append(_Event("ack", key, "info", user))
         self._wakeup.set()
 
     def notice(self, message: str) -> None:
@@ -102,10 +108,16 @@ class AlertPoster:
             if incident is not None and not incident.resolved:
                 await self._resolve(incident, event.message)
             return
+        if event.kind == "ack":
+            if incident is not None and not incident.resolved:
+                await self._acknowledge(incident, user=event.message)
+            return
         if incident is None or incident.resolved:
             incident = Incident(event.key, event.severity, event.message)
             text = self._root_text(incident)
-            posted = await self._client.chat_postMessage(channel=self._channel, text=text)
+            posted = await self._client.chat_postMessage(
+                channel=self._channel, text=text, blocks=_root_blocks(incident, text)
+            )
             incident.root_ts = posted["ts"]
             incident.last_reply = self._now()
             self.incidents[event.key] = incident
@@ -123,11 +135,26 @@ class AlertPoster:
         incident.suppressed = 0
         incident.last_reply = self._now()
 
-    async def _resolve(self, incident: Incident, message: str) -> None:
+    async def _acknowledge(self, incident: Incident, user: str) -> None:
+        incident.acknowledged_by = user
+        text = self._root_text(incident)
         await self._client.chat_update(
             channel=self._channel,
             ts=incident.root_ts,
-            text=f":white_check_mark: RESOLVED `{incident.key}`: {escape(incident.message)}",
+            text=text,
+            blocks=_root_blocks(incident, text),
+        )
+        await self._client.chat_postMessage(
+            channel=self._channel, thread_ts=incident.root_ts, text=f"Acknowledged by <@{user}>"
+        )
+
+    async def _resolve(self, incident: Incident, message: str) -> None:
+        text = f":white_check_mark: RESOLVED `{incident.key}`: {escape(incident.message)}"
+        await self._client.chat_update(
+            channel=self._channel,
+            ts=incident.root_ts,
+            text=text,
+            blocks=[_section(text)],
         )
         await self._client.chat_postMessage(
             channel=self._channel, thread_ts=incident.root_ts, text=f"Resolved: {escape(message)}"
@@ -138,4 +165,35 @@ class AlertPoster:
     def _root_text(incident: Incident) -> str:
         here = "<!here> " if incident.severity == "critical" else ""
         icon = ICONS.get(incident.severity, ":warning:")
-        return f"{here}{icon} `{incident.key}` {escape(incident.message)}"
+        taken = (
+            f" (acknowledged by <@{incident.acknowledged_by}>)" if incident.acknowledged_by else ""
+        )
+        return f"{here}{icon} `{incident.key}` {escape(incident.message)}{taken}"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _root_blocks(incident: Incident, text: str) -> list[dict[str, Any]]:
+    """The incident, with Acknowledge until someone has, and for a reconciliation
+    mismatch a button that asks to adopt the broker's position (confirmed like a set)."""
+    buttons = []
+    if incident.acknowledged_by is None:
+        buttons.append(_button("ack", "Acknowledge", incident.key))
+    if incident.key.startswith(RECONCILE_PREFIX):
+        symbol = incident.key.removeprefix(RECONCILE_PREFIX)
+        buttons.append(_button("adopt", f"Adopt broker's {symbol}", symbol))
+    blocks = [_section(text)]
+    if buttons:
+        blocks.append({"type": "actions", "block_id": "incident", "elements": buttons})
+    return blocks
+
+
+def _button(action_id: str, label: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label},
+        "value": value,
+    }

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 from ops.config import Settings
 
-CHANGES = frozenset({"set", "reset", "pause", "resume", "kill", "confirm", "cancel", "adopt"})
+CHANGES = frozenset(
+    {"set", "reset", "pause", "resume", "kill", "confirm", "cancel", "adopt", "ack"}
+)
+
+
+# Buttons on incident messages (and the confirmations they open) work in the alerts channel.
+ALERT_BUTTONS = frozenset({"ack", "adopt", "confirm", "cancel"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,18 +20,31 @@ class Policy:
     operators: frozenset[str]
     viewers: frozenset[str]  # empty = anyone in an allowed channel may read
     allowed_channels: frozenset[str]  # empty = any channel
+    alerts_channel: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         def ids(path: str) -> frozenset[str]:
             return frozenset(settings.strings(path))
 
-        return cls(ids("slack.operators"), ids("slack.viewers"), ids("slack.allowed_channels"))
+        return cls(
+            ids("slack.operators"),
+            ids("slack.viewers"),
+            ids("slack.allowed_channels"),
+            settings.text("slack.alerts_channel"),
+        )
+
+    def channel_allowed(self, channel: str, action: str) -> bool:
+        if not self.allowed_channels or channel in self.allowed_channels:
+            return True
+        return (
+            action in ALERT_BUTTONS and bool(self.alerts_channel) and channel == self.alerts_channel
+        )
 
 
 def decide(policy: Policy, user: str, channel: str, action: str) -> str | None:
     """None when allowed; otherwise the refusal to show. `action` is a command name."""
-    if policy.allowed_channels and channel not in policy.allowed_channels:
+    if not policy.channel_allowed(channel, action):
         return "this channel is not allowed to operate tradebot; use one of the configured channels"
     if action in CHANGES:
         if not policy.operators:

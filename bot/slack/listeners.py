@@ -53,6 +53,8 @@ class SlackListeners:
         app.command("/trade")(self.on_command)
         app.action("confirm")(self.on_confirm)
         app.action("cancel")(self.on_cancel)
+        app.action("ack")(self.on_incident_button)
+        app.action("adopt")(self.on_incident_button)
 
     # -- /trade ----------------------------------------------------------------------------
 
@@ -72,19 +74,23 @@ class SlackListeners:
         except CommandError as exc:
             await respond(text=f":warning: {exc}", response_type="ephemeral")
             return
-        except Exception:
-            await self._internal_error(respond, user, channel, text)
+        except Exception as exc:
+            await self._internal_error(respond, user, channel, text, exc)
             return
         fallback, blocks = result_message(result)
         if isinstance(result, ConfirmRequest):
-            posted = await client.chat_postMessage(channel=channel, text=fallback, blocks=blocks)
-            self.confirmations[result.nonce] = Posted(channel, posted["ts"], result.kind)
+            await self._post_confirmation(client, channel, result)
             return
         here = parse_command(text).here or parse_command(text).name not in READ_ONLY
         await respond(
             text=fallback, blocks=blocks, response_type="in_channel" if here else "ephemeral"
         )
         await self._attach_picture(result, client, channel)
+
+    async def _post_confirmation(self, client: Any, channel: str, request: ConfirmRequest) -> None:
+        fallback, blocks = result_message(request)
+        posted = await client.chat_postMessage(channel=channel, text=fallback, blocks=blocks)
+        self.confirmations[request.nonce] = Posted(channel, posted["ts"], request.kind)
 
     async def _attach_picture(self, result: object, client: Any, channel: str) -> None:
         if isinstance(result, PnlResult):
@@ -105,9 +111,11 @@ class SlackListeners:
         except Exception as exc:  # a picture is a nice-to-have: say so in the log, go on
             log.warning("chart upload failed: %s", exc)
 
-    async def _internal_error(self, respond: Respond, user: str, channel: str, text: str) -> None:
+    async def _internal_error(
+        self, respond: Respond, user: str, channel: str, text: str, exc: Exception
+    ) -> None:
         incident = secrets.token_hex(4)
-        log.exception("command %r failed (incident %s)", text, incident)
+        self.core.service.report_error(f"slack `{text}`", exc)
         self.core.audit(user, channel, "slack", text, "error", f"incident {incident}")
         await respond(
             text=f":x: something went wrong running that (incident {incident}); nothing was "
@@ -152,8 +160,8 @@ class SlackListeners:
                 text=f":warning: {exc}", response_type="ephemeral", replace_original=False
             )
             return
-        except Exception:
-            await self._internal_error(respond, user, channel, "confirm")
+        except Exception as exc:
+            await self._internal_error(respond, user, channel, "confirm", exc)
             return
         self.confirmations.pop(nonce, None)
         fallback, _ = result_message(result)
@@ -165,6 +173,32 @@ class SlackListeners:
             )
         elif isinstance(result, Done):
             await self._close(client, channel, ts, result.title, user)
+
+    async def on_incident_button(
+        self, ack: Any, body: dict[str, Any], client: Any, respond: Respond
+    ) -> None:
+        """Acknowledge an incident, or ask to adopt the broker's position (a confirmation)."""
+        await ack()
+        value, user, _, _ = _button(body)
+        action = body["actions"][0]["action_id"]
+        channel = body.get("channel", {}).get("id") or body["container"]["channel_id"]
+        text = f"{action} {value}"
+        try:
+            refusal = decide(self.policy, user, channel, action)
+            if refusal is not None:
+                self.core.audit(user, channel, "slack", text, "unauthorized", refusal)
+                raise CommandError(refusal)
+            result = await self.core.handle(text, user, channel, "slack")
+        except CommandError as exc:
+            await respond(
+                text=f":warning: {exc}", response_type="ephemeral", replace_original=False
+            )
+            return
+        except Exception as exc:
+            await self._internal_error(respond, user, channel, text, exc)
+            return
+        if isinstance(result, ConfirmRequest):
+            await self._post_confirmation(client, channel, result)
 
     async def on_cancel(
         self, ack: Any, body: dict[str, Any], client: Any, respond: Respond

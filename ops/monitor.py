@@ -1,0 +1,225 @@
+"""Health checks and the dead-man. Each check returns a result object; the scheduled run turns
+results into incidents (raise / resolve) and `/trade status` shows the latest ones, so the
+operator and the job read the same code.
+
+Ages are in the venue's market time (the simulator's accelerated clock, or wall time live),
+so the same limits hold at any replay speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ops.reconcile import reconcile
+from ops.results import CheckResult, Level
+from ops.service import TradingService
+from strategy.types import TradingState
+from strategy.venue import BrokerError
+
+BROKER_TIMEOUT_SEC = 10.0
+DEADMAN = "dead-man"
+DEADMAN_KEYS = frozenset({"feed-stale", "broker"})
+BAR_TO_ORDER_STAGES = ("ingest", "features", "decision", "submit")
+HOUR = 3600.0
+
+
+SEVERITY = {Level.WARN: "warning", Level.CRITICAL: "critical"}
+
+
+def _ok(key: str, message: str, **data: object) -> CheckResult:
+    return CheckResult(key, Level.OK, message, data)
+
+
+def heartbeats(service: TradingService) -> list[CheckResult]:
+    """The feed stamps each bar it receives, the engine each bar it processes; either older
+    than `monitoring.stale_after_sec` while the market is open fails."""
+    limit = service.settings.number("monitoring.stale_after_sec")
+    bar_sec = service.settings.number("sim.bar_sec")
+    now = service.clock.now()
+    results = []
+    stamps = (
+        ("feed-stale", "feed", service.feed.last_bar_ts),
+        ("engine-stale", "engine", service.engine.last_bar_ts),
+    )
+    for key, what, stamp in stamps:
+        if not service.gate.market_open:
+            results.append(_ok(key, f"{what}: market closed"))
+        elif not service.engine_running:
+            results.append(
+                CheckResult(key, Level.CRITICAL, f"{what}: the engine task is not running")
+            )
+        elif stamp is None:
+            results.append(CheckResult(key, Level.WARN, f"{what}: no bars yet"))
+        else:
+            age = now - (stamp + bar_sec)
+            level = Level.CRITICAL if age > limit else Level.OK
+            results.append(
+                CheckResult(key, level, f"{what}: last bar {age:.0f}s old", {"age": age})
+            )
+    return results
+
+
+def trade_flow(service: TradingService) -> list[CheckResult]:
+    orders = service.gate.orders_today
+    most = service.settings.integer("monitoring.max_trades_per_day")
+    if orders > most:
+        flow = CheckResult(
+            "trade-flow", Level.WARN, f"{orders} orders today, above the {most} expected"
+        )
+    else:
+        flow = _ok("trade-flow", f"{orders} orders today (alert above {most})")
+    engine = service.engine
+    quiet_hours = service.settings.number("monitoring.no_trade_alert_hours")
+    since = engine.last_order_ts if engine.last_order_ts is not None else engine.first_bar_ts
+    waiting = engine.counters.signals - engine.signals_at_last_order
+    idle = (service.clock.now() - since) / HOUR if since is not None else 0.0
+    if service.gate.market_open and waiting > 0 and idle >= quiet_hours:
+        quiet = CheckResult(
+            "no-trades",
+            Level.WARN,
+            f"no order for {idle:.1f}h while {waiting} signal(s) were generated "
+            "(refused by the risk gate? see the refusals in the journal)",
+        )
+    else:
+        quiet = _ok("no-trades", f"{waiting} signal(s) since the last order")
+    return [flow, quiet]
+
+
+def drawdown(service: TradingService, reference: float | None) -> CheckResult:
+    """Alert at 1.5x the backtest's max drawdown when one is recorded, else at
+    drawdown_alert_pct; at drawdown_halt_pct trading halts."""
+    settings = service.settings
+    current = service.book.drawdown()
+    alert_at = 1.5 * reference if reference else settings.number("monitoring.drawdown_alert_pct")
+    basis = "1.5x the backtest's max drawdown" if reference else "drawdown_alert_pct"
+    halt_at = settings.number("monitoring.drawdown_halt_pct")
+    data = {"drawdown": current, "alert_at": alert_at, "halt_at": halt_at}
+    if current >= halt_at:
+        message = f"drawdown {current:.2%} reached the {halt_at:.0%} hard limit: trading HALTED"
+        return CheckResult("drawdown", Level.CRITICAL, message, data)
+    if current > alert_at:
+        message = f"drawdown {current:.2%} from peak is above {alert_at:.2%} ({basis})"
+        return CheckResult("drawdown", Level.WARN, message, data)
+    return CheckResult(
+        "drawdown", Level.OK, f"drawdown {current:.2%} (alert at {alert_at:.2%})", data
+    )
+
+
+def latency(service: TradingService) -> CheckResult:
+    """p99 bar-to-order latency = the sum of the stages' p99s; names the dominant stage."""
+    stages = [s for s in service.latency.summary() if s.stage in BAR_TO_ORDER_STAGES and s.count]
+    if not stages:
+        return _ok("latency", "no latency samples yet")
+    total_ms = sum(s.p99_us for s in stages) / 1e3
+    worst = max(stages, key=lambda s: s.p99_us)
+    limit = service.settings.number("monitoring.latency_alert_ms")
+    message = (
+        f"p99 bar-to-order {total_ms:.1f} ms (limit {limit:.0f} ms); "
+        f"{worst.stage} dominates at {worst.p99_us / 1e3:.1f} ms"
+    )
+    level = Level.WARN if total_ms > limit else Level.OK
+    return CheckResult("latency", level, message, {"p99_ms": total_ms, "stage": worst.stage})
+
+
+async def broker_reachable(service: TradingService) -> CheckResult:
+    try:
+        account = await asyncio.wait_for(service.broker.account(), BROKER_TIMEOUT_SEC)
+    except (BrokerError, TimeoutError) as exc:
+        return CheckResult("broker", Level.CRITICAL, f"broker unreachable: {exc or 'timeout'}")
+    return _ok("broker", f"broker reachable, equity ${account.equity:,.2f}")
+
+
+async def reconciliation(service: TradingService) -> CheckResult:
+    """Scheduled every `monitoring.reconcile_every_min`; mismatches are their own incidents."""
+    result = await reconcile(service)
+    if result.broker_error is not None:
+        return CheckResult("reconcile", Level.WARN, f"broker unreadable: {result.broker_error}")
+    if result.mismatches:
+        names = ", ".join(r.symbol for r in result.mismatches)
+        return CheckResult("reconcile", Level.CRITICAL, f"book and broker differ: {names}")
+    return _ok("reconcile", "book and broker agree")
+
+
+class Monitor:
+    """Runs the checks, keeps the latest results for status, raises and resolves incidents,
+    and pauses entries while the feed or the broker is down (the dead-man)."""
+
+    def __init__(self, service: TradingService) -> None:
+        self._service = service
+        self.results: dict[str, CheckResult] = service.checks  # what `/trade status` shows
+
+    async def run(self) -> list[CheckResult]:
+        service = self._service
+        results = [
+            *heartbeats(service),
+            *trade_flow(service),
+            drawdown(service, await self._reference_drawdown()),
+            latency(service),
+            await broker_reachable(service),
+        ]
+        self._publish(results)
+        self._apply_drawdown_halt()
+        self._deadman()
+        return results
+
+    async def reconcile(self) -> CheckResult:
+        result = await reconciliation(self._service)
+        self.results[result.key] = result
+        return result
+
+    def _publish(self, results: list[CheckResult]) -> None:
+        for result in results:
+            self.results[result.key] = result
+            if result.level is Level.OK:
+                self._service.resolve(result.key, result.message)
+            else:
+                self._service.alert(result.key, SEVERITY[result.level], result.message)
+
+    def _apply_drawdown_halt(self) -> None:
+        result = self.results.get("drawdown")
+        if result is None or result.level is not Level.CRITICAL:
+            return
+        service = self._service
+        if service.gate.state is not TradingState.HALTED:
+            service.set_state(TradingState.HALTED, result.message, "monitor")
+
+    def _deadman(self) -> None:
+        service = self._service
+        failing = [
+            r.message
+            for r in self.results.values()
+            if r.key in DEADMAN_KEYS and r.level is Level.CRITICAL
+        ]
+        state, reason = service.gate.state, service.gate.state_reason
+        paused_by_us = state is TradingState.PAUSED and DEADMAN in reason
+        if failing:
+            if state is TradingState.ACTIVE:
+                why = "; ".join(failing)
+                service.set_state(TradingState.PAUSED, f"{DEADMAN}: {why}", "monitor")
+                service.alert(DEADMAN, "critical", f"entries PAUSED automatically: {why}")
+            return
+        if paused_by_us:
+            if service.settings.get("monitoring.deadman_resume_needs_confirm"):
+                service.alert(
+                    DEADMAN,
+                    "warning",
+                    "feed and broker are healthy again; entries stay PAUSED until an operator "
+                    "confirms `/trade resume`",
+                )
+                return
+            service.set_state(TradingState.ACTIVE, f"{DEADMAN}: healthy again", "monitor")
+        if state is TradingState.ACTIVE or paused_by_us:
+            service.resolve(DEADMAN, "feed and broker healthy; entries resumed")
+
+    async def _reference_drawdown(self) -> float | None:
+        """The max drawdown of the latest recorded backtest, if the journal has one."""
+        rows = await self._service.journal.aquery(
+            "select name from sqlite_master where type = 'table' and name = 'backtests'"
+        )
+        if not rows:
+            return None
+        latest = await self._service.journal.aquery(
+            "select max_drawdown from backtests order by id desc limit 1"
+        )
+        value = latest[0]["max_drawdown"] if latest else None
+        return float(value) if isinstance(value, int | float) and value > 0 else None
