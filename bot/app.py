@@ -18,6 +18,7 @@ from bot.venues import StartupError, Venue, build_alpaca, build_sim
 from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, load_settings
 from ops.confirm import Confirmations
+from ops.health_endpoint import HealthEndpoint
 from ops.journal import Journal
 from ops.monitor import Monitor
 from ops.recovery import recover
@@ -98,6 +99,7 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     if venue.recover:
         await _recover(service, scheduler)
     await service.start()
+    endpoint = await _start_health_endpoint(service)
     surface = await _start_surface(core, scheduler, env, stop)
     scheduler.start()
     service.spawn("ticker", _ticker(service))
@@ -108,6 +110,8 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     scheduler.stop()
     if surface is not None:
         await surface.stop()
+    if endpoint is not None:
+        await endpoint.stop()
     summary = await service.stop()
     await venue.stop()
     print(render_summary(summary), flush=True)
@@ -127,6 +131,19 @@ async def _recover(service: TradingService, scheduler: Scheduler) -> None:
 
     await market_clock()
     scheduler.every("market-clock", MARKET_CLOCK_SEC, market_clock)
+
+
+async def _start_health_endpoint(service: TradingService) -> HealthEndpoint | None:
+    port = service.settings.integer("monitoring.health_port")
+    if port == 0:
+        return None
+    endpoint = HealthEndpoint(service, port)
+    try:
+        await endpoint.start()
+    except OSError as exc:  # the port is taken: say so, keep trading
+        service.alert("health-endpoint", "warning", f"health endpoint not started: {exc}")
+        return None
+    return endpoint
 
 
 async def _start_surface(

@@ -1,4 +1,4 @@
-"""`tradebot` command line: run the service, or arm the local kill switch."""
+"""`tradebot` command line: run the service, watch one, or arm the local kill switch."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.app import RunOptions, config_path, serve
 from bot.venues import StartupError
+from bot.watchdog import slack_notifier, watch
 from ops.config import ConfigError, load_settings
 from strategy.venues.bars import BarDataError
 
@@ -25,10 +26,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, help="simulated seconds per real second (0 = max)")
     run.add_argument("--data", help="replay bars from this CSV instead of synthetic bars")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    dog = sub.add_parser(
+        "watchdog", help="watch a running service's health endpoint; alert Slack when it dies"
+    )
+    dog.add_argument("--url", default="http://127.0.0.1:8787/health", help="health endpoint")
+    dog.add_argument("--channel", help="channel id for SLACK_BOT_TOKEN (not for a webhook)")
+    dog.add_argument("--interval", type=float, default=10.0, help="seconds between polls")
+    dog.add_argument("--repeat", type=float, default=300.0, help="re-alert every N s while down")
+    dog.add_argument("--duration", type=float, help="stop after this many seconds")
     kill = sub.add_parser("kill", help="arm the kill switch file the running service watches")
     kill.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
     kill.add_argument("--clear", action="store_true", help="remove the kill switch file")
     return parser
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    if not verbose:  # it logs every job run; our jobs log their own failures
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,14 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "kill":
             return _kill(args.config, args.clear, env)
-        logging.basicConfig(
-            level=logging.DEBUG if args.verbose else logging.INFO,
-            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-            datefmt="%H:%M:%S",
-            stream=sys.stderr,
-        )
-        if not args.verbose:  # it logs every job run; our jobs log their own failures
-            logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        if args.command == "watchdog":
+            _log_to_stderr(verbose=False)
+            notify = slack_notifier(env, args.channel)
+            return asyncio.run(watch(args.url, notify, args.interval, args.repeat, args.duration))
+        _log_to_stderr(args.verbose)
         options = RunOptions(args.config, args.duration, args.speed, args.data)
         return asyncio.run(serve(options, env))
     except (ConfigError, StartupError, BarDataError) as exc:

@@ -88,7 +88,7 @@ class TradingService:
         self._notices: list[str] = []
         self._killing = False
         self._started_engine = False
-        self._started = time.monotonic()
+        self.started_at = time.monotonic()
         self.feed_ended = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class TradingService:
     def summary(self) -> RunSummary:
         counters = self.engine.counters
         return RunSummary(
-            duration_sec=time.monotonic() - self._started,
+            duration_sec=time.monotonic() - self.started_at,
             bars=counters.bars,
             signals=counters.signals,
             orders=counters.orders,

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ def write_config(tmp_path: Path, **overrides: object) -> Path:
     data = yaml.safe_load((REPO / "config.yaml").read_text())
     overrides.setdefault("journal.path", str(tmp_path / "journal.db"))
     overrides.setdefault("monitoring.kill_switch_file", str(tmp_path / "kill"))
+    overrides.setdefault("monitoring.health_port", 0)  # tests that want one pick a free port
     for dotted, value in overrides.items():
         section, key = dotted.split(".")
         data[section][key] = value
@@ -44,8 +46,9 @@ def write_config(tmp_path: Path, **overrides: object) -> Path:
     return path
 
 
-async def spawn_tradebot(config: Path, **env: str) -> asyncio.subprocess.Process:
-    """`tradebot run` in a child process with only the given SLACK_/ALPACA_ variables."""
+async def spawn_tradebot(config: Path | None, *args: str, **env: str) -> asyncio.subprocess.Process:
+    """`tradebot run --config CONFIG` (or, without a config, `tradebot ARGS...`) in a child
+    process with only the given SLACK_/ALPACA_ variables."""
     clean = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALPACA_", "TRADEBOT_"))
     }
@@ -53,9 +56,8 @@ async def spawn_tradebot(config: Path, **env: str) -> asyncio.subprocess.Process
         sys.executable,
         "-m",
         "bot",
-        "run",
-        "--config",
-        str(config),
+        *(("run", "--config", str(config)) if config is not None else ()),
+        *args,
         cwd=REPO,
         env={**clean, **env},
         stdin=asyncio.subprocess.DEVNULL,
@@ -69,6 +71,12 @@ async def stop_tradebot(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]
     if proc.returncode is None:
         proc.send_signal(signal.SIGTERM)
     return await asyncio.wait_for(proc.communicate(), 30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def journal_bytes(folder: Path) -> bytes:

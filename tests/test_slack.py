@@ -11,10 +11,18 @@ from typing import Any
 import pytest
 
 from bot.slack.surface import SlackSurface
-from strategy.types import BrokerPosition, TradingState
+from strategy.types import (
+    BrokerPosition,
+    Intent,
+    OrderRequest,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 from strategy.venues.sim import SimBroker
 from tests.fakes.slack import Message, SlackFake
-from tests.support import Harness, bar, eventually, make_harness
+from tests.support import START, Harness, bar, eventually, make_harness
 from tests.test_commands import open_spy_position
 
 OPERATORS = ["U1", "U2"]
@@ -251,6 +259,55 @@ async def test_alert_root_thread_repeat_and_resolution(rig: Rig) -> None:
     await eventually(lambda: root.edits == 1)
     assert root.text.startswith(":white_check_mark: RESOLVED `drawdown`")
     assert rig.slack.thread(root.ts)[-1].text == "Resolved: drawdown back to 9%"
+
+
+async def test_an_incident_is_acknowledged_and_a_mismatch_adopted_from_its_buttons(
+    rig: Rig,
+) -> None:
+    """Acknowledge records who took it; Adopt asks for a confirmation in the alerts channel,
+    which only an operator may press."""
+    h = rig.h
+    await h.push(bar("SPY", 0, 100.0))
+    await h.broker.submit(  # someone else's order: the broker holds what the book does not
+        OrderRequest(
+            "manual-1",
+            "SPY",
+            Side.BUY,
+            3,
+            OrderType.MARKET,
+            TimeInForce.DAY,
+            None,
+            100.0,
+            Intent.ENTRY,
+            START,
+        )
+    )
+    await h.push(bar("SPY", 1, 100.0))
+    await rig.command("reconcile")
+    await eventually(lambda: any(m.channel == "C2" for m in rig.slack.messages.values()))
+    (root,) = [m for m in rig.slack.messages.values() if m.channel == "C2"]
+    buttons = [e["action_id"] for b in root.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == ["ack", "adopt"]
+
+    outsider = await rig.slack.send_block_action(root.ts, "ack", "reconcile:SPY", "U9", "C2")
+    await outsider.acked()
+    await eventually(lambda: any("not an operator" in r["text"] for r in rig.slack.responses))
+    envelope = await rig.slack.send_block_action(root.ts, "ack", "reconcile:SPY", "U2", "C2")
+    await envelope.acked()
+    await eventually(lambda: "acknowledged by <@U2>" in root.text)
+    assert rig.slack.thread(root.ts)[-1].text == "Acknowledged by <@U2>"
+
+    before = set(rig.slack.messages)
+    envelope = await rig.slack.send_block_action(root.ts, "adopt", "SPY", "U1", "C2")
+    await envelope.acked()
+    await eventually(lambda: set(rig.slack.messages) - before)
+    (ask_ts,) = set(rig.slack.messages) - before
+    ask = rig.slack.messages[ask_ts]
+    assert ask.channel == "C2" and "adopt SPY: book +0 -> broker +3" in ask.text
+    envelope = await rig.slack.send_block_action(ask_ts, "confirm", nonce(ask), "U1", "C2")
+    await envelope.acked()
+    await eventually(lambda: h.service.book.position_qty("SPY") == 3)
+    await eventually(lambda: root.text.startswith(":white_check_mark: RESOLVED `reconcile:SPY`"))
 
 
 async def test_alerts_wait_out_a_slack_outage(rig: Rig) -> None:

@@ -10,7 +10,8 @@ slack_sdk / slack_bolt clients.
 
 What it records: `calls` (every Web API call), `messages` (by ts, edited in place by
 chat.update), `responses` (response_url posts), `uploads` (files_upload_v2 bytes),
-`ack_latencies` (seconds from envelope sent to ack received).
+`ack_latencies` (seconds from envelope sent to ack received), `webhook_posts` (incoming
+webhook bodies, at `webhook_url`).
 Faults: `fail_next(method, status=429, retry_after=1)`, `fail_next(method, error="...")`,
 `unreachable = True` (503 on every Web API call), `drop_connections()`, `disconnect_clients()`.
 """
@@ -68,6 +69,7 @@ class SlackFake:
         self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}
         self.responses: list[dict[str, Any]] = []
+        self.webhook_posts: list[dict[str, Any]] = []
         self.uploads: list[bytes] = []
         self.ack_latencies: list[float] = []
         self.unreachable = False
@@ -89,6 +91,7 @@ class SlackFake:
         app.router.add_post("/api/{method}", self._web_api)
         app.router.add_post("/response/{n}", self._response_url)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/webhook/{hook}", self._webhook)
         app.router.add_get("/link/", self._socket)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -217,6 +220,15 @@ class SlackFake:
     async def _upload(self, request: web.Request) -> web.Response:
         self.uploads.append(await request.read())
         return web.Response(text="OK")
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.base}/webhook/T1-B1-fake"
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        """An incoming webhook: JSON in, plain "ok" out, as Slack answers."""
+        self.webhook_posts.append(await request.json())
+        return web.Response(text="ok")
 
     async def _response_url(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())
