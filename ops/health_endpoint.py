@@ -26,8 +26,9 @@ def health(service: TradingService) -> dict[str, Any]:
         return None if stamp is None else round(now - (stamp + bar_sec), 3)
 
     ages = {"feed": age(service.feed.last_bar_ts), "engine": age(service.engine.last_bar_ts)}
+    stopped = not service.engine_running and not service.feed_ended
     stale = service.gate.market_open and (
-        not service.engine_running or any(a is not None and a > limit for a in ages.values())
+        stopped or any(a is not None and a > limit for a in ages.values())
     )
     return {
         "strategy": service.settings.get("strategy.name"),
@@ -36,6 +37,7 @@ def health(service: TradingService) -> dict[str, Any]:
         "heartbeat_age_sec": ages,
         "stale_after_sec": limit,
         "stale": stale,
+        "feed_ended": service.feed_ended,
         "market_open": service.gate.market_open,
         "open_incidents": dict(service.open_alerts),
         "uptime_sec": round(time.monotonic() - service.started_at, 1),

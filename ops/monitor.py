@@ -19,6 +19,7 @@ from strategy.venue import BrokerError
 BROKER_TIMEOUT_SEC = 10.0
 DEADMAN = "dead-man"
 DEADMAN_KEYS = frozenset({"feed-stale", "broker"})
+SLACK_LOST = "slack-lost"  # raised by the Slack surface when pause_on_slack_lost_sec is set
 BAR_TO_ORDER_STAGES = ("ingest", "features", "decision", "submit")
 HOUR = 3600.0
 
@@ -44,6 +45,8 @@ def heartbeats(service: TradingService) -> list[CheckResult]:
     for key, what, stamp in stamps:
         if not service.gate.market_open:
             results.append(_ok(key, f"{what}: market closed"))
+        elif service.feed_ended:  # a replay that ran out: trading stopped, nothing crashed
+            results.append(CheckResult(key, Level.WARN, f"{what}: the bar source ended"))
         elif not service.engine_running:
             results.append(
                 CheckResult(key, Level.CRITICAL, f"{what}: the engine task is not running")
@@ -190,6 +193,8 @@ class Monitor:
             for r in self.results.values()
             if r.key in DEADMAN_KEYS and r.level is Level.CRITICAL
         ]
+        if SLACK_LOST in service.open_alerts:
+            failing.append(service.open_alerts[SLACK_LOST])
         state, reason = service.gate.state, service.gate.state_reason
         paused_by_us = state is TradingState.PAUSED and DEADMAN in reason
         if failing:
@@ -203,13 +208,12 @@ class Monitor:
                 service.alert(
                     DEADMAN,
                     "warning",
-                    "feed and broker are healthy again; entries stay PAUSED until an operator "
-                    "confirms `/trade resume`",
+                    "healthy again; entries stay PAUSED until an operator confirms `/trade resume`",
                 )
                 return
             service.set_state(TradingState.ACTIVE, f"{DEADMAN}: healthy again", "monitor")
         if state is TradingState.ACTIVE or paused_by_us:
-            service.resolve(DEADMAN, "feed and broker healthy; entries resumed")
+            service.resolve(DEADMAN, "healthy again; entries resumed")
 
     async def _reference_drawdown(self) -> float | None:
         """The max drawdown of the latest recorded backtest, if the journal has one."""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.slack.surface import SlackSurface
+from ops.monitor import Monitor
 from strategy.types import (
     BrokerPosition,
     Intent,
@@ -319,6 +320,40 @@ async def test_alerts_wait_out_a_slack_outage(rig: Rig) -> None:
     rig.slack.unreachable = False
     await eventually(lambda: rig.surface.alerts.pending == 0, within=10)
     assert any("feed-stale" in m.text for m in rig.slack.messages.values())
+
+
+async def test_a_lost_slack_connection_is_an_incident_and_can_pause_entries(
+    tmp_path: Path,
+) -> None:
+    """Down: a `slack` incident at once; down longer than pause_on_slack_lost_sec: the
+    dead-man pauses entries; back: both resolved and entries resume."""
+    slack, h, surface = await start_rig(tmp_path, **{"monitoring.pause_on_slack_lost_sec": 0.1})
+    monitor = Monitor(h.service)
+    await h.push(bar("SPY", 0, 100.0))
+    try:
+        await surface.check_connection()
+        assert "slack" not in h.service.open_alerts
+        slack.unreachable = True
+        await slack.drop_connections()
+        await asyncio.sleep(0.2)
+        await surface.check_connection()
+        assert "slack" in h.service.open_alerts
+        await asyncio.sleep(0.15)
+        await surface.check_connection()
+        assert "slack-lost" in h.service.open_alerts
+        await monitor.run()
+        assert h.service.gate.state is TradingState.PAUSED
+
+        slack.unreachable = False
+        await eventually(surface.handler.client.is_connected, within=20)
+        await surface.check_connection()
+        assert not {"slack", "slack-lost"} & set(h.service.open_alerts)
+        await monitor.run()
+        assert h.service.gate.state is TradingState.ACTIVE
+    finally:
+        await surface.stop()
+        await h.service.stop()
+        await slack.__aexit__()
 
 
 async def test_heartbeat_edits_one_status_message(rig: Rig) -> None:

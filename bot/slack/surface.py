@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -16,6 +17,7 @@ from bot.slack.authz import Policy
 from bot.slack.listeners import SlackListeners
 from bot.slack.status_board import StatusBoard
 from ops.commands import CommandCore
+from ops.monitor import SLACK_LOST
 from ops.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -44,11 +46,17 @@ class SlackSurface:
         )
         self.board = StatusBoard(self.client, channel, core)
         self._channel = channel
+        self._down_since: float | None = None
 
     def schedule(self, scheduler: Scheduler) -> None:
         settings = self.core.service.settings
         scheduler.every(
             "confirm-expiry", EXPIRY_SWEEP_SEC, lambda: self.listeners.expire(self.client)
+        )
+        scheduler.every(
+            "slack-connection",
+            settings.number("monitoring.health_check_sec"),
+            self.check_connection,
         )
         if self._channel:
             scheduler.every(
@@ -81,6 +89,27 @@ class SlackSurface:
                 continue
             self.core.service.resolve("slack", "connected to Slack")
             return
+
+    async def check_connection(self) -> None:
+        """A lost Socket Mode connection is an incident (slack_sdk keeps reconnecting); with
+        `monitoring.pause_on_slack_lost_sec` set, a long loss is also a dead-man condition."""
+        service = self.core.service
+        if await self.handler.client.is_connected():
+            if self._down_since is not None:
+                self._down_since = None
+                service.resolve("slack", "Slack connection is back")
+                service.resolve(SLACK_LOST, "Slack connection is back")
+            return
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+        down = now - self._down_since
+        service.alert("slack", "warning", "the Slack connection is down; commands cannot reach us")
+        limit = service.settings.number("monitoring.pause_on_slack_lost_sec")
+        if limit and down >= limit:
+            service.alert(
+                SLACK_LOST, "critical", f"Slack unreachable for {down:.0f}s: entries paused"
+            )
 
     async def stop(self) -> None:
         await self.handler.close_async()
