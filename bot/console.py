@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import stat
 import sys
@@ -13,7 +12,6 @@ from bot.render_text import render
 from ops.commands import CommandCore
 from ops.results import CommandError, ConfirmRequest
 
-log = logging.getLogger(__name__)
 USER = "console"
 CHANNEL = "terminal"
 QUIT = frozenset({"quit", "exit", "q"})
@@ -74,8 +72,8 @@ class Console:
                 await self._confirm(result)
         except CommandError as exc:
             self._say(f"! {exc}")
-        except Exception:  # the surface's boundary: report, never crash the service
-            log.exception("command %r failed", line)
+        except Exception as exc:  # the surface's boundary: report, never crash the service
+            self._core.service.report_error(f"console `{line}`", exc)
             self._say("! internal error while running that command; see the log")
 
     async def _confirm(self, request: ConfirmRequest) -> None:
