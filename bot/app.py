@@ -169,9 +169,10 @@ async def _start_surface(
 
 
 async def _console(core: CommandCore, stop: asyncio.Event) -> None:
+    interactive = sys.stdin.isatty()  # asked now: at end of input the pipe closes stdin
     reader = await open_stdin()
     quit_asked = await Console(core, reader, sys.stdout).run()
-    if quit_asked or sys.stdin.isatty():
+    if quit_asked or interactive:
         stop.set()
 
 

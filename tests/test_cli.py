@@ -56,6 +56,15 @@ def test_console_commands_from_a_pipe_including_a_confirmed_kill(tmp_path: Path)
     assert "Traceback" not in out + done.stderr
 
 
+def test_a_pipe_that_ends_without_quit_leaves_the_service_trading(tmp_path: Path) -> None:
+    """End of piped input is not `quit`: trading goes on until --duration, with no error."""
+    config = write_config(tmp_path)
+    done = tradebot("run", "--config", str(config), "--duration", "3", stdin="status\n")
+    assert done.returncode == 0, done.stderr
+    assert "MeanReversionV1 on sim" in done.stdout and "stopped after 3" in done.stdout
+    assert " ERROR " not in done.stderr
+
+
 def test_sigterm_stops_cleanly_with_the_journal_flushed(tmp_path: Path) -> None:
     """SIGTERM: the summary is printed and every row the service counted is on disk."""
     config = write_config(tmp_path)
