@@ -10,7 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.app import RunOptions, config_path, serve
+from bot.app import RunOptions, config_path, open_journal, serve
+from bot.backtest_cli import add_arguments as add_backtest_arguments
+from bot.backtest_cli import backtest
 from bot.venues import StartupError
 from bot.watchdog import slack_notifier, watch
 from ops.config import ConfigError, load_settings
@@ -34,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     dog.add_argument("--interval", type=float, default=10.0, help="seconds between polls")
     dog.add_argument("--repeat", type=float, default=300.0, help="re-alert every N s while down")
     dog.add_argument("--duration", type=float, help="stop after this many seconds")
+    test = sub.add_parser("backtest", help="run the live engine over history, with frictions")
+    test.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    add_backtest_arguments(test)
     kill = sub.add_parser("kill", help="arm the kill switch file the running service watches")
     kill.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
     kill.add_argument("--clear", action="store_true", help="remove the kill switch file")
@@ -57,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "kill":
             return _kill(args.config, args.clear, env)
+        if args.command == "backtest":
+            settings, journal = open_journal(config_path(args.config, env), env)
+            return asyncio.run(backtest(args, settings, journal, env))
         if args.command == "watchdog":
             _log_to_stderr(verbose=False)
             notify = slack_notifier(env, args.channel)

@@ -95,6 +95,22 @@ SCHEMA: dict[str, dict[str, type]] = {
     "anomalies": {"kind": TEXT, "detail": TEXT},
     "state_changes": {"state": TEXT, "reason": TEXT, "user": TEXT},
     "runs": {"event": TEXT, "detail": TEXT},
+    "backtests": {
+        "kind": TEXT,  # full | sweep | split-in | split-out
+        "source": TEXT,
+        "costs": INT,
+        "params": TEXT,  # JSON
+        "start_ts": REAL,
+        "end_ts": REAL,
+        "total_return": REAL,
+        "annual_return": REAL,
+        "sharpe": REAL,
+        "max_drawdown": REAL,
+        "trades": INT,
+        "win_rate": REAL,
+        "slippage_bps": REAL,
+        "detail": TEXT,  # JSON: the whole report
+    },
 }
 INDEXES = (("fills", "ts"), ("orders", "client_order_id"), ("commands", "ts"))
 SECRET_PREFIXES = ("xoxb-", "xapp-", "xoxp-")

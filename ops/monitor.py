@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ops.backtest.reference import latest as latest_reference
 from ops.reconcile import reconcile
 from ops.results import CheckResult, Level
 from ops.service import TradingService
@@ -216,14 +217,6 @@ class Monitor:
             service.resolve(DEADMAN, "healthy again; entries resumed")
 
     async def _reference_drawdown(self) -> float | None:
-        """The max drawdown of the latest recorded backtest, if the journal has one."""
-        rows = await self._service.journal.aquery(
-            "select name from sqlite_master where type = 'table' and name = 'backtests'"
-        )
-        if not rows:
-            return None
-        latest = await self._service.journal.aquery(
-            "select max_drawdown from backtests order by id desc limit 1"
-        )
-        value = latest[0]["max_drawdown"] if latest else None
-        return float(value) if isinstance(value, int | float) and value > 0 else None
+        """The max drawdown of the newest backtest with costs, if one is recorded."""
+        reference = await latest_reference(self._service.journal)
+        return reference.max_drawdown if reference and reference.max_drawdown > 0 else None

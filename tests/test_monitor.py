@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -141,9 +140,17 @@ async def test_drawdown_alerts_then_halts_and_uses_a_recorded_backtest(tmp_path:
     assert h.service.gate.state is TradingState.HALTED
     assert "hard limit" in h.service.open_alerts["drawdown"]
 
-    with sqlite3.connect(tmp_path / "journal.db") as db:
-        db.execute("create table backtests (id integer primary key, max_drawdown real)")
-        db.execute("insert into backtests (max_drawdown) values (0.004)")
+    h.journal.record(
+        "backtests",
+        {
+            "kind": "full",
+            "costs": 1,
+            "annual_return": 0.1,
+            "max_drawdown": 0.004,
+            "slippage_bps": 2.0,
+        },
+    )
+    h.journal.flush()
     h.service.book.mark("SPY", 97.95 - 0.4 * loss_per_share, h.clock.now())
     found = {r.key: r for r in await monitor.run()}
     assert found["drawdown"].level is Level.WARN

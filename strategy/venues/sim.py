@@ -33,8 +33,14 @@ DAY = 86_400.0
 
 @dataclass(frozen=True, slots=True)
 class SimSettings:
+    """Market orders fill `slippage_bps` worse than the open: exactly, or drawn from a normal
+    distribution with `slippage_std_bps`, or drawn from `slippage_samples_bps` (e.g. the
+    realized slippage of live fills) when given."""
+
     starting_cash: float = 100_000.0
     slippage_bps: float = 1.0
+    slippage_std_bps: float = 0.0
+    slippage_samples_bps: tuple[float, ...] = ()
     commission_per_share: float = 0.005
     partial_fill_prob: float = 0.0
     seed: int = 7
@@ -119,7 +125,7 @@ class SimBroker:
             self._emit(order, OrderStatus.REJECTED, reason="simulated refusal")
             return False
         if req.type is OrderType.MARKET:
-            price = open_ * (1 + req.side.sign * self._settings.slippage_bps / 1e4)
+            price = open_ * (1 + req.side.sign * self._slippage_bps() / 1e4)
         else:
             limit = req.reference_price
             marketable = open_ <= limit if req.side is Side.BUY else open_ >= limit
@@ -140,6 +146,14 @@ class SimBroker:
             self._emit(order, OrderStatus.CANCELED, reason="IOC remainder canceled")
             return False
         return True
+
+    def _slippage_bps(self) -> float:
+        settings = self._settings
+        if settings.slippage_samples_bps:
+            return self._rng.choice(settings.slippage_samples_bps)
+        if settings.slippage_std_bps > 0:
+            return self._rng.gauss(settings.slippage_bps, settings.slippage_std_bps)
+        return settings.slippage_bps
 
     def _book_fill(self, order: _Order, qty: int, price: float) -> None:
         req = order.request

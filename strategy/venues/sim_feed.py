@@ -59,8 +59,8 @@ class SimFeed:
             if self._speed and previous is not None and bar.ts > previous:
                 due = started + (bar.ts - first_ts) / self._speed
                 await self._sleep(max(0.0, due - self._monotonic()))
-            elif self._emitted % self._yield_every == 0:
-                await self._sleep(0)
+            elif bar.ts != previous or self._emitted % self._yield_every == 0:
+                await self._sleep(0)  # orders decided on the last minute reach the market first
             previous = bar.ts
             self._clock.set(bar.ts + self._bar_sec)
             for observe in self._observers:

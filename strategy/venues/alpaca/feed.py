@@ -47,6 +47,18 @@ def _bar(symbol: str, ts: float, raw: Any) -> Bar:
     )
 
 
+def bars_of(barset: Any) -> list[Bar]:
+    """An alpaca-py BarSet as our bars, in time order across symbols."""
+    return sorted(
+        (
+            _bar(symbol, raw.timestamp.timestamp(), raw)
+            for symbol, rows in barset.data.items()
+            for raw in rows
+        ),
+        key=lambda b: (b.ts, b.symbol),
+    )
+
+
 class AlpacaFeed:
     def __init__(
         self,
@@ -140,14 +152,7 @@ class AlpacaFeed:
         except Exception as exc:
             log.warning("backfill after reconnect failed: %s", exc)
             return
-        missed = sorted(
-            (
-                _bar(symbol, raw.timestamp.timestamp(), raw)
-                for symbol, rows in result.data.items()
-                for raw in rows
-            ),
-            key=lambda b: (b.ts, b.symbol),
-        )
+        missed = bars_of(result)
         for bar in missed:
             before = self._queue.qsize()
             self._accept(bar)

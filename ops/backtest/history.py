@@ -1,0 +1,73 @@
+"""Where a backtest's bars come from: a CSV, the synthetic generator, or Alpaca's historical
+minute bars (fetched once, then read from a local CSV cache)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alpaca.data.enums import DataFeed
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest
+from alpaca.data.timeframe import TimeFrame
+
+from strategy.market_day import session_open
+from strategy.types import Bar
+from strategy.venues.alpaca.feed import bars_of
+from strategy.venues.bars import COLUMNS, csv_bars, synthetic_bars
+
+MINUTES_PER_SESSION = 390
+
+
+def from_csv(path: str | Path) -> list[Bar]:
+    return list(csv_bars(path))
+
+
+def synthetic(symbols: Sequence[str], seed: int, days: float) -> list[Bar]:
+    """`days` sessions' worth of seeded minute bars, ending before today's open."""
+    count = int(days * MINUTES_PER_SESSION)
+    start = session_open(datetime.now(UTC).timestamp()) - count * 60
+    return list(synthetic_bars(symbols, seed, start, count=count))
+
+
+def cache_path(folder: Path, symbols: Sequence[str], start: str, end: str, feed: str) -> Path:
+    key = hashlib.sha256(f"{','.join(sorted(symbols))}|{start}|{end}|{feed}".encode()).hexdigest()
+    return folder / f"alpaca-{start}-{end}-{feed}-{key[:12]}.csv"
+
+
+def from_alpaca(
+    symbols: Sequence[str],
+    start: str,
+    end: str,
+    api_key: str,
+    secret_key: str,
+    data_url: str,
+    feed: str,
+    cache_folder: Path,
+) -> tuple[list[Bar], Path, bool]:
+    """(bars, cache file, whether it came from the cache). Blocking: run it in a thread.
+    `start` and `end` are dates (YYYY-MM-DD, UTC)."""
+    path = cache_path(cache_folder, symbols, start, end, feed)
+    if path.is_file():
+        return from_csv(path), path, True
+    client = StockHistoricalDataClient(api_key, secret_key, url_override=data_url or None)
+    request = StockBarsRequest(
+        symbol_or_symbols=list(symbols),
+        timeframe=TimeFrame.Minute,
+        start=datetime.fromisoformat(start).replace(tzinfo=UTC),
+        end=datetime.fromisoformat(end).replace(tzinfo=UTC),
+        feed=DataFeed.SIP if feed == "sip" else DataFeed.IEX,
+    )
+    bars = bars_of(client.get_stock_bars(request))
+    cache_folder.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    with partial.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for b in bars:
+            writer.writerow([b.ts, b.symbol, b.open, b.high, b.low, b.close, b.volume])
+    partial.replace(path)  # a cache file is whole or absent
+    return bars, path, False

@@ -1,0 +1,129 @@
+"""The numbers a backtest is judged by, from its equity curve and its fills."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+
+from ops.backtest.run import FillRow, Outcome
+
+TRADING_DAYS = 252
+SESSION_SEC = 6.5 * 3600
+
+
+def periods_per_year(bar_sec: int) -> float:
+    """Bars in a trading year: 98,280 minute bars, or 252 daily bars."""
+    return TRADING_DAYS if bar_sec >= 86_400 else TRADING_DAYS * SESSION_SEC / bar_sec
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    start_ts: float
+    end_ts: float
+    bars: int
+    final_equity: float
+    total_return: float
+    annual_return: float
+    sharpe: float
+    max_drawdown: float
+    drawdown_peak_ts: float
+    drawdown_trough_ts: float
+    orders: int
+    fills: int
+    trades: int  # round trips: flat -> position -> flat
+    win_rate: float
+    turnover: float  # traded notional / average equity
+    commission: float
+    slippage_bps: float  # mean over fills, positive = worse
+    slippage_cost: float  # measured: sum of qty x (fill - decision), signed
+    slippage_cost_article: float  # the article's estimate: fills x mean slippage x avg size
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def _drawdown(curve: tuple[tuple[float, float], ...]) -> tuple[float, float, float]:
+    """(max drawdown, ts of its peak, ts of its trough)."""
+    peak_value, peak_ts = curve[0][1], curve[0][0]
+    worst, worst_peak, worst_trough = 0.0, peak_ts, peak_ts
+    for ts, equity in curve:
+        if equity > peak_value:
+            peak_value, peak_ts = equity, ts
+        depth = (peak_value - equity) / peak_value if peak_value > 0 else 0.0
+        if depth > worst:
+            worst, worst_peak, worst_trough = depth, peak_ts, ts
+    return worst, worst_peak, worst_trough
+
+
+def _sharpe(equity: list[float], per_year: float) -> float:
+    returns = [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
+    if len(returns) < 2:
+        return math.nan
+    mean = sum(returns) / len(returns)
+    std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+    return mean / std * math.sqrt(per_year) if std > 0 else math.nan
+
+
+def _round_trips(fills: tuple[FillRow, ...]) -> list[float]:
+    """P&L (after commissions) of each trade from flat back to flat, per symbol."""
+    held: dict[str, tuple[int, float, float]] = {}  # symbol -> (qty, avg price, trip P&L)
+    trips = []
+    for fill in fills:
+        signed = fill.sign * fill.qty
+        position, avg, pnl = held.get(fill.symbol, (0, 0.0, 0.0))
+        pnl -= fill.commission
+        if position == 0 or (position > 0) == (signed > 0):
+            total = position + signed
+            avg = (avg * position + fill.price * signed) / total
+            position = total
+        else:
+            closed = min(abs(signed), abs(position))
+            pnl += (fill.price - avg) * closed * (1 if position > 0 else -1)
+            remainder = position + signed
+            if remainder == 0 or (remainder > 0) != (position > 0):
+                trips.append(pnl)
+                pnl = 0.0
+                avg = fill.price
+            position = remainder
+        held[fill.symbol] = (position, avg, pnl)
+    return trips
+
+
+def compute(outcome: Outcome) -> Metrics:
+    curve = outcome.curve
+    start_equity = outcome.setup.starting_cash
+    final = curve[-1][1] if curve else start_equity
+    per_year = periods_per_year(outcome.setup.bar_sec)
+    years = max(len(curve) - 1, 1) / per_year
+    total = final / start_equity - 1
+    annual = (1 + total) ** (1 / years) - 1 if total > -1 else -1.0
+    depth, peak_ts, trough_ts = _drawdown(curve) if curve else (0.0, 0.0, 0.0)
+    fills = outcome.fills
+    notionals = [f.notional for f in fills]
+    mean_slippage = sum(f.slippage_bps for f in fills) / len(fills) if fills else 0.0
+    measured = sum(f.qty * (f.price - f.decision_price) * f.sign for f in fills)
+    mean_size = sum(notionals) / len(notionals) if notionals else 0.0
+    average_equity = sum(e for _, e in curve) / len(curve) if curve else start_equity
+    trips = _round_trips(fills)
+    return Metrics(
+        start_ts=outcome.first_ts,
+        end_ts=outcome.last_ts,
+        bars=outcome.bars,
+        final_equity=final,
+        total_return=total,
+        annual_return=annual,
+        sharpe=_sharpe([e for _, e in curve], per_year),
+        max_drawdown=depth,
+        drawdown_peak_ts=peak_ts,
+        drawdown_trough_ts=trough_ts,
+        orders=outcome.orders,
+        fills=len(fills),
+        trades=len(trips),
+        win_rate=sum(1 for p in trips if p > 0) / len(trips) if trips else math.nan,
+        turnover=sum(notionals) / average_equity if average_equity > 0 else math.nan,
+        commission=sum(f.commission for f in fills),
+        slippage_bps=mean_slippage,
+        slippage_cost=measured,
+        slippage_cost_article=len(fills) * mean_slippage / 1e4 * mean_size,
+    )
