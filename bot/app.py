@@ -93,6 +93,7 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     scheduler.every(
         "reconcile", settings.number("monitoring.reconcile_every_min") * 60, monitor.reconcile
     )
+    scheduler.every("drift", settings.number("monitoring.drift_check_min") * 60, monitor.drift)
     for warning in venue.warnings:
         service.notify(warning)
     await venue.start()

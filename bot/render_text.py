@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ops.results import (
+    ChecklistResult,
     ConfigResult,
     ConfirmRequest,
     Done,
@@ -72,9 +73,21 @@ def render(result: Result) -> str:
             return "\n".join([result.title, *(f"  - {line}" for line in result.lines)])
         case Done():
             return "\n".join([result.title, *(f"  {line}" for line in result.lines)])
+        case ChecklistResult():
+            return _checklist(result)
         case KillReport():
             return render_kill(result)
     raise TypeError(f"no text rendering for {type(result).__name__}")
+
+
+def _checklist(r: ChecklistResult) -> str:
+    marks = {"pass": "[x]", "fail": "[ ]", "unknown": "[?]"}
+    lines = ["Pre-deploy checklist (the article's, from what the journal knows):"]
+    for item in r.items:
+        lines.append(f"{marks[item.verdict]} {item.verdict.upper():<7} {item.name}")
+        lines.append(f"              {item.evidence}")
+    lines.append("ready to deploy" if r.ready else "NOT ready: every line must pass")
+    return "\n".join(lines)
 
 
 def _status(r: StatusResult) -> str:

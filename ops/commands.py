@@ -10,6 +10,8 @@ import logging
 from collections.abc import Callable
 
 from ops import messages
+from ops.checklist import TEST_ALERT
+from ops.checklist import evaluate as evaluate_checklist
 from ops.config import ConfigError, ParamSpec, find_param, parse_value
 from ops.confirm import Confirmations
 from ops.formatting import allowed_range, format_value
@@ -59,6 +61,10 @@ class CommandCore:
             raise CommandError(
                 messages.EXTRA_ARGS.format(extra=" ".join(args), usage=messages.USAGE)
             )
+        if name == "checklist":
+            return await evaluate_checklist(self.service)
+        if name == "test-alert":
+            return self._test_alert(user)
         if name == "help":
             return HelpResult(messages.HELP)
         if name == "pause":
@@ -294,6 +300,12 @@ class CommandCore:
             if position.symbol == symbol:
                 return position.qty, position.avg_price
         return 0, 0.0
+
+    def _test_alert(self, user: str) -> Done:
+        message = f"test alert fired by {user}: if you can read this, alerts reach you"
+        self.service.alert(TEST_ALERT, "warning", message)
+        self.service.resolve(TEST_ALERT, f"test alert by {user} resolved")
+        return Done(f"test alert fired by {user}: look for `{TEST_ALERT}` in the alerts channel")
 
     def _acknowledge(self, args: tuple[str, ...], user: str) -> Done:
         open_keys = ", ".join(self.service.open_alerts) or "none"

@@ -5,7 +5,7 @@ from __future__ import annotations
 USAGE = (
     "usage: status | pnl [today|week|all] | positions | reconcile | config | "
     "set <param> <value> [--open] | reset <param> | pause | resume | kill | slippage | "
-    "adopt <symbol> | ack <incident> | help"
+    "adopt <symbol> | ack <incident> | checklist | test-alert | help"
 )
 
 HELP = (
@@ -23,6 +23,8 @@ HELP = (
     "slippage               realized slippage of fills: mean, std, p95 (bps)",
     "adopt <symbol>         take the broker's position for a symbol into the book (confirm)",
     "ack <incident>         acknowledge an open incident (e.g. `ack feed-stale`)",
+    "checklist              the pre-deploy checklist: pass/fail/unknown with the evidence",
+    "test-alert             fire (and resolve) a test incident: do alerts reach you?",
     "help                   this list",
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from ops.backtest.reference import latest as latest_reference
+from ops.drift import check as drift_check
 from ops.reconcile import reconcile
 from ops.results import CheckResult, Level
 from ops.service import TradingService
@@ -164,6 +165,12 @@ class Monitor:
         self._publish(results)
         self._apply_drawdown_halt()
         self._deadman()
+        return results
+
+    async def drift(self) -> list[CheckResult]:
+        """Live against the backtest reference; scheduled every `drift_check_min`."""
+        results = await drift_check(self._service)
+        self._publish(results)
         return results
 
     async def reconcile(self) -> CheckResult:

@@ -22,6 +22,8 @@ COMMANDS = frozenset(
         "slippage",
         "adopt",
         "ack",
+        "checklist",
+        "test-alert",
         "help",
     }
 )

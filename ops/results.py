@@ -149,6 +149,22 @@ class ConfirmRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ChecklistItem:
+    name: str
+    verdict: str  # "pass" | "fail" | "unknown"
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistResult:
+    items: tuple[ChecklistItem, ...]
+
+    @property
+    def ready(self) -> bool:
+        return all(item.verdict == "pass" for item in self.items)
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     title: str
     lines: tuple[str, ...] = ()
@@ -185,6 +201,7 @@ Result = (
     | ConfirmRequest
     | Done
     | KillReport
+    | ChecklistResult
 )
 
 

@@ -103,7 +103,11 @@ class TradingService:
             log.warning("trading state restored as %s (%s)", state, rows[0]["reason"])
         await self._restore_incidents()
         self.journal.record(
-            "runs", {"event": "start", "detail": self.settings.get("strategy.name")}
+            "runs",
+            {
+                "event": "start",
+                "detail": f"{self.settings.get('strategy.name')} on {self.venue_label}",
+            },
         )
         self._started_engine = True
         self.engine.on_error = self.report_error
@@ -131,6 +135,13 @@ class TradingService:
                 len(restored),
                 ", ".join(restored),
             )
+
+    @property
+    def venue_label(self) -> str:
+        """ "sim", "alpaca paper" or "alpaca LIVE": what the checklist counts as paper time."""
+        if self.broker.name != "alpaca":
+            return self.broker.name
+        return "alpaca paper" if self.settings.get("broker.paper") else "alpaca LIVE"
 
     @property
     def engine_running(self) -> bool:

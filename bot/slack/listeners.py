@@ -31,7 +31,9 @@ from ops.results import (
 
 log = logging.getLogger(__name__)
 Respond = Callable[..., Awaitable[Any]]
-READ_ONLY = frozenset({"status", "pnl", "positions", "reconcile", "config", "slippage", "help"})
+READ_ONLY = frozenset(
+    {"status", "pnl", "positions", "reconcile", "config", "slippage", "help", "checklist"}
+)
 
 
 @dataclass(frozen=True, slots=True)
