@@ -125,11 +125,13 @@ async def backtest(
 async def _backtest(
     args: argparse.Namespace, settings: Settings, env: Mapping[str, str], journal: Journal
 ) -> int:
+    if args.split is not None and not 0.1 <= args.split <= 0.9:
+        raise StartupError("--split: the in-sample fraction must be 0.1..0.9")
+    costs = await _costs(args.slippage, settings, journal)
     bars, source = await _bars(args, settings, env)
     if not bars:
         raise StartupError(f"no bars in {source}")
-    setup = _setup(settings, await _costs(args.slippage, settings, journal), args.seed)
-    costs = setup.costs
+    setup = _setup(settings, costs, args.seed)
     print(
         f"backtest of {settings.get('strategy.name')} on {source}: {len(bars):,} bars, "
         f"{len(setup.symbols)} symbols; commission ${costs.commission_per_share}/share, "
@@ -171,8 +173,6 @@ async def _backtest(
             for p in points
         ]
     if args.split is not None:
-        if not 0.1 <= args.split <= 0.9:
-            raise StartupError("--split: the in-sample fraction must be 0.1..0.9")
         halves = await split(bars, setup, args.split)
         print("\n" + report.split_table(halves))
         reference.record(journal, "split-in", source, True, setup.params, halves.in_sample)

@@ -196,7 +196,7 @@ async def _paper_items(service: TradingService) -> list[ChecklistItem]:
 async def _paper_vs_backtest(journal: Journal, since: float) -> ChecklistItem:
     name = "paper within 10% of the backtest, annualized"
     reference = await _rows(journal, LATEST_REFERENCE)
-    curve = await _rows(journal, "select ts, equity from equity where ts >= ? order by id", since)
+    curve = await _rows(journal, "select ts, equity from equity where ts >= ? order by ts", since)
     if not reference or len(curve) < 2:
         return _item(name, "unknown", "needs a backtest with costs and paper equity history")
     first, last = curve[0], curve[-1]

@@ -21,7 +21,7 @@ async def check(service: TradingService) -> list[CheckResult]:
     since = service.clock.now() - window
     journal = service.journal
     curve = await journal.aquery(
-        "select ts, equity from equity where ts >= ? order by id", (since,)
+        "select ts, equity from equity where ts >= ? order by ts", (since,)
     )
     fills = await journal.aquery(
         "select slippage_bps from fills where ts >= ? and slippage_bps is not null", (since,)

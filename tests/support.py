@@ -115,7 +115,7 @@ class Harness:
         feed = SimFeed(bars, self.clock, observers=[self.broker.on_bar])
         self.service.feed = feed
         async for b in feed.bars():
-            self.service.engine.on_bar(b)
+            self.service.engine.on_bar(b, self.clock.monotonic_ns())
         await settle()
 
     def swap_broker(self, cls: type[B]) -> B:
