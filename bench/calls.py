@@ -13,21 +13,16 @@ from pathlib import Path
 
 from alpaca.trading.client import TradingClient
 
+from bench.alpaca_rig import CASH, KEY, SECRET, alpaca_rig
 from bench.article import ArticleStrategy
 from bench.common import Figure, bar_stream, symbols
-from ops.config import load_settings
-from ops.journal import Journal
-from ops.service import TradingService
-from strategy.clock import SystemClock
 from strategy.types import Bar
-from strategy.venues.alpaca.broker import AlpacaBroker
-from strategy.venues.alpaca.feed import AlpacaFeed
 from tests.fakes.alpaca import AlpacaFake
-from tests.support import eventually, write_config
+from tests.support import eventually
 
 SYMBOLS = 5
 BARS_PER_SYMBOL = 120
-KEY, SECRET = "PKTEST", "secret-bench"
+
 ORDER_PATHS = ("/v2/orders",)
 
 
@@ -44,34 +39,17 @@ def _split(requests: list[tuple[str, str]]) -> tuple[int, int]:
 
 async def ours(names: tuple[str, ...], bars: list[Bar], folder: Path) -> tuple[int, int]:
     """(order calls, other calls) while the bars stream in, after start-up."""
-    async with AlpacaFake(cash=1e7) as alpaca:
-        config = write_config(
+    async with AlpacaFake(cash=CASH) as alpaca:
+        rig = alpaca_rig(
+            alpaca,
+            names,
             folder,
-            **{
-                "strategy.symbols": list(names),
-                # replayed minutes are hours old by wall clock: let them trade anyway
-                "risk.stale_bar_sec": 86_400,
-                "risk.reference_max_age_sec": 86_400,
-            },
+            requests_per_min=10_000,
+            # replayed minutes are hours old by wall clock: let them trade anyway
+            **{"risk.stale_bar_sec": 86_400, "risk.reference_max_age_sec": 86_400},
         )
-        journal = Journal(folder / "calls.db")
-        journal.start()
-        broker = AlpacaBroker.connect(
-            KEY, SECRET, True, alpaca.trading_url, alpaca.trading_stream_url, 10_000, 0.0
-        )
-        clock = SystemClock()
-        feed = AlpacaFeed.connect(
-            KEY, SECRET, names, clock, "iex", alpaca.data_stream_url, alpaca.data_url
-        )
-        service = TradingService(
-            settings=load_settings(config),
-            journal=journal,
-            broker=broker,
-            feed=feed,
-            clock=clock,
-            starting_cash=1e7,
-        )
-        await broker.start()
+        service = rig.service
+        await rig.broker.start()
         await service.start()
         await eventually(lambda: alpaca._subscribed == set(names), within=10)
         before = len(alpaca.requests)
@@ -80,14 +58,12 @@ async def ours(names: tuple[str, ...], bars: list[Bar], folder: Path) -> tuple[i
         await eventually(lambda: service.engine.counters.bars == len(bars), within=30)
         await service.engine.drain()
         counted = _split(alpaca.requests[before:])
-        await service.stop()
-        await feed.stop()
-        await broker.stop()
+        await rig.stop()
         return counted
 
 
 async def article(names: tuple[str, ...], bars: list[Bar]) -> tuple[int, int]:
-    async with AlpacaFake(cash=1e7) as alpaca:
+    async with AlpacaFake(cash=CASH) as alpaca:
         client = TradingClient(KEY, SECRET, paper=True, url_override=alpaca.trading_url)
         strategy = ArticleStrategy(client, names)
         before = len(alpaca.requests)

@@ -13,24 +13,17 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
+from bench.alpaca_rig import CASH, KEY, SECRET, alpaca_rig
 from bench.common import Figure, symbols
 from ops.commands import CommandCore
-from ops.config import load_settings
 from ops.confirm import Confirmations
-from ops.journal import Journal
 from ops.recovery import recover
 from ops.results import ConfirmRequest, KillReport
-from ops.service import TradingService
-from strategy.clock import SystemClock
-from strategy.venues.alpaca.broker import AlpacaBroker
-from strategy.venues.alpaca.feed import AlpacaFeed
 from tests.fakes.alpaca import AlpacaFake
-from tests.support import write_config
 
 POSITIONS = 100
 RUNS = 3
 TARGET_SEC = 2.0
-KEY, SECRET = "PKTEST", "secret-bench"
 
 
 def _hold_positions(alpaca: AlpacaFake) -> None:
@@ -42,7 +35,7 @@ def _hold_positions(alpaca: AlpacaFake) -> None:
 async def article_seconds() -> float:
     """The article's flatten_all_positions: list positions, one blocking market order each,
     in series; it never checks that the account is flat."""
-    async with AlpacaFake(cash=1e7) as alpaca:
+    async with AlpacaFake(cash=CASH) as alpaca:
         _hold_positions(alpaca)
         client = TradingClient(KEY, SECRET, paper=True, url_override=alpaca.trading_url)
 
@@ -67,27 +60,11 @@ async def article_seconds() -> float:
 
 async def kill_seconds(folder: Path) -> float:
     names = symbols(POSITIONS)
-    async with AlpacaFake(cash=1e7) as alpaca:
+    async with AlpacaFake(cash=CASH) as alpaca:
         _hold_positions(alpaca)
-        config = write_config(folder, **{"strategy.symbols": list(names)})
-        journal = Journal(folder / f"kill-{time.monotonic_ns()}.db")
-        journal.start()
-        broker = AlpacaBroker.connect(
-            KEY, SECRET, True, alpaca.trading_url, alpaca.trading_stream_url, 200.0, 0.0
-        )
-        clock = SystemClock()
-        feed = AlpacaFeed.connect(
-            KEY, SECRET, names, clock, "iex", alpaca.data_stream_url, alpaca.data_url
-        )
-        service = TradingService(
-            settings=load_settings(config),
-            journal=journal,
-            broker=broker,
-            feed=feed,
-            clock=clock,
-            starting_cash=1e7,
-        )
-        await broker.start()
+        rig = alpaca_rig(alpaca, names, folder, requests_per_min=200.0)
+        service = rig.service
+        await rig.broker.start()
         await recover(service)
         await service.start()
         core = CommandCore(service, Confirmations(time.time, False), time.time)
@@ -98,9 +75,7 @@ async def kill_seconds(folder: Path) -> float:
         elapsed = time.perf_counter() - started
         assert isinstance(report, KillReport) and report.flat, report
         assert not alpaca.positions and len(report.exits) == POSITIONS
-        await service.stop()
-        await feed.stop()
-        await broker.stop()
+        await rig.stop()
         return elapsed
 
 

@@ -22,7 +22,7 @@ from ops.confirm import Confirmations
 from ops.journal import Journal
 from ops.service import TradingService
 from strategy.clock import ManualClock
-from strategy.types import Bar
+from strategy.types import Bar, Intent, OrderRequest, OrderType, Side, TimeInForce
 from strategy.venues.sim import SimBroker, SimSettings
 from strategy.venues.sim_feed import SimFeed
 
@@ -126,6 +126,23 @@ class Harness:
         self.service.broker = broker
         self.broker = broker
         return broker
+
+    async def buy_behind_the_books_back(self, symbol: str, qty: int, price: float) -> None:
+        """An order someone placed at the broker directly: it fills on the next bar, and the
+        book, which never sent it, does not count it (a reconciliation mismatch)."""
+        request = OrderRequest(
+            f"manual-{symbol}-{qty}",
+            symbol,
+            Side.BUY,
+            qty,
+            OrderType.MARKET,
+            TimeInForce.DAY,
+            None,
+            price,
+            Intent.ENTRY,
+            self.clock.now(),
+        )
+        await self.broker.submit(request)
 
     async def run(self, text: str, user: str = "U1", channel: str = "C1"):
         return await self.core.handle(text, user, channel, "test")

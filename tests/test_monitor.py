@@ -13,11 +13,6 @@ from ops.scheduler import guarded
 from strategy.types import (
     Account,
     Bar,
-    Intent,
-    OrderRequest,
-    OrderType,
-    Side,
-    TimeInForce,
     TradingState,
 )
 from strategy.venue import BrokerUnavailable
@@ -172,20 +167,7 @@ async def test_a_broker_position_the_book_lacks_is_an_incident_until_adopted(
     h = make_harness(tmp_path)
     monitor = Monitor(h.service)
     await h.push(bar("SPY", 0, 100.0))
-    await h.broker.submit(  # placed by someone else: the book never sees its fills
-        OrderRequest(
-            "manual-1",
-            "SPY",
-            Side.BUY,
-            7,
-            OrderType.MARKET,
-            TimeInForce.DAY,
-            None,
-            100.0,
-            Intent.ENTRY,
-            START,
-        )
-    )
+    await h.buy_behind_the_books_back("SPY", 7, 100.0)
     await h.push(bar("SPY", 1, 100.0))
     assert (await monitor.reconcile()).level is Level.CRITICAL
     assert "SPY: book +0, broker +7" in h.service.open_alerts["reconcile:SPY"]

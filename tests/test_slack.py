@@ -14,16 +14,11 @@ from bot.slack.surface import SlackSurface
 from ops.monitor import Monitor
 from strategy.types import (
     BrokerPosition,
-    Intent,
-    OrderRequest,
-    OrderType,
-    Side,
-    TimeInForce,
     TradingState,
 )
 from strategy.venues.sim import SimBroker
 from tests.fakes.slack import Message, SlackFake
-from tests.support import START, Harness, bar, eventually, make_harness
+from tests.support import Harness, bar, eventually, make_harness
 from tests.test_commands import open_spy_position
 
 OPERATORS = ["U1", "U2"]
@@ -269,20 +264,7 @@ async def test_an_incident_is_acknowledged_and_a_mismatch_adopted_from_its_butto
     which only an operator may press."""
     h = rig.h
     await h.push(bar("SPY", 0, 100.0))
-    await h.broker.submit(  # someone else's order: the broker holds what the book does not
-        OrderRequest(
-            "manual-1",
-            "SPY",
-            Side.BUY,
-            3,
-            OrderType.MARKET,
-            TimeInForce.DAY,
-            None,
-            100.0,
-            Intent.ENTRY,
-            START,
-        )
-    )
+    await h.buy_behind_the_books_back("SPY", 3, 100.0)
     await h.push(bar("SPY", 1, 100.0))
     await rig.command("reconcile")
     await eventually(lambda: any(m.channel == "C2" for m in rig.slack.messages.values()))
