@@ -26,6 +26,7 @@ from ops.results import (
     Done,
     KillReport,
     PnlResult,
+    Result,
     SlippageResult,
 )
 
@@ -67,12 +68,7 @@ class SlackListeners:
         user, channel = command["user_id"], command["channel_id"]
         text = command.get("text", "")
         try:
-            name = parse_command(text).name
-            refusal = decide(self.policy, user, channel, name)
-            if refusal is not None:
-                self.core.audit(user, channel, "slack", text, "unauthorized", refusal)
-                raise CommandError(refusal)
-            result = await self.core.handle(text, user, channel, "slack")
+            result = await self._authorized_handle(parse_command(text).name, text, user, channel)
         except CommandError as exc:
             await respond(text=f":warning: {exc}", response_type="ephemeral")
             return
@@ -88,6 +84,14 @@ class SlackListeners:
             text=fallback, blocks=blocks, response_type="in_channel" if here else "ephemeral"
         )
         await self._attach_picture(result, client, channel)
+
+    async def _authorized_handle(self, action: str, text: str, user: str, channel: str) -> Result:
+        """The command core's answer, if this user may do `action` here (audited if not)."""
+        refusal = decide(self.policy, user, channel, action)
+        if refusal is not None:
+            self.core.audit(user, channel, "slack", text, "unauthorized", refusal)
+            raise CommandError(refusal)
+        return await self.core.handle(text, user, channel, "slack")
 
     async def _post_confirmation(self, client: Any, channel: str, request: ConfirmRequest) -> None:
         fallback, blocks = result_message(request)
@@ -186,11 +190,7 @@ class SlackListeners:
         channel = body.get("channel", {}).get("id") or body["container"]["channel_id"]
         text = f"{action} {value}"
         try:
-            refusal = decide(self.policy, user, channel, action)
-            if refusal is not None:
-                self.core.audit(user, channel, "slack", text, "unauthorized", refusal)
-                raise CommandError(refusal)
-            result = await self.core.handle(text, user, channel, "slack")
+            result = await self._authorized_handle(action, text, user, channel)
         except CommandError as exc:
             await respond(
                 text=f":warning: {exc}", response_type="ephemeral", replace_original=False
