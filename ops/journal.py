@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -113,7 +114,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     },
 }
 INDEXES = (("fills", "ts"), ("orders", "client_order_id"), ("commands", "ts"))
-SECRET_PREFIXES = ("xoxb-", "xapp-", "xoxp-")
+SECRET = re.compile(r"(?:xox[abpr]|xapp)-[A-Za-z0-9-]+")  # Slack token shapes
 _STOP = object()
 
 
@@ -146,7 +147,7 @@ class Journal:
         self._ready.wait()
 
     def record(self, table: str, row: Mapping[str, object]) -> None:
-        clean = {k: _redact(v) for k, v in row.items()}
+        clean = {k: _redact(v) if type(v) is str else v for k, v in row.items()}
         clean.setdefault("ts", time.time())
         self._queue.put((table, clean))
 
@@ -275,8 +276,11 @@ def _create_schema(db: sqlite_utils.Database) -> None:
         db[table].create_index([column], if_not_exists=True)  # type: ignore[union-attr]
 
 
-def _redact(value: object) -> object:
-    if isinstance(value, str) and value.startswith(SECRET_PREFIXES):
+def _redact(value: str) -> str:
+    """A Slack token anywhere in a string (an error message quoting a request...) is cut."""
+    if "xox" not in value and "xapp-" not in value:
+        return value
+    redacted = SECRET.sub("[redacted]", value)
+    if redacted != value:
         log.error("a secret-looking value was about to be journaled; redacted")
-        return "[redacted]"
-    return value
+    return redacted

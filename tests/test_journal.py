@@ -64,12 +64,11 @@ def test_unknown_columns_are_kept_and_secrets_redacted(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.db")
     journal.start()
     journal.record("alerts", {"key": "k", "message": "xoxb-123-456", "thread_ts": "1.2"})
+    journal.record("alerts", {"key": "k2", "message": "auth failed for token xapp-1-A2-3, retry"})
     journal.close()
     with sqlite3.connect(tmp_path / "j.db") as db:
-        assert db.execute("select message, thread_ts from alerts").fetchone() == (
-            "[redacted]",
-            "1.2",
-        )
+        rows = db.execute("select message, thread_ts from alerts order by id").fetchall()
+    assert rows == [("[redacted]", "1.2"), ("auth failed for token [redacted], retry", None)]
 
 
 def test_overrides_replay_set_reset_set(tmp_path: Path) -> None:

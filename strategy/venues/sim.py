@@ -170,6 +170,8 @@ class SimBroker:
             if remainder != 0 and (remainder > 0) != (holding.qty > 0):
                 holding.avg_price = price
             holding.qty = remainder
+        if holding.qty == 0:  # only open holdings are kept: equity sums them on every order
+            del self._holdings[req.symbol]
         fill = Fill(
             req.client_order_id, req.symbol, req.side, qty, price, commission, self._clock.now()
         )
@@ -179,9 +181,8 @@ class SimBroker:
     # -- Broker protocol -------------------------------------------------------------------
 
     def _equity(self) -> float:
-        return self._cash + sum(
-            h.qty * self._last.get(s, h.avg_price) for s, h in self._holdings.items()
-        )
+        last = self._last
+        return self._cash + sum(h.qty * last.get(s, h.avg_price) for s, h in self._holdings.items())
 
     def _exposure_cost(self, req: OrderRequest) -> float:
         """Cost of the part of an order that increases |position| (0 for reducing orders)."""
