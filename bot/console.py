@@ -73,7 +73,7 @@ class Console:
         except CommandError as exc:
             self._say(f"! {exc}")
         except Exception as exc:  # the surface's boundary: report, never crash the service
-            self._core.service.report_error(f"console `{line}`", exc)
+            self._core.service.report_error("console-command", exc)
             self._say("! internal error while running that command; see the log")
 
     async def _confirm(self, request: ConfirmRequest) -> None:

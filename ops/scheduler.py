@@ -18,7 +18,7 @@ def guarded(service: TradingService, name: str, job: Job) -> Callable[[], Awaita
         try:
             await job()
         except Exception as exc:  # the job's boundary: journaled, alerted once, counted
-            service.report_error(f"job {name}", exc)
+            service.report_error(f"job-{name}", exc)
 
     return run
 

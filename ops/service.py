@@ -167,7 +167,7 @@ class TradingService:
             return
         exc = task.exception()
         assert exc is not None
-        self.report_error(f"task {task.get_name()} (stopped)", exc)
+        self.report_error(f"task-{task.get_name()}", exc)
 
     async def stop(self) -> RunSummary:
         tasks = list(self._tasks.values())
@@ -285,7 +285,8 @@ class TradingService:
 
     def report_error(self, where: str, exc: BaseException) -> None:
         """The boundary of every handler, job and task: journal the traceback, alert once per
-        distinct error and keep a count (repeats go to the incident's thread, flood controlled)."""
+        distinct error and keep a count (repeats go to the incident's thread, flood controlled).
+        `where` has no spaces (e.g. `job-health`): it is part of the incident key for `ack`."""
         key = f"error:{where}:{type(exc).__name__}"
         count = self._error_counts[key] = self._error_counts.get(key, 0) + 1
         trace = "".join(traceback.format_exception(exc))

@@ -131,7 +131,7 @@ class Engine:
                 self.on_bar(bar, monotonic_ns())
             except Exception as exc:  # the engine loop's boundary
                 self.counters.errors += 1
-                self.on_error(f"engine on {bar.symbol} bar", exc)
+                self.on_error(f"engine-{bar.symbol}", exc)
 
     def on_bar(self, bar: Bar, received_ns: int | None = None) -> None:
         monotonic_ns = self._clock.monotonic_ns

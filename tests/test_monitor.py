@@ -199,12 +199,12 @@ async def test_a_failing_job_is_alerted_once_with_a_count_and_journaled(tmp_path
     job = guarded(h.service, "boom", boom)
     await job()
     await job()
-    key = "error:job boom:RuntimeError"
+    key = "error:job-boom:RuntimeError"
     assert [e[:3] for e in sink.events] == [("raise", key, "info"), ("raise", key, "info")]
     assert h.service.open_alerts[key].endswith("(2 times so far)")
     h.journal.flush()
     rows = h.journal.query("select origin, count, traceback from errors order by id")
-    assert [(r["origin"], r["count"]) for r in rows] == [("job boom", 1), ("job boom", 2)]
+    assert [(r["origin"], r["count"]) for r in rows] == [("job-boom", 1), ("job-boom", 2)]
     assert "RuntimeError: disk full" in str(rows[0]["traceback"])
 
 
@@ -221,7 +221,7 @@ async def test_a_bar_that_breaks_the_engine_is_reported_and_trading_goes_on(
     await h.service.start()
     await eventually(lambda: h.service.feed_ended)
     assert h.service.engine.counters.errors == 1 and h.service.engine.counters.bars == 3
-    assert "error:engine on SPY bar:ValueError" in h.service.open_alerts
+    assert "error:engine-SPY:ValueError" in h.service.open_alerts
     await h.service.stop()
 
 

@@ -355,6 +355,22 @@ async def test_pnl_attaches_an_equity_chart(rig: Rig) -> None:
     assert rig.slack.calls_to("files.completeUploadExternal")[0].params["channel_id"] == "C1"
 
 
+class BrokenPositions(SimBroker):
+    async def positions(self) -> list[BrokerPosition]:
+        raise RuntimeError("venue adapter bug")
+
+
+async def test_a_bug_behind_a_command_is_an_incident_not_a_traceback(rig: Rig) -> None:
+    rig.h.swap_broker(BrokenPositions)
+    response = await rig.command("positions")
+    key = "error:slack-command:RuntimeError"
+    assert response["text"].startswith(f":x: something went wrong running that (incident `{key}`)")
+    assert "Traceback" not in response["text"]
+    assert key in rig.h.service.open_alerts
+    await rig.command("positions")
+    assert rig.h.service.open_alerts[key].endswith("(2 times so far)")
+
+
 class SlowPositions(SimBroker):
     """A venue whose positions call waits until released."""
 

@@ -7,7 +7,6 @@ answered in Slack without a traceback.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +72,7 @@ class SlackListeners:
             await respond(text=f":warning: {exc}", response_type="ephemeral")
             return
         except Exception as exc:
-            await self._internal_error(respond, user, channel, text, exc)
+            await self._internal_error(respond, user, channel, text, exc, "slack-command")
             return
         fallback, blocks = result_message(result)
         if isinstance(result, ConfirmRequest):
@@ -118,14 +117,14 @@ class SlackListeners:
             log.warning("chart upload failed: %s", exc)
 
     async def _internal_error(
-        self, respond: Respond, user: str, channel: str, text: str, exc: Exception
+        self, respond: Respond, user: str, channel: str, text: str, exc: Exception, where: str
     ) -> None:
-        incident = secrets.token_hex(4)
-        self.core.service.report_error(f"slack `{text}`", exc)
-        self.core.audit(user, channel, "slack", text, "error", f"incident {incident}")
+        incident = f"error:{where}:{type(exc).__name__}"
+        self.core.service.report_error(where, exc)
+        self.core.audit(user, channel, "slack", text, "error", incident)
         await respond(
-            text=f":x: something went wrong running that (incident {incident}); nothing was "
-            "changed by the failed step. The details are in the journal.",
+            text=f":x: something went wrong running that (incident `{incident}`); nothing was "
+            "changed by the failed step. The traceback is in the journal.",
             response_type="ephemeral",
         )
 
@@ -167,7 +166,7 @@ class SlackListeners:
             )
             return
         except Exception as exc:
-            await self._internal_error(respond, user, channel, "confirm", exc)
+            await self._internal_error(respond, user, channel, "confirm", exc, "slack-confirm")
             return
         self.confirmations.pop(nonce, None)
         fallback, _ = result_message(result)
@@ -197,7 +196,7 @@ class SlackListeners:
             )
             return
         except Exception as exc:
-            await self._internal_error(respond, user, channel, text, exc)
+            await self._internal_error(respond, user, channel, text, exc, "slack-button")
             return
         if isinstance(result, ConfirmRequest):
             await self._post_confirmation(client, channel, result)
