@@ -9,6 +9,7 @@ so the same limits hold at any replay speed.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from ops.backtest.reference import latest as latest_reference
 from ops.drift import check as drift_check
@@ -53,8 +54,10 @@ def heartbeats(service: TradingService) -> list[CheckResult]:
             results.append(
                 CheckResult(key, Level.CRITICAL, f"{what}: the engine task is not running")
             )
-        elif stamp is None:
-            results.append(CheckResult(key, Level.WARN, f"{what}: no bars yet"))
+        elif stamp is None:  # none yet: judged by the time since start-up instead
+            waited = time.monotonic() - service.started_at
+            level = Level.CRITICAL if waited > limit else Level.OK
+            results.append(CheckResult(key, level, f"{what}: no bar in {waited:.0f}s since start"))
         else:
             age = now - (stamp + bar_sec)
             level = Level.CRITICAL if age > limit else Level.OK
