@@ -5,7 +5,10 @@ it lasts and one message when it recovers."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +18,7 @@ from ops.health_endpoint import HealthEndpoint
 from ops.watchdog import Watchdog
 from tests.fakes.slack import SlackFake
 from tests.support import (
+    REPO,
     bar,
     eventually,
     free_port,
@@ -103,3 +107,17 @@ async def test_tradebot_watchdog_tells_slack_when_the_primary_dies_and_comes_bac
             out, err = await stop_tradebot(dog) if dog is not None else (b"", b"")
         assert dog is not None and dog.returncode == 0, err.decode()
         assert b"xoxb-dog" not in out + err
+
+
+def test_a_watchdog_that_could_tell_nobody_refuses_to_start() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "watchdog", "--duration", "1"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "set SLACK_WEBHOOK_URL (an incoming webhook) or SLACK_BOT_TOKEN" in done.stderr
