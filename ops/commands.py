@@ -55,8 +55,8 @@ class CommandCore:
             return self._request_change(name, args, user, channel)
         if name == "adopt":
             return await self._request_adopt(args, user, channel)
-        if name == "ack":
-            return self._acknowledge(args, user)
+        if name in ("ack", "resolve"):
+            return self._take_incident(name, args, user)
         if args and name not in ("pnl",):
             raise CommandError(
                 messages.EXTRA_ARGS.format(extra=" ".join(args), usage=messages.USAGE)
@@ -307,13 +307,19 @@ class CommandCore:
         self.service.resolve(TEST_ALERT, f"test alert by {user} resolved")
         return Done(f"test alert fired by {user}: look for `{TEST_ALERT}` in the alerts channel")
 
-    def _acknowledge(self, args: tuple[str, ...], user: str) -> Done:
+    def _take_incident(self, verb: str, args: tuple[str, ...], user: str) -> Done:
+        """`ack` records who took an incident; `resolve` closes it by hand."""
         open_keys = ", ".join(self.service.open_alerts) or "none"
         if len(args) != 1:
-            raise CommandError(messages.ACK_USAGE.format(open=open_keys))
-        if not self.service.acknowledge(args[0], user):
-            raise CommandError(messages.ACK_UNKNOWN.format(key=args[0], open=open_keys))
-        return Done(f"incident {args[0]} acknowledged by {user}")
+            raise CommandError(messages.ACK_USAGE.format(verb=verb, open=open_keys))
+        key = args[0]
+        if key not in self.service.open_alerts:
+            raise CommandError(messages.ACK_UNKNOWN.format(key=key, open=open_keys))
+        if verb == "ack":
+            self.service.acknowledge(key, user)
+            return Done(f"incident {key} acknowledged by {user}")
+        self.service.resolve(key, f"resolved by hand by {user}")
+        return Done(f"incident {key} resolved by {user}")
 
     def audit(
         self, user: str, channel: str, surface: str, command: str, outcome: str, detail: str

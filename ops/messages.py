@@ -5,7 +5,7 @@ from __future__ import annotations
 USAGE = (
     "usage: status | pnl [today|week|all] | positions | reconcile | config | "
     "set <param> <value> [--open] | reset <param> | pause | resume | kill | slippage | "
-    "adopt <symbol> | ack <incident> | checklist | test-alert | help"
+    "adopt <symbol> | ack <incident> | resolve <incident> | checklist | test-alert | help"
 )
 
 HELP = (
@@ -23,6 +23,7 @@ HELP = (
     "slippage               realized slippage of fills: mean, std, p95 (bps)",
     "adopt <symbol>         take the broker's position for a symbol into the book (confirm)",
     "ack <incident>         acknowledge an open incident (e.g. `ack feed-stale`)",
+    "resolve <incident>     close an incident by hand (a failing check opens it again)",
     "checklist              the pre-deploy checklist: pass/fail/unknown with the evidence",
     "test-alert             fire (and resolve) a test incident: do alerts reach you?",
     "help                   this list",
@@ -57,5 +58,5 @@ KILL_IN_PROGRESS = "a kill is already in progress"
 ADOPT_USAGE = "usage: adopt <symbol>, e.g. `adopt SPY` (after `reconcile` shows a difference)"
 ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to adopt"
 ADOPT_MOVED = "the broker's {symbol} position changed since this was asked; nothing applied"
-ACK_USAGE = "usage: ack <incident>, e.g. `ack feed-stale`; open: {open}"
+ACK_USAGE = "usage: {verb} <incident>, e.g. `{verb} feed-stale`; open: {open}"
 ACK_UNKNOWN = "no open incident '{key}'; open: {open}"

@@ -22,6 +22,7 @@ COMMANDS = frozenset(
         "slippage",
         "adopt",
         "ack",
+        "resolve",
         "checklist",
         "test-alert",
         "help",

@@ -244,6 +244,10 @@ async def test_incidents_survive_a_restart_and_record_who_acknowledged(tmp_path:
     assert set(again.service.open_alerts) == {"feed-stale", "reconcile:SPY"}
     status = await again.run("status")
     assert any(i.startswith("feed-stale") for i in status.open_incidents)
+    done = await again.run("resolve reconcile:SPY")
+    assert isinstance(done, Done) and set(again.service.open_alerts) == {"feed-stale"}
+    with pytest.raises(CommandError, match="usage: resolve <incident>"):
+        await again.run("resolve")
     await again.service.stop()
     again.journal.query("select 1")
     rows = again.journal.query(

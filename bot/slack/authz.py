@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from ops.config import Settings
 
 CHANGES = frozenset(
-    {"set", "reset", "pause", "resume", "kill", "confirm", "cancel", "adopt", "ack", "test-alert"}
+    {
+        "set",
+        "reset",
+        "pause",
+        "resume",
+        "kill",
+        "confirm",
+        "cancel",
+        "adopt",
+        "ack",
+        "resolve",
+        "test-alert",
+    }
 )
 
 
