@@ -27,13 +27,12 @@ DEFAULT_DAYS = 20.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", help="CSV of bars (timestamp,symbol,open,high,low,close,volume)")
-    source.add_argument(
-        "--days",
-        type=float,
-        help=f"synthetic minute bars for N sessions (default {DEFAULT_DAYS:g})",
-    )
+    source.add_argument("--synthetic", action="store_true", help="seeded synthetic bars (default)")
     source.add_argument(
         "--alpaca", nargs=2, metavar=("START", "END"), help="Alpaca minute bars, dates YYYY-MM-DD"
+    )
+    parser.add_argument(
+        "--days", type=float, help=f"sessions of synthetic bars (default {DEFAULT_DAYS:g})"
     )
     parser.add_argument("--no-costs", action="store_true", help="show the frictionless result too")
     parser.add_argument(
@@ -125,6 +124,8 @@ async def backtest(
 async def _backtest(
     args: argparse.Namespace, settings: Settings, env: Mapping[str, str], journal: Journal
 ) -> int:
+    if args.days is not None and (args.data or args.alpaca):
+        raise StartupError("--days sets the length of synthetic bars; not with --data/--alpaca")
     if args.split is not None and not 0.1 <= args.split <= 0.9:
         raise StartupError("--split: the in-sample fraction must be 0.1..0.9")
     costs = await _costs(args.slippage, settings, journal)

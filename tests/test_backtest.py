@@ -114,7 +114,15 @@ def test_the_cli_reports_records_and_saves_everything(tmp_path: Path) -> None:
     config = write_config(tmp_path, **{"strategy.symbols": list(SYMBOLS)})
     out = tmp_path / "reports"
     done = backtest_cli(
-        "--days", "1", "--no-costs", "--sweep", "--split", "--out", str(out), config=config
+        "--synthetic",
+        "--days",
+        "1",
+        "--no-costs",
+        "--sweep",
+        "--split",
+        "--out",
+        str(out),
+        config=config,
     )
     assert done.returncode == 0, done.stderr
     for line in (
@@ -146,6 +154,7 @@ def test_the_cli_reports_records_and_saves_everything(tmp_path: Path) -> None:
         (("--days", "0.2", "--slippage", "banana"), "--slippage 'banana': use article, live"),
         (("--days", "0.2", "--slippage", "live"), "--slippage live: the journal has no fills"),
         (("--data", "nowhere.csv"), "--data: no such file"),
+        (("--data", "x.csv", "--days", "3"), "--days sets the length of synthetic bars"),
         (("--days", "0.2", "--split", "0.95"), "--split: the in-sample fraction must be 0.1..0.9"),
     ],
 )
