@@ -207,7 +207,8 @@ class AlpacaBroker:
                 refused.append(f"{result.symbol}: {result.body.message}")
                 continue
             update = order_update(result.body)
-            self._emit(update)
+            if not update.status.is_final:  # re-read after a reconnect, like our own orders
+                self._working.add(update.client_order_id)
             placed.append(update)
         return CloseAllResult(tuple(placed), tuple(refused))
 
