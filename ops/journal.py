@@ -92,6 +92,7 @@ SCHEMA: dict[str, dict[str, type]] = {
         "detail": TEXT,
     },
     "alerts": {"key": TEXT, "severity": TEXT, "message": TEXT, "status": TEXT},
+    "slack_threads": {"key": TEXT, "channel": TEXT, "root_ts": TEXT},
     "errors": {"origin": TEXT, "error": TEXT, "count": INT, "traceback": TEXT},
     "anomalies": {"kind": TEXT, "detail": TEXT},
     "state_changes": {"state": TEXT, "reason": TEXT, "user": TEXT},

@@ -217,8 +217,13 @@ class TradingService:
         self._alert_sinks.append(sink)
         for message in self._notices:
             sink.notice(message)
-        for key, message in self.open_alerts.items():
-            sink.raise_alert(key, self._severities[key], message)
+        for key, (severity, message) in self.open_incidents().items():
+            if self._route(key) != "off":
+                sink.raise_alert(key, self._posted_severity(key, severity), message)
+
+    def open_incidents(self) -> dict[str, tuple[str, str]]:
+        """key -> (severity, latest message) of every open incident."""
+        return {key: (self._severities[key], msg) for key, msg in self.open_alerts.items()}
 
     def notify(self, message: str) -> None:
         self._notices.append(message)
@@ -237,6 +242,9 @@ class TradingService:
             return "silent"
         return "on"
 
+    def _posted_severity(self, key: str, severity: str) -> str:
+        return "info" if self._route(key) == "silent" else severity
+
     def _sinks_for(self, key: str) -> list[AlertSink]:
         return [] if self._route(key) == "off" else self._alert_sinks
 
@@ -250,9 +258,8 @@ class TradingService:
             "alerts", {"key": key, "severity": severity, "message": message, "status": "open"}
         )
         log.warning("ALERT [%s] %s: %s", severity, key, message)
-        posted = "info" if self._route(key) == "silent" else severity
         for sink in self._sinks_for(key):
-            sink.raise_alert(key, posted, message)
+            sink.raise_alert(key, self._posted_severity(key, severity), message)
 
     def resolve(self, key: str, message: str) -> None:
         """Close an open incident; a no-op when `key` is not open."""

@@ -293,6 +293,30 @@ async def test_an_incident_is_acknowledged_and_a_mismatch_adopted_from_its_butto
     await eventually(lambda: root.text.startswith(":white_check_mark: RESOLVED `reconcile:SPY`"))
 
 
+async def test_after_a_restart_an_open_incident_keeps_its_thread(tmp_path: Path) -> None:
+    """No second root for the same incident: its resolution edits the first one."""
+    slack, h, surface = await start_rig(tmp_path)
+    h.service.alert("feed-stale", "critical", "last bar is 400s old")
+    await eventually(lambda: any(m.channel == "C2" for m in slack.messages.values()))
+    await surface.stop()
+    await h.service.stop()
+
+    again = make_harness(tmp_path, **{"slack.api_url": slack.api_url, "slack.alerts_channel": "C2"})
+    await again.service.start()
+    revived = SlackSurface(again.core, "xoxb-test", "xapp-test")
+    await revived.start()
+    try:
+        again.service.resolve("feed-stale", "bars again")
+        (root,) = [m for m in slack.messages.values() if m.channel == "C2"]
+        await eventually(lambda: root.text.startswith(":white_check_mark: RESOLVED `feed-stale`"))
+        roots = [m for m in slack.messages.values() if m.channel == "C2" and not m.thread_ts]
+        assert roots == [root] and slack.thread(root.ts)[-1].text == "Resolved: bars again"
+    finally:
+        await revived.stop()
+        await again.service.stop()
+        await slack.__aexit__()
+
+
 async def test_alerts_wait_out_a_slack_outage(rig: Rig) -> None:
     """With Slack down, trading goes on and the alert is delivered once Slack is back."""
     rig.slack.unreachable = True

@@ -49,11 +49,13 @@ class AlertPoster:
         channel: str,
         min_reply_interval: float = 60.0,
         now: Callable[[], float] = time.monotonic,
+        on_root: Callable[[str, str, str], None] = lambda key, channel, ts: None,
     ) -> None:
         self._client = client
         self._channel = channel
         self._interval = min_reply_interval
         self._now = now
+        self._on_root = on_root  # (key, channel, ts) of each new root: kept across restarts
         self._queue: deque[_Event] = deque()
         self._wakeup = asyncio.Event()
         self.incidents: dict[str, Incident] = {}
@@ -69,6 +71,14 @@ class AlertPoster:
     def resolve_alert(self, key: str, message: str) -> None:
         self._queue.append(_Event("resolve", key, "info", message))
         self._wakeup.set()
+
+    def resume(self, key: str, severity: str, message: str, root_ts: str) -> None:
+        """An incident still open from before a restart: later updates go to its old thread."""
+        self.incidents[key] = Incident(key, severity, message, root_ts, self._now())
+
+    @property
+    def channel(self) -> str:
+        return self._channel
 
     def acknowledge(self, key: str, user: str) -> None:
         self._queue.append(_Event("ack", key, "info", user))
@@ -121,6 +131,9 @@ class AlertPoster:
             incident.root_ts = posted["ts"]
             incident.last_reply = self._now()
             self.incidents[event.key] = incident
+            self._on_root(event.key, self._channel, posted["ts"])
+            return
+        if event.message == incident.message:  # e.g. replayed after a restart: already shown
             return
         incident.message = event.message
         if self._now() - incident.last_reply < self._interval:

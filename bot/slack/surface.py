@@ -39,10 +39,14 @@ class SlackSurface:
         self.listeners.register(self.app)
         self.handler = AsyncSocketModeHandler(self.app, app_token)
         channel = settings.text("slack.channel")
+        journal = core.service.journal
         self.alerts = AlertPoster(
             self.client,
             settings.text("slack.alerts_channel") or channel,
             min_reply_interval=settings.number("monitoring.alert_repeat_sec"),
+            on_root=lambda key, channel, ts: journal.record(
+                "slack_threads", {"key": key, "channel": channel, "root_ts": ts}
+            ),
         )
         self.board = StatusBoard(self.client, channel, core)
         self._channel = channel
@@ -67,6 +71,7 @@ class SlackSurface:
 
     async def start(self) -> None:
         service = self.core.service
+        await self._resume_threads()
         service.add_alert_sink(self.alerts)
         service.spawn("slack-alerts", self.alerts.run())
         try:
@@ -89,6 +94,18 @@ class SlackSurface:
                 continue
             self.core.service.resolve("slack", "connected to Slack")
             return
+
+    async def _resume_threads(self) -> None:
+        """Incidents still open from the last run keep their Slack thread, not a new root."""
+        service = self.core.service
+        rows = await service.journal.aquery(
+            "select key, root_ts from slack_threads where channel = ? order by id",
+            (self.alerts.channel,),
+        )
+        roots = {str(r["key"]): str(r["root_ts"]) for r in rows}
+        for key, (severity, message) in service.open_incidents().items():
+            if key in roots:
+                self.alerts.resume(key, severity, message, roots[key])
 
     async def check_connection(self) -> None:
         """A lost Socket Mode connection is an incident (slack_sdk keeps reconnecting); with
