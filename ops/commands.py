@@ -305,7 +305,10 @@ class CommandCore:
         message = f"test alert fired by {user}: if you can read this, alerts reach you"
         self.service.alert(TEST_ALERT, "warning", message)
         self.service.resolve(TEST_ALERT, f"test alert by {user} resolved")
-        return Done(f"test alert fired by {user}: look for `{TEST_ALERT}` in the alerts channel")
+        return Done(
+            f"test alert fired by {user}: look for `{TEST_ALERT}` in the alerts channel "
+            "(in the log when Slack is not connected)"
+        )
 
     def _take_incident(self, verb: str, args: tuple[str, ...], user: str) -> Done:
         """`ack` records who took an incident; `resolve` closes it by hand."""
