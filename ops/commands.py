@@ -7,7 +7,7 @@ nonce; they render the results. Read-only commands live in `ops.queries`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ops import messages
 from ops.checklist import TEST_ALERT
@@ -101,6 +101,26 @@ class CommandCore:
             self.audit(pending.requester, pending.channel, "-", pending.kind, "expired", "")
         return [pending.nonce for pending in expired]
 
+    def _ask(
+        self,
+        kind: str,
+        user: str,
+        channel: str,
+        title: str,
+        lines: tuple[str, ...],
+        apply: Callable[[str], Awaitable[Result]],
+    ) -> ConfirmRequest:
+        """Hold `apply` behind a confirmation and describe exactly what it will do."""
+        pending = self.confirmations.open(kind, user, channel, self._ttl(kind), apply)
+        return ConfirmRequest(
+            nonce=pending.nonce,
+            kind=kind,
+            title=title,
+            lines=lines,
+            requester=user,
+            expires_at=pending.expires_at,
+        )
+
     def _ttl(self, kind: str) -> float:
         key = "confirm.kill_ttl_sec" if kind == "kill" else "confirm.set_ttl_sec"
         return self.service.settings.number(key)
@@ -139,14 +159,13 @@ class CommandCore:
         async def apply(confirmer: str) -> Result:
             return self._apply_change(name, spec, old, new_value, apply_open, user, confirmer)
 
-        pending = self.confirmations.open(name, user, channel, self._ttl(name), apply)
-        return ConfirmRequest(
-            nonce=pending.nonce,
-            kind=name,
-            title=f"{name} {label}: {format_value(old)} -> {format_value(new_value)}",
-            lines=lines,
-            requester=user,
-            expires_at=pending.expires_at,
+        return self._ask(
+            name,
+            user,
+            channel,
+            f"{name} {label}: {format_value(old)} -> {format_value(new_value)}",
+            lines,
+            apply,
         )
 
     def _change_lines(
@@ -221,17 +240,16 @@ class CommandCore:
             self.service.set_state(TradingState.ACTIVE, f"resumed by {confirmer}", confirmer)
             return Done(f"Resumed by {confirmer}: trading is ACTIVE.")
 
-        pending = self.confirmations.open("resume", user, channel, self._ttl("resume"), apply)
-        return ConfirmRequest(
-            nonce=pending.nonce,
-            kind="resume",
-            title=f"resume: {state.value} -> ACTIVE",
-            lines=(
+        return self._ask(
+            "resume",
+            user,
+            channel,
+            f"resume: {state.value} -> ACTIVE",
+            (
                 f"now {state.value}: {self.service.gate.state_reason}",
                 "new entries will be placed again",
             ),
-            requester=user,
-            expires_at=pending.expires_at,
+            apply,
         )
 
     def _check_kill_file(self) -> None:
@@ -246,14 +264,13 @@ class CommandCore:
         async def apply(confirmer: str) -> Result:
             return await self.service.kill(confirmer)
 
-        pending = self.confirmations.open("kill", user, channel, self._ttl("kill"), apply)
-        return ConfirmRequest(
-            nonce=pending.nonce,
-            kind="kill",
-            title="KILL: halt trading, cancel all orders, close every position",
-            lines=lines,
-            requester=user,
-            expires_at=pending.expires_at,
+        return self._ask(
+            "kill",
+            user,
+            channel,
+            "KILL: halt trading, cancel all orders, close every position",
+            lines,
+            apply,
         )
 
     async def _request_adopt(
@@ -278,17 +295,16 @@ class CommandCore:
                 f"by {confirmer}"
             )
 
-        pending = self.confirmations.open("adopt", user, channel, self._ttl("adopt"), apply)
-        return ConfirmRequest(
-            nonce=pending.nonce,
-            kind="adopt",
-            title=f"adopt {symbol}: book {book_qty:+d} -> broker {broker_qty:+d}",
-            lines=(
+        return self._ask(
+            "adopt",
+            user,
+            channel,
+            f"adopt {symbol}: book {book_qty:+d} -> broker {broker_qty:+d}",
+            (
                 f"the book's {symbol} position becomes {broker_qty:+d} @ {broker_avg:.2f}",
                 "no order is sent; P&L from here on is measured from the broker's average",
             ),
-            requester=user,
-            expires_at=pending.expires_at,
+            apply,
         )
 
     async def _broker_position(self, symbol: str) -> tuple[int, float]:
