@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from ops.backtest.reference import LATEST_REFERENCE
+from ops.backtest.reference import Reference, latest
 from ops.backtest.robustness import FACTORS, SWEPT
 from ops.journal import Journal
 from ops.results import ChecklistItem, ChecklistResult
@@ -33,19 +33,18 @@ async def _rows(journal: Journal, sql: str, *params: object) -> list[dict[str, o
     return await journal.aquery(sql, params)
 
 
-async def _backtest_items(journal: Journal, tolerance: float) -> list[ChecklistItem]:
-    reference = await _rows(journal, LATEST_REFERENCE)
+async def _backtest_items(
+    journal: Journal, reference: Reference | None, tolerance: float
+) -> list[ChecklistItem]:
     any_full = await _rows(journal, "select * from backtests where kind = 'full' limit 1")
     items = []
     if reference:
-        ref = reference[0]
-        detail = json.loads(str(ref["detail"]))
         items.append(
             _item(
                 "backtest includes commission and slippage",
                 "pass",
-                f"{_day(ref['ts'])} on {ref['source']}: commission ${detail['commission']:,.2f}, "
-                f"mean slippage {float(ref['slippage_bps']):+.2f} bps",  # type: ignore[arg-type]
+                f"{_day(reference.ts)} on {reference.source}: commission "
+                f"${reference.commission:,.2f}, mean slippage {reference.slippage_bps:+.2f} bps",
             )
         )
     else:
@@ -91,9 +90,9 @@ async def _backtest_items(journal: Journal, tolerance: float) -> list[ChecklistI
             _item(
                 "tested out of sample",
                 "pass",
-                f"{_day(oos[0]['ts'])}: out-of-sample return {float(oos[0]['total_return']):+.2%}",
+                f"{_day(oos[0]['ts'])}: out-of-sample return {float(oos[0]['total_return']):+.2%}",  # type: ignore[arg-type]
             )
-        )  # type: ignore[arg-type]
+        )
     else:
         items.append(
             _item(
@@ -101,7 +100,7 @@ async def _backtest_items(journal: Journal, tolerance: float) -> list[ChecklistI
             )
         )
     if reference:
-        depth = float(reference[0]["max_drawdown"])  # type: ignore[arg-type]
+        depth = reference.max_drawdown
         verdict = "pass" if depth <= tolerance else "fail"
         items.append(
             _item(
@@ -115,7 +114,9 @@ async def _backtest_items(journal: Journal, tolerance: float) -> list[ChecklistI
     return items
 
 
-async def _operations_items(service: TradingService) -> list[ChecklistItem]:
+async def _operations_items(
+    service: TradingService, reference: Reference | None
+) -> list[ChecklistItem]:
     journal = service.journal
     items = []
     samples = await _rows(journal, "select ns from latency where stage = 'ingest'")
@@ -153,11 +154,11 @@ async def _operations_items(service: TradingService) -> list[ChecklistItem]:
         )
     else:
         items.append(_item("an alert test fired", "fail", "never: run `/trade test-alert`"))
-    items.extend(await _paper_items(service))
+    items.extend(await _paper_items(service, reference))
     return items
 
 
-async def _paper_items(service: TradingService) -> list[ChecklistItem]:
+async def _paper_items(service: TradingService, reference: Reference | None) -> list[ChecklistItem]:
     runs = await _rows(
         service.journal,
         "select ts, event, detail from runs where event in ('start', 'stop') order by id",
@@ -189,13 +190,14 @@ async def _paper_items(service: TradingService) -> list[ChecklistItem]:
             f"paper since {_day(since)} ({days:.1f} days), {crashes} crash(es)",
         )
     ]
-    items.append(await _paper_vs_backtest(service.journal, since))
+    items.append(await _paper_vs_backtest(service.journal, since, reference))
     return items
 
 
-async def _paper_vs_backtest(journal: Journal, since: float) -> ChecklistItem:
+async def _paper_vs_backtest(
+    journal: Journal, since: float, reference: Reference | None
+) -> ChecklistItem:
     name = "paper within 10% of the backtest, annualized"
-    reference = await _rows(journal, LATEST_REFERENCE)
     curve = await _rows(journal, "select ts, equity from equity where ts >= ? order by ts", since)
     if not reference or len(curve) < 2:
         return _item(name, "unknown", "needs a backtest with costs and paper equity history")
@@ -205,7 +207,7 @@ async def _paper_vs_backtest(journal: Journal, since: float) -> ChecklistItem:
         return _item(name, "unknown", "less than a day of paper equity")
     growth = float(last["equity"]) / float(first["equity"])  # type: ignore[arg-type]
     paper = growth ** (1 / years) - 1
-    backtest = float(reference[0]["annual_return"])  # type: ignore[arg-type]
+    backtest = reference.annual_return
     verdict = "pass" if abs(paper - backtest) <= PAPER_GAP else "fail"
     return _item(name, verdict, f"paper {paper:+.1%} vs backtest {backtest:+.1%} annualized")
 
@@ -213,5 +215,7 @@ async def _paper_vs_backtest(journal: Journal, since: float) -> ChecklistItem:
 async def evaluate(service: TradingService) -> ChecklistResult:
     await service.journal.aflush()
     tolerance = service.settings.number("monitoring.max_drawdown_tolerance")
-    items = await _backtest_items(service.journal, tolerance) + await _operations_items(service)
+    reference = await latest(service.journal)  # the newest backtest with costs
+    items = await _backtest_items(service.journal, reference, tolerance)
+    items += await _operations_items(service, reference)
     return ChecklistResult(tuple(items))

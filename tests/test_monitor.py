@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from ops.backtest.reference import record
 from ops.monitor import Monitor, latency, trade_flow
 from ops.results import CommandError, ConfirmRequest, Done, Level
 from ops.scheduler import guarded
+from strategy.params import StrategyParams
 from strategy.types import (
     Account,
     Bar,
@@ -19,6 +21,7 @@ from strategy.venue import BrokerUnavailable
 from strategy.venues.sim import SimBroker
 from strategy.venues.sim_feed import SimFeed
 from tests.support import START, Harness, bar, eventually, make_harness
+from tests.test_checklist import metrics
 from tests.test_commands import open_spy_position
 from tests.test_engine import CALM
 
@@ -135,16 +138,7 @@ async def test_drawdown_alerts_then_halts_and_uses_a_recorded_backtest(tmp_path:
     assert h.service.gate.state is TradingState.HALTED
     assert "hard limit" in h.service.open_alerts["drawdown"]
 
-    h.journal.record(
-        "backtests",
-        {
-            "kind": "full",
-            "costs": 1,
-            "annual_return": 0.1,
-            "max_drawdown": 0.004,
-            "slippage_bps": 2.0,
-        },
-    )
+    record(h.journal, "full", "csv:x", True, StrategyParams(), metrics(drawdown=0.004))
     h.journal.flush()
     h.service.book.mark("SPY", 97.95 - 0.4 * loss_per_share, h.clock.now())
     found = {r.key: r for r in await monitor.run()}

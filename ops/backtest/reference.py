@@ -21,6 +21,8 @@ class Reference:
     annual_return: float
     max_drawdown: float
     slippage_bps: float
+    commission: float
+    source: str
     ts: float
 
 
@@ -63,5 +65,7 @@ async def latest(journal: Journal) -> Reference | None:
         annual_return=float(row["annual_return"]),  # type: ignore[arg-type]
         max_drawdown=float(row["max_drawdown"]),  # type: ignore[arg-type]
         slippage_bps=float(row["slippage_bps"]),  # type: ignore[arg-type]
+        commission=float(json.loads(str(row["detail"]))["commission"]),
+        source=str(row["source"]),
         ts=float(row["ts"]),  # type: ignore[arg-type]
     )
