@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -200,7 +199,3 @@ async def test_alpaca_history_is_fetched_once_then_read_from_the_cache(tmp_path:
         assert b"720 Alpaca bars read from the cache" in out
         assert [r for r in alpaca.requests if "/bars" in r[1]] == fetches
         assert b"secret-test" not in out + err
-
-
-def test_costs_free_flag() -> None:
-    assert NO_COSTS.free and not Costs().free and not replace(NO_COSTS, slippage_bps=1).free

@@ -30,15 +30,6 @@ class Costs:
     slippage_std_bps: float = ARTICLE_SLIPPAGE_STD_BPS
     slippage_samples_bps: tuple[float, ...] = ()
 
-    @property
-    def free(self) -> bool:
-        return (
-            self.commission_per_share == 0
-            and self.slippage_bps == 0
-            and self.slippage_std_bps == 0
-            and not self.slippage_samples_bps
-        )
-
 
 NO_COSTS = Costs(0.0, 0.0, 0.0)
 
