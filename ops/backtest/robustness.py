@@ -4,7 +4,7 @@ parameter, and an in-sample / out-of-sample split."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ops.backtest.metrics import Metrics, compute
 from ops.backtest.run import Progress, Setup, run
@@ -31,14 +31,16 @@ def _scaled(setup: Setup, param: str, factor: float) -> tuple[Setup, float]:
 async def sweep(
     bars: Sequence[Bar], setup: Setup, progress: Progress | None = None
 ) -> list[SweepPoint]:
-    """Each parameter in SWEPT at each factor, the others at their base values."""
+    """Each parameter in SWEPT at each factor, the others at their base values. The base
+    case (factor 1.0) is the same run for every parameter: it runs once."""
     points = []
     total = len(SWEPT) * len(FACTORS)
+    base = compute(await run(bars, setup))
     for i, param in enumerate(SWEPT):
         for j, factor in enumerate(FACTORS):
             scaled, value = _scaled(setup, param, factor)
-            outcome = await run(bars, scaled)
-            points.append(SweepPoint(param, factor, value, compute(outcome)))
+            metrics = base if factor == 1.0 else compute(await run(bars, scaled))
+            points.append(SweepPoint(param, factor, value, metrics))
             if progress is not None:
                 progress((i * len(FACTORS) + j + 1) * len(bars), total * len(bars))
     return points
@@ -68,5 +70,5 @@ async def split(
     first = [b for b in bars if b.ts < cut]
     second = [b for b in bars if b.ts >= cut]
     in_sample = compute(await run(first, setup, progress))
-    out_sample = compute(await run(second, replace(setup), progress))
+    out_sample = compute(await run(second, setup, progress))
     return Split(in_sample, out_sample, cut)
