@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ops.monitor import heartbeats
+from ops.results import CheckResult, Level
 from ops.service import TradingService
 
 log = logging.getLogger(__name__)
@@ -16,32 +18,28 @@ HOST = "127.0.0.1"
 
 
 def health(service: TradingService) -> dict[str, Any]:
-    """Ages are market seconds since the end of the newest bar (None before the first);
-    `stale` applies the monitor's limit, and only while the market is open."""
-    now = service.clock.now()
-    bar_sec = service.settings.number("sim.bar_sec")
-    limit = service.settings.number("monitoring.stale_after_sec")
-
-    def age(stamp: float | None) -> float | None:
-        return None if stamp is None else round(now - (stamp + bar_sec), 3)
-
-    ages = {"feed": age(service.feed.last_bar_ts), "engine": age(service.engine.last_bar_ts)}
-    stopped = not service.engine_running and not service.feed_ended
-    stale = service.gate.market_open and (
-        stopped or any(a is not None and a > limit for a in ages.values())
-    )
+    """The monitor's own heartbeat checks, run now: ages are market seconds since the end of
+    the newest bar (None before the first); `stale` is any of them failing."""
+    checks = heartbeats(service)
+    ages = {r.key.removesuffix("-stale"): _age(r) for r in checks}
+    stale = any(r.level is Level.CRITICAL for r in checks)
     return {
         "strategy": service.settings.get("strategy.name"),
         "state": service.gate.state.value,
         "state_reason": service.gate.state_reason,
         "heartbeat_age_sec": ages,
-        "stale_after_sec": limit,
+        "stale_after_sec": service.settings.number("monitoring.stale_after_sec"),
         "stale": stale,
         "feed_ended": service.feed_ended,
         "market_open": service.gate.market_open,
         "open_incidents": dict(service.open_alerts),
         "uptime_sec": round(time.monotonic() - service.started_at, 1),
     }
+
+
+def _age(result: CheckResult) -> float | None:
+    age = result.data.get("age")
+    return round(age, 3) if isinstance(age, float) else None
 
 
 class HealthEndpoint:
