@@ -49,7 +49,6 @@ class Flattener:
         self._timeout = timeout_sec
         self._poll = poll_sec
         self._attempt = 0
-        self._flatten_ids: set[str] = set()
 
     async def run(self, user: str) -> KillReport:
         started = time.monotonic()
@@ -66,7 +65,8 @@ class Flattener:
             try:
                 held = await self._engine.broker.positions()
                 open_orders = await self._engine.broker.open_orders()
-                stray = [o for o in open_orders if o.client_order_id not in self._flatten_ids]
+                ours = {oid for e in exits.values() for oid in e.order_ids}
+                stray = [o for o in open_orders if o.client_order_id not in ours]
             except BrokerError as exc:
                 errors.append(f"reading positions failed: {exc}")
                 held = None
@@ -122,7 +122,7 @@ class Flattener:
             if position is None:  # opened after we read positions: the next pass sees it
                 continue
             order = self._flatten_order(position, ack.client_order_id)
-            self._track(exits[ack.symbol], order.client_order_id)
+            exits[ack.symbol].order_ids.append(order.client_order_id)
             self._engine.book.track(order, ack)
 
     async def _close_remaining(
@@ -136,14 +136,10 @@ class Flattener:
             if any(_working(book.order(oid)) for oid in exit_.order_ids):
                 continue
             order = self._flatten_order(position, self._next_id(position.symbol))
-            self._track(exit_, order.client_order_id)
+            exit_.order_ids.append(order.client_order_id)
             book.add_order(order, None)
             sends.append(self._send(order, errors))
         await asyncio.gather(*sends)
-
-    def _track(self, exit_: _Exit, client_order_id: str) -> None:
-        exit_.order_ids.append(client_order_id)
-        self._flatten_ids.add(client_order_id)
 
     def _next_id(self, symbol: str) -> str:
         self._attempt += 1
