@@ -56,6 +56,7 @@ class AlpacaFake:
         self.trading_connections = 0
         self._faults: list[_Fault] = []
         self._slow_order_sec = 0.0
+        self._fail_after_placing = 0  # status answered once the next order is placed
         self._refusals: dict[str, int] = {}
         self._data_ws: list[web.WebSocketResponse] = []
         self._trading_ws: list[web.WebSocketResponse] = []
@@ -342,6 +343,9 @@ class AlpacaFake:
         if self._slow_order_sec:
             delay, self._slow_order_sec = self._slow_order_sec, 0.0
             await asyncio.sleep(delay)
+        if self._fail_after_placing:
+            status, self._fail_after_placing = self._fail_after_placing, 0
+            return _error(status, 50010000, f"injected {status} after placing the order")
         return web.json_response(order)
 
     async def _list_orders(self, request: web.Request) -> web.Response:
@@ -550,6 +554,21 @@ class AlpacaFake:
     async def drop_trading_connections(self) -> None:
         for ws in list(self._trading_ws):
             await ws.close(code=1011)
+
+    # -- soak hooks --------------------------------------------------------------------------
+
+    def fail_next_order_after_placing(self, status: int = 503) -> None:
+        """The next order is placed (and executes as usual), then answered with `status`:
+        the broker acted but the reply says it failed."""
+        self._fail_after_placing = status
+
+    def clear_faults(self) -> None:
+        """Disarm every armed fault (failures, slow reply, refusals, partial fill)."""
+        self._faults.clear()
+        self._slow_order_sec = 0.0
+        self._fail_after_placing = 0
+        self._refusals.clear()
+        self._partial_next = 0
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
