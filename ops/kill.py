@@ -4,13 +4,15 @@ The caller halts trading first (synchronously) so that no new order can slip in 
 runs. The first pass is one close-all request (one round trip however many positions); what
 is still held after that is re-closed per position until flat or the timeout. Flatten orders
 are tracked in the book like any other order, so every exit has a fill price and a slippage
-figure for the report.
+figure for the report. Their ids carry a random token per flattener, so no two flatteners (in
+this process or across restarts) can reuse one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -48,7 +50,9 @@ class Flattener:
         self._clock = clock
         self._timeout = timeout_sec
         self._poll = poll_sec
+        self._token = secrets.token_hex(4)
         self._attempt = 0
+        self._untracked: list[OrderUpdate] = []  # close-all acks whose side we do not know yet
 
     async def run(self, user: str) -> KillReport:
         started = time.monotonic()
@@ -62,6 +66,7 @@ class Flattener:
         first_pass = True
         wait = min(FIRST_POLL_SEC, self._poll)  # market orders fill fast: look again soon
         while True:
+            self._track_untracked(exits)
             try:
                 held = await self._engine.broker.positions()
                 open_orders = await self._engine.broker.open_orders()
@@ -77,7 +82,7 @@ class Flattener:
                     exit_.remaining = 0
                 for position in held:
                     exits[position.symbol].remaining = position.qty
-                if not held and not stray:
+                if not held and not stray and not self._untracked:
                     flat = True
                     break
                 if first_pass:
@@ -91,6 +96,12 @@ class Flattener:
                 break
             await asyncio.sleep(wait)
             wait = min(wait * 2, self._poll)
+        self._track_untracked(exits)
+        errors.extend(
+            f"close-all order {ack.client_order_id} for {ack.symbol} not tracked: "
+            f"the book holds no {ack.symbol}"
+            for ack in self._untracked
+        )
         return KillReport(
             user=user,
             canceled_orders=canceled,
@@ -119,11 +130,37 @@ class Flattener:
         by_symbol = {p.symbol: p for p in held}
         for ack in result.placed:
             position = by_symbol.get(ack.symbol)
-            if position is None:  # opened after we read positions: the next pass sees it
+            if position is None:  # filled after we read positions: the book knows it
+                self._untracked.append(ack)
                 continue
-            order = self._flatten_order(position, ack.client_order_id)
-            exits[ack.symbol].order_ids.append(order.client_order_id)
-            self._engine.book.track(order, ack)
+            self._track(position, ack, exits)
+        self._track_untracked(exits)
+
+    def _track_untracked(self, exits: dict[str, _Exit]) -> None:
+        """Track close-all acks for symbols the position read missed, sized from the book's
+        position (an entry that filled after the read); its fills, even those already held
+        as orphans, then move the book like any other flatten order's."""
+        waiting, self._untracked = self._untracked, []
+        for ack in waiting:
+            position = self._book_position(ack.symbol)
+            if position is None:  # the entry's fill has not reached the book yet
+                self._untracked.append(ack)
+                continue
+            self._track(position, ack, exits)
+
+    def _book_position(self, symbol: str) -> BrokerPosition | None:
+        book = self._engine.book
+        position = book.position(symbol)
+        if position is None:
+            return None
+        last = book.last_price(symbol)
+        price = last[0] if last is not None else position.avg_price
+        return BrokerPosition(symbol, position.qty, position.avg_price, price)
+
+    def _track(self, position: BrokerPosition, ack: OrderUpdate, exits: dict[str, _Exit]) -> None:
+        order = self._flatten_order(position, ack.client_order_id)
+        exits.setdefault(position.symbol, _Exit(position)).order_ids.append(order.client_order_id)
+        self._engine.book.track(order, ack)
 
     async def _close_remaining(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
@@ -143,7 +180,7 @@ class Flattener:
 
     def _next_id(self, symbol: str) -> str:
         self._attempt += 1
-        return f"{KILL_PREFIX}{int(self._clock.now())}-{symbol}-{self._attempt}"
+        return f"{KILL_PREFIX}{self._token}-{symbol}-{self._attempt}"
 
     def _flatten_order(self, position: BrokerPosition, client_order_id: str) -> OrderRequest:
         clock_now = self._clock.now()
