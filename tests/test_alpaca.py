@@ -67,9 +67,12 @@ async def start_live(tmp_path: Path, bars_back: int = 21, **broker_kw: object) -
         alpaca.trading_stream_url,
         requests_per_min=60_000,
         commission_per_share=0.0,
-        timeout_sec=0.5,
-        rate_limit_pause_sec=0.05,
-        **broker_kw,  # type: ignore[arg-type]
+        **{  # type: ignore[arg-type]
+            "timeout_sec": 0.5,
+            "rate_limit_pause_sec": 0.05,
+            "reread_backoff_sec": 0.02,
+            **broker_kw,
+        },
     )
     feed = AlpacaFeed.connect(
         "PKTEST", "secret-test", SYMBOLS, clock, "iex", alpaca.data_stream_url, alpaca.data_url

@@ -6,9 +6,24 @@ the msgpack market-data websocket and the JSON trade_updates websocket, on 127.0
 
 It is also a tiny exchange: market orders fill at the last price, IOC limits fill when
 marketable and are canceled otherwise; every change is pushed as a trade update.
-Faults: `fail_next(method, path_part, status, code)`, `slow_next_order(seconds)` (the order is
-placed, the response is late), `refuse_close(symbol, times)`, `mute_trade_updates` (events are
-lost as on a dropped stream), `drop_data_connections()`, `drop_trading_connections()`.
+Faults and switches (each documented where it is defined):
+    fail_next(method, path_part, status, code, times)   answer matching requests with an error
+    slow_next_order(seconds)          the next order is placed, its reply comes `seconds` late
+    fail_next_order_after_placing(status)   the next order is placed, then answered `status`
+    hold_order_replies() / release_order_replies()
+                                      orders are placed, their replies wait until released
+    reply_as_placed = True            an order's reply shows it as placed ("new"), as Alpaca's
+                                      does, while its fill goes out on the stream
+    delay_fills = True / fill_pending()   orders rest as "new" until fill_pending()
+    partial_next(qty)                 the next order fills `qty` shares only
+    refuse_close(symbol, times)       orders reducing `symbol` are refused (403)
+    mute_trade_updates = True         trade updates are lost, as on a dropped stream
+    refuse_stream_auth = True         both websockets refuse the keys (REST: fail_next(.., 401))
+    hold_bars_requests() / release_bars_requests()
+                                      /v2/stocks/bars answers what it held on arrival, later
+    drop_data_connections(), drop_trading_connections()   close the websockets (1011)
+    clear_faults()                    disarm the armed one-shot faults
+Market-data subscriptions are per connection: a new socket gets bars once it has subscribed.
 """
 
 from __future__ import annotations
@@ -50,6 +65,10 @@ class AlpacaFake:
         self.requests: list[tuple[str, str]] = []
         self.mute_trade_updates = False
         self.delay_fills = False  # orders rest as "new" until fill_pending()
+        self.reply_as_placed = False
+        self.refuse_stream_auth = False
+        self._order_replies: asyncio.Event | None = None
+        self._bars_replies: asyncio.Event | None = None
         self.bars_page_size = 10_000
         self._partial_next = 0
         self.data_connections = 0
@@ -60,7 +79,8 @@ class AlpacaFake:
         self._refusals: dict[str, int] = {}
         self._data_ws: list[web.WebSocketResponse] = []
         self._trading_ws: list[web.WebSocketResponse] = []
-        self._subscribed: set[str] = set()
+        self._data_subs: dict[web.WebSocketResponse, set[str]] = {}
+        self._subscribed: set[str] = set()  # symbols subscribed on the open data sockets
         self._clock = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -120,7 +140,29 @@ class AlpacaFake:
         self._faults.append(_Fault(method, path_part, status, code, times))
 
     def slow_next_order(self, seconds: float) -> None:
+        """The next order is placed at once; its reply is sent `seconds` later."""
         self._slow_order_sec = seconds
+
+    def hold_order_replies(self) -> None:
+        """From now on orders are placed (and their events pushed) at once, but the replies to
+        POST /v2/orders wait until `release_order_replies()`."""
+        self._order_replies = asyncio.Event()
+
+    def release_order_replies(self) -> None:
+        """Send the held order replies; later orders are answered at once again."""
+        if self._order_replies is not None:
+            self._order_replies.set()
+            self._order_replies = None
+
+    def hold_bars_requests(self) -> None:
+        """From now on /v2/stocks/bars reads its bars on arrival but answers only after
+        `release_bars_requests()`: a bar pushed meanwhile is not in that answer."""
+        self._bars_replies = asyncio.Event()
+
+    def release_bars_requests(self) -> None:
+        if self._bars_replies is not None:
+            self._bars_replies.set()
+            self._bars_replies = None
 
     def refuse_close(self, symbol: str, times: int = 1) -> None:
         """The next `times` orders that reduce `symbol`'s position are refused (403)."""
@@ -338,15 +380,20 @@ class AlpacaFake:
             self._refusals[body["symbol"]] -= 1
             return _error(403, 40310000, f"cannot close {body['symbol']} right now")
         order = self._new_order(body, coid)
+        reply = dict(order)
         if not self.delay_fills:
             self._execute(order)
+        if not self.reply_as_placed:
+            reply = order
+        if self._order_replies is not None:
+            await self._order_replies.wait()
         if self._slow_order_sec:
             delay, self._slow_order_sec = self._slow_order_sec, 0.0
             await asyncio.sleep(delay)
         if self._fail_after_placing:
             status, self._fail_after_placing = self._fail_after_placing, 0
             return _error(status, 50010000, f"injected {status} after placing the order")
-        return web.json_response(order)
+        return web.json_response(reply)
 
     async def _list_orders(self, request: web.Request) -> web.Response:
         wanted = request.query.get("status", "open")
@@ -417,8 +464,8 @@ class AlpacaFake:
                 **{k: v for k, v in bar.items() if k != "ts"},
                 "t": msgpack.Timestamp.from_unix(ts),
             }
-            for ws in list(self._data_ws):
-                if not ws.closed:
+            for ws, symbols in list(self._data_subs.items()):
+                if symbol in symbols and not ws.closed:
                     await ws.send_bytes(msgpack.packb([frame]))
 
     async def _bars(self, request: web.Request) -> web.Response:
@@ -457,6 +504,8 @@ class AlpacaFake:
                 }
             )
         token = str(offset + limit) if offset + limit < len(rows) else None
+        if self._bars_replies is not None:
+            await self._bars_replies.wait()
         return web.json_response({"bars": bars, "next_page_token": token})
 
     async def _data_stream(self, request: web.Request) -> web.WebSocketResponse:
@@ -471,7 +520,7 @@ class AlpacaFake:
                     continue
                 data = msgpack.unpackb(msg.data)
                 if data.get("action") == "auth":
-                    ok = data.get("key") == "PKTEST"
+                    ok = data.get("key") == "PKTEST" and not self.refuse_stream_auth
                     reply = (
                         {"T": "success", "msg": "authenticated"}
                         if ok
@@ -479,6 +528,7 @@ class AlpacaFake:
                     )
                     await ws.send_bytes(msgpack.packb([reply]))
                 elif data.get("action") == "subscribe":
+                    self._data_subs.setdefault(ws, set()).update(data.get("bars", []))
                     self._subscribed.update(data.get("bars", []))
                     await ws.send_bytes(
                         msgpack.packb(
@@ -487,7 +537,7 @@ class AlpacaFake:
                                     "T": "subscription",
                                     "trades": [],
                                     "quotes": [],
-                                    "bars": sorted(self._subscribed),
+                                    "bars": sorted(self._data_subs[ws]),
                                     "updatedBars": [],
                                     "dailyBars": [],
                                     "statuses": [],
@@ -500,6 +550,8 @@ class AlpacaFake:
                     )
         finally:
             self._data_ws.remove(ws)
+            self._data_subs.pop(ws, None)
+            self._subscribed = set().union(*self._data_subs.values())
         return ws
 
     async def drop_data_connections(self) -> None:
@@ -529,7 +581,7 @@ class AlpacaFake:
             async for msg in ws:
                 data = json.loads(msg.data)
                 if data.get("action") == "authenticate":
-                    ok = data["data"].get("key_id") == "PKTEST"
+                    ok = data["data"].get("key_id") == "PKTEST" and not self.refuse_stream_auth
                     await ws.send_str(
                         json.dumps(
                             {

@@ -1,5 +1,9 @@
 """The Alpaca broker: TradingClient calls in worker threads, paced and idempotent, plus the
-trade_updates stream driven as a task on our loop."""
+trade_updates stream driven as a task on our loop.
+
+Every update is learned once: `submit` and `close_all` return their acks to the caller, who
+applies them; the listeners get stream events and re-reads after a reconnect, and only what
+is news (OrderTracker)."""
 
 from __future__ import annotations
 
@@ -23,7 +27,13 @@ from strategy.types import (
     OrderRequest,
     OrderUpdate,
 )
-from strategy.venue import BrokerError, BrokerUnavailable, OrderListener, OrderRejected
+from strategy.venue import (
+    BrokerAuthError,
+    BrokerError,
+    BrokerUnavailable,
+    OrderListener,
+    OrderRejected,
+)
 from strategy.venues.alpaca.mapping import (
     NotFound,
     RateLimited,
@@ -33,7 +43,17 @@ from strategy.venues.alpaca.mapping import (
     trade_update,
 )
 from strategy.venues.alpaca.pacing import TokenBucket
-from strategy.venues.alpaca.streams import stop_stream
+from strategy.venues.alpaca.streams import (
+    ProblemSink,
+    RecoveredSink,
+    Refusals,
+    StreamRefused,
+    log_problem,
+    log_recovered,
+    quiet_refusals,
+    stop_stream,
+)
+from strategy.venues.alpaca.tracking import OrderTracker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,14 +72,24 @@ class _TimeoutSession(requests.Session):
 
 
 class _ReconnectingTradingStream(TradingStream):
-    """alpaca-py's stream, with a hook after every (re)connection: fills that happened while
-    the socket was down are recovered by re-reading orders over REST."""
+    """alpaca-py's stream, with hooks: `on_listening` once the server confirms trade_updates
+    after every (re)connection (fills that happened while the socket was down are then
+    recovered by re-reading orders over REST), `on_refused` when it refuses our keys."""
 
-    on_connected: Callable[[], None] = staticmethod(lambda: None)
+    on_listening: Callable[[], None] = staticmethod(lambda: None)
+    on_refused: Callable[[str], None] = staticmethod(lambda cause: None)
 
-    async def _start_ws(self) -> None:
-        await super()._start_ws()
-        self.on_connected()
+    async def _auth(self) -> None:
+        try:
+            await super()._auth()
+        except ValueError as exc:
+            self.on_refused(str(exc))
+            raise StreamRefused(str(exc)) from exc
+
+    async def _dispatch(self, msg: dict[str, Any]) -> None:
+        if msg.get("stream") == "listening":
+            self.on_listening()
+        await super()._dispatch(msg)
 
 
 class AlpacaBroker:
@@ -72,6 +102,8 @@ class AlpacaBroker:
         requests_per_min: float = 200.0,
         commission_per_share: float = 0.0,
         rate_limit_pause_sec: float = 5.0,
+        reread_backoff_sec: float = 0.2,
+        reread_backoff_cap_sec: float = 5.0,
     ) -> None:
         self._client = client
         self._rate_limit_pause = rate_limit_pause_sec
@@ -79,8 +111,15 @@ class AlpacaBroker:
         self._bucket = TokenBucket(requests_per_min)
         self._commission = commission_per_share
         self._listeners: list[OrderListener] = []
-        self._working: set[str] = set()  # client_order_ids believed live at the broker
+        self._orders = OrderTracker()
+        self._sending: set[str] = set()  # submits whose outcome is not known yet
+        self._reread_backoff = (reread_backoff_sec, reread_backoff_cap_sec)
         self._stream_task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._refresh_again = False
+        self._refusals = Refusals("broker-auth", "trading")
+        self.on_problem: ProblemSink = log_problem
+        self.on_recovered: RecoveredSink = log_recovered
         self.reconnects = 0
 
     @classmethod
@@ -95,6 +134,7 @@ class AlpacaBroker:
         commission_per_share: float,
         timeout_sec: float = 10.0,
         rate_limit_pause_sec: float = 5.0,
+        reread_backoff_sec: float = 0.2,
     ) -> AlpacaBroker:
         client = TradingClient(api_key, secret_key, paper=paper, url_override=trading_url or None)
         client._session = _TimeoutSession(timeout_sec)  # the client has no timeout of its own
@@ -102,7 +142,14 @@ class AlpacaBroker:
         stream = _ReconnectingTradingStream(
             api_key, secret_key, paper=paper, url_override=stream_url or None
         )
-        return cls(client, stream, requests_per_min, commission_per_share, rate_limit_pause_sec)
+        return cls(
+            client,
+            stream,
+            requests_per_min,
+            commission_per_share,
+            rate_limit_pause_sec,
+            reread_backoff_sec,
+        )
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -110,23 +157,31 @@ class AlpacaBroker:
         """One REST call, paced, in a worker thread, errors mapped to the BrokerError tree."""
         await self._bucket.acquire()
         try:
-            return await asyncio.to_thread(fn, *args)
+            result = await asyncio.to_thread(fn, *args)
         except Exception as exc:
             mapped = broker_error(exc)
             if isinstance(mapped, RateLimited):
                 self._bucket.pause(self._rate_limit_pause)
+            if isinstance(mapped, BrokerAuthError):
+                self._refusals.refused("REST API", str(mapped), self.on_problem)
             raise mapped from exc
+        self._refusals.accepted("REST API", self.on_recovered)
+        return result
 
     def _emit(self, update: OrderUpdate) -> None:
-        if update.status.is_final:
-            self._working.discard(update.client_order_id)
-        else:
-            self._working.add(update.client_order_id)
+        """Stream events and re-reads: to the listeners, if they are news."""
+        if not self._orders.news(update):
+            return
         for listener in self._listeners:
             listener(update)
 
     def subscribe(self, listener: OrderListener) -> None:
         self._listeners.append(listener)
+
+    @property
+    def working_order_ids(self) -> tuple[str, ...]:
+        """Orders that may still be live at Alpaca: re-read after every reconnect."""
+        return tuple(self._orders.working())
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -135,53 +190,95 @@ class AlpacaBroker:
             return
         self._stream.subscribe_trade_updates(self._on_trade_update)
         if isinstance(self._stream, _ReconnectingTradingStream):
-            self._stream.on_connected = self._on_stream_connected
+            quiet_refusals("alpaca.trading.stream")
+            self._stream.on_listening = self._on_stream_connected
+            self._stream.on_refused = self._on_stream_refused
         self._stream_task = asyncio.get_running_loop().create_task(
             self._stream._run_forever(), name="alpaca-trade-updates"
         )
 
     async def stop(self) -> None:
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            await asyncio.gather(self._refresh_task, return_exceptions=True)
         if self._stream is not None and self._stream_task is not None:
             await stop_stream(self._stream, self._stream_task)
 
     async def _on_trade_update(self, update: Any) -> None:
         self._emit(trade_update(update, self._commission))
 
+    def _on_stream_refused(self, cause: str) -> None:
+        self._refusals.refused("trade_updates stream", cause, self.on_problem)
+
     def _on_stream_connected(self) -> None:
+        """Listening again: whatever happened while the socket was down is re-read."""
         self.reconnects += 1
-        if self.reconnects > 1 and self._working:
-            asyncio.get_running_loop().create_task(self.refresh_working(), name="alpaca-refresh")
+        self._refusals.accepted("trade_updates stream", self.on_recovered)
+        if self._refresh_task is not None and not self._refresh_task.done():
+            self._refresh_again = True  # the running pass may have read before this gap
+            return
+        self._refresh_task = asyncio.get_running_loop().create_task(
+            self._refresh_until_current(), name="alpaca-refresh"
+        )
+        self._refresh_task.add_done_callback(_log_failure)
+
+    async def _refresh_until_current(self) -> None:
+        self._refresh_again = True
+        while self._refresh_again:
+            self._refresh_again = False
+            await self.refresh_working()
 
     async def refresh_working(self) -> None:
-        """Re-read every order we believe is live; the book ignores what it already knows."""
-        for coid in list(self._working):
-            try:
-                found = await self.get_order(coid)
-            except BrokerError as exc:
-                log.warning("could not re-read %s after a reconnect: %s", coid, exc)
-                continue
+        """Re-read every order that may be live, including those whose submit reply has not
+        arrived; a failed read is retried until it succeeds. Listeners get only news."""
+        for coid in self._orders.working():
+            found = await self._reread(coid)
             if found is not None:
                 self._emit(found)
+            elif coid not in self._sending:
+                self._orders.not_placed(coid)
+
+    async def _reread(self, coid: str) -> OrderUpdate | None:
+        delay, cap = self._reread_backoff
+        while True:
+            try:
+                return await self.get_order(coid)
+            except BrokerError as exc:
+                if not self._orders.is_working(coid):  # its final event arrived meanwhile
+                    return None
+                log.warning("re-read of order %s failed (%s); retry in %.1fs", coid, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap)
 
     # -- Broker protocol -------------------------------------------------------------------
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:
         """Never sends twice: a failure in transit (or a 422 'not unique') is resolved by
-        looking the order up by its client_order_id before anything else happens."""
+        looking the order up by its client_order_id before anything else happens. The ack
+        is returned for the caller to apply, never also given to the listeners."""
+        coid = order.client_order_id
+        self._orders.sent(coid)
+        self._sending.add(coid)
+        try:
+            return await self._place(order)
+        finally:
+            self._sending.discard(coid)
+
+    async def _place(self, order: OrderRequest) -> OrderUpdate:
+        coid = order.client_order_id
         try:
             placed = await self._call(self._client.submit_order, order_request(order))
-        except (BrokerUnavailable, OrderRejected) as exc:
-            found = await self.get_order(order.client_order_id)
-            if found is not None:
-                log.warning(
-                    "submit of %s reported %s, but it was placed", order.client_order_id, exc
-                )
-                self._emit(found)
-                return found
+        except BrokerAuthError:
+            self._orders.not_placed(coid)
             raise
-        update = order_update(placed)  # type: ignore[arg-type]
-        self._emit(update)
-        return update
+        except (BrokerUnavailable, OrderRejected) as exc:
+            found = await self.get_order(coid)  # if this fails too, the order stays tracked
+            if found is None:
+                self._orders.not_placed(coid)
+                raise
+            log.warning("submit of %s reported %s, but it was placed", coid, exc)
+            return self._orders.reply(found)
+        return self._orders.reply(order_update(placed))  # type: ignore[arg-type]
 
     async def get_order(self, client_order_id: str) -> OrderUpdate | None:
         try:
@@ -206,10 +303,7 @@ class AlpacaBroker:
             if isinstance(result.body, FailedClosePositionDetails):
                 refused.append(f"{result.symbol}: {result.body.message}")
                 continue
-            update = order_update(result.body)
-            if not update.status.is_final:  # re-read after a reconnect, like our own orders
-                self._working.add(update.client_order_id)
-            placed.append(update)
+            placed.append(self._orders.reply(order_update(result.body)))
         return CloseAllResult(tuple(placed), tuple(refused))
 
     async def positions(self) -> list[BrokerPosition]:
@@ -240,3 +334,8 @@ class AlpacaBroker:
         request = GetOrdersRequest(status=QueryOrderStatus.OPEN)
         orders = await self._call(self._client.get_orders, request)
         return [order_update(o) for o in orders]  # type: ignore[arg-type]
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())
