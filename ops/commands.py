@@ -303,6 +303,9 @@ class CommandCore:
             (
                 f"the book's {symbol} position becomes {broker_qty:+d} @ {broker_avg:.2f}",
                 "no order is sent; P&L from here on is measured from the broker's average",
+                f"the book pays for the {broker_qty - book_qty:+d} shares it did not have at "
+                f"{broker_avg:.2f}, so its equity stays the broker's",
+                "the strategy trades the symbol again from now on",
             ),
             apply,
         )

@@ -96,6 +96,8 @@ SCHEMA: dict[str, dict[str, type]] = {
     "errors": {"origin": TEXT, "error": TEXT, "count": INT, "traceback": TEXT},
     "anomalies": {"kind": TEXT, "detail": TEXT},
     "state_changes": {"state": TEXT, "reason": TEXT, "user": TEXT},
+    "day_start": {"day": TEXT, "equity": REAL},  # each trading day's starting equity
+    "adoptions": {"symbol": TEXT, "qty": INT, "avg_price": REAL, "user": TEXT},  # qty added
     "runs": {"event": TEXT, "detail": TEXT},
     "backtests": {
         "kind": TEXT,  # full | sweep | split-in | split-out
@@ -114,7 +116,12 @@ SCHEMA: dict[str, dict[str, type]] = {
         "detail": TEXT,  # JSON: the whole report
     },
 }
-INDEXES = (("fills", "ts"), ("orders", "client_order_id"), ("commands", "ts"))
+INDEXES = (
+    ("fills", "ts"),
+    ("orders", "client_order_id"),
+    ("commands", "ts"),
+    ("day_start", "day"),
+)
 SECRET = re.compile(r"(?:xox[abpr]|xapp)-[A-Za-z0-9-]+")  # Slack token shapes
 _STOP = object()
 

@@ -103,7 +103,7 @@ def drawdown(service: TradingService, reference: float | None) -> CheckResult:
     halt_at = settings.number("monitoring.drawdown_halt_pct")
     data = {"drawdown": current, "alert_at": alert_at, "halt_at": halt_at}
     if current >= halt_at:
-        message = f"drawdown {current:.2%} reached the {halt_at:.0%} hard limit: trading HALTED"
+        message = f"drawdown {current:.2%} reached the {halt_at:.0%} hard limit"
         return CheckResult("drawdown", Level.CRITICAL, message, data)
     if current > alert_at:
         message = f"drawdown {current:.2%} from peak is above {alert_at:.2%} ({basis})"
@@ -166,7 +166,7 @@ class Monitor:
             await broker_reachable(service),
         ]
         self._publish(results)
-        self._apply_drawdown_halt()
+        self._apply_risk_limits()
         self._deadman()
         return results
 
@@ -189,13 +189,16 @@ class Monitor:
             else:
                 self._service.alert(result.key, SEVERITY[result.level], result.message)
 
-    def _apply_drawdown_halt(self) -> None:
-        result = self.results.get("drawdown")
-        if result is None or result.level is not Level.CRITICAL:
-            return
+    def _apply_risk_limits(self) -> None:
+        """The hard drawdown limit, and the daily-loss limit on marks alone (no fill or entry
+        may come to check it): either moves trading to REDUCING through the state's owner."""
         service = self._service
-        if service.gate.state is not TradingState.HALTED:
-            service.set_state(TradingState.HALTED, result.message, "monitor")
+        result = self.results.get("drawdown")
+        if result is not None and result.level is Level.CRITICAL:
+            service.trading.risk_breach(result.message)
+        daily = service.gate.check_daily_loss(service.book)
+        if daily is not None:
+            service.trading.risk_breach(daily.reason)
 
     def _deadman(self) -> None:
         service = self._service

@@ -43,19 +43,25 @@ async def reconcile(service: TradingService) -> PositionsResult:
     if result.broker_error is not None:
         return result
     seen = set()
+    book = service.book
     for row in result.rows:
         key = f"{INCIDENT_PREFIX}{row.symbol}"
         seen.add(key)
         if row.matches:
+            book.hold_foreign(row.symbol, 0, 0.0)
             service.resolve(key, f"{row.symbol}: book and broker agree")
         else:
+            if not book.has_working_order(row.symbol):  # else it may be a fill on its way
+                extra = (row.broker_qty or 0) - row.book_qty
+                book.hold_foreign(row.symbol, extra, row.broker_avg or row.book_avg or 0.0)
             message = (
-                f"{row.symbol}: book {row.book_qty:+d}, broker {row.broker_qty or 0:+d} shares"
-                " (adopt the broker's view with `/trade adopt "
-                f"{row.symbol}`)"
+                f"{row.symbol}: book {row.book_qty:+d}, broker {row.broker_qty or 0:+d} shares;"
+                f" the strategy does not trade {row.symbol} until you adopt the broker's view"
+                f" (`/trade adopt {row.symbol}`)"
             )
             service.alert(key, "critical", message)
     for key in [k for k in service.open_alerts if k.startswith(INCIDENT_PREFIX)]:
         if key not in seen:
+            book.hold_foreign(key.removeprefix(INCIDENT_PREFIX), 0, 0.0)
             service.resolve(key, f"{key.removeprefix(INCIDENT_PREFIX)}: flat on both sides")
     return result

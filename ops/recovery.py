@@ -1,16 +1,21 @@
 """Start-up recovery against a real broker: what was in flight, what the broker holds.
 
 The broker is the source of truth for positions and cash; the journal tells which orders we
-had sent. Each journaled order that never reached a final state is looked up by its
-client_order_id and tracked again if it is still working.
+had sent and which positions are ours. Each journaled order that never reached a final state
+is looked up by its client_order_id: fills it made while we were away are journaled as fills,
+and it is tracked again if it is still working. A broker position the journal cannot account
+for is the operator's: held out of the strategy's hands, with an incident and an Adopt button.
+The day's starting equity and the drawdown peak come from the journal, never from a restart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ops.reconcile import INCIDENT_PREFIX
 from ops.service import TradingService
-from strategy.types import Intent, OrderRequest, OrderType, Side, TimeInForce
+from strategy.market_day import trading_date
+from strategy.types import BrokerPosition, Intent, OrderRequest, OrderType, Side, TimeInForce
 
 UNFINISHED = """
     select * from orders o
@@ -20,6 +25,20 @@ UNFINISHED = """
           and u.status in ('filled', 'canceled', 'rejected', 'expired'))
     order by o.id
 """
+JOURNALED_FILLS = """
+    select coalesce(sum(qty), 0) as qty, coalesce(sum(qty * price), 0.0) as notional
+    from fills where client_order_id = ?
+"""
+# what the journal says the bot holds: its fills, plus what operators adopted
+EXPECTED_POSITIONS = """
+    select symbol, sum(qty) as qty from (
+        select symbol, case side when 'buy' then qty else -qty end as qty from fills
+        union all
+        select symbol, qty from adoptions)
+    group by symbol
+"""
+DAY_START = "select equity from day_start where day = ? order by id desc limit 1"
+PEAK = "select max(equity) as peak from equity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +47,23 @@ class RecoveryReport:
     finished_while_away: tuple[str, ...]
     unknown_at_broker: tuple[str, ...]
     positions: tuple[str, ...]
+    foreign: tuple[str, ...]
+    journal_only: tuple[str, ...]
     equity: float
+    book_equity: float
+    peak: float
+    day_start: str
 
     def lines(self) -> list[str]:
-        lines = [f"recovered at start-up: broker equity ${self.equity:,.2f}"]
+        lines = [
+            f"recovered at start-up: broker equity ${self.equity:,.2f}, "
+            f"book equity ${self.book_equity:,.2f}",
+            f"  drawdown peak ${self.peak:,.2f} (the journal's equity history)",
+            f"  {self.day_start}",
+        ]
         lines += [f"  position adopted from the broker: {p}" for p in self.positions]
+        lines += [f"  NOT the bot's, held for the operator: {p}" for p in self.foreign]
+        lines += [f"  the broker holds less than the journal: {p}" for p in self.journal_only]
         lines += [f"  order still working: {o}" for o in self.still_working]
         lines += [f"  order finished while we were away: {o}" for o in self.finished_while_away]
         lines += [f"  journaled order unknown to the broker: {o}" for o in self.unknown_at_broker]
@@ -40,7 +71,9 @@ class RecoveryReport:
 
     @property
     def differences(self) -> bool:
-        return bool(self.finished_while_away or self.unknown_at_broker)
+        return bool(
+            self.finished_while_away or self.unknown_at_broker or self.foreign or self.journal_only
+        )
 
 
 def _request(row: dict[str, object]) -> OrderRequest:
@@ -60,6 +93,42 @@ def _request(row: dict[str, object]) -> OrderRequest:
 
 
 async def recover(service: TradingService) -> RecoveryReport:
+    working, finished, unknown = await _orders(service)
+    await service.journal.aflush()  # the fills found above count in the expected positions
+    expected = {
+        str(row["symbol"]): int(row["qty"])  # type: ignore[call-overload]
+        for row in await service.journal.aquery(EXPECTED_POSITIONS)
+    }
+    held, foreign, journal_only = _positions(service, await service.broker.positions(), expected)
+    account = await service.broker.account()
+    book = service.book
+    day = trading_date(service.clock.now())
+    rows = await service.journal.aquery(DAY_START, (day,))
+    if rows:
+        book.restore_day(day, float(rows[0]["equity"]))  # type: ignore[arg-type]
+        day_start = f"day {day} started at ${book.day_start_equity():,.2f} (journaled earlier)"
+    else:
+        book.start_day(day)
+        day_start = f"day {day} starts at ${book.day_start_equity():,.2f}"
+    peak_rows = await service.journal.aquery(PEAK)
+    journal_peak = peak_rows[0]["peak"] if peak_rows else None
+    book.rebase_peak(float(journal_peak) if journal_peak is not None else 0.0)  # type: ignore[arg-type]
+    return RecoveryReport(
+        tuple(working),
+        tuple(finished),
+        tuple(unknown),
+        tuple(held),
+        tuple(foreign),
+        tuple(journal_only),
+        account.equity,
+        book.equity(),
+        book.peak_equity,
+        day_start,
+    )
+
+
+async def _orders(service: TradingService) -> tuple[list[str], list[str], list[str]]:
+    """Look up every journaled order that never reached a final state."""
     broker, book = service.broker, service.book
     working, finished, unknown = [], [], []
     seen: set[str] = set()
@@ -83,19 +152,88 @@ async def recover(service: TradingService) -> RecoveryReport:
                 "reason": "found at start-up",
             },
         )
+        await _journal_missed_fill(service, request, update.filled_qty, update.filled_avg_price)
         if update.status.is_final:
             finished.append(f"{label}: {update.status}, filled {update.filled_qty}")
         else:
             book.adopt_order(request, update)
             working.append(f"{label}: {update.status}")
-    now = service.clock.now()
-    held = []
-    for position in await broker.positions():
-        book.restore_position(position.symbol, position.qty, position.avg_price)
-        book.mark(position.symbol, position.market_price, now)
-        held.append(f"{position.symbol} {position.qty:+d} @ {position.avg_price:.2f}")
-    account = await broker.account()
-    book.start_day()
-    return RecoveryReport(
-        tuple(working), tuple(finished), tuple(unknown), tuple(held), account.equity
+    return working, finished, unknown
+
+
+async def _journal_missed_fill(
+    service: TradingService, request: OrderRequest, filled: int, avg: float | None
+) -> None:
+    """Shares the broker filled while we were away become one fills row (P&L, slippage)."""
+    rows = await service.journal.aquery(JOURNALED_FILLS, (request.client_order_id,))
+    known_qty = int(rows[0]["qty"])  # type: ignore[call-overload]
+    known_notional = float(rows[0]["notional"])  # type: ignore[arg-type]
+    missed = filled - known_qty
+    if missed <= 0 or avg is None:
+        return
+    price = (avg * filled - known_notional) / missed
+    decision = request.decision_price
+    service.journal.record(
+        "fills",
+        {
+            "client_order_id": request.client_order_id,
+            "symbol": request.symbol,
+            "side": request.side.value,
+            "qty": missed,
+            "price": price,
+            "commission": missed * service.settings.number("broker.commission_per_share"),
+            "slippage_bps": request.side.sign * (price - decision) / decision * 1e4,
+            "decision_price": decision,
+        },
+    )
+
+
+def _positions(
+    service: TradingService, at_broker: list[BrokerPosition], expected: dict[str, int]
+) -> tuple[list[str], list[str], list[str]]:
+    """The broker's positions into the book: the part the journal accounts for is the bot's,
+    the rest is held for the operator (an incident each, with an Adopt button)."""
+    book, now = service.book, service.clock.now()
+    configured = set(service.engine.symbols)
+    held, foreign, journal_only = [], [], []
+    for position in at_broker:
+        symbol, qty, avg = position.symbol, position.qty, position.avg_price
+        book.mark(symbol, position.market_price, now)
+        mine = expected.get(symbol, 0) if symbol in configured else 0
+        same_side = mine * qty > 0
+        ours = qty if same_side and abs(mine) >= abs(qty) else (mine if same_side else 0)
+        if ours:
+            book.restore_position(symbol, ours, avg)
+            held.append(f"{symbol} {ours:+d} @ {avg:.2f}")
+        if abs(mine) > abs(ours):
+            journal_only.append(f"{symbol}: journal {mine:+d}, broker {qty:+d}")
+        if ours == qty:
+            continue
+        extra = qty - ours
+        book.hold_foreign(symbol, extra, avg, paid=True)
+        foreign.append(f"{symbol} {extra:+d} @ {avg:.2f} (broker {qty:+d}, journal {mine:+d})")
+        service.alert(
+            f"{INCIDENT_PREFIX}{symbol}",
+            "critical",
+            _foreign_message(symbol, extra, mine, symbol in configured),
+        )
+    broker_symbols = {p.symbol for p in at_broker}
+    journal_only += [
+        f"{symbol}: journal {qty:+d}, broker none"
+        for symbol, qty in sorted(expected.items())
+        if qty and symbol in configured and symbol not in broker_symbols
+    ]
+    return held, foreign, journal_only
+
+
+def _foreign_message(symbol: str, extra: int, journal_qty: int, configured: bool) -> str:
+    if not configured:
+        return (
+            f"{symbol}: the broker holds {extra:+d} shares of a symbol the bot does not trade; "
+            "counted in exposure; a kill closes it"
+        )
+    return (
+        f"{symbol}: the broker holds {extra:+d} shares the journal never saw (the bot's: "
+        f"{journal_qty:+d}); the strategy does not trade {symbol} until you adopt them "
+        f"(`/trade adopt {symbol}`); they count in exposure limits"
     )

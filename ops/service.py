@@ -18,12 +18,13 @@ from ops.config import Settings
 from ops.journal import Journal
 from ops.kill import Flattener
 from ops.results import CheckResult, CommandError, KillReport, RunSummary
+from ops.trading_state import TradingStateOwner
 from strategy.book import Book
 from strategy.clock import Clock
-from strategy.engine import Engine
+from strategy.engine import Engine, UnknownOrderPolicy
 from strategy.latency import LatencyTracker
 from strategy.risk import RiskGate
-from strategy.types import TradingState
+from strategy.types import OrderRequest, TradingState
 from strategy.venue import Broker, Feed
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class AlertSink(Protocol):
     def acknowledge(self, key: str, user: str) -> None: ...
 
 
+DRAIN_MARGIN_SEC = 1.0  # beyond one broker request, before a kill cancels everything
 KILL_FILE_POLL_SEC = 1.0
 KEEP_FLATTENING_SEC = 5.0
 
@@ -78,8 +80,17 @@ class TradingService:
             vol_window=settings.integer("strategy.vol_window"),
             bar_sec=settings.integer("sim.bar_sec"),
             equity_every_sec=settings.number("journal.equity_every_sec"),
+            unknown_orders=UnknownOrderPolicy(
+                first_retry_sec=settings.number("broker.lookup_retry_sec"),
+                alert_after_sec=settings.number("monitoring.unknown_order_alert_sec"),
+            ),
+            drain_timeout_sec=settings.number("broker.timeout_sec") + DRAIN_MARGIN_SEC,
         )
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self.trading = TradingStateOwner(self.gate, journal, self.alert, self.resolve)
+        self.engine.on_risk_breach = self.trading.risk_breach
+        self.engine.on_order_unknown = self._order_unknown
+        self.engine.on_order_known = self._order_known
         self._alert_sinks: list[AlertSink] = []
         self.open_alerts: dict[str, str] = {}  # key -> latest message
         self.checks: dict[str, CheckResult] = {}  # the monitor's latest result per check key
@@ -94,13 +105,7 @@ class TradingService:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        rows = await self.journal.aquery(
-            "select state, reason from state_changes order by id desc limit 1"
-        )
-        if rows and rows[0]["state"] != TradingState.ACTIVE.value:
-            state = TradingState(str(rows[0]["state"]))
-            self.gate.set_state(state, f"restored from the journal: {rows[0]['reason']}")
-            log.warning("trading state restored as %s (%s)", state, rows[0]["reason"])
+        await self.trading.restore()
         await self._restore_incidents()
         self.journal.record(
             "runs",
@@ -203,9 +208,16 @@ class TradingService:
     # -- state, settings, alerts -----------------------------------------------------------
 
     def set_state(self, state: TradingState, reason: str, user: str) -> None:
-        self.gate.set_state(state, reason)
-        self.journal.record("state_changes", {"state": state.value, "reason": reason, "user": user})
-        log.warning("trading %s: %s", state, reason)
+        """Through the state's one owner (journaled, alerted, restored after a restart)."""
+        self.trading.change(state, reason, user)
+
+    def _order_unknown(self, order: OrderRequest, message: str) -> None:
+        self.alert(
+            f"order-unknown:{order.symbol}", "critical", f"{order.client_order_id}: {message}"
+        )
+
+    def _order_known(self, order: OrderRequest, message: str) -> None:
+        self.resolve(f"order-unknown:{order.symbol}", f"{order.client_order_id}: {message}")
 
     def apply_settings(self, settings: Settings, apply_to_open: bool) -> None:
         self.settings = settings
@@ -307,8 +319,13 @@ class TradingService:
         self.alert(key, "critical", f"{where} failed: {exc!r}{times}")
 
     def adopt_position(self, symbol: str, qty: int, avg_price: float, user: str) -> None:
-        """An operator took the broker's view of one symbol into the book."""
-        self.book.restore_position(symbol, qty, avg_price)
+        """An operator took the broker's view of one symbol into the book (paying for the shares
+        the book did not have, so its equity stays the broker's)."""
+        added = qty - self.book.position_qty(symbol)
+        self.book.adopt(symbol, qty, avg_price)
+        self.journal.record(
+            "adoptions", {"symbol": symbol, "qty": added, "avg_price": avg_price, "user": user}
+        )
         self.journal.record(
             "runs", {"event": "adopt", "detail": f"{symbol} {qty:+d} @ {avg_price} by {user}"}
         )

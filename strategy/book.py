@@ -79,6 +79,8 @@ class Book:
         self._positions: dict[str, Position] = {}  # every symbol ever held (keeps realized)
         self._open: dict[str, Position] = {}  # the ones with qty != 0: equity sums only these
         self._last: dict[str, tuple[float, float]] = {}
+        self._foreign: dict[str, tuple[int, float]] = {}  # broker holdings not (yet) ours
+        self._day = ""
         self._day_start_equity = starting_cash
         self._peak = starting_cash
         self._curve: deque[tuple[float, float]] = deque(maxlen=equity_curve_len)
@@ -288,7 +290,8 @@ class Book:
         return pos.qty if pos is not None else 0
 
     def restore_position(self, symbol: str, qty: int, avg_price: float) -> None:
-        """Adopt a position as the broker reports it (start-up recovery, operator adoption)."""
+        """Take a position as the broker reports it, as ours: at start-up, a position the
+        journal says we opened (the broker's cash already paid for it)."""
         pos = self._positions.get(symbol)
         realized = pos.realized_pnl if pos else 0.0
         params = pos.entry_params if pos else None
@@ -297,6 +300,33 @@ class Book:
         )
         self._track_open(self._positions[symbol])
         self._anomaly("position_restored", f"{symbol} set to {qty} @ {avg_price}")
+
+    def hold_foreign(self, symbol: str, qty: int, avg_price: float, paid: bool = False) -> None:
+        """A broker holding the bot did not open (the broker's qty minus the book's): counted in
+        gross exposure, kept out of cash and equity, and its symbol is not traded until an
+        operator adopts it. `paid`: the book's cash came from the broker after these shares
+        were bought (start-up), so their cost is given back to keep them out of equity."""
+        if paid:
+            self._cash += qty * avg_price
+        if qty:
+            self._foreign[symbol] = (qty, avg_price)
+        else:
+            self._foreign.pop(symbol, None)
+
+    def foreign(self) -> dict[str, tuple[int, float]]:
+        return dict(self._foreign)
+
+    def is_foreign(self, symbol: str) -> bool:
+        return symbol in self._foreign
+
+    def adopt(self, symbol: str, broker_qty: int, avg_price: float) -> None:
+        """An operator takes the broker's position into the book. The shares the book did not
+        have are paid for at the broker's average price, so book equity moves only by what the
+        broker's did (nothing), not by their market value."""
+        added = broker_qty - self.position_qty(symbol)
+        self._cash -= added * avg_price
+        self._foreign.pop(symbol, None)
+        self.restore_position(symbol, broker_qty, avg_price)
 
     def apply_params_to_open_positions(self, params: StrategyParams) -> int:
         open_positions = self.positions()
@@ -329,13 +359,33 @@ class Book:
         return self._cash + sum(self._price(p) * p.qty for p in self._open.values())
 
     def gross_exposure(self) -> float:
-        return sum(abs(p.qty) * self._price(p) for p in self._open.values())
+        """Ours and the foreign holdings: every share at the broker counts toward the limit."""
+        gross = sum(abs(p.qty) * self._price(p) for p in self._open.values())
+        for symbol, (qty, avg) in self._foreign.items():
+            last = self._last.get(symbol)
+            gross += abs(qty) * (last[0] if last is not None else avg)
+        return gross
 
     def day_start_equity(self) -> float:
         return self._day_start_equity
 
-    def start_day(self) -> None:
+    def start_day(self, day: str) -> None:
+        """The first look at trading day `day` (New York date) fixes its starting equity; a
+        later call for the same day (a restart that restored it) changes nothing."""
+        if day == self._day:
+            return
+        self._day = day
         self._day_start_equity = self.equity()
+        self._recorder.record("day_start", {"day": day, "equity": self._day_start_equity})
+
+    def restore_day(self, day: str, equity: float) -> None:
+        """The starting equity journaled for `day` before a restart: the loss budget carries on."""
+        self._day, self._day_start_equity = day, equity
+
+    def rebase_peak(self, peak: float) -> None:
+        """The drawdown peak from the journal's equity history (never the broker's cash, which
+        holds a short's proceeds)."""
+        self._peak = max(peak, self.equity())
 
     @property
     def peak_equity(self) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from strategy.book import Book
 from strategy.clock import Clock
 from strategy.latency import LatencyTracker
-from strategy.market_day import next_day_start
+from strategy.market_day import next_day_start, trading_date
 from strategy.params import StrategyParams
 from strategy.recorder import Recorder
 from strategy.risk import RiskGate
@@ -35,7 +35,15 @@ from strategy.types import (
 from strategy.venue import Broker, BrokerUnavailable, Feed, OrderRejected
 
 log = logging.getLogger(__name__)
-DRAIN_TIMEOUT_SEC = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownOrderPolicy:
+    """How an order whose submit failed in transit is looked up until its outcome is known."""
+
+    first_retry_sec: float = 1.0
+    max_retry_sec: float = 30.0
+    alert_after_sec: float = 60.0
 
 
 @dataclass(slots=True)
@@ -52,6 +60,14 @@ class EngineCounters:
 
 def _log_error(where: str, exc: BaseException) -> None:
     log.error("%s failed", where, exc_info=exc)
+
+
+def _log_breach(reason: str) -> None:
+    log.warning("risk limit reached: %s", reason)
+
+
+def _log_unknown(order: OrderRequest, message: str) -> None:
+    log.warning("order %s: %s", order.client_order_id, message)
 
 
 def client_order_id(symbol: str, bar_ts: float, intent: Intent) -> str:
@@ -75,6 +91,8 @@ class Engine:
         bar_sec: int = 60,
         equity_every_sec: float = 60.0,
         stats_capacity: int = 500,
+        unknown_orders: UnknownOrderPolicy | None = None,
+        drain_timeout_sec: float = 5.0,
     ) -> None:
         self._params = params
         self.gate = gate
@@ -99,7 +117,14 @@ class Engine:
         self.last_bar_ts: float | None = None
         self.last_order_ts: float | None = None  # market time of the newest order sent
         self.signals_at_last_order = 0  # signals counted when it was sent
+        self._unknown_policy = unknown_orders or UnknownOrderPolicy()
+        self._drain_timeout = drain_timeout_sec
         self.on_error: Callable[[str, BaseException], None] = _log_error
+        # a limit such as the daily loss was reached: the state's owner stops entries
+        self.on_risk_breach: Callable[[str], None] = _log_breach
+        # an order's outcome is still unknown after alert_after_sec / is known again
+        self.on_order_unknown: Callable[[OrderRequest, str], None] = _log_unknown
+        self.on_order_known: Callable[[OrderRequest, str], None] = _log_unknown
         broker.subscribe(self.on_order_update)
 
     @property
@@ -155,6 +180,8 @@ class Engine:
         t1 = monotonic_ns()
         self.latency.observe("features", t1 - t0)
         if not stats.ready or self.book.has_working_order(bar.symbol):
+            return
+        if self.book.is_foreign(bar.symbol):  # the operator's until adopted
             return
         order = self._decide(bar, stats, bar_end)
         if order is None:
@@ -220,6 +247,8 @@ class Engine:
     def _send(self, order: OrderRequest, bar_end: float) -> None:
         denial = self.gate.check(order, self.book, bar_ts=bar_end)
         if denial is not None:
+            if denial.rule == "daily_loss":
+                self.on_risk_breach(denial.reason)
             self.counters.refusals += 1
             self._recorder.record(
                 "refusals",
@@ -254,8 +283,9 @@ class Engine:
         task.add_done_callback(self._tasks.discard)
 
     async def _submit(self, order: OrderRequest) -> None:
-        if self.gate.state is TradingState.HALTED and order.intent is not Intent.FLATTEN:
-            self._reject(order, "trading HALTED before the order was sent")
+        refusal = self.send_refusal(order)
+        if refusal is not None:
+            self._reject(order, refusal)
             return
         started = self._clock.monotonic_ns()
         try:
@@ -273,25 +303,55 @@ class Engine:
         self.latency.observe("submit", self._clock.monotonic_ns() - started)
         self.on_order_update(ack)
 
+    def send_refusal(self, order: OrderRequest) -> str | None:
+        """Asked again immediately before an order goes out (a HALT or a pause may have come
+        while it waited for the rate limit): the reason it must not be sent, or None."""
+        state = self.gate.state
+        if state is TradingState.HALTED and order.intent is not Intent.FLATTEN:
+            return f"trading HALTED before the order was sent ({self.gate.state_reason})"
+        if order.intent is Intent.ENTRY and not state.allows_entries:
+            return f"trading {state} before the entry was sent ({self.gate.state_reason})"
+        return None
+
     async def _resolve_unknown(self, order: OrderRequest, exc: Exception) -> None:
-        """An order whose submit failed in transit may still exist: look it up before deciding."""
-        try:
-            found = await self.broker.get_order(order.client_order_id)
-        except Exception as lookup_exc:
-            log.warning("order %s unresolved: %s", order.client_order_id, lookup_exc)
-            self._recorder.record(
-                "anomalies",
-                {
-                    "ts": self._clock.now(),
-                    "kind": "unresolved_order",
-                    "detail": f"{order.client_order_id}: submit {exc}; lookup {lookup_exc}",
-                },
-            )
-            return
+        """An order whose submit failed in transit may exist at the broker: it stays working
+        (so nothing else is sent for its symbol) and is looked up by client_order_id, with
+        backoff, until the broker answers. Past `alert_after_sec` the operator is told."""
+        policy = self._unknown_policy
+        started = self._clock.monotonic_ns()
+        delay = policy.first_retry_sec
+        alerted = False
+        while True:
+            try:
+                found = await self.broker.get_order(order.client_order_id)
+                break
+            except Exception as lookup_exc:  # any failure: the outcome is still unknown
+                waited = (self._clock.monotonic_ns() - started) / 1e9
+                self._recorder.record(
+                    "anomalies",
+                    {
+                        "ts": self._clock.now(),
+                        "kind": "unresolved_order",
+                        "detail": f"{order.client_order_id}: submit {exc}; lookup {lookup_exc}",
+                    },
+                )
+                if not alerted and waited >= policy.alert_after_sec:
+                    alerted = True
+                    self.on_order_unknown(
+                        order,
+                        f"outcome unknown for {waited:.0f}s (submit: {exc}; lookup: "
+                        f"{lookup_exc}); {order.symbol} sends nothing, exits included, until "
+                        "it is known; still looking it up",
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, policy.max_retry_sec)
         if found is None:
             self._reject(order, f"broker unavailable, order not placed: {exc}")
         else:
             self.on_order_update(found)
+        if alerted:
+            outcome = found.status.value if found is not None else "never placed"
+            self.on_order_known(order, f"outcome known: {outcome}")
 
     def _reject(self, order: OrderRequest, reason: str) -> None:
         self.counters.broker_rejects += 1
@@ -334,17 +394,20 @@ class Engine:
                 update.fill.price,
                 update.status,
             )
-            self.gate.check_daily_loss(self.book)
+            breach = self.gate.check_daily_loss(self.book)
+            if breach is not None:
+                self.on_risk_breach(breach.reason)
 
     def _periodic(self, now: float) -> None:
         """Market-time housekeeping: the day boundary and the equity curve."""
         if now >= self._next_day_ts:
-            self.book.start_day()
+            self.book.start_day(trading_date(now))
             self._next_day_ts = next_day_start(now)
         self.book.snapshot_equity(now)
         self._next_equity_ts = now + self._equity_every_sec
 
     async def drain(self) -> None:
-        """Wait (bounded) for in-flight submits, e.g. before shutdown."""
+        """Wait for in-flight submits, e.g. before a kill's cancel-all or shutdown, for as long
+        as one broker request may take."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_SEC)
+            await asyncio.wait(set(self._tasks), timeout=self._drain_timeout)

@@ -94,8 +94,8 @@ class RiskGate:
     def _state_rule(self, order: OrderRequest) -> Denial | None:
         if self._state is TradingState.HALTED:
             return Denial("state", f"trading is HALTED ({self._state_reason or 'no reason'})")
-        if self._state is TradingState.PAUSED and order.intent is Intent.ENTRY:
-            return Denial("state", "trading is PAUSED: exits only")
+        if order.intent is Intent.ENTRY and not self._state.allows_entries:
+            return Denial("state", f"trading is {self._state}: exits only ({self._state_reason})")
         return None
 
     def _basic_rules(self, order: OrderRequest, view: RiskView) -> Denial | None:
@@ -158,7 +158,8 @@ class RiskGate:
         return None
 
     def check_daily_loss(self, view: RiskView) -> Denial | None:
-        """Halts trading when the day's loss reaches the limit; cheap enough for every fill."""
+        """A denial once the day's loss reaches the limit; cheap enough for every fill. The gate
+        only reports it: the state's owner moves trading to REDUCING."""
         start = view.day_start_equity()
         if start <= 0:
             return None
@@ -166,10 +167,7 @@ class RiskGate:
         if loss < self._limits.max_daily_loss_pct:
             return None
         limit = self._limits.max_daily_loss_pct
-        reason = f"daily loss {loss:.2%} reached max_daily_loss_pct {limit:.2%}"
-        if self._state is not TradingState.HALTED:
-            self.set_state(TradingState.HALTED, reason)
-        return Denial("daily_loss", reason)
+        return Denial("daily_loss", f"daily loss {loss:.2%} reached max_daily_loss_pct {limit:.2%}")
 
     def _count_rules(self, now: float) -> Denial | None:
         self._roll_day(now)

@@ -54,8 +54,13 @@ _FINAL_STATUSES = frozenset(
 
 class TradingState(enum.StrEnum):
     ACTIVE = "ACTIVE"
-    PAUSED = "PAUSED"  # exits only
-    HALTED = "HALTED"  # nothing
+    PAUSED = "PAUSED"  # a person (or the dead-man): exits only
+    REDUCING = "REDUCING"  # an automatic risk breach: exits only, entries refused
+    HALTED = "HALTED"  # a kill or a person: nothing but the kill's own flatten orders
+
+    @property
+    def allows_entries(self) -> bool:
+        return self is TradingState.ACTIVE
 
 
 class Intent(enum.StrEnum):

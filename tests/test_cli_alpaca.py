@@ -50,7 +50,9 @@ async def test_a_live_alpaca_start_recovers_the_broker_position_and_says_so(
             await slack.wait_connected(1, within=30)
             await eventually(lambda: "recovered at start-up" in alerts_text(), within=10)
             assert "LIVE TRADING" in alerts_text()
-            assert "position adopted from the broker: SPY +10 @ 500.00" in alerts_text()
+            # the journal never saw it: the operator's, with an incident naming the command
+            assert "NOT the bot's, held for the operator: SPY +10 @ 500.00" in alerts_text()
+            await eventually(lambda: "/trade adopt SPY" in alerts_text(), within=10)
             envelope = await slack.send_slash_command("positions", user_id="U1", channel_id="C1")
             await envelope.acked()
             await eventually(lambda: slack.responses, within=10)

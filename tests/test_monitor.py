@@ -118,7 +118,7 @@ async def test_trade_flow_alerts_on_too_many_orders_and_on_refused_signals(
     assert result.level is Level.WARN and "1 signal(s)" in result.message
 
 
-async def test_drawdown_alerts_then_halts_and_uses_a_recorded_backtest(tmp_path: Path) -> None:
+async def test_drawdown_alerts_then_reduces_and_uses_a_recorded_backtest(tmp_path: Path) -> None:
     h = make_harness(
         tmp_path,
         **{"monitoring.drawdown_alert_pct": 0.01, "monitoring.drawdown_halt_pct": 0.05},
@@ -135,8 +135,9 @@ async def test_drawdown_alerts_then_halts_and_uses_a_recorded_backtest(tmp_path:
 
     h.service.book.mark("SPY", 97.95 - 3 * loss_per_share, h.clock.now())
     await monitor.run()
-    assert h.service.gate.state is TradingState.HALTED
+    assert h.service.gate.state is TradingState.REDUCING  # exits still run
     assert "hard limit" in h.service.open_alerts["drawdown"]
+    assert "REDUCING" in h.service.open_alerts["trading-state"]
 
     record(h.journal, "full", "csv:x", True, StrategyParams(), metrics(drawdown=0.004))
     h.journal.flush()

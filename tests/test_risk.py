@@ -172,13 +172,22 @@ def test_an_exit_must_reduce_the_position(gate: RiskGate, view: View) -> None:
         assert denial is not None and denial.rule == "exit_exceeds_position"
 
 
-def test_daily_loss_halts_trading(gate: RiskGate, view: View) -> None:
-    """Reaching max_daily_loss_pct flips the state to HALTED with the reason."""
+def test_daily_loss_is_reported_not_acted_on_by_the_gate(gate: RiskGate, view: View) -> None:
+    """Reaching max_daily_loss_pct is a denial with the reason; the gate never writes the
+    state itself (its owner moves trading to REDUCING)."""
     view.equity_now = 96_999.0
     denial = gate.check_daily_loss(view)
-    assert denial is not None and denial.rule == "daily_loss"
-    assert gate.state is TradingState.HALTED
-    assert "daily loss" in gate.state_reason
+    assert denial is not None and denial.rule == "daily_loss" and "daily loss" in denial.reason
+    assert gate.state is TradingState.ACTIVE
+
+
+def test_reducing_refuses_entries_and_allows_exits(gate: RiskGate, view: View) -> None:
+    """REDUCING (an automatic risk breach) lets positions be closed and refuses new ones."""
+    view.positions = {"SPY": 10}
+    gate.set_state(TradingState.REDUCING, "daily loss 3.00%")
+    denial = gate.check(order(), view)
+    assert denial is not None and denial.rule == "state" and "REDUCING" in denial.reason
+    assert gate.check(order(qty=10, side=Side.SELL, limit=None, intent=Intent.EXIT), view) is None
 
 
 def test_order_rate_refuses_the_excess_and_recovers_after_a_minute(

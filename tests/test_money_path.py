@@ -1,0 +1,116 @@
+"""The money path when something goes wrong: risk breaches, unknown orders, adoption, restarts
+(issue 11 cases 1, 3 and 8 on the simulator; the restart cases are in test_recovery.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ops.monitor import Monitor
+from ops.results import ConfirmRequest
+from strategy.market_day import trading_date
+from strategy.types import OrderRequest, OrderStatus, OrderUpdate, TradingState
+from strategy.venue import BrokerUnavailable
+from strategy.venues.sim import SimBroker
+from tests.support import Harness, bar, eventually, make_harness
+from tests.test_commands import open_spy_position
+from tests.test_engine import CALM
+from tests.test_monitor import RecordingSink
+
+
+def state_rows(h: Harness) -> list[dict[str, object]]:
+    h.journal.flush()
+    return h.journal.query("select state, reason, user from state_changes order by id")
+
+
+async def test_a_daily_loss_breach_reduces_says_so_and_still_exits(tmp_path: Path) -> None:
+    """A day loss past the limit moves trading to REDUCING through the state's owner (journaled,
+    an incident in Slack); entries are refused but the open position still exits."""
+    h = make_harness(tmp_path)
+    sink = RecordingSink()
+    h.service.add_alert_sink(sink)
+    await open_spy_position(h)
+    day = trading_date(h.clock.now())
+    h.service.book.restore_day(day, h.service.book.equity() * 1.05)  # 5% down on the day
+    await Monitor(h.service).run()
+
+    assert h.service.gate.state is TradingState.REDUCING
+    assert state_rows(h)[-1]["state"] == "REDUCING" and "daily loss" in str(
+        state_rows(h)[-1]["reason"]
+    )
+    assert any(e[0] == "raise" and e[1] == "trading-state" for e in sink.events)
+    await h.push(*(bar("QQQ", i, c) for i, c in enumerate([*CALM, 98.0])))  # an entry signal
+    assert h.service.book.position("QQQ") is None
+    assert all(o.request.symbol != "QQQ" for o in h.service.book.working_orders())
+    await h.push(bar("SPY", 40, 100.0), bar("SPY", 41, 100.0))  # z reverts: the exit
+    assert h.service.book.position("SPY") is None
+
+
+async def test_the_breach_from_a_fill_goes_through_the_owner(tmp_path: Path) -> None:
+    """The engine's own check after a fill reports the breach; the gate never writes the state,
+    so the state_changes row names `risk` as the one who moved it."""
+    h = make_harness(tmp_path)
+    await open_spy_position(h)
+    day = trading_date(h.clock.now())
+    h.service.book.restore_day(day, h.service.book.equity() * 1.05)
+    await h.push(bar("SPY", 22, 100.0), bar("SPY", 23, 100.0))  # the exit fills
+    assert h.service.gate.state is TradingState.REDUCING
+    assert state_rows(h)[-1]["user"] == "risk"
+
+
+class LookupsFail(SimBroker):
+    """The submit times out after the order was placed, and the next lookups fail too."""
+
+    failing_lookups = 3
+
+    async def submit(self, order: OrderRequest) -> OrderUpdate:
+        await super().submit(order)
+        raise BrokerUnavailable("read timeout")
+
+    async def get_order(self, client_order_id: str) -> OrderUpdate | None:
+        if self.failing_lookups > 0:
+            self.failing_lookups -= 1
+            raise BrokerUnavailable("502 bad gateway")
+        return await super().get_order(client_order_id)
+
+
+async def test_an_order_of_unknown_outcome_is_looked_up_until_known_and_alerted(
+    tmp_path: Path,
+) -> None:
+    """Submit and lookup both fail: the order is looked up again with backoff until the broker
+    answers; meanwhile an order-unknown incident says the symbol is blocked, then resolves."""
+    h = make_harness(
+        tmp_path,
+        **{"broker.lookup_retry_sec": 0.001, "monitoring.unknown_order_alert_sec": 0.0},
+    )
+    broker = h.swap_broker(LookupsFail)
+    await h.push(*(bar("SPY", i, c) for i, c in enumerate([*CALM, 98.0])))
+    await eventually(lambda: "order-unknown:SPY" in h.service.open_alerts)
+    assert "exits included" in h.service.open_alerts["order-unknown:SPY"]
+    await eventually(lambda: broker.failing_lookups == 0 and not h.service.engine._tasks)
+    (order,) = h.service.book.working_orders()
+    assert order.status is OrderStatus.ACCEPTED  # known now: it was placed
+    assert "order-unknown:SPY" not in h.service.open_alerts
+
+
+async def test_adopting_a_position_moves_cash_so_equity_stays_the_brokers(
+    tmp_path: Path,
+) -> None:
+    """Adopting +7 bought behind the book's back pays for them: book equity equals the broker's
+    instead of rising by their market value; until then the symbol is not traded."""
+    h = make_harness(tmp_path)
+    await h.push(bar("SPY", 0, 100.0))
+    await h.buy_behind_the_books_back("SPY", 7, 100.0)
+    await h.push(bar("SPY", 1, 100.0))
+    await h.run("reconcile")
+    assert h.service.book.is_foreign("SPY")
+    before = h.service.book.equity()
+    request = await h.run("adopt SPY")
+    assert isinstance(request, ConfirmRequest)
+    await h.core.confirm(request.nonce, "U1", "C1", "test")
+    account = await h.broker.account()
+    assert h.service.book.position_qty("SPY") == 7
+    assert h.service.book.equity() == pytest.approx(account.equity)
+    assert h.service.book.equity() == pytest.approx(before)
+    assert not h.service.book.is_foreign("SPY")
