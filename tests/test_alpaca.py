@@ -75,7 +75,14 @@ async def start_live(tmp_path: Path, bars_back: int = 21, **broker_kw: object) -
         },
     )
     feed = AlpacaFeed.connect(
-        "PKTEST", "secret-test", SYMBOLS, clock, "iex", alpaca.data_stream_url, alpaca.data_url
+        "PKTEST",
+        "secret-test",
+        SYMBOLS,
+        clock,
+        "iex",
+        alpaca.data_stream_url,
+        alpaca.data_url,
+        in_session=lambda prev_ts, ts: True,  # test bars follow the wall clock, day or night
     )
     account = await broker.account()
     service = TradingService(
@@ -128,6 +135,7 @@ async def test_a_data_stream_drop_is_reconnected_and_the_gap_backfilled(tmp_path
         await live.alpaca.drop_data_connections()
         await live.bars("SPY", [100.0 + i / 100 for i in range(10)], first=10, live=False)
         await eventually(lambda: live.feed.connections == 2, within=15)
+        await eventually(lambda: live.feed.backfilled == 10)
         await live.bars("SPY", [100.2], first=20)
         await eventually(lambda: live.service.engine.counters.bars == 21)
         assert live.feed.backfilled == 10
