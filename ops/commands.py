@@ -17,6 +17,7 @@ from ops.confirm import Confirmations
 from ops.formatting import allowed_range, format_value
 from ops.parsing import ParsedCommand, parse_command
 from ops.queries import Queries
+from ops.recovery import FOREIGN_ORDER_INCIDENT
 from ops.results import CommandError, ConfirmRequest, Done, HelpResult, Result
 from ops.service import TradingService
 from strategy.types import TradingState
@@ -55,6 +56,8 @@ class CommandCore:
             return self._request_change(name, args, user, channel)
         if name == "adopt":
             return await self._request_adopt(args, user, channel)
+        if name == "cancel-order":
+            return await self._cancel_order(args, user)
         if name in ("ack", "resolve"):
             return self._take_incident(name, args, user)
         if args and name not in ("pnl",):
@@ -308,6 +311,28 @@ class CommandCore:
                 "the strategy trades the symbol again from now on",
             ),
             apply,
+        )
+
+    async def _cancel_order(self, args: tuple[str, ...], user: str) -> Done:
+        """One working order canceled at the broker (a foreign one found at start-up, say);
+        no confirmation: canceling only ever reduces what can happen."""
+        if len(args) != 1:
+            raise CommandError(messages.CANCEL_ORDER_USAGE)
+        coid = args[0]
+        order = self.service.book.order(coid)
+        if order is None or not order.working:
+            raise CommandError(messages.CANCEL_ORDER_UNKNOWN.format(coid=coid))
+        try:
+            await self.service.broker.cancel(coid)
+        except BrokerError as exc:
+            raise CommandError(messages.CANCEL_ORDER_FAILED.format(coid=coid, error=exc)) from exc
+        r = order.request
+        self.service.resolve(
+            f"{FOREIGN_ORDER_INCIDENT}{r.symbol}", f"{coid}: cancel sent by {user}"
+        )
+        return Done(
+            f"cancel of {coid} ({r.side} {r.qty} {r.symbol}) sent by {user}; "
+            "fills it made before stay booked"
         )
 
     async def _broker_position(self, symbol: str) -> tuple[int, float]:

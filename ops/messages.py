@@ -5,7 +5,8 @@ from __future__ import annotations
 USAGE = (
     "usage: status | pnl [today|week|all] | positions | reconcile | config | "
     "set <param> <value> [--open] | reset <param> | pause | resume | kill | slippage | "
-    "adopt <symbol> | ack <incident> | resolve <incident> | checklist | test-alert | help"
+    "adopt <symbol> | cancel-order <id> | ack <incident> | resolve <incident> | checklist | "
+    "test-alert | help"
 )
 
 HELP = (
@@ -22,6 +23,7 @@ HELP = (
     "kill                   halt, cancel all orders, close every position (asks to confirm)",
     "slippage               realized slippage of fills: mean, std, p95 (bps)",
     "adopt <symbol>         take the broker's position for a symbol into the book (confirm)",
+    "cancel-order <id>      cancel one working order by its client order id",
     "ack <incident>         acknowledge an open incident (e.g. `ack feed-stale`)",
     "resolve <incident>     close an incident by hand (a failing check opens it again)",
     "checklist              the pre-deploy checklist: pass/fail/unknown with the evidence",
@@ -60,3 +62,11 @@ ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to 
 ADOPT_MOVED = "the broker's {symbol} position changed since this was asked; nothing applied"
 ACK_USAGE = "usage: {verb} <incident>, e.g. `{verb} feed-stale`; open: {open}"
 ACK_UNKNOWN = "no open incident '{key}'; open: {open}"
+CANCEL_ORDER_USAGE = "usage: cancel-order <client_order_id>, as the incident names it"
+CANCEL_ORDER_UNKNOWN = "no working order '{coid}' (see `/trade status` for working orders)"
+CANCEL_ORDER_FAILED = "the broker refused to cancel {coid}: {error}"
+FOREIGN_ORDER = (
+    "{symbol}: an open order at the broker that the journal never sent: {coid} ({side} {qty}, "
+    "{status}). It is tracked, so its fills are booked, and {symbol} sends nothing else while it "
+    "works. Leave it to work, or cancel it: `/trade cancel-order {coid}`"
+)

@@ -21,6 +21,7 @@ COMMANDS = frozenset(
         "kill",
         "slippage",
         "adopt",
+        "cancel-order",
         "ack",
         "resolve",
         "checklist",

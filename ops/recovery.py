@@ -12,10 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ops import messages
 from ops.reconcile import INCIDENT_PREFIX
 from ops.service import TradingService
+from strategy.book import order_row
 from strategy.market_day import trading_date
-from strategy.types import BrokerPosition, Intent, OrderRequest, OrderType, Side, TimeInForce
+from strategy.types import (
+    BrokerPosition,
+    Intent,
+    OrderRequest,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+
+FOREIGN_ORDER_INCIDENT = "order-foreign:"
 
 UNFINISHED = """
     select * from orders o
@@ -44,6 +56,7 @@ PEAK = "select max(equity) as peak from equity"
 @dataclass(frozen=True, slots=True)
 class RecoveryReport:
     still_working: tuple[str, ...]
+    foreign_orders: tuple[str, ...]
     finished_while_away: tuple[str, ...]
     unknown_at_broker: tuple[str, ...]
     positions: tuple[str, ...]
@@ -65,6 +78,7 @@ class RecoveryReport:
         lines += [f"  NOT the bot's, held for the operator: {p}" for p in self.foreign]
         lines += [f"  the broker holds less than the journal: {p}" for p in self.journal_only]
         lines += [f"  order still working: {o}" for o in self.still_working]
+        lines += [f"  open order the journal never sent: {o}" for o in self.foreign_orders]
         lines += [f"  order finished while we were away: {o}" for o in self.finished_while_away]
         lines += [f"  journaled order unknown to the broker: {o}" for o in self.unknown_at_broker]
         return lines
@@ -72,7 +86,11 @@ class RecoveryReport:
     @property
     def differences(self) -> bool:
         return bool(
-            self.finished_while_away or self.unknown_at_broker or self.foreign or self.journal_only
+            self.finished_while_away
+            or self.unknown_at_broker
+            or self.foreign
+            or self.journal_only
+            or self.foreign_orders
         )
 
 
@@ -94,6 +112,7 @@ def _request(row: dict[str, object]) -> OrderRequest:
 
 async def recover(service: TradingService) -> RecoveryReport:
     working, finished, unknown = await _orders(service)
+    foreign_orders = [_track_foreign(service, o) for o in await _foreign_open_orders(service)]
     await service.journal.aflush()  # the fills found above count in the expected positions
     expected = {
         str(row["symbol"]): int(row["qty"])  # type: ignore[call-overload]
@@ -115,6 +134,7 @@ async def recover(service: TradingService) -> RecoveryReport:
     book.rebase_peak(float(journal_peak) if journal_peak is not None else 0.0)  # type: ignore[arg-type]
     return RecoveryReport(
         tuple(working),
+        tuple(foreign_orders),
         tuple(finished),
         tuple(unknown),
         tuple(held),
@@ -186,6 +206,48 @@ async def _journal_missed_fill(
             "decision_price": decision,
         },
     )
+
+
+async def _foreign_open_orders(service: TradingService) -> list[OrderUpdate]:
+    """Open orders at the broker that the journal never sent (so the book does not track)."""
+    return [
+        o
+        for o in await service.broker.open_orders()
+        if service.book.order(o.client_order_id) is None
+    ]
+
+
+def _track_foreign(service: TradingService, update: OrderUpdate) -> str:
+    """Track it so its fills are booked and its symbol waits for it; the operator is told and
+    may cancel it. Journaled, so a later restart knows it."""
+    side = update.side or Side.BUY
+    last = service.book.last_price(update.symbol)
+    request = OrderRequest(
+        client_order_id=update.client_order_id,
+        symbol=update.symbol,
+        side=side,
+        qty=update.qty,
+        type=OrderType.MARKET,
+        tif=TimeInForce.DAY,
+        limit_price=None,
+        decision_price=last[0] if last else (update.filled_avg_price or 0.0),
+        intent=Intent.ENTRY,
+        created_ts=service.clock.now(),
+    )
+    service.journal.record("orders", order_row(request))
+    service.book.adopt_order(request, update)
+    service.alert(
+        f"{FOREIGN_ORDER_INCIDENT}{update.symbol}",
+        "critical",
+        messages.FOREIGN_ORDER.format(
+            symbol=update.symbol,
+            coid=update.client_order_id,
+            side=side,
+            qty=update.qty,
+            status=update.status,
+        ),
+    )
+    return f"{update.client_order_id} ({side} {update.qty} {update.symbol}): {update.status}"
 
 
 def _positions(

@@ -26,6 +26,22 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
+def order_row(r: OrderRequest) -> dict[str, object]:
+    """An order as the journal keeps it."""
+    return {
+        "ts": r.created_ts,
+        "client_order_id": r.client_order_id,
+        "symbol": r.symbol,
+        "side": r.side.value,
+        "qty": r.qty,
+        "type": r.type.value,
+        "tif": r.tif.value,
+        "limit_price": r.limit_price,
+        "decision_price": r.decision_price,
+        "intent": r.intent.value,
+    }
+
+
 @dataclass(slots=True)
 class BookOrder:
     request: OrderRequest
@@ -93,22 +109,7 @@ class Book:
         order = BookOrder(request, OrderStatus.NEW, 0, None, params)
         self._orders[request.client_order_id] = order
         self._working_by_symbol[request.symbol] = self._working_by_symbol.get(request.symbol, 0) + 1
-        r = request
-        self._recorder.record(
-            "orders",
-            {
-                "ts": r.created_ts,
-                "client_order_id": r.client_order_id,
-                "symbol": r.symbol,
-                "side": r.side.value,
-                "qty": r.qty,
-                "type": r.type.value,
-                "tif": r.tif.value,
-                "limit_price": r.limit_price,
-                "decision_price": r.decision_price,
-                "intent": r.intent.value,
-            },
-        )
+        self._recorder.record("orders", order_row(request))
         return order
 
     def adopt_order(self, request: OrderRequest, update: OrderUpdate) -> BookOrder:

@@ -131,6 +131,8 @@ class OrderUpdate:
     fill: Fill | None = None
     reason: str = ""
     broker_order_id: str = ""
+    side: Side | None = None  # what was ordered, where the venue says (a REST read of the order)
+    qty: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ops.commands import CommandCore
 from ops.config import load_settings
+from ops.confirm import Confirmations
 from ops.journal import Journal
 from ops.monitor import Monitor
 from ops.recovery import recover
@@ -170,4 +172,42 @@ async def test_fills_made_while_away_are_journaled_as_fills(
     (fill,) = service.journal.query("select symbol, side, qty, price, commission from fills")
     assert fill == {"symbol": "SPY", "side": "buy", "qty": 10, "price": 100.0, "commission": 0.1}
     assert not report.foreign and service.book.position_qty("SPY") == 10
+    service.journal.close()
+
+
+async def test_an_open_order_the_journal_never_sent_is_an_incident_with_a_choice(
+    alpaca: AlpacaFake, tmp_path: Path
+) -> None:
+    """Recovery reads the broker's open orders: one the journal never sent (placed just before a
+    crash, or by hand) is tracked, blocks its symbol while it works, and opens an incident that
+    offers `cancel-order`; the command cancels it at the broker."""
+    alpaca.prices["SPY"] = 100.0
+    alpaca.delay_fills = True
+    (tmp_path / "elsewhere").mkdir()
+    placer = await service_on(alpaca, tmp_path / "elsewhere")  # another journal
+    request = OrderRequest(
+        "by-hand-1",
+        "SPY",
+        Side.BUY,
+        5,
+        OrderType.MARKET,
+        TimeInForce.DAY,
+        None,
+        100.0,
+        Intent.ENTRY,
+        START,
+    )
+    await placer.broker.submit(request)
+    placer.journal.close()
+    service = await service_on(alpaca, tmp_path)
+    report = await recover(service)
+    assert report.foreign_orders and "by-hand-1" in report.foreign_orders[0]
+    assert "/trade cancel-order by-hand-1" in service.open_alerts["order-foreign:SPY"]
+    assert service.book.has_working_order("SPY")
+    core = CommandCore(service, Confirmations(lambda: 0.0, False), lambda: 0.0)
+    done = await core.handle("cancel-order by-hand-1", "U1", "C1", "test")
+    assert "cancel of by-hand-1" in str(done)
+    (order,) = [o for o in alpaca.orders.values() if o["client_order_id"] == "by-hand-1"]
+    assert order["status"] == "canceled"
+    assert "order-foreign:SPY" not in service.open_alerts
     service.journal.close()

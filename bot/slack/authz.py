@@ -16,6 +16,7 @@ CHANGES = frozenset(
         "confirm",
         "cancel",
         "adopt",
+        "cancel-order",
         "ack",
         "resolve",
         "test-alert",

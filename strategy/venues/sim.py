@@ -218,6 +218,8 @@ class SimBroker:
                 None,
                 self._clock.now(),
                 broker_order_id=f"sim-{self._serial}",
+                side=order.side,
+                qty=order.qty,
             ),
         )
         self._orders[order.client_order_id] = sim_order

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import requests
@@ -85,6 +86,8 @@ def order_update(order: Order) -> OrderUpdate:
         filled_avg_price=float(avg) if avg is not None else None,
         ts=_ts(order.updated_at),
         broker_order_id=str(order.id),
+        side=Side.BUY if _value(order.side) == "buy" else Side.SELL,
+        qty=int(float(order.qty or 0)),
     )
 
 
@@ -98,23 +101,13 @@ def trade_update(update: TradeUpdate, commission_per_share: float) -> OrderUpdat
         fill = Fill(
             client_order_id=base.client_order_id,
             symbol=base.symbol,
-            side=Side.BUY if _value(update.order.side) == "buy" else Side.SELL,
+            side=base.side or Side.BUY,
             qty=qty,
             price=float(update.price),
             commission=qty * commission_per_share,
             ts=_ts(update.timestamp),
         )
-    return OrderUpdate(
-        base.client_order_id,
-        base.symbol,
-        base.status,
-        base.filled_qty,
-        base.filled_avg_price,
-        _ts(update.timestamp),
-        fill,
-        event,
-        base.broker_order_id,
-    )
+    return replace(base, ts=_ts(update.timestamp), fill=fill, reason=event)
 
 
 def broker_error(exc: Exception) -> BrokerError:
