@@ -117,7 +117,9 @@ class AlpacaBroker:
         self._stream_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._refresh_again = False
-        self._refusals = Refusals("broker-auth", "trading")
+        self._refusals = Refusals(
+            "broker-auth", "trading", "ALPACA_API_KEY, ALPACA_SECRET_KEY and broker.paper"
+        )
         self.on_problem: ProblemSink = log_problem
         self.on_recovered: RecoveredSink = log_recovered
         self.reconnects = 0

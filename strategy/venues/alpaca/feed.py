@@ -121,7 +121,9 @@ class AlpacaFeed:
         self._task: asyncio.Task[None] | None = None
         self._backfill_task: asyncio.Task[None] | None = None
         self._gap_reported = False
-        self._refusals = Refusals("feed-auth", "market-data")
+        self._refusals = Refusals(
+            "feed-auth", "market-data", "ALPACA_API_KEY, ALPACA_SECRET_KEY and broker.data_feed"
+        )
         self.on_problem: ProblemSink = log_problem
         self.on_recovered: RecoveredSink = log_recovered
         self.connections = 0

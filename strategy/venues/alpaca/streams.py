@@ -55,9 +55,10 @@ class Refusals:
     """Credentials refused on a venue connection (a stream, REST): one incident, open while
     any of them is refused, closed once each of them has been accepted again."""
 
-    def __init__(self, key: str, what: str) -> None:
+    def __init__(self, key: str, what: str, check: str) -> None:
         self.key = key
         self._what = what
+        self._check = check  # the settings to look at
         self._refused: set[str] = set()
 
     def refused(self, where: str, cause: str, report: ProblemSink) -> None:
@@ -68,8 +69,7 @@ class Refusals:
                 self.key,
                 "critical",
                 f"Alpaca refused the {self._what} credentials / subscription on the {where} "
-                f"({cause}); check ALPACA_API_KEY, ALPACA_SECRET_KEY, broker.paper and "
-                "broker.data_feed. Retrying with backoff.",
+                f"({cause}); check {self._check}",
             )
 
     def accepted(self, where: str, report: RecoveredSink) -> None:
