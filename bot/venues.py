@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -11,13 +13,16 @@ from urllib.parse import urlsplit
 from ops.config import Settings
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import session_open
-from strategy.venue import Broker, BrokerError, Feed
+from strategy.types import Account
+from strategy.venue import Broker, BrokerAuthError, BrokerError, BrokerUnavailable, Feed
 from strategy.venues.alpaca.broker import AlpacaBroker
 from strategy.venues.alpaca.feed import AlpacaFeed
+from strategy.venues.alpaca.streams import ProblemSink, RecoveredSink
 from strategy.venues.bars import csv_bars, synthetic_bars
 from strategy.venues.sim import SimBroker, SimSettings
 from strategy.venues.sim_feed import SimFeed
 
+log = logging.getLogger(__name__)
 LIVE_HOST = "api.alpaca.markets"
 PAPER_HOST = "paper-api.alpaca.markets"
 LIVE_WARNING = (
@@ -34,6 +39,10 @@ async def _nothing() -> None:
     return None
 
 
+def _unreported(problem: ProblemSink, recovered: RecoveredSink) -> None:
+    return None
+
+
 @dataclass
 class Venue:
     broker: Broker
@@ -44,6 +53,8 @@ class Venue:
     warnings: tuple[str, ...] = ()  # told to the operator (log, Slack) once the service runs
     start: Callable[[], Awaitable[None]] = field(default=_nothing)
     stop: Callable[[], Awaitable[None]] = field(default=_nothing)
+    # the venue's own incidents (credentials refused, bars missing) go to these two callbacks
+    report_to: Callable[[ProblemSink, RecoveredSink], None] = field(default=_unreported)
 
 
 def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venue:
@@ -110,14 +121,60 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
         stream_url=settings.text("broker.data_stream_url"),
         data_url=settings.text("broker.data_url"),
     )
-    try:
-        account = await broker.account()
-    except BrokerError as exc:
-        raise StartupError(f"cannot reach the Alpaca account: {exc}") from exc
+    account = await _read_account(
+        broker,
+        settings.integer("broker.startup_attempts"),
+        settings.number("broker.startup_retry_sec"),
+    )
 
     async def stop() -> None:
         await feed.stop()
         await broker.stop()
 
+    def report_to(problem: ProblemSink, recovered: RecoveredSink) -> None:
+        for part in (broker, feed):
+            part.on_problem, part.on_recovered = problem, recovered
+
     warnings = () if paper else (LIVE_WARNING,)
-    return Venue(broker, feed, clock, account.cash, True, warnings, start=broker.start, stop=stop)
+    return Venue(
+        broker,
+        feed,
+        clock,
+        account.cash,
+        True,
+        warnings,
+        start=broker.start,
+        stop=stop,
+        report_to=report_to,
+    )
+
+
+async def _read_account(broker: AlpacaBroker, attempts: int, first_wait: float) -> Account:
+    """A transient failure (timeout, 429, 5xx) is retried with backoff, and said; refused
+    keys or any other refusal stop the start at once."""
+    wait = first_wait
+    for attempt in range(1, attempts + 1):
+        try:
+            return await broker.account()
+        except BrokerAuthError as exc:
+            raise StartupError(
+                f"{exc}; check ALPACA_API_KEY and ALPACA_SECRET_KEY "
+                "(paper keys need broker.paper: true, live keys false)"
+            ) from exc
+        except BrokerUnavailable as exc:
+            if attempt == attempts:
+                raise StartupError(
+                    f"cannot reach the Alpaca account after {attempts} tries: {exc}"
+                ) from exc
+            log.warning(
+                "Alpaca account unreachable (%s); retry %d/%d in %.1fs",
+                exc,
+                attempt + 1,
+                attempts,
+                wait,
+            )
+            await asyncio.sleep(wait)
+            wait *= 2
+        except BrokerError as exc:
+            raise StartupError(f"the Alpaca account refused: {exc}") from exc
+    raise AssertionError("unreachable: attempts >= 1")
