@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# the chaos soak alone, its figures on the terminal (it also runs inside `make test`)
+soak: $(STAMP)
+	$(BIN)/pytest -s -p no:cacheprovider -m soak tests/test_soak.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
