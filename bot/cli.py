@@ -1,4 +1,4 @@
-"""`tradebot` command line: run the service, watch one, or arm the local kill switch."""
+"""`tradebot` command line: run the service, watch one, or arm the local kill switch / resume."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from bot import kill_cli
 from bot.app import RunOptions, config_path, open_journal, serve
 from bot.backtest_cli import add_arguments as add_backtest_arguments
 from bot.backtest_cli import backtest
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     kill = sub.add_parser("kill", help="arm the kill switch file the running service watches")
     kill.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
     kill.add_argument("--clear", action="store_true", help="remove the kill switch file")
+    res = sub.add_parser("resume", help="ask the running service to resume trading after a halt")
+    res.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    res.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     return parser
 
 
@@ -61,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     try:
         if args.command == "kill":
-            return _kill(args.config, args.clear, env)
+            return kill_cli.kill(load_settings(config_path(args.config, env), env=env), args.clear)
+        if args.command == "resume":
+            return kill_cli.resume(load_settings(config_path(args.config, env), env=env), args.yes)
         if args.command == "backtest":
             settings, journal = open_journal(config_path(args.config, env), env)
             return asyncio.run(backtest(args, settings, journal, env))
@@ -75,20 +80,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StartupError, BarDataError) as exc:
         print(f"tradebot: {exc}", file=sys.stderr)
         return 2
-
-
-def _kill(config: str | None, clear: bool, env: dict[str, str]) -> int:
-    settings = load_settings(config_path(config, env), env=env)
-    path = Path(str(settings.get("monitoring.kill_switch_file")))
-    if clear:
-        path.unlink(missing_ok=True)
-        print(f"kill switch file {path} removed; trading stays HALTED until someone resumes")
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
-    print(
-        f"kill switch armed: {path}\n"
-        "the running service halts, cancels all orders and closes every position within ~1 s;\n"
-        "run `tradebot kill --clear` before resuming"
-    )
-    return 0

@@ -1,8 +1,10 @@
 """The service's health endpoint on 127.0.0.1, for `tradebot watchdog` (another process,
-usually another machine through a tunnel): state, heartbeat ages, open incidents as JSON."""
+usually another machine through a tunnel) and for `tradebot kill` / `resume`, which wait on it:
+state, heartbeat ages, open incidents and the last kill's outcome as JSON."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -34,6 +36,21 @@ def health(service: TradingService) -> dict[str, Any]:
         "market_open": service.gate.market_open,
         "open_incidents": dict(service.open_alerts),
         "uptime_sec": round(time.monotonic() - service.started_at, 1),
+        "kill": kill_status(service),
+    }
+
+
+def kill_status(service: TradingService) -> dict[str, Any]:
+    """Request counters (a waiting CLI compares them) and the latest kill and resume."""
+    status = service.kill_switch.status()
+    last = status.last
+    return {
+        "requests": status.requests,
+        "last": None
+        if last is None
+        else {**dataclasses.asdict(last), "remaining": dict(last.remaining)},
+        "resume_requests": status.resume_requests,
+        "resume_result": status.resume_result,
     }
 
 

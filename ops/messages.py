@@ -55,7 +55,6 @@ PAUSE_WHILE_HALTED = (
     "trading is HALTED; pause would not change anything (use resume after checking)"
 )
 RESUME_BLOCKED_KILL_FILE = "the kill switch file {path} exists: remove it before resuming"
-KILL_IN_PROGRESS = "a kill is already in progress"
 
 ADOPT_USAGE = "usage: adopt <symbol>, e.g. `adopt SPY` (after `reconcile` shows a difference)"
 ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to adopt"

@@ -13,11 +13,10 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
-from ops import messages
 from ops.config import Settings
 from ops.journal import Journal
-from ops.kill import Flattener
-from ops.results import CheckResult, CommandError, KillReport, RunSummary
+from ops.kill_switch import KillSwitch
+from ops.results import CheckResult, KillReport, RunSummary
 from ops.trading_state import TradingStateOwner
 from strategy.book import Book
 from strategy.clock import Clock
@@ -45,8 +44,6 @@ class AlertSink(Protocol):
 
 
 DRAIN_MARGIN_SEC = 1.0  # beyond one broker request, before a kill cancels everything
-KILL_FILE_POLL_SEC = 1.0
-KEEP_FLATTENING_SEC = 5.0
 
 
 class TradingService:
@@ -97,7 +94,7 @@ class TradingService:
         self._severities: dict[str, str] = {}
         self._error_counts: dict[str, int] = {}
         self._notices: list[str] = []
-        self._killing = False
+        self.kill_switch = KillSwitch(self)
         self._started_engine = False
         self.started_at = time.monotonic()
         self.feed_ended = False
@@ -117,7 +114,7 @@ class TradingService:
         self._started_engine = True
         self.engine.on_error = self.report_error
         self.spawn("engine", self._run_engine())
-        self.spawn("kill-switch", self._watch_kill_file())
+        self.spawn("kill-switch", self.kill_switch.watch())
 
     async def _restore_incidents(self) -> None:
         """Incidents open at the last stop are open again (sinks attached later get them)."""
@@ -340,51 +337,5 @@ class TradingService:
         return Path(self.settings.text("monitoring.kill_switch_file"))
 
     async def kill(self, user: str) -> KillReport:
-        """Halt at once, then cancel, flatten and verify. One kill at a time."""
-        if self._killing:
-            raise CommandError(messages.KILL_IN_PROGRESS)
-        self._killing = True
-        try:
-            self.set_state(TradingState.HALTED, f"kill by {user}", user)
-            report = await self._flattener().run(user)
-        finally:
-            self._killing = False
-        self.journal.record(
-            "runs",
-            {
-                "event": "kill",
-                "detail": f"by {user}: flat={report.flat} "
-                f"exits={len(report.exits)} errors={len(report.errors)}",
-            },
-        )
-        if not report.flat:
-            self.alert("kill", "critical", "positions still open after the kill timeout; retrying")
-            if "keep-flattening" not in self._tasks:
-                self.spawn("keep-flattening", self._keep_flattening(user))
-        return report
-
-    def _flattener(self) -> Flattener:
-        return Flattener(
-            self.engine,
-            self.clock,
-            timeout_sec=self.settings.number("kill.timeout_sec"),
-            poll_sec=self.settings.number("kill.poll_sec"),
-        )
-
-    async def _keep_flattening(self, user: str) -> None:
-        while self.gate.state is TradingState.HALTED:
-            await asyncio.sleep(KEEP_FLATTENING_SEC)
-            report = await self._flattener().run(user)
-            if report.flat:
-                self.resolve("kill", "flat after retrying")
-                return
-
-    async def _watch_kill_file(self) -> None:
-        seen = False
-        while True:
-            exists = await asyncio.to_thread(self.kill_file.exists)
-            if exists and not seen:
-                self.alert("kill-switch", "critical", f"kill switch file {self.kill_file} found")
-                await self.kill("kill-switch-file")
-            seen = exists
-            await asyncio.sleep(KILL_FILE_POLL_SEC)
+        """Halt at once, then cancel, flatten and verify; joins a kill already running."""
+        return await self.kill_switch.kill(user, "kill command")

@@ -1,0 +1,170 @@
+"""`tradebot kill` and `tradebot resume`: local switches for a running service, with or
+without Slack or a console. Each drops a file the service watches, then waits for the outcome
+through the service's health endpoint, or says where to look when it cannot.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ops.config import Settings
+from ops.kill_switch import KILL_FILE_POLL_SEC, resume_file
+
+WAIT_MARGIN_SEC = 10.0  # beyond kill.timeout_sec: the file poll, the drain, the last read
+PICKUP_SEC = 5 * KILL_FILE_POLL_SEC
+POLL_SEC = 0.2
+Health = dict[str, Any]
+
+
+class HealthClient:
+    """The running service's /health, or None when it does not answer."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/health"
+
+    def get(self) -> Health | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as response:
+                data = json.load(response)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and "kill" in data else None
+
+    def wait(self, done: Callable[[Health], bool], within: float) -> Health | None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            health = self.get()
+            if health is not None and done(health):
+                return health
+            time.sleep(POLL_SEC)
+        return None
+
+
+def _health(settings: Settings) -> HealthClient | None:
+    port = settings.integer("monitoring.health_port")
+    return HealthClient(port) if port else None
+
+
+def _where_to_look(settings: Settings, what: str) -> str:
+    return (
+        f"no running service answered on its health endpoint; for how the {what} ended see "
+        f"the service's log, the journal {settings.text('journal.path')} (`runs` table, "
+        f"event '{what}') or the Slack alerts channel"
+    )
+
+
+def kill(settings: Settings, clear: bool) -> int:
+    path = Path(settings.text("monitoring.kill_switch_file"))
+    if clear:
+        if not path.exists():
+            print(f"no kill switch file at {path}; nothing to clear")
+            return 0
+        path.unlink(missing_ok=True)
+        print(
+            f"kill switch file {path} removed; trading stays HALTED until someone resumes "
+            "(`tradebot resume`)"
+        )
+        return 0
+    client = _health(settings)
+    before = client.get() if client is not None else None
+    if path.exists():
+        print(f"kill switch already armed: {path}; it killed when it appeared")
+        if before is not None and before["kill"]["last"] is not None:
+            print(f"last kill: {render_outcome(before['kill']['last'])}")
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    print(f"kill switch armed: {path}", flush=True)
+    if client is None or before is None:
+        print(_where_to_look(settings, "kill"))
+        return 0
+    asked = before["kill"]["requests"]
+
+    def ended(health: Health) -> bool:
+        last = health["kill"]["last"]
+        return health["kill"]["requests"] > asked and last is not None and not last["running"]
+
+    within = settings.number("kill.timeout_sec") + WAIT_MARGIN_SEC
+    after = client.wait(ended, within)
+    if after is None:
+        print(f"the service reported no outcome within {within:.0f}s")
+        print(_where_to_look(settings, "kill"))
+        return 1
+    last = after["kill"]["last"]
+    print(render_outcome(last))
+    print("to trade again: `tradebot kill --clear`, then `tradebot resume`")
+    return 0 if last["flat"] else 1
+
+
+def render_outcome(last: Health) -> str:
+    by = f"kill by {last['by']} ({last['source']})"
+    if last["running"]:
+        return f"{by}: still running"
+    elapsed = last["elapsed_sec"] or 0.0
+    if last["flat"]:
+        text = f"FLAT after {elapsed:.1f}s, {by}"
+    else:
+        still = ", ".join(f"{s} {q:+d}" for s, q in last["remaining"].items()) or "unknown"
+        text = (
+            f"NOT FLAT after {elapsed:.1f}s, {by}: still open {still}; the service keeps retrying"
+        )
+    return "\n".join([text, *(f"  error: {e}" for e in last["errors"])])
+
+
+def resume(settings: Settings, yes: bool) -> int:
+    path = Path(settings.text("monitoring.kill_switch_file"))
+    if path.exists():
+        print(
+            f"tradebot: the kill switch file {path} exists: `tradebot kill --clear` first",
+            file=sys.stderr,
+        )
+        return 1
+    if not yes:
+        if not sys.stdin.isatty():
+            print("tradebot: resume needs --yes when not run from a terminal", file=sys.stderr)
+            return 2
+        answer = input("resume trading (new entries will be placed again)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return 1
+    client = _health(settings)
+    before = client.get() if client is not None else None
+    if before is not None and before["state"] == "ACTIVE":
+        print("trading is already ACTIVE; nothing to resume")
+        return 0
+    request = resume_file(path)
+    request.write_text(f"{_user()}\n")
+    print(f"resume requested: {request}", flush=True)
+    deadline = time.monotonic() + PICKUP_SEC
+    while request.exists() and time.monotonic() < deadline:
+        time.sleep(POLL_SEC)
+    if request.exists():
+        request.unlink(missing_ok=True)
+        print(f"no running service took the request within {PICKUP_SEC:.0f}s; withdrawn")
+        return 1
+    if client is None or before is None:
+        print(_where_to_look(settings, "resume"))
+        return 0
+    asked = before["kill"]["resume_requests"]
+    after = client.wait(lambda h: h["kill"]["resume_requests"] > asked, PICKUP_SEC)
+    if after is None:
+        print(_where_to_look(settings, "resume"))
+        return 1
+    result = str(after["kill"]["resume_result"])
+    refused = result.startswith("refused")
+    print(f"{result}; trading stays {after['state']}" if refused else result)
+    return 1 if refused else 0
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "local"
