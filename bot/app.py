@@ -20,6 +20,7 @@ from ops.config import ConfigError, Settings, load_settings
 from ops.confirm import Confirmations
 from ops.health_endpoint import HealthEndpoint
 from ops.journal import Journal
+from ops.journal_watch import watch_journal
 from ops.monitor import Monitor
 from ops.recovery import recover
 from ops.scheduler import Scheduler
@@ -49,7 +50,7 @@ def open_journal(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]
     base = load_settings(path, env=env)
     db_path = Path(base.text("journal.path"))
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal(db_path)
+    journal = Journal(db_path, max_queue=base.integer("journal.max_queue"))
     journal.start()
     try:
         settings = load_settings(path, overrides=journal.load_overrides(), env=env)
@@ -81,6 +82,7 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
         clock=venue.clock,
         starting_cash=venue.starting_cash,
     )
+    watch_journal(service)
     four_eyes = bool(settings.get("slack.four_eyes"))
     core = CommandCore(service, Confirmations(time.time, four_eyes), time.time)
     stop = asyncio.Event()

@@ -36,6 +36,7 @@ def health(service: TradingService) -> dict[str, Any]:
         "market_open": service.gate.market_open,
         "open_incidents": dict(service.open_alerts),
         "uptime_sec": round(time.monotonic() - service.started_at, 1),
+        "journal": service.journal.health(),  # queue depth, write errors, dropped rows
         "kill": kill_status(service),
     }
 

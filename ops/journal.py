@@ -1,8 +1,9 @@
 """The SQLite journal (sqlite-utils, WAL): every signal, order, fill, refusal, command, alert.
 
-`record` only puts the row on a queue; a dedicated writer thread inserts in batches, so the
-event loop never waits on the disk. `flush` (or `aflush` from async code) waits until what was
-queued is written; `close` flushes, so a clean stop loses nothing.
+`record` only puts the row on a queue; a dedicated writer thread (ops/journal_writer.py) inserts
+in batches, so the event loop never waits on the disk. `flush` (or `aflush` from async code)
+waits until what was queued is written; `close` flushes, so a clean stop loses nothing. The
+queue is bounded (see SHEDDABLE for what is dropped when full) and its depth is a health figure.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import re
 import sqlite3
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import sqlite_utils
+
+from ops.journal_writer import Flush, Health, Writer
 
 log = logging.getLogger(__name__)
 
@@ -116,122 +118,178 @@ SCHEMA: dict[str, dict[str, type]] = {
         "detail": TEXT,  # JSON: the whole report
     },
 }
-INDEXES = (
-    ("fills", "ts"),
-    ("orders", "client_order_id"),
-    ("commands", "ts"),
-    ("day_start", "day"),
+# Every recovery and query path has an index: recovery looks orders up by client_order_id,
+# reads the drawdown peak and the day's start; the checklist, drift and P&L read by time, kind
+# or key. `_create_schema` adds missing ones to an existing journal at every start.
+INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("fills", ("ts",)),
+    ("fills", ("client_order_id",)),
+    ("orders", ("client_order_id",)),
+    ("order_updates", ("client_order_id", "status")),
+    ("commands", ("ts",)),
+    ("day_start", ("day",)),
+    ("equity", ("ts",)),
+    ("equity", ("equity",)),
+    ("alerts", ("key",)),
+    ("runs", ("event",)),
+    ("backtests", ("kind",)),
+    ("slack_threads", ("channel",)),
+    ("adoptions", ("ts",)),
 )
+# Drop policy when `max_queue` rows are waiting: rows of these tables are dropped (counted in
+# `dropped`, and the journal reports itself unhealthy); every other row (orders, fills, state,
+# alerts, commands...) is always kept.
+SHEDDABLE = frozenset({"latency"})
 SECRET = re.compile(r"(?:xox[abpr]|xapp)-[A-Za-z0-9-]+")  # Slack token shapes
-_STOP = object()
-
-
-class _Flush:
-    """A marker on the queue: set once everything queued before it is written."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
 
 
 class Journal:
+    """`on_unhealthy(message)` is called (from any thread) when writes keep failing, the writer
+    died, or the queue is full; `on_healthy(message)` once all of that has cleared."""
+
     def __init__(
-        self, path: str | Path, flush_interval: float = 0.2, batch_size: int = 1000
+        self,
+        path: str | Path,
+        flush_interval: float = 0.2,
+        batch_size: int = 1000,
+        max_queue: int = 100_000,
+        close_timeout: float = 5.0,
     ) -> None:
         self.path = Path(path)
-        self._interval = flush_interval
-        self._batch_size = batch_size
+        self.max_queue = max_queue
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._health = Health()
+        self._writer = Writer(
+            self._queue,
+            self._open,
+            lambda db, batch: self._write(db, batch),
+            self._health,
+            interval=flush_interval,
+            batch_size=batch_size,
+            high_water=max_queue,
+            close_timeout=close_timeout,
+        )
         self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
         self._closed = False
-        self.rows_written = 0
-        self.write_errors = 0
+        self.dropped = 0  # SHEDDABLE rows dropped because the queue was full
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
+        """Open (creating missing tables and indexes) and start the writer; raises if the
+        journal cannot be opened."""
+        self._thread = threading.Thread(
+            target=self._writer.supervise, name="journal-writer", daemon=True
+        )
         self._thread.start()
-        self._ready.wait()
+        self._writer.ready.wait()
+        if self._writer.start_error is not None:
+            raise self._writer.start_error
 
     def record(self, table: str, row: Mapping[str, object]) -> None:
         clean = {k: _redact(v) if type(v) is str else v for k, v in row.items()}
         clean.setdefault("ts", time.time())
+        if self._queue.qsize() >= self.max_queue:
+            if not self._health.has("queue"):
+                self._health.set(
+                    "queue",
+                    f"journal queue full ({self.max_queue:,} rows waiting): "
+                    f"{', '.join(sorted(SHEDDABLE))} rows dropped, every other row kept",
+                )
+            if table in SHEDDABLE:
+                self.dropped += 1
+                return
         self._queue.put((table, clean))
 
-    def flush(self, timeout: float = 10.0) -> None:
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until what was queued before is written; False if that took over `timeout`."""
         if self._thread is None or not self._thread.is_alive():
-            return
-        marker = _Flush()
+            return self._queue.empty()
+        marker = Flush()
         self._queue.put(marker)
-        marker.done.wait(timeout)
+        return marker.done.wait(timeout)
 
-    async def aflush(self) -> None:
-        await asyncio.to_thread(self.flush)
+    async def aflush(self) -> bool:
+        return await asyncio.to_thread(self.flush)
 
     def close(self) -> None:
+        """Write everything queued (a clean stop loses nothing); while writes fail, keep trying
+        for `close_timeout` seconds, then give up on the rest (logged, counted in `lost`)."""
         if self._closed:
             return
         self._closed = True
         if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout=30)
+            self._writer.close()
+            self._thread.join()
         with self._read_lock:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
 
+    # -- health ----------------------------------------------------------------------------
+
+    @property
+    def on_unhealthy(self) -> Callable[[str], None]:
+        return self._health.on_unhealthy
+
+    @on_unhealthy.setter
+    def on_unhealthy(self, callback: Callable[[str], None]) -> None:
+        self._health.on_unhealthy = callback
+
+    @property
+    def on_healthy(self) -> Callable[[str], None]:
+        return self._health.on_healthy
+
+    @on_healthy.setter
+    def on_healthy(self, callback: Callable[[str], None]) -> None:
+        self._health.on_healthy = callback
+
+    @property
+    def rows_written(self) -> int:
+        return self._writer.rows_written
+
+    @property
+    def depth(self) -> int:
+        """Rows waiting to be written (the queue and the batch in hand)."""
+        return self._queue.qsize() + self._writer.in_hand
+
+    @property
+    def healthy(self) -> bool:
+        return not self._health.problems
+
+    def health(self) -> dict[str, object]:
+        """The journal's health figures, for the health endpoint."""
+        writer = self._writer
+        return {
+            "healthy": self.healthy,
+            "problems": self._health.problems,
+            "queue": self.depth,
+            "max_queue": self.max_queue,
+            "rows_written": writer.rows_written,
+            "write_errors": writer.write_errors,
+            "dropped": self.dropped,
+            "rejected": writer.rejected,
+            "restarts": writer.restarts,
+            "lost": writer.lost,
+        }
+
     # -- writer thread ---------------------------------------------------------------------
 
-    def _writer(self) -> None:
+    def _open(self) -> sqlite_utils.Database:
         db = sqlite_utils.Database(self.path)
         db.execute("pragma journal_mode=wal")
         db.execute("pragma synchronous=normal")
         _create_schema(db)
-        self._ready.set()
-        stopping = False
-        while not stopping:
-            batch: dict[str, list[dict[str, object]]] = defaultdict(list)
-            markers: list[_Flush] = []
-            try:
-                item = self._queue.get(timeout=self._interval)
-            except queue.Empty:
-                continue
-            count = 0
-            while True:
-                if item is _STOP:
-                    stopping = True
-                elif isinstance(item, _Flush):
-                    markers.append(item)
-                else:
-                    table, row = item  # type: ignore[misc]
-                    batch[table].append(row)
-                    count += 1
-                if count >= self._batch_size:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._write(db, batch)
-            for marker in markers:
-                marker.done.set()
-        db.close()
+        return db
 
     def _write(
         self, db: sqlite_utils.Database, batch: Mapping[str, list[dict[str, object]]]
     ) -> None:
-        for attempt in (1, 2):
-            try:
-                with db.conn:
-                    for table, rows in batch.items():
-                        db[table].insert_all(rows, alter=True)  # type: ignore[union-attr]
-                self.rows_written += sum(len(rows) for rows in batch.values())
-                return
-            except sqlite3.Error:
-                self.write_errors += 1
-                log.exception("journal write failed (attempt %d)", attempt)
+        """One transaction for the whole batch (on the writer thread): a failed attempt leaves
+        nothing behind, so a retry cannot write a row twice."""
+        with db.atomic():
+            for table, rows in batch.items():
+                db[table].insert_all(rows, alter=True)  # type: ignore[union-attr]
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -280,8 +338,8 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     for table, columns in SCHEMA.items():
         if not db[table].exists():
             db[table].create({"id": int, "ts": float, **columns}, pk="id")  # type: ignore[union-attr]
-    for table, column in INDEXES:
-        db[table].create_index([column], if_not_exists=True)  # type: ignore[union-attr]
+    for table, columns in INDEXES:
+        db[table].create_index(list(columns), if_not_exists=True)  # type: ignore[union-attr]
 
 
 def _redact(value: str) -> str:

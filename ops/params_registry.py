@@ -279,6 +279,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("confirm.kill_ttl_sec", float, 60.0, "life of a kill confirmation", 5, 3600),
     _p("journal.path", str, "data/tradebot.db", "SQLite journal"),
     _p("journal.equity_every_sec", float, 60.0, "equity snapshot interval (market time)", 1, 86400),
+    _p(
+        "journal.max_queue",
+        int,
+        100_000,
+        "rows waiting to be written before latency samples are dropped (journal unhealthy)",
+        1_000,
+        10_000_000,
+    ),
 )
 BY_PATH = {spec.path: spec for spec in PARAMS}
 BY_SHORT = {spec.short: spec for spec in PARAMS if spec.short}

@@ -180,9 +180,8 @@ class TradingService:
         await self.engine.drain()
         self.book.snapshot_equity(self.clock.now())
         self.journal.record("runs", {"event": "stop", "detail": ""})
-        summary = self.summary()
         await asyncio.to_thread(self.journal.close)
-        return summary
+        return self.summary()  # after the final flush: every row written is counted
 
     def summary(self) -> RunSummary:
         counters = self.engine.counters
