@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from strategy.clock import Clock
 from strategy.params import StrategyParams
+from strategy.position_math import change_position
 from strategy.recorder import Recorder
 from strategy.types import OrderRequest, OrderStatus, OrderUpdate, Side
 
@@ -248,24 +249,19 @@ class Book:
         self, symbol: str, signed_qty: int, price: float, params: StrategyParams | None, ts: float
     ) -> None:
         pos = self._positions.get(symbol)
+        held, avg = (pos.qty, pos.avg_price) if pos is not None else (0, 0.0)
+        change = change_position(held, avg, signed_qty, price)
+        self._realized += change.realized
         if pos is None or pos.qty == 0:
             realized = pos.realized_pnl if pos else 0.0
-            self._positions[symbol] = Position(symbol, signed_qty, price, realized, params, ts)
+            self._positions[symbol] = Position(
+                symbol, change.qty, change.avg_price, realized, params, ts
+            )
             return
-        if (pos.qty > 0) == (signed_qty > 0):
-            total = pos.qty + signed_qty
-            pos.avg_price = (pos.avg_price * pos.qty + price * signed_qty) / total
-            pos.qty = total
-            return
-        closed = min(abs(signed_qty), abs(pos.qty))
-        pnl = (price - pos.avg_price) * closed * (1 if pos.qty > 0 else -1)
-        pos.realized_pnl += pnl
-        self._realized += pnl
-        remainder = pos.qty + signed_qty
-        if remainder == 0 or (remainder > 0) == (pos.qty > 0):
-            pos.qty = remainder
-            return
-        pos.qty, pos.avg_price, pos.entry_params, pos.opened_ts = remainder, price, params, ts
+        pos.realized_pnl += change.realized
+        pos.qty, pos.avg_price = change.qty, change.avg_price
+        if change.opened:
+            pos.entry_params, pos.opened_ts = params, ts
 
     def _anomaly(self, kind: str, detail: str) -> None:
         self._recorder.record(
