@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ops.results import (
     ChecklistResult,
@@ -19,6 +19,7 @@ from ops.results import (
     StatusResult,
 )
 from strategy.latency import StageStats
+from strategy.market_day import NEW_YORK
 
 
 def money(x: float) -> str:
@@ -41,12 +42,13 @@ def render(result: Result) -> str:
         case StatusResult():
             return _status(result)
         case PnlResult():
-            since = datetime.fromtimestamp(result.since_ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            since = datetime.fromtimestamp(result.since_ts, NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
             return "\n".join(
                 [
-                    f"P&L {result.period} (since {since}): {signed_money(result.pnl)}",
-                    f"  realized {signed_money(result.realized)}   unrealized "
-                    f"{signed_money(result.unrealized)}   commissions {money(result.commissions)}",
+                    f"P&L {result.period} (since {since}): {signed_money(result.pnl)} net",
+                    f"  realized {signed_money(result.realized)}   unrealized change "
+                    f"{signed_money(result.unrealized_change)} (now "
+                    f"{signed_money(result.unrealized)})   commissions {money(result.commissions)}",
                     f"  equity {money(result.equity)}   peak {money(result.peak_equity)}   "
                     f"drawdown {result.drawdown:.2%}   fills {result.fills}",
                 ]

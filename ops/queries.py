@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from ops import messages
 from ops.config import PARAMS
 from ops.formatting import allowed_range, format_value
+from ops.pnl import PERIODS, period_figures
 from ops.reconcile import compare as compare_positions
 from ops.reconcile import reconcile as reconcile_positions
 from ops.results import (
@@ -21,10 +23,9 @@ from ops.results import (
     StatusResult,
 )
 from ops.service import TradingService
-from strategy.market_day import session_open
 from strategy.venue import BrokerError
 
-WEEK_SEC = 7 * 24 * 3600
+PNL_FLUSH_SEC = 2.0  # how long /trade pnl waits for queued fills to reach the journal
 
 
 class Queries:
@@ -85,30 +86,27 @@ class Queries:
         return lines
 
     async def pnl(self, period: str) -> PnlResult:
-        if period not in ("today", "week", "all"):
+        """The period's figures from the journal (across restarts), marked at today's prices."""
+        if period not in PERIODS:
             raise CommandError(messages.BAD_PERIOD.format(period=period))
         svc = self._service
         book = svc.book
-        now = svc.clock.now()
-        equity = book.equity()
-        curve = book.equity_curve
-        first_ts = curve[0][0] if curve else now
-        if period == "today":
-            since, start_equity = max(session_open(now), first_ts), book.day_start_equity()
-        else:
-            since = first_ts if period == "all" else max(first_ts, now - WEEK_SEC)
-            start_equity = next((e for ts, e in curve if ts >= since), equity)
+        await asyncio.to_thread(svc.journal.flush, PNL_FLUSH_SEC)  # the latest fills count
+        figures = await asyncio.to_thread(period_figures, svc.journal, period, svc.clock.now())
+        unrealized = book.unrealized_pnl()
+        change = unrealized - figures.unrealized_at_start
         return PnlResult(
             period=period,
-            since_ts=since,
-            pnl=equity - start_equity,
-            realized=book.realized_pnl,
-            unrealized=book.unrealized_pnl(),
-            commissions=book.commissions,
-            equity=equity,
+            since_ts=figures.since_ts,
+            pnl=figures.realized + change - figures.commissions,
+            realized=figures.realized,
+            unrealized_change=change,
+            unrealized=unrealized,
+            commissions=figures.commissions,
+            equity=book.equity(),
             peak_equity=book.peak_equity,
             drawdown=book.drawdown(),
-            fills=book.fills_count,
+            fills=figures.fills,
         )
 
     async def positions(self, reconcile: bool) -> PositionsResult:

@@ -71,11 +71,14 @@ class StatusResult:
 
 @dataclass(frozen=True, slots=True)
 class PnlResult:
+    """A period's P&L from the journal: net `pnl` = realized + unrealized_change - commissions."""
+
     period: str
     since_ts: float
     pnl: float
     realized: float
-    unrealized: float
+    unrealized_change: float  # unrealized now minus at the period's start
+    unrealized: float  # now
     commissions: float
     equity: float
     peak_equity: float
