@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from bench import calls, decision, kill, memory, slack_ack, throughput
+from bench import calls, decision, journal_rate, kill, memory, recovery, slack_ack, throughput
 from bench.common import machine
 
 FIGURES = {
@@ -16,6 +16,8 @@ FIGURES = {
     4: slack_ack.measure,
     5: kill.measure,
     6: memory.measure,
+    7: recovery.measure,
+    8: journal_rate.measure,
 }
 
 
