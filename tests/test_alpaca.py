@@ -151,7 +151,7 @@ async def test_a_trading_stream_drop_misses_no_fill(live: Live) -> None:
     """A fill that happened while trade_updates was down is recovered by re-reading orders."""
     live.alpaca.delay_fills = True
     await live.drop_to_entry()
-    await eventually(lambda: live.service.book.working_orders())
+    await eventually(lambda: live.alpaca.orders)  # placed, not just decided
     live.alpaca.mute_trade_updates = True
     live.alpaca.fill_pending()
     live.alpaca.mute_trade_updates = False
@@ -236,7 +236,7 @@ async def test_restart_with_an_order_in_flight_rebuilds_the_book(tmp_path: Path)
     first = await start_live(tmp_path)
     first.alpaca.delay_fills = True
     await first.drop_to_entry()
-    await eventually(lambda: first.service.book.working_orders())
+    await eventually(lambda: first.alpaca.orders)  # placed, not just decided
     alpaca = first.alpaca
     await first.service.stop()
     await first.feed.stop()

@@ -69,7 +69,7 @@ async def test_a_reread_answered_429_is_retried_until_it_succeeds(live: Live) ->
     fill that happened while the stream was down is learned."""
     live.alpaca.delay_fills = True
     await live.drop_to_entry()
-    await eventually(lambda: live.service.book.working_orders())
+    await eventually(lambda: live.alpaca.orders)  # placed, not just decided
     live.alpaca.mute_trade_updates = True
     live.alpaca.fill_pending()
     live.alpaca.mute_trade_updates = False
