@@ -266,4 +266,6 @@ class Soak:
     async def stop(self) -> int:
         if self._market is not None:
             self._market.cancel()
+        if not self.processes or self.process.proc is None:
+            return -1
         return await self.process.terminate()
