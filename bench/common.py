@@ -16,7 +16,7 @@ from strategy.params import RiskLimits, StrategyParams
 from strategy.recorder import MemoryRecorder
 from strategy.risk import RiskGate
 from strategy.types import Bar, Fill, OrderRequest, OrderStatus, OrderUpdate
-from strategy.venue import OrderListener
+from strategy.venue import OrderListener, SendCheck
 from strategy.venues.bars import synthetic_bars
 
 START = 1_767_364_200.0  # 2026-01-02 09:30 New York
@@ -60,6 +60,9 @@ class InstantBroker:
 
     def subscribe(self, listener: OrderListener) -> None:
         self._listeners.append(listener)
+
+    def guard(self, check: SendCheck) -> None:
+        """No wait before sending here: the engine's own check before submit is the last."""
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:
         self.submits += 1

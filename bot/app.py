@@ -83,6 +83,7 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
         starting_cash=venue.starting_cash,
     )
     watch_journal(service)
+    venue.report_to(service.alert, service.resolve)
     four_eyes = bool(settings.get("slack.four_eyes"))
     core = CommandCore(service, Confirmations(time.time, four_eyes), time.time)
     stop = asyncio.Event()

@@ -32,7 +32,7 @@ from strategy.types import (
     TimeInForce,
     TradingState,
 )
-from strategy.venue import Broker, BrokerUnavailable, Feed, OrderRejected
+from strategy.venue import Broker, BrokerUnavailable, Feed, OrderRejected, SendRefused
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ class Engine:
         self.on_order_unknown: Callable[[OrderRequest, str], None] = _log_unknown
         self.on_order_known: Callable[[OrderRequest, str], None] = _log_unknown
         broker.subscribe(self.on_order_update)
+        broker.guard(self.send_refusal)
 
     @property
     def params(self) -> StrategyParams:
@@ -290,6 +291,9 @@ class Engine:
         started = self._clock.monotonic_ns()
         try:
             ack = await self.broker.submit(order)
+        except SendRefused as exc:
+            self._reject(order, str(exc))
+            return
         except OrderRejected as exc:
             self._reject(order, f"broker rejected: {exc}")
             return

@@ -20,6 +20,7 @@ from strategy.types import (
 )
 
 OrderListener = Callable[[OrderUpdate], None]
+SendCheck = Callable[[OrderRequest], "str | None"]  # why an order must not go out now, or None
 
 
 class BrokerError(Exception):
@@ -28,6 +29,11 @@ class BrokerError(Exception):
 
 class OrderRejected(BrokerError):
     """Final: the venue refused the order (buying power, invalid, no position...)."""
+
+
+class SendRefused(OrderRejected):
+    """Final, and never sent: the engine's check, asked immediately before the request went
+    out (after any wait for the rate limit), refused it (a HALT or a pause came meanwhile)."""
 
 
 class BrokerUnavailable(BrokerError):
@@ -44,6 +50,11 @@ class Broker(Protocol):
     def subscribe(self, listener: OrderListener) -> None:
         """Register the callback that receives every order update (acks, fills, cancels).
         Listeners are called on the event loop thread."""
+        ...
+
+    def guard(self, check: SendCheck) -> None:
+        """Register the check asked immediately before each order goes out; a reason it
+        returns makes `submit` raise SendRefused without sending anything."""
         ...
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:

@@ -1,5 +1,6 @@
-"""The money path when something goes wrong: risk breaches, unknown orders, adoption, restarts
-(issue 11 cases 1, 3 and 8 on the simulator; the restart cases are in test_recovery.py)."""
+"""The money path when something goes wrong: risk breaches, unknown orders, adoption, a HALT
+while an entry waits to be sent (issue 11 cases 1, 3, 6 and 8; the restart cases are in
+test_recovery.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import pytest
 from ops.monitor import Monitor
 from ops.results import ConfirmRequest
 from strategy.market_day import trading_date
-from strategy.types import OrderRequest, OrderStatus, OrderUpdate, TradingState
+from strategy.types import Bar, OrderRequest, OrderStatus, OrderUpdate, TradingState
 from strategy.venue import BrokerUnavailable
 from strategy.venues.sim import SimBroker
-from tests.support import Harness, bar, eventually, make_harness
+from tests.fakes.alpaca import AlpacaFake
+from tests.support import START, Harness, bar, eventually, make_harness, settle
 from tests.test_commands import open_spy_position
 from tests.test_engine import CALM
 from tests.test_monitor import RecordingSink
+from tests.test_recovery import service_on
 
 
 def state_rows(h: Harness) -> list[dict[str, object]]:
@@ -114,3 +117,24 @@ async def test_adopting_a_position_moves_cash_so_equity_stays_the_brokers(
     assert h.service.book.equity() == pytest.approx(account.equity)
     assert h.service.book.equity() == pytest.approx(before)
     assert not h.service.book.is_foreign("SPY")
+
+
+async def test_an_entry_waiting_for_the_rate_limit_is_not_sent_after_a_halt(
+    tmp_path: Path,
+) -> None:
+    """The state is asked again right before the HTTP request: a HALT that comes while an
+    entry waits for Alpaca's rate limit stops it, and nothing reaches the broker."""
+    async with AlpacaFake() as alpaca:
+        alpaca.prices["SPY"] = 98.0
+        service = await service_on(alpaca, tmp_path, requests_per_min=60)
+        for _ in range(11):  # the burst and one more: the next request waits ~1 s for a token
+            await service.broker.account()
+        for i, close in enumerate([*CALM, 98.0]):
+            service.engine.on_bar(Bar("SPY", START + 60 * i, close, close, close, close, 1000))
+        (order,) = service.book.working_orders()
+        await settle()  # the submit task is now waiting for a token
+        service.set_state(TradingState.HALTED, "kill by U1", "U1")
+        await eventually(lambda: not order.working, within=10)
+        assert order.status is OrderStatus.REJECTED and "HALTED" in order.reason
+        assert ("POST", "/v2/orders") not in alpaca.requests
+        service.journal.close()

@@ -31,13 +31,15 @@ async def alpaca() -> AsyncIterator[AlpacaFake]:
         yield fake
 
 
-async def service_on(alpaca: AlpacaFake, tmp_path: Path, **config: object) -> TradingService:
+async def service_on(
+    alpaca: AlpacaFake, tmp_path: Path, requests_per_min: float = 60_000, **config: object
+) -> TradingService:
     """A service on the Alpaca fake (REST only: recovery needs no stream), clock at START."""
     path = write_config(tmp_path, **{"strategy.symbols": ["SPY", "QQQ"], **config})
     journal = Journal(tmp_path / "journal.db")
     journal.start()
     broker = AlpacaBroker.connect(
-        "PKTEST", "secret-test", True, alpaca.trading_url, "", 60_000, 0.0, 0.5
+        "PKTEST", "secret-test", True, alpaca.trading_url, "", requests_per_min, 0.0, 0.5
     )
     account = await broker.account()
     return TradingService(

@@ -26,7 +26,7 @@ from strategy.types import (
     Side,
     TimeInForce,
 )
-from strategy.venue import OrderListener, OrderRejected
+from strategy.venue import OrderListener, OrderRejected, SendCheck, SendRefused
 
 DAY = 86_400.0
 
@@ -60,6 +60,10 @@ class _Holding:
     avg_price: float = 0.0
 
 
+def _send_anything(order: OrderRequest) -> str | None:
+    return None
+
+
 class SimBroker:
     name = "sim"
 
@@ -73,11 +77,15 @@ class SimBroker:
         self._orders: dict[str, _Order] = {}
         self._working: dict[str, list[_Order]] = {}
         self._listeners: list[OrderListener] = []
+        self._send_check: SendCheck = _send_anything
         self._refusals: dict[str, int] = {}
         self._serial = 0
 
     def subscribe(self, listener: OrderListener) -> None:
         self._listeners.append(listener)
+
+    def guard(self, check: SendCheck) -> None:
+        self._send_check = check
 
     def refuse_next_close(self, symbol: str, times: int = 1) -> None:
         """For tests and drills: reject the next `times` flatten orders for `symbol`."""
@@ -201,6 +209,9 @@ class SimBroker:
         existing = self._orders.get(order.client_order_id)
         if existing is not None:
             return existing.update
+        refusal = self._send_check(order)
+        if refusal is not None:
+            raise SendRefused(refusal)
         if order.symbol not in self._last:
             raise OrderRejected(f"no market price for {order.symbol} yet")
         cost = self._exposure_cost(order)

@@ -33,6 +33,8 @@ from strategy.venue import (
     BrokerUnavailable,
     OrderListener,
     OrderRejected,
+    SendCheck,
+    SendRefused,
 )
 from strategy.venues.alpaca.mapping import (
     NotFound,
@@ -92,6 +94,10 @@ class _ReconnectingTradingStream(TradingStream):
         await super()._dispatch(msg)
 
 
+def _send_anything(order: OrderRequest) -> str | None:
+    return None
+
+
 class AlpacaBroker:
     name = "alpaca"
 
@@ -111,6 +117,7 @@ class AlpacaBroker:
         self._bucket = TokenBucket(requests_per_min)
         self._commission = commission_per_share
         self._listeners: list[OrderListener] = []
+        self._send_check: SendCheck = _send_anything
         self._orders = OrderTracker()
         self._sending: set[str] = set()  # submits whose outcome is not known yet
         self._reread_backoff = (reread_backoff_sec, reread_backoff_cap_sec)
@@ -155,9 +162,15 @@ class AlpacaBroker:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """One REST call, paced, in a worker thread, errors mapped to the BrokerError tree."""
+    async def _call(
+        self, fn: Callable[..., T], *args: Any, send_check: Callable[[], str | None] | None = None
+    ) -> T:
+        """One REST call, paced, in a worker thread, errors mapped to the BrokerError tree.
+        `send_check` is asked after the wait for the rate limit, right before the request."""
         await self._bucket.acquire()
+        refusal = send_check() if send_check is not None else None
+        if refusal is not None:
+            raise SendRefused(refusal)
         try:
             result = await asyncio.to_thread(fn, *args)
         except Exception as exc:
@@ -179,6 +192,9 @@ class AlpacaBroker:
 
     def subscribe(self, listener: OrderListener) -> None:
         self._listeners.append(listener)
+
+    def guard(self, check: SendCheck) -> None:
+        self._send_check = check
 
     @property
     def working_order_ids(self) -> tuple[str, ...]:
@@ -269,8 +285,12 @@ class AlpacaBroker:
     async def _place(self, order: OrderRequest) -> OrderUpdate:
         coid = order.client_order_id
         try:
-            placed = await self._call(self._client.submit_order, order_request(order))
-        except BrokerAuthError:
+            placed = await self._call(
+                self._client.submit_order,
+                order_request(order),
+                send_check=lambda: self._send_check(order),
+            )
+        except (BrokerAuthError, SendRefused):
             self._orders.not_placed(coid)
             raise
         except (BrokerUnavailable, OrderRejected) as exc:
