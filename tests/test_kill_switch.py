@@ -159,6 +159,8 @@ async def test_flatten_ids_are_unique_across_kills_and_restarts(tmp_path: Path) 
         h = make_harness(tmp_path, **FAST)
         for attempt in range(2):
             market = Market(h, minute=10 * attempt)
+            if attempt:  # trading again after the first kill, as an operator would
+                h.service.set_state(TradingState.ACTIVE, "resumed by U1", "U1")
             await holding(h, market, SPY=10 + attempt)
             h.broker.refuse_next_close("SPY")  # so our own flatten order is sent
             kill = asyncio.create_task(h.service.kill(f"U{run}"))
@@ -271,7 +273,9 @@ async def test_a_late_fill_after_a_flat_kill_is_flattened_and_reported(tmp_path:
     kill = asyncio.create_task(h.service.kill("U1"))
     await market.until(kill)
     assert kill.result().flat
-    await enter(h, "QQQ", 4)  # its HTTP call was in flight during the kill
+    # its HTTP call was in flight during the kill: the engine's last check ran before the HALT
+    h.broker.guard(lambda order: None)
+    await enter(h, "QQQ", 4)
     await market.step()  # it fills: HALTED, so the kill switch flattens it
     await eventually(lambda: any("late fill after the kill" in n for n in sink.notices))
     while h.service.kill_switch.running or h.service.book.positions():
