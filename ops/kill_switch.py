@@ -66,6 +66,8 @@ class KillHost(Protocol):
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
 
+    def adopt_position(self, symbol: str, qty: int, avg_price: float, user: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class KillOutcome:
@@ -138,6 +140,7 @@ class KillSwitch:
         else:  # a retry of the same kill: its clock keeps running
             started = self._last.started
         self._last = KillOutcome(user, source, started, running=True)
+        self._adopt_foreign(user)
         try:
             report = await self._flattener().run(user)
         except BaseException:
@@ -147,6 +150,16 @@ class KillSwitch:
             self._flight = None
         self._finish(report, source)
         return report
+
+    def _adopt_foreign(self, user: str) -> None:
+        """The kill closes everything at the broker, the operator's foreign holdings too: the
+        book takes them in first (paying their cost, as `adopt` does), so their closing fills
+        balance instead of leaving the book short what it never held."""
+        book = self._host.book
+        for symbol, (qty, avg) in book.foreign().items():
+            self._host.adopt_position(
+                symbol, book.position_qty(symbol) + qty, avg, f"kill by {user}"
+            )
 
     def _flattener(self) -> Flattener:
         settings = self._host.settings
@@ -209,6 +222,7 @@ class KillSwitch:
         while True:
             await asyncio.sleep(self.retry_sec)
             if self._host.gate.state is not TradingState.HALTED:
+                self._host.resolve("kill", "flattening retries stopped: trading was resumed")
                 return
             if (await asyncio.shield(self.request(user, KEEP, halt=False))).flat:
                 return
@@ -217,9 +231,10 @@ class KillSwitch:
 
     def on_order_update(self, update: OrderUpdate) -> None:
         """A broker listener (after the engine's, so the book has applied the update): a fill
-        on a non-flatten order while HALTED by a kill (an entry whose HTTP call was already
-        in flight) is flattened through the single flight, and reported."""
-        if update.fill is None or self._last is None or self._late_pending:
+        on a non-flatten order while HALTED (an entry whose HTTP call was already in flight at
+        the kill, or at a crash before a restart that restored the HALT) is flattened through
+        the single flight, and reported."""
+        if update.fill is None or self._late_pending:
             return
         if self._host.gate.state is not TradingState.HALTED:
             return
@@ -232,7 +247,8 @@ class KillSwitch:
             f"late fill after the kill: {fill.side} {fill.qty} {update.symbol} "
             f"({update.client_order_id}); flattening"
         )
-        self._host.spawn("kill-late-fill", self._flatten_late(self._last.by))
+        by = self._last.by if self._last is not None else "the HALT restored at start-up"
+        self._host.spawn("kill-late-fill", self._flatten_late(by))
 
     async def _flatten_late(self, user: str) -> None:
         """After the running flight (its last position read may predate the fill), a new one."""

@@ -7,6 +7,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from ops.kill import KILL_PREFIX
 from ops.kill_switch import resume_file
 from strategy.types import (
@@ -308,4 +310,61 @@ async def test_a_resume_request_is_refused_while_the_kill_file_exists(tmp_path: 
     ]
     assert details[0].startswith("by alice: refused: the kill switch file")
     assert details[1] == "by alice: resumed by alice: trading is ACTIVE"
+    await h.service.stop()
+
+
+async def test_resuming_while_flattening_retries_stops_them_and_closes_the_incident(
+    tmp_path: Path,
+) -> None:
+    """An operator resumes during keep-flattening: the retries stop and the `kill` incident
+    says why instead of staying open."""
+    h = make_harness(tmp_path, **{**FAST, "kill.timeout_sec": 1})
+    h.service.kill_switch.retry_sec = 0.01
+    market = Market(h)
+    await holding(h, market, SPY=10)
+    assert not (await h.service.kill("U1")).flat  # no bar comes: the close cannot fill
+    h.service.set_state(TradingState.ACTIVE, "resumed by U2", "U2")
+    await eventually(
+        lambda: "kill" not in h.service.open_alerts and not h.service.kill_switch.running
+    )
+
+
+async def test_a_kill_takes_foreign_holdings_in_so_the_book_ends_flat(tmp_path: Path) -> None:
+    """Shares bought behind the book's back (held for the operator) are closed by the kill
+    like the rest; the book takes them in first, so it ends flat with the broker's equity
+    instead of short what it never held."""
+    h = make_harness(tmp_path, **FAST)
+    market = Market(h)
+    await holding(h, market, QQQ=4)
+    await h.buy_behind_the_books_back("SPY", 7, PRICES["SPY"])
+    await market.step()
+    await h.run("reconcile")
+    assert h.service.book.is_foreign("SPY")
+    kill = asyncio.create_task(h.service.kill("U1"))
+    await market.until(kill)
+    assert kill.result().flat and await h.broker.positions() == []
+    assert h.service.book.positions() == [] and not h.service.book.foreign()
+    assert h.service.book.equity() == pytest.approx((await h.broker.account()).equity)
+
+
+async def test_a_late_fill_after_a_restart_that_restored_the_halt_is_flattened(
+    tmp_path: Path,
+) -> None:
+    """The HALT restored at start-up still guards: a fill of an entry sent before the crash is
+    flattened through the single flight."""
+    first = make_harness(tmp_path, **FAST)
+    first.service.set_state(TradingState.HALTED, "kill by U1", "U1")
+    first.journal.close()
+    h, sink = await started(tmp_path)
+    assert h.service.gate.state is TradingState.HALTED
+    market = Market(h)
+    await market.step()
+    h.broker.guard(lambda order: None)  # sent by the previous process, before the HALT
+    await enter(h, "QQQ", 4)
+    await market.step()
+    await eventually(lambda: any("late fill after the kill" in n for n in sink.notices))
+    while h.service.kill_switch.running or h.service.book.positions():
+        await market.step()
+        await asyncio.sleep(0.01)
+    assert await h.broker.positions() == []
     await h.service.stop()
