@@ -23,8 +23,10 @@ from ops.journal import Journal
 from ops.journal_watch import watch_journal
 from ops.monitor import Monitor
 from ops.recovery import recover
+from ops import retention
 from ops.scheduler import Scheduler
 from ops.service import TradingService
+from strategy.venue import BrokerError
 from strategy.venues.bars import BarDataError
 
 log = logging.getLogger("tradebot")
@@ -97,11 +99,17 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
         "reconcile", settings.number("monitoring.reconcile_every_min") * 60, monitor.reconcile
     )
     scheduler.every("drift", settings.number("monitoring.drift_check_min") * 60, monitor.drift)
+    scheduler.daily("journal-prune", 4, 30, retention.scheduled(service))  # New York time
     for warning in venue.warnings:
         service.notify(warning)
     await venue.start()
     if venue.recover:
-        await _recover(service, scheduler)
+        try:
+            await _recover(service, scheduler)
+        except StartupError:
+            await venue.stop()
+            journal.close()
+            raise
     await service.start()
     endpoint = await _start_health_endpoint(service)
     surface = await _start_surface(core, scheduler, env, stop)
@@ -124,7 +132,10 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
 
 async def _recover(service: TradingService, scheduler: Scheduler) -> None:
     """Rebuild the book from the broker and watch its market clock."""
-    report = await recover(service)
+    try:
+        report = await recover(service)
+    except BrokerError as exc:
+        raise StartupError(f"start-up recovery could not read the broker: {exc}") from exc
     service.notify("\n".join(report.lines()))
     if report.differences:
         service.alert("startup", "warning", "; ".join(report.lines()[1:]))

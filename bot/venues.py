@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -11,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ops.config import Settings
+from ops.retry import retry_transient
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import session_open
 from strategy.types import Account
@@ -152,29 +152,16 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
 async def _read_account(broker: AlpacaBroker, attempts: int, first_wait: float) -> Account:
     """A transient failure (timeout, 429, 5xx) is retried with backoff, and said; refused
     keys or any other refusal stop the start at once."""
-    wait = first_wait
-    for attempt in range(1, attempts + 1):
-        try:
-            return await broker.account()
-        except BrokerAuthError as exc:
-            raise StartupError(
-                f"{exc}; check ALPACA_API_KEY and ALPACA_SECRET_KEY "
-                "(paper keys need broker.paper: true, live keys false)"
-            ) from exc
-        except BrokerUnavailable as exc:
-            if attempt == attempts:
-                raise StartupError(
-                    f"cannot reach the Alpaca account after {attempts} tries: {exc}"
-                ) from exc
-            log.warning(
-                "Alpaca account unreachable (%s); retry %d/%d in %.1fs",
-                exc,
-                attempt + 1,
-                attempts,
-                wait,
-            )
-            await asyncio.sleep(wait)
-            wait *= 2
-        except BrokerError as exc:
-            raise StartupError(f"the Alpaca account refused: {exc}") from exc
-    raise AssertionError("unreachable: attempts >= 1")
+    try:
+        return await retry_transient(broker.account, "Alpaca account", attempts, first_wait)
+    except BrokerAuthError as exc:
+        raise StartupError(
+            f"{exc}; check ALPACA_API_KEY and ALPACA_SECRET_KEY "
+            "(paper keys need broker.paper: true, live keys false)"
+        ) from exc
+    except BrokerUnavailable as exc:
+        raise StartupError(
+            f"cannot reach the Alpaca account after {attempts} tries: {exc}"
+        ) from exc
+    except BrokerError as exc:
+        raise StartupError(f"the Alpaca account refused: {exc}") from exc

@@ -10,10 +10,14 @@ The day's starting equity and the drawdown peak come from the journal, never fro
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from ops import messages
 from ops.reconcile import INCIDENT_PREFIX
+from ops.retry import retry_transient
 from ops.service import TradingService
 from strategy.book import order_row
 from strategy.market_day import trading_date
@@ -28,6 +32,7 @@ from strategy.types import (
 )
 
 FOREIGN_ORDER_INCIDENT = "order-foreign:"
+T = TypeVar("T")
 
 UNFINISHED = """
     select * from orders o
@@ -94,6 +99,17 @@ class RecoveryReport:
         )
 
 
+async def _read(service: TradingService, call: Callable[[], Awaitable[T]], what: str) -> T:
+    """A broker read at start-up: a transient failure is retried with backoff, and said."""
+    settings = service.settings
+    return await retry_transient(
+        call,
+        what,
+        settings.integer("broker.startup_attempts"),
+        settings.number("broker.startup_retry_sec"),
+    )
+
+
 def _request(row: dict[str, object]) -> OrderRequest:
     limit = row["limit_price"]
     return OrderRequest(
@@ -112,14 +128,16 @@ def _request(row: dict[str, object]) -> OrderRequest:
 
 async def recover(service: TradingService) -> RecoveryReport:
     working, finished, unknown = await _orders(service)
-    foreign_orders = [_track_foreign(service, o) for o in await _foreign_open_orders(service)]
+    open_orders = await _read(service, service.broker.open_orders, "Alpaca open orders")
+    foreign_orders = [_track_foreign(service, o) for o in _foreign(service, open_orders)]
     await service.journal.aflush()  # the fills found above count in the expected positions
     expected = {
         str(row["symbol"]): int(row["qty"])  # type: ignore[call-overload]
         for row in await service.journal.aquery(EXPECTED_POSITIONS)
     }
-    held, foreign, journal_only = _positions(service, await service.broker.positions(), expected)
-    account = await service.broker.account()
+    at_broker = await _read(service, service.broker.positions, "Alpaca positions")
+    held, foreign, journal_only = _positions(service, at_broker, expected)
+    account = await _read(service, service.broker.account, "Alpaca account")
     book = service.book
     day = trading_date(service.clock.now())
     rows = await service.journal.aquery(DAY_START, (day,))
@@ -157,7 +175,8 @@ async def _orders(service: TradingService) -> tuple[list[str], list[str], list[s
         if request.client_order_id in seen:
             continue
         seen.add(request.client_order_id)
-        update = await broker.get_order(request.client_order_id)
+        coid = request.client_order_id
+        update = await _read(service, partial(broker.get_order, coid), f"Alpaca order {coid}")
         label = f"{request.client_order_id} ({request.side} {request.qty} {request.symbol})"
         if update is None:
             unknown.append(label)
@@ -208,13 +227,9 @@ async def _journal_missed_fill(
     )
 
 
-async def _foreign_open_orders(service: TradingService) -> list[OrderUpdate]:
+def _foreign(service: TradingService, open_orders: list[OrderUpdate]) -> list[OrderUpdate]:
     """Open orders at the broker that the journal never sent (so the book does not track)."""
-    return [
-        o
-        for o in await service.broker.open_orders()
-        if service.book.order(o.client_order_id) is None
-    ]
+    return [o for o in open_orders if service.book.order(o.client_order_id) is None]
 
 
 def _track_foreign(service: TradingService, update: OrderUpdate) -> str:

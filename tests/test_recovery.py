@@ -213,3 +213,18 @@ async def test_an_open_order_the_journal_never_sent_is_an_incident_with_a_choice
     assert order["status"] == "canceled"
     assert "order-foreign:SPY" not in service.open_alerts
     service.journal.close()
+
+
+async def test_a_transient_failure_during_recovery_is_retried_and_said(
+    alpaca: AlpacaFake, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One 503 while reading positions at start-up: the read is retried (and logged), recovery
+    completes instead of the start failing."""
+    alpaca.prices["SPY"] = 100.0
+    alpaca.positions["SPY"] = (10, 100.0)
+    service = await service_on(alpaca, tmp_path, **{"broker.startup_retry_sec": 0.01})
+    alpaca.fail_next("GET", "/v2/positions", 503)
+    report = await recover(service)
+    assert report.foreign and alpaca.requests.count(("GET", "/v2/positions")) == 2
+    assert any("Alpaca positions unreachable" in r.getMessage() for r in caplog.records)
+    service.journal.close()
