@@ -119,6 +119,8 @@ async def test_trade_flow_alerts_on_too_many_orders_and_on_refused_signals(
 
 
 async def test_drawdown_alerts_then_reduces_and_uses_a_recorded_backtest(tmp_path: Path) -> None:
+    """A warning above drawdown_alert_pct; at drawdown_halt_pct entries stop (REDUCING, exits
+    still run); a recorded backtest moves the alert to 1.5x its max drawdown."""
     h = make_harness(
         tmp_path,
         **{"monitoring.drawdown_alert_pct": 0.01, "monitoring.drawdown_halt_pct": 0.05},
