@@ -15,6 +15,7 @@ from bot.console import Console, open_stdin, stdin_is_readable
 from bot.render_text import render_summary, signed_money
 from bot.slack.surface import SlackSurface
 from bot.venues import StartupError, Venue, build_alpaca, build_sim
+from ops import retention
 from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, load_settings
 from ops.confirm import Confirmations
@@ -23,7 +24,6 @@ from ops.journal import Journal
 from ops.journal_watch import watch_journal
 from ops.monitor import Monitor
 from ops.recovery import recover
-from ops import retention
 from ops.scheduler import Scheduler
 from ops.service import TradingService
 from strategy.venue import BrokerError

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot import kill_cli
+from bot import journal_cli, kill_cli
 from bot.app import RunOptions, config_path, open_journal, serve
 from bot.backtest_cli import add_arguments as add_backtest_arguments
 from bot.backtest_cli import backtest
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resume", help="ask the running service to resume trading after a halt")
     res.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
     res.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    journal_cli.add_parser(sub)
     return parser
 
 
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return kill_cli.kill(load_settings(config_path(args.config, env), env=env), args.clear)
         if args.command == "resume":
             return kill_cli.resume(load_settings(config_path(args.config, env), env=env), args.yes)
+        if args.command == "journal":
+            return journal_cli.run(args, env)
         if args.command == "backtest":
             settings, journal = open_journal(config_path(args.config, env), env)
             return asyncio.run(backtest(args, settings, journal, env))

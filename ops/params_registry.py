@@ -280,6 +280,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("journal.path", str, "data/tradebot.db", "SQLite journal"),
     _p("journal.equity_every_sec", float, 60.0, "equity snapshot interval (market time)", 1, 86400),
     _p(
+        "journal.retention_days",
+        float,
+        30.0,
+        "equity snapshots and latency samples older than this fold into daily summaries",
+        1,
+        36500,
+    ),
+    _p(
         "journal.max_queue",
         int,
         100_000,
