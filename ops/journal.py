@@ -4,14 +4,27 @@
 in batches, so the event loop never waits on the disk. `flush` (or `aflush` from async code)
 waits until what was queued is written; `close` flushes, so a clean stop loses nothing. The
 queue is bounded (see SHEDDABLE for what is dropped when full) and its depth is a health figure.
+
+Runs and time: each Journal object is one run, with an id of its own (its wall start time and a
+random suffix, so it needs no database round trip and never repeats); `describe_run` writes the
+run's `run_info` row (pid, host, venue, config). Every row `record` queues carries that `run_id`
+and `wall_ts`, the wall-clock time it was recorded; `ts` stays the time the caller gives: market
+time for bars, orders, fills and equity (the simulator's clock), wall time where it gives none.
+Order ids repeat across simulator runs by design (each run replays the same session from the
+same seed); within a run they are unique, so orders, updates and fills join on (run_id,
+client_order_id). Live, ids are unique per account, so recovery rightly joins across runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import queue
 import re
+import secrets
+import socket
 import sqlite3
 import threading
 import time
@@ -100,7 +113,8 @@ SCHEMA: dict[str, dict[str, type]] = {
     "state_changes": {"state": TEXT, "reason": TEXT, "user": TEXT},
     "day_start": {"day": TEXT, "equity": REAL},  # each trading day's starting equity
     "adoptions": {"symbol": TEXT, "qty": INT, "avg_price": REAL, "user": TEXT},  # qty added
-    "runs": {"event": TEXT, "detail": TEXT},
+    "runs": {"event": TEXT, "detail": TEXT},  # a run's events: start, stop, notice, kill...
+    "run_info": {"pid": INT, "host": TEXT, "venue": TEXT, "config": TEXT},  # one row per run
     "backtests": {
         "kind": TEXT,  # full | sweep | split-in | split-out
         "source": TEXT,
@@ -118,6 +132,8 @@ SCHEMA: dict[str, dict[str, type]] = {
         "detail": TEXT,  # JSON: the whole report
     },
 }
+# On every row of every table, stamped by `record`: which run wrote it, and when (wall clock).
+STAMPS: dict[str, type] = {"run_id": TEXT, "wall_ts": REAL}
 # Every recovery and query path has an index: recovery looks orders up by client_order_id,
 # reads the drawdown peak and the day's start; the checklist, drift and P&L read by time, kind
 # or key. `_create_schema` adds missing ones to an existing journal at every start.
@@ -154,8 +170,12 @@ class Journal:
         batch_size: int = 1000,
         max_queue: int = 100_000,
         close_timeout: float = 5.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
+        self._wall = wall
+        self.started_wall = wall()
+        self.run_id = new_run_id(self.started_wall)
         self.max_queue = max_queue
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._health = Health()
@@ -187,8 +207,12 @@ class Journal:
             raise self._writer.start_error
 
     def record(self, table: str, row: Mapping[str, object]) -> None:
+        """Queue one row, stamped with this run's id and the wall time; `ts` defaults to it."""
         clean = {k: _redact(v) if type(v) is str else v for k, v in row.items()}
-        clean.setdefault("ts", time.time())
+        wall = self._wall()
+        clean.setdefault("ts", wall)
+        clean["wall_ts"] = wall
+        clean["run_id"] = self.run_id
         if self._queue.qsize() >= self.max_queue:
             if not self._health.has("queue"):
                 self._health.set(
@@ -200,6 +224,19 @@ class Journal:
                 self.dropped += 1
                 return
         self._queue.put((table, clean))
+
+    def describe_run(self, venue: str, config: Mapping[str, object]) -> None:
+        """This run's `run_info` row: when it started, which process, the venue, the config."""
+        self.record(
+            "run_info",
+            {
+                "ts": self.started_wall,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "venue": venue,
+                "config": json.dumps(config, default=str, sort_keys=True),
+            },
+        )
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until what was queued before is written; False if that took over `timeout`."""
@@ -335,11 +372,25 @@ class Journal:
 
 
 def _create_schema(db: sqlite_utils.Database) -> None:
+    """Missing tables are created; an existing journal gains the columns it lacks (run_id and
+    wall_ts on journals older than them), so every row from now on has them."""
     for table, columns in SCHEMA.items():
+        wanted = {"id": int, "ts": float, **STAMPS, **columns}
         if not db[table].exists():
-            db[table].create({"id": int, "ts": float, **columns}, pk="id")  # type: ignore[union-attr]
+            db[table].create(wanted, pk="id")  # type: ignore[union-attr]
+            continue
+        have = set(db[table].columns_dict)  # type: ignore[union-attr]
+        for name, kind in wanted.items():
+            if name not in have:
+                db[table].add_column(name, kind)  # type: ignore[union-attr]
     for table, columns in INDEXES:
         db[table].create_index(list(columns), if_not_exists=True)  # type: ignore[union-attr]
+
+
+def new_run_id(wall: float) -> str:
+    """Sortable by start time, unique without asking the database: 20260102T143000-a1b2c3."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(wall))
+    return f"{stamp}-{secrets.token_hex(3)}"
 
 
 def _redact(value: str) -> str:

@@ -272,8 +272,11 @@ class Writer:
 
 
 def _rejected(table: str, row: Mapping[str, object], exc: BaseException) -> dict[str, object]:
+    now = time.time()
     return {
-        "ts": time.time(),
+        "ts": now,
+        "wall_ts": now,
+        "run_id": row.get("run_id"),
         "origin": "journal",
         "error": f"row for {table} rejected: {exc!r}",
         "count": 1,

@@ -120,12 +120,16 @@ class Flattener:
     async def _close_all(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
     ) -> None:
+        book = self._engine.book
+        book.expect_broker_orders()  # their updates may come before the reply names them
         try:
             result = await self._engine.broker.close_all()
         except BrokerError as exc:
+            book.broker_orders_named(())
             errors.append(f"close all positions failed: {exc}")
             await self._close_remaining(held, exits, errors)
             return
+        book.broker_orders_named(ack.client_order_id for ack in result.placed)
         errors.extend(f"closing {refusal}" for refusal in result.refused)
         by_symbol = {p.symbol: p for p in held}
         for ack in result.placed:

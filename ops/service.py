@@ -104,6 +104,7 @@ class TradingService:
     async def start(self) -> None:
         await self.trading.restore()
         await self._restore_incidents()
+        self.journal.describe_run(self.venue_label, self.settings.values)
         self.journal.record(
             "runs",
             {

@@ -48,8 +48,8 @@ from strategy.venues.alpaca.pacing import TokenBucket
 from strategy.venues.alpaca.streams import (
     ProblemSink,
     RecoveredSink,
+    RefusalHook,
     Refusals,
-    StreamRefused,
     log_problem,
     log_recovered,
     quiet_refusals,
@@ -73,20 +73,12 @@ class _TimeoutSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
-class _ReconnectingTradingStream(TradingStream):
+class _ReconnectingTradingStream(RefusalHook, TradingStream):
     """alpaca-py's stream, with hooks: `on_listening` once the server confirms trade_updates
     after every (re)connection (fills that happened while the socket was down are then
     recovered by re-reading orders over REST), `on_refused` when it refuses our keys."""
 
     on_listening: Callable[[], None] = staticmethod(lambda: None)
-    on_refused: Callable[[str], None] = staticmethod(lambda cause: None)
-
-    async def _auth(self) -> None:
-        try:
-            await super()._auth()
-        except ValueError as exc:
-            self.on_refused(str(exc))
-            raise StreamRefused(str(exc)) from exc
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         if msg.get("stream") == "listening":

@@ -29,8 +29,8 @@ from strategy.types import Bar
 from strategy.venues.alpaca.streams import (
     ProblemSink,
     RecoveredSink,
+    RefusalHook,
     Refusals,
-    StreamRefused,
     log_problem,
     log_recovered,
     quiet_refusals,
@@ -50,20 +50,12 @@ def same_session(prev_ts: float, ts: float) -> bool:
     return opened <= prev_ts and ts < opened + SESSION_SEC
 
 
-class _ReconnectingDataStream(StockDataStream):
+class _ReconnectingDataStream(RefusalHook, StockDataStream):
     """alpaca-py's stream, with hooks: `on_subscribed` once the server confirms the
     subscription after every (re)connection, `on_refused` when it refuses our keys or our
     subscription."""
 
     on_subscribed: Callable[[], None] = staticmethod(lambda: None)
-    on_refused: Callable[[str], None] = staticmethod(lambda cause: None)
-
-    async def _auth(self) -> None:
-        try:
-            await super()._auth()
-        except ValueError as exc:
-            self.on_refused(str(exc))
-            raise StreamRefused(str(exc)) from exc
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         await super()._dispatch(msg)

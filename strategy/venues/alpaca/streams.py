@@ -33,6 +33,20 @@ class StreamRefused(ValueError):
     subscription')."""
 
 
+class RefusalHook:
+    """Mixed in before an alpaca-py stream class: `on_refused(cause)` is called when the server
+    refuses our keys or subscription, and the failure is raised as StreamRefused."""
+
+    on_refused: Callable[[str], None] = staticmethod(lambda cause: None)
+
+    async def _auth(self) -> None:
+        try:
+            await super()._auth()  # type: ignore[misc]
+        except ValueError as exc:
+            self.on_refused(str(exc))
+            raise StreamRefused(str(exc)) from exc
+
+
 class _NoRefusalTracebacks(logging.Filter):
     """alpaca-py logs every failed connection with log.exception, i.e. a full traceback every
     few seconds forever; a refusal is reported once, as an incident, instead."""
