@@ -131,15 +131,15 @@ class Queries:
         )
 
     def slippage(self) -> SlippageResult:
-        samples = tuple(s.bps for s in self._service.book.slippage)
-        if not samples:
+        """Count, mean and std over every fill (streaming); p95 and the histogram over the
+        most recent fills the book keeps."""
+        stats = self._service.book.slippage_stats
+        if not stats.count:
             return SlippageResult(0, math.nan, math.nan, math.nan, ())
-        n = len(samples)
-        mean = sum(samples) / n
-        std = math.sqrt(sum((x - mean) ** 2 for x in samples) / n)
+        samples = tuple(s.bps for s in stats.recent)
         ordered = sorted(samples)
-        p95 = ordered[min(n - 1, math.ceil(0.95 * n) - 1)]
-        return SlippageResult(n, mean, std, p95, samples)
+        p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+        return SlippageResult(stats.count, stats.mean, stats.std, p95, samples)
 
     async def kill_preview(self) -> tuple[str, ...]:
         """What a kill would do, from the broker's view (falling back to the book's)."""

@@ -127,6 +127,9 @@ class ConfigResult:
 
 @dataclass(frozen=True, slots=True)
 class SlippageResult:
+    """count, mean and std cover every fill; p95 and `samples_bps` (the histogram) the most
+    recent fills, at most strategy.slippage.SAMPLE_SIZE of them."""
+
     count: int
     mean_bps: float
     std_bps: float

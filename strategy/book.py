@@ -1,23 +1,34 @@
 """The in-memory order and position book: what the engine reads every bar, never the broker.
 
 Fills are derived from cumulative filled quantities, so duplicated or replayed order updates
-(stream reconnects, REST re-reads) are harmless and a missed update is caught up by the next.
+(stream reconnects, REST re-reads) are harmless and a missed update is caught up by the next;
+an update that changes nothing is not journaled either.
+
+Memory is bounded: a final order leaves the working set for a bounded map of recent final
+orders (the kill report and a late fill still find it; the journal keeps every one), slippage
+is streaming statistics, the equity curve a ring.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from strategy.clock import Clock
 from strategy.params import StrategyParams
 from strategy.position_math import change_position
 from strategy.recorder import Recorder
-from strategy.types import OrderRequest, OrderStatus, OrderUpdate, Side
+from strategy.slippage import SlippageSample, SlippageStats
+from strategy.types import OrderRequest, OrderStatus, OrderUpdate
 
 MAX_ORPHANS = 1_000  # updates for unknown orders kept, by order, oldest dropped first
+# Final orders kept in memory after they finish, oldest dropped first: more than one kill's
+# flatten orders at 1,000 symbols, so its report still reads every exit's fills.
+MAX_FINISHED = 10_000
+# With nothing changed, an equity snapshot is journaled at most this often (market time):
+# a flat book does not write the same row every minute.
+EQUITY_IDLE_SEC = 3_600.0
 _S = OrderStatus
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.NEW: frozenset(
@@ -69,15 +80,6 @@ class Position:
     opened_ts: float
 
 
-@dataclass(frozen=True, slots=True)
-class SlippageSample:
-    symbol: str
-    side: Side
-    bps: float
-    qty: int
-    ts: float
-
-
 class Book:
     def __init__(
         self,
@@ -91,11 +93,9 @@ class Book:
         self._cash = starting_cash
         self._realized = 0.0
         self._commissions = 0.0
-        self._orders: dict[str, BookOrder] = {}
+        self._orders: dict[str, BookOrder] = {}  # working orders only
+        self._finished: dict[str, BookOrder] = {}  # the last MAX_FINISHED final ones
         self._orphans: dict[str, list[OrderUpdate]] = {}
-        self._expecting = 0  # requests in flight that make the broker place orders for us
-        self._quiet: dict[str, str] = {}  # orphans held meanwhile, not yet called anomalies
-        self._named: set[str] = set()  # orders such a request placed, until tracked
         self._working_by_symbol: dict[str, int] = {}
         self._positions: dict[str, Position] = {}  # every symbol ever held (keeps realized)
         self._open: dict[str, Position] = {}  # the ones with qty != 0: equity sums only these
@@ -105,13 +105,15 @@ class Book:
         self._day_start_equity = starting_cash
         self._peak = starting_cash
         self._curve: deque[tuple[float, float]] = deque(maxlen=equity_curve_len)
-        self._slippage: list[SlippageSample] = []
+        self._slippage = SlippageStats()
+        self._journaled_equity: tuple[float, tuple[float, ...]] | None = None  # (ts, figures)
         self.fills_count = 0
 
     # -- orders ----------------------------------------------------------------------------
 
     def add_order(self, request: OrderRequest, params: StrategyParams | None) -> BookOrder:
         order = BookOrder(request, OrderStatus.NEW, 0, None, params)
+        self._finished.pop(request.client_order_id, None)
         self._orders[request.client_order_id] = order
         self._working_by_symbol[request.symbol] = self._working_by_symbol.get(request.symbol, 0) + 1
         self._recorder.record("orders", order_row(request))
@@ -128,27 +130,42 @@ class Book:
             None,
             update.broker_order_id,
         )
-        self._orders[request.client_order_id] = order
         if order.working:
+            self._orders[request.client_order_id] = order
             self._working_by_symbol[request.symbol] = (
                 self._working_by_symbol.get(request.symbol, 0) + 1
             )
+        else:
+            self._retire(order)
         return order
 
     def order(self, client_order_id: str) -> BookOrder | None:
-        return self._orders.get(client_order_id)
+        """A working order, or a recently finished one (the journal has every one)."""
+        return self._orders.get(client_order_id) or self._finished.get(client_order_id)
 
     def working_orders(self) -> list[BookOrder]:
-        return [o for o in self._orders.values() if o.working]
+        return list(self._orders.values())
+
+    def _retire(self, order: BookOrder) -> None:
+        coid = order.request.client_order_id
+        self._orders.pop(coid, None)
+        self._finished[coid] = order
+        if len(self._finished) > MAX_FINISHED:
+            self._finished.pop(next(iter(self._finished)))
 
     def has_working_order(self, symbol: str) -> bool:
         return self._working_by_symbol.get(symbol, 0) > 0
 
     def apply(self, update: OrderUpdate) -> None:
-        order = self._orders.get(update.client_order_id)
+        order = self.order(update.client_order_id)
         if order is None:
             self._hold_orphan(update)
             return
+        if update.broker_order_id:
+            order.broker_order_id = update.broker_order_id
+        delta = update.filled_qty - order.filled_qty
+        if delta <= 0 and update.status is order.status:
+            return  # a repeat (an ack both emitted and returned, a replay): nothing to journal
         self._recorder.record(
             "order_updates",
             {
@@ -160,11 +177,8 @@ class Book:
                 "reason": update.reason,
             },
         )
-        delta = update.filled_qty - order.filled_qty
         if delta > 0:
             self._fill(order, update, delta)
-        if update.broker_order_id:
-            order.broker_order_id = update.broker_order_id
         if update.status is order.status:
             return
         if update.status not in ALLOWED.get(order.status, frozenset()):
@@ -179,44 +193,22 @@ class Book:
             order.reason = update.reason
         if was_working and not order.working:
             self._working_by_symbol[order.request.symbol] -= 1
+            self._retire(order)
 
     def _hold_orphan(self, update: OrderUpdate) -> None:
         """An update for an order the book does not know yet: kept, because the broker may
         report an order it created for us (close-all) before its ack reaches `track`."""
-        coid = update.client_order_id
-        if coid not in self._orphans:
-            if self._expecting:
-                self._quiet[coid] = f"{coid} {update.status}"
-            elif coid not in self._named:
-                self._anomaly("unknown_order", f"{coid} {update.status}")
+        if update.client_order_id not in self._orphans:
+            self._anomaly("unknown_order", f"{update.client_order_id} {update.status}")
             if len(self._orphans) >= MAX_ORPHANS:
                 self._orphans.pop(next(iter(self._orphans)))
         self._orphans.setdefault(update.client_order_id, []).append(update)
-
-    def expect_broker_orders(self) -> None:
-        """A request that makes the broker place orders for us (close-all) is on its way: an
-        update for an order the book does not know may be one of them, so it is held without
-        an anomaly until `broker_orders_named`."""
-        self._expecting += 1
-
-    def broker_orders_named(self, client_order_ids: Iterable[str]) -> None:
-        """The request came back naming the orders it placed: they are ours (tracked when their
-        acks are); an update held meanwhile for any other order is an unknown order after all."""
-        self._expecting -= 1
-        self._named.update(client_order_ids)
-        if self._expecting:
-            return
-        for coid, detail in self._quiet.items():
-            if coid not in self._named:
-                self._anomaly("unknown_order", detail)
-        self._quiet.clear()
 
     def track(self, request: OrderRequest, ack: OrderUpdate) -> BookOrder:
         """Track an order placed on our behalf, applying its ack and any update that came
         before it; its fills move positions like any other order's."""
         order = self.add_order(request, None)
         self.apply(ack)
-        self._named.discard(request.client_order_id)
         for update in self._orphans.pop(request.client_order_id, []):
             self.apply(update)
         return order
@@ -243,7 +235,7 @@ class Book:
         )
         decision = request.decision_price
         bps = request.side.sign * (price - decision) / decision * 1e4 if decision > 0 else math.nan
-        self._slippage.append(SlippageSample(request.symbol, request.side, bps, delta, update.ts))
+        self._slippage.add(SlippageSample(request.symbol, request.side, bps, delta, update.ts))
         self.fills_count += 1
         self._recorder.record(
             "fills",
@@ -419,20 +411,18 @@ class Book:
         return max(0.0, (self._peak - self.equity()) / self._peak) if self._peak > 0 else 0.0
 
     def snapshot_equity(self, ts: float) -> None:
+        """The curve gets every snapshot; the journal a row when a figure changed, or after
+        EQUITY_IDLE_SEC of the same figures."""
         equity = self.equity()
         self._peak = max(self._peak, equity)
         self._curve.append((ts, equity))
-        self._recorder.record(
-            "equity",
-            {
-                "ts": ts,
-                "equity": equity,
-                "cash": self._cash,
-                "realized": self._realized,
-                "unrealized": self.unrealized_pnl(),
-                "drawdown": self.drawdown(),
-            },
-        )
+        figures = (equity, self._cash, self._realized, self.unrealized_pnl(), self.drawdown())
+        last = self._journaled_equity
+        if last is not None and last[1] == figures and ts - last[0] < EQUITY_IDLE_SEC:
+            return
+        self._journaled_equity = (ts, figures)
+        columns = ("equity", "cash", "realized", "unrealized", "drawdown")
+        self._recorder.record("equity", {"ts": ts, **dict(zip(columns, figures, strict=True))})
 
     @property
     def equity_curve(self) -> list[tuple[float, float]]:
@@ -440,4 +430,9 @@ class Book:
 
     @property
     def slippage(self) -> list[SlippageSample]:
-        return list(self._slippage)
+        """The most recent fills' slippage (bounded; `slippage_stats` covers every fill)."""
+        return self._slippage.recent
+
+    @property
+    def slippage_stats(self) -> SlippageStats:
+        return self._slippage

@@ -29,6 +29,8 @@ from strategy.types import (
 from strategy.venue import OrderListener, OrderRejected, SendCheck, SendRefused
 
 DAY = 86_400.0
+# Final orders kept after they finish (get_order, an idempotent re-submit), oldest dropped first.
+MAX_FINISHED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,8 @@ class SimBroker:
         self._cash = settings.starting_cash
         self._last: dict[str, float] = {}
         self._holdings: dict[str, _Holding] = {}
-        self._orders: dict[str, _Order] = {}
+        self._orders: dict[str, _Order] = {}  # working orders only
+        self._finished: dict[str, _Order] = {}  # the last MAX_FINISHED final ones
         self._working: dict[str, list[_Order]] = {}
         self._listeners: list[OrderListener] = []
         self._send_check: SendCheck = _send_anything
@@ -107,9 +110,21 @@ class SimBroker:
             reason=reason,
         )
         order.update = update
+        if status.is_final:
+            self._retire(order)
         for listener in self._listeners:
             listener(update)
         return update
+
+    def _retire(self, order: _Order) -> None:
+        coid = order.request.client_order_id
+        self._orders.pop(coid, None)
+        self._finished[coid] = order
+        if len(self._finished) > MAX_FINISHED:
+            self._finished.pop(next(iter(self._finished)))
+
+    def _find(self, client_order_id: str) -> _Order | None:
+        return self._orders.get(client_order_id) or self._finished.get(client_order_id)
 
     # -- market ----------------------------------------------------------------------------
 
@@ -206,7 +221,7 @@ class SimBroker:
         return self._equity() * self._settings.buying_power_multiple - committed
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:
-        existing = self._orders.get(order.client_order_id)
+        existing = self._find(order.client_order_id)
         if existing is not None:
             return existing.update
         refusal = self._send_check(order)
@@ -239,11 +254,13 @@ class SimBroker:
 
     async def cancel(self, client_order_id: str) -> None:
         order = self._orders.get(client_order_id)
-        if order is not None and not order.update.status.is_final:
+        if order is not None:
+            self._working[order.request.symbol].remove(order)
             self._emit(order, OrderStatus.CANCELED, reason="canceled")
 
     async def cancel_all(self) -> None:
-        for orders in self._working.values():
+        working, self._working = self._working, {}
+        for orders in working.values():
             for order in orders:
                 if not order.update.status.is_final:
                     self._emit(order, OrderStatus.CANCELED, reason="canceled")
@@ -288,8 +305,8 @@ class SimBroker:
         return MarketClock(is_open=True, ts=now, next_open=now, next_close=now + DAY)
 
     async def open_orders(self) -> list[OrderUpdate]:
-        return [o.update for o in self._orders.values() if not o.update.status.is_final]
+        return [o.update for o in self._orders.values()]
 
     async def get_order(self, client_order_id: str) -> OrderUpdate | None:
-        order = self._orders.get(client_order_id)
+        order = self._find(client_order_id)
         return order.update if order is not None else None
