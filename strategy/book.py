@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from strategy.clock import Clock
@@ -96,6 +97,9 @@ class Book:
         self._orders: dict[str, BookOrder] = {}  # working orders only
         self._finished: dict[str, BookOrder] = {}  # the last MAX_FINISHED final ones
         self._orphans: dict[str, list[OrderUpdate]] = {}
+        self._expecting = 0  # requests in flight that make the broker place orders for us
+        self._quiet: dict[str, str] = {}  # orphans held meanwhile, not yet called anomalies
+        self._named: set[str] = set()  # orders such a request placed, until tracked
         self._working_by_symbol: dict[str, int] = {}
         self._positions: dict[str, Position] = {}  # every symbol ever held (keeps realized)
         self._open: dict[str, Position] = {}  # the ones with qty != 0: equity sums only these
@@ -198,17 +202,40 @@ class Book:
     def _hold_orphan(self, update: OrderUpdate) -> None:
         """An update for an order the book does not know yet: kept, because the broker may
         report an order it created for us (close-all) before its ack reaches `track`."""
-        if update.client_order_id not in self._orphans:
-            self._anomaly("unknown_order", f"{update.client_order_id} {update.status}")
+        coid = update.client_order_id
+        if coid not in self._orphans:
+            if self._expecting:
+                self._quiet[coid] = f"{coid} {update.status}"
+            elif coid not in self._named:
+                self._anomaly("unknown_order", f"{coid} {update.status}")
             if len(self._orphans) >= MAX_ORPHANS:
                 self._orphans.pop(next(iter(self._orphans)))
         self._orphans.setdefault(update.client_order_id, []).append(update)
+
+    def expect_broker_orders(self) -> None:
+        """A request that makes the broker place orders for us (close-all) is on its way: an
+        update for an order the book does not know may be one of them, so it is held without
+        an anomaly until `broker_orders_named`."""
+        self._expecting += 1
+
+    def broker_orders_named(self, client_order_ids: Iterable[str]) -> None:
+        """The request came back naming the orders it placed: they are ours (tracked when their
+        acks are); an update held meanwhile for any other order is an unknown order after all."""
+        self._expecting -= 1
+        self._named.update(client_order_ids)
+        if self._expecting:
+            return
+        for coid, detail in self._quiet.items():
+            if coid not in self._named:
+                self._anomaly("unknown_order", detail)
+        self._quiet.clear()
 
     def track(self, request: OrderRequest, ack: OrderUpdate) -> BookOrder:
         """Track an order placed on our behalf, applying its ack and any update that came
         before it; its fills move positions like any other order's."""
         order = self.add_order(request, None)
         self.apply(ack)
+        self._named.discard(request.client_order_id)
         for update in self._orphans.pop(request.client_order_id, []):
             self.apply(update)
         return order
