@@ -1,6 +1,10 @@
 """Incidents as Slack threads: one root message per key, repeats in its thread (flood
-controlled), resolution edits the root. Posting is queued: a Slack outage delays alerts,
-never loses them, and never blocks trading."""
+controlled), resolution edits the root. Posting is queued: a Slack outage delays alerts and
+never blocks trading. The queue is bounded (`max_pending`); when full, the update dropped is,
+in order: an older queued update of the same incident (the newer says more), the oldest
+notice, the oldest update of any incident. Drops are counted (`dropped`), logged, and told in
+the channel by one queued drop report once Slack takes posts again; every alert stays in the
+journal."""
 
 from __future__ import annotations
 
@@ -18,6 +22,11 @@ from ops.reconcile import INCIDENT_PREFIX as RECONCILE_PREFIX
 log = logging.getLogger(__name__)
 ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 MAX_BACKOFF_SEC = 30.0
+MAX_PENDING = 1_000
+DROPPED = (
+    "{count} alert update(s) were not posted while Slack was unreachable (the queue keeps "
+    "{limit}, newest per incident); the journal's alerts table has every one"
+)
 
 
 @dataclass(slots=True)
@@ -34,7 +43,7 @@ class Incident:
 
 @dataclass(frozen=True, slots=True)
 class _Event:
-    kind: str  # "raise" | "resolve" | "notice" | "ack"
+    kind: str  # "raise" | "resolve" | "notice" | "ack" | "dropped"
     key: str
     severity: str
     message: str
@@ -50,6 +59,7 @@ class AlertPoster:
         min_reply_interval: float = 60.0,
         now: Callable[[], float] = time.monotonic,
         on_root: Callable[[str, str, str], None] = lambda key, channel, ts: None,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -57,20 +67,44 @@ class AlertPoster:
         self._now = now
         self._on_root = on_root  # (key, channel, ts) of each new root: kept across restarts
         self._queue: deque[_Event] = deque()
+        self._max_pending = max_pending
         self._wakeup = asyncio.Event()
         self.incidents: dict[str, Incident] = {}
+        self.dropped = 0  # updates dropped because the queue was full, ever
+        self._unreported = 0  # of those, not yet told in the channel
 
     @property
     def pending(self) -> int:
         return len(self._queue)
 
     def raise_alert(self, key: str, severity: str, message: str) -> None:
-        self._queue.append(_Event("raise", key, severity, message))
-        self._wakeup.set()
+        self._enqueue(_Event("raise", key, severity, message))
 
     def resolve_alert(self, key: str, message: str) -> None:
-        self._queue.append(_Event("resolve", key, "info", message))
+        self._enqueue(_Event("resolve", key, "info", message))
+
+    def _enqueue(self, event: _Event) -> None:
+        if len(self._queue) >= self._max_pending:
+            self._drop_one(event.key)
+        self._queue.append(event)
         self._wakeup.set()
+
+    def _drop_one(self, key: str) -> None:
+        """Make room by the stated policy; the head (being delivered) and the drop report
+        itself are never dropped."""
+        queued = list(self._queue)[1:]
+        candidates = [e for e in queued if e.kind != "dropped"]
+        victim = next((e for e in candidates if key and e.key == key and e.kind == "raise"), None)
+        victim = victim or next((e for e in candidates if e.kind == "notice"), None)
+        victim = victim or next(iter(candidates), None)
+        if victim is None:
+            return
+        self._queue.remove(victim)
+        self.dropped += 1
+        self._unreported += 1
+        if self._unreported == 1:
+            log.warning("alert queue full (%d): dropping updates", self._max_pending)
+            self._queue.append(_Event("dropped", "", "warning", ""))
 
     def resume(self, key: str, severity: str, message: str, root_ts: str) -> None:
         """An incident still open from before a restart: later updates go to its old thread."""
@@ -81,12 +115,10 @@ class AlertPoster:
         return self._channel
 
     def acknowledge(self, key: str, user: str) -> None:
-        self._queue.append(_Event("ack", key, "info", user))
-        self._wakeup.set()
+        self._enqueue(_Event("ack", key, "info", user))
 
     def notice(self, message: str) -> None:
-        self._queue.append(_Event("notice", "", "info", message))
-        self._wakeup.set()
+        self._enqueue(_Event("notice", "", "info", message))
 
     async def run(self) -> None:
         """Deliver queued events in order; on a Slack failure, back off and retry the same one."""
@@ -110,6 +142,14 @@ class AlertPoster:
             self._queue.popleft()
 
     async def _deliver(self, event: _Event) -> None:
+        if event.kind == "dropped":
+            told = self._unreported
+            text = DROPPED.format(count=told, limit=self._max_pending)
+            await self._client.chat_postMessage(channel=self._channel, text=f":warning: {text}")
+            self._unreported -= told
+            if self._unreported:  # dropped while this report was being posted
+                self._queue.append(_Event("dropped", "", "warning", ""))
+            return
         if event.kind == "notice":
             await self._client.chat_postMessage(channel=self._channel, text=escape(event.message))
             return
