@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ops.results import (
+    CashCompare,
     ChecklistResult,
     ConfigResult,
     ConfirmRequest,
@@ -132,6 +133,8 @@ def _positions(r: PositionsResult) -> str:
         )
     if not r.rows:
         lines.append("(no positions in the book or at the broker)")
+    if r.cash is not None:
+        lines.append(_cash(r.cash))
     if r.broker_error:
         lines.append(f"broker unavailable: {r.broker_error}")
     if r.reconcile:
@@ -140,6 +143,15 @@ def _positions(r: PositionsResult) -> str:
             "reconciled: book and broker agree" if n == 0 else f"MISMATCH on {n} symbol(s)"
         )
     return "\n".join(lines)
+
+
+def _cash(c: CashCompare) -> str:
+    line = f"cash: book {money(c.book)}, broker {'?' if c.broker is None else money(c.broker)}"
+    if c.gap is None:
+        return line
+    if c.foreign_cost:
+        line += f" (which paid {money(c.foreign_cost)} for the shares held for you)"
+    return f"{line}  {'match' if c.matches else f'MISMATCH {signed_money(c.gap)}'}"
 
 
 def render_kill(r: KillReport) -> str:

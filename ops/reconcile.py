@@ -1,13 +1,20 @@
-"""Book vs broker positions: the one comparison `/trade reconcile`, `positions` and the
-monitor's scheduled check all use. Mismatches are incidents keyed `reconcile:SYMBOL`."""
+"""Book vs broker: positions and cash, the one comparison `/trade reconcile`, `positions` and
+the monitor's scheduled check all use. Position mismatches are incidents keyed
+`reconcile:SYMBOL`; cash that differs beyond `monitoring.cash_tolerance` is the `cash`
+incident. Each reconcile first books the fees the broker charged since the last one."""
 
 from __future__ import annotations
 
-from ops.results import PositionCompare, PositionsResult
+import logging
+
+from ops.results import CashCompare, PositionCompare, PositionsResult
 from ops.service import TradingService
 from strategy.venue import BrokerError
 
 INCIDENT_PREFIX = "reconcile:"
+CASH_INCIDENT = "cash"
+
+log = logging.getLogger(__name__)
 
 
 async def compare(service: TradingService) -> PositionsResult:
@@ -32,14 +39,41 @@ async def compare(service: TradingService) -> PositionsResult:
                 broker_avg=broker_avg,
             )
         )
-    return PositionsResult(tuple(rows), broker_error, reconcile=False)
+    return PositionsResult(tuple(rows), broker_error, reconcile=False, cash=await _cash(service))
+
+
+async def _cash(service: TradingService) -> CashCompare:
+    book = service.book
+    try:
+        broker: float | None = (await service.broker.account()).cash
+    except BrokerError:
+        broker = None
+    return CashCompare(
+        book=book.cash,
+        broker=broker,
+        foreign_cost=sum(qty * avg for qty, avg in book.foreign().values()),
+        tolerance=service.settings.number("monitoring.cash_tolerance"),
+    )
+
+
+async def book_charges(service: TradingService) -> None:
+    """The fees the broker booked since the last look move the book's cash (journaled)."""
+    try:
+        charges = await service.broker.new_charges()
+    except BrokerError as exc:  # read again at the next reconcile; cash may differ meanwhile
+        log.warning("broker fees not read: %s", exc)
+        return
+    for charge in charges:
+        service.book.charge(charge.amount, charge.reason, charge.ref)
 
 
 async def reconcile(service: TradingService) -> PositionsResult:
-    """Compare, then open an incident per mismatched symbol and resolve those that agree
-    again (including symbols that no longer appear on either side)."""
+    """Book the broker's new fees, compare, then open an incident per mismatched symbol (and
+    for cash) and resolve those that agree again (including symbols that no longer appear on
+    either side)."""
+    await book_charges(service)
     result = await compare(service)
-    result = PositionsResult(result.rows, result.broker_error, reconcile=True)
+    result = PositionsResult(result.rows, result.broker_error, reconcile=True, cash=result.cash)
     if result.broker_error is not None:
         return result
     seen = set()
@@ -64,4 +98,27 @@ async def reconcile(service: TradingService) -> PositionsResult:
         if key not in seen:
             book.hold_foreign(key.removeprefix(INCIDENT_PREFIX), 0, 0.0)
             service.resolve(key, f"{key.removeprefix(INCIDENT_PREFIX)}: flat on both sides")
+    await _reconcile_cash(service)
     return result
+
+
+async def _reconcile_cash(service: TradingService) -> None:
+    """Judged after the positions (which may have changed the foreign holdings), and not while
+    an order works: its fill may have reached the broker's cash but not yet the book's."""
+    if service.book.working_orders():
+        return
+    cash = await _cash(service)
+    if cash.gap is None:
+        return
+    if cash.matches:
+        service.resolve(CASH_INCIDENT, f"cash: book and broker agree (${cash.book:,.2f})")
+        return
+    service.alert(
+        CASH_INCIDENT,
+        "critical",
+        f"cash: broker ${cash.broker:,.2f}, book ${cash.book:,.2f}"
+        + (f" less ${cash.foreign_cost:,.2f} of shares held for you" if cash.foreign_cost else "")
+        + f": {'-' if cash.gap < 0 else '+'}${abs(cash.gap):,.2f} unexplained (tolerance "
+        f"${cash.tolerance:,.2f}); loss and "
+        "drawdown limits use the book's figure",
+    )

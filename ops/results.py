@@ -100,10 +100,32 @@ class PositionCompare:
 
 
 @dataclass(frozen=True, slots=True)
+class CashCompare:
+    """Book cash against the broker's. Holdings the bot did not open are in the broker's cash
+    (it paid for them) but kept out of the book's, so the broker should show `foreign_cost`
+    less than the book."""
+
+    book: float
+    broker: float | None  # None when the account could not be read
+    foreign_cost: float
+    tolerance: float
+
+    @property
+    def gap(self) -> float | None:
+        """The broker's cash minus what it should be (0 when the books balance)."""
+        return None if self.broker is None else self.broker - (self.book - self.foreign_cost)
+
+    @property
+    def matches(self) -> bool:
+        return self.gap is None or abs(self.gap) <= self.tolerance
+
+
+@dataclass(frozen=True, slots=True)
 class PositionsResult:
     rows: tuple[PositionCompare, ...]
     broker_error: str | None
     reconcile: bool  # True when asked as `reconcile` (mismatches are the point)
+    cash: CashCompare | None = None
 
     @property
     def mismatches(self) -> tuple[PositionCompare, ...]:

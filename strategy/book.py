@@ -409,6 +409,15 @@ class Book:
             gross += abs(qty) * (last[0] if last is not None else avg)
         return gross
 
+    def charge(self, amount: float, reason: str, ref: str = "") -> None:
+        """Money the venue took outside any fill (a fee; negative: a refund): cash and equity
+        move by it, and it is journaled with the venue's id for it."""
+        self._cash -= amount
+        self._recorder.record(
+            "charges",
+            {"ts": self._clock.now(), "amount": amount, "reason": reason, "ref": ref},
+        )
+
     def day_start_equity(self) -> float:
         return self._day_start_equity
 

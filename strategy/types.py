@@ -168,3 +168,13 @@ class MarketClock:
     ts: float
     next_open: float
     next_close: float
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """Money the venue took from the account outside any fill (a regulatory fee, a pass-through
+    charge): `amount` is what it took, so a refund is negative."""
+
+    ref: str  # the venue's id for it, e.g. an Alpaca account activity id
+    amount: float
+    reason: str

@@ -13,6 +13,7 @@ from strategy.types import (
     Account,
     Bar,
     BrokerPosition,
+    Charge,
     CloseAllResult,
     MarketClock,
     OrderRequest,
@@ -80,6 +81,11 @@ class Broker(Protocol):
     async def open_orders(self) -> list[OrderUpdate]: ...
 
     async def get_order(self, client_order_id: str) -> OrderUpdate | None: ...
+
+    async def new_charges(self) -> list[Charge]:
+        """Fees the venue booked against cash since the last call, oldest first; the first
+        call only takes note of those already there (the starting cash includes them)."""
+        ...
 
 
 class Feed(Protocol):

@@ -15,6 +15,7 @@ from strategy.types import (
     Account,
     Bar,
     BrokerPosition,
+    Charge,
     CloseAllResult,
     Fill,
     Intent,
@@ -310,3 +311,7 @@ class SimBroker:
     async def get_order(self, client_order_id: str) -> OrderUpdate | None:
         order = self._find(client_order_id)
         return order.update if order is not None else None
+
+    async def new_charges(self) -> list[Charge]:
+        """None: the simulator's only cost is each fill's commission."""
+        return []

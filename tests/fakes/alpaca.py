@@ -23,6 +23,7 @@ Faults and switches (each documented where it is defined):
                                       /v2/stocks/bars answers what it held on arrival, later
     drop_data_connections(), drop_trading_connections()   close the websockets (1011)
     clear_faults()                    disarm the armed one-shot faults
+    charge_fee(amount, description)   a FEE account activity: the cash goes down by `amount`
 Market-data subscriptions are per connection: a new socket gets bars once it has subscribed.
 """
 
@@ -63,6 +64,7 @@ class AlpacaFake:
         self.orders: dict[str, dict[str, Any]] = {}
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.activities: list[dict[str, Any]] = []  # account activities (charge_fee)
         self.mute_trade_updates = False
         self.delay_fills = False  # orders rest as "new" until fill_pending()
         self.reply_as_placed = False
@@ -92,6 +94,7 @@ class AlpacaFake:
         app = web.Application(middlewares=[self._middleware])
         r = app.router
         r.add_get("/v2/account", self._account)
+        r.add_get("/v2/account/activities", self._activities)
         r.add_get("/v2/clock", self._clock_view)
         r.add_get("/v2/positions", self._positions)
         r.add_get("/v2/positions/{symbol}", self._position)
@@ -621,6 +624,36 @@ class AlpacaFake:
         self._fail_after_placing = 0
         self._refusals.clear()
         self._partial_next = 0
+
+    # -- account activities (fees) --------------------------------------------------------
+
+    def charge_fee(self, amount: float, description: str = "REG/TAF fee") -> str:
+        """Alpaca books a fee against the account's cash (an activity of type FEE); its id."""
+        day = datetime.fromtimestamp(self.now, UTC).strftime("%Y%m%d")
+        activity = {
+            "id": f"{day}{len(self.activities):09d}::{uuid.uuid4()}",
+            "account_id": str(uuid.UUID(int=1)),
+            "activity_type": "FEE",
+            "date": f"{day[:4]}-{day[4:6]}-{day[6:]}",
+            "net_amount": str(-amount),
+            "description": description,
+            "status": "executed",
+        }
+        self.activities.append(activity)
+        self.cash -= amount
+        return str(activity["id"])
+
+    async def _activities(self, request: web.Request) -> web.Response:
+        """GET /v2/account/activities: activity_types, direction, page_size, page_token."""
+        q = request.query
+        kinds = set(q.get("activity_types", "").split(",")) - {""}
+        found = [a for a in self.activities if not kinds or a["activity_type"] in kinds]
+        if q.get("direction", "desc") == "desc":
+            found.reverse()
+        if "page_token" in q:
+            ids = [a["id"] for a in found]
+            found = found[ids.index(q["page_token"]) + 1 :] if q["page_token"] in ids else []
+        return web.json_response(found[: int(q.get("page_size", 100))])
 
 
 def _error(status: int, code: int, message: str) -> web.Response:

@@ -22,6 +22,7 @@ from alpaca.trading.stream import TradingStream
 from strategy.types import (
     Account,
     BrokerPosition,
+    Charge,
     CloseAllResult,
     MarketClock,
     OrderRequest,
@@ -37,9 +38,12 @@ from strategy.venue import (
     SendRefused,
 )
 from strategy.venues.alpaca.mapping import (
+    CHARGE_ACTIVITIES,
     NotFound,
     RateLimited,
     broker_error,
+    charge,
+    implied_fill,
     order_request,
     order_update,
     trade_update,
@@ -59,6 +63,7 @@ from strategy.venues.alpaca.tracking import OrderTracker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ACTIVITIES_PAGE = 100  # Alpaca's largest page of account activities
 
 
 class _TimeoutSession(requests.Session):
@@ -116,6 +121,7 @@ class AlpacaBroker:
         self._stream_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._refresh_again = False
+        self._charges_after: str | None = None  # newest fee already in our cash ("" none yet)
         self._refusals = Refusals(
             "broker-auth", "trading", "ALPACA_API_KEY, ALPACA_SECRET_KEY and broker.paper"
         )
@@ -177,8 +183,10 @@ class AlpacaBroker:
 
     def _emit(self, update: OrderUpdate) -> None:
         """Stream events and re-reads: to the listeners, if they are news."""
+        before = self._orders.last(update.client_order_id)
         if not self._orders.news(update):
             return
+        update = implied_fill(update, before, self._commission)
         for listener in self._listeners:
             listener(update)
 
@@ -196,6 +204,10 @@ class AlpacaBroker:
     # -- streams ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        try:
+            await self._note_charges()  # the starting cash, just read, includes these
+        except BrokerError as exc:  # noted at the first new_charges() instead
+            log.warning("Alpaca fees not read at start-up: %s", exc)
         if self._stream is None:
             return
         self._stream.subscribe_trade_updates(self._on_trade_update)
@@ -252,7 +264,7 @@ class AlpacaBroker:
         delay, cap = self._reread_backoff
         while True:
             try:
-                return await self.get_order(coid)
+                return await self._lookup(coid)
             except BrokerError as exc:
                 if not self._orders.is_working(coid):  # its final event arrived meanwhile
                     return None
@@ -286,15 +298,26 @@ class AlpacaBroker:
             self._orders.not_placed(coid)
             raise
         except (BrokerUnavailable, OrderRejected) as exc:
-            found = await self.get_order(coid)  # if this fails too, the order stays tracked
+            found = await self._lookup(coid)  # if this fails too, the order stays tracked
             if found is None:
                 self._orders.not_placed(coid)
                 raise
             log.warning("submit of %s reported %s, but it was placed", coid, exc)
-            return self._orders.reply(found)
-        return self._orders.reply(order_update(placed))  # type: ignore[arg-type]
+            return self._reply(found)
+        return self._reply(order_update(placed))  # type: ignore[arg-type]
+
+    def _reply(self, update: OrderUpdate) -> OrderUpdate:
+        """What the caller of a REST request applies (OrderTracker.reply), with the shares
+        it shows filled beyond the last view passed on as a Fill carrying their commission."""
+        before = self._orders.last(update.client_order_id)
+        return implied_fill(self._orders.reply(update), before, self._commission)
 
     async def get_order(self, client_order_id: str) -> OrderUpdate | None:
+        """The order as its caller (a lookup after a failed submit, recovery) should apply it."""
+        found = await self._lookup(client_order_id)
+        return self._reply(found) if found is not None else None
+
+    async def _lookup(self, client_order_id: str) -> OrderUpdate | None:
         try:
             order = await self._call(self._client.get_order_by_client_id, client_order_id)
         except NotFound:
@@ -302,7 +325,7 @@ class AlpacaBroker:
         return order_update(order)  # type: ignore[arg-type]
 
     async def cancel(self, client_order_id: str) -> None:
-        found = await self.get_order(client_order_id)
+        found = await self._lookup(client_order_id)
         if found is not None and not found.status.is_final:
             await self._call(self._client.cancel_order_by_id, found.broker_order_id)
 
@@ -317,7 +340,7 @@ class AlpacaBroker:
             if isinstance(result.body, FailedClosePositionDetails):
                 refused.append(f"{result.symbol}: {result.body.message}")
                 continue
-            placed.append(self._orders.reply(order_update(result.body)))
+            placed.append(self._reply(order_update(result.body)))
         return CloseAllResult(tuple(placed), tuple(refused))
 
     async def positions(self) -> list[BrokerPosition]:
@@ -348,6 +371,34 @@ class AlpacaBroker:
         request = GetOrdersRequest(status=QueryOrderStatus.OPEN)
         orders = await self._call(self._client.get_orders, request)
         return [order_update(o) for o in orders]  # type: ignore[arg-type]
+
+    async def new_charges(self) -> list[Charge]:
+        """Fee activities posted after the newest one noted, oldest first (alpaca-py 0.44's
+        TradingClient has no activities call: the REST path through its session)."""
+        if self._charges_after is None:
+            await self._note_charges()
+            return []
+        found: list[Charge] = []
+        while True:
+            query: dict[str, object] = {
+                "activity_types": ",".join(CHARGE_ACTIVITIES),
+                "direction": "asc",
+                "page_size": ACTIVITIES_PAGE,
+            }
+            if self._charges_after:
+                query["page_token"] = self._charges_after
+            page: Any = await self._call(self._client.get, "/account/activities", query)
+            found += [charge(activity) for activity in page]
+            if page:
+                self._charges_after = str(page[-1]["id"])
+            if len(page) < ACTIVITIES_PAGE:
+                return found
+
+    async def _note_charges(self) -> None:
+        """Take note of the newest fee activity: it and those before are already in the cash."""
+        query = {"activity_types": ",".join(CHARGE_ACTIVITIES), "direction": "desc", "page_size": 1}
+        page: Any = await self._call(self._client.get, "/account/activities", query)
+        self._charges_after = str(page[0]["id"]) if page else ""
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

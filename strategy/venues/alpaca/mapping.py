@@ -9,10 +9,11 @@ import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import OrderSide
 from alpaca.trading.enums import TimeInForce as AlpacaTif
-from alpaca.trading.models import Order, TradeUpdate
+from alpaca.trading.models import NonTradeActivity, Order, TradeUpdate
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 
 from strategy.types import (
+    Charge,
     Fill,
     OrderRequest,
     OrderStatus,
@@ -53,6 +54,9 @@ class NotFound(OrderRejected):
 
 
 FILL_EVENTS = frozenset({"fill", "partial_fill"})
+# Account activities that are charges against cash outside fills: regulatory fees (FEE: the
+# SEC's REG and FINRA's TAF), pass-through charges (PTC), crypto fees (CFEE).
+CHARGE_ACTIVITIES = ("FEE", "PTC", "CFEE")
 
 
 def order_request(order: OrderRequest) -> MarketOrderRequest | LimitOrderRequest:
@@ -108,6 +112,40 @@ def trade_update(update: TradeUpdate, commission_per_share: float) -> OrderUpdat
             ts=_ts(update.timestamp),
         )
     return replace(base, ts=_ts(update.timestamp), fill=fill, reason=event)
+
+
+def implied_fill(
+    update: OrderUpdate, before: OrderUpdate | None, commission_per_share: float
+) -> OrderUpdate:
+    """A view read over REST carries no execution: if it shows more shares filled than the
+    last view passed on (`before`), those shares become one Fill at the price the averages
+    imply, with their commission, as the stream's fill event would have carried."""
+    if update.fill is not None or update.filled_avg_price is None:
+        return update
+    known_qty = before.filled_qty if before is not None else 0
+    known_avg = (before.filled_avg_price or 0.0) if before is not None else 0.0
+    qty = update.filled_qty - known_qty
+    if qty <= 0:
+        return update
+    price = (update.filled_avg_price * update.filled_qty - known_avg * known_qty) / qty
+    fill = Fill(
+        client_order_id=update.client_order_id,
+        symbol=update.symbol,
+        side=update.side or Side.BUY,
+        qty=qty,
+        price=price,
+        commission=qty * commission_per_share,
+        ts=update.ts,
+    )
+    return replace(update, fill=fill)
+
+
+def charge(activity: dict[str, object]) -> Charge:
+    """A fee activity (`net_amount` is negative when money left the account)."""
+    parsed = NonTradeActivity(**activity)  # type: ignore[arg-type]
+    kind = _value(parsed.activity_type)
+    reason = f"{kind} {parsed.description}".strip() if parsed.description else kind
+    return Charge(ref=parsed.id, amount=-float(parsed.net_amount), reason=reason)
 
 
 def broker_error(exc: Exception) -> BrokerError:

@@ -43,6 +43,10 @@ class OrderTracker:
     def is_working(self, client_order_id: str) -> bool:
         return client_order_id in self._working
 
+    def last(self, client_order_id: str) -> OrderUpdate | None:
+        """The freshest view passed on, None before any."""
+        return self._final.get(client_order_id) or self._working.get(client_order_id)
+
     def news(self, update: OrderUpdate) -> bool:
         """Record `update`; False when it says nothing newer than what was passed on."""
         coid = update.client_order_id
