@@ -9,11 +9,17 @@ slack_sdk / slack_bolt clients.
         await eventually(lambda: slack.responses)  # what respond() sent to the response_url
 
 What it records: `calls` (every Web API call), `messages` (by ts, edited in place by
-chat.update), `responses` (response_url posts), `uploads` (files_upload_v2 bytes),
-`ack_latencies` (seconds from envelope sent to ack received), `webhook_posts` (incoming
-webhook bodies, at `webhook_url`).
-Faults: `fail_next(method, status=429, retry_after=1)`, `fail_next(method, error="...")`,
-`unreachable = True` (503 on every Web API call), `drop_connections()`, `disconnect_clients()`.
+chat.update), `responses` (response_url posts; `refused_responses` those it refused), `uploads`
+(files_upload_v2 bytes), `ack_latencies` (seconds from envelope sent to ack received),
+`webhook_posts` (incoming webhook bodies, at `webhook_url`).
+Faults: `fail_next(method, status=429, retry_after=1)`, `fail_next(method, error="...")`
+(method "response_url": the next response_url post answers `status` and `error` as text),
+`unreachable = True` (503 on every Web API call), `drop_connections()`, `disconnect_clients()`,
+`drop_without_close_frame(half_open=True)`.
+As Slack does, it answers `not_in_channel` for a channel in `channels_without_bot`,
+`invalid_blocks` (HTTP 400 on a response_url) for blocks past Block Kit's limits (see
+`block_kit_errors`), and `message_not_found` for chat.update of a message it does not hold (or
+one removed with `delete_message(ts)`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,60 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+# Block Kit's documented limits (https://api.slack.com/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_SECTION_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ID = 255
+MAX_HEADER_TEXT = 150
+MAX_MESSAGE_TEXT = 40000
+
+
+def block_kit_errors(blocks: list[dict[str, Any]]) -> list[str]:
+    """What Slack would say is wrong with these blocks (empty when they are valid)."""
+    errors = []
+    if len(blocks) > MAX_BLOCKS:
+        errors.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    for i, block in enumerate(blocks):
+        where = f"[json-pointer:/blocks/{i}"
+        if len(str(block.get("block_id", ""))) > MAX_ID:
+            errors.append(f"block_id too long {where}/block_id]")
+        kind = block.get("type")
+        text = (block.get("text") or {}).get("text", "")
+        if kind == "section":
+            if len(text) > MAX_SECTION_TEXT:
+                errors.append(f"must be less than {MAX_SECTION_TEXT + 1} characters {where}/text]")
+            fields = block.get("fields") or []
+            if len(fields) > MAX_SECTION_FIELDS or any(
+                len(f.get("text", "")) > MAX_FIELD_TEXT for f in fields
+            ):
+                errors.append(f"fields past the limits {where}/fields]")
+            if not text and not fields:
+                errors.append(f"must provide text or fields {where}]")
+        elif kind == "header" and len(text) > MAX_HEADER_TEXT:
+            errors.append(f"must be less than {MAX_HEADER_TEXT + 1} characters {where}/text]")
+        elif kind == "context" and len(block.get("elements") or []) > MAX_CONTEXT_ELEMENTS:
+            errors.append(f"no more than {MAX_CONTEXT_ELEMENTS} items allowed {where}/elements]")
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if len(elements) > MAX_ACTIONS_ELEMENTS:
+                errors.append(f"no more than {MAX_ACTIONS_ELEMENTS} items allowed {where}]")
+            for element in elements:
+                if element.get("type") != "button":
+                    continue
+                if (
+                    len(element.get("text", {}).get("text", "")) > MAX_BUTTON_TEXT
+                    or len(str(element.get("value", ""))) > MAX_BUTTON_VALUE
+                    or len(str(element.get("action_id", ""))) > MAX_ID
+                ):
+                    errors.append(f"button past the limits {where}/elements]")
+    return errors
 
 
 @dataclass
@@ -69,14 +129,18 @@ class SlackFake:
         self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}
         self.responses: list[dict[str, Any]] = []
+        self.refused_responses: list[dict[str, Any]] = []
         self.webhook_posts: list[dict[str, Any]] = []
         self.uploads: list[bytes] = []
         self.ack_latencies: list[float] = []
         self.unreachable = False
+        self.channels_without_bot: set[str] = set()
         self.connections_opened = 0
         self._faults: dict[str, _Fault] = {}
         self._ts = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
+        self._transports: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
+        self._silent: list[asyncio.Transport] = []
         self._pending: dict[str, Envelope] = {}
         self._outbox: list[dict[str, Any]] = []
         self._hello_count = 0
@@ -101,6 +165,8 @@ class SlackFake:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for transport in self._silent:  # nothing reads them: closing would wait for a reply
+            transport.abort()
         for ws in list(self._sockets):
             await ws.close()
         if self._runner is not None:
@@ -126,6 +192,18 @@ class SlackFake:
     ) -> None:
         self._faults[method] = _Fault(status, retry_after, error, times)
 
+    def _take_fault(self, method: str) -> _Fault | None:
+        fault = self._faults.get(method)
+        if fault is not None:
+            fault.times -= 1
+            if fault.times <= 0:
+                del self._faults[method]
+        return fault
+
+    def delete_message(self, ts: str) -> None:
+        """Someone deleted the message: updating it is `message_not_found` from now on."""
+        del self.messages[ts]
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -150,11 +228,8 @@ class SlackFake:
         self.calls.append(Call(method, params, token))
         if self.unreachable:
             return web.Response(status=503, text="service unavailable")
-        fault = self._faults.get(method)
+        fault = self._take_fault(method)
         if fault is not None:
-            fault.times -= 1
-            if fault.times <= 0:
-                del self._faults[method]
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
             error = fault.error or ("ratelimited" if fault.status == 429 else "fatal_error")
             return web.json_response(
@@ -186,7 +261,21 @@ class SlackFake:
             "bot_id": "BBOT",
         }
 
+    def _refusal(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's answer to a message it will not take, before anything is stored."""
+        if str(params.get("channel", "")) in self.channels_without_bot:
+            return {"ok": False, "error": "not_in_channel"}
+        errors = block_kit_errors(list(params.get("blocks") or []))
+        if errors:
+            return {"ok": False, "error": "invalid_blocks", "errors": errors}
+        if len(str(params.get("text", ""))) > MAX_MESSAGE_TEXT:
+            return {"ok": False, "error": "msg_too_long"}
+        return None
+
     def _m_chat_postMessage(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        refused = self._refusal(params)
+        if refused is not None:
+            return refused
         ts = self._next_ts()
         message = Message(
             str(params["channel"]),
@@ -199,6 +288,9 @@ class SlackFake:
         return {"channel": message.channel, "ts": ts, "message": {"text": message.text}}
 
     def _m_chat_update(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        refused = self._refusal(params)
+        if refused is not None:
+            return refused
         message = self.messages.get(str(params["ts"]))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
@@ -208,6 +300,9 @@ class SlackFake:
         return {"channel": message.channel, "ts": message.ts}
 
     def _m_chat_postEphemeral(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        refused = self._refusal(params)
+        if refused is not None:
+            return refused
         return {"message_ts": self._next_ts()}
 
     def _m_files_getUploadURLExternal(self, params: dict[str, Any], token: str) -> dict[str, Any]:
@@ -215,6 +310,8 @@ class SlackFake:
         return {"upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
 
     def _m_files_completeUploadExternal(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        if str(params.get("channel_id", "")) in self.channels_without_bot:
+            return {"ok": False, "error": "not_in_channel"}
         return {"files": [{"id": f["id"], "title": f.get("title", "")} for f in params["files"]]}
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -231,7 +328,18 @@ class SlackFake:
         return web.Response(text="ok")
 
     async def _response_url(self, request: web.Request) -> web.Response:
-        self.responses.append(await request.json())
+        """A response_url post: recorded when Slack would show it; refused as Slack refuses it
+        (HTTP 400 and the error as plain text) past Block Kit's limits."""
+        body = await request.json()
+        fault = self._take_fault("response_url")
+        if fault is not None:
+            self.refused_responses.append(body)
+            return web.Response(status=fault.status, text=fault.error or "error")
+        errors = block_kit_errors(list(body.get("blocks") or []))
+        if errors:
+            self.refused_responses.append(body)
+            return web.Response(status=400, text="invalid_blocks")
+        self.responses.append(body)
         return web.Response(text="ok")
 
     # -- Socket Mode -----------------------------------------------------------------------
@@ -240,6 +348,7 @@ class SlackFake:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self._sockets.append(ws)
+        self._transports[ws] = request.transport
         await ws.send_json(
             {
                 "type": "hello",
@@ -261,6 +370,7 @@ class SlackFake:
         finally:
             if ws in self._sockets:
                 self._sockets.remove(ws)
+            self._transports.pop(ws, None)
         return ws
 
     def _on_ack(self, data: dict[str, Any]) -> None:
@@ -371,6 +481,189 @@ class SlackFake:
             await ws.close()
 
     async def drop_connections(self) -> None:
-        """An abrupt drop, as on a network failure."""
+        """An abnormal close: a close frame with code 1006, then the socket closes."""
         for ws in list(self._sockets):
             await ws.close(code=1006)
+
+    # -- App Home and modals ---------------------------------------------------------------
+    # views.publish / views.open are answered from `calls` (no state of their own): the tab a
+    # user sees is the last view published for them; a trigger_id opens one modal, once.
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The App Home view Slack would show `user_id` now (the last one published)."""
+        published = [
+            c for c in self.calls_to("views.publish") if c.params.get("user_id") == user_id
+        ]
+        views = [v for v in map(_view_of, published) if not view_errors(v)]
+        return views[-1] if views else None
+
+    @property
+    def opened_views(self) -> list[dict[str, Any]]:
+        """Every modal views.open accepted, in order."""
+        opened = [_view_of(c) for c in self.calls_to("views.open")]
+        return [v for v in opened if not view_errors(v)]
+
+    def _m_views_publish(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        view = _view_of(Call("views.publish", params, token))
+        errors = view_errors(view)
+        if errors or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments", "errors": errors}
+        return {"view": {**view, "id": f"VHOME{params['user_id']}"}}
+
+    def _m_views_open(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        trigger = str(params.get("trigger_id", ""))
+        earlier = [c for c in self.calls_to("views.open") if c.params.get("trigger_id") == trigger]
+        if not trigger.startswith("trigger-") or len(earlier) > 1:
+            return {"ok": False, "error": "expired_trigger_id"}
+        view = _view_of(Call("views.open", params, token))
+        errors = view_errors(view)
+        if errors:
+            return {"ok": False, "error": "invalid_arguments", "errors": errors}
+        return {"view": {**view, "id": f"VMODAL{next(self._ts)}"}}
+
+    async def send_app_home_opened(self, user_id: str = "U1", tab: str = "home") -> Envelope:
+        """The user opened the app's Home (or Messages) tab."""
+        n = next(self._ts)
+        return await self._send(
+            "events_api",
+            {
+                "token": "verification",
+                "team_id": "T1",
+                "api_app_id": "A1",
+                "type": "event_callback",
+                "event_id": f"Ev{n}",
+                "event_time": int(time.time()),
+                "event": {
+                    "type": "app_home_opened",
+                    "user": user_id,
+                    "channel": f"D{user_id}",
+                    "tab": tab,
+                    "event_ts": str(time.time()),
+                },
+            },
+        )
+
+    async def send_view_action(
+        self, view: dict[str, Any], action_id: str, value: str, user_id: str = "U1"
+    ) -> Envelope:
+        """A button pressed in a view (the Home tab): no channel, no response_url."""
+        n = next(self._ts)
+        view_id = str(view.get("id") or f"VHOME{user_id}")
+        block_id = next(
+            (
+                str(b.get("block_id", ""))
+                for b in view.get("blocks", [])
+                for e in [*b.get("elements", []), b.get("accessory") or {}]
+                if e.get("action_id") == action_id
+            ),
+            "",
+        )
+        return await self._send(
+            "interactive",
+            {
+                "type": "block_actions",
+                "team": {"id": "T1", "domain": "fake"},
+                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
+                "api_app_id": "A1",
+                "token": "verification",
+                "trigger_id": f"trigger-{n}",
+                "container": {"type": "view", "view_id": view_id},
+                "view": {**view, "id": view_id},
+                "actions": [
+                    {
+                        "action_id": action_id,
+                        "block_id": block_id,
+                        "value": value,
+                        "type": "button",
+                        "action_ts": str(time.time()),
+                    }
+                ],
+            },
+        )
+
+    async def send_view_submission(
+        self,
+        view: dict[str, Any],
+        user_id: str = "U1",
+        typed: dict[str, str | None] | None = None,
+        checked: dict[str, list[str]] | None = None,
+    ) -> Envelope:
+        """Submit a modal as Slack does: each input's state is what was `typed` into it (by
+        block_id), else its initial value; checkboxes are `checked` option values. The ack's
+        payload is the listener's answer (e.g. response_action: errors)."""
+        values: dict[str, dict[str, Any]] = {}
+        for block in view.get("blocks", []):
+            if block.get("type") != "input":
+                continue
+            block_id, element = str(block["block_id"]), block["element"]
+            if element["type"] == "checkboxes":
+                chosen = (checked or {}).get(block_id, [])
+                options = [o for o in element["options"] if o["value"] in chosen]
+                state = {"type": "checkboxes", "selected_options": options}
+            else:
+                value = (typed or {}).get(block_id, element.get("initial_value"))
+                state = {"type": element["type"], "value": value}
+            values[block_id] = {element["action_id"]: state}
+        n = next(self._ts)
+        return await self._send(
+            "interactive",
+            {
+                "type": "view_submission",
+                "team": {"id": "T1", "domain": "fake"},
+                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
+                "api_app_id": "A1",
+                "token": "verification",
+                "trigger_id": f"trigger-{n}",
+                "view": {
+                    **view,
+                    "id": view.get("id", f"VMODAL{n}"),
+                    "state": {"values": values},
+                    "hash": f"h{n}",
+                },
+                "response_urls": [],
+            },
+        )
+
+    # -- network failures ------------------------------------------------------------------
+
+    async def drop_without_close_frame(self, half_open: bool = True) -> None:
+        """The network loses every Socket Mode connection; no close frame is sent. Half-open
+        (the default): the TCP connection stays up but nothing answers any more, pings
+        included, as when a NAT or a proxy forgets it; otherwise the TCP connection is reset.
+        Envelopes sent from now on wait for the client's next connection."""
+        for ws in list(self._sockets):
+            self._sockets.remove(ws)
+            transport = self._transports.pop(ws, None)
+            if transport is None:
+                continue
+            if half_open:
+                transport.pause_reading()
+                self._silent.append(transport)
+            else:
+                transport.abort()
+
+
+MAX_VIEW_BLOCKS = 100
+MAX_VIEW_TITLE = 24
+MAX_PRIVATE_METADATA = 3000
+
+
+def _view_of(call: Call) -> dict[str, Any]:
+    view = call.params.get("view") or {}
+    return json.loads(view) if isinstance(view, str) else dict(view)
+
+
+def view_errors(view: dict[str, Any]) -> list[str]:
+    """What Slack would say is wrong with a Home tab or modal (empty when valid)."""
+    blocks = list(view.get("blocks") or [])
+    errors = [e for e in block_kit_errors(blocks) if not e.endswith("[json-pointer:/blocks]")]
+    if not 1 <= len(blocks) <= MAX_VIEW_BLOCKS:
+        errors.append(f"between 1 and {MAX_VIEW_BLOCKS} items allowed [json-pointer:/view/blocks]")
+    for key in ("title", "submit", "close"):
+        if len((view.get(key) or {}).get("text", "")) > MAX_VIEW_TITLE:
+            errors.append(f"must be less than {MAX_VIEW_TITLE + 1} characters [/view/{key}]")
+    if len(view.get("private_metadata") or "") > MAX_PRIVATE_METADATA:
+        errors.append("private_metadata too long [json-pointer:/view/private_metadata]")
+    if view.get("type") == "modal" and not view.get("title"):
+        errors.append("a modal needs a title [json-pointer:/view/title]")
+    return errors
