@@ -13,12 +13,19 @@ from ops import messages
 from ops.checklist import TEST_ALERT
 from ops.checklist import evaluate as evaluate_checklist
 from ops.config import ConfigError, ParamSpec, find_param, parse_value
-from ops.confirm import Confirmations
+from ops.confirm import Confirmations, Pending
 from ops.formatting import allowed_range, format_value
 from ops.parsing import ParsedCommand, parse_command
 from ops.queries import Queries
 from ops.recovery import FOREIGN_ORDER_INCIDENT
-from ops.results import CommandError, ConfirmRequest, Done, HelpResult, Result
+from ops.results import (
+    CommandError,
+    ConfirmationExpired,
+    ConfirmRequest,
+    Done,
+    HelpResult,
+    Result,
+)
 from ops.service import TradingService
 from strategy.types import TradingState
 from strategy.venue import BrokerError
@@ -81,21 +88,49 @@ class CommandCore:
     # -- confirmations ---------------------------------------------------------------------
 
     async def confirm(self, nonce: str, user: str, channel: str, surface: str) -> Result:
+        """Accept the click and apply it; CommandError means refused (nothing changed) or, from
+        the apply step, not applied."""
+        pending = self.accept(nonce, user, channel, surface)
+        return await self.apply(pending, user, channel, surface)
+
+    def accept(self, nonce: str, user: str, channel: str, surface: str) -> Pending:
+        """Take the pending action if `user` may confirm it now (audited either way). A surface
+        changes its message only after this returns."""
         try:
             pending = self.confirmations.take(nonce, user)
         except CommandError as exc:
-            self.audit(user, channel, surface, "confirm", "refused", str(exc))
+            outcome = "expired" if isinstance(exc, ConfirmationExpired) else "refused"
+            self.audit(user, channel, surface, "confirm", outcome, str(exc))
             raise
         self.audit(user, channel, surface, f"confirm {pending.kind}", "ok", pending.requester)
+        return pending
+
+    async def apply(self, pending: Pending, user: str, channel: str, surface: str) -> Result:
+        """Run an accepted action; a refusal at this point (the value moved meanwhile, say) is
+        audited too."""
         try:
             return await pending.apply(user)
         except ConfigError as exc:
+            self.audit(user, channel, surface, f"apply {pending.kind}", "refused", str(exc))
             raise CommandError(str(exc)) from exc
+        except CommandError as exc:
+            self.audit(user, channel, surface, f"apply {pending.kind}", "refused", str(exc))
+            raise
 
     def cancel(self, nonce: str, user: str, channel: str, surface: str) -> Done:
-        pending = self.confirmations.cancel(nonce, user)
+        try:
+            pending = self.confirmations.cancel(nonce, user)
+        except CommandError as exc:
+            self.audit(user, channel, surface, "cancel", "refused", str(exc))
+            raise
         self.audit(user, channel, surface, f"cancel {pending.kind}", "ok", pending.requester)
         return Done(messages.CANCELLED.format(user=user))
+
+    def withdraw(self, nonce: str, channel: str, surface: str, reason: str) -> None:
+        """Drop a confirmation whose message could not be shown, so no action waits unseen."""
+        pending = self.confirmations.withdraw(nonce)
+        if pending is not None:
+            self.audit(pending.requester, channel, surface, pending.kind, "withdrawn", reason)
 
     def expire(self) -> list[str]:
         """Audit confirmations whose time ran out (called periodically); their nonces."""

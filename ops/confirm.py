@@ -32,6 +32,14 @@ def may_confirm(pending: Pending, user: str, four_eyes: bool) -> str | None:
     return None
 
 
+def may_cancel(pending: Pending, user: str, four_eyes: bool) -> str | None:
+    """Cancel follows Confirm: the requester, or whoever may confirm (with four_eyes, another
+    operator; that the user is an operator at all is the surface's authorization)."""
+    if user == pending.requester:
+        return None
+    return may_confirm(pending, user, four_eyes)
+
+
 class Confirmations:
     def __init__(self, now: Callable[[], float], four_eyes: bool = False) -> None:
         self._now = now
@@ -67,14 +75,19 @@ class Confirmations:
         return pending
 
     def cancel(self, nonce: str, user: str) -> Pending:
-        """Either the requester or an operator allowed to confirm may cancel."""
+        """Remove and return the pending action if `user` may cancel it (see `may_cancel`)."""
         pending = self._pending.get(nonce)
         if pending is None:
             raise CommandError(messages.NO_LONGER_VALID)
-        if user != pending.requester and may_confirm(pending, user, self.four_eyes) is not None:
-            raise CommandError(messages.NOT_REQUESTER.format(requester=pending.requester))
+        refusal = may_cancel(pending, user, self.four_eyes)
+        if refusal is not None:
+            raise CommandError(refusal)
         del self._pending[nonce]
         return pending
+
+    def withdraw(self, nonce: str) -> Pending | None:
+        """Drop a pending action nobody can see (its message could not be posted)."""
+        return self._pending.pop(nonce, None)
 
     def expire_due(self) -> list[Pending]:
         """Drop and return actions whose time ran out, so they can be audited."""

@@ -69,3 +69,17 @@ FOREIGN_ORDER = (
     "{status}). It is tracked, so its fills are booked, and {symbol} sends nothing else while it "
     "works. Leave it to work, or cancel it: `/trade cancel-order {coid}`"
 )
+
+# The kill preview summarises a long book: the biggest positions, then the rest in one line.
+KILL_PREVIEW_MORE = "and {count} more position(s), value ${value:,.2f}"
+KILL_PREVIEW_TOTAL = "total: {count} position(s), gross ${gross:,.2f}, net ${net:,.2f}"
+
+# Slack: what the user sees when Slack would not take a reply (sent via the response_url).
+SLACK_NOT_IN_CHANNEL = (
+    "I am not in <#{channel}>, so I cannot post there: invite @tradebot to <#{channel}> "
+    "(`/invite @tradebot`), then ask again."
+)
+SLACK_TOO_LONG = "Slack would not show that in full (too long for one message): summary below."
+SLACK_REFUSED = "Slack refused that message ({error})."
+SLACK_WITHDRAWN = "Nothing is waiting for a Confirm and nothing was changed: ask again."
+SLACK_MORE_LINES = "... and {count} more line(s) not shown"

@@ -26,6 +26,25 @@ from ops.service import TradingService
 from strategy.venue import BrokerError
 
 PNL_FLUSH_SEC = 2.0  # how long /trade pnl waits for queued fills to reach the journal
+KILL_PREVIEW_MAX = 20  # positions named one by one in the kill preview; the rest are summed
+
+
+def close_lines(held: list[tuple[str, int, float]]) -> list[str]:
+    """The kill preview's positions (symbol, qty, value): the biggest first, at most
+    KILL_PREVIEW_MAX by name, then one line for the rest, then the totals."""
+    biggest = sorted(held, key=lambda h: abs(h[2]), reverse=True)
+    lines = [
+        f"close {symbol}: {qty:+d} shares, value ${value:,.2f}"
+        for symbol, qty, value in biggest[:KILL_PREVIEW_MAX]
+    ]
+    rest = biggest[KILL_PREVIEW_MAX:]
+    if rest:
+        value = sum(abs(v) for _, _, v in rest)
+        lines.append(messages.KILL_PREVIEW_MORE.format(count=len(rest), value=value))
+    if len(held) > 1:
+        gross, net = sum(abs(v) for _, _, v in held), sum(v for _, _, v in held)
+        lines.append(messages.KILL_PREVIEW_TOTAL.format(count=len(held), gross=gross, net=net))
+    return lines
 
 
 class Queries:
@@ -153,8 +172,7 @@ class Queries:
                 (p.symbol, p.qty, p.qty * (p.last_price or p.avg_price))
                 for p in self._position_lines()
             ]
-        for symbol, qty, value in held:
-            lines.append(f"close {symbol}: {qty:+d} shares, value ${value:,.2f}")
+        lines.extend(close_lines(held))
         if not held:
             lines.append("no open positions")
         working = svc.book.working_orders()
