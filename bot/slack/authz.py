@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ops.config import Settings
+from ops.parsing import parse_command
+from ops.results import CommandError
 
 CHANGES = frozenset(
     {
@@ -26,6 +30,45 @@ CHANGES = frozenset(
 
 # Buttons on incident messages (and the confirmations they open) work in the alerts channel.
 ALERT_BUTTONS = frozenset({"ack", "adopt", "confirm", "cancel"})
+# The buttons the middleware authorizes (action_id -> the command it amounts to). A button not
+# listed here passes through the middleware untouched.
+BUTTONS = {"confirm": "confirm", "cancel": "cancel", "ack": "ack", "adopt": "adopt"}
+SLASH_COMMAND = "/trade"
+# An unparsable command reaches the command core (which answers with the usage and audits it)
+# only for someone who may read here.
+UNPARSED = "help"
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a Slack request asks to do: who, where, which command, and the text to audit."""
+
+    user: str
+    channel: str
+    action: str
+    text: str
+
+
+def classify(body: Mapping[str, Any]) -> Asked | None:
+    """The request in a slash command or button body; None for anything else."""
+    if body.get("command") == SLASH_COMMAND:
+        text = str(body.get("text", ""))
+        try:
+            action = parse_command(text).name
+        except CommandError:
+            action = UNPARSED
+        return Asked(str(body["user_id"]), str(body["channel_id"]), action, text)
+    if body.get("type") != "block_actions" or not body.get("actions"):
+        return None
+    button = body["actions"][0]
+    action = BUTTONS.get(str(button.get("action_id", "")))
+    if action is None:
+        return None
+    channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get(
+        "channel_id", ""
+    )
+    text = action if action in ("confirm", "cancel") else f"{action} {button.get('value', '')}"
+    return Asked(str(body["user"]["id"]), str(channel), action, text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,25 @@
-"""Slack listeners: ack at once, authorize, call the command core, render.
+"""Slack listeners: call the command core, render, reply.
 
-Registered from one `register(app, surface)`; the listeners stay thin and every failure is
-answered in Slack without a traceback.
+Registered from one `register(app)`. The `Authorize` middleware has already acked and authorized
+every request that reaches them; they stay thin, a confirmation message changes only after the
+core accepted its click, and every failure is answered in Slack without a traceback.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.authz import Policy, decide
+from bot.render_text import render
+from bot.slack.authz import Policy
 from bot.slack.blocks import outcome_blocks, result_message
 from bot.slack.charts import equity_chart, slippage_histogram
+from bot.slack.middleware import Authorize
+from bot.slack.replies import Refused, Replies
+from ops import messages
 from ops.commands import CommandCore
 from ops.parsing import parse_command
 from ops.results import (
@@ -25,15 +29,15 @@ from ops.results import (
     Done,
     KillReport,
     PnlResult,
-    Result,
     SlippageResult,
 )
 
 log = logging.getLogger(__name__)
-Respond = Callable[..., Awaitable[Any]]
 READ_ONLY = frozenset(
     {"status", "pnl", "positions", "reconcile", "config", "slippage", "help", "checklist"}
 )
+EXPIRED = "Expired: nothing was changed"
+KILL_ACCEPTED = "KILL confirmed: halting, cancelling, flattening..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class SlackListeners:
         self.confirmations: dict[str, Posted] = {}
 
     def register(self, app: AsyncApp) -> None:
+        app.use(Authorize(self.core, self.policy))
         app.command("/trade")(self.on_command)
         app.action("confirm")(self.on_confirm)
         app.action("cancel")(self.on_cancel)
@@ -60,42 +65,39 @@ class SlackListeners:
 
     # -- /trade ----------------------------------------------------------------------------
 
-    async def on_command(
-        self, ack: Any, command: dict[str, Any], respond: Respond, client: Any
-    ) -> None:
-        await ack()
+    async def on_command(self, command: dict[str, Any], client: Any) -> None:
         user, channel = command["user_id"], command["channel_id"]
         text = command.get("text", "")
+        replies = Replies(client, command.get("response_url"))
         try:
-            result = await self._authorized_handle(parse_command(text).name, text, user, channel)
+            result = await self.core.handle(text, user, channel, "slack")
         except CommandError as exc:
-            await respond(text=f":warning: {exc}", response_type="ephemeral")
+            await replies.say(f":warning: {exc}")
             return
         except Exception as exc:
-            await self._internal_error(respond, user, channel, text, exc, "slack-command")
+            await self._internal_error(replies, user, channel, text, exc, "slack-command")
             return
-        fallback, blocks = result_message(result)
         if isinstance(result, ConfirmRequest):
-            await self._post_confirmation(client, channel, result)
+            await self.post_confirmation(replies, channel, result)
             return
-        here = parse_command(text).here or parse_command(text).name not in READ_ONLY
-        await respond(
-            text=fallback, blocks=blocks, response_type="in_channel" if here else "ephemeral"
-        )
+        parsed = parse_command(text)  # the core parsed it already: this cannot fail
+        await replies.answer(result, in_channel=parsed.here or parsed.name not in READ_ONLY)
         await self._attach_picture(result, client, channel)
 
-    async def _authorized_handle(self, action: str, text: str, user: str, channel: str) -> Result:
-        """The command core's answer, if this user may do `action` here (audited if not)."""
-        refusal = decide(self.policy, user, channel, action)
-        if refusal is not None:
-            self.core.audit(user, channel, "slack", text, "unauthorized", refusal)
-            raise CommandError(refusal)
-        return await self.core.handle(text, user, channel, "slack")
-
-    async def _post_confirmation(self, client: Any, channel: str, request: ConfirmRequest) -> None:
+    async def post_confirmation(
+        self, replies: Replies, channel: str, request: ConfirmRequest
+    ) -> bool:
+        """Post the Confirm/Cancel message (also for App Home and the settings modal); if Slack
+        will not show it, withdraw the pending action (nobody could confirm it), say why
+        through `replies`, and return False."""
         fallback, blocks = result_message(request)
-        posted = await client.chat_postMessage(channel=channel, text=fallback, blocks=blocks)
-        self.confirmations[request.nonce] = Posted(channel, posted["ts"], request.kind)
+        posted = await replies.post(channel, fallback, blocks)
+        if isinstance(posted, Refused):
+            self.core.withdraw(request.nonce, channel, "slack", f"slack: {posted.error}")
+            await replies.explain(posted, channel, render(request), messages.SLACK_WITHDRAWN)
+            return False
+        self.confirmations[request.nonce] = Posted(channel, posted, request.kind)
+        return True
 
     async def _attach_picture(self, result: object, client: Any, channel: str) -> None:
         if isinstance(result, PnlResult):
@@ -117,119 +119,92 @@ class SlackListeners:
             log.warning("chart upload failed: %s", exc)
 
     async def _internal_error(
-        self, respond: Respond, user: str, channel: str, text: str, exc: Exception, where: str
+        self, replies: Replies, user: str, channel: str, text: str, exc: Exception, where: str
     ) -> None:
         incident = f"error:{where}:{type(exc).__name__}"
         self.core.service.report_error(where, exc)
         self.core.audit(user, channel, "slack", text, "error", incident)
-        await respond(
-            text=f":x: something went wrong running that (incident `{incident}`); nothing was "
-            "changed by the failed step. The traceback is in the journal.",
-            response_type="ephemeral",
+        await replies.say(
+            f":x: something went wrong running that (incident `{incident}`); nothing was "
+            "changed by the failed step. The traceback is in the journal."
         )
 
     # -- buttons ---------------------------------------------------------------------------
 
-    async def on_confirm(
-        self, ack: Any, body: dict[str, Any], client: Any, respond: Respond
-    ) -> None:
-        await ack()
+    async def on_confirm(self, body: dict[str, Any], client: Any) -> None:
         nonce, user, channel, ts = _button(body)
-        refusal = decide(self.policy, user, channel, "confirm")
-        if refusal is not None:
-            self.core.audit(user, channel, "slack", "confirm", "unauthorized", refusal)
-            await respond(
-                text=f":warning: {refusal}", response_type="ephemeral", replace_original=False
-            )
-            return
-        posted = self.confirmations.get(nonce)
-        if posted is not None and posted.kind == "kill":
-            await client.chat_update(
-                channel=channel,
-                ts=ts,
-                text="KILL confirmed: halting and flattening...",
-                blocks=outcome_blocks(
-                    "KILL confirmed: halting, cancelling, flattening...", "", user
-                ),
-            )
+        replies = Replies(client, body.get("response_url"))
         try:
-            result = await self.core.confirm(nonce, user, channel, "slack")
+            pending = self.core.accept(nonce, user, channel, "slack")
         except ConfirmationExpired as exc:
-            await self._close(client, channel, ts, "Expired: nothing was changed", user)
-            await respond(
-                text=f":warning: {exc}", response_type="ephemeral", replace_original=False
-            )
+            self.confirmations.pop(nonce, None)
+            await self._close(replies, channel, ts, EXPIRED, user)
+            await replies.say(f":warning: {exc}")
             return
-        except CommandError as exc:
-            await respond(
-                text=f":warning: {exc}", response_type="ephemeral", replace_original=False
-            )
-            return
-        except Exception as exc:
-            await self._internal_error(respond, user, channel, "confirm", exc, "slack-confirm")
+        except CommandError as exc:  # refused: the message stays as it is, still confirmable
+            await replies.say(f":warning: {exc}")
             return
         self.confirmations.pop(nonce, None)
-        fallback, _ = result_message(result)
-        if isinstance(result, KillReport):
-            head = "KILL: FLAT" if result.flat else "KILL: NOT FLAT, still retrying"
-            await self._close(client, channel, ts, head, user)
-            await client.chat_postMessage(
-                channel=channel, thread_ts=ts, text=fallback, blocks=result_message(result)[1]
-            )
-        elif isinstance(result, Done):
-            await self._close(client, channel, ts, result.title, user)
-
-    async def on_incident_button(
-        self, ack: Any, body: dict[str, Any], client: Any, respond: Respond
-    ) -> None:
-        """Acknowledge an incident, or ask to adopt the broker's position (a confirmation)."""
-        await ack()
-        value, user, _, _ = _button(body)
-        action = body["actions"][0]["action_id"]
-        channel = body.get("channel", {}).get("id") or body["container"]["channel_id"]
-        text = f"{action} {value}"
+        if pending.kind == "kill":  # the kill takes a while: say it started
+            await self._close(replies, channel, ts, KILL_ACCEPTED, user)
         try:
-            result = await self._authorized_handle(action, text, user, channel)
+            result = await self.core.apply(pending, user, channel, "slack")
         except CommandError as exc:
-            await respond(
-                text=f":warning: {exc}", response_type="ephemeral", replace_original=False
-            )
+            await self._close(replies, channel, ts, f"Not applied: {exc}", user)
             return
         except Exception as exc:
-            await self._internal_error(respond, user, channel, text, exc, "slack-button")
+            await self._internal_error(replies, user, channel, "confirm", exc, "slack-confirm")
+            return
+        if isinstance(result, KillReport):  # the report in the thread, then the headline
+            fallback, blocks = result_message(result)
+            if isinstance(await replies.post(channel, fallback, blocks, thread_ts=ts), Refused):
+                await replies.say(render(result))
+            head = "KILL: FLAT" if result.flat else "KILL: NOT FLAT, still retrying"
+            await self._close(replies, channel, ts, head, user)
+        elif isinstance(result, Done):
+            await self._close(replies, channel, ts, result.title, user)
+
+    async def on_incident_button(self, body: dict[str, Any], client: Any) -> None:
+        """Acknowledge an incident, or ask to adopt the broker's position (a confirmation)."""
+        value, user, channel, _ = _button(body)
+        action = body["actions"][0]["action_id"]
+        text = f"{action} {value}"
+        replies = Replies(client, body.get("response_url"))
+        try:
+            result = await self.core.handle(text, user, channel, "slack")
+        except CommandError as exc:
+            await replies.say(f":warning: {exc}")
+            return
+        except Exception as exc:
+            await self._internal_error(replies, user, channel, text, exc, "slack-button")
             return
         if isinstance(result, ConfirmRequest):
-            await self._post_confirmation(client, channel, result)
+            await self.post_confirmation(replies, channel, result)
 
-    async def on_cancel(
-        self, ack: Any, body: dict[str, Any], client: Any, respond: Respond
-    ) -> None:
-        await ack()
+    async def on_cancel(self, body: dict[str, Any], client: Any) -> None:
         nonce, user, channel, ts = _button(body)
+        replies = Replies(client, body.get("response_url"))
         try:
             done = self.core.cancel(nonce, user, channel, "slack")
-        except CommandError as exc:
-            await respond(
-                text=f":warning: {exc}", response_type="ephemeral", replace_original=False
-            )
+        except CommandError as exc:  # refused: the message stays as it is
+            await replies.say(f":warning: {exc}")
             return
         self.confirmations.pop(nonce, None)
-        await self._close(client, channel, ts, done.title, user)
+        await self._close(replies, channel, ts, done.title, user)
 
     async def expire(self, client: Any) -> None:
         """Mark the messages of confirmations whose time ran out."""
+        replies = Replies(client, None)
         for nonce in self.core.expire():
             posted = self.confirmations.pop(nonce, None)
             if posted is not None:
-                await self._close(
-                    client, posted.channel, posted.ts, "Expired: nothing was changed", None
-                )
+                await self._close(replies, posted.channel, posted.ts, EXPIRED, None)
 
     @staticmethod
-    async def _close(client: Any, channel: str, ts: str, title: str, user: str | None) -> None:
-        await client.chat_update(
-            channel=channel, ts=ts, text=title, blocks=outcome_blocks(title, "", user)
-        )
+    async def _close(replies: Replies, channel: str, ts: str, title: str, user: str | None) -> None:
+        """The confirmation message after the fact (no buttons); told to the clicker instead
+        if Slack will not update it."""
+        await replies.update(channel, ts, title, outcome_blocks(title, "", user))
 
 
 def _button(body: dict[str, Any]) -> tuple[str, str, str, str]:
