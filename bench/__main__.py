@@ -6,7 +6,17 @@ import logging
 import sys
 import time
 
-from bench import calls, decision, journal_rate, kill, memory, recovery, slack_ack, throughput
+from bench import (
+    calls,
+    decision,
+    journal_rate,
+    kill,
+    memory,
+    reconnect,
+    recovery,
+    slack_ack,
+    throughput,
+)
 from bench.common import machine
 
 FIGURES = {
@@ -18,6 +28,7 @@ FIGURES = {
     6: memory.measure,
     7: recovery.measure,
     8: journal_rate.measure,
+    10: reconnect.measure,
 }
 
 

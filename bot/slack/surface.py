@@ -7,7 +7,6 @@ import asyncio
 import logging
 import time
 
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -15,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.alerts import AlertPoster
 from bot.slack.authz import Policy
 from bot.slack.listeners import SlackListeners
+from bot.slack.socket_mode import SocketModeHandler
 from bot.slack.status_board import StatusBoard
 from ops.commands import CommandCore
 from ops.monitor import SLACK_LOST
@@ -37,7 +37,7 @@ class SlackSurface:
         self.app = AsyncApp(client=self.client)
         self.listeners = SlackListeners(core, Policy.from_settings(settings))
         self.listeners.register(self.app)
-        self.handler = AsyncSocketModeHandler(self.app, app_token)
+        self.handler = SocketModeHandler(self.app, app_token)
         channel = settings.text("slack.channel")
         journal = core.service.journal
         self.alerts = AlertPoster(
