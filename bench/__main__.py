@@ -12,6 +12,7 @@ from bench import (
     journal_rate,
     kill,
     memory,
+    memory_days,
     reconnect,
     recovery,
     slack_ack,
@@ -28,6 +29,7 @@ FIGURES = {
     6: memory.measure,
     7: recovery.measure,
     8: journal_rate.measure,
+    9: memory_days.measure,
     10: reconnect.measure,
 }
 
