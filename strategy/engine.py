@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from strategy.book import Book
@@ -20,7 +20,7 @@ from strategy.params import StrategyParams
 from strategy.recorder import Recorder
 from strategy.risk import RiskGate
 from strategy.signals import entry_limit_price, entry_side, position_size, should_exit
-from strategy.stats import RollingStats
+from strategy.stats import RollingStats, SignalStats
 from strategy.types import (
     Bar,
     Intent,
@@ -93,7 +93,10 @@ class Engine:
         stats_capacity: int = 500,
         unknown_orders: UnknownOrderPolicy | None = None,
         drain_timeout_sec: float = 5.0,
+        stats: Mapping[str, SignalStats] | None = None,
     ) -> None:
+        """`stats`: each symbol's statistics, when they come from elsewhere (a backtest's are
+        computed for all bars at once); by default O(1) rolling ones updated bar by bar."""
         self._params = params
         self.gate = gate
         self.book = book
@@ -103,10 +106,14 @@ class Engine:
         self.latency = latency
         self._bar_sec = bar_sec
         self._equity_every_sec = equity_every_sec
-        self._stats = {
-            s: RollingStats(params.lookback, vol_window=vol_window, capacity=stats_capacity)
-            for s in symbols
-        }
+        self._stats: dict[str, SignalStats] = (
+            dict(stats)
+            if stats is not None
+            else {
+                s: RollingStats(params.lookback, vol_window=vol_window, capacity=stats_capacity)
+                for s in symbols
+            }
+        )
         self._last_signal_ts: dict[str, float] = {}
         self._decided_ns: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -136,7 +143,7 @@ class Engine:
     def symbols(self) -> tuple[str, ...]:
         return tuple(self._stats)
 
-    def stats(self, symbol: str) -> RollingStats | None:
+    def stats(self, symbol: str) -> SignalStats | None:
         return self._stats.get(symbol)
 
     def set_params(self, params: StrategyParams, apply_to_open: bool) -> None:
@@ -190,7 +197,7 @@ class Engine:
         self.latency.observe("decision", monotonic_ns() - t1)
         self._send(order, bar_end)
 
-    def _decide(self, bar: Bar, stats: RollingStats, bar_end: float) -> OrderRequest | None:
+    def _decide(self, bar: Bar, stats: SignalStats, bar_end: float) -> OrderRequest | None:
         """Most bars end at the first threshold test; the cooldown is read only for a signal."""
         symbol = bar.symbol
         z = stats.z
@@ -262,7 +269,14 @@ class Engine:
                     "intent": order.intent.value,
                 },
             )
-            log.info("refused %s %s %s: %s", order.side, order.qty, order.symbol, denial.reason)
+            log.info(
+                "refused %s %s %s: %s",
+                order.side,
+                order.qty,
+                order.symbol,
+                denial.reason,
+                extra={"refusal": (order.symbol, denial.rule)},  # repeats are rate-limited by key
+            )
             return
         params = self._params
         position = self.book.position(order.symbol)

@@ -12,12 +12,26 @@ which bounds floating-point drift (amortized O(1)).
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 ANNUALIZATION = math.sqrt(252 * 390)
 EPSILON = 1e-8
 # When a return leaving the window dwarfs what remains, subtracting it leaves rounding noise
 # comparable to the remaining variance: recompute exactly instead.
 CANCELLATION_RATIO = 1e4
+
+
+class SignalStats(Protocol):
+    """What the engine reads of a symbol's statistics after each bar."""
+
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def z(self) -> float: ...
+    @property
+    def vol(self) -> float: ...
+    def update(self, close: float) -> None: ...
+    def resize(self, lookback: int) -> None: ...
 
 
 class RollingStats:

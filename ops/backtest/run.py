@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from ops.backtest.fast import Replay, fits
 from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.engine import Engine
@@ -12,7 +14,9 @@ from strategy.latency import LatencyTracker
 from strategy.params import RiskLimits, StrategyParams
 from strategy.recorder import MemoryRecorder
 from strategy.risk import RiskGate
+from strategy.stats import SignalStats
 from strategy.types import Bar
+from strategy.venues.bar_columns import BarColumns
 from strategy.venues.sim import SimBroker, SimSettings
 from strategy.venues.sim_feed import SimFeed
 
@@ -96,11 +100,13 @@ class Outcome:
     last_ts: float
 
 
-async def run(bars: Sequence[Bar], setup: Setup, progress: Progress | None = None) -> Outcome:
-    if not bars:
-        raise ValueError("no bars to backtest")
-    clock = ManualClock(start=bars[0].ts)
-    recorder = MemoryRecorder()
+def _build(
+    setup: Setup,
+    clock: ManualClock,
+    recorder: MemoryRecorder,
+    stats: Mapping[str, SignalStats] | None = None,
+    equity_every_sec: float | None = None,
+) -> tuple[Engine, SimBroker]:
     costs = setup.costs
     broker = SimBroker(
         SimSettings(
@@ -124,8 +130,78 @@ async def run(bars: Sequence[Bar], setup: Setup, progress: Progress | None = Non
         latency=LatencyTracker(),
         vol_window=setup.vol_window,
         bar_sec=setup.bar_sec,
-        equity_every_sec=setup.bar_sec,
+        equity_every_sec=setup.bar_sec if equity_every_sec is None else equity_every_sec,
+        stats=stats,
     )
+    return engine, broker
+
+
+def _outcome(
+    setup: Setup,
+    engine: Engine,
+    recorder: MemoryRecorder,
+    curve: Sequence[tuple[float, float]],
+    bars: Sequence[Bar],
+) -> Outcome:
+    counters = engine.counters
+    return Outcome(
+        setup=setup,
+        curve=tuple(curve),
+        fills=tuple(_fill_row(row) for row in recorder.of("fills")),
+        bars=counters.bars,
+        orders=counters.orders,
+        refusals=counters.refusals + counters.broker_rejects,
+        first_ts=bars[0].ts,
+        last_ts=bars[-1].ts + setup.bar_sec,
+    )
+
+
+async def run(
+    bars: Sequence[Bar],
+    setup: Setup,
+    progress: Progress | None = None,
+    recorder: MemoryRecorder | None = None,
+) -> Outcome:
+    """The engine shown only the bars where something can happen (fast.py), when the bars'
+    timing allows it; otherwise every bar, as the live feed would."""
+    if not bars:
+        raise ValueError("no bars to backtest")
+    columns = BarColumns.of(bars)
+    params = setup.params
+    replay = Replay(
+        columns,
+        setup.symbols,
+        params.lookback,
+        setup.vol_window,
+        params.entry_z,
+        params.exit_z,
+        setup.bar_sec,
+    )
+    if not fits(columns, replay.known, setup.bar_sec):
+        return await run_bar_by_bar(columns, setup, progress, recorder)
+    recorder = recorder if recorder is not None else MemoryRecorder()
+    clock = ManualClock(start=float(columns.ts[0]))
+    engine, broker = _build(setup, clock, recorder, replay.stats, equity_every_sec=math.inf)
+    await replay.run(engine, broker, clock, recorder, progress)
+    if progress is not None:
+        progress(len(columns), len(columns))
+    curve = replay.curve(recorder.of("fills"), setup.starting_cash, clock.now())
+    return _outcome(setup, engine, recorder, curve, columns)
+
+
+async def run_bar_by_bar(
+    bars: Sequence[Bar],
+    setup: Setup,
+    progress: Progress | None = None,
+    recorder: MemoryRecorder | None = None,
+) -> Outcome:
+    """Every bar through the simulated feed into the engine, exactly as `tradebot run` replays
+    them (the reference the fast replay is tested against)."""
+    if not bars:
+        raise ValueError("no bars to backtest")
+    clock = ManualClock(start=bars[0].ts)
+    recorder = recorder if recorder is not None else MemoryRecorder()
+    engine, broker = _build(setup, clock, recorder)
     feed = SimFeed(bars, clock, observers=[broker.on_bar], speed=None, bar_sec=setup.bar_sec)
     done = 0
     async for bar in feed.bars():
@@ -137,14 +213,4 @@ async def run(bars: Sequence[Bar], setup: Setup, progress: Progress | None = Non
     engine.book.snapshot_equity(clock.now())
     if progress is not None:
         progress(len(bars), len(bars))
-    counters = engine.counters
-    return Outcome(
-        setup=setup,
-        curve=tuple(engine.book.equity_curve),
-        fills=tuple(_fill_row(row) for row in recorder.of("fills")),
-        bars=counters.bars,
-        orders=counters.orders,
-        refusals=counters.refusals + counters.broker_rejects,
-        first_ts=bars[0].ts,
-        last_ts=bars[-1].ts + setup.bar_sec,
-    )
+    return _outcome(setup, engine, recorder, engine.book.equity_curve, bars)

@@ -1,0 +1,235 @@
+"""The event replay: the live engine, risk gate, book and simulated broker, shown only the bars
+where something can happen, with the statistics of every bar computed beforehand (features.py).
+
+A bar can matter only if its symbol has a working order (it fills or cancels at this bar's
+open), or is flat with |z| past the entry threshold, or holds a position with |z| inside the
+exit threshold, or the bar opens a New York day (the day's starting equity). Every other bar
+only moves prices: the book's and the broker's marks are brought up to date lazily, before
+anything reads them, and the equity curve is computed from the fills and the closes at the
+end. Submits run where the feed would have let them run (its yields), so every order, fill
+and refusal is the one the bar-by-bar replay makes; tests/test_backtest_fast.py checks that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+
+import numpy as np
+
+from ops.backtest.features import PrecomputedStats, candidates, features
+from strategy.clock import ManualClock
+from strategy.engine import Engine
+from strategy.market_day import next_day_start, trading_date
+from strategy.recorder import MemoryRecorder
+from strategy.types import Bar
+from strategy.venues.bar_columns import BarColumns
+from strategy.venues.sim import SimBroker
+
+YIELD_EVERY = 1000  # SimFeed's default: it also lets tasks run every this many bars
+NEVER = 1 << 62
+
+Progress = Callable[[int, int], None]
+
+
+def fits(columns: BarColumns, known: np.ndarray, bar_sec: int) -> bool:
+    """True when the bars' timing lets the engine's periodic work (equity, day start) fall on
+    the first bar of every timestamp, which the replay assumes: time order, and distinct
+    timestamps at least a bar apart."""
+    ts = columns.ts
+    if len(ts) == 0 or (np.diff(ts) < 0).any():
+        return False
+    distinct = np.unique(ts[known])
+    return bool((np.diff(distinct) >= bar_sec).all())
+
+
+class Replay:
+    """One pass over the bars. The engine must have been built with `stats=self.stats` and
+    without periodic equity snapshots (the replay starts the days; `curve` is the curve)."""
+
+    def __init__(
+        self,
+        columns: BarColumns,
+        symbols: tuple[str, ...],
+        lookback: int,
+        vol_window: int,
+        entry_z: float,
+        exit_z: float,
+        bar_sec: int,
+    ) -> None:
+        self._columns = columns
+        self._bar_sec = bar_sec
+        found = features(columns, symbols, lookback, vol_window)
+        self.stats = {s: PrecomputedStats(f) for s, f in found.items()}
+        codes = {name: i for i, name in enumerate(columns.names)}
+        self._symbol_of = {codes[s]: s for s in symbols if s in codes}
+        self._rows = {s: f.rows.tolist() for s, f in found.items()}
+        self._entries, self._exits = {}, {}
+        for s, f in found.items():
+            self._entries[s], self._exits[s] = candidates(f, entry_z, exit_z)
+        self._position = np.zeros(len(columns), np.int64)  # each bar's index within its symbol
+        for f in found.values():
+            self._position[f.rows] = np.arange(len(f.rows))
+        known = np.isin(columns.code, list(self._symbol_of))
+        self.known = known
+        self.snapshots = self._snapshots(known)
+        self._days = self._day_starts()
+        ts = columns.ts
+        new_ts = np.ones(len(ts), bool)
+        new_ts[1:] = ts[1:] != ts[:-1]
+        new_ts[::YIELD_EVERY] = True
+        self._yields = np.flatnonzero(new_ts)  # where the feed lets tasks run, before that bar
+        self.fill_bars: list[int] = []  # the bar each fill happened at
+
+    def _snapshots(self, known: np.ndarray) -> np.ndarray:
+        """The first known bar of each timestamp: where the engine snapshots equity."""
+        rows = np.flatnonzero(known)
+        first = np.ones(len(rows), bool)
+        stamps = self._columns.ts[rows]
+        first[1:] = stamps[1:] != stamps[:-1]
+        return rows[first]
+
+    def _day_starts(self) -> list[int]:
+        now = self._columns.ts[self.snapshots] + self._bar_sec
+        days, i = [], 0
+        while i < len(now):
+            days.append(int(self.snapshots[i]))
+            i = int(np.searchsorted(now, next_day_start(float(now[i])), "left"))
+        return days
+
+    async def run(
+        self,
+        engine: Engine,
+        broker: SimBroker,
+        clock: ManualClock,
+        recorder: MemoryRecorder,
+        progress: Progress | None,
+    ) -> None:
+        book = engine.book
+        ts, open_, high, low, close, volume = self._columns.lists()
+        code = self._columns.code.tolist()
+        position = self._position.tolist()
+        symbol_of, rows, bar_sec = self._symbol_of, self._rows, self._bar_sec
+        symbols = list(self.stats)
+        marked = dict.fromkeys(symbols, -1)  # last bar whose close the marks hold
+        fills = recorder.rows.setdefault("fills", [])
+
+        held: list[str] = []  # symbols with a position: the only marks anything reads
+
+        def mark_before(at: int) -> None:
+            """Bring the marks of held symbols up to the bars before `at`."""
+            for symbol in held:
+                symbol_rows = rows[symbol]
+                i = bisect_left(symbol_rows, at) - 1
+                if i >= 0 and symbol_rows[i] > marked[symbol]:
+                    g = symbol_rows[i]
+                    marked[symbol] = g
+                    broker.on_bar(bar_at(g))  # nothing works there: it only takes the price
+                    book.mark(symbol, close[g], ts[g] + bar_sec)
+
+        def bar_at(g: int) -> Bar:
+            return Bar(symbol_of[code[g]], ts[g], open_[g], high[g], low[g], close[g], volume[g])
+
+        def next_event(symbol: str, after: int) -> int:
+            if book.has_working_order(symbol):
+                pool = rows[symbol]
+            elif book.position(symbol) is not None:
+                pool = self._exits[symbol]
+            else:
+                pool = self._entries[symbol]
+            i = bisect_right(pool, after)
+            return pool[i] if i < len(pool) else NEVER
+
+        upcoming = {s: next_event(s, -1) for s in symbols}
+        heap = [(g, s) for s, g in upcoming.items() if g < NEVER]
+        heapq.heapify(heap)
+        days, day = self._days, 0
+        yields = self._yields.tolist()
+        pending: set[str] = set()
+        yield_at = NEVER
+        total, report_every = len(ts), max(len(ts) // 20, 1)
+        next_report = report_every
+        counters = engine.counters
+        while True:
+            while heap and upcoming[heap[0][1]] != heap[0][0]:
+                heapq.heappop(heap)  # superseded
+            g = min(heap[0][0] if heap else NEVER, days[day] if day < len(days) else NEVER)
+            if yield_at <= g and yield_at < NEVER:
+                mark_before(yield_at)
+                clock.set(ts[yield_at - 1] + bar_sec)
+                await asyncio.sleep(0)  # the submits decided since the last yield run here
+                for symbol in pending:
+                    upcoming[symbol] = next_event(symbol, yield_at - 1)
+                    heapq.heappush(heap, (upcoming[symbol], symbol))
+                pending.clear()
+                yield_at = NEVER
+                continue
+            if g == NEVER:
+                break
+            symbol = symbol_of[code[g]]
+            self.stats[symbol].at = position[g]
+            mark_before(g)
+            clock.set(ts[g] + bar_sec)
+            bar = bar_at(g)
+            before = len(fills)
+            broker.on_bar(bar)
+            if len(fills) != before:
+                self.fill_bars.extend([g] * (len(fills) - before))
+                held[:] = [p.symbol for p in book.positions()]
+            if day < len(days) and days[day] == g:  # what the engine's periodic work would do
+                day += 1
+                book.mark(symbol, bar.close, bar.ts + bar_sec)
+                book.start_day(trading_date(bar.ts + bar_sec))
+            orders = counters.orders
+            engine.on_bar(bar)
+            marked[symbol] = g
+            if counters.orders != orders:
+                pending.add(symbol)
+                i = bisect_right(yields, g)
+                if i < len(yields):
+                    yield_at = min(yield_at, yields[i])
+            upcoming[symbol] = next_event(symbol, g)
+            if upcoming[symbol] < NEVER:
+                heapq.heappush(heap, (upcoming[symbol], symbol))
+            if progress is not None and g >= next_report:
+                progress(g, total)
+                next_report = g + report_every
+        mark_before(total)
+        clock.set(ts[-1] + bar_sec)
+        await engine.drain()
+        counters.bars = int(self.known.sum())
+        counters.ignored_bars = total - counters.bars
+
+    def curve(
+        self, fills: list[dict[str, object]], starting_cash: float, end_ts: float
+    ) -> list[tuple[float, float]]:
+        """The equity the engine would have snapshotted at the first bar of every timestamp
+        (fills at that bar's open included, closes as marked so far), and at the end: cash
+        follows the book's own sums fill by fill, positions are valued at the last close."""
+        columns = self._columns
+        at = np.append(self.snapshots, len(columns))  # the end: after every bar
+        fill_rows = np.asarray(self.fill_bars, np.int64)
+        names = [str(f["symbol"]) for f in fills]
+        signed = np.asarray(
+            [(1 if f["side"] == "buy" else -1) * f["qty"] for f in fills],  # type: ignore[operator]
+            np.int64,
+        )
+        price = np.asarray([f["price"] for f in fills], np.float64)
+        commission = np.asarray([f["commission"] for f in fills], np.float64)
+        cash = np.subtract.accumulate(
+            np.concatenate(([starting_cash], signed * price + commission))
+        )
+        held = np.zeros(len(at))
+        for symbol in dict.fromkeys(names):
+            mine = np.asarray([n == symbol for n in names], bool)
+            qty = np.concatenate(([0], np.cumsum(signed[mine])))
+            qty = qty[np.searchsorted(fill_rows[mine], at, "right")]
+            symbol_rows = np.asarray(self._rows[symbol], np.int64)
+            last = np.searchsorted(symbol_rows, at, "right") - 1
+            mark = columns.close[symbol_rows[np.maximum(last, 0)]]
+            held = held + np.where(qty != 0, qty * mark, 0.0)
+        equity = cash[np.searchsorted(fill_rows, at, "right")] + held
+        times = np.append(columns.ts[self.snapshots] + self._bar_sec, end_ts)
+        return list(zip(times.tolist(), equity.tolist(), strict=True))

@@ -1,0 +1,98 @@
+"""Bars as columns (numpy arrays): what a backtest loads and computes on. It is also a
+read-only sequence of `Bar`, so code written for a list of bars works on it unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import overload
+
+import numpy as np
+
+from strategy.types import Bar
+
+
+@dataclass(frozen=True, eq=False)
+class BarColumns(Sequence[Bar]):
+    """Row i is the bar of symbol `names[code[i]]` at `ts[i]`, in the file's (time) order."""
+
+    names: tuple[str, ...]
+    code: np.ndarray  # int, index into names
+    ts: np.ndarray  # float64 epoch seconds, bar start
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    # derived data computed once per bars (python lists, statistics): shared by every run on them
+    cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, bars: Iterable[Bar]) -> BarColumns:
+        if isinstance(bars, BarColumns):
+            return bars
+        rows = list(bars)
+        codes: dict[str, int] = {}
+        code = np.fromiter((codes.setdefault(b.symbol, len(codes)) for b in rows), np.int32)
+
+        def column(name: str) -> np.ndarray:
+            return np.fromiter((getattr(b, name) for b in rows), np.float64, len(rows))
+
+        return cls(
+            tuple(codes),
+            code,
+            column("ts"),
+            column("open"),
+            column("high"),
+            column("low"),
+            column("close"),
+            column("volume"),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @overload
+    def __getitem__(self, index: int) -> Bar: ...
+    @overload
+    def __getitem__(self, index: slice) -> BarColumns: ...
+    def __getitem__(self, index: int | slice) -> Bar | BarColumns:
+        if isinstance(index, slice):
+            return self.take(np.arange(len(self))[index])
+        i = range(len(self))[index]  # bounds and negative indices as a list has them
+        return Bar(
+            self.names[int(self.code[i])],
+            float(self.ts[i]),
+            float(self.open[i]),
+            float(self.high[i]),
+            float(self.low[i]),
+            float(self.close[i]),
+            float(self.volume[i]),
+        )
+
+    def __iter__(self) -> Iterator[Bar]:
+        names = self.names
+        columns = (self.ts, self.open, self.high, self.low, self.close, self.volume)
+        for c, *values in zip(self.code.tolist(), *(col.tolist() for col in columns), strict=True):
+            yield Bar(names[c], *values)
+
+    def take(self, rows: np.ndarray) -> BarColumns:
+        """The bars at `rows` (indices or a boolean mask), in that order."""
+        return BarColumns(
+            self.names,
+            self.code[rows],
+            self.ts[rows],
+            self.open[rows],
+            self.high[rows],
+            self.low[rows],
+            self.close[rows],
+            self.volume[rows],
+        )
+
+    def lists(self) -> tuple[list[float], ...]:
+        """(ts, open, high, low, close, volume) as python floats, made once: `Bar`s built from
+        them hold plain floats, as bars read row by row do."""
+        if "lists" not in self.cache:
+            columns = (self.ts, self.open, self.high, self.low, self.close, self.volume)
+            self.cache["lists"] = tuple(c.tolist() for c in columns)
+        return self.cache["lists"]  # type: ignore[return-value]
