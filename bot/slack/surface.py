@@ -13,7 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.alerts import AlertPoster
 from bot.slack.authz import Policy
+from bot.slack.home import HomeTab
 from bot.slack.listeners import SlackListeners
+from bot.slack.modal import SetModal
 from bot.slack.socket_mode import SocketModeHandler
 from bot.slack.status_board import StatusBoard
 from ops.commands import CommandCore
@@ -35,8 +37,16 @@ class SlackSurface:
         )
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         self.app = AsyncApp(client=self.client)
-        self.listeners = SlackListeners(core, Policy.from_settings(settings))
+        policy = Policy.from_settings(settings)
+        self.listeners = SlackListeners(core, policy)
+        post = self.listeners.post_confirmation
+        self.modal = SetModal(core, policy, self.client, post)
+        self.modal.register(self.app)  # before the general /trade listener: first match runs
         self.listeners.register(self.app)
+        self.home = HomeTab(
+            core, policy, self.client, settings.text("slack.channel"), post, self.modal.open
+        )
+        self.home.register(self.app)
         self.handler = SocketModeHandler(self.app, app_token)
         channel = settings.text("slack.channel")
         journal = core.service.journal
@@ -62,12 +72,18 @@ class SlackSurface:
             settings.number("monitoring.health_check_sec"),
             self.check_connection,
         )
+        scheduler.every("heartbeat", settings.number("monitoring.heartbeat_sec"), self.heartbeat)
         if self._channel:
-            scheduler.every(
-                "heartbeat", settings.number("monitoring.heartbeat_sec"), self.board.update
-            )
             hour, minute = settings.clock_time("slack.daily_summary_time")
             scheduler.daily("daily-summary", hour, minute, self.board.daily_summary)
+
+    async def heartbeat(self) -> None:
+        """The status board and every open App Home tab, refreshed together."""
+        try:
+            if self._channel:
+                await self.board.update()
+        finally:
+            await self.home.heartbeat()
 
     async def start(self) -> None:
         service = self.core.service
