@@ -13,6 +13,7 @@ from bot import journal_cli, kill_cli
 from bot.app import RunOptions, config_path, open_journal, serve
 from bot.backtest_cli import add_arguments as add_backtest_arguments
 from bot.backtest_cli import backtest
+from bot.logs import stderr_handler
 from bot.venues import StartupError
 from bot.watchdog import slack_notifier, watch
 from ops.config import ConfigError, load_settings
@@ -54,7 +55,7 @@ def _log_to_stderr(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
-        stream=sys.stderr,
+        handlers=[stderr_handler()],  # follows sys.stderr: above the console's prompt
     )
     if not verbose:  # it logs every job run; our jobs log their own failures
         logging.getLogger("apscheduler").setLevel(logging.WARNING)

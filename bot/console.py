@@ -1,4 +1,8 @@
-"""The terminal console: reads `/trade ...` lines, answers in text, confirms with y/N."""
+"""The terminal console: reads `/trade ...` lines, answers in text, confirms with y/N.
+
+At a terminal the lines are read with prompt_toolkit, and everything printed meanwhile (answers
+and log lines) goes above the prompt, leaving the prompt and what is being typed intact. From a
+pipe (scripts, tests) lines are read plainly and the prompt is written to stdout."""
 
 from __future__ import annotations
 
@@ -6,7 +10,12 @@ import asyncio
 import os
 import stat
 import sys
-from typing import TextIO
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Protocol, TextIO
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.patch_stdout import patch_stdout
 
 from bot.render_text import render
 from ops.commands import CommandCore
@@ -15,6 +24,54 @@ from ops.results import CommandError, ConfirmRequest
 USER = "console"
 CHANNEL = "terminal"
 QUIT = frozenset({"quit", "exit", "q"})
+
+
+class Lines(Protocol):
+    """Where the console's lines come from."""
+
+    def screen(self, out: TextIO) -> AbstractContextManager[TextIO]:
+        """While open: the stream to print on (given `out`, the console's own)."""
+        ...
+
+    async def ask(self, prompt: str, out: TextIO) -> str | None:
+        """The next line, stripped; None at end of input."""
+        ...
+
+
+class PipeLines:
+    """Lines from a pipe: the prompt is written to `out`, then a line is read."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    def screen(self, out: TextIO) -> AbstractContextManager[TextIO]:
+        return nullcontext(out)
+
+    async def ask(self, prompt: str, out: TextIO) -> str | None:
+        out.write(prompt)
+        out.flush()
+        raw = await self._reader.readline()
+        return None if not raw else raw.decode(errors="replace").strip()
+
+
+class PromptLines:
+    """Lines typed at a terminal (prompt_toolkit): whatever is printed on sys.stdout or
+    sys.stderr while the screen is open, log lines included, appears above the prompt."""
+
+    def __init__(self, session: PromptSession[str] | None = None) -> None:
+        self._session = session or PromptSession()
+
+    @contextmanager
+    def screen(self, out: TextIO) -> Iterator[TextIO]:
+        with patch_stdout(raw=True):
+            yield sys.stdout
+
+    async def ask(self, prompt: str, out: TextIO) -> str | None:
+        try:
+            line = await self._session.prompt_async(prompt)
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D / Ctrl-C: as end of input
+            return None
+        return line.strip()
 
 
 def stdin_is_readable() -> bool:
@@ -28,17 +85,20 @@ def stdin_is_readable() -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-async def open_stdin() -> asyncio.StreamReader:
+async def open_stdin() -> Lines:
+    """prompt_toolkit when both ends are a terminal, else plain lines from the pipe."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return PromptLines()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    return reader
+    return PipeLines(reader)
 
 
 class Console:
-    def __init__(self, core: CommandCore, reader: asyncio.StreamReader, out: TextIO) -> None:
+    def __init__(self, core: CommandCore, lines: Lines, out: TextIO) -> None:
         self._core = core
-        self._reader = reader
+        self._lines = lines
         self._out = out
 
     def _say(self, text: str) -> None:
@@ -46,13 +106,18 @@ class Console:
         self._out.flush()
 
     async def _ask(self, prompt: str) -> str | None:
-        self._out.write(prompt)
-        self._out.flush()
-        raw = await self._reader.readline()
-        return None if not raw else raw.decode(errors="replace").strip()
+        return await self._lines.ask(prompt, self._out)
 
     async def run(self) -> bool:
         """Serve commands until end of input; True if the user asked to quit."""
+        original = self._out
+        with self._lines.screen(original) as self._out:
+            try:
+                return await self._serve()
+            finally:
+                self._out = original
+
+    async def _serve(self) -> bool:
         self._say("console ready: type `/trade help` (or `help`); `quit` stops the service")
         while True:
             line = await self._ask("trade> ")
