@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench soak
+.PHONY: run test lint bench bench-peers soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -26,3 +26,15 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# the same strategy and bars in backtrader, backtesting.py, vectorbt and nautilus_trader,
+# installed in their own venv (bench/.peers-venv, git-ignored), beside tradebot
+PEERS_VENV := bench/.peers-venv
+$(PEERS_VENV)/.installed-stamp:
+	test -x $(PEERS_VENV)/bin/python || python3.12 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		backtrader backtesting vectorbt nautilus_trader
+	touch $@
+
+bench-peers: $(STAMP) $(PEERS_VENV)/.installed-stamp
+	$(BIN)/python -m bench.peers_table

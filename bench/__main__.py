@@ -7,6 +7,7 @@ import sys
 import time
 
 from bench import (
+    backtest_speed,
     calls,
     decision,
     journal_rate,
@@ -31,6 +32,7 @@ FIGURES = {
     8: journal_rate.measure,
     9: memory_days.measure,
     10: reconnect.measure,
+    11: backtest_speed.measure,
 }
 
 

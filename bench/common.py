@@ -99,8 +99,16 @@ def bare_engine(names: tuple[str, ...]) -> tuple[Engine, ManualClock, InstantBro
     return engine, clock, broker
 
 
-def median_of(runs: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(runs))
+def interleaved(runs: dict[str, Callable[[], float]], count: int) -> dict[str, float]:
+    """The median of each measure over `count` rounds that run every measure once, in turn,
+    after one warm-up round (caches, allocator, branch predictors)."""
+    for measure in runs.values():
+        measure()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(count):
+        for name, measure in runs.items():
+            samples[name].append(measure())
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import OPEN_LIMITS, START, Figure, bar_stream, median_of, symbols
+from bench.common import OPEN_LIMITS, START, Figure, bar_stream, interleaved, symbols
 from ops.journal import Journal
 from strategy.book import Book
 from strategy.clock import ManualClock
@@ -23,7 +23,10 @@ from strategy.venues.sim_feed import SimFeed
 SYMBOLS = 100
 BARS_PER_SYMBOL = 2_000
 RUNS = 3
-TARGET = 100_000.0
+# 100,000 bars/s on the bare loop of the reference run (2.4M bars/s): a ratio, measured in the
+# same run as ours, moves with the machine's speed at that moment instead of landing on either
+# side of an absolute by noise
+TARGET_RATIO = 100_000 / 2_400_000
 
 
 def bars_per_second(names: tuple[str, ...], bars: list[Bar], folder: Path) -> tuple[float, int]:
@@ -73,19 +76,25 @@ def bare_loop_rate(bars: list[Bar]) -> float:
 def measure() -> Figure:
     names = symbols(SYMBOLS)
     bars = bar_stream(names, BARS_PER_SYMBOL)
-    print(f"  [2] {SYMBOLS} symbols x {BARS_PER_SYMBOL} bars, journal on, median of {RUNS}")
+    print(f"  [2] {SYMBOLS} symbols x {BARS_PER_SYMBOL} bars, journal on, {RUNS} interleaved runs")
+    rows: list[int] = []
     with tempfile.TemporaryDirectory() as folder:
-        results = [bars_per_second(names, bars, Path(folder)) for _ in range(RUNS)]
-    rate = sorted(r for r, _ in results)[RUNS // 2]
-    rows = results[0][1]
-    bare = median_of(RUNS, lambda: bare_loop_rate(bars))
-    print(f"      journal rows per run: {rows:,}")
+
+        def ours() -> float:
+            rate, written = bars_per_second(names, bars, Path(folder))
+            rows.append(written)
+            return rate
+
+        found = interleaved({"ours": ours, "bare": lambda: bare_loop_rate(bars)}, RUNS)
+    rate, bare = found["ours"], found["bare"]
+    ratio = rate / bare
+    print(f"      journal rows per run: {rows[0]:,}; ours {rate:,.0f} bars/s")
     return Figure(
         2,
         "end-to-end throughput",
-        f"{rate:,.0f} bars/s",
+        f"{ratio:.3f} of the bare loop ({rate:,.0f} bars/s)",
         f"{bare:,.0f} bars/s (feed into a no-op)",
-        f"{rate / bare:.2f} of the bare loop",
-        f">= {TARGET:,.0f} bars/s",
-        rate >= TARGET,
+        f"{ratio:.3f}",
+        f">= {TARGET_RATIO:.3f} of the bare loop",
+        ratio >= TARGET_RATIO,
     )
