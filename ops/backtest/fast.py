@@ -109,7 +109,7 @@ class Replay:
     ) -> None:
         book = engine.book
         ts, open_, high, low, close, volume = self._columns.lists()
-        code = self._columns.code.tolist()
+        code = self._columns.codes()
         position = self._position.tolist()
         symbol_of, rows, bar_sec = self._symbol_of, self._rows, self._bar_sec
         symbols = list(self.stats)

@@ -59,15 +59,15 @@ class BarColumns(Sequence[Bar]):
     def __getitem__(self, index: int | slice) -> Bar | BarColumns:
         if isinstance(index, slice):
             return self.take(np.arange(len(self))[index])
-        i = range(len(self))[index]  # bounds and negative indices as a list has them
+        ts, open_, high, low, close, volume = self.lists()  # cheap enough for a bisect
         return Bar(
-            self.names[int(self.code[i])],
-            float(self.ts[i]),
-            float(self.open[i]),
-            float(self.high[i]),
-            float(self.low[i]),
-            float(self.close[i]),
-            float(self.volume[i]),
+            self.names[self.codes()[index]],
+            ts[index],
+            open_[index],
+            high[index],
+            low[index],
+            close[index],
+            volume[index],
         )
 
     def __iter__(self) -> Iterator[Bar]:
@@ -96,3 +96,8 @@ class BarColumns(Sequence[Bar]):
             columns = (self.ts, self.open, self.high, self.low, self.close, self.volume)
             self.cache["lists"] = tuple(c.tolist() for c in columns)
         return self.cache["lists"]  # type: ignore[return-value]
+
+    def codes(self) -> list[int]:
+        if "codes" not in self.cache:
+            self.cache["codes"] = self.code.tolist()
+        return self.cache["codes"]  # type: ignore[return-value]
