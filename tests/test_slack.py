@@ -309,6 +309,7 @@ async def test_after_a_restart_an_open_incident_keeps_its_thread(tmp_path: Path)
         again.service.resolve("feed-stale", "bars again")
         (root,) = [m for m in slack.messages.values() if m.channel == "C2"]
         await eventually(lambda: root.text.startswith(":white_check_mark: RESOLVED `feed-stale`"))
+        await eventually(lambda: slack.thread(root.ts))  # the reply may follow the edit
         roots = [m for m in slack.messages.values() if m.channel == "C2" and not m.thread_ts]
         assert roots == [root] and slack.thread(root.ts)[-1].text == "Resolved: bars again"
     finally:

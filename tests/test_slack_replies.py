@@ -13,7 +13,7 @@ from ops.results import HelpResult
 from strategy.types import BrokerPosition
 from strategy.venues.sim import SimBroker
 from tests.fakes.slack import block_kit_errors
-from tests.support import eventually
+from tests.support import bar, eventually
 from tests.test_slack import Rig, start_rig
 
 POSITIONS = 116
@@ -52,6 +52,16 @@ async def test_kill_in_a_channel_without_the_bot_is_answered_and_withdrawn(rig: 
     assert ("kill", "withdrawn") in outcomes(rig)
     rig.h.wall.t += 3600
     assert rig.h.core.expire() == []
+
+
+async def test_a_chart_the_bot_cannot_upload_is_explained(rig: Rig) -> None:
+    """/trade pnl in a channel without the bot: the figures arrive, and instead of the chart
+    the user is told to invite the bot."""
+    rig.slack.channels_without_bot.add("C7")
+    await rig.h.push(*(bar("SPY", i, 100.0 + (i % 3) * 0.1) for i in range(30)))
+    answer = await reply(rig, "pnl", channel="C7")
+    assert "P&L" in str(answer["text"])
+    await eventually(lambda: "invite @tradebot to <#C7>" in str(rig.slack.responses[-1]["text"]))
 
 
 async def test_a_confirmation_slack_refuses_is_withdrawn_with_a_summary(rig: Rig) -> None:

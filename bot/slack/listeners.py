@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.render_text import render
 from bot.slack.authz import Policy
@@ -82,7 +83,7 @@ class SlackListeners:
             return
         parsed = parse_command(text)  # the core parsed it already: this cannot fail
         await replies.answer(result, in_channel=parsed.here or parsed.name not in READ_ONLY)
-        await self._attach_picture(result, client, channel)
+        await self._attach_picture(result, replies, channel)
 
     async def post_confirmation(
         self, replies: Replies, channel: str, request: ConfirmRequest
@@ -99,7 +100,7 @@ class SlackListeners:
         self.confirmations[request.nonce] = Posted(channel, posted, request.kind)
         return True
 
-    async def _attach_picture(self, result: object, client: Any, channel: str) -> None:
+    async def _attach_picture(self, result: object, replies: Replies, channel: str) -> None:
         if isinstance(result, PnlResult):
             curve = self.core.service.book.equity_curve
             png = await equity_chart(curve)
@@ -112,9 +113,13 @@ class SlackListeners:
         if png is None:
             return
         try:
-            await client.files_upload_v2(
+            await replies.client.files_upload_v2(
                 channel=channel, file=png, filename="chart.png", title=title
             )
+        except SlackApiError as exc:  # the answer went out; say why its chart did not
+            refused = Refused(str(exc.response.get("error", "unknown")))
+            log.warning("chart upload refused: %s", refused.error)
+            await replies.explain(refused, channel, title)
         except Exception as exc:  # a picture is a nice-to-have: say so in the log, go on
             log.warning("chart upload failed: %s", exc)
 
