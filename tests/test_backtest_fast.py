@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ops.backtest.features import symbol_features
+from ops.backtest.parallel import run_many
 from ops.backtest.run import Costs, Outcome, Setup, run, run_bar_by_bar
 from strategy.params import RiskLimits, StrategyParams
 from strategy.recorder import MemoryRecorder
@@ -141,3 +142,14 @@ def test_the_columnar_reader_accepts_and_refuses_as_the_row_reader(
     except BarDataError as exc:
         got = str(exc)
     assert repr(got) == repr(expected)  # repr: nan volumes compare equal
+
+
+async def test_runs_spread_over_every_core_give_the_runs_made_one_by_one() -> None:
+    """run_many (worker processes, as --sweep uses) returns each setup's own outcome, in order."""
+    bars = BarColumns.of(_sessions(7, days=2))
+    setups = [_setup(7).with_params(entry_z=z) for z in (1.8, 2.0, 2.4)]
+    spread = await run_many(bars, setups)
+    one_by_one = [await run(bars, s) for s in setups]
+    assert [o.fills for o in spread] == [o.fills for o in one_by_one]
+    assert [o.curve for o in spread] == [o.curve for o in one_by_one]
+    assert len({o.orders for o in spread}) > 1  # the setups differ

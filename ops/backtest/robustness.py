@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ops.backtest.metrics import Metrics, compute
+from ops.backtest.parallel import run_many
 from ops.backtest.run import Progress, Setup, run
 from strategy.types import Bar
 
@@ -31,19 +32,29 @@ def _scaled(setup: Setup, param: str, factor: float) -> tuple[Setup, float]:
 async def sweep(
     bars: Sequence[Bar], setup: Setup, progress: Progress | None = None
 ) -> list[SweepPoint]:
-    """Each parameter in SWEPT at each factor, the others at their base values. The base
-    case (factor 1.0) is the same run for every parameter: it runs once."""
-    points = []
-    total = len(SWEPT) * len(FACTORS)
-    base = compute(await run(bars, setup))
-    for i, param in enumerate(SWEPT):
-        for j, factor in enumerate(FACTORS):
-            scaled, value = _scaled(setup, param, factor)
-            metrics = base if factor == 1.0 else compute(await run(bars, scaled))
-            points.append(SweepPoint(param, factor, value, metrics))
-            if progress is not None:
-                progress((i * len(FACTORS) + j + 1) * len(bars), total * len(bars))
-    return points
+    """Each parameter in SWEPT at each factor, the others at their base values, the runs
+    spread over every core. The base case (factor 1.0) is the same run for every parameter:
+    it runs once."""
+    grid = [
+        (param, factor, *_scaled(setup, param, factor)) for param in SWEPT for factor in FACTORS
+    ]
+    varied = [scaled for _, factor, scaled, _ in grid if factor != 1.0]
+
+    def ticks(done: int, runs: int) -> None:
+        if progress is not None:
+            progress(done * len(bars), runs * len(bars))
+
+    base, *others = await run_many(bars, [setup, *varied], ticks)  # every core
+    found = iter(others)
+    return [
+        SweepPoint(
+            param,
+            factor,
+            value,
+            compute(base if factor == 1.0 else next(found)),
+        )
+        for param, factor, _, value in grid
+    ]
 
 
 def robust(points: list[SweepPoint]) -> bool:
