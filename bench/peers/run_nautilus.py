@@ -85,7 +85,8 @@ def main(path: str) -> None:
         engine.add_instrument(instrument)
         bar_type = BarType.from_str(f"{instrument.id}-1-MINUTE-LAST-EXTERNAL")
         bar_types.append(str(bar_type))
-        bars = BarDataWrangler(bar_type, instrument).process(df[list(OHLCV)])
+        frame = df[list(OHLCV)].astype({"volume": "int64"})  # float volumes: a read-only buffer
+        bars = BarDataWrangler(bar_type, instrument).process(frame)
         engine.add_data(bars)
         for bar, z, vol in zip(bars, df["z"].fillna(0.0), df["vol"].fillna(0.0), strict=True):
             signals[(symbol, bar.ts_event)] = (z, vol)
