@@ -65,7 +65,7 @@ def open_journal(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]
 async def build_venue(settings: Settings, options: RunOptions, env: Mapping[str, str]) -> Venue:
     if settings.get("broker.name") == "alpaca":
         return await build_alpaca(settings, env)
-    return build_sim(settings, options.data, options.speed)
+    return await asyncio.to_thread(build_sim, settings, options.data, options.speed)  # reads a CSV
 
 
 async def serve(options: RunOptions, env: Mapping[str, str]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,7 +13,7 @@ from ops.config import Settings
 from ops.retry import retry_transient
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import session_open
-from strategy.types import Account
+from strategy.types import Account, Bar
 from strategy.venue import Broker, BrokerAuthError, BrokerError, BrokerUnavailable, Feed
 from strategy.venues.alpaca.broker import AlpacaBroker
 from strategy.venues.alpaca.feed import AlpacaFeed
@@ -57,8 +57,30 @@ class Venue:
     report_to: Callable[[ProblemSink, RecoveredSink], None] = field(default=_unreported)
 
 
+def _replay(path: str, label: str) -> list[Bar]:
+    """The whole file read and checked before anything starts (the same checks and messages
+    as `backtest --data`): a bad row stops the start with one line naming it."""
+    if not Path(path).is_file():
+        raise StartupError(f"{label}: no such file {path!r}")
+    bars = list(csv_bars(path))
+    if not bars:
+        raise StartupError(f"no bars in csv:{path}")
+    return bars
+
+
 def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venue:
-    start = session_open(time.time())
+    """A replay runs on the data's own clock (from its first bar), so gates, heartbeats and
+    alerts judge the bars in market time; synthetic bars start at today's session open."""
+    label = "--data" if data is not None else "sim.data"
+    data = data if data is not None else settings.text("sim.data")
+    bar_sec = settings.integer("sim.bar_sec")
+    source: Iterable[Bar]
+    if data:
+        source = _replay(data, label)
+        start = source[0].ts
+    else:
+        start = session_open(time.time())
+        source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
     clock = ManualClock(start=start)
     broker = SimBroker(
         SimSettings(
@@ -70,14 +92,6 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
         ),
         clock,
     )
-    data = data if data is not None else settings.text("sim.data")
-    bar_sec = settings.integer("sim.bar_sec")
-    if data:
-        if not Path(data).is_file():
-            raise StartupError(f"sim.data: no such file {data!r}")
-        source = csv_bars(data)
-    else:
-        source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
     speed = speed if speed is not None else settings.number("sim.speed")
     feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
     return Venue(broker, feed, clock, settings.number("broker.starting_cash"))
