@@ -67,7 +67,22 @@ def heartbeats(service: TradingService) -> list[CheckResult]:
     return results
 
 
+def _stopped_on_purpose(service: TradingService) -> str | None:
+    """Why no order flow is expected: HALTED, or PAUSED by a person (not the dead-man)."""
+    state, reason = service.gate.state, service.gate.state_reason
+    if state is TradingState.HALTED or (state is TradingState.PAUSED and DEADMAN not in reason):
+        return f"trading {state}"
+    return None
+
+
 def trade_flow(service: TradingService) -> list[CheckResult]:
+    """Too many orders today, or signals without orders for hours. Neither is checked while
+    trading is HALTED or PAUSED by a person; `no-trades` only while entries are allowed (a
+    REDUCING or dead-man state refuses them on purpose and has its own incident)."""
+    stopped = _stopped_on_purpose(service)
+    if stopped is not None:
+        message = f"{stopped}: order flow not checked"
+        return [_ok("trade-flow", message), _ok("no-trades", message)]
     orders = service.gate.orders_today
     most = service.settings.integer("monitoring.max_trades_per_day")
     if orders > most:
@@ -81,7 +96,8 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
     since = engine.last_order_ts if engine.last_order_ts is not None else engine.first_bar_ts
     waiting = engine.counters.signals - engine.signals_at_last_order
     idle = (service.clock.now() - since) / HOUR if since is not None else 0.0
-    if service.gate.market_open and waiting > 0 and idle >= quiet_hours:
+    entries = service.gate.state.allows_entries
+    if entries and service.gate.market_open and waiting > 0 and idle >= quiet_hours:
         quiet = CheckResult(
             "no-trades",
             Level.WARN,

@@ -129,7 +129,7 @@ PARAMS: tuple[ParamSpec, ...] = (
         1e10,
         hot=True,
     ),
-    _p("risk.max_orders_per_day", int, 200, "orders per New York day", 1, 100000, hot=True),
+    _p("risk.max_orders_per_day", int, 400, "orders per New York day", 1, 100000, hot=True),
     _p("risk.max_daily_loss_pct", float, 0.03, "day loss that stops entries", 0.001, 1, hot=True),
     _p(
         "risk.price_collar_pct",
@@ -159,7 +159,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("broker.base_url", str, "", "Alpaca trading REST override (empty = by broker.paper)"),
     _p("broker.data_feed", str, "iex", "Alpaca market data feed", choices=("iex", "sip")),
     _p("broker.commission_per_share", float, 0.005, "commission ($/share)", 0, 1),
-    _p("broker.slippage_bps", float, 1.0, "simulated market order slippage (bps)", 0, 1000),
+    _p(
+        "broker.slippage_bps",
+        float,
+        1.0,
+        "the run simulator's market order slippage (bps); backtests: --slippage",
+        0,
+        1000,
+    ),
     _p("broker.starting_cash", float, 100000.0, "simulated account cash ($)", 1, 1e10),
     _p("broker.partial_fill_prob", float, 0.0, "chance a simulated order fills partly", 0, 1),
     _p("broker.seed", int, 7, "seed of the simulator and synthetic bars", 0, 2**31),
@@ -200,7 +207,7 @@ PARAMS: tuple[ParamSpec, ...] = (
         0,
         86400,
     ),
-    _p("monitoring.max_trades_per_day", int, 50, "alert above this many trades a day", 1, 100000),
+    _p("monitoring.max_trades_per_day", int, 250, "alert above this many orders a day", 1, 100000),
     _p("monitoring.drawdown_alert_pct", float, 0.15, "alert at this drawdown from peak", 0.001, 1),
     _p(
         "monitoring.latency_alert_ms",

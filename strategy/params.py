@@ -24,7 +24,7 @@ class RiskLimits:
     max_order_notional: float = 50_000.0
     max_position_qty: int = 1_000
     max_gross_exposure: float = 250_000.0
-    max_orders_per_day: int = 200
+    max_orders_per_day: int = 400
     max_orders_per_minute: int = 30
     max_daily_loss_pct: float = 0.03
     price_collar_pct: float = 0.02

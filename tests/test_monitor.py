@@ -108,8 +108,7 @@ async def test_trade_flow_alerts_on_too_many_orders_and_on_refused_signals(
     assert levels(trade_flow(h.service))["trade-flow"] is Level.WARN
 
     (tmp_path / "quiet").mkdir()
-    quiet = make_harness(tmp_path / "quiet")
-    await quiet.run("pause")
+    quiet = make_harness(tmp_path / "quiet", **{"risk.max_order_notional": 1})  # all refused
     await quiet.push(*(bar("SPY", i, c) for i, c in enumerate([*CALM, 98.0])))
     assert quiet.service.engine.counters.signals == 1 and quiet.service.engine.counters.orders == 0
     assert levels(trade_flow(quiet.service))["no-trades"] is Level.OK
@@ -141,7 +140,7 @@ async def test_drawdown_alerts_then_reduces_and_uses_a_recorded_backtest(tmp_pat
     assert "hard limit" in h.service.open_alerts["drawdown"]
     assert "REDUCING" in h.service.open_alerts["trading-state"]
 
-    record(h.journal, "full", "csv:x", True, StrategyParams(), metrics(drawdown=0.004))
+    record(h.journal, "reference", "csv:x", True, StrategyParams(), metrics(drawdown=0.004))
     h.journal.flush()
     h.service.book.mark("SPY", 97.95 - 0.4 * loss_per_share, h.clock.now())
     found = {r.key: r for r in await monitor.run()}
