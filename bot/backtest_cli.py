@@ -1,12 +1,15 @@
 """`tradebot backtest`: pick the bars, run the live engine over them with frictions (and
-without, with --no-costs), print and save the report, record it as the strategy's reference."""
+without, with --no-costs), print and save the report. It changes nothing unless asked: the
+parameters are config.yaml's (the journal's runtime changes only with --with-overrides), and
+the run becomes the live reference only with --as-reference."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +17,10 @@ from pathlib import Path
 from bot.progress import ProgressBar
 from bot.venues import StartupError
 from ops.backtest import history, reference, report
-from ops.backtest.metrics import compute
+from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
 from ops.backtest.robustness import robust, split, sweep
-from ops.backtest.run import NO_COSTS, Costs, Setup, run
-from ops.config import Settings
+from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
+from ops.config import ConfigError, Settings, load_settings
 from ops.journal import Journal
 from strategy.types import Bar
 
@@ -26,7 +29,9 @@ DEFAULT_DAYS = 20.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data", help="CSV of bars (timestamp,symbol,open,high,low,close,volume)")
+    source.add_argument(
+        "--data", help="CSV of bars (timestamp,symbol,open,high,low,close,volume), in time order"
+    )
     source.add_argument("--synthetic", action="store_true", help="seeded synthetic bars (default)")
     source.add_argument(
         "--alpaca", nargs=2, metavar=("START", "END"), help="Alpaca minute bars, dates YYYY-MM-DD"
@@ -38,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slippage",
         default="article",
-        help="article (2.34 +- 2.87 bps), live (the journal's realized fills) or a number of bps",
+        help="article (2.34 +- 2.87 bps), config (broker.slippage_bps), live (the journal's "
+        "realized fills) or a number of bps",
     )
     parser.add_argument("--sweep", action="store_true", help="vary each key parameter -20%%..+20%%")
     parser.add_argument(
@@ -46,6 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", default="data/backtests", help="folder for the JSON and PNG")
     parser.add_argument("--seed", type=int, help="seed of the synthetic bars and slippage draws")
+    parser.add_argument(
+        "--as-reference",
+        action="store_true",
+        help="make the run with costs the live reference (drawdown alert, drift check)",
+    )
+    parser.add_argument(
+        "--with-overrides",
+        action="store_true",
+        help="apply the journal's runtime changes (`set`) on top of the config file",
+    )
 
 
 async def _bars(
@@ -79,23 +95,33 @@ async def _bars(
     return history.synthetic(settings.symbols, seed, days), f"synthetic:{days:g}d seed {seed}"
 
 
-async def _costs(spec: str, settings: Settings, journal: Journal) -> Costs:
+async def _costs(spec: str, settings: Settings, journal: Journal) -> tuple[Costs, str]:
+    """The frictions and how to say them."""
     commission = settings.number("broker.commission_per_share")
     if spec == "article":
-        return Costs(commission_per_share=commission)
+        costs = Costs(commission_per_share=commission)
+        return costs, f"{costs.slippage_bps:.2f} +- {costs.slippage_std_bps:.2f} bps (article)"
+    if spec == "config":
+        bps = settings.number("broker.slippage_bps")
+        return Costs(commission, bps, 0.0), f"{bps:.2f} bps (broker.slippage_bps)"
     if spec == "live":
         rows = await journal.aquery("select slippage_bps from fills where slippage_bps is not null")
         samples = tuple(float(r["slippage_bps"]) for r in rows)  # type: ignore[arg-type]
         if not samples:
             raise StartupError("--slippage live: the journal has no fills yet")
-        return Costs(commission, sum(samples) / len(samples), 0.0, samples)
+        mean = sum(samples) / len(samples)
+        return Costs(commission, mean, 0.0, samples), (
+            f"drawn from {len(samples):,} live fills (mean {mean:+.2f} bps)"
+        )
     try:
         bps = float(spec)
     except ValueError:
-        raise StartupError(f"--slippage {spec!r}: use article, live or a number of bps") from None
+        raise StartupError(
+            f"--slippage {spec!r}: use article, config, live or a number of bps"
+        ) from None
     if not 0 <= bps <= 1000 or math.isnan(bps):
         raise StartupError(f"--slippage {spec!r}: bps must be 0..1000")
-    return Costs(commission, bps, 0.0)
+    return Costs(commission, bps, 0.0), f"{bps:.2f} bps (--slippage)"
 
 
 def _setup(settings: Settings, costs: Costs, seed: int | None) -> Setup:
@@ -111,45 +137,117 @@ def _setup(settings: Settings, costs: Costs, seed: int | None) -> Setup:
     )
 
 
-async def backtest(
-    args: argparse.Namespace, settings: Settings, journal: Journal, env: Mapping[str, str]
-) -> int:
-    """Settings include the operators' confirmed changes: the backtest tests what trades."""
+def _open(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]:
+    settings = load_settings(path, env=env)
+    db_path = Path(settings.text("journal.path"))
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    journal = Journal(db_path, max_queue=settings.integer("journal.max_queue"))
+    journal.start()
+    return settings, journal
+
+
+def _with_overrides(
+    path: Path, env: Mapping[str, str], journal: Journal, apply: bool
+) -> tuple[Settings | None, dict[str, str]]:
+    """The journal's runtime changes, and the settings with them applied when asked."""
+    overrides = journal.load_overrides()
+    if not apply:
+        return None, overrides
     try:
-        return await _backtest(args, settings, env, journal)
+        return load_settings(path, overrides=overrides, env=env), overrides
+    except ConfigError as exc:
+        raise StartupError(f"--with-overrides: {exc}") from None
+
+
+def _differences(file: Settings, used: Settings, overrides: Mapping[str, str]) -> list[str]:
+    """What the run uses that config.yaml does not say, and the changes it leaves out."""
+    lines = []
+    changed = [
+        f"{spec.path} = {value} (file: {file.get(spec.path)}, from the {source})"
+        for spec, value, source in used.items()
+        if source in ("override", "env") and value != file.get(spec.path)
+    ]
+    if changed:
+        lines.append("differs from the config file: " + "; ".join(changed))
+    elif used is file and overrides:
+        left_out = "; ".join(f"{k} = {v}" for k, v in overrides.items())
+        lines.append(
+            f"config file only; the journal's runtime changes are NOT applied ({left_out}): "
+            "--with-overrides applies them"
+        )
+    else:
+        lines.append("parameters: the config file's")
+    return lines
+
+
+def _symbols_line(bars: Sequence[Bar], configured: Sequence[str]) -> str:
+    present = sorted({b.symbol for b in bars})
+    line = f"{len(present)} symbol(s) ({', '.join(present)})"
+    untraded = [s for s in present if s not in configured]
+    missing = [s for s in configured if s not in present]
+    if untraded:
+        line += f"; not in strategy.symbols, never traded: {', '.join(untraded)}"
+    if missing:
+        line += f"; no bars for {', '.join(missing)}"
+    return line
+
+
+async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str]) -> int:
+    file_settings, journal = _open(path, env)
+    try:
+        settings, overrides = _with_overrides(path, env, journal, args.with_overrides)
+        return await _backtest(
+            args, file_settings, settings or file_settings, overrides, journal, env
+        )
     finally:
         await asyncio.to_thread(journal.close)
 
 
 async def _backtest(
-    args: argparse.Namespace, settings: Settings, env: Mapping[str, str], journal: Journal
+    args: argparse.Namespace,
+    file_settings: Settings,
+    settings: Settings,
+    overrides: Mapping[str, str],
+    journal: Journal,
+    env: Mapping[str, str],
 ) -> int:
     if args.days is not None and (args.data or args.alpaca):
         raise StartupError("--days sets the length of synthetic bars; not with --data/--alpaca")
     if args.split is not None and not 0.1 <= args.split <= 0.9:
         raise StartupError("--split: the in-sample fraction must be 0.1..0.9")
-    costs = await _costs(args.slippage, settings, journal)
+    costs, slippage_said = await _costs(args.slippage, settings, journal)
     bars, source = await _bars(args, settings, env)
     if not bars:
         raise StartupError(f"no bars in {source}")
     setup = _setup(settings, costs, args.seed)
     print(
         f"backtest of {settings.get('strategy.name')} on {source}: {len(bars):,} bars, "
-        f"{len(setup.symbols)} symbols; commission ${costs.commission_per_share}/share, "
-        f"slippage {costs.slippage_bps:.2f} bps mean"
+        f"{_symbols_line(bars, setup.symbols)}; commission ${costs.commission_per_share}/share, "
+        f"market-order slippage {slippage_said}"
     )
+    for line in _differences(file_settings, settings, overrides):
+        print(line)
+    if args.seed is not None and args.seed != file_settings.integer("broker.seed"):
+        print(
+            f"seed {args.seed} (--seed; the file's broker.seed: {file_settings.get('broker.seed')})"
+        )
     outcome = await run(bars, setup, ProgressBar("with costs"))
-    metrics = compute(outcome)
-    columns = [("with costs", metrics)]
-    reference.record(journal, "full", source, True, setup.params, metrics)
+    metrics = compute(outcome, bars)
+    runs: list[tuple[str, Outcome, Metrics]] = [("with costs", outcome, metrics)]
     if args.no_costs:
-        free = compute(await run(bars, replace(setup, costs=NO_COSTS), ProgressBar("no costs")))
-        columns.append(("no costs", free))
-        reference.record(journal, "full", source, False, setup.params, free)
-    print(report.table(columns))
-    result: dict[str, object] = {"source": source, "with_costs": metrics.as_dict()}
+        free = await run(bars, replace(setup, costs=NO_COSTS), ProgressBar("no costs"))
+        runs.append(("no costs", free, compute(free, bars)))
+    print(report.table([(name, m) for name, _, m in runs]))
+    refused = await _record(args.as_reference, journal, source, setup, runs)
+    result: dict[str, object] = {
+        "source": source,
+        "params": {spec.path: value for spec, value, _ in settings.items()},
+        "overrides_applied": dict(overrides) if settings is not file_settings else {},
+        "with_costs": metrics.as_dict(),
+        "reference": args.as_reference and refused is None,
+    }
     if args.no_costs:
-        result["no_costs"] = columns[1][1].as_dict()
+        result["no_costs"] = runs[1][2].as_dict()
     if args.sweep:
         points = await sweep(bars, setup, ProgressBar("sweep"))
         print("\nparameter sweep (+-20%):\n" + report.sweep_table(points))
@@ -183,18 +281,47 @@ async def _backtest(
             "out_of_sample": halves.out_of_sample.as_dict(),
             "split_ts": halves.split_ts,
         }
-    out = Path(args.out) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    picture = await asyncio.to_thread(report.png, outcome, metrics)
-    await asyncio.to_thread(_save, out, result, picture)
+    slippage = slippage_per_fill(outcome.fills, expected_prices(outcome.fills, bars, setup.bar_sec))
+    picture = await asyncio.to_thread(report.png, runs, slippage)
+    out = await asyncio.to_thread(_save, Path(args.out), result, picture)
     print(f"\nreport: {out / 'report.json'} and {out / 'report.png'}")
-    print(
-        f"recorded as the strategy's reference: max drawdown {metrics.max_drawdown:.3%}, "
-        f"so live trading alerts above {1.5 * metrics.max_drawdown:.3%}"
-    )
+    if refused is not None:
+        print(f"tradebot: not recorded as the reference: {refused}", file=sys.stderr)
+        return 1
     return 0
 
 
-def _save(folder: Path, result: dict[str, object], picture: bytes) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+async def _record(
+    as_reference: bool,
+    journal: Journal,
+    source: str,
+    setup: Setup,
+    runs: Sequence[tuple[str, Outcome, Metrics]],
+) -> str | None:
+    """Journal the full runs; the costed one as the reference when asked and fit. Returns
+    why it was refused as the reference, or None."""
+    metrics = runs[0][2]
+    previous = await reference.latest(journal)
+    now = f"current reference: {reference.describe(previous)}" if previous else "no reference yet"
+    refused = reference.unfit(metrics) if as_reference else None
+    kind = "reference" if as_reference and refused is None else "full"
+    reference.record(journal, kind, source, True, setup.params, metrics)
+    for _, _, free in runs[1:]:
+        reference.record(journal, "full", source, False, setup.params, free)
+    if kind == "reference":
+        replaced = f"replaces {reference.describe(previous)}" if previous else "the first one"
+        print(
+            f"\nrecorded as the strategy's reference ({replaced}): max drawdown "
+            f"{metrics.max_drawdown:.2%}, so live trading alerts above "
+            f"{1.5 * metrics.max_drawdown:.2%}"
+        )
+    elif not as_reference:
+        print(f"\nnot the live reference ({now}); --as-reference makes it one")
+    return refused
+
+
+def _save(parent: Path, result: dict[str, object], picture: bytes) -> Path:
+    folder = report.new_folder(parent, datetime.now(UTC))
     report.write_json(folder / "report.json", result)
     (folder / "report.png").write_bytes(picture)
+    return folder

@@ -9,8 +9,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot import journal_cli, kill_cli
-from bot.app import RunOptions, config_path, open_journal, serve
+from bot import cli_values, journal_cli, kill_cli
+from bot.app import RunOptions, config_path, serve
 from bot.backtest_cli import add_arguments as add_backtest_arguments
 from bot.backtest_cli import backtest
 from bot.logs import stderr_handler
@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = dict(os.environ)
     try:
+        cli_values.check(args)
         if args.command == "kill":
             return kill_cli.kill(load_settings(config_path(args.config, env), env=env), args.clear)
         if args.command == "resume":
@@ -72,8 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "journal":
             return journal_cli.run(args, env)
         if args.command == "backtest":
-            settings, journal = open_journal(config_path(args.config, env), env)
-            return asyncio.run(backtest(args, settings, journal, env))
+            return asyncio.run(backtest(args, config_path(args.config, env), env))
         if args.command == "watchdog":
             _log_to_stderr(verbose=False)
             notify = slack_notifier(env, args.channel)

@@ -48,12 +48,12 @@ async def _backtest_items(
             )
         )
     else:
-        why = "only frictionless backtests recorded" if any_full else "no backtest recorded"
+        why = "no reference backtest" if any_full else "no backtest recorded"
         items.append(
             _item(
                 "backtest includes commission and slippage",
                 "fail",
-                f"{why}: run `tradebot backtest`",
+                f"{why}: run `tradebot backtest --as-reference`",
             )
         )
     sweep = await _rows(
@@ -110,7 +110,7 @@ async def _backtest_items(
             )
         )
     else:
-        items.append(_item("max drawdown acceptable", "unknown", "no backtest with costs yet"))
+        items.append(_item("max drawdown acceptable", "unknown", "no reference backtest yet"))
     return items
 
 

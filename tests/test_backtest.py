@@ -36,9 +36,9 @@ def market(minutes: int = 600, seed: int = 5) -> list[Bar]:
 
 async def test_the_same_bars_and_seed_give_the_same_result() -> None:
     bars = market()
-    first = compute(await run(bars, setup()))
-    again = compute(await run(bars, setup()))
-    other_seed = compute(await run(bars, setup(seed=4)))
+    first = compute(await run(bars, setup()), bars)
+    again = compute(await run(bars, setup()), bars)
+    other_seed = compute(await run(bars, setup(seed=4)), bars)
     assert first == again
     assert first.fills > 10
     assert other_seed.slippage_bps != first.slippage_bps  # the slippage draws follow the seed
@@ -58,16 +58,21 @@ async def test_commission_and_slippage_are_applied_to_the_cent() -> None:
     qty = buy.qty
     assert (buy.side, buy.price, sell.side, sell.qty) == ("buy", 97.85, "sell", qty)
     assert sell.price == round(98.20 * (1 - 10 / 1e4), 4)
-    metrics = compute(outcome)
+    metrics = compute(outcome, bars)
     expected = 100_000 - qty * 97.85 + qty * 98.1018 - 2 * qty * 0.005
     assert metrics.final_equity == pytest.approx(expected, abs=1e-6)
     assert metrics.commission == pytest.approx(2 * qty * 0.005)
     assert metrics.trades == 1 and metrics.win_rate == 1.0
-    # measured slippage: the buy improved on its 98.00 decision, the sell lost to 97.95's
-    assert metrics.slippage_cost == pytest.approx(qty * (97.85 - 98.0) - qty * (98.1018 - 97.95))
+    # slippage (open -> fill, a cost when positive): none on the buy, 98.20 -> 98.1018 on the sell
+    assert metrics.slippage_cost == pytest.approx(qty * (98.20 - 98.1018))
+    assert metrics.slippage_bps == pytest.approx((0 + (98.20 - 98.1018) / 98.20 * 1e4) / 2)
+    # latency (signal close -> next open): both gaps went the trade's way, a negative cost
+    assert metrics.latency_cost == pytest.approx(qty * (97.85 - 98.0) - qty * (98.20 - 97.95))
 
-    free = compute(await run(bars, setup(NO_COSTS, symbols=("SPY",))))
+    free = compute(await run(bars, setup(NO_COSTS, symbols=("SPY",))), bars)
     assert free.final_equity == pytest.approx(100_000 - qty * 97.85 + qty * 98.20)
+    assert free.slippage_cost == 0 and free.slippage_bps == 0  # no costs: no slippage
+    assert free.latency_cost == pytest.approx(metrics.latency_cost)
 
 
 async def test_sweep_varies_each_parameter_alone_and_split_cuts_the_period() -> None:
@@ -133,7 +138,7 @@ def test_the_cli_reports_records_and_saves_everything(tmp_path: Path) -> None:
         "parameter sweep",
         "in sample",
         "out of sample",
-        "recorded as the strategy",
+        "not the live reference",
     ):
         assert line in done.stdout
     assert "100%" in done.stderr  # the progress bar
@@ -150,7 +155,10 @@ def test_the_cli_reports_records_and_saves_everything(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (("--days", "0.2", "--slippage", "banana"), "--slippage 'banana': use article, live"),
+        (
+            ("--days", "0.2", "--slippage", "banana"),
+            "--slippage 'banana': use article, config, live",
+        ),
         (("--days", "0.2", "--slippage", "live"), "--slippage live: the journal has no fills"),
         (("--data", "nowhere.csv"), "--data: no such file"),
         (("--data", "x.csv", "--days", "3"), "--days sets the length of synthetic bars"),

@@ -38,6 +38,8 @@ def metrics(total: float = 0.05, annual: float = 0.20, drawdown: float = 0.08) -
         commission=12.0,
         slippage_bps=2.0,
         slippage_cost=50.0,
+        latency_bps=-1.0,
+        latency_cost=-25.0,
         slippage_cost_article=48.0,
     )
 
@@ -56,11 +58,11 @@ async def test_the_checklist_passes_line_by_line_as_evidence_appears(tmp_path: P
     params = StrategyParams()
     record(h.journal, "full", "csv:x", False, params, metrics())
     assert (await verdicts(h))["backtest includes commission and slippage"] == "fail"
-    record(h.journal, "full", "csv:x", True, params, metrics(drawdown=0.30))
+    record(h.journal, "reference", "csv:x", True, params, metrics(drawdown=0.30))
     found = await verdicts(h)
     assert found["backtest includes commission and slippage"] == "pass"
     assert found["max drawdown acceptable"] == "fail"  # 30% against the 20% tolerance
-    record(h.journal, "full", "csv:x", True, params, metrics(drawdown=0.08))
+    record(h.journal, "reference", "csv:x", True, params, metrics(drawdown=0.08))
     assert (await verdicts(h))["max drawdown acceptable"] == "pass"
 
     for i, (param, factor) in enumerate((p, f) for p in SWEPT for f in FACTORS):
@@ -106,7 +108,7 @@ async def test_drift_says_to_consider_stopping_when_live_trails_the_backtest(
     h = make_harness(tmp_path)
     monitor = Monitor(h.service)
     assert {r.level for r in await monitor.drift()} == {Level.OK}  # no reference yet
-    record(h.journal, "full", "csv:x", True, StrategyParams(), metrics(annual=0.20))
+    record(h.journal, "reference", "csv:x", True, StrategyParams(), metrics(annual=0.20))
     now = h.clock.now()
     for day in range(31):  # a month of live equity falling 5%
         equity = 100_000 * (1 - 0.05 * day / 30)

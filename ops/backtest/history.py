@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from strategy.market_day import session_open
+from strategy.market_day import NEW_YORK
 from strategy.types import Bar
 from strategy.venues.bars import COLUMNS, read_bars, synthetic_bars
 
@@ -21,11 +21,33 @@ def from_csv(path: str | Path) -> Sequence[Bar]:
     return read_bars(path)
 
 
-def synthetic(symbols: Sequence[str], seed: int, days: float) -> list[Bar]:
-    """`days` sessions' worth of seeded minute bars, ending before today's open."""
+def sessions_before(today: date, count: int) -> list[float]:
+    """Epoch seconds of the 09:30 New York opens of the `count` weekdays before `today`,
+    oldest first (exchange holidays are not skipped)."""
+    opens: list[float] = []
+    day = today
+    while len(opens) < count:
+        day -= timedelta(days=1)
+        if day.weekday() < 5:
+            opens.append(datetime(day.year, day.month, day.day, 9, 30, tzinfo=NEW_YORK).timestamp())
+    return opens[::-1]
+
+
+def synthetic(
+    symbols: Sequence[str], seed: int, days: float, today: date | None = None
+) -> list[Bar]:
+    """`days` sessions' worth of seeded minute bars: 390 a session from 09:30 New York on the
+    weekdays before today, so nights and weekends are not traded as if they were minutes."""
     count = int(days * MINUTES_PER_SESSION)
-    start = session_open(datetime.now(UTC).timestamp()) - count * 60
-    return list(synthetic_bars(symbols, seed, start, count=count))
+    today = today if today is not None else datetime.now(NEW_YORK).date()
+    opens = sessions_before(today, -(-count // MINUTES_PER_SESSION))
+    n = len(symbols)
+    bars = []
+    for i, b in enumerate(synthetic_bars(symbols, seed, 0.0, count=count)):
+        session, minute = divmod(i // n, MINUTES_PER_SESSION)
+        ts = opens[session] + 60 * minute
+        bars.append(Bar(b.symbol, ts, b.open, b.high, b.low, b.close, b.volume))
+    return bars
 
 
 def cache_path(folder: Path, symbols: Sequence[str], start: str, end: str, feed: str) -> Path:

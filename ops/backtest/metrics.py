@@ -1,12 +1,20 @@
-"""The numbers a backtest is judged by, from its equity curve and its fills."""
+"""The numbers a backtest is judged by, from its equity curve and its fills.
+
+Costs are positive when they cost. A fill's gap from the signal bar's close splits in two:
+latency (signal close -> the open of the bar it filled on, the one bar of delay) and slippage
+(that open, the price expected, -> the fill)."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from ops.backtest.run import FillRow, Outcome
+from strategy.market_day import next_day_start
+from strategy.types import Bar
 
 TRADING_DAYS = 252
 SESSION_SEC = 6.5 * 3600
@@ -35,8 +43,10 @@ class Metrics:
     win_rate: float
     turnover: float  # traded notional / average equity
     commission: float
-    slippage_bps: float  # mean over fills, positive = worse
-    slippage_cost: float  # measured: sum of qty x (fill - decision), signed
+    slippage_bps: float  # mean over fills of expected -> fill, positive = worse
+    slippage_cost: float  # $ of expected -> fill over all fills, positive = it cost
+    latency_bps: float  # mean over fills of signal close -> expected, positive = worse
+    latency_cost: float  # $ of signal close -> expected (the one bar of delay)
     slippage_cost_article: float  # the article's estimate: fills x mean slippage x avg size
 
     def as_dict(self) -> dict[str, float | int]:
@@ -56,13 +66,55 @@ def _drawdown(curve: tuple[tuple[float, float], ...]) -> tuple[float, float, flo
     return worst, worst_peak, worst_trough
 
 
-def _sharpe(equity: list[float], per_year: float) -> float:
+def daily_closes(curve: Sequence[tuple[float, float]]) -> list[float]:
+    """The last equity of each New York day in the curve, in order."""
+    closes: list[float] = []
+    boundary = -math.inf
+    for ts, equity in curve:
+        if ts >= boundary:
+            closes.append(equity)
+            boundary = next_day_start(ts)
+        else:
+            closes[-1] = equity
+    return closes
+
+
+def _sharpe(start_equity: float, curve: Sequence[tuple[float, float]]) -> float:
+    """Annualized from daily returns (sqrt(252)): bar returns within a day are autocorrelated
+    and would inflate it. n/a with fewer than two days."""
+    equity = [start_equity, *daily_closes(curve)]
     returns = [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
     if len(returns) < 2:
         return math.nan
     mean = sum(returns) / len(returns)
     std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
-    return mean / std * math.sqrt(per_year) if std > 0 else math.nan
+    return mean / std * math.sqrt(TRADING_DAYS) if std > 0 else math.nan
+
+
+def expected_prices(fills: Sequence[FillRow], bars: Sequence[Bar], bar_sec: int) -> list[float]:
+    """The open of the bar each fill executed on (bars in time order; a fill's ts is the end
+    of that bar); the decision price when no such bar is found."""
+    expected = []
+    for fill in fills:
+        start = fill.ts - bar_sec
+        i = bisect.bisect_left(bars, start, key=_ts)
+        price = fill.decision_price
+        while i < len(bars) and bars[i].ts == start:
+            if bars[i].symbol == fill.symbol:
+                price = bars[i].open
+                break
+            i += 1
+        expected.append(price)
+    return expected
+
+
+def slippage_per_fill(fills: Sequence[FillRow], expected: Sequence[float]) -> list[float]:
+    """bps from the expected price to the fill, positive = worse."""
+    return [f.sign * (f.price - e) / e * 1e4 for f, e in zip(fills, expected, strict=True)]
+
+
+def _ts(bar: Bar) -> float:
+    return bar.ts
 
 
 def _round_trips(fills: tuple[FillRow, ...]) -> list[float]:
@@ -90,7 +142,8 @@ def _round_trips(fills: tuple[FillRow, ...]) -> list[float]:
     return trips
 
 
-def compute(outcome: Outcome) -> Metrics:
+def compute(outcome: Outcome, bars: Sequence[Bar]) -> Metrics:
+    """`bars` are the ones the run saw: they give each fill's expected price."""
     curve = outcome.curve
     start_equity = outcome.setup.starting_cash
     final = curve[-1][1] if curve else start_equity
@@ -100,9 +153,14 @@ def compute(outcome: Outcome) -> Metrics:
     annual = (1 + total) ** (1 / years) - 1 if total > -1 else -1.0
     depth, peak_ts, trough_ts = _drawdown(curve) if curve else (0.0, 0.0, 0.0)
     fills = outcome.fills
+    expected = expected_prices(fills, bars, outcome.setup.bar_sec)
     notionals = [f.notional for f in fills]
-    mean_slippage = sum(f.slippage_bps for f in fills) / len(fills) if fills else 0.0
-    measured = sum(f.qty * (f.price - f.decision_price) * f.sign for f in fills)
+    slip = slippage_per_fill(fills, expected)
+    late = [
+        f.sign * (e - f.decision_price) / f.decision_price * 1e4
+        for f, e in zip(fills, expected, strict=True)
+    ]
+    mean_slippage = sum(slip) / len(fills) if fills else 0.0
     mean_size = sum(notionals) / len(notionals) if notionals else 0.0
     average_equity = sum(e for _, e in curve) / len(curve) if curve else start_equity
     trips = _round_trips(fills)
@@ -113,7 +171,7 @@ def compute(outcome: Outcome) -> Metrics:
         final_equity=final,
         total_return=total,
         annual_return=annual,
-        sharpe=_sharpe([e for _, e in curve], per_year),
+        sharpe=_sharpe(start_equity, curve),
         max_drawdown=depth,
         drawdown_peak_ts=peak_ts,
         drawdown_trough_ts=trough_ts,
@@ -124,6 +182,12 @@ def compute(outcome: Outcome) -> Metrics:
         turnover=sum(notionals) / average_equity if average_equity > 0 else math.nan,
         commission=sum(f.commission for f in fills),
         slippage_bps=mean_slippage,
-        slippage_cost=measured,
+        slippage_cost=sum(
+            f.sign * f.qty * (f.price - e) for f, e in zip(fills, expected, strict=True)
+        ),
+        latency_bps=sum(late) / len(fills) if fills else 0.0,
+        latency_cost=sum(
+            f.sign * f.qty * (e - f.decision_price) for f, e in zip(fills, expected, strict=True)
+        ),
         slippage_cost_article=len(fills) * mean_slippage / 1e4 * mean_size,
     )

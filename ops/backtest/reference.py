@@ -1,19 +1,22 @@
-"""Backtests recorded in the journal. The newest full run with costs is the strategy's
-reference: its max drawdown sets the live drawdown alert (1.5x), its annual return and
-slippage are what the drift check holds live trading to."""
+"""Backtests recorded in the journal. A run with costs becomes the strategy's reference only
+when asked (`tradebot backtest --as-reference`, recorded with kind `reference`): its max
+drawdown sets the live drawdown alert (1.5x), its annual return and slippage are what the
+drift check holds live trading to. Too small a run is never a reference."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from ops.backtest.metrics import Metrics
 from ops.journal import Journal
 from strategy.params import StrategyParams
 
 LATEST_REFERENCE = """
-    select * from backtests where kind = 'full' and costs = 1 order by id desc limit 1
+    select * from backtests where kind = 'reference' and costs = 1 order by id desc limit 1
 """
+MIN_FILLS = 20  # fewer fills say nothing about drawdown or slippage
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,24 @@ def record(
             "slippage_bps": metrics.slippage_bps,
             "detail": json.dumps({**metrics.as_dict(), **detail}, default=str),
         },
+    )
+
+
+def unfit(metrics: Metrics) -> str | None:
+    """Why this run cannot be the reference, or None when it can."""
+    if metrics.fills < MIN_FILLS:
+        return f"{metrics.fills} fill(s); a reference needs at least {MIN_FILLS}"
+    if not metrics.max_drawdown > 0:
+        return "no drawdown at all; a reference needs one to set the live alert"
+    return None
+
+
+def describe(reference: Reference) -> str:
+    day = datetime.fromtimestamp(reference.ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"the reference of {day} on {reference.source} (max drawdown "
+        f"{reference.max_drawdown:.2%}, annualized {reference.annual_return:+.2%}, "
+        f"slippage {reference.slippage_bps:+.2f} bps)"
     )
 
 

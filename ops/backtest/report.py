@@ -1,9 +1,10 @@
-"""Backtest results for people: a terminal table, a JSON file and a PNG (equity, drawdown,
-slippage histogram)."""
+"""Backtest results for people: a terminal table, a JSON file and a PNG (equity and drawdown of
+every run, slippage histogram), in a folder of their own. Costs read positive when they cost."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 from ops.backtest.metrics import Metrics
 from ops.backtest.robustness import FACTORS, Split, SweepPoint
 from ops.backtest.run import Outcome
+from strategy.market_day import NEW_YORK, next_day_start
 
 
 def _day(ts: float) -> str:
@@ -31,6 +33,10 @@ def _pct(x: float) -> str:
 
 def _num(x: float, fmt: str = ".2f") -> str:
     return "n/a" if math.isnan(x) else format(x, fmt)
+
+
+def _money(x: float) -> str:
+    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
 
 
 ROWS = (
@@ -47,10 +53,13 @@ ROWS = (
     ("win rate", lambda m: "n/a" if math.isnan(m.win_rate) else f"{m.win_rate:.1%}"),
     ("turnover (x equity)", lambda m: _num(m.turnover, ".1f")),
     ("commission", lambda m: f"${m.commission:,.2f}"),
-    ("mean slippage (bps)", lambda m: f"{m.slippage_bps:+.2f}"),
-    ("slippage cost, measured", lambda m: f"${m.slippage_cost:,.2f}"),
-    ("slippage cost, article", lambda m: f"${m.slippage_cost_article:,.2f}"),
+    ("slippage, open -> fill (bps)", lambda m: f"{m.slippage_bps:+.2f}"),
+    ("slippage cost, measured", lambda m: _money(m.slippage_cost)),
+    ("slippage cost, article", lambda m: _money(m.slippage_cost_article)),
+    ("latency, close -> next open (bps)", lambda m: f"{m.latency_bps:+.2f}"),
+    ("latency cost (one bar)", lambda m: _money(m.latency_cost)),
 )
+COSTS_NOTE = "costs: positive = they cost; negative = the price moved in the trade's favour"
 
 
 def table(columns: Sequence[tuple[str, Metrics]]) -> str:
@@ -66,6 +75,7 @@ def table(columns: Sequence[tuple[str, Metrics]]) -> str:
         lines.append(
             name.ljust(width) + "".join(c[i].rjust(w) for c, w in zip(cells, col, strict=True))
         )
+    lines.append(COSTS_NOTE)
     return "\n".join(lines)
 
 
@@ -89,35 +99,88 @@ def split_table(result: Split) -> str:
     )
 
 
+def new_folder(parent: Path, now: datetime) -> Path:
+    """A folder of its own for this report: the second it ran, then -2, -3... when taken."""
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise AssertionError("unreachable")
+
+
 def write_json(path: Path, report: dict[str, object]) -> None:
     path.write_text(json.dumps(report, indent=2, default=str, allow_nan=True))
 
 
-def png(outcome: Outcome, metrics: Metrics) -> bytes:
-    times = [datetime.fromtimestamp(ts, UTC) for ts, _ in outcome.curve]
-    equity = [e for _, e in outcome.curve]
-    peak, drawdown = equity[0], []
-    for value in equity:
-        peak = max(peak, value)
-        drawdown.append((value - peak) / peak * 100)
+def _session_axis(
+    curves: Sequence[Sequence[tuple[float, float]]],
+) -> tuple[dict[float, int], list[int], list[str]]:
+    """Bar positions instead of clock time, so nights and weekends take no room: position of
+    each timestamp, and the positions and labels of each New York day's first bar."""
+    stamps = sorted({ts for curve in curves for ts, _ in curve})
+    position = {ts: i for i, ts in enumerate(stamps)}
+    ticks, labels, boundary = [], [], -math.inf
+    for i, ts in enumerate(stamps):
+        if ts >= boundary:
+            ticks.append(i)
+            labels.append(datetime.fromtimestamp(ts, NEW_YORK).strftime("%m-%d"))
+            boundary = next_day_start(ts)
+    step = max(1, len(ticks) // 12)
+    return position, ticks[::step], labels[::step]
+
+
+def png(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[float]) -> bytes:
+    buffer = io.BytesIO()
+    figure(runs, slippage).savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def figure(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[float]) -> Figure:
+    """Equity and drawdown of each run (e.g. with costs, no costs) on one session axis, and the
+    histogram of the first run's slippage per fill (bps)."""
+    position, ticks, labels = _session_axis([outcome.curve for _, outcome, _ in runs])
     fig = Figure(figsize=(9, 8))
     top, middle, bottom = fig.subplots(3, 1, gridspec_kw={"height_ratios": [3, 1, 2]})
-    top.plot(times, equity, color="tab:blue")
+    for name, outcome, metrics in runs:
+        x = [position[ts] for ts, _ in outcome.curve]
+        equity = [e for _, e in outcome.curve]
+        peak, drawdown = equity[0] if equity else 0.0, []
+        for value in equity:
+            peak = max(peak, value)
+            drawdown.append((value - peak) / peak * 100 if peak > 0 else 0.0)
+        label = f"{name}: {metrics.total_return:+.2%}, max drawdown {metrics.max_drawdown:.2%}"
+        top.plot(x, equity, label=label)
+        middle.plot(x, drawdown, label=name)
+    first_name, _, first_metrics = runs[0]
     top.set_ylabel("equity ($)")
     top.set_title(
-        f"Backtest: {metrics.total_return:+.2%} total, {metrics.annual_return:+.2%} annualized, "
-        f"max drawdown {metrics.max_drawdown:.2%}"
+        f"Backtest ({first_name}): {first_metrics.total_return:+.2%} total, "
+        f"{first_metrics.annual_return:+.2%} annualized"
     )
-    middle.fill_between(times, drawdown, 0, color="tab:red", alpha=0.4)
+    top.legend(loc="best")
     middle.set_ylabel("drawdown (%)")
-    slippage = [f.slippage_bps for f in outcome.fills]
+    for axis in (top, middle):
+        axis.set_xticks(ticks, labels)
+    middle.set_xlabel("New York trading days (sessions only)")
     if slippage:
         bottom.hist(slippage, bins=40, edgecolor="black", alpha=0.7)
-        bottom.axvline(metrics.slippage_bps, color="red", linestyle="--", label="mean")
+        bottom.axvline(first_metrics.slippage_bps, color="red", linestyle="--", label="mean")
         bottom.legend()
-    bottom.set_xlabel("slippage per fill (bps, positive = worse)")
+    else:
+        bottom.text(
+            0.5,
+            0.5,
+            f"no fills in the {first_name} run: no slippage to show",
+            ha="center",
+            va="center",
+            transform=bottom.transAxes,
+        )
+    bottom.set_xlabel(f"slippage per fill, {first_name} (bps, open -> fill, positive = worse)")
     bottom.set_ylabel("fills")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+    return fig

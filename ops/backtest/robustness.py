@@ -51,7 +51,7 @@ async def sweep(
             param,
             factor,
             value,
-            compute(base if factor == 1.0 else next(found)),
+            compute(base if factor == 1.0 else next(found), bars),
         )
         for param, factor, _, value in grid
     ]
@@ -80,6 +80,6 @@ async def split(
     cut = stamps[max(1, min(len(stamps) - 1, int(len(stamps) * fraction)))]
     first = [b for b in bars if b.ts < cut]
     second = [b for b in bars if b.ts >= cut]
-    in_sample = compute(await run(first, setup, progress))
-    out_sample = compute(await run(second, setup, progress))
+    in_sample = compute(await run(first, setup, progress), first)
+    out_sample = compute(await run(second, setup, progress), second)
     return Split(in_sample, out_sample, cut)

@@ -1,0 +1,136 @@
+"""Backtests that change nothing unless asked (the reference, the journal's overrides) and
+reports that do not mislead (sessions, Sharpe, symbol counts, both runs, empty panels)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from ops.backtest import history, report
+from ops.backtest.metrics import compute
+from ops.backtest.run import NO_COSTS, Outcome, Setup
+from ops.journal import Journal
+from strategy.market_day import NEW_YORK
+from strategy.params import RiskLimits, StrategyParams
+from strategy.venues.bars import synthetic_bars
+from tests.support import write_config
+from tests.test_backtest import backtest_cli
+from tests.test_replay import OLD_OPEN, write_bars
+
+SYMBOLS = ["SPY", "QQQ", "IWM"]
+
+
+def reference_rows(folder: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(folder / "journal.db") as db:
+        return list(db.execute("select source, max_drawdown from backtests where kind='reference'"))
+
+
+def test_a_backtest_is_the_reference_only_when_asked_and_never_a_tiny_one(tmp_path: Path) -> None:
+    """Plain runs leave the reference alone; --as-reference records one and says what it
+    replaces; a run with too few fills is refused as the reference (exit 1)."""
+    config = write_config(tmp_path, **{"strategy.symbols": SYMBOLS})
+    out = str(tmp_path / "r")
+    plain = backtest_cli("--days", "2", "--out", out, config=config)
+    assert plain.returncode == 0, plain.stderr
+    assert "not the live reference (no reference yet)" in plain.stdout
+    assert reference_rows(tmp_path) == []
+
+    first = backtest_cli("--days", "2", "--as-reference", "--out", out, config=config)
+    assert first.returncode == 0, first.stderr
+    assert "recorded as the strategy's reference (the first one)" in first.stdout
+    second = backtest_cli("--days", "3", "--as-reference", "--out", out, config=config)
+    assert "replaces the reference of" in second.stdout and "synthetic:2d" in second.stdout
+    assert [r[0] for r in reference_rows(tmp_path)] == [
+        "synthetic:2d seed 7",
+        "synthetic:3d seed 7",
+    ]
+
+    tiny = backtest_cli("--days", "0.02", "--as-reference", "--out", out, config=config)
+    assert tiny.returncode == 1
+    assert "not recorded as the reference: 0 fill(s); a reference needs at least" in tiny.stderr
+    assert "alerts above 0.000%" not in tiny.stdout
+    assert len(reference_rows(tmp_path)) == 2
+
+
+def test_a_backtest_uses_the_config_file_unless_told_to_apply_overrides(tmp_path: Path) -> None:
+    """The journal's runtime changes are named but not applied; --with-overrides applies them
+    and the header lists each one beside the file's value. Symbols counted from the data."""
+    config = write_config(tmp_path, **{"strategy.symbols": SYMBOLS, "broker.slippage_bps": 5.0})
+    journal = Journal(tmp_path / "journal.db")
+    journal.start()
+    journal.record_param_change("strategy.entry_z_threshold", "2.0", "2.5", "U1", "set", False)
+    journal.close()
+    data = write_bars(tmp_path / "two.csv", synthetic_bars(["SPY", "QQQ"], 3, OLD_OPEN, count=390))
+    args = ("--data", str(data), "--slippage", "config")
+
+    plain = backtest_cli(*args, "--out", str(tmp_path / "a"), config=config)
+    assert plain.returncode == 0, plain.stderr
+    assert "2 symbol(s) (QQQ, SPY); no bars for IWM" in plain.stdout
+    assert "5.00 bps (broker.slippage_bps)" in plain.stdout
+    assert "NOT applied (strategy.entry_z_threshold = 2.5)" in plain.stdout
+    applied = backtest_cli(*args, "--with-overrides", "--out", str(tmp_path / "b"), config=config)
+    assert applied.returncode == 0, applied.stderr
+    assert (
+        "differs from the config file: strategy.entry_z_threshold = 2.5 (file: 2.0, from the "
+        "override)" in applied.stdout
+    )
+    reports = [
+        json.loads(next((tmp_path / d).iterdir()).joinpath("report.json").read_text())
+        for d in ("a", "b")
+    ]
+    assert [r["params"]["strategy.entry_z_threshold"] for r in reports] == [2.0, 2.5]
+    assert reports[0]["with_costs"]["orders"] != reports[1]["with_costs"]["orders"]
+
+
+def test_synthetic_days_are_sessions() -> None:
+    """--days N is N sessions of 09:30-16:00 New York on weekdays, not minutes end to end."""
+    bars = history.synthetic(["SPY", "QQQ"], 1, 2.5, today=date(2026, 1, 5))  # a Monday
+    assert len(bars) == int(2.5 * 390) * 2
+    local = [datetime.fromtimestamp(b.ts, NEW_YORK) for b in bars]
+    assert all(t.weekday() < 5 and (9, 30) <= (t.hour, t.minute) <= (15, 59) for t in local)
+    assert sorted({t.date() for t in local}) == [
+        date(2025, 12, 31),
+        date(2026, 1, 1),
+        date(2026, 1, 2),
+    ]
+    assert [b.ts for b in bars] == sorted(b.ts for b in bars)
+
+
+def outcome(curve: list[tuple[float, float]]) -> Outcome:
+    setup = Setup(("SPY",), StrategyParams(), RiskLimits(), NO_COSTS)
+    return Outcome(setup, tuple(curve), (), len(curve), 0, 0, curve[0][0], curve[-1][0] + 60)
+
+
+def test_sharpe_is_annualized_from_daily_returns() -> None:
+    """Intraday wiggles do not count: Sharpe = mean / std of day-close returns x sqrt(252)."""
+    days = [OLD_OPEN + d * 86_400 for d in range(4)]
+    closes = [101_000.0, 100_500.0, 102_000.0, 102_500.0]
+    curve = []
+    for start, close in zip(days, closes, strict=True):
+        curve += [(start + 60 * i, close + (50 if i % 2 else -50)) for i in range(10)]
+        curve.append((start + 600, close))
+    returns = [b / a - 1 for a, b in zip([100_000.0, *closes], closes, strict=False)]
+    mean = sum(returns) / len(returns)
+    std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+    assert compute(outcome(curve), []).sharpe == mean / std * math.sqrt(252)
+
+
+def test_the_figure_shows_both_runs_and_says_why_the_histogram_is_empty() -> None:
+    """Equity and drawdown of both runs; without fills the histogram panel says so."""
+    curve = [(OLD_OPEN + 60 * i, 100_000.0 + i) for i in range(30)]
+    runs = [
+        (name, outcome(curve), compute(outcome(curve), [])) for name in ("with costs", "no costs")
+    ]
+    top, middle, bottom = report.figure(runs, []).axes
+    assert len(top.get_lines()) == 2 and len(middle.get_lines()) == 2
+    assert "no fills" in bottom.texts[0].get_text()
+
+
+def test_report_folders_are_unique_within_the_same_second(tmp_path: Path) -> None:
+    """Two backtests in the same second get two folders."""
+    now = datetime(2026, 1, 2, 15, 0, 0, tzinfo=UTC)
+    first, second = report.new_folder(tmp_path, now), report.new_folder(tmp_path, now)
+    assert first != second and first.is_dir() and second.is_dir()
