@@ -253,6 +253,7 @@ async def test_alert_root_thread_repeat_and_resolution(rig: Rig) -> None:
     await eventually(lambda: len(rig.slack.thread(root.ts)) == 1)
     service.resolve("drawdown", "drawdown back to 9%")
     await eventually(lambda: root.edits == 1)
+    await eventually(lambda: len(rig.slack.thread(root.ts)) == 2)  # may follow the edit
     assert root.text.startswith(":white_check_mark: RESOLVED `drawdown`")
     assert rig.slack.thread(root.ts)[-1].text == "Resolved: drawdown back to 9%"
 
