@@ -301,6 +301,7 @@ async def test_a_resume_request_is_refused_while_the_kill_file_exists(tmp_path: 
     assert h.service.gate.state is TradingState.HALTED
     assert h.service.kill_switch.status().resume_result.startswith("refused")
     h.service.kill_file.unlink()
+    await eventually(lambda: not h.service.kill_switch.running)  # the file's own kill is done
     request.write_text("alice\n")
     await eventually(lambda: h.service.gate.state is TradingState.ACTIVE)
     assert h.service.gate.state_reason == "resumed by alice (tradebot resume)"
