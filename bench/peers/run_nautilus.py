@@ -34,6 +34,7 @@ class MeanReversion(Strategy):
         super().__init__(config)
         self.signals = signals  # (instrument id, ts ns) -> (z, vol)
         self.closed = 0
+        self.working: dict = {}  # instrument id -> its resting entry
 
     def on_position_closed(self, event: object) -> None:
         self.closed += 1
@@ -46,7 +47,9 @@ class MeanReversion(Strategy):
         instrument_id = bar.bar_type.instrument_id
         z, vol = self.signals.get((instrument_id.symbol.value, bar.ts_event), (0.0, 0.0))
         close = float(bar.close)
-        self.cancel_all_orders(instrument_id)  # an entry lives one bar, like an IOC at its open
+        working = self.working.pop(instrument_id, None)
+        if working is not None and working.is_open:  # an entry lives one bar, like an IOC
+            self.cancel_order(working)
         flat = self.portfolio.is_flat(instrument_id)
         if flat and abs(z) > ENTRY_Z:
             qty = size(float(self.portfolio.account(Venue(VENUE)).balance_total(USD)), vol, close)
@@ -63,6 +66,7 @@ class MeanReversion(Strategy):
                 time_in_force=TimeInForce.GTC,
             )
             self.submit_order(order)
+            self.working[instrument_id] = order
         elif not flat and abs(z) < EXIT_Z:
             self.close_all_positions(instrument_id)
 
