@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
@@ -54,6 +55,9 @@ EXPECTED_POSITIONS = """
         select symbol, qty from adoptions)
     group by symbol
 """
+# the previous run's last event: a clean stop writes `stop` after its final flush
+LAST_EVENT = "select event, run_id from runs where run_id != ? order by id desc limit 1"
+NEWEST_ROW = "select wall_ts from {table} order by id desc limit 1"
 DAY_START = "select equity from day_start where day = ? order by id desc limit 1"
 PEAK = "select max(equity) as peak from equity"
 
@@ -71,6 +75,7 @@ class RecoveryReport:
     book_equity: float
     peak: float
     day_start: str
+    crash: str  # empty after a clean stop; else what the journal may have lost
 
     def lines(self) -> list[str]:
         lines = [
@@ -79,6 +84,7 @@ class RecoveryReport:
             f"  drawdown peak ${self.peak:,.2f} (the journal's equity history)",
             f"  {self.day_start}",
         ]
+        lines += [f"  {self.crash}"] if self.crash else []
         lines += [f"  position adopted from the broker: {p}" for p in self.positions]
         lines += [f"  NOT the bot's, held for the operator: {p}" for p in self.foreign]
         lines += [f"  the broker holds less than the journal: {p}" for p in self.journal_only]
@@ -96,6 +102,7 @@ class RecoveryReport:
             or self.foreign
             or self.journal_only
             or self.foreign_orders
+            or self.crash
         )
 
 
@@ -127,6 +134,7 @@ def _request(row: dict[str, object]) -> OrderRequest:
 
 
 async def recover(service: TradingService) -> RecoveryReport:
+    crash = await _crash_note(service)
     working, finished, unknown = await _orders(service)
     open_orders = await _read(service, service.broker.open_orders, "Alpaca open orders")
     foreign_orders = [_track_foreign(service, o) for o in _foreign(service, open_orders)]
@@ -162,6 +170,31 @@ async def recover(service: TradingService) -> RecoveryReport:
         book.equity(),
         book.peak_equity,
         day_start,
+        crash,
+    )
+
+
+async def _crash_note(service: TradingService) -> str:
+    """After a run that did not stop cleanly, what the journal may lack: the rows of its last
+    batch window. The differences with the broker below this line are what they held."""
+    journal = service.journal
+    rows = await journal.aquery(LAST_EVENT, (journal.run_id,))
+    if not rows or rows[0]["event"] == "stop":
+        return ""
+    newest = []
+    for table in ("orders", "order_updates", "fills", "runs"):
+        found = await journal.aquery(NEWEST_ROW.format(table=table))
+        if found and found[0]["wall_ts"] is not None:
+            newest.append(float(found[0]["wall_ts"]))  # type: ignore[arg-type]
+    when = (
+        datetime.fromtimestamp(max(newest), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if newest
+        else "?"
+    )
+    return (
+        f"the last run ({rows[0]['run_id']}) did not stop cleanly: its newest journal row is from "
+        f"{when}; rows of its last batch window may be lost, and any difference with the broker "
+        "listed here is what they held"
     )
 
 

@@ -228,3 +228,21 @@ async def test_a_transient_failure_during_recovery_is_retried_and_said(
     assert report.foreign and alpaca.requests.count(("GET", "/v2/positions")) == 2
     assert any("Alpaca positions unreachable" in r.getMessage() for r in caplog.records)
     service.journal.close()
+
+
+async def test_after_a_crash_recovery_says_what_the_journal_may_lack(
+    alpaca: AlpacaFake, tmp_path: Path
+) -> None:
+    """A run with no `stop` row crashed: the recovery notice names it and the newest journal
+    row; after a clean stop it says nothing of the kind."""
+    crashed = await service_on(alpaca, tmp_path)
+    crashed.journal.record("runs", {"event": "start", "detail": ""})
+    crashed.journal.close()
+    service = await service_on(alpaca, tmp_path)
+    report = await recover(service)
+    assert report.differences and "did not stop cleanly" in "\n".join(report.lines())
+    service.journal.record("runs", {"event": "stop", "detail": ""})
+    service.journal.close()
+    again = await service_on(alpaca, tmp_path)
+    assert not (await recover(again)).crash
+    again.journal.close()
