@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+
+from tests.slack_rig import Rig, start_rig
 
 STRIPPED_PREFIXES = ("SLACK_", "ALPACA_", "TRADEBOT_")
 STRIPPED_NAMES = (
@@ -22,3 +26,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(STRIPPED_PREFIXES) or name in STRIPPED_NAMES:
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """A running Slack surface over a simulated service, on the loopback Slack."""
+    slack, h, surface = await start_rig(tmp_path)
+    yield Rig(slack, h, surface)
+    await surface.stop()
+    await h.service.stop()
+    await slack.__aexit__()

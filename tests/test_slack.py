@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,82 +14,9 @@ from strategy.types import (
     TradingState,
 )
 from strategy.venues.sim import SimBroker
-from tests.fakes.slack import Message, SlackFake
-from tests.support import Harness, bar, eventually, make_harness
+from tests.slack_rig import Rig, nonce, start_rig
+from tests.support import bar, eventually, make_harness
 from tests.test_commands import open_spy_position
-
-OPERATORS = ["U1", "U2"]
-
-
-@dataclass
-class Rig:
-    slack: SlackFake
-    h: Harness
-    surface: SlackSurface
-    nonces: dict[str, str] = field(default_factory=dict)
-
-    async def command(self, text: str, user: str = "U1", channel: str = "C1") -> dict[str, Any]:
-        """Send /trade <text>; return what respond() sent to the response_url."""
-        before = len(self.slack.responses)
-        envelope = await self.slack.send_slash_command(text, user_id=user, channel_id=channel)
-        await envelope.acked()
-        await eventually(lambda: len(self.slack.responses) > before)
-        return self.slack.responses[before]
-
-    async def request(self, text: str, user: str = "U1") -> Message:
-        """Send a command that asks for confirmation; return the posted message."""
-        before = set(self.slack.messages)
-        envelope = await self.slack.send_slash_command(text, user_id=user)
-        await envelope.acked()
-        await eventually(lambda: set(self.slack.messages) - before)
-        (ts,) = set(self.slack.messages) - before
-        self.nonces[ts] = nonce(self.slack.messages[ts])
-        return self.slack.messages[ts]
-
-    async def click(self, message: Message, action: str, user: str = "U1") -> None:
-        """Press a button of the message as it was first posted (the nonce is remembered)."""
-        edits, responses = message.edits, len(self.slack.responses)
-        value = self.nonces[message.ts]
-        envelope = await self.slack.send_block_action(message.ts, action, value, user)
-        await envelope.acked()
-        await eventually(lambda: message.edits > edits or len(self.slack.responses) > responses)
-
-
-def nonce(message: Message) -> str:
-    actions = next(b for b in message.blocks if b["type"] == "actions")
-    return str(actions["elements"][0]["value"])
-
-
-async def start_rig(tmp_path: Path, **config: object) -> tuple[SlackFake, Harness, SlackSurface]:
-    slack = SlackFake()
-    await slack.__aenter__()
-    config.setdefault("slack.operators", OPERATORS)
-    config.setdefault("slack.allowed_channels", ["C1"])
-    config.setdefault("monitoring.alert_repeat_sec", 0)
-    h = make_harness(
-        tmp_path,
-        **{
-            "slack.api_url": slack.api_url,
-            "slack.channel": "C1",
-            "slack.alerts_channel": "C2",
-            "kill.poll_sec": 0.01,
-            **config,
-        },
-    )
-    surface = SlackSurface(h.core, "xoxb-test", "xapp-test")
-    await h.service.start()
-    await surface.start()
-    await slack.wait_connected(1)
-    return slack, h, surface
-
-
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    slack, h, surface = await start_rig(tmp_path)
-    yield Rig(slack, h, surface)
-    await surface.stop()
-    await h.service.stop()
-    await slack.__aexit__()
 
 
 @pytest.mark.parametrize(

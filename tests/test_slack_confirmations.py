@@ -10,22 +10,13 @@ import pytest
 
 from strategy.types import TradingState
 from tests.fakes.slack import Message
+from tests.slack_rig import Rig, start_rig
 from tests.support import eventually
-from tests.test_slack import Rig, start_rig
 
 
 @pytest.fixture
 async def four_eyes(tmp_path: Path) -> AsyncIterator[Rig]:
     slack, h, surface = await start_rig(tmp_path, **{"slack.four_eyes": True})
-    yield Rig(slack, h, surface)
-    await surface.stop()
-    await h.service.stop()
-    await slack.__aexit__()
-
-
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    slack, h, surface = await start_rig(tmp_path)
     yield Rig(slack, h, surface)
     await surface.stop()
     await h.service.stop()

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.slack.home_view import MAX_POSITIONS, HomeFacts, home_view
 from ops.results import PositionLine
 from strategy.types import TradingState
 from tests.fakes.slack import view_errors
+from tests.slack_rig import Rig, nonce, start_rig
 from tests.support import REPO, eventually, make_harness
 from tests.test_commands import open_spy_position
-from tests.test_slack import Rig, nonce, start_rig
-
-
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    slack, h, surface = await start_rig(tmp_path)
-    yield Rig(slack, h, surface)
-    await surface.stop()
-    await h.service.stop()
-    await slack.__aexit__()
 
 
 def text_of(view: dict[str, Any]) -> str:

@@ -4,27 +4,14 @@ loopback Slack: `/trade set` alone opens it; a submission is checked, then confi
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from ops.params_registry import PARAMS
 from tests.fakes.slack import view_errors
+from tests.slack_rig import Rig, nonce
 from tests.support import eventually
-from tests.test_slack import Rig, nonce, start_rig
 
 HOT = [spec.path for spec in PARAMS if spec.hot]
-
-
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    slack, h, surface = await start_rig(tmp_path)
-    yield Rig(slack, h, surface)
-    await surface.stop()
-    await h.service.stop()
-    await slack.__aexit__()
 
 
 async def open_form(rig: Rig, user: str = "U1") -> dict[str, Any]:

@@ -5,27 +5,16 @@ How fast it recovers is a bench figure (bench/reconnect.py), not asserted here."
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.slack.socket_mode import backoff_delay
 from tests.fakes.slack import SlackFake
+from tests.slack_rig import Rig
 from tests.support import eventually
-from tests.test_slack import Rig, start_rig
 
 # Generous: the tuned client needs ~1-2 s; slack_bolt's defaults needed 15-25 s for this.
 RECOVERY_BOUND_SEC = 10.0
-
-
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    slack, h, surface = await start_rig(tmp_path)
-    yield Rig(slack, h, surface)
-    await surface.stop()
-    await h.service.stop()
-    await slack.__aexit__()
 
 
 async def answered(slack: SlackFake) -> str:

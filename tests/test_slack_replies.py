@@ -13,8 +13,8 @@ from ops.results import HelpResult
 from strategy.types import BrokerPosition
 from strategy.venues.sim import SimBroker
 from tests.fakes.slack import block_kit_errors
+from tests.slack_rig import Rig, start_rig
 from tests.support import bar, eventually
-from tests.test_slack import Rig, start_rig
 
 POSITIONS = 116
 
