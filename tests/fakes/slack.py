@@ -442,12 +442,7 @@ class SlackFake:
         return await self._send(
             "interactive",
             {
-                "type": "block_actions",
-                "team": {"id": "T1", "domain": "fake"},
-                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
-                "api_app_id": "A1",
-                "token": "verification",
-                "trigger_id": f"trigger-{n}",
+                **_interaction("block_actions", user_id, n),
                 "container": {
                     "type": "message",
                     "message_ts": message_ts,
@@ -561,12 +556,7 @@ class SlackFake:
         return await self._send(
             "interactive",
             {
-                "type": "block_actions",
-                "team": {"id": "T1", "domain": "fake"},
-                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
-                "api_app_id": "A1",
-                "token": "verification",
-                "trigger_id": f"trigger-{n}",
+                **_interaction("block_actions", user_id, n),
                 "container": {"type": "view", "view_id": view_id},
                 "view": {**view, "id": view_id},
                 "actions": [
@@ -608,12 +598,7 @@ class SlackFake:
         return await self._send(
             "interactive",
             {
-                "type": "view_submission",
-                "team": {"id": "T1", "domain": "fake"},
-                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
-                "api_app_id": "A1",
-                "token": "verification",
-                "trigger_id": f"trigger-{n}",
+                **_interaction("view_submission", user_id, n),
                 "view": {
                     **view,
                     "id": view.get("id", f"VMODAL{n}"),
@@ -667,3 +652,15 @@ def view_errors(view: dict[str, Any]) -> list[str]:
     if view.get("type") == "modal" and not view.get("title"):
         errors.append("a modal needs a title [json-pointer:/view/title]")
     return errors
+
+
+def _interaction(kind: str, user_id: str, n: int) -> dict[str, Any]:
+    """The fields every interactive payload (a button, a form) starts with."""
+    return {
+        "type": kind,
+        "team": {"id": "T1", "domain": "fake"},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "verification",
+        "trigger_id": f"trigger-{n}",
+    }
