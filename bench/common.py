@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -148,3 +152,13 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}"
     )
+
+
+def run_child(module: str) -> dict[str, float]:
+    """Run `python -m module FOLDER` in a fresh process (its RSS is its own) with a scratch
+    folder; its last stdout line is a JSON object of figures."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = subprocess.run(
+            [sys.executable, "-m", module, folder], capture_output=True, text=True, check=True
+        ).stdout
+    return json.loads(out.strip().splitlines()[-1])

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from bench.common import START, Figure, bar_stream, symbols
+from bench.common import START, Figure, bar_stream, run_child, symbols
 from strategy.venues.sim_feed import SimFeed
 from tests.support import eventually, make_harness
 
@@ -47,14 +45,7 @@ async def _child(folder: Path) -> dict[str, float]:
 
 def measure() -> Figure:
     print(f"  [6] {SYMBOLS} symbols x {MINUTES} minutes in a child process")
-    with tempfile.TemporaryDirectory() as folder:
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.memory", folder],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = run_child("bench.memory")
     print(f"      RSS before the bars {result['before']:.0f} MB; bars {result['bars']:,.0f}")
     return Figure(
         6,

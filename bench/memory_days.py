@@ -12,13 +12,11 @@ import ctypes
 import dataclasses
 import gc
 import json
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench.common import SEED, START, Figure, symbols
+from bench.common import SEED, START, Figure, run_child, symbols
 from bench.memory import rss_mb
 from strategy.types import Bar
 from strategy.venues.bars import synthetic_bars
@@ -85,14 +83,7 @@ async def _child(folder: Path) -> dict[str, float]:
 
 def measure() -> Figure:
     print(f"  [9] {SYMBOLS} symbols x {MINUTES} minutes x {DAYS} days in a child process")
-    with tempfile.TemporaryDirectory() as folder:
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.memory_days", folder],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    r = json.loads(out.strip().splitlines()[-1])
+    r = run_child("bench.memory_days")
     growth = r["last"] / r["day1"] - 1
     print(
         f"      bars {r['bars']:,.0f}, orders {r['orders']:,.0f}, fills {r['fills']:,.0f}, "
