@@ -310,6 +310,37 @@ PARAMS: tuple[ParamSpec, ...] = (
         1_000,
         10_000_000,
     ),
+    # scaling out on NATS JetStream (README "Scaling out"); unused by `tradebot run`
+    _p("cluster.nats_url", str, "nats://127.0.0.1:4222", "the NATS server every role connects to"),
+    _p("cluster.partitions", int, 16, "bar partitions: PP = crc32(symbol) % this", 1, 100),
+    _p("cluster.accounts", list, ["main"], "accounts, one order manager each"),
+    _p(
+        "cluster.strategies",
+        list,
+        ["MeanReversionV1:main"],
+        "strategy:account pairs; a strategy's intents go to its account's order manager",
+    ),
+    _p("cluster.replicas", int, 1, "JetStream replicas per stream (3 in production)", 1, 5),
+    _p("cluster.heartbeat_sec", float, 1.0, "how often each role says it is alive", 0.05, 60),
+    _p("cluster.silent_after_sec", float, 5.0, "a role silent this long is an incident", 0.2, 600),
+    _p("cluster.lease_ttl_sec", float, 10.0, "an order manager's lease lapses after this", 1, 600),
+    _p(
+        "cluster.ack_wait_sec",
+        float,
+        30.0,
+        "an unacknowledged message is redelivered after",
+        1,
+        3600,
+    ),
+    _p(
+        "cluster.duplicate_window_sec",
+        float,
+        3600.0,
+        "JetStream drops a re-published message id within this window",
+        1,
+        86400,
+    ),
+    _p("cluster.store_dir", str, "data/nats", "`tradebot cluster`: the local server's store"),
 )
 BY_PATH = {spec.path: spec for spec in PARAMS}
 BY_SHORT = {spec.short: spec for spec in PARAMS if spec.short}

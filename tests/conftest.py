@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.cluster.server import LocalNats
 from tests.slack_rig import Rig, start_rig
 
 STRIPPED_PREFIXES = ("SLACK_", "ALPACA_", "TRADEBOT_")
@@ -36,3 +37,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await surface.stop()
     await h.service.stop()
     await slack.__aexit__()
+
+
+@pytest.fixture
+async def nats_server(tmp_path: Path) -> AsyncIterator[LocalNats]:
+    """A real `nats-server -js` on a free 127.0.0.1 port, its store under tmp_path."""
+    server = LocalNats(tmp_path / "nats")
+    await server.start()
+    yield server
+    await server.stop()

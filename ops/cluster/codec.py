@@ -1,0 +1,157 @@
+"""Bars, intents and order updates as JSON message bodies (the roles' only shared format)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from strategy.types import (
+    Bar,
+    Fill,
+    Intent,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+
+
+class CodecError(ValueError):
+    """A message body that is not what its subject promises."""
+
+
+def _loads(data: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CodecError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise CodecError("not a JSON object")
+    return body
+
+
+def encode_bar(bar: Bar) -> bytes:
+    return json.dumps(
+        [bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume],
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_bar(data: bytes) -> Bar:
+    try:
+        symbol, ts, open_, high, low, close, volume = json.loads(data)
+        return Bar(
+            str(symbol),
+            float(ts),
+            float(open_),
+            float(high),
+            float(low),
+            float(close),
+            float(volume),
+        )
+    except (ValueError, TypeError) as exc:
+        raise CodecError(f"not a bar: {exc}") from None
+
+
+def encode_intent(order: OrderRequest, strategy: str) -> bytes:
+    return json.dumps(
+        {
+            "client_order_id": order.client_order_id,
+            "strategy": strategy,
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "qty": order.qty,
+            "type": order.type.value,
+            "tif": order.tif.value,
+            "limit_price": order.limit_price,
+            "decision_price": order.decision_price,
+            "intent": order.intent.value,
+            "created_ts": order.created_ts,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_intent(data: bytes) -> tuple[OrderRequest, str]:
+    """The order and the strategy that wants it."""
+    body = _loads(data)
+    try:
+        order = OrderRequest(
+            client_order_id=str(body["client_order_id"]),
+            symbol=str(body["symbol"]),
+            side=Side(body["side"]),
+            qty=int(body["qty"]),
+            type=OrderType(body["type"]),
+            tif=TimeInForce(body["tif"]),
+            limit_price=None if body["limit_price"] is None else float(body["limit_price"]),
+            decision_price=float(body["decision_price"]),
+            intent=Intent(body["intent"]),
+            created_ts=float(body["created_ts"]),
+        )
+        return order, str(body["strategy"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CodecError(f"not an intent: {exc!r}") from None
+
+
+def encode_update(update: OrderUpdate) -> bytes:
+    fill = update.fill
+    return json.dumps(
+        {
+            "client_order_id": update.client_order_id,
+            "symbol": update.symbol,
+            "status": update.status.value,
+            "filled_qty": update.filled_qty,
+            "filled_avg_price": update.filled_avg_price,
+            "ts": update.ts,
+            "reason": update.reason,
+            "broker_order_id": update.broker_order_id,
+            "side": update.side.value if update.side else None,
+            "qty": update.qty,
+            "fill": None
+            if fill is None
+            else [fill.side.value, fill.qty, fill.price, fill.commission, fill.ts],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_update(data: bytes) -> OrderUpdate:
+    body = _loads(data)
+    try:
+        raw_fill = body["fill"]
+        fill = None
+        if raw_fill is not None:
+            side, qty, price, commission, ts = raw_fill
+            fill = Fill(
+                client_order_id=str(body["client_order_id"]),
+                symbol=str(body["symbol"]),
+                side=Side(side),
+                qty=int(qty),
+                price=float(price),
+                commission=float(commission),
+                ts=float(ts),
+            )
+        return OrderUpdate(
+            client_order_id=str(body["client_order_id"]),
+            symbol=str(body["symbol"]),
+            status=OrderStatus(body["status"]),
+            filled_qty=int(body["filled_qty"]),
+            filled_avg_price=None
+            if body["filled_avg_price"] is None
+            else float(body["filled_avg_price"]),
+            ts=float(body["ts"]),
+            fill=fill,
+            reason=str(body["reason"]),
+            broker_order_id=str(body["broker_order_id"]),
+            side=None if body["side"] is None else Side(body["side"]),
+            qty=int(body["qty"]),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CodecError(f"not an order update: {exc!r}") from None
+
+
+def update_msg_id(update: OrderUpdate) -> str:
+    """One message per real change of an order: a re-published update de-duplicates."""
+    return f"{update.client_order_id}:{update.status.value}:{update.filled_qty}"

