@@ -14,11 +14,12 @@ from pathlib import Path
 from bot.console import Console, open_stdin, stdin_is_readable
 from bot.render_text import render_summary, signed_money
 from bot.slack.surface import SlackSurface
-from bot.venues import StartupError, Venue, build_alpaca, build_sim
+from bot.venues import Venue, build_alpaca, build_sim
 from ops import retention
 from ops.commands import CommandCore
-from ops.config import ConfigError, Settings, load_settings
+from ops.config import ConfigError, Settings, config_path, load_settings
 from ops.confirm import Confirmations
+from ops.errors import StartupError
 from ops.health_endpoint import HealthEndpoint
 from ops.journal import Journal
 from ops.journal_watch import watch_journal
@@ -41,10 +42,6 @@ class RunOptions:
     duration: float | None = None
     speed: float | None = None
     data: str | None = None
-
-
-def config_path(arg: str | None, env: Mapping[str, str]) -> Path:
-    return Path(arg or env.get("TRADEBOT_CONFIG") or "config.yaml")
 
 
 def open_journal(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]:

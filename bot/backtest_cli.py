@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.progress import ProgressBar
-from bot.venues import StartupError
 from ops.backtest import history, reference, report
 from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
 from ops.backtest.robustness import robust, split, sweep
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
 from ops.config import ConfigError, Settings, load_settings
+from ops.errors import StartupError
 from ops.journal import Journal
 from strategy.types import Bar
 

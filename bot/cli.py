@@ -9,14 +9,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot import cli_values, journal_cli, kill_cli
-from bot.app import RunOptions, config_path, serve
+from bot import cli_values, journal_cli
 from bot.backtest_cli import add_arguments as add_backtest_arguments
-from bot.backtest_cli import backtest
 from bot.logs import stderr_handler
-from bot.venues import StartupError
-from bot.watchdog import slack_notifier, watch
-from ops.config import ConfigError, load_settings
+from ops.config import config_path, load_settings
+from ops.errors import ConfigError, StartupError
 from strategy.venues.bars import BarDataError
 
 
@@ -62,25 +59,40 @@ def _log_to_stderr(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Each command imports only what it needs: a backtest or a kill never loads Slack, aiohttp
+    or alpaca-py."""
     args = _parser().parse_args(argv)
     env = dict(os.environ)
     try:
         cli_values.check(args)
-        if args.command == "kill":
-            return kill_cli.kill(load_settings(config_path(args.config, env), env=env), args.clear)
-        if args.command == "resume":
-            return kill_cli.resume(load_settings(config_path(args.config, env), env=env), args.yes)
-        if args.command == "journal":
-            return journal_cli.run(args, env)
-        if args.command == "backtest":
-            return asyncio.run(backtest(args, config_path(args.config, env), env))
-        if args.command == "watchdog":
-            _log_to_stderr(verbose=False)
-            notify = slack_notifier(env, args.channel)
-            return asyncio.run(watch(args.url, notify, args.interval, args.repeat, args.duration))
-        _log_to_stderr(args.verbose)
-        options = RunOptions(args.config, args.duration, args.speed, args.data)
-        return asyncio.run(serve(options, env))
+        return _dispatch(args, env)
     except (ConfigError, StartupError, BarDataError) as exc:
         print(f"tradebot: {exc}", file=sys.stderr)
         return 2
+
+
+def _dispatch(args: argparse.Namespace, env: dict[str, str]) -> int:
+    if args.command in ("kill", "resume"):
+        from bot import kill_cli
+
+        settings = load_settings(config_path(args.config, env), env=env)
+        if args.command == "kill":
+            return kill_cli.kill(settings, args.clear)
+        return kill_cli.resume(settings, args.yes)
+    if args.command == "journal":
+        return journal_cli.run(args, env)
+    if args.command == "backtest":
+        from bot.backtest_cli import backtest
+
+        return asyncio.run(backtest(args, config_path(args.config, env), env))
+    if args.command == "watchdog":
+        from bot.watchdog import slack_notifier, watch
+
+        _log_to_stderr(verbose=False)
+        notify = slack_notifier(env, args.channel)
+        return asyncio.run(watch(args.url, notify, args.interval, args.repeat, args.duration))
+    from bot.app import RunOptions, serve
+
+    _log_to_stderr(args.verbose)
+    options = RunOptions(args.config, args.duration, args.speed, args.data)
+    return asyncio.run(serve(options, env))

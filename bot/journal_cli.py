@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from bot.app import config_path
-from bot.venues import StartupError
-from ops.config import load_settings
+from ops.config import config_path, load_settings
+from ops.errors import StartupError
 from ops.retention import PruneResult, prune
 from strategy.market_day import NEW_YORK
 

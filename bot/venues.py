@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ops.config import Settings
+from ops.errors import StartupError
 from ops.retry import retry_transient
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import session_open
@@ -29,10 +30,6 @@ LIVE_WARNING = (
     ":rotating_light: *LIVE TRADING*: broker.paper is false, so orders go to a REAL-MONEY "
     "Alpaca account."
 )
-
-
-class StartupError(Exception):
-    """Start-up refused with a message for the operator (bad config, missing data...)."""
 
 
 async def _nothing() -> None:

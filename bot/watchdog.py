@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.surface import DEFAULT_API_URL
-from bot.venues import StartupError
+from ops.errors import StartupError
 from ops.watchdog import Notify, Watchdog
 
 

@@ -117,6 +117,11 @@ class Settings:
         return RiskLimits(**{name: self.values[f"risk.{name}"] for name in RISK_FIELDS})  # type: ignore[arg-type]
 
 
+def config_path(arg: str | None, env: Mapping[str, str]) -> Path:
+    """--config, else $TRADEBOT_CONFIG, else ./config.yaml."""
+    return Path(arg or env.get("TRADEBOT_CONFIG") or "config.yaml")
+
+
 def load_settings(
     path: str | Path | None,
     overrides: Mapping[str, str] | None = None,

@@ -19,9 +19,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ops.service import TradingService
 from strategy.latency import nearest_rank
+
+if TYPE_CHECKING:  # the service imports the whole engine; pruning needs none of it
+    from ops.service import TradingService
 from strategy.market_day import NEW_YORK, next_day_start, trading_date
 
 log = logging.getLogger(__name__)
