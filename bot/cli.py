@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, env: dict[str, str]) -> int:
+    role = getattr(args, "run_role", None)  # set by each cluster role's add_parser
+    if role is not None:
+        return role(args, env)
     if args.command in ("kill", "resume"):
         from bot import kill_cli
 
