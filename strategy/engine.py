@@ -18,7 +18,7 @@ from strategy.latency import LatencyTracker
 from strategy.market_day import next_day_start, trading_date
 from strategy.params import StrategyParams
 from strategy.recorder import Recorder
-from strategy.risk import RiskGate
+from strategy.risk import Denial, RiskGate
 from strategy.signals import entry_limit_price, entry_side, position_size, should_exit
 from strategy.stats import RollingStats, SignalStats
 from strategy.types import (
@@ -68,6 +68,10 @@ def _log_breach(reason: str) -> None:
 
 def _log_unknown(order: OrderRequest, message: str) -> None:
     log.warning("order %s: %s", order.client_order_id, message)
+
+
+def _ignore_update(update: OrderUpdate) -> None:
+    return None
 
 
 def client_order_id(symbol: str, bar_ts: float, intent: Intent) -> str:
@@ -132,6 +136,10 @@ class Engine:
         # an order's outcome is still unknown after alert_after_sec / is known again
         self.on_order_unknown: Callable[[OrderRequest, str], None] = _log_unknown
         self.on_order_known: Callable[[OrderRequest, str], None] = _log_unknown
+        # every order update once the book has it (the order manager publishes them)
+        self.on_update: Callable[[OrderUpdate], None] = _ignore_update
+        # bars price the book and decide nothing (the order manager's: its workers decide)
+        self.mark_only = False
         broker.subscribe(self.on_order_update)
         broker.guard(self.send_refusal)
 
@@ -184,6 +192,8 @@ class Engine:
         now = self._clock.now()
         if now >= self._next_equity_ts:
             self._periodic(now)
+        if self.mark_only:
+            return
         stats.update(bar.close)
         t1 = monotonic_ns()
         self.latency.observe("features", t1 - t0)
@@ -253,7 +263,17 @@ class Engine:
         return last is not None and bar_end - last < self._params.cooldown_sec
 
     def _send(self, order: OrderRequest, bar_end: float) -> None:
-        denial = self.gate.check(order, self.book, bar_ts=bar_end)
+        if self.admit(order, bar_end) is not None:
+            return
+        self.last_order_ts = bar_end
+        self.signals_at_last_order = self.counters.signals
+        self.submit_in_background(order)
+
+    def admit(self, order: OrderRequest, bar_ts: float | None) -> Denial | None:
+        """The risk gate, then the book (which journals the order): the denial, or None once
+        the order is the book's to send. Decisions here and a worker's intents (the order
+        manager's) both pass this way."""
+        denial = self.gate.check(order, self.book, bar_ts=bar_ts)
         if denial is not None:
             if denial.rule == "daily_loss":
                 self.on_risk_breach(denial.reason)
@@ -277,16 +297,14 @@ class Engine:
                 denial.reason,
                 extra={"refusal": (order.symbol, denial.rule)},  # repeats are rate-limited by key
             )
-            return
+            return denial
         params = self._params
         position = self.book.position(order.symbol)
         if order.intent is not Intent.ENTRY and position is not None:
             params = position.entry_params or params
         self.book.add_order(order, params)
         self.counters.orders += 1
-        self.last_order_ts = bar_end
-        self.signals_at_last_order = self.counters.signals
-        self.submit_in_background(order)
+        return None
 
     def submit_in_background(self, order: OrderRequest) -> None:
         """Send an order the book already holds, on a tracked task."""
@@ -296,6 +314,12 @@ class Engine:
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def submit(self, order: OrderRequest) -> None:
+        """Send an order the book already holds and wait until the broker has answered (the
+        order manager takes intents one at a time)."""
+        self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
+        await self._submit(order)
 
     async def _submit(self, order: OrderRequest) -> None:
         refusal = self.send_refusal(order)
@@ -415,6 +439,7 @@ class Engine:
             breach = self.gate.check_daily_loss(self.book)
             if breach is not None:
                 self.on_risk_breach(breach.reason)
+        self.on_update(update)
 
     def _periodic(self, now: float) -> None:
         """Market-time housekeeping: the day boundary and the equity curve."""
