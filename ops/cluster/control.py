@@ -1,0 +1,447 @@
+"""Kill and pause through the KV store: every process watches and acknowledges, and heartbeats.
+
+Control bucket (`CONTROL_BUCKET`): `kill.global`, `kill.{account}`, `pause.global`,
+`pause.{account}`, each a JSON order {active, requester, reason, ts}. A resume writes the same key
+with active false, so it has a revision to acknowledge too.
+
+Components bucket (`COMPONENTS_BUCKET`): `{role}.{name}` -> {role, name, account, watches, ts,
+acks: {control key: {revision, ts}}}. A process that watches control orders must acknowledge them;
+one that only heartbeats (the gateway, an ingestor) is not expected to. A clean stop deletes the
+key; a key whose heartbeat is older than `silent_after_sec` is a silent component (an incident).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+
+from ops.cluster.config import ClusterConfig
+from ops.cluster.streams import components_bucket, control_bucket
+from ops.cluster.subjects import (
+    COMPONENTS_BUCKET,
+    CONTROL_BUCKET,
+    component_key,
+    kill_key,
+    pause_key,
+)
+from strategy.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+GLOBAL = "global"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlOrder:
+    """One kill or pause entry as written by `request_*`."""
+
+    key: str  # kill.global, pause.main, ...
+    revision: int
+    active: bool
+    requester: str
+    reason: str
+    ts: float
+
+    @property
+    def kind(self) -> str:
+        return self.key.split(".", 1)[0]
+
+    @property
+    def scope(self) -> str:
+        """'global' or the account name."""
+        return self.key.split(".", 1)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class ControlView:
+    """The orders that apply to one process (global ones and its account's)."""
+
+    orders: tuple[ControlOrder, ...] = ()
+
+    @property
+    def killed(self) -> ControlOrder | None:
+        return _first_active(self.orders, "kill")
+
+    @property
+    def paused(self) -> ControlOrder | None:
+        return _first_active(self.orders, "pause")
+
+    @property
+    def revisions(self) -> tuple[int, ...]:
+        return tuple(order.revision for order in self.orders)
+
+
+def _first_active(orders: Iterable[ControlOrder], kind: str) -> ControlOrder | None:
+    active = [o for o in orders if o.kind == kind and o.active]
+    return min(active, key=lambda o: o.revision) if active else None
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A heartbeat as read back from the components bucket."""
+
+    key: str
+    role: str
+    name: str
+    account: str | None
+    watches: bool
+    ts: float
+    acks: dict[str, int] = field(default_factory=dict)  # control key -> acknowledged revision
+    ack_ts: dict[str, float] = field(default_factory=dict)  # control key -> when
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.ts)
+
+    def in_scope(self, scope: str) -> bool:
+        return scope == GLOBAL or self.account == scope
+
+
+@dataclass(frozen=True, slots=True)
+class AckReport:
+    """Who acknowledged one revision of a control key, out of every watcher in its scope."""
+
+    key: str
+    revision: int
+    acked: tuple[str, ...]
+    pending: tuple[str, ...]  # heartbeating, not acknowledged yet
+    silent: tuple[str, ...]  # not acknowledged and no heartbeat within silent_after_sec
+
+    @property
+    def expected(self) -> int:
+        return len(self.acked) + len(self.pending) + len(self.silent)
+
+    @property
+    def complete(self) -> bool:
+        """Every live watcher acknowledged (silent ones cannot; they are named instead)."""
+        return not self.pending
+
+
+OnChange = Callable[[ControlView], Awaitable[None]]
+
+
+class ControlPlane:
+    """One process's side: watch the orders that apply to it, heartbeat, acknowledge."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        cfg: ClusterConfig,
+        role: str,
+        name: str,
+        account: str | None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._js = js
+        self._cfg = cfg
+        self.role = role
+        self.name = name
+        self.account = account
+        self.key = component_key(role, name)
+        self._clock = clock or SystemClock()
+        self._orders: dict[str, ControlOrder] = {}
+        self._seen: dict[str, int] = {}  # key -> newest revision folded in
+        self._acks: dict[str, tuple[int, float]] = {}
+        self._watches = False
+        self._control: KeyValue | None = None
+        self._components: KeyValue | None = None
+        self._watcher: KeyValue.KeyWatcher | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def view(self) -> ControlView:
+        return ControlView(tuple(sorted(self._orders.values(), key=lambda o: o.revision)))
+
+    async def start(self, on_change: OnChange | None = None) -> ControlView:
+        """Heartbeat now and every heartbeat_sec. With `on_change`, also watch: it is called
+        once with the orders in force at start (before this returns) and again on every change;
+        the process applies them, then calls `acknowledge`."""
+        self._control = await control_bucket(self._js, self._cfg)
+        self._components = await components_bucket(self._js, self._cfg)
+        self._watches = on_change is not None
+        if on_change is not None:
+            # Watch first, then read the keys that apply: nothing written in between is missed,
+            # and the watcher's copies of what was read are skipped by revision.
+            self._watcher = await self._control.watchall()
+            for key in self._keys():
+                with contextlib.suppress(KeyNotFoundError, KeyDeletedError):
+                    self._take(await self._control.get(key))
+            await on_change(self.view)
+            self._spawn(self._watch(on_change), f"control-watch-{self.key}")
+        await self.beat()
+        self._spawn(self._heartbeat(), f"heartbeat-{self.key}")
+        return self.view
+
+    async def acknowledge(self, *revisions: int) -> None:
+        """Record at once (not at the next heartbeat) that these revisions are applied."""
+        now = self._clock.now()
+        for order in self._orders.values():
+            if order.revision in revisions:
+                self._acks[order.key] = (order.revision, now)
+        await self.beat()
+
+    async def beat(self) -> None:
+        assert self._components is not None, "start() first"
+        body = {
+            "role": self.role,
+            "name": self.name,
+            "account": self.account,
+            "watches": self._watches,
+            "ts": self._clock.now(),
+            "acks": {k: {"revision": r, "ts": t} for k, (r, t) in self._acks.items()},
+        }
+        async with self._write_lock:  # an ack and a heartbeat never interleave out of order
+            await self._components.put(self.key, json.dumps(body).encode())
+
+    async def stop(self) -> None:
+        """Stop watching and heartbeating, and leave the components bucket (a clean stop is
+        not a silent component)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+        self._tasks.clear()
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await self._watcher.stop()
+        if self._components is not None:
+            with contextlib.suppress(KeyNotFoundError):
+                await self._components.delete(self.key)
+
+    def _keys(self) -> tuple[str, ...]:
+        """The control keys that apply to this process."""
+        if self.account:
+            return (kill_key(), pause_key(), kill_key(self.account), pause_key(self.account))
+        return (kill_key(), pause_key())
+
+    def _take(self, entry: KeyValue.Entry) -> bool:
+        """Fold one entry into the orders; True when it applies to this process and is newer
+        than what it already knew."""
+        if entry.key not in self._keys() or entry.revision <= self._seen.get(entry.key, 0):
+            return False
+        self._seen[entry.key] = entry.revision
+        if entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
+            self._orders.pop(entry.key, None)
+        else:
+            self._orders[entry.key] = _order(entry.key, entry.revision, entry.value)
+        return True
+
+    async def _watch(self, on_change: OnChange) -> None:
+        assert self._watcher is not None
+        while True:
+            entry = await self._watcher.updates(timeout=None)
+            if entry is None or not self._take(entry):
+                continue
+            try:
+                await on_change(self.view)
+            except Exception:
+                log.exception("%s: applying control order %s failed", self.key, entry.key)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._cfg.heartbeat_sec)
+            try:
+                await self.beat()
+            except Exception:  # a NATS hiccup: the next beat tries again
+                log.exception("%s: heartbeat failed", self.key)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        task.add_done_callback(_log_end)
+        self._tasks.append(task)
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _order(key: str, revision: int, value: bytes) -> ControlOrder:
+    body = json.loads(value)
+    return ControlOrder(
+        key=key,
+        revision=revision,
+        active=bool(body["active"]),
+        requester=str(body["requester"]),
+        reason=str(body["reason"]),
+        ts=float(body["ts"]),
+    )
+
+
+# -- writers -----------------------------------------------------------------------------------
+
+
+async def _write(
+    js: JetStreamContext, cfg: ClusterConfig, key: str, active: bool, requester: str, reason: str,
+    clock: Clock | None,
+) -> int:  # fmt: skip
+    bucket = await control_bucket(js, cfg)
+    body = {
+        "active": active,
+        "requester": requester,
+        "reason": reason,
+        "ts": (clock or SystemClock()).now(),
+    }
+    return await bucket.put(key, json.dumps(body).encode())
+
+
+async def request_kill(
+    js: JetStreamContext,
+    cfg: ClusterConfig,
+    account: str | None,
+    requester: str,
+    reason: str,
+    clock: Clock | None = None,
+) -> int:
+    """Write kill.global (account None) or kill.{account}; the revision to track acks of."""
+    return await _write(js, cfg, kill_key(account), True, requester, reason, clock)
+
+
+async def request_pause(
+    js: JetStreamContext,
+    cfg: ClusterConfig,
+    account: str | None,
+    requester: str,
+    reason: str,
+    clock: Clock | None = None,
+) -> int:
+    return await _write(js, cfg, pause_key(account), True, requester, reason, clock)
+
+
+async def request_resume(
+    js: JetStreamContext,
+    cfg: ClusterConfig,
+    account: str | None,
+    requester: str,
+    reason: str,
+    clock: Clock | None = None,
+) -> dict[str, int]:
+    """Lift the kill and the pause of this scope; {key: revision} of each write."""
+    return {
+        key: await _write(js, cfg, key, False, requester, reason, clock)
+        for key in (kill_key(account), pause_key(account))
+    }
+
+
+# -- readers -----------------------------------------------------------------------------------
+
+
+async def read_components(js: JetStreamContext, cfg: ClusterConfig) -> list[Component]:
+    """Every component with a heartbeat in the bucket, by key."""
+    entries = await _snapshot(js, await components_bucket(js, cfg), COMPONENTS_BUCKET)
+    return [_component(e.key, e.value) for e in entries]
+
+
+async def read_orders(js: JetStreamContext, cfg: ClusterConfig) -> list[ControlOrder]:
+    """Every kill and pause entry, in force or lifted, by key."""
+    entries = await _snapshot(js, await control_bucket(js, cfg), CONTROL_BUCKET)
+    return [_order(e.key, e.revision, e.value) for e in entries]
+
+
+async def _snapshot(js: JetStreamContext, bucket: KeyValue, name: str) -> list[KeyValue.Entry]:
+    """The current entry of every key, read one by one. (A watcher's "no more history" marker
+    can arrive before the history in nats-py, so it is not used to mean "complete".)"""
+    prefix = f"$KV.{name}."
+    info = await js.stream_info(f"KV_{name}", subjects_filter=f"{prefix}>")
+    entries = []
+    for subject in sorted(info.state.subjects or {}):
+        try:
+            entry = await bucket.get(subject.removeprefix(prefix))
+        except (KeyNotFoundError, KeyDeletedError):
+            continue
+        if entry.value:
+            entries.append(entry)
+    return entries
+
+
+def _component(key: str, value: bytes) -> Component:
+    body = json.loads(value)
+    acks = body.get("acks", {})
+    return Component(
+        key=key,
+        role=str(body["role"]),
+        name=str(body["name"]),
+        account=body.get("account"),
+        watches=bool(body.get("watches")),
+        ts=float(body["ts"]),
+        acks={k: int(v["revision"]) for k, v in acks.items()},
+        ack_ts={k: float(v["ts"]) for k, v in acks.items()},
+    )
+
+
+def silent_components(
+    components: Iterable[Component], now: float, silent_after_sec: float
+) -> list[Component]:
+    """Components whose last heartbeat is older than silent_after_sec: each one an incident."""
+    return [c for c in components if c.age(now) > silent_after_sec]
+
+
+def ack_report(
+    components: Iterable[Component], key: str, revision: int, now: float, silent_after_sec: float
+) -> AckReport:
+    """Expected = every watching component in the key's scope that has a heartbeat entry."""
+    scope = key.split(".", 1)[1]
+    acked: list[str] = []
+    pending: list[str] = []
+    silent: list[str] = []
+    for c in components:
+        if not c.watches or not c.in_scope(scope):
+            continue
+        if c.acks.get(key, 0) >= revision:
+            acked.append(c.key)
+        elif c.age(now) > silent_after_sec:
+            silent.append(c.key)
+        else:
+            pending.append(c.key)
+    return AckReport(key, revision, tuple(acked), tuple(pending), tuple(silent))
+
+
+async def await_acks(
+    js: JetStreamContext,
+    cfg: ClusterConfig,
+    key: str,
+    revision: int,
+    within_sec: float,
+    clock: Clock | None = None,
+) -> AckReport:
+    """The report once every live watcher acknowledged, or as it stands after `within_sec`
+    (re-read on every heartbeat or ack written, not polled)."""
+    clock = clock or SystemClock()
+    bucket = await components_bucket(js, cfg)
+    watcher = await bucket.watchall()  # before the snapshot: no ack in between is missed
+    newest: dict[str, int] = {}
+    found: dict[str, Component] = {}
+
+    def fold(entry: KeyValue.Entry) -> None:
+        if entry.revision <= newest.get(entry.key, 0):
+            return
+        newest[entry.key] = entry.revision
+        if entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
+            found.pop(entry.key, None)
+        else:
+            found[entry.key] = _component(entry.key, entry.value)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_sec
+    try:
+        for entry in await _snapshot(js, bucket, COMPONENTS_BUCKET):
+            fold(entry)
+        while True:
+            report = ack_report(found.values(), key, revision, clock.now(), cfg.silent_after_sec)
+            if report.complete or loop.time() >= deadline:
+                return report
+            with contextlib.suppress(NatsTimeoutError):
+                entry = await watcher.updates(timeout=max(0.001, deadline - loop.time()))
+                if entry is not None:
+                    fold(entry)
+    finally:
+        await watcher.stop()
