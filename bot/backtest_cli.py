@@ -17,12 +17,14 @@ from pathlib import Path
 from bot.progress import ProgressBar
 from ops.backtest import history, reference, report
 from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
+from ops.backtest.parallel import run_beside
 from ops.backtest.robustness import robust, split, sweep
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
 from ops.config import ConfigError, Settings, load_settings
 from ops.errors import StartupError
 from ops.journal import Journal
 from strategy.types import Bar
+from strategy.venues.bar_columns import BarColumns
 
 DEFAULT_DAYS = 20.0
 
@@ -180,8 +182,8 @@ def _differences(file: Settings, used: Settings, overrides: Mapping[str, str]) -
     return lines
 
 
-def _symbols_line(bars: Sequence[Bar], configured: Sequence[str]) -> str:
-    present = sorted({b.symbol for b in bars})
+def _symbols_line(bars: BarColumns, configured: Sequence[str]) -> str:
+    present = sorted(bars.names)
     line = f"{len(present)} symbol(s) ({', '.join(present)})"
     untraded = [s for s in present if s not in configured]
     missing = [s for s in configured if s not in present]
@@ -216,9 +218,10 @@ async def _backtest(
     if args.split is not None and not 0.1 <= args.split <= 0.9:
         raise StartupError("--split: the in-sample fraction must be 0.1..0.9")
     costs, slippage_said = await _costs(args.slippage, settings, journal)
-    bars, source = await _bars(args, settings, env)
-    if not bars:
+    rows, source = await _bars(args, settings, env)
+    if not rows:
         raise StartupError(f"no bars in {source}")
+    bars = BarColumns.of(rows)  # every pass, metric and chart reads the same columns
     setup = _setup(settings, costs, args.seed)
     print(
         f"backtest of {settings.get('strategy.name')} on {source}: {len(bars):,} bars, "
@@ -231,11 +234,14 @@ async def _backtest(
         print(
             f"seed {args.seed} (--seed; the file's broker.seed: {file_settings.get('broker.seed')})"
         )
+    beside = None
+    if args.no_costs:  # the frictionless pass runs on another core meanwhile
+        beside = asyncio.ensure_future(run_beside(bars, replace(setup, costs=NO_COSTS)))
     outcome = await run(bars, setup, ProgressBar("with costs"))
     metrics = compute(outcome, bars)
     runs: list[tuple[str, Outcome, Metrics]] = [("with costs", outcome, metrics)]
-    if args.no_costs:
-        free = await run(bars, replace(setup, costs=NO_COSTS), ProgressBar("no costs"))
+    if beside is not None:
+        free = await beside
         runs.append(("no costs", free, compute(free, bars)))
     print(report.table([(name, m) for name, _, m in runs]))
     refused = await _record(args.as_reference, journal, source, setup, runs)

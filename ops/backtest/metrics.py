@@ -6,15 +6,17 @@ latency (signal close -> the open of the bar it filled on, the one bar of delay)
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from ops.backtest.run import FillRow, Outcome
 from strategy.market_day import next_day_start
 from strategy.types import Bar
+from strategy.venues.bar_columns import BarColumns
 
 TRADING_DAYS = 252
 SESSION_SEC = 6.5 * 3600
@@ -93,28 +95,27 @@ def _sharpe(start_equity: float, curve: Sequence[tuple[float, float]]) -> float:
 
 def expected_prices(fills: Sequence[FillRow], bars: Sequence[Bar], bar_sec: int) -> list[float]:
     """The open of the bar each fill executed on (bars in time order; a fill's ts is the end
-    of that bar); the decision price when no such bar is found."""
-    expected = []
-    for fill in fills:
-        start = fill.ts - bar_sec
-        i = bisect.bisect_left(bars, start, key=_ts)
-        price = fill.decision_price
-        while i < len(bars) and bars[i].ts == start:
-            if bars[i].symbol == fill.symbol:
-                price = bars[i].open
-                break
-            i += 1
-        expected.append(price)
-    return expected
+    of that bar); the decision price when no such bar is found. One binary search per symbol's
+    bars for all its fills at once."""
+    columns = BarColumns.of(bars)
+    expected = np.asarray([f.decision_price for f in fills], np.float64)
+    starts = np.asarray([f.ts - bar_sec for f in fills], np.float64)
+    names = np.asarray([f.symbol for f in fills], dtype=object)
+    for code, symbol in enumerate(columns.names):
+        mine = np.flatnonzero(names == symbol)
+        if len(mine) == 0:
+            continue
+        rows = np.flatnonzero(columns.code == code)
+        stamps = columns.ts[rows]
+        at = np.minimum(np.searchsorted(stamps, starts[mine], "left"), len(rows) - 1)
+        found = stamps[at] == starts[mine]
+        expected[mine[found]] = columns.open[rows[at[found]]]
+    return expected.tolist()
 
 
 def slippage_per_fill(fills: Sequence[FillRow], expected: Sequence[float]) -> list[float]:
     """bps from the expected price to the fill, positive = worse."""
     return [f.sign * (f.price - e) / e * 1e4 for f, e in zip(fills, expected, strict=True)]
-
-
-def _ts(bar: Bar) -> float:
-    return bar.ts
 
 
 def _round_trips(fills: tuple[FillRow, ...]) -> list[float]:

