@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.backtest_args import DEFAULT_DAYS
 from bot.progress import ProgressBar
 from ops.backtest import history, reference, report
 from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
@@ -25,45 +26,6 @@ from ops.errors import StartupError
 from ops.journal import Journal
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
-
-DEFAULT_DAYS = 20.0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--data", help="CSV of bars (timestamp,symbol,open,high,low,close,volume), in time order"
-    )
-    source.add_argument("--synthetic", action="store_true", help="seeded synthetic bars (default)")
-    source.add_argument(
-        "--alpaca", nargs=2, metavar=("START", "END"), help="Alpaca minute bars, dates YYYY-MM-DD"
-    )
-    parser.add_argument(
-        "--days", type=float, help=f"sessions of synthetic bars (default {DEFAULT_DAYS:g})"
-    )
-    parser.add_argument("--no-costs", action="store_true", help="show the frictionless result too")
-    parser.add_argument(
-        "--slippage",
-        default="article",
-        help="article (2.34 +- 2.87 bps), config (broker.slippage_bps), live (the journal's "
-        "realized fills) or a number of bps",
-    )
-    parser.add_argument("--sweep", action="store_true", help="vary each key parameter -20%%..+20%%")
-    parser.add_argument(
-        "--split", type=float, nargs="?", const=0.7, help="in-sample fraction (default 0.7)"
-    )
-    parser.add_argument("--out", default="data/backtests", help="folder for the JSON and PNG")
-    parser.add_argument("--seed", type=int, help="seed of the synthetic bars and slippage draws")
-    parser.add_argument(
-        "--as-reference",
-        action="store_true",
-        help="make the run with costs the live reference (drawdown alert, drift check)",
-    )
-    parser.add_argument(
-        "--with-overrides",
-        action="store_true",
-        help="apply the journal's runtime changes (`set`) on top of the config file",
-    )
 
 
 async def _bars(

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import cli_values, journal_cli
-from bot.backtest_cli import add_arguments as add_backtest_arguments
+from bot.backtest_args import add_arguments as add_backtest_arguments
 from bot.logs import stderr_handler
 from ops.config import config_path, load_settings
 from ops.errors import ConfigError, StartupError

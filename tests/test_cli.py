@@ -106,3 +106,18 @@ def test_tradebot_kill_arms_the_file_the_service_watches(tmp_path: Path) -> None
     assert (tmp_path / "kill").exists()
     assert tradebot("kill", "--config", str(config), "--clear").returncode == 0
     assert not (tmp_path / "kill").exists()
+
+
+def test_the_command_line_loads_no_heavy_library_before_a_command_needs_it() -> None:
+    """A kill or a backtest must not pay for Slack, aiohttp, alpaca-py, pandas, matplotlib,
+    sqlite-utils or nats at start-up: the parser and the dispatcher import them per command."""
+    heavy = ("slack_bolt", "slack_sdk", "aiohttp", "alpaca", "pandas", "matplotlib",
+             "sqlite_utils", "nats")  # fmt: skip
+    probe = (
+        "import sys, bot.cli; bot.cli._parser(); "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
