@@ -4,6 +4,7 @@ md.bar.p{PP}.{SYM}                 bars; PP = crc32(SYM) % partitions, msg id {S
 intent.{account}.{strategy}.{SYM}  order intents; msg id = the deterministic client_order_id
 exec.{account}.{strategy}.{SYM}    order updates and fills from the order manager; msg id =
                                    the broker's execution id (or the update's own key)
+cmd.{account}                      request-reply: the gateway's read-only commands to an account
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ def exec_filter(account: str, strategy: str) -> str:
     return f"exec.{account}.{strategy}.>"
 
 
+# the strategy token of updates no intent asked for (a kill's flatten orders, an order the
+# operator placed by hand): exec.{account}._account.{SYM}
+ACCOUNT_ORDERS = "_account"
+
+
+def oms_consumer(account: str) -> str:
+    """The order manager's durable consumer of its account's intents."""
+    return f"oms-{account}"
+
+
 def kill_key(account: str | None = None) -> str:
     return f"kill.{account}" if account else "kill.global"
 
@@ -71,3 +82,8 @@ def component_key(role: str, name: str) -> str:
 def consumer_name(strategy: str, partition: int) -> str:
     """Durable consumer of one (strategy, partition): a restarted worker resumes its ack floor."""
     return f"{strategy}-p{partition:02d}"
+
+
+def command_subject(account: str) -> str:
+    """Request-reply: the gateway asks an account's order manager (read-only commands)."""
+    return f"cmd.{account}"

@@ -1,0 +1,223 @@
+"""`tradebot oms --account NAME`: the order manager of one account (cluster role).
+
+The ordinary service composition (journal, book, risk gate, broker sim|alpaca, kill switch,
+start-up recovery, trading state) with its bars from NATS (marks only) and its orders from the
+account's intents. Heavy imports (nats, the service, alpaca-py) happen inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+    from nats.js import JetStreamContext
+
+    from bot.venues import Venue
+    from ops.cluster.oms import OrderManager
+    from ops.config import Settings
+    from ops.results import RunSummary
+    from ops.service import TradingService
+
+log = logging.getLogger("tradebot.oms")
+MARKET_CLOCK_SEC = 60.0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    oms = sub.add_parser("oms", help="cluster role: the order manager of one account")
+    oms.add_argument("--account", required=True, help="an account from cluster.accounts")
+    oms.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    oms.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
+    oms.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    oms.set_defaults(run_role=run)
+
+
+def run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from bot.logs import stderr_handler
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[stderr_handler()],
+    )
+    return asyncio.run(serve(args.account, args.config, args.duration, env))
+
+
+async def serve(
+    account: str, config: str | None, duration: float | None, env: Mapping[str, str]
+) -> int:
+    """Until --duration, SIGINT/SIGTERM, or a lost lease (exit 1)."""
+    from ops.config import config_path
+
+    running = await start_oms(account, config_path(config, env), env)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    lease = running.oms.lease
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lease.lost.wait())]
+    await asyncio.wait(waits, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waits:
+        waiter.cancel()
+    summary = await running.stop()
+    lost = f"; lease lost: {lease.lost_reason}" if lease.lost.is_set() else ""
+    log.info(
+        "order manager of %s stopped: %d intents taken, %d orders, %d fills%s",
+        account,
+        running.oms.taken,
+        summary.orders,
+        summary.fills,
+        lost,
+    )
+    return 1 if lost else 0
+
+
+@dataclass
+class RunningOms:
+    oms: OrderManager
+    service: TradingService
+    venue: Venue
+    nc: NATS
+
+    async def stop(self) -> RunSummary:
+        await self.oms.stop()
+        summary = await self.service.stop()
+        await self.venue.stop()
+        await self.oms.lease.release()
+        await self.nc.close()
+        return summary
+
+
+async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> RunningOms:
+    """The lease first: a second order manager of the account is refused (LeaseHeld, a
+    StartupError: exit 2) before it touches the broker or the intents."""
+    import nats
+
+    from bot.app import open_journal
+    from ops.cluster.config import cluster_config
+    from ops.cluster.lease import Lease, holder_name
+    from ops.cluster.oms import OrderManager
+    from ops.cluster.streams import ensure_streams, leases_bucket
+    from ops.cluster.subjects import component_key, lease_key
+    from ops.service import TradingService
+
+    settings, journal = open_journal(config, env)
+    nc = None
+    lease = None
+    try:
+        cfg = cluster_config(settings)
+        cfg.check_account(account)
+        nc = await nats.connect(cfg.nats_url, name=component_key("oms", account))
+        js = nc.jetstream()
+        await ensure_streams(js, cfg)
+        held = Lease(
+            await leases_bucket(js, cfg),
+            lease_key(account),
+            holder_name(component_key("oms", account)),
+            cfg.lease_ttl_sec,
+        )
+        await held.acquire()
+        lease = held
+        venue = await _venue(settings, env, js)
+    except BaseException:
+        journal.close()
+        if lease is not None:
+            await lease.release()
+        if nc is not None:
+            await nc.close()
+        raise
+    service = TradingService(
+        settings=settings,
+        journal=journal,
+        broker=venue.broker,
+        feed=venue.feed,
+        clock=venue.clock,
+        starting_cash=venue.starting_cash,
+    )
+    venue.report_to(service.alert, service.resolve)
+    running = RunningOms(OrderManager(js, cfg, account, service, lease), service, venue, nc)
+    await venue.start()
+    if venue.recover:
+        try:
+            await _recover(service)
+        except BaseException:
+            await venue.stop()
+            journal.close()
+            await lease.release()
+            await nc.close()
+            raise
+    await service.start()
+    await running.oms.start()
+    log.info("order manager of %s running (%s)", account, service.venue_label)
+    return running
+
+
+async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContext) -> Venue:
+    """The configured broker; the bars are NATS marks (the simulator's clock and fills follow
+    them)."""
+    import time
+
+    from bot.venues import Venue, build_alpaca
+    from ops.cluster.marks import NatsMarks
+    from strategy.clock import ManualClock
+    from strategy.market_day import session_open
+    from strategy.types import Bar
+    from strategy.venues.sim import SimBroker, SimSettings
+
+    if settings.get("broker.name") == "alpaca":
+        venue = await build_alpaca(settings, env)
+        venue.feed = NatsMarks(js)
+        return venue
+    clock = ManualClock(start=session_open(time.time()))
+    broker = SimBroker(
+        SimSettings(
+            starting_cash=settings.number("broker.starting_cash"),
+            slippage_bps=settings.number("broker.slippage_bps"),
+            commission_per_share=settings.number("broker.commission_per_share"),
+            partial_fill_prob=settings.number("broker.partial_fill_prob"),
+            seed=settings.integer("broker.seed"),
+        ),
+        clock,
+    )
+    bar_sec = settings.integer("sim.bar_sec")
+
+    def follow(bar: Bar) -> None:
+        clock.set(max(clock.now(), bar.ts + bar_sec))
+
+    feed = NatsMarks(js, observers=[follow, broker.on_bar])
+    return Venue(broker, feed, clock, settings.number("broker.starting_cash"))
+
+
+async def _recover(service: TradingService) -> None:
+    """As `tradebot run` does: the book from the broker, told; the market clock followed."""
+    from ops.errors import StartupError
+    from ops.recovery import recover
+    from strategy.venue import BrokerError
+
+    try:
+        report = await recover(service)
+    except BrokerError as exc:
+        raise StartupError(f"start-up recovery could not read the broker: {exc}") from exc
+    service.notify("\n".join(report.lines()))
+    if report.differences:
+        service.alert("startup", "warning", "; ".join(report.lines()[1:]))
+
+    async def market_clock() -> None:
+        if service.settings.get("broker.regular_hours_only"):
+            service.gate.market_open = (await service.broker.clock()).is_open
+
+    async def follow_market_clock() -> None:
+        while True:
+            await asyncio.sleep(MARKET_CLOCK_SEC)
+            await market_clock()
+
+    await market_clock()
+    service.spawn("market-clock", follow_market_clock())

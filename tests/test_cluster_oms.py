@@ -1,0 +1,325 @@
+"""The order manager (`tradebot oms`): one per account, intents one at a time, no duplicate
+order ever. A real nats-server; the real alpaca-py clients against the loopback Alpaca where the
+broker matters, the simulator elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import nats
+from aiohttp import web
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from bot.oms_cli import RunningOms, start_oms
+from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
+from ops.cluster.server import LocalNats
+from ops.cluster.subjects import (
+    EXEC_STREAM,
+    INTENTS_STREAM,
+    LEASES_BUCKET,
+    bar_msg_id,
+    bar_subject,
+    intent_subject,
+    lease_key,
+    oms_consumer,
+)
+from strategy.types import (
+    Bar,
+    Intent,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from tests.fakes.alpaca import AlpacaFake
+from tests.support import eventually, spawn_tradebot, stop_tradebot, write_config
+
+ACCOUNT, STRATEGY = "main", "MeanReversionV1"
+COID = "tb-SPY-1767364200-e"
+PRICE = 500.0
+
+
+def oms_config(tmp_path: Path, nats: LocalNats, **values: object) -> Path:
+    return write_config(
+        tmp_path,
+        **{
+            "cluster.nats_url": nats.url,
+            "cluster.lease_ttl_sec": 2,
+            "cluster.ack_wait_sec": 1,
+            "strategy.symbols": ["SPY", "QQQ"],
+            **values,
+        },
+    )
+
+
+def alpaca_config(tmp_path: Path, nats: LocalNats) -> Path:
+    return oms_config(tmp_path, nats, **{"broker.name": "alpaca"})
+
+
+def alpaca_env(alpaca: AlpacaFake) -> dict[str, str]:
+    return {
+        "ALPACA_API_KEY": "PKTEST",
+        "ALPACA_SECRET_KEY": "secret-test",
+        "ALPACA_TRADING_URL": alpaca.trading_url,
+        "ALPACA_TRADING_STREAM_URL": alpaca.trading_stream_url,
+        "ALPACA_DATA_STREAM_URL": alpaca.data_stream_url,
+        "ALPACA_DATA_URL": alpaca.data_url,
+    }
+
+
+def entry(coid: str = COID) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=coid,
+        symbol="SPY",
+        side=Side.BUY,
+        qty=1,
+        type=OrderType.LIMIT,
+        tif=TimeInForce.IOC,
+        limit_price=PRICE,
+        decision_price=PRICE,
+        intent=Intent.ENTRY,
+        created_ts=time.time(),
+    )
+
+
+async def publish_intent(js: JetStreamContext, order: OrderRequest) -> None:
+    """What a worker does: the intent, with its client_order_id as message id."""
+    await js.publish(
+        intent_subject(ACCOUNT, STRATEGY, order.symbol),
+        encode_intent(order, STRATEGY),
+        headers={"Nats-Msg-Id": order.client_order_id},
+    )
+
+
+async def publish_mark(js: JetStreamContext, symbol: str = "SPY") -> None:
+    """The current minute's bar: the order manager's reference price for the collar."""
+    ts = time.time() // 60 * 60
+    bar = Bar(symbol, ts, PRICE, PRICE, PRICE, PRICE, 1000)
+    await js.publish(
+        bar_subject(symbol, 16), encode_bar(bar), headers={"Nats-Msg-Id": bar_msg_id(symbol, ts)}
+    )
+
+
+async def exec_updates(js: JetStreamContext) -> list[tuple[str, str, OrderUpdate]]:
+    """Every message on the exec stream: (subject, message id, update)."""
+    try:
+        info = await js.stream_info(EXEC_STREAM)
+    except NotFoundError:
+        return []
+    found = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg(EXEC_STREAM, seq)
+        msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        found.append((msg.subject, msg_id, decode_update(msg.data or b"")))
+    return found
+
+
+async def statuses(js: JetStreamContext, coid: str = COID) -> list[OrderStatus]:
+    return [u.status for _, _, u in await exec_updates(js) if u.client_order_id == coid]
+
+
+async def intents_done(js: JetStreamContext) -> bool:
+    """Every intent delivered to the order manager is acknowledged."""
+    info = await js.consumer_info(INTENTS_STREAM, oms_consumer(ACCOUNT))
+    return info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq > 0
+
+
+async def lease_lapsed(js: JetStreamContext) -> bool:
+    kv = await js.key_value(LEASES_BUCKET)
+    try:
+        await kv.get(lease_key(ACCOUNT))
+    except NotFoundError:
+        return True
+    return False
+
+
+async def connect(server: LocalNats) -> tuple[nats.NATS, JetStreamContext]:
+    nc = await nats.connect(server.url)
+    return nc, nc.jetstream()
+
+
+async def test_a_second_order_manager_is_refused_and_named_the_holder(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """`tradebot oms` for an account whose lease is held exits 2 saying who holds it."""
+    config = oms_config(tmp_path, nats_server)
+    first = await start_oms(ACCOUNT, config, {})
+    try:
+        second = await spawn_tradebot(None, "oms", "--account", ACCOUNT, "--config", str(config))
+        _out, err = await asyncio.wait_for(second.communicate(), 60)
+    finally:
+        await first.stop()
+    assert second.returncode == 2, err.decode()
+    message = err.decode()
+    assert f"tradebot: oms.{ACCOUNT} is held by oms.{ACCOUNT} on " in message
+    assert f"(pid {os.getpid()})" in message  # the holder: this test's order manager
+
+
+async def test_intents_are_refused_while_halted(tmp_path: Path, nats_server: LocalNats) -> None:
+    """A HALTED order manager sends nothing; the worker learns the refusal as a REJECTED update
+    on its exec subject, and the intent is acknowledged (not redelivered forever)."""
+    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), {})
+    nc, js = await connect(nats_server)
+    try:
+        running.service.set_state(TradingState.HALTED, "test", "U1")
+        await publish_intent(js, entry())
+        await eventually(lambda: intents_done(js))
+        updates = [u for _, _, u in await exec_updates(js)]
+        assert [u.status for u in updates] == [OrderStatus.REJECTED]
+        assert "HALTED" in updates[0].reason
+        assert await running.service.broker.get_order(COID) is None
+    finally:
+        await running.stop()
+        await nc.close()
+
+
+class JournalWitness(AlpacaFake):
+    """An Alpaca that reads the order manager's journal (a separate connection: committed rows
+    only) at the moment each order POST arrives."""
+
+    def __init__(self, journal: Path) -> None:
+        super().__init__()
+        self.journal = journal
+        self.journaled_at_post: list[int] = []
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        coid = (await request.json())["client_order_id"]
+        with sqlite3.connect(self.journal) as db:
+            rows = db.execute("select count(*) from orders where client_order_id = ?", (coid,))
+            self.journaled_at_post.append(rows.fetchone()[0])
+        return await super()._submit(request)
+
+
+async def test_an_intent_is_committed_to_the_journal_before_its_post(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """At the moment the broker sees the POST, the journal already holds the order."""
+    async with JournalWitness(tmp_path / "journal.db") as alpaca:
+        alpaca.prices["SPY"] = PRICE
+        running = await start_oms(ACCOUNT, alpaca_config(tmp_path, nats_server), alpaca_env(alpaca))
+        nc, js = await connect(nats_server)
+        try:
+            await publish_mark(js)
+            await eventually(lambda: running.service.book.last_price("SPY"))
+            await publish_intent(js, entry())
+            await eventually(lambda: intents_done(js), within=10)
+            assert alpaca.journaled_at_post == [1], await exec_updates(js)
+        finally:
+            await running.stop()
+            await nc.close()
+
+
+async def test_every_update_is_published_on_the_exec_subject_with_its_message_id(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """The ack and the fill each go out on exec.{account}.{strategy}.{SYM}, message id
+    `update_msg_id`; a second delivery of the same update is dropped by the server."""
+    async with AlpacaFake() as alpaca:
+        alpaca.prices["SPY"] = PRICE
+        running = await start_oms(ACCOUNT, alpaca_config(tmp_path, nats_server), alpaca_env(alpaca))
+        nc, js = await connect(nats_server)
+        try:
+            await publish_mark(js)
+            await eventually(lambda: running.service.book.last_price("SPY"))
+            await publish_intent(js, entry())
+            await eventually(lambda: intents_done(js), within=10)
+            # the fill comes on the trade_updates stream
+            await eventually(lambda: _has_status(js, OrderStatus.FILLED), within=10)
+            published = [m for m in await exec_updates(js) if m[2].client_order_id == COID]
+            assert {s for s, _, _ in published} == {f"exec.{ACCOUNT}.{STRATEGY}.SPY"}
+            assert all(msg_id == update_msg_id(u) for _, msg_id, u in published)
+            assert len({msg_id for _, msg_id, _ in published}) == len(published)
+            fill = next(u for _, _, u in published if u.fill is not None)
+            assert (fill.fill.qty, fill.fill.price) == (1, PRICE)  # type: ignore[union-attr]
+        finally:
+            await running.stop()
+            await nc.close()
+
+
+async def _has_status(js: JetStreamContext, status: OrderStatus) -> bool:
+    return status in await statuses(js)
+
+
+async def test_an_unacked_intent_redelivered_is_not_sent_again(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """An order manager stopped while its POST was in flight never acknowledged the intent;
+    the next one gets it again after ack_wait, finds it in the journal and at the broker, sends
+    nothing, publishes what the broker says and acknowledges it."""
+    async with AlpacaFake() as alpaca:
+        alpaca.prices["SPY"] = PRICE
+        config = alpaca_config(tmp_path, nats_server)
+        first = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
+        nc, js = await connect(nats_server)
+        second: RunningOms | None = None
+        try:
+            await publish_mark(js)
+            await eventually(lambda: first.service.book.last_price("SPY"))
+            alpaca.hold_order_replies()
+            await publish_intent(js, entry())
+            await eventually(lambda: alpaca.orders_for(COID))  # placed; the reply is held
+            await first.oms.stop()  # stops taking intents: this one stays unacknowledged
+            alpaca.release_order_replies()
+            await first.stop()
+            info = await js.consumer_info(INTENTS_STREAM, oms_consumer(ACCOUNT))
+            assert info.num_ack_pending == 1
+            second = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
+            await eventually(lambda: intents_done(js), within=10)
+            assert second.oms.not_resent == 1
+            assert len(alpaca.orders_for(COID)) == 1
+            assert alpaca.requests.count(("POST", "/v2/orders")) == 1
+            assert OrderStatus.FILLED in await statuses(js)
+        finally:
+            if second is not None:
+                await second.stop()
+            await nc.close()
+
+
+async def test_an_order_manager_killed_between_post_and_ack_yields_one_order(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """`tradebot oms` SIGKILLed while the broker holds its order's reply: after a restart the
+    redelivered intent is found at the broker, and the broker has exactly one order."""
+    async with AlpacaFake() as alpaca:
+        alpaca.prices["SPY"] = PRICE
+        config = alpaca_config(tmp_path, nats_server)
+        nc, js = await connect(nats_server)
+        args = ("oms", "--account", ACCOUNT, "--config", str(config))
+        proc = await spawn_tradebot(None, *args, **alpaca_env(alpaca))
+        try:
+            await eventually(lambda: _has_consumer(js), within=30)
+            await publish_mark(js)
+            alpaca.hold_order_replies()
+            await publish_intent(js, entry())
+            await eventually(lambda: alpaca.orders_for(COID), within=15)
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            alpaca.release_order_replies()
+            await eventually(lambda: lease_lapsed(js), within=15)
+            proc = await spawn_tradebot(None, *args, **alpaca_env(alpaca))
+            await eventually(lambda: intents_done(js), within=30)
+            assert OrderStatus.FILLED in await statuses(js)
+        finally:
+            _out, err = await stop_tradebot(proc)
+            await nc.close()
+        assert proc.returncode == 0, err.decode()
+        assert len(alpaca.orders_for(COID)) == 1
+        assert alpaca.requests.count(("POST", "/v2/orders")) == 1
+        assert b"the broker has it" in err
+
+
+async def _has_consumer(js: JetStreamContext) -> bool:
+    try:
+        await js.consumer_info(INTENTS_STREAM, oms_consumer(ACCOUNT))
+    except NotFoundError:
+        return False
+    return True
