@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-peers soak
+.PHONY: run test lint bench bench-peers soak cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(STAMP)
 # the chaos soak alone, its figures on the terminal (it also runs inside `make test`)
 soak: $(STAMP)
 	$(BIN)/pytest -s -p no:cacheprovider -m soak tests/test_soak.py
+
+# a local nats-server and one process of each cluster role (README "Scaling out")
+cluster: $(STAMP)
+	$(BIN)/tradebot cluster $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

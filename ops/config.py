@@ -35,6 +35,7 @@ ENV_KEYS = {
     "ALPACA_DATA_STREAM_URL": "broker.data_stream_url",
     "ALPACA_DATA_URL": "broker.data_url",
     "SLACK_API_URL": "slack.api_url",
+    "TRADEBOT_NATS_URL": "cluster.nats_url",
 }
 HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 TICKER = re.compile(r"^[A-Z][A-Z.]{0,9}$")

@@ -1,0 +1,181 @@
+"""`tradebot cluster`: a whole cluster on this machine, for trying it: a local nats-server
+(JetStream, the shipped configuration) and one process of each role, their logs prefixed with
+the role's name. A role that exits stops the cluster and says which; so do Ctrl-C, SIGTERM and
+--duration. Production runs each role on its own host against a 3-node JetStream cluster."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops.config import config_path, load_settings
+
+STOP_GRACE_SEC = 15.0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cluster = sub.add_parser(
+        "cluster", help="cluster: a local nats-server and one process of each role"
+    )
+    cluster.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    cluster.add_argument("--duration", type=float, help="stop every role after this many seconds")
+    cluster.add_argument("--data", help="the ingestor replays bars from this CSV")
+    cluster.add_argument("--speed", type=float, help="simulated seconds per real second (0 = max)")
+    cluster.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="workers per strategy, each a share of the partitions",
+    )
+    cluster.set_defaults(run_role=run)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+
+
+def roles(
+    strategies: Sequence[str],
+    accounts: Sequence[str],
+    partitions: int,
+    workers: int,
+    common: Sequence[str],
+    feed: Sequence[str],
+    env: Mapping[str, str],
+) -> list[Role]:
+    """Order managers first (they take their leases), then the workers, the Slack gateway when
+    both tokens are set, and the ingestor last. With several accounts each order manager gets
+    its own journal (data/tradebot-ACCOUNT.db unless TRADEBOT_DB says otherwise)."""
+    plan = []
+    for account in accounts:
+        own = dict(env)
+        if len(accounts) > 1 and "TRADEBOT_DB" not in env:
+            own["TRADEBOT_DB"] = f"data/tradebot-{account}.db"
+        plan.append(Role(f"oms.{account}", ("oms", "--account", account, *common), own))
+    for strategy in strategies:
+        for first, last in split(partitions, workers):
+            plan.append(
+                Role(
+                    f"worker.{strategy}.p{first:02d}-{last:02d}",
+                    ("worker", "--strategy", strategy, "--partitions", f"{first}-{last}", *common),
+                    env,
+                )
+            )
+    if env.get("SLACK_BOT_TOKEN") and env.get("SLACK_APP_TOKEN"):
+        plan.append(Role("gateway", ("gateway", *common), env))
+    plan.append(Role("ingest", ("ingest", *common, *feed), env))
+    return plan
+
+
+def split(partitions: int, workers: int) -> list[tuple[int, int]]:
+    """Contiguous, inclusive ranges covering every partition, as even as they come."""
+    workers = max(1, min(workers, partitions))
+    bounds = [round(i * partitions / workers) for i in range(workers + 1)]
+    return [(bounds[i], bounds[i + 1] - 1) for i in range(workers)]
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    return asyncio.run(_cluster(args, env))
+
+
+async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ops.cluster.config import cluster_config
+    from ops.cluster.server import LocalNats
+
+    path = config_path(args.config, env)
+    cfg = cluster_config(load_settings(path, env=env))
+    server = LocalNats(Path(cfg.store_dir))
+    await server.start()
+    _say("nats", f"JetStream on {server.url}, store {cfg.store_dir}")
+    common = ("--config", str(path))
+    feed = [*(("--data", args.data) if args.data else ()), *_speed(args.speed)]
+    child_env = {**env, "TRADEBOT_NATS_URL": server.url}
+    plan = roles(
+        tuple(cfg.strategies), cfg.accounts, cfg.partitions, args.workers, common, feed, child_env
+    )
+    running: dict[str, asyncio.subprocess.Process] = {}
+    pumps = []
+    try:
+        for role in plan:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                *role.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=dict(role.env),
+            )
+            running[role.name] = proc
+            pumps.append(asyncio.ensure_future(_pump(role.name, proc)))
+        ended = await _until_stop(running, args.duration)
+    finally:
+        await _stop_all(running)
+        await asyncio.gather(*pumps, return_exceptions=True)
+        await server.stop()
+    if ended is not None:
+        name, code = ended
+        _say("cluster", f"{name} exited with {code}: the cluster was stopped")
+        return 1
+    _say("cluster", "stopped")
+    return 0
+
+
+def _speed(speed: float | None) -> tuple[str, ...]:
+    return ("--speed", str(speed)) if speed is not None else ()
+
+
+async def _until_stop(
+    running: Mapping[str, asyncio.subprocess.Process], duration: float | None
+) -> tuple[str, int] | None:
+    """The first role to exit (name, code), or None on a signal or --duration."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    exits = {asyncio.ensure_future(proc.wait()): name for name, proc in running.items()}
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait(
+        {*exits, stopper}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
+    )
+    for waiter in (*exits, stopper):
+        if waiter not in done:
+            waiter.cancel()
+    for waiter in done:
+        if waiter in exits:
+            return exits[waiter], int(waiter.result())
+    return None
+
+
+async def _stop_all(running: Mapping[str, asyncio.subprocess.Process]) -> None:
+    """SIGTERM in reverse start order (the ingestor first, the order managers last), so each
+    role stops cleanly; SIGKILL only after STOP_GRACE_SEC."""
+    for proc in reversed(list(running.values())):
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_GRACE_SEC)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def _pump(name: str, proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdout is not None
+    while line := await proc.stdout.readline():
+        _say(name, line.decode(errors="replace").rstrip())
+
+
+def _say(name: str, text: str) -> None:
+    print(f"[{name}] {text}", flush=True)
