@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     journal_cli.add_parser(sub)
     ingest_cli.add_parser(sub)
     worker_cli.add_parser(sub)
+    ingest_cli.add_parser(sub)
+    worker_cli.add_parser(sub)
     oms_cli.add_parser(sub)
     return parser
 

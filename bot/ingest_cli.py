@@ -1,0 +1,94 @@
+"""`tradebot ingest`: bars from the simulated feed (synthetic, or --data CSV) or, with
+broker.name alpaca, the Alpaca data stream, onto the bar stream."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from ops.config import Settings, config_path, load_settings
+from ops.errors import StartupError
+
+log = logging.getLogger("tradebot")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ingest = sub.add_parser("ingest", help="cluster: publish bars (simulator or Alpaca) to NATS")
+    ingest.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    ingest.add_argument("--data", help="replay bars from this CSV instead of synthetic bars")
+    ingest.add_argument("--speed", type=float, help="simulated seconds per real second (0 = max)")
+    ingest.add_argument("--name", help="this ingestor's name (default: sim or alpaca)")
+    ingest.add_argument("--duration", type=float, help="stop after this many seconds")
+    ingest.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    ingest.set_defaults(run_role=run)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from bot.cluster_role import log_to_stderr
+
+    log_to_stderr(args.verbose)
+    return asyncio.run(serve(args, env))
+
+
+async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from bot.cluster_role import connect, run_until_stopped
+    from ops.cluster.config import cluster_config
+    from ops.cluster.control import ControlPlane
+    from ops.cluster.ingest import BarPublisher, ingest
+    from ops.cluster.streams import ensure_streams
+
+    settings = load_settings(config_path(args.config, env), env=env)
+    cfg = cluster_config(settings)
+    alpaca = settings.get("broker.name") == "alpaca"
+    feed, stop_feed = await (_alpaca_feed(settings, env) if alpaca else _sim_feed(settings, args))
+    name = args.name or ("alpaca" if alpaca else "sim")
+    nc = await connect(cfg.nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, cfg)
+        control = ControlPlane(js, cfg, "ingest", name, None)
+        await control.start()  # heartbeats only: an ingestor trades nothing
+        publisher = BarPublisher(js, cfg.partitions)
+        try:
+            await run_until_stopped(lambda: ingest(feed, publisher), args.duration, "ingest")
+        finally:
+            await control.stop()
+            await stop_feed()
+        c = publisher.counters
+        log.info("ingest %s: %d bars stored, %d duplicates", name, c.published, c.duplicates)
+    finally:
+        await nc.close()
+    return 0
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _sim_feed(settings: Settings, args: argparse.Namespace):
+    """The bars `tradebot run` would see (same seed, same start, or the CSV)."""
+    from bot.venues import build_sim
+
+    venue = await asyncio.to_thread(build_sim, settings, args.data, args.speed)  # reads a CSV
+    return venue.feed, _nothing
+
+
+async def _alpaca_feed(settings: Settings, env: Mapping[str, str]):
+    from strategy.clock import SystemClock
+    from strategy.venues.alpaca.feed import AlpacaFeed
+
+    key, secret = env.get("ALPACA_API_KEY"), env.get("ALPACA_SECRET_KEY")
+    if not key or not secret:
+        raise StartupError("ingest from alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+    feed = AlpacaFeed.connect(
+        key,
+        secret,
+        settings.symbols,
+        SystemClock(),
+        settings.text("broker.data_feed"),
+        stream_url=settings.text("broker.data_stream_url"),
+        data_url=settings.text("broker.data_url"),
+    )
+    return feed, feed.stop

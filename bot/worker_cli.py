@@ -1,0 +1,80 @@
+"""`tradebot worker --strategy NAME --partitions a-b`: the engine over those bar partitions,
+publishing order intents for the strategy's account; it mirrors kill and pause."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ops.config import config_path, load_settings
+from ops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ops.cluster.control import ControlPlane, ControlView, OnChange
+    from ops.cluster.worker import Worker
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = sub.add_parser("worker", help="cluster: decide on bar partitions, publish intents")
+    worker.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    worker.add_argument("--strategy", required=True, help="a strategy of cluster.strategies")
+    worker.add_argument("--partitions", help="a-b, inclusive (default: all)")
+    worker.add_argument("--duration", type=float, help="stop after this many seconds")
+    worker.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    worker.set_defaults(run_role=run)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from bot.cluster_role import log_to_stderr
+
+    log_to_stderr(args.verbose)
+    return asyncio.run(serve(args, env))
+
+
+async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from bot.cluster_role import connect, run_until_stopped
+    from ops.cluster.config import cluster_config
+    from ops.cluster.control import ControlPlane
+    from ops.cluster.streams import ensure_streams
+    from ops.cluster.worker import build_worker, parse_partitions
+
+    settings = load_settings(config_path(args.config, env), env=env)
+    cfg = cluster_config(settings)
+    account = cfg.account_of(args.strategy)
+    try:
+        partitions = parse_partitions(args.partitions or f"0-{cfg.partitions - 1}", cfg.partitions)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    name = f"{args.strategy}-p{partitions[0]:02d}-{partitions[-1]:02d}"
+    nc = await connect(cfg.nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, cfg)
+        worker = build_worker(js, settings, cfg, args.strategy, partitions)
+        await worker.restore()
+        control = ControlPlane(js, cfg, "worker", name, account)
+        await control.start(_mirror(worker, control))
+        try:
+            await run_until_stopped(worker.run, args.duration, f"worker.{name}")
+        finally:
+            await control.stop()
+    finally:
+        await nc.close()
+    return 0
+
+
+def _mirror(worker: Worker, control: ControlPlane) -> OnChange:
+    from ops.cluster.worker import mirror_control
+
+    async def on_change(view: ControlView) -> None:
+        killed, paused = view.killed, view.paused
+        mirror_control(
+            worker.engine,
+            killed.reason or "kill" if killed else None,
+            paused.reason or "pause" if paused else None,
+        )
+        await control.acknowledge(*view.revisions)
+
+    return on_change

@@ -1,0 +1,360 @@
+"""A strategy worker: the Engine over a range of bar partitions, its orders published as intents.
+
+Per partition one durable pull consumer (explicit acks). A fetched batch is decided bar by bar
+(synchronous, no I/O); only when a bar produced an order does the batch wait, for that intent's
+PubAck; then every bar of the batch is acked. A bar not newer than the last one of its symbol is
+acked and dropped.
+
+After a restart the worker first rebuilds what it knew: the intents it had sent (INTENTS) and
+their updates (EXEC), then the bars up to each consumer's ack floor go through the same engine
+with the broker publishing nothing, so statistics, cooldowns and working orders are those of a
+worker that never stopped; the consumers then redeliver from the ack floor. A bar redelivered
+after it produced an intent decides the same client_order_id, which is not published again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from ops.cluster.codec import CodecError, decode_bar, decode_intent, decode_update
+from ops.cluster.config import ClusterConfig
+from ops.cluster.intents import IntentBroker
+from ops.cluster.replay import read_stream, stream_seq
+from ops.cluster.subjects import (
+    BARS_STREAM,
+    EXEC_STREAM,
+    INTENTS_STREAM,
+    consumer_name,
+    exec_filter,
+    partition_filter,
+    partition_of,
+)
+from ops.config import Settings
+from strategy.book import Book
+from strategy.engine import Engine
+from strategy.latency import LatencyTracker
+from strategy.risk import RiskGate
+from strategy.types import Bar, OrderRequest, OrderUpdate, TradingState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    strategy: str
+    account: str
+    partitions: tuple[int, ...]
+    ack_wait_sec: float
+    bar_sec: int = 60
+    batch: int = 500
+    idle_fetch_sec: float = 1.0
+
+
+@dataclass(slots=True)
+class WorkerCounters:
+    bars: int = 0  # decided
+    stale: int = 0  # not newer than the last bar of their symbol: acked, dropped
+    malformed: int = 0
+    replayed_bars: int = 0
+    restored_intents: int = 0
+    restored_updates: int = 0
+    updates: int = 0  # live order updates applied
+
+
+class BarClock:
+    """Market time = the end of the bar being decided. Partitions are consumed side by side, so
+    this may step back (unlike ManualClock): each bar is judged on its own time."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        self.monotonic_ns = time.monotonic_ns
+
+    def now(self) -> float:
+        return self._now
+
+    def set(self, ts: float) -> None:
+        self._now = ts
+
+
+class DropRecorder:
+    """The worker journals nothing: the order manager's journal records every intent's fate."""
+
+    def record(self, table: str, row: Mapping[str, object]) -> None:
+        return None
+
+
+def parse_partitions(text: str, partitions: int) -> tuple[int, ...]:
+    """`a-b` (inclusive) or `a`; ValueError naming the allowed range."""
+    first, _, last = text.partition("-")
+    try:
+        lo, hi = int(first), int(last or first)
+    except ValueError:
+        raise ValueError(f"--partitions {text!r}: expected a-b, e.g. 0-{partitions - 1}") from None
+    if not 0 <= lo <= hi < partitions:
+        raise ValueError(f"--partitions {text!r}: within 0-{partitions - 1}, low to high")
+    return tuple(range(lo, hi + 1))
+
+
+def mirror_control(engine: Engine, killed: str | None, paused: str | None) -> TradingState:
+    """The control plane's kill or pause (its reason; None = not in force) as the engine's gate
+    state, a pre-check only: the order manager enforces them."""
+    if killed is not None:
+        state, reason = TradingState.HALTED, killed
+    elif paused is not None:
+        state, reason = TradingState.PAUSED, paused
+    else:
+        state, reason = TradingState.ACTIVE, ""
+    engine.gate.set_state(state, reason)
+    return state
+
+
+class Worker:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        spec: WorkerSpec,
+        engine: Engine,
+        broker: IntentBroker,
+        clock: BarClock,
+    ) -> None:
+        self._js = js
+        self._spec = spec
+        self.engine = engine
+        self._broker = broker
+        self._clock = clock
+        self._symbols = frozenset(engine.symbols)
+        self._last_ts: dict[str, float] = {}
+        self._subs: dict[int, JetStreamContext.PullSubscription] = {}
+        self._exec_sub: Subscription | None = None
+        self._exec_seq = 0
+        self._sent: dict[str, OrderRequest] = {}
+        self.counters = WorkerCounters()
+
+    # -- start-up --------------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Bind the durable consumers and rebuild state up to their ack floors."""
+        floors = {p: await self._bind(p) for p in self._spec.partitions}
+        await self._read_intents()
+        updates = await self._read_updates()
+        self._broker.replaying = True
+        try:
+            await self._replay_bars(floors, updates)
+            while updates:
+                self._restore_update(updates.popleft())
+            for order in self._sent.values():  # sent, never re-decided, no update yet
+                if self.engine.book.order(order.client_order_id) is None:
+                    self.engine.book.add_order(order, self.engine.params)
+        finally:
+            self._broker.replaying = False
+        log.info(
+            "worker %s p%s restored: %d bars, %d intents, %d updates",
+            self._spec.strategy,
+            ",".join(map(str, self._spec.partitions)),
+            self.counters.replayed_bars,
+            self.counters.restored_intents,
+            self.counters.restored_updates,
+        )
+
+    async def _bind(self, partition: int) -> int:
+        """The durable consumer and its ack floor. Bars a dead worker had been given but not
+        acked would come back only after ack_wait, behind newer ones (then dropped as not
+        newer): the consumer is recreated at the ack floor so they come first. One worker per
+        (strategy, partition): this takes the partition over."""
+        durable = consumer_name(self._spec.strategy, partition)
+        floor = 0
+        try:
+            info = await self._js.consumer_info(BARS_STREAM, durable)
+        except NotFoundError:
+            start = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        else:
+            floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
+            start = ConsumerConfig()
+            if info.num_ack_pending:
+                await self._js.delete_consumer(BARS_STREAM, durable)
+                start = ConsumerConfig(
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1
+                )
+        start.ack_policy = AckPolicy.EXPLICIT
+        start.ack_wait = self._spec.ack_wait_sec
+        start.max_ack_pending = -1
+        self._subs[partition] = await self._js.pull_subscribe(
+            partition_filter(partition), durable=durable, stream=BARS_STREAM, config=start
+        )
+        return floor
+
+    async def _read_intents(self) -> None:
+        prefix = f"intent.{self._spec.account}.{self._spec.strategy}.>"
+        async for msg in read_stream(self._js, INTENTS_STREAM, [prefix]):
+            order, _ = decode_intent(msg.data)
+            if order.symbol in self._symbols:
+                self._sent[order.client_order_id] = order
+        self._broker.sent.update(self._sent)
+        self.counters.restored_intents = len(self._sent)
+
+    async def _read_updates(self) -> deque[OrderUpdate]:
+        updates: deque[OrderUpdate] = deque()
+        subject = exec_filter(self._spec.account, self._spec.strategy)
+        async for msg in read_stream(self._js, EXEC_STREAM, [subject]):
+            self._exec_seq = stream_seq(msg)
+            update = decode_update(msg.data)
+            if update.symbol in self._symbols:
+                updates.append(update)
+        return updates
+
+    async def _replay_bars(self, floors: dict[int, int], updates: deque[OrderUpdate]) -> None:
+        """In stream order; an update is applied before the first bar that starts at or after
+        its time, the best reconstruction of when the worker had it."""
+        upto = max(floors.values(), default=0)
+        if upto == 0:
+            return
+        subjects = [partition_filter(p) for p, floor in floors.items() if floor > 0]
+        async for msg in read_stream(self._js, BARS_STREAM, subjects, upto=upto):
+            partition = int(msg.subject.split(".")[2][1:])
+            if stream_seq(msg) > floors[partition]:
+                continue
+            bar = self._decode(msg)
+            if bar is None:
+                continue
+            while updates and updates[0].ts <= bar.ts:
+                self._restore_update(updates.popleft())
+            orders = self.engine.counters.orders
+            if self._take(bar):
+                self.counters.replayed_bars += 1
+            if self.engine.counters.orders != orders:
+                await self._settle()
+
+    def _restore_update(self, update: OrderUpdate) -> None:
+        """An update of an order sent before the restart that the replay did not decide again
+        (the live worker had it): the book takes the order as it was sent."""
+        book = self.engine.book
+        sent = self._sent.get(update.client_order_id)
+        if sent is not None and book.order(update.client_order_id) is None:
+            book.add_order(sent, self.engine.params)
+        self.engine.on_order_update(update)
+        self.counters.restored_updates += 1
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Order updates as they come, and each partition's bars, until cancelled."""
+        self._exec_sub = await self._js.subscribe(
+            exec_filter(self._spec.account, self._spec.strategy),
+            stream=EXEC_STREAM,
+            cb=self._on_exec,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._exec_seq + 1
+            ),
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                for partition, sub in self._subs.items():
+                    group.create_task(self._consume(sub), name=f"bars-p{partition:02d}")
+        finally:
+            await self._exec_sub.unsubscribe()
+
+    async def _on_exec(self, msg: Msg) -> None:
+        try:
+            update = decode_update(msg.data)
+        except CodecError as exc:
+            log.error("exec %s: %s", msg.subject, exc)
+            return
+        if update.symbol in self._symbols:
+            self.engine.on_order_update(update)
+            self.counters.updates += 1
+
+    async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
+        while True:
+            try:
+                msgs = await sub.fetch(self._spec.batch, timeout=self._spec.idle_fetch_sec)
+            except nats.errors.TimeoutError:
+                continue
+            await self.handle(msgs)
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        """Decide a batch; wait for the PubAcks of any intents it produced; then ack it all."""
+        orders = self.engine.counters.orders
+        received_ns = self._clock.monotonic_ns()
+        for msg in msgs:
+            bar = self._decode(msg)
+            if bar is not None and self._take(bar, received_ns):
+                self.counters.bars += 1
+        if self.engine.counters.orders != orders:
+            await self._settle()
+        for msg in msgs:
+            await msg.ack()
+
+    async def _settle(self) -> None:
+        """The submit tasks have started (drain may time out, never before that) and every
+        intent they publish has its PubAck."""
+        await self.engine.drain()
+        await self._broker.settled()
+
+    def _decode(self, msg: Msg) -> Bar | None:
+        try:
+            return decode_bar(msg.data)
+        except CodecError as exc:
+            self.counters.malformed += 1
+            log.error("bar %s: %s (dropped)", msg.subject, exc)
+            return None
+
+    def _take(self, bar: Bar, received_ns: int | None = None) -> bool:
+        """Into the engine unless it is not newer than the last bar of its symbol."""
+        last = self._last_ts.get(bar.symbol)
+        if last is not None and bar.ts <= last:
+            self.counters.stale += 1
+            return False
+        self._last_ts[bar.symbol] = bar.ts
+        self._clock.set(bar.ts + self._spec.bar_sec)
+        try:
+            self.engine.on_bar(bar, received_ns)
+        except Exception as exc:  # like Engine.run: one bad bar must not stop every symbol
+            self.engine.counters.errors += 1
+            self.engine.on_error(f"engine-{bar.symbol}", exc)
+        return True
+
+
+def build_worker(
+    js: JetStreamContext,
+    settings: Settings,
+    cfg: ClusterConfig,
+    strategy: str,
+    partitions: tuple[int, ...],
+) -> Worker:
+    """The engine of `tradebot run` (stats, signals, sizing, its own risk gate as a pre-check)
+    over the configured symbols of these partitions, on market time (each bar's end)."""
+    account = cfg.account_of(strategy)
+    symbols = tuple(s for s in settings.symbols if partition_of(s, cfg.partitions) in partitions)
+    bar_sec = settings.integer("sim.bar_sec")
+    clock = BarClock()
+    broker = IntentBroker(js, account, strategy, clock)
+    recorder = DropRecorder()
+    book = Book(settings.number("broker.starting_cash"), clock, recorder)
+    engine = Engine(
+        symbols=symbols,
+        params=settings.strategy_params(),
+        gate=RiskGate(settings.risk_limits(), settings.symbols, clock),
+        book=book,
+        broker=broker,  # type: ignore[arg-type]  # publishes; the order manager does the rest
+        clock=clock,
+        recorder=recorder,
+        latency=LatencyTracker(),
+        vol_window=settings.integer("strategy.vol_window"),
+        bar_sec=bar_sec,
+        equity_every_sec=settings.number("journal.equity_every_sec"),
+    )
+    spec = WorkerSpec(strategy, account, partitions, cfg.ack_wait_sec, bar_sec)
+    return Worker(js, spec, engine, broker, clock)

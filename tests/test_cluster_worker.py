@@ -1,0 +1,228 @@
+"""Ingest and strategy workers against a real nats-server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from ops.cluster.codec import decode_intent, encode_intent
+from ops.cluster.config import ClusterConfig, cluster_config
+from ops.cluster.ingest import BarPublisher, ingest
+from ops.cluster.replay import read_stream
+from ops.cluster.server import LocalNats
+from ops.cluster.streams import ensure_streams
+from ops.cluster.subjects import (
+    BARS_STREAM,
+    INTENTS_STREAM,
+    consumer_name,
+    intent_subject,
+)
+from ops.cluster.worker import Worker, build_worker
+from ops.config import Settings, load_settings
+from strategy.clock import ManualClock
+from strategy.types import Bar
+from strategy.venues.bars import synthetic_bars
+from strategy.venues.sim_feed import SimFeed
+from tests.support import START, bar, eventually, spawn_tradebot, stop_tradebot, write_config
+
+SYMBOLS = [f"T{chr(65 + i)}" for i in range(16)]
+PARTITIONS = 4
+ALL = tuple(range(PARTITIONS))
+STRATEGY = "MeanReversionV1"
+
+
+def _config(tmp_path: Path, server: LocalNats) -> Path:
+    return write_config(
+        tmp_path,
+        **{
+            "cluster.nats_url": server.url,
+            "cluster.partitions": PARTITIONS,
+            "cluster.ack_wait_sec": 1.0,  # a killed worker's unacked bars come back soon
+            "strategy.symbols": SYMBOLS,
+        },
+    )
+
+
+@contextlib.asynccontextmanager
+async def _cluster(
+    tmp_path: Path, server: LocalNats
+) -> AsyncIterator[tuple[Settings, ClusterConfig, JetStreamContext, Client]]:
+    settings = load_settings(_config(tmp_path, server))
+    cfg = cluster_config(settings)
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, cfg)
+    try:
+        yield settings, cfg, js, nc
+    finally:
+        await nc.close()
+
+
+MINUTES = 200
+EVERY_BAR = list(synthetic_bars(SYMBOLS, seed=7, start_ts=START, count=MINUTES))
+
+
+def _bars(minutes: int, first: int = 0) -> list[Bar]:
+    """The bars of every symbol from minute `first`, for `minutes` minutes (one draw, sliced)."""
+    return EVERY_BAR[first * len(SYMBOLS) : (first + minutes) * len(SYMBOLS)]
+
+
+async def _publish(js: JetStreamContext, bars: Iterable[Bar]) -> None:
+    publisher = BarPublisher(js, PARTITIONS)
+    await ingest(SimFeed(list(bars), ManualClock(START)), publisher)
+
+
+async def _drained(js: JetStreamContext, strategy: str) -> bool:
+    """Every bar of every partition delivered and acked by the strategy's consumers."""
+    for partition in ALL:
+        try:
+            info = await js.consumer_info(BARS_STREAM, consumer_name(strategy, partition))
+        except NotFoundError:
+            return False
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return True
+
+
+async def _intents(js: JetStreamContext, strategy: str) -> list[tuple[str, bytes]]:
+    """(message id, the intent as the other strategy would have published it), in stream order."""
+    found = []
+    async for msg in read_stream(js, INTENTS_STREAM, [f"intent.main.{strategy}.>"]):
+        order, _ = decode_intent(msg.data)
+        assert msg.headers is not None
+        found.append((msg.headers["Nats-Msg-Id"], encode_intent(order, "any")))
+    return found
+
+
+@contextlib.asynccontextmanager
+async def _running(worker: Worker) -> AsyncIterator[Worker]:
+    await worker.restore()
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_two_ingestors_of_the_same_bars_store_each_bar_once(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """Two ingestors (two connections) publishing the same feed: the server keeps one copy."""
+    bars = _bars(20)
+    async with _cluster(tmp_path, nats_server) as (_, _cfg, js, _nc):
+        other = await nats.connect(nats_server.url)
+        first, second = BarPublisher(js, PARTITIONS), BarPublisher(other.jetstream(), PARTITIONS)
+        counted = await asyncio.gather(
+            ingest(SimFeed(bars, ManualClock(START)), first),
+            ingest(SimFeed(bars, ManualClock(START)), second),
+        )
+        await other.close()
+        info = await js.stream_info(BARS_STREAM)
+    assert info.state.messages == len(bars)
+    assert sum(c.published for c in counted) == len(bars)
+    assert sum(c.duplicates for c in counted) == len(bars)
+
+
+async def test_a_bar_not_newer_than_the_last_of_its_symbol_is_acked_and_dropped(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """An older bar published late (another message id) is acked, counted and never decided."""
+    async with _cluster(tmp_path, nats_server) as (settings, cfg, js, _nc):
+        worker = build_worker(js, settings, cfg, STRATEGY, ALL)
+        async with _running(worker):
+            await _publish(js, [bar("TA", 5, 100.0), bar("TA", 4, 101.0), bar("TB", 4, 50.0)])
+            await eventually(lambda: _drained(js, STRATEGY))
+        assert worker.counters.stale == 1
+        assert worker.engine.counters.bars == 2
+        assert worker.engine.book.last_price("TA") == (100.0, START + 6 * 60)
+
+
+async def test_intents_carry_the_client_order_id_and_a_republished_one_is_dropped(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """Each intent's Nats-Msg-Id is its client_order_id; publishing it again stores nothing."""
+    async with _cluster(tmp_path, nats_server) as (settings, cfg, js, _nc):
+        worker = build_worker(js, settings, cfg, STRATEGY, ALL)
+        async with _running(worker):
+            await _publish(js, _bars(80))
+            await eventually(lambda: _drained(js, STRATEGY), within=20)
+        intents = await _intents(js, STRATEGY)
+        assert intents and len(intents) == worker.engine.counters.orders
+        for msg_id, data in intents:
+            order, _ = decode_intent(data)
+            assert msg_id == order.client_order_id
+        order, _ = decode_intent(intents[0][1])
+        again = await js.publish(
+            intent_subject("main", STRATEGY, order.symbol),
+            encode_intent(order, STRATEGY),
+            headers={"Nats-Msg-Id": order.client_order_id},
+        )
+        assert again.duplicate
+        assert len(await _intents(js, STRATEGY)) == len(intents)
+
+
+@pytest.mark.parametrize("kill_after_minutes", [40, 75])
+async def test_a_worker_killed_mid_run_resumes_and_decides_like_one_that_never_stopped(
+    tmp_path: Path, nats_server: LocalNats, kill_after_minutes: int
+) -> None:
+    """SIGKILL of a real `tradebot worker` mid-run, then a restart: every bar is acked, no
+    client_order_id is published twice, and the intents equal an uninterrupted worker's on the
+    same bars (its statistics warmed from the bars before the ack floor, its working orders
+    restored from the intents it had sent)."""
+    config = _config(tmp_path, nats_server)
+    args = ("worker", "--config", str(config), "--strategy", STRATEGY)
+    async with _cluster(tmp_path, nats_server) as (_settings, _cfg, js, _nc):
+        proc = await spawn_tradebot(None, *args)
+        await eventually(lambda: _consumers_exist(js, STRATEGY), within=20)
+        await _publish(js, _bars(kill_after_minutes))
+        await eventually(lambda: _drained(js, STRATEGY), within=20)
+        await _publish(js, _bars(40, first=kill_after_minutes))  # and kill while it decides
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        await _publish(js, _bars(40, first=kill_after_minutes + 40))
+        proc = await spawn_tradebot(None, *args)
+        try:
+            await eventually(lambda: _drained(js, STRATEGY), within=30)
+        finally:
+            _, err = await stop_tradebot(proc)
+        assert proc.returncode == 0, err.decode()
+        got = await _intents(js, STRATEGY)
+    want = await _uninterrupted(tmp_path, _bars(kill_after_minutes + 80))
+    assert len(want) >= 4
+    assert len({msg_id for msg_id, _ in got}) == len(got)
+    assert sorted(got) == sorted(want)
+
+
+async def _uninterrupted(tmp_path: Path, bars: list[Bar]) -> list[tuple[str, bytes]]:
+    """The intents of a worker that never stopped, on its own server (the same client_order_ids
+    in one stream would be dropped as duplicates)."""
+    server = LocalNats(tmp_path / "reference" / "nats")
+    await server.start()
+    try:
+        async with _cluster(tmp_path / "reference", server) as (settings, cfg, js, _nc):
+            await _publish(js, bars)
+            async with _running(build_worker(js, settings, cfg, STRATEGY, ALL)):
+                await eventually(lambda: _drained(js, STRATEGY), within=20)
+            return await _intents(js, STRATEGY)
+    finally:
+        await server.stop()
+
+
+async def _consumers_exist(js: JetStreamContext, strategy: str) -> bool:
+    try:
+        for partition in ALL:
+            await js.consumer_info(BARS_STREAM, consumer_name(strategy, partition))
+    except NotFoundError:
+        return False
+    return True
