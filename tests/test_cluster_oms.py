@@ -202,18 +202,26 @@ class JournalWitness(AlpacaFake):
 async def test_an_intent_is_committed_to_the_journal_before_its_post(
     tmp_path: Path, nats_server: LocalNats
 ) -> None:
-    """At the moment the broker sees the POST, the journal already holds the order."""
+    """At the moment the broker sees the POST, the journal already holds the order: with the
+    journal's writer held off (another connection has the write lock) the order waits for it."""
     async with JournalWitness(tmp_path / "journal.db") as alpaca:
         alpaca.prices["SPY"] = PRICE
         running = await start_oms(ACCOUNT, alpaca_config(tmp_path, nats_server), alpaca_env(alpaca))
         nc, js = await connect(nats_server)
+        lock = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
         try:
             await publish_mark(js)
             await eventually(lambda: running.service.book.last_price("SPY"))
+            lock.execute("begin immediate")
             await publish_intent(js, entry())
-            await eventually(lambda: intents_done(js), within=10)
+            await eventually(lambda: running.service.book.order(COID))
+            # the writer tried to commit the order row and could not
+            await eventually(lambda: running.service.journal.health()["write_errors"], within=30)
+            lock.execute("rollback")
+            await eventually(lambda: intents_done(js), within=30)
             assert alpaca.journaled_at_post == [1], await exec_updates(js)
         finally:
+            lock.close()
             await running.stop()
             await nc.close()
 
