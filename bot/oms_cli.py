@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
+    from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
     from bot.venues import Venue
+    from ops.cluster.control import ControlPlane
     from ops.cluster.oms import OrderManager
     from ops.config import Settings
     from ops.results import RunSummary
@@ -86,8 +89,12 @@ class RunningOms:
     service: TradingService
     venue: Venue
     nc: NATS
+    control: ControlPlane
+    commands: Subscription
 
     async def stop(self) -> RunSummary:
+        await self.commands.unsubscribe()
+        await self.control.stop()
         await self.oms.stop()
         summary = await self.service.stop()
         await self.venue.stop()
@@ -102,11 +109,15 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     import nats
 
     from bot.app import open_journal
+    from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
+    from ops.cluster.control import ControlPlane, ControlView
     from ops.cluster.lease import Lease, holder_name
     from ops.cluster.oms import OrderManager
     from ops.cluster.streams import ensure_streams, leases_bucket
     from ops.cluster.subjects import component_key, lease_key
+    from ops.commands import CommandCore
+    from ops.confirm import Confirmations
     from ops.service import TradingService
 
     settings, journal = open_journal(config, env)
@@ -143,7 +154,14 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
         starting_cash=venue.starting_cash,
     )
     venue.report_to(service.alert, service.resolve)
-    running = RunningOms(OrderManager(js, cfg, account, service, lease), service, venue, nc)
+    oms = OrderManager(js, cfg, account, service, lease)
+    control = ControlPlane(js, cfg, "oms", account, account)
+
+    async def obey(view: ControlView) -> None:
+        killed, paused = view.killed, view.paused
+        oms.obey(killed.requester if killed else None, paused.requester if paused else None)
+        await control.acknowledge(*view.revisions)
+
     await venue.start()
     if venue.recover:
         try:
@@ -155,7 +173,13 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
             await nc.close()
             raise
     await service.start()
-    await running.oms.start()
+    await oms.start()
+    await control.start(obey)
+    core = CommandCore(
+        service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
+    )
+    commands = await serve_commands(nc, account, core)
+    running = RunningOms(oms, service, venue, nc, control, commands)
     log.info("order manager of %s running (%s)", account, service.venue_label)
     return running
 
@@ -163,8 +187,6 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
 async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContext) -> Venue:
     """The configured broker; the bars are NATS marks (the simulator's clock and fills follow
     them)."""
-    import time
-
     from bot.venues import Venue, build_alpaca
     from ops.cluster.marks import NatsMarks
     from strategy.clock import ManualClock

@@ -18,6 +18,8 @@ from nats.js.errors import NotFoundError
 
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
+from ops.cluster.config import ClusterConfig, cluster_config
+from ops.cluster.control import read_components, request_kill, request_pause
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,
@@ -29,6 +31,7 @@ from ops.cluster.subjects import (
     lease_key,
     oms_consumer,
 )
+from ops.config import load_settings
 from strategy.types import (
     Bar,
     Intent,
@@ -331,3 +334,32 @@ async def _has_consumer(js: JetStreamContext) -> bool:
     except NotFoundError:
         return False
     return True
+
+
+async def test_a_kill_and_a_pause_from_the_control_plane_are_obeyed_and_acknowledged(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """pause.{account} moves ACTIVE to PAUSED and is acknowledged; kill.global takes the kill
+    path (HALTED, flatten) and is acknowledged by the order manager's component key."""
+    config = oms_config(tmp_path, nats_server)
+    running = await start_oms(ACCOUNT, config, {})
+    nc, js = await connect(nats_server)
+    cfg = cluster_config(load_settings(config))
+    try:
+        paused = await request_pause(js, cfg, ACCOUNT, "U1", "test")
+        await eventually(lambda: running.service.gate.state is TradingState.PAUSED)
+        await eventually(lambda: _acked(js, cfg, f"pause.{ACCOUNT}", paused))
+        killed = await request_kill(js, cfg, None, "U2", "test")
+        await eventually(lambda: running.service.gate.state is TradingState.HALTED)
+        await eventually(lambda: _acked(js, cfg, "kill.global", killed))
+        await eventually(lambda: running.service.kill_switch.status().last is not None)
+    finally:
+        await running.stop()
+        await nc.close()
+
+
+async def _acked(js: JetStreamContext, cfg: ClusterConfig, key: str, revision: int) -> bool:
+    for component in await read_components(js, cfg):
+        if component.key == f"oms.{ACCOUNT}":
+            return component.acks.get(key) == revision
+    return False
