@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot import cli_values, cluster_cli, ingest_cli, journal_cli, oms_cli, worker_cli
+from bot import cli_values, cluster_cli, gateway_cli, ingest_cli, journal_cli, oms_cli, worker_cli
 from bot.backtest_args import add_arguments as add_backtest_arguments
 from bot.logs import stderr_handler
 from ops.config import config_path, load_settings
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     worker_cli.add_parser(sub)
     oms_cli.add_parser(sub)
     cluster_cli.add_parser(sub)
+    gateway_cli.add_parser(sub)
     return parser
 
 

@@ -57,7 +57,7 @@ class SlackListeners:
         self.confirmations: dict[str, Posted] = {}
 
     def register(self, app: AsyncApp) -> None:
-        app.use(Authorize(self.core, self.policy))
+        app.use(Authorize(self.core.audit, self.core.service.spawn, self.policy))
         app.command("/trade")(self.on_command)
         app.action("confirm")(self.on_confirm)
         app.action("cancel")(self.on_cancel)

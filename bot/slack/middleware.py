@@ -5,17 +5,22 @@ audit row, so no listener checks permissions itself."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from bot.slack.authz import Policy, classify, decide
 from bot.slack.replies import Replies
-from ops.commands import CommandCore
+
+Audit = Callable[[str, str, str, str, str, str], None]  # user, channel, surface, text, outcome, why
+Spawn = Callable[[str, Coroutine[Any, Any, Any]], object]  # a named, tracked background task
 
 
 class Authorize:
-    def __init__(self, core: CommandCore, policy: Policy) -> None:
-        self.core = core
+    """Over any command core: the single-process one and the cluster gateway's."""
+
+    def __init__(self, audit: Audit, spawn: Spawn, policy: Policy) -> None:
+        self.audit = audit
+        self.spawn = spawn
         self.policy = policy
         self._replies = itertools.count(1)
 
@@ -33,11 +38,9 @@ class Authorize:
         response = await ack()  # Slack gets its ack before anything slow happens
         if refusal is None:
             return await next_()
-        self.core.audit(asked.user, asked.channel, "slack", asked.text, "unauthorized", refusal)
+        self.audit(asked.user, asked.channel, "slack", asked.text, "unauthorized", refusal)
         # The refusal goes out after the ack: the middleware returns at once (not calling
         # next() stops Bolt here) and the reply is a tracked background task.
         replies = Replies(client, body.get("response_url"))
-        self.core.service.spawn(
-            f"slack-refusal-{next(self._replies)}", replies.say(f":warning: {refusal}")
-        )
+        self.spawn(f"slack-refusal-{next(self._replies)}", replies.say(f":warning: {refusal}"))
         return response

@@ -1,0 +1,239 @@
+"""The gateway's command core: `/trade` for the whole cluster, transport-independent.
+
+status aggregates every account (asked over NATS request-reply) and every component (their
+heartbeats, silent ones named); kill and resume ask to confirm, then write the control bucket
+and wait for the acknowledgements; pause writes at once. Every command, refusal and click is
+audited in the gateway's journal, as the single-process core does in its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+
+from ops import messages
+from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status
+from ops.cluster.config import ClusterConfig
+from ops.cluster.control import (
+    AckReport,
+    Component,
+    ControlOrder,
+    await_acks,
+    read_components,
+    read_orders,
+    request_kill,
+    request_pause,
+    request_resume,
+    silent_components,
+)
+from ops.confirm import Confirmations, Pending
+from ops.journal import Journal
+from ops.parsing import parse_command
+from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
+from strategy.clock import Clock
+
+SERVED = frozenset({"status", "kill", "pause", "resume", "help"})
+HELP = (
+    "status [here]          every account (state, equity, P&L, positions) and every process",
+    "kill [account]         halt, cancel, flatten everywhere or in one account (asks to confirm)",
+    "pause [account]        stop new entries everywhere or in one account",
+    "resume [account]       lift kill and pause (asks to confirm)",
+    "help                   this list",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    accounts: tuple[AccountStatus | AccountUnreachable, ...]
+    components: tuple[Component, ...]
+    silent: tuple[str, ...]
+    orders: tuple[ControlOrder, ...]  # kill/pause entries in force
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ControlOutcome:
+    """A control order written, and who has acknowledged it."""
+
+    verb: str  # kill, pause, resume
+    scope: str  # global or the account
+    by: str
+    report: AckReport
+
+
+GatewayResult = ClusterStatus | ControlOutcome | ConfirmRequest | Done | HelpResult
+
+
+class GatewayCore:
+    def __init__(
+        self,
+        nc: Client,
+        cfg: ClusterConfig,
+        confirmations: Confirmations,
+        journal: Journal,
+        clock: Clock,
+        kill_ttl_sec: float,
+        ack_within_sec: float = 1.0,
+        ask_within_sec: float = 2.0,
+    ) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.cfg = cfg
+        self.confirmations = confirmations
+        self.journal = journal
+        self.clock = clock
+        self.kill_ttl_sec = kill_ttl_sec
+        self.ack_within_sec = ack_within_sec
+        self.ask_within_sec = ask_within_sec
+
+    async def handle(self, text: str, user: str, channel: str, surface: str) -> GatewayResult:
+        """Run one command line; CommandError means refused, nothing changed (audited)."""
+        try:
+            command = parse_command(text)
+            if command.name not in SERVED:
+                served = ", ".join(sorted(SERVED))
+                raise CommandError(f"`{command.name}` is per account; the gateway serves: {served}")
+            result = await self._dispatch(command.name, command.args, user, channel)
+        except CommandError as exc:
+            self.audit(user, channel, surface, text, "refused", str(exc))
+            raise
+        self.audit(user, channel, surface, text, "ok", type(result).__name__)
+        return result
+
+    async def _dispatch(
+        self, name: str, args: tuple[str, ...], user: str, channel: str
+    ) -> GatewayResult:
+        if name == "help":
+            return HelpResult(HELP)
+        if name == "status":
+            if args:
+                raise CommandError(messages.EXTRA_ARGS.format(extra=" ".join(args), usage=HELP[0]))
+            return await self.status(user, channel)
+        account = self._account(args)
+        scope = account or "every account"
+        if name == "pause":
+            await request_pause(self.js, self.cfg, account, user, "paused from Slack", self.clock)
+            return await self._outcome("pause", account, user)
+        if name == "kill":
+            return self._ask(
+                "kill",
+                user,
+                channel,
+                f"KILL {scope}: halt, cancel all orders, flatten every position",
+                (
+                    f"writes {'kill.' + (account or 'global')}: every order manager in scope "
+                    "halts, cancels, closes and verifies flat; workers stop deciding",
+                    "the thread shows who acknowledged it and names the silent processes",
+                ),
+                lambda confirmer: self._kill(account, confirmer),
+            )
+        return self._ask(
+            "resume",
+            user,
+            channel,
+            f"resume {scope}: lift the kill and the pause",
+            ("order managers return to ACTIVE; check the books first",),
+            lambda confirmer: self._resume(account, confirmer),
+        )
+
+    def _account(self, args: tuple[str, ...]) -> str | None:
+        if not args:
+            return None
+        if len(args) > 1 or args[0] not in self.cfg.accounts:
+            raise CommandError(
+                f"name one account of {', '.join(self.cfg.accounts)} (or none: all of them)"
+            )
+        return args[0]
+
+    def _ask(
+        self,
+        kind: str,
+        user: str,
+        channel: str,
+        title: str,
+        lines: tuple[str, ...],
+        apply: Callable[[str], Awaitable[ControlOutcome]],
+    ) -> ConfirmRequest:
+        """Hold `apply` behind a Confirm (requester only, or another operator with four_eyes)."""
+        pending = self.confirmations.open(kind, user, channel, self.kill_ttl_sec, apply)  # type: ignore[arg-type]
+        return ConfirmRequest(pending.nonce, kind, title, lines, user, pending.expires_at)
+
+    async def _kill(self, account: str | None, by: str) -> ControlOutcome:
+        await request_kill(self.js, self.cfg, account, by, "killed from Slack", self.clock)
+        return await self._outcome("kill", account, by)
+
+    async def _resume(self, account: str | None, by: str) -> ControlOutcome:
+        await request_resume(self.js, self.cfg, account, by, "resumed from Slack", self.clock)
+        return await self._outcome("resume", account, by)
+
+    async def _outcome(self, verb: str, account: str | None, by: str) -> ControlOutcome:
+        key = f"{'pause' if verb == 'pause' else 'kill'}.{account or 'global'}"
+        orders = {o.key: o for o in await read_orders(self.js, self.cfg)}
+        report = await await_acks(
+            self.js, self.cfg, key, orders[key].revision, self.ack_within_sec, self.clock
+        )
+        return ControlOutcome(verb, account or "global", by, report)
+
+    async def status(self, user: str, channel: str) -> ClusterStatus:
+        asked = [
+            ask_status(self.nc, account, user, channel, self.ask_within_sec)
+            for account in self.cfg.accounts
+        ]
+        accounts = await asyncio.gather(*asked)
+        components = await read_components(self.js, self.cfg)
+        now = self.clock.now()
+        silent = silent_components(components, now, self.cfg.silent_after_sec)
+        orders = [o for o in await read_orders(self.js, self.cfg) if o.active]
+        return ClusterStatus(
+            tuple(accounts), tuple(components), tuple(c.key for c in silent), tuple(orders), now
+        )
+
+    # -- confirmations (the same rules as the single-process core) --------------------------
+
+    def accept(self, nonce: str, user: str, channel: str, surface: str) -> Pending:
+        try:
+            pending = self.confirmations.take(nonce, user)
+        except CommandError as exc:
+            outcome = "expired" if isinstance(exc, ConfirmationExpired) else "refused"
+            self.audit(user, channel, surface, "confirm", outcome, str(exc))
+            raise
+        self.audit(user, channel, surface, f"confirm {pending.kind}", "ok", pending.requester)
+        return pending
+
+    async def apply(self, pending: Pending, user: str) -> ControlOutcome:
+        result = await pending.apply(user)
+        assert isinstance(result, ControlOutcome)
+        return result
+
+    def cancel(self, nonce: str, user: str, channel: str, surface: str) -> Done:
+        try:
+            pending = self.confirmations.cancel(nonce, user)
+        except CommandError as exc:
+            self.audit(user, channel, surface, "cancel", "refused", str(exc))
+            raise
+        self.audit(user, channel, surface, f"cancel {pending.kind}", "ok", pending.requester)
+        return Done(messages.CANCELLED.format(user=user))
+
+    def expire(self) -> list[str]:
+        expired = self.confirmations.expire_due()
+        for pending in expired:
+            self.audit(pending.requester, pending.channel, "-", pending.kind, "expired", "")
+        return [pending.nonce for pending in expired]
+
+    def audit(
+        self, user: str, channel: str, surface: str, command: str, outcome: str, detail: str
+    ) -> None:
+        self.journal.record(
+            "commands",
+            {
+                "user": user,
+                "channel": channel,
+                "surface": surface,
+                "command": command,
+                "outcome": outcome,
+                "detail": detail,
+            },
+        )

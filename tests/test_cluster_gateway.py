@@ -1,0 +1,285 @@
+"""The Slack gateway against a real nats-server and the loopback Slack (real slack_bolt /
+slack_sdk): /trade kill reaches every process, /trade status aggregates, refusals are audited."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+
+from bot.slack.authz import Policy
+from bot.slack.gateway import SILENT, GatewaySurface
+from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status, serve_commands
+from ops.cluster.config import ClusterConfig, cluster_config
+from ops.cluster.control import ControlPlane, ControlView, read_orders
+from ops.cluster.gateway import GatewayCore
+from ops.cluster.server import LocalNats
+from ops.config import load_settings
+from ops.confirm import Confirmations
+from ops.journal import Journal
+from strategy.clock import ManualClock, SystemClock
+from tests.fakes.slack import Message, SlackFake
+from tests.slack_rig import nonce
+from tests.support import (
+    Harness,
+    bar,
+    eventually,
+    make_harness,
+    spawn_tradebot,
+    stop_tradebot,
+    write_config,
+)
+
+SILENT_WORKER = "worker.MeanReversionV1-p00-15"
+
+
+class Obeying:
+    """An order manager's side of the control plane: apply (here: remember), acknowledge."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.view = ControlView()
+
+    async def __call__(self, view: ControlView) -> None:
+        self.view = view
+        await self.plane.acknowledge(*view.revisions)
+
+
+@dataclass
+class Cluster:
+    slack: SlackFake
+    nc: Client
+    cfg: ClusterConfig
+    core: GatewayCore
+    surface: GatewaySurface
+    journal: Journal
+    accounts: dict[str, Harness]
+    oms: dict[str, Obeying]
+    planes: list[ControlPlane] = field(default_factory=list)
+    subs: list[Subscription] = field(default_factory=list)
+
+    async def command(self, text: str, user: str = "U1", channel: str = "C1") -> dict[str, Any]:
+        before = len(self.slack.responses)
+        envelope = await self.slack.send_slash_command(text, user_id=user, channel_id=channel)
+        await envelope.acked()
+        await eventually(lambda: len(self.slack.responses) > before)
+        return self.slack.responses[before]
+
+    async def request(self, text: str, user: str = "U1") -> Message:
+        """Send a command that asks to confirm; the confirmation posted in C1 (alerts go to
+        C2)."""
+        before = set(self.slack.messages)
+
+        def posted() -> list[Message]:
+            new = (self.slack.messages[ts] for ts in set(self.slack.messages) - before)
+            return [m for m in new if m.channel == "C1" and m.thread_ts is None]
+
+        envelope = await self.slack.send_slash_command(text, user_id=user)
+        await envelope.acked()
+        await eventually(posted)
+        (message,) = posted()
+        return message
+
+
+def _cfg(tmp_path: Path) -> ClusterConfig:
+    return cluster_config(
+        load_settings(
+            write_config(
+                tmp_path,
+                **{
+                    "cluster.accounts": ["main", "other"],
+                    "cluster.strategies": ["MeanReversionV1:main", "Momentum:other"],
+                    "cluster.heartbeat_sec": 0.2,
+                    "cluster.silent_after_sec": 5,
+                },
+            )
+        )
+    )
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, nats_server: LocalNats) -> AsyncIterator[Cluster]:
+    """Two accounts answering commands and obeying the control plane, one silent worker, and
+    the gateway on the loopback Slack."""
+    slack = SlackFake()
+    await slack.__aenter__()
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    cfg = _cfg(tmp_path)
+    accounts: dict[str, Harness] = {}
+    oms: dict[str, Obeying] = {}
+    subs, planes = [], []
+    for account in cfg.accounts:
+        folder = tmp_path / account
+        folder.mkdir()
+        accounts[account] = make_harness(folder)
+        subs.append(await serve_commands(nc, account, accounts[account].core))
+        plane = ControlPlane(js, cfg, "oms", account, account)
+        oms[account] = Obeying(plane)
+        await plane.start(oms[account])
+        planes.append(plane)
+    # A worker that heartbeat a minute ago and then died: it never acknowledges anything.
+    dead = ControlPlane(js, cfg, *SILENT_WORKER.split(".", 1), "main", _minute_ago())
+    await dead.start(_never_acknowledges)
+    planes.append(dead)
+    journal = Journal(tmp_path / "gateway.db")
+    journal.start()
+    core = GatewayCore(
+        nc,
+        cfg,
+        Confirmations(time.time),
+        journal,
+        SystemClock(),
+        kill_ttl_sec=60,
+        ack_within_sec=10,
+    )
+    policy = Policy(frozenset({"U1", "U2"}), frozenset(), frozenset({"C1"}), "C2")
+    surface = GatewaySurface(core, policy, "xoxb-test", "xapp-test", slack.api_url, "C2", 0)
+    gateway = ControlPlane(js, cfg, "gateway", "slack", None)
+    await gateway.start()
+    planes.append(gateway)
+    await surface.start()
+    await slack.wait_connected(1)
+    yield Cluster(slack, nc, cfg, core, surface, journal, accounts, oms, planes, subs)
+    await surface.stop()
+    for plane in planes:
+        await plane.stop()
+    await nc.close()  # the command responders with it
+    journal.close()
+    for h in accounts.values():
+        h.journal.close()
+    await slack.__aexit__()
+
+
+def _minute_ago() -> ManualClock:
+    return ManualClock(start=time.time() - 60)
+
+
+async def _never_acknowledges(view: ControlView) -> None:
+    """A process that died before it could apply anything."""
+
+
+async def test_kill_is_two_step_and_the_thread_names_who_acknowledged(cluster: Cluster) -> None:
+    """/trade kill asks to confirm; Confirm writes kill.global with the requester; every live
+    process acknowledges; the thread says "acknowledged by 2 of 3" and names the silent one."""
+    message = await cluster.request("kill")
+    assert "KILL every account" in message.text
+    assert await read_orders(cluster.nc.jetstream(), cluster.cfg) == []  # nothing before Confirm
+    envelope = await cluster.slack.send_block_action(message.ts, "confirm", nonce(message), "U1")
+    await envelope.acked()
+    await eventually(lambda: cluster.slack.thread(message.ts))
+    (kill,) = await read_orders(cluster.nc.jetstream(), cluster.cfg)
+    assert (kill.key, kill.active, kill.requester) == ("kill.global", True, "U1")
+    reply = cluster.slack.thread(message.ts)[0].text
+    assert "acknowledged by 2 of 3" in reply
+    assert f"silent: {SILENT_WORKER}" in reply
+    assert "oms.main" in reply and "oms.other" in reply
+    await eventually(lambda: "acknowledged by 2 of 3" in message.text)
+    for obeying in cluster.oms.values():
+        assert obeying.view.killed is not None and obeying.view.killed.revision == kill.revision
+
+
+async def test_status_aggregates_accounts_and_processes(cluster: Cluster) -> None:
+    """/trade status shows each account as its order manager answers (state, equity,
+    positions) and every process with its heartbeat age, the silent one named."""
+    main = cluster.accounts["main"]
+    await main.push(bar("SPY", 0, 100.0))
+    await main.run("pause", user="U2")
+    answer = await cluster.command("status")
+    text = answer["text"]
+    assert "account main: PAUSED" in text
+    assert "account other: ACTIVE" in text
+    assert "equity $100,000.00" in text
+    assert f"SILENT (no heartbeat): {SILENT_WORKER}" in text
+    assert "oms.main [main]: heartbeat" in text and "gateway.slack: heartbeat" in text
+    assert answer["response_type"] == "ephemeral"
+
+
+async def test_an_account_without_an_order_manager_is_named_unreachable(
+    cluster: Cluster,
+) -> None:
+    """No responder on cmd.{account} is said, not waited on until Slack gives up."""
+    await cluster.subs[1].unsubscribe()
+    got = await ask_status(cluster.nc, "other", "U1", "C1", 2.0)
+    assert isinstance(got, AccountUnreachable) and "no order manager" in got.error
+    answer = await cluster.command("status")
+    assert "account other: UNREACHABLE" in answer["text"]
+    assert isinstance(await ask_status(cluster.nc, "main", "U1", "C1", 2.0), AccountStatus)
+
+
+async def test_unauthorized_user_is_refused_and_audited(cluster: Cluster) -> None:
+    """A non-operator's kill is refused privately, nothing is written, and the gateway's
+    journal has the audit row, as on the single-process surface."""
+    refused = await cluster.command("kill", user="U9")
+    assert "is not an operator" in refused["text"]
+    elsewhere = await cluster.command("status", channel="C9")
+    assert "channel is not allowed" in elsewhere["text"]
+    assert await read_orders(cluster.nc.jetstream(), cluster.cfg) == []
+    cluster.journal.flush()
+    rows = cluster.journal.query("select user, command, outcome, surface from commands")
+    assert {"user": "U9", "command": "kill", "outcome": "unauthorized", "surface": "slack"} in rows
+
+
+async def test_pause_one_account_reaches_only_it(cluster: Cluster) -> None:
+    """/trade pause other writes pause.other at once; only that account's process is expected
+    to acknowledge it, and it does."""
+    answer = await cluster.command("pause other")
+    assert "pause.other" in answer["text"] and "acknowledged by 1 of 1" in answer["text"]
+    assert cluster.oms["other"].view.paused is not None
+    assert cluster.oms["main"].view.paused is None
+
+
+async def test_a_silent_process_is_an_alert_thread(cluster: Cluster) -> None:
+    """The gateway raises an incident naming a process whose heartbeat stopped."""
+    await eventually(lambda: SILENT + SILENT_WORKER in cluster.surface.alerts.incidents)
+    await eventually(
+        lambda: any(
+            SILENT_WORKER in m.text and m.channel == "C2" for m in cluster.slack.messages.values()
+        )
+    )
+
+
+async def test_tradebot_gateway_process_answers_and_refuses_without_tokens(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """`tradebot gateway` heartbeats as gateway.slack, answers /trade over its one Socket Mode
+    connection and stops cleanly; without the Slack tokens it says so and exits 2."""
+    config = write_config(
+        tmp_path,
+        **{
+            "cluster.nats_url": nats_server.url,
+            "slack.operators": ["U1"],
+            "slack.allowed_channels": ["C1"],
+        },
+    )
+    refused = await spawn_tradebot(None, "gateway", "--config", str(config))
+    _, err = await asyncio.wait_for(refused.communicate(), 60)
+    assert refused.returncode == 2 and b"SLACK_BOT_TOKEN" in err
+    async with SlackFake() as slack:
+        proc = await spawn_tradebot(
+            None,
+            "gateway",
+            "--config",
+            str(config),
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_APP_TOKEN="xapp-test",
+            SLACK_API_URL=slack.api_url,
+        )
+        try:
+            await slack.wait_connected(1, within=30)
+            envelope = await slack.send_slash_command("status")
+            await envelope.acked()
+            await eventually(lambda: slack.responses, within=30)
+            text = slack.responses[0]["text"]
+            assert "account main: UNREACHABLE" in text and "gateway.slack: heartbeat" in text
+        finally:
+            _, err = await stop_tradebot(proc)
+        assert proc.returncode == 0, err.decode()[-2000:]
