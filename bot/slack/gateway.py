@@ -10,7 +10,6 @@ after the Confirm its message says what was written and its thread says who ackn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -61,6 +60,7 @@ class GatewaySurface:
         self.confirmations: dict[str, tuple[str, str]] = {}  # nonce -> (channel, ts)
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._silent: set[str] = set()
+        self._stopping = False
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A named background task, kept until it ends; a failure is logged."""
@@ -82,16 +82,18 @@ class GatewaySurface:
         await self.handler.connect_async()
 
     async def stop(self) -> None:
+        self._stopping = True  # nats-py turns some cancellations into its own errors
         await self.handler.close_async()
-        for task in list(self._tasks.values()):
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks.values()):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 5)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=5)
+            for task in late:
+                log.warning("gateway task %s did not stop within 5 s", task.get_name())
 
-    @staticmethod
-    async def _every(period: float, job: Any) -> None:
-        while True:
+    async def _every(self, period: float, job: Any) -> None:
+        while not self._stopping:
             try:
                 await job()
             except Exception:

@@ -155,6 +155,7 @@ class ControlPlane:
         self._watcher: KeyValue.KeyWatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._write_lock = asyncio.Lock()
+        self._stopping = False
 
     @property
     def view(self) -> ControlView:
@@ -204,11 +205,13 @@ class ControlPlane:
     async def stop(self) -> None:
         """Stop watching and heartbeating, and leave the components bucket (a clean stop is
         not a silent component)."""
+        self._stopping = True  # nats-py turns some cancellations into its own errors
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 5)
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=5)
+            for task in late:
+                log.warning("%s: task %s did not stop within 5 s", self.key, task.get_name())
         self._tasks.clear()
         if self._watcher is not None:
             with contextlib.suppress(Exception):
@@ -237,7 +240,7 @@ class ControlPlane:
 
     async def _watch(self, on_change: OnChange) -> None:
         assert self._watcher is not None
-        while True:
+        while not self._stopping:
             entry = await self._watcher.updates(timeout=None)
             if entry is None or not self._take(entry):
                 continue
@@ -247,7 +250,7 @@ class ControlPlane:
                 log.exception("%s: applying control order %s failed", self.key, entry.key)
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._cfg.heartbeat_sec)
             try:
                 await self.beat()

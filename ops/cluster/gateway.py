@@ -135,7 +135,11 @@ class GatewayCore:
             user,
             channel,
             f"resume {scope}: lift the kill and the pause",
-            ("order managers return to ACTIVE; check the books first",),
+            (
+                "a pause the control plane made is lifted at once",
+                "an order manager the kill HALTED stays HALTED: lifting kill.* only stops "
+                "new ones from halting",
+            ),
             lambda confirmer: self._resume(account, confirmer),
         )
 
