@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.alpaca_rig import CASH, alpaca_rig
-from bot.app import _recover
+from bot.app import _recover, schedule_service_jobs
 from bot.slack.surface import SlackSurface
-from ops import retention
 from ops.commands import CommandCore
 from ops.confirm import Confirmations
-from ops.monitor import Monitor
 from ops.scheduler import Job, Scheduler
 from ops.service import TradingService
 from tests.fakes.alpaca import AlpacaFake
@@ -53,19 +51,6 @@ class JobList(Scheduler):
         self.jobs.append((name, 1 / MINUTES_PER_DAY, job))
 
 
-def register_serve_jobs(scheduler: Scheduler, service: TradingService) -> None:
-    """The jobs bot/app.py `serve` registers itself (market-clock comes with `_recover`, the
-    Slack surface's with `SlackSurface.schedule`), at the same settings."""
-    settings = service.settings
-    monitor = Monitor(service)
-    scheduler.every("health", settings.number("monitoring.health_check_sec"), monitor.run)
-    scheduler.every(
-        "reconcile", settings.number("monitoring.reconcile_every_min") * 60, monitor.reconcile
-    )
-    scheduler.every("drift", settings.number("monitoring.drift_check_min") * 60, monitor.drift)
-    scheduler.daily("journal-prune", 4, 30, retention.scheduled(service))
-
-
 async def job_calls(names: tuple[str, ...], folder: Path) -> list[JobCalls]:
     """Each scheduled job's REST calls per run, with SHARES held in every symbol."""
     async with AlpacaFake(cash=CASH) as alpaca, SlackFake() as slack:
@@ -81,7 +66,7 @@ async def job_calls(names: tuple[str, ...], folder: Path) -> list[JobCalls]:
         )
         service = rig.service
         jobs = JobList(service)
-        register_serve_jobs(jobs, service)
+        schedule_service_jobs(jobs, service)
         for symbol in names:  # adopted earlier: the bot's own positions, not an operator's
             row = {"symbol": symbol, "qty": SHARES, "avg_price": PRICE, "user": "bench"}
             service.journal.record("adoptions", row)
