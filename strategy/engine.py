@@ -74,9 +74,10 @@ def _ignore_update(update: OrderUpdate) -> None:
     return None
 
 
-def client_order_id(symbol: str, bar_ts: float, intent: Intent) -> str:
-    """Deterministic per decision: the same bar can never produce two different orders."""
-    return f"tb-{symbol}-{int(bar_ts)}-{intent.value[0]}"
+def client_order_id(symbol: str, bar_ts: float, intent: Intent, prefix: str = "tb") -> str:
+    """Deterministic per decision: the same bar can never produce two different orders. The
+    prefix tells strategies sharing an account apart (the broker's ids are per account)."""
+    return f"{prefix}-{symbol}-{int(bar_ts)}-{intent.value[0]}"
 
 
 class Engine:
@@ -98,10 +99,13 @@ class Engine:
         unknown_orders: UnknownOrderPolicy | None = None,
         drain_timeout_sec: float = 5.0,
         stats: Mapping[str, SignalStats] | None = None,
+        order_prefix: str = "tb",
     ) -> None:
         """`stats`: each symbol's statistics, when they come from elsewhere (a backtest's are
-        computed for all bars at once); by default O(1) rolling ones updated bar by bar."""
+        computed for all bars at once); by default O(1) rolling ones updated bar by bar.
+        `order_prefix` starts every client_order_id (a cluster worker adds its strategy)."""
         self._params = params
+        self._order_prefix = order_prefix
         self.gate = gate
         self.book = book
         self.broker = broker
@@ -246,7 +250,7 @@ class Engine:
             },
         )
         return OrderRequest(
-            client_order_id=client_order_id(symbol, bar.ts, intent),
+            client_order_id=client_order_id(symbol, bar.ts, intent, self._order_prefix),
             symbol=symbol,
             side=side,
             qty=qty,

@@ -40,7 +40,7 @@ ALL = tuple(range(PARTITIONS))
 STRATEGY = "MeanReversionV1"
 
 
-def _config(tmp_path: Path, server: LocalNats) -> Path:
+def _config(tmp_path: Path, server: LocalNats, **more: object) -> Path:
     return write_config(
         tmp_path,
         **{
@@ -48,15 +48,16 @@ def _config(tmp_path: Path, server: LocalNats) -> Path:
             "cluster.partitions": PARTITIONS,
             "cluster.ack_wait_sec": 1.0,  # a killed worker's unacked bars come back soon
             "strategy.symbols": SYMBOLS,
+            **more,
         },
     )
 
 
 @contextlib.asynccontextmanager
 async def _cluster(
-    tmp_path: Path, server: LocalNats
+    tmp_path: Path, server: LocalNats, **more: object
 ) -> AsyncIterator[tuple[Settings, ClusterConfig, JetStreamContext, Client]]:
-    settings = load_settings(_config(tmp_path, server))
+    settings = load_settings(_config(tmp_path, server, **more))
     cfg = cluster_config(settings)
     nc = await nats.connect(server.url)
     js = nc.jetstream()
@@ -170,6 +171,25 @@ async def test_intents_carry_the_client_order_id_and_a_republished_one_is_droppe
         )
         assert again.duplicate
         assert len(await _intents(js, STRATEGY)) == len(intents)
+
+
+async def test_two_strategies_on_one_account_never_share_an_order_id(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """Two strategies deciding the same bars for one account each get every intent stored: the
+    strategy is part of the client_order_id, so neither is dropped as the other's duplicate
+    (nor would the broker refuse one as a repeated id)."""
+    routes = {"cluster.strategies": [f"{STRATEGY}:main", "Twin:main"]}
+    async with _cluster(tmp_path, nats_server, **routes) as (settings, cfg, js, _nc):
+        first = build_worker(js, settings, cfg, STRATEGY, ALL)
+        twin = build_worker(js, settings, cfg, "Twin", ALL)
+        async with _running(first), _running(twin):
+            await _publish(js, _bars(80))
+            await eventually(lambda: _drained(js, STRATEGY), within=20)
+            await eventually(lambda: _drained(js, "Twin"), within=20)
+        ours, theirs = await _intents(js, STRATEGY), await _intents(js, "Twin")
+    assert ours and len(ours) == len(theirs) == first.engine.counters.orders
+    assert {i for i, _ in ours}.isdisjoint(i for i, _ in theirs)
 
 
 @pytest.mark.parametrize("kill_after_minutes", [40, 75])

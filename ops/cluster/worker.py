@@ -355,6 +355,7 @@ def build_worker(
         vol_window=settings.integer("strategy.vol_window"),
         bar_sec=bar_sec,
         equity_every_sec=settings.number("journal.equity_every_sec"),
+        order_prefix=f"tb-{strategy}",  # strategies sharing an account never share an id
     )
     spec = WorkerSpec(strategy, account, partitions, cfg.ack_wait_sec, bar_sec)
     return Worker(js, spec, engine, broker, clock)
