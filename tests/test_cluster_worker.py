@@ -173,6 +173,19 @@ async def test_intents_carry_the_client_order_id_and_a_republished_one_is_droppe
         assert len(await _intents(js, STRATEGY)) == len(intents)
 
 
+async def test_a_worker_waiting_for_bars_outlives_every_empty_fetch(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """An idle market is no error: fetches that time out (whichever TimeoutError nats-py
+    raises) keep the worker consuming, and the next bars are decided."""
+    async with _cluster(tmp_path, nats_server) as (settings, cfg, js, _nc):
+        worker = build_worker(js, settings, cfg, STRATEGY, ALL, idle_fetch_sec=0.001)
+        async with _running(worker):
+            await eventually(lambda: worker.counters.idle_fetches >= 200, within=30)
+            await _publish(js, _bars(2))  # decided only if no empty fetch stopped a consumer
+            await eventually(lambda: worker.counters.bars == 2 * len(SYMBOLS), within=20)
+
+
 async def test_two_strategies_on_one_account_never_share_an_order_id(
     tmp_path: Path, nats_server: LocalNats
 ) -> None:

@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
@@ -71,6 +70,7 @@ class WorkerCounters:
     restored_intents: int = 0
     restored_updates: int = 0
     updates: int = 0  # live order updates applied
+    idle_fetches: int = 0  # fetches that found no bar before their timeout
 
 
 class BarClock:
@@ -280,7 +280,8 @@ class Worker:
         while True:
             try:
                 msgs = await sub.fetch(self._spec.batch, timeout=self._spec.idle_fetch_sec)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own subclass or asyncio's, by the path
+                self.counters.idle_fetches += 1
                 continue
             await self.handle(msgs)
 
@@ -333,6 +334,7 @@ def build_worker(
     cfg: ClusterConfig,
     strategy: str,
     partitions: tuple[int, ...],
+    idle_fetch_sec: float = 1.0,
 ) -> Worker:
     """The engine of `tradebot run` (stats, signals, sizing, its own risk gate as a pre-check)
     over the configured symbols of these partitions, on market time (each bar's end)."""
@@ -357,5 +359,7 @@ def build_worker(
         equity_every_sec=settings.number("journal.equity_every_sec"),
         order_prefix=f"tb-{strategy}",  # strategies sharing an account never share an id
     )
-    spec = WorkerSpec(strategy, account, partitions, cfg.ack_wait_sec, bar_sec)
+    spec = WorkerSpec(
+        strategy, account, partitions, cfg.ack_wait_sec, bar_sec, idle_fetch_sec=idle_fetch_sec
+    )
     return Worker(js, spec, engine, broker, clock)
