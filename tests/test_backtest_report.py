@@ -9,6 +9,8 @@ import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
+
 from ops.backtest import history, report
 from ops.backtest.metrics import compute
 from ops.backtest.run import NO_COSTS, Outcome, Setup
@@ -134,3 +136,18 @@ def test_report_folders_are_unique_within_the_same_second(tmp_path: Path) -> Non
     now = datetime(2026, 1, 2, 15, 0, 0, tzinfo=UTC)
     first, second = report.new_folder(tmp_path, now), report.new_folder(tmp_path, now)
     assert first != second and first.is_dir() and second.is_dir()
+
+
+def test_a_long_curve_is_drawn_thin_with_every_extreme_kept() -> None:
+    """100,000 points become at most two per bucket plus the ends, and the line still reaches
+    the curve's lowest and highest values where they happened."""
+    rng = np.random.default_rng(3)
+    y = np.cumsum(rng.normal(size=100_000))
+    x = np.arange(len(y), dtype=np.float64)
+    tx, ty = report.thin(x, y, 1_000)
+    assert len(tx) <= 2_002
+    assert (tx[0], tx[-1]) == (0, len(y) - 1)
+    assert (np.diff(tx) > 0).all()  # in time order
+    assert ty.min() == y.min() and ty.max() == y.max()
+    assert tx[ty.argmin()] == y.argmin() and tx[ty.argmax()] == y.argmax()
+    assert report.thin(x[:50], y[:50], 1_000)[1].tolist() == y[:50].tolist()  # short: as is
