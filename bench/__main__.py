@@ -9,6 +9,7 @@ import time
 from bench import (
     backtest_speed,
     calls,
+    cluster,
     decision,
     journal_rate,
     kill,
@@ -33,6 +34,7 @@ FIGURES = {
     9: memory_days.measure,
     10: reconnect.measure,
     11: backtest_speed.measure,
+    12: cluster.measure,
 }
 
 
