@@ -6,14 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ops.config import config_path, load_settings
 from ops.errors import ConfigError
-
-if TYPE_CHECKING:
-    from ops.cluster.control import ControlPlane, ControlView, OnChange
-    from ops.cluster.worker import Worker
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +33,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
     from ops.cluster.streams import ensure_streams
-    from ops.cluster.worker import build_worker, parse_partitions
+    from ops.cluster.worker import build_worker, follow_control, parse_partitions
 
     settings = load_settings(config_path(args.config, env), env=env)
     cfg = cluster_config(settings)
@@ -55,7 +50,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         worker = build_worker(js, settings, cfg, args.strategy, partitions)
         await worker.restore()
         control = ControlPlane(js, cfg, "worker", name, account)
-        await control.start(_mirror(worker, control))
+        await control.start(follow_control(worker.engine, control))
         try:
             await run_until_stopped(worker.run, args.duration, f"worker.{name}")
         finally:
@@ -63,18 +58,3 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     finally:
         await nc.close()
     return 0
-
-
-def _mirror(worker: Worker, control: ControlPlane) -> OnChange:
-    from ops.cluster.worker import mirror_control
-
-    async def on_change(view: ControlView) -> None:
-        killed, paused = view.killed, view.paused
-        mirror_control(
-            worker.engine,
-            killed.reason or "kill" if killed else None,
-            paused.reason or "pause" if paused else None,
-        )
-        await control.acknowledge(*view.revisions)
-
-    return on_change

@@ -29,6 +29,7 @@ from nats.js.errors import NotFoundError
 
 from ops.cluster.codec import CodecError, decode_bar, decode_intent, decode_update
 from ops.cluster.config import ClusterConfig
+from ops.cluster.control import ControlPlane, ControlView, OnChange
 from ops.cluster.intents import IntentBroker
 from ops.cluster.replay import read_stream, stream_seq
 from ops.cluster.subjects import (
@@ -118,6 +119,21 @@ def mirror_control(engine: Engine, killed: str | None, paused: str | None) -> Tr
         state, reason = TradingState.ACTIVE, ""
     engine.gate.set_state(state, reason)
     return state
+
+
+def follow_control(engine: Engine, control: ControlPlane) -> OnChange:
+    """The control plane's callback for a worker: mirror the orders in force, acknowledge."""
+
+    async def on_change(view: ControlView) -> None:
+        killed, paused = view.killed, view.paused
+        mirror_control(
+            engine,
+            killed.reason or "kill" if killed else None,
+            paused.reason or "pause" if paused else None,
+        )
+        await control.acknowledge(*view.revisions)
+
+    return on_change
 
 
 class Worker:
