@@ -158,9 +158,8 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     control = ControlPlane(js, cfg, "oms", account, account)
 
     async def obey(view: ControlView) -> None:
-        killed, paused = view.killed, view.paused
-        oms.obey(killed.requester if killed else None, paused.requester if paused else None)
-        await control.acknowledge(*view.revisions)
+        if await oms.obey(view):
+            await control.acknowledge(*view.revisions)
 
     await venue.start()
     if venue.recover:

@@ -122,14 +122,17 @@ class KillSwitch:
         """Halt at once, then cancel, flatten and verify; joins a kill already running."""
         return await asyncio.shield(self.request(user, source))
 
-    def request(self, user: str, source: str, halt: bool = True) -> asyncio.Task[KillReport]:
-        """Start a kill, or join the running one: both callers get the same report."""
+    def request(
+        self, user: str, source: str, halt: bool = True, reason: str | None = None
+    ) -> asyncio.Task[KillReport]:
+        """Start a kill, or join the running one: both callers get the same report. `reason`
+        is the HALT's (default `kill by USER`)."""
         self._requests += 1
         if self._flight is not None:
             log.warning("kill requested by %s (%s): joins the kill already running", user, source)
             return self._flight
         if halt:
-            self._host.set_state(TradingState.HALTED, f"kill by {user}", user)
+            self._host.set_state(TradingState.HALTED, reason or f"kill by {user}", user)
         self._flight = self._host.spawn("kill", self._fly(user, source, fresh=halt))
         return self._flight
 
@@ -274,28 +277,41 @@ class KillSwitch:
             seen = exists
             if not exists and not self.running and not self._host.book.positions():
                 self._host.resolve("kill-switch", f"kill switch file {path} cleared; book flat")
-            await self._take_resume_request(path, exists)
+            await self._take_resume_request(path)
             await asyncio.sleep(self.file_poll_sec)
 
-    async def _take_resume_request(self, kill_file: Path, kill_file_exists: bool) -> None:
+    async def _take_resume_request(self, kill_file: Path) -> None:
         request = resume_file(kill_file)
         try:
             text = await asyncio.to_thread(request.read_text)
         except FileNotFoundError:
             return
         user = (text.split() or ["unknown"])[0][:64]
-        state = self._host.gate.state
+        result = await self.resume(user, RESUME_VIA)
+        await asyncio.to_thread(request.unlink, missing_ok=True)
+        self._resumes += 1
+        self._resume_result = result
+
+    async def resume(self, user: str, via: str) -> str:
+        """The one resume path of a kill (`tradebot resume`, the cluster's control plane lifting
+        its kill): refused while the kill file exists or a kill runs; otherwise ACTIVE through
+        the state's owner. Logged and journaled; returns what happened."""
+        kill_file = self._host.kill_file
+        kill_file_exists = await asyncio.to_thread(kill_file.exists)
         if kill_file_exists:
             result = f"refused: the kill switch file {kill_file} exists; clear it first"
         elif self.running:
             result = "refused: a kill is running"
-        elif state is TradingState.ACTIVE:
+        elif self._host.gate.state is TradingState.ACTIVE:
             result = "trading is already ACTIVE"
         else:
-            self._host.set_state(TradingState.ACTIVE, f"resumed by {user} ({RESUME_VIA})", user)
+            self._host.set_state(TradingState.ACTIVE, f"resumed by {user} ({via})", user)
             result = f"resumed by {user}: trading is ACTIVE"
-        await asyncio.to_thread(request.unlink, missing_ok=True)
-        log.warning("%s request by %s: %s", RESUME_VIA, user, result)
+        log.warning("%s request by %s: %s", via, user, result)
         self._host.journal.record("runs", {"event": "resume", "detail": f"by {user}: {result}"})
-        self._resumes += 1
-        self._resume_result = result
+        return result
+
+    async def settled(self) -> None:
+        """Until no kill is running (one may hand over to a late-fill flight: that one too)."""
+        while self._flight is not None:
+            await asyncio.wait([self._flight])

@@ -30,6 +30,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from ops.cluster.codec import CodecError, decode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig
+from ops.cluster.control import ControlView
 from ops.cluster.lease import Lease
 from ops.cluster.subjects import (
     ACCOUNT_ORDERS,
@@ -45,7 +46,9 @@ from strategy.types import Intent, OrderRequest, OrderStatus, OrderUpdate, Tradi
 log = logging.getLogger(__name__)
 FETCH_WAIT_SEC = 1.0
 DRAIN_SEC = 5.0  # at a stop, for the updates not yet published
+CONTROL = "control plane"
 CONTROL_PAUSE = "paused from the control plane"
+CONTROL_KILL = "(from the control plane)"  # ends the reason of a HALT a control-plane kill made
 PUBLISH_RETRY_SEC = (0.05, 2.0)  # first wait, longest wait
 JOURNALED = """
     select 'order' as kind, '' as rule, '' as reason from orders where client_order_id = ?
@@ -244,17 +247,41 @@ class OrderManager:
 
     # -- control ---------------------------------------------------------------------------
 
-    def obey(self, kill_by: str | None, pause_by: str | None) -> None:
-        """The control plane's orders in force for this account (integration point for
-        ops/cluster/control.py; the caller acknowledges once this returns). A kill takes the
-        service's kill path: HALTED at once, then cancel, flatten, verify flat. A pause moves
-        ACTIVE to PAUSED; its withdrawal moves back only a pause the control plane made."""
-        state = self._service.gate.state
-        if kill_by is not None:
-            if state is not TradingState.HALTED:
-                self._service.kill_switch.request(kill_by, "control plane")
-            return
-        if pause_by is not None and state is TradingState.ACTIVE:
-            self._service.set_state(TradingState.PAUSED, CONTROL_PAUSE, pause_by)
-        elif pause_by is None and self._service.gate.state_reason == CONTROL_PAUSE:
-            self._service.set_state(TradingState.ACTIVE, "pause withdrawn", "control plane")
+    async def obey(self, view: ControlView) -> bool:
+        """The control plane's orders in force for this account; True once applied (the caller
+        acknowledges them). A kill takes the service's kill path: HALTED at once, then cancel,
+        flatten, verify flat. A lifted kill resumes, through the kill switch's resume path, only
+        a HALT a control-plane kill made (not the kill file's, not a person's), once any kill
+        running has ended; refused there (the kill file exists), it stays HALTED and
+        unacknowledged. A pause moves ACTIVE to PAUSED; its withdrawal moves back only a pause
+        the control plane made."""
+        service = self._service
+        killed, paused = view.killed, view.paused
+        if killed is not None:
+            if service.gate.state is not TradingState.HALTED:
+                reason = f"kill by {killed.requester} {CONTROL_KILL}"
+                service.kill_switch.request(killed.requester, CONTROL, reason=reason)
+            return True
+        if self._halted_by_control():
+            await service.kill_switch.settled()
+            lifted_by = _lifted_by(view)
+            result = await service.kill_switch.resume(lifted_by, CONTROL)
+            if service.gate.state is TradingState.HALTED:
+                log.warning("kill lifted by %s, not resumed: %s", lifted_by, result)
+                return False
+        state = service.gate.state
+        if paused is not None and state is TradingState.ACTIVE:
+            service.set_state(TradingState.PAUSED, CONTROL_PAUSE, paused.requester)
+        elif paused is None and service.gate.state_reason == CONTROL_PAUSE:
+            service.set_state(TradingState.ACTIVE, "pause withdrawn", CONTROL)
+        return True
+
+    def _halted_by_control(self) -> bool:
+        """HALTED by a control-plane kill, in this process or restored from the journal."""
+        gate = self._service.gate
+        return gate.state is TradingState.HALTED and gate.state_reason.endswith(CONTROL_KILL)
+
+
+def _lifted_by(view: ControlView) -> str:
+    lifts = [o for o in view.orders if o.kind == "kill" and not o.active]
+    return max(lifts, key=lambda o: o.revision).requester if lifts else CONTROL

@@ -1,0 +1,118 @@
+"""A kill through the control plane and its lifting, end to end: a real nats-server, the order
+manager on the loopback Alpaca (real alpaca-py clients), a strategy worker in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+from nats.js import JetStreamContext
+
+from bot.oms_cli import RunningOms, start_oms
+from ops.cluster.config import ClusterConfig, cluster_config
+from ops.cluster.control import ControlPlane, read_components, request_kill, request_resume
+from ops.cluster.server import LocalNats
+from ops.cluster.worker import Worker, build_worker, follow_control
+from ops.config import load_settings
+from strategy.types import OrderStatus, TradingState
+from tests.fakes.alpaca import AlpacaFake
+from tests.support import eventually
+from tests.test_cluster_oms import (
+    ACCOUNT,
+    COID,
+    STRATEGY,
+    alpaca_config,
+    alpaca_env,
+    entry,
+    publish_intent,
+    publish_mark,
+    statuses,
+)
+
+ALL = tuple(range(16))  # the shipped cluster.partitions: this worker takes every symbol
+WORKER = f"worker.{STRATEGY}-p00-15"
+
+
+@contextlib.asynccontextmanager
+async def _cluster(
+    tmp_path: Path, server: LocalNats, alpaca: AlpacaFake
+) -> AsyncIterator[tuple[RunningOms, Worker, JetStreamContext, ClusterConfig]]:
+    """`tradebot oms` (its control plane included) and a worker that follows the control plane
+    as `tradebot worker` does (restored, its exec updates applied; bars fed by the test)."""
+    config = alpaca_config(tmp_path, server)
+    settings = load_settings(config)
+    cfg = cluster_config(settings)
+    running = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    worker = build_worker(js, settings, cfg, STRATEGY, ALL, idle_fetch_sec=0.05)
+    control = ControlPlane(js, cfg, "worker", WORKER.split(".", 1)[1], ACCOUNT)
+    task: asyncio.Task[None] | None = None
+    try:
+        await worker.restore()
+        await control.start(follow_control(worker.engine, control))
+        task = asyncio.create_task(worker.run())
+        yield running, worker, js, cfg
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await control.stop()
+        await running.stop()
+        await nc.close()
+
+
+async def _both_acked(js: JetStreamContext, cfg: ClusterConfig, key: str, revision: int) -> bool:
+    """The order manager's and the worker's heartbeats acknowledge this revision of the key."""
+    acked = {c.key for c in await read_components(js, cfg) if c.acks.get(key, 0) >= revision}
+    return {f"oms.{ACCOUNT}", WORKER} <= acked
+
+
+async def test_a_lifted_kill_resumes_the_order_manager_and_the_worker(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """kill.global halts the order manager (flat at the broker) and the worker; request_resume
+    takes both back to ACTIVE through the resume path, each acknowledges it, and the account's
+    intents are sent to the broker again."""
+    async with AlpacaFake() as alpaca:
+        alpaca.prices["SPY"] = 500.0
+        async with _cluster(tmp_path, nats_server, alpaca) as (running, worker, js, cfg):
+            service = running.service
+            await publish_mark(js)
+            await eventually(lambda: service.book.last_price("SPY"))
+            await publish_intent(js, entry())
+            await eventually(lambda: alpaca.positions.get("SPY"), within=10)
+
+            killed = await request_kill(js, cfg, None, "U1", "test")
+            await eventually(lambda: _flat(running), within=10)
+            assert alpaca.positions == {}
+            assert worker.engine.gate.state is TradingState.HALTED
+            await eventually(lambda: _both_acked(js, cfg, "kill.global", killed))
+
+            lifted = await request_resume(js, cfg, None, "U2", "all clear")
+            for key, revision in lifted.items():  # kill.global, then pause.global
+                await eventually(lambda k=key, r=revision: _both_acked(js, cfg, k, r))
+            assert service.gate.state is TradingState.ACTIVE
+            assert "resumed by U2" in service.gate.state_reason
+            assert worker.engine.gate.state is TradingState.ACTIVE
+
+            again = entry("tb-SPY-again-e")
+            await publish_intent(js, again)
+            await eventually(
+                lambda: _has_status(js, again.client_order_id, OrderStatus.FILLED), within=10
+            )
+            assert OrderStatus.REJECTED not in await statuses(js, again.client_order_id)
+            assert OrderStatus.FILLED in await statuses(js, COID)
+
+
+def _flat(running: RunningOms) -> bool:
+    last = running.service.kill_switch.status().last
+    return running.service.gate.state is TradingState.HALTED and bool(last and last.flat)
+
+
+async def _has_status(js: JetStreamContext, coid: str, status: OrderStatus) -> bool:
+    return status in await statuses(js, coid)
