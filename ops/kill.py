@@ -165,6 +165,9 @@ class Flattener:
         order = self._flatten_order(position, ack.client_order_id)
         exits.setdefault(position.symbol, _Exit(position)).order_ids.append(order.client_order_id)
         self._engine.book.track(order, ack)
+        # announced like every update the book applies (the cluster's order manager publishes
+        # it); updates the book held before this ack were announced when they came
+        self._engine.on_update(ack)
 
     async def _close_remaining(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,12 +13,15 @@ import nats
 from nats.js import JetStreamContext
 
 from bot.oms_cli import RunningOms, start_oms
+from ops.cluster.codec import decode_intent, encode_bar
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import ControlPlane, read_components, request_kill, request_resume
+from ops.cluster.replay import read_stream
 from ops.cluster.server import LocalNats
+from ops.cluster.subjects import INTENTS_STREAM, bar_msg_id, bar_subject
 from ops.cluster.worker import Worker, build_worker, follow_control
 from ops.config import load_settings
-from strategy.types import OrderStatus, TradingState
+from strategy.types import Bar, Intent, OrderStatus, TradingState
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import eventually
 from tests.test_cluster_oms import (
@@ -116,3 +120,63 @@ def _flat(running: RunningOms) -> bool:
 
 async def _has_status(js: JetStreamContext, coid: str, status: OrderStatus) -> bool:
     return status in await statuses(js, coid)
+
+
+def _minute_bars(closes: list[float], last_ts: float) -> list[Bar]:
+    first = last_ts - 60 * (len(closes) - 1)
+    return [Bar("SPY", first + 60 * i, c, c, c, c, 1000) for i, c in enumerate(closes)]
+
+
+async def _publish_bars(js: JetStreamContext, bars: list[Bar]) -> None:
+    for b in bars:
+        await js.publish(
+            bar_subject(b.symbol, 16),
+            encode_bar(b),
+            headers={"Nats-Msg-Id": bar_msg_id(b.symbol, b.ts)},
+        )
+
+
+async def _intents(js: JetStreamContext) -> list[tuple[str, Intent]]:
+    found = []
+    async for msg in read_stream(js, INTENTS_STREAM, [f"intent.{ACCOUNT}.{STRATEGY}.>"]):
+        order, _ = decode_intent(msg.data)
+        found.append((order.symbol, order.intent))
+    return found
+
+
+async def test_after_a_kill_the_workers_book_is_flat_and_it_never_exits_what_the_kill_closed(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """A worker holding SPY (its own entry, filled at the broker); a kill through the control
+    plane flattens the account (fills under the kill's own orders, not the strategy's); the
+    worker's book follows them to flat, and after the kill is lifted a bar that would exit a
+    held position produces no intent for SPY."""
+    async with AlpacaFake() as alpaca:
+        alpaca.prices["SPY"] = 96.5  # below the entry's limit: the buy fills
+        now = time.time() // 60 * 60
+        # a quiet tape, then a sharp drop: the worker buys the dip
+        drop = _minute_bars([100.0, 100.1] * 12 + [97.0], last_ts=now - 60)
+        async with _cluster(tmp_path, nats_server, alpaca) as (running, worker, js, cfg):
+            service = running.service
+            await _publish_bars(js, drop)
+            await eventually(lambda: worker.engine.book.position_qty("SPY") > 0, within=15)
+            held = worker.engine.book.position_qty("SPY")
+            assert alpaca.positions["SPY"][0] == held
+            assert [i for _, i in await _intents(js)] == [Intent.ENTRY]
+
+            await request_kill(js, cfg, None, "U1", "test")
+            await eventually(lambda: _flat(running), within=10)
+            assert alpaca.positions == {}
+            await eventually(lambda: worker.engine.book.position("SPY") is None)
+            assert worker.engine.book.working_orders() == []
+
+            await request_resume(js, cfg, None, "U1", "all clear")
+            await eventually(lambda: service.gate.state is TradingState.ACTIVE)
+            await eventually(lambda: worker.engine.gate.state is TradingState.ACTIVE)
+            decided = worker.counters.bars
+            # no change from the last close: the z-score an open position exits on
+            await _publish_bars(js, _minute_bars([97.0], last_ts=now))
+            await eventually(lambda: worker.counters.bars > decided)
+            await worker.engine.drain()
+            assert [i for _, i in await _intents(js)] == [Intent.ENTRY]
+            assert worker.engine.book.position("SPY") is None

@@ -35,6 +35,7 @@ from ops.cluster.lease import Lease
 from ops.cluster.subjects import (
     ACCOUNT_ORDERS,
     INTENTS_STREAM,
+    KILL_ORDERS,
     exec_subject,
     intent_filter,
     oms_consumer,
@@ -217,10 +218,21 @@ class OrderManager:
 
     def _on_update(self, update: OrderUpdate) -> None:
         coid = update.client_order_id
-        strategy = self._strategies.get(coid, ACCOUNT_ORDERS)
+        strategy = self._strategies.get(coid) or self._account_token(coid)
         if update.status.is_final:
             self._strategies.pop(coid, None)
         self._outbox.put_nowait((strategy, update))
+
+    def _account_token(self, coid: str) -> str:
+        """No intent asked for this order: the kill's own (a flatten order, or anything traded
+        while HALTED: a close-all's fill may come before the book knows the order) or another
+        of the account's (placed by hand)."""
+        order = self._engine.book.order(coid)
+        if self._service.gate.state is TradingState.HALTED or (
+            order is not None and order.request.intent is Intent.FLATTEN
+        ):
+            return KILL_ORDERS
+        return ACCOUNT_ORDERS
 
     async def _publish_loop(self) -> None:
         while True:

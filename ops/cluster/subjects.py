@@ -3,7 +3,8 @@
 md.bar.p{PP}.{SYM}                 bars; PP = crc32(SYM) % partitions, msg id {SYM}:{bar_ts}
 intent.{account}.{strategy}.{SYM}  order intents; msg id = the deterministic client_order_id
 exec.{account}.{strategy}.{SYM}    order updates and fills from the order manager; msg id =
-                                   the broker's execution id (or the update's own key)
+                                   the broker's execution id (or the update's own key);
+                                   strategy _kill: the kill's flatten orders, _account: others
 cmd.{account}                      request-reply: the gateway's read-only commands to an account
 """
 
@@ -53,9 +54,12 @@ def exec_filter(account: str, strategy: str) -> str:
     return f"exec.{account}.{strategy}.>"
 
 
-# the strategy token of updates no intent asked for (a kill's flatten orders, an order the
-# operator placed by hand): exec.{account}._account.{SYM}
+# the strategy token of updates no intent asked for (an order the operator placed by hand):
+# exec.{account}._account.{SYM}
 ACCOUNT_ORDERS = "_account"
+# the kill's own orders (its flatten orders, anything the account trades while HALTED):
+# exec.{account}._kill.{SYM}; every worker of the account follows them for its symbols
+KILL_ORDERS = "_kill"
 
 
 def oms_consumer(account: str) -> str:

@@ -36,6 +36,7 @@ from ops.cluster.subjects import (
     BARS_STREAM,
     EXEC_STREAM,
     INTENTS_STREAM,
+    KILL_ORDERS,
     consumer_name,
     exec_filter,
     partition_filter,
@@ -46,7 +47,18 @@ from strategy.book import Book
 from strategy.engine import Engine
 from strategy.latency import LatencyTracker
 from strategy.risk import RiskGate
-from strategy.types import Bar, OrderRequest, OrderUpdate, TradingState
+from strategy.types import (
+    Bar,
+    Fill,
+    Intent,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +83,7 @@ class WorkerCounters:
     restored_intents: int = 0
     restored_updates: int = 0
     updates: int = 0  # live order updates applied
+    closed_by_kill: int = 0  # positions the account's kill closed
     idle_fetches: int = 0  # fetches that found no bar before their timeout
 
 
@@ -169,7 +182,7 @@ class Worker:
         try:
             await self._replay_bars(floors, updates)
             while updates:
-                self._restore_update(updates.popleft())
+                self._restore_update(*updates.popleft())
             for order in self._sent.values():  # sent, never re-decided, no update yet
                 if self.engine.book.order(order.client_order_id) is None:
                     self.engine.book.add_order(order, self.engine.params)
@@ -220,17 +233,23 @@ class Worker:
         self._broker.sent.update(self._sent)
         self.counters.restored_intents = len(self._sent)
 
-    async def _read_updates(self) -> deque[OrderUpdate]:
-        updates: deque[OrderUpdate] = deque()
-        subject = exec_filter(self._spec.account, self._spec.strategy)
-        async for msg in read_stream(self._js, EXEC_STREAM, [subject]):
+    def _exec_filters(self) -> list[str]:
+        """The strategy's own order updates and the kill's orders, in one stream order."""
+        account = self._spec.account
+        return [exec_filter(account, self._spec.strategy), exec_filter(account, KILL_ORDERS)]
+
+    async def _read_updates(self) -> deque[tuple[str, OrderUpdate]]:
+        updates: deque[tuple[str, OrderUpdate]] = deque()
+        async for msg in read_stream(self._js, EXEC_STREAM, self._exec_filters()):
             self._exec_seq = stream_seq(msg)
             update = decode_update(msg.data)
             if update.symbol in self._symbols:
-                updates.append(update)
+                updates.append((_token(msg.subject), update))
         return updates
 
-    async def _replay_bars(self, floors: dict[int, int], updates: deque[OrderUpdate]) -> None:
+    async def _replay_bars(
+        self, floors: dict[int, int], updates: deque[tuple[str, OrderUpdate]]
+    ) -> None:
         """In stream order; an update is applied before the first bar that starts at or after
         its time, the best reconstruction of when the worker had it."""
         upto = max(floors.values(), default=0)
@@ -244,35 +263,95 @@ class Worker:
             bar = self._decode(msg)
             if bar is None:
                 continue
-            while updates and updates[0].ts <= bar.ts:
-                self._restore_update(updates.popleft())
+            while updates and updates[0][1].ts <= bar.ts:
+                self._restore_update(*updates.popleft())
             orders = self.engine.counters.orders
             if self._take(bar):
                 self.counters.replayed_bars += 1
             if self.engine.counters.orders != orders:
                 await self._settle()
 
-    def _restore_update(self, update: OrderUpdate) -> None:
+    def _restore_update(self, token: str, update: OrderUpdate) -> None:
         """An update of an order sent before the restart that the replay did not decide again
         (the live worker had it): the book takes the order as it was sent."""
         book = self.engine.book
         sent = self._sent.get(update.client_order_id)
         if sent is not None and book.order(update.client_order_id) is None:
             book.add_order(sent, self.engine.params)
-        self.engine.on_order_update(update)
+        self._apply(token, update)
         self.counters.restored_updates += 1
+
+    def _apply(self, token: str, update: OrderUpdate) -> None:
+        """One of the strategy's own orders (under whichever token the order manager published
+        it), or a fill of the kill's."""
+        if token != KILL_ORDERS or self.engine.book.order(update.client_order_id) is not None:
+            self.engine.on_order_update(update)
+        elif update.fill is not None:
+            self._closed_by_kill(update.fill, update.ts)
+
+    def _closed_by_kill(self, fill: Fill, ts: float) -> None:
+        """The kill closes the ACCOUNT's position in a symbol, the sum of every strategy's
+        there; its fill does not say whose shares it sold. So each strategy's book closes ALL
+        of its own position at the kill's first fill price (no commission: the account paid
+        it). With two strategies on one account (+10 and -3: the kill sells 7), both end flat,
+        as the account does; splitting the fill by its quantity would leave one holding shares
+        the account no longer has, which it would later try to exit. A kill that ends NOT FLAT
+        leaves the remainder with the order manager (its book holds it; the kill retries)."""
+        position = self.engine.book.position(fill.symbol)
+        if position is None:
+            return
+        side = Side.SELL if position.qty > 0 else Side.BUY
+        qty = abs(position.qty)
+        close = OrderRequest(
+            client_order_id=f"{fill.client_order_id}-{self._spec.strategy}",
+            symbol=fill.symbol,
+            side=side,
+            qty=qty,
+            type=OrderType.MARKET,
+            tif=TimeInForce.DAY,
+            limit_price=None,
+            decision_price=fill.price,
+            intent=Intent.FLATTEN,
+            created_ts=ts,
+        )
+        self.engine.book.add_order(close, None)
+        self.engine.on_order_update(
+            OrderUpdate(
+                client_order_id=close.client_order_id,
+                symbol=fill.symbol,
+                status=OrderStatus.FILLED,
+                filled_qty=qty,
+                filled_avg_price=fill.price,
+                ts=ts,
+                fill=Fill(close.client_order_id, fill.symbol, side, qty, fill.price, 0.0, ts),
+                reason="closed by the account's kill",
+                side=side,
+                qty=qty,
+            )
+        )
+        self.counters.closed_by_kill += 1
+        log.warning(
+            "%s %+d closed by the account's kill (%s at %.2f)",
+            fill.symbol,
+            position.qty,
+            fill.client_order_id,
+            fill.price,
+        )
 
     # -- running ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Order updates as they come, and each partition's bars, until cancelled."""
+        filters = self._exec_filters()
         self._exec_sub = await self._js.subscribe(
-            exec_filter(self._spec.account, self._spec.strategy),
+            filters[0],
             stream=EXEC_STREAM,
             cb=self._on_exec,
             ordered_consumer=True,
             config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._exec_seq + 1
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=self._exec_seq + 1,
+                filter_subjects=filters,
             ),
         )
         try:
@@ -289,7 +368,7 @@ class Worker:
             log.error("exec %s: %s", msg.subject, exc)
             return
         if update.symbol in self._symbols:
-            self.engine.on_order_update(update)
+            self._apply(_token(msg.subject), update)
             self.counters.updates += 1
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
@@ -342,6 +421,11 @@ class Worker:
             self.engine.counters.errors += 1
             self.engine.on_error(f"engine-{bar.symbol}", exc)
         return True
+
+
+def _token(subject: str) -> str:
+    """exec.{account}.{token}.{SYM}: the strategy, or the kill's orders."""
+    return subject.split(".")[2]
 
 
 def build_worker(
