@@ -48,6 +48,7 @@ ACCOUNT = "main"
 POLL_SEC = 0.1
 START_WITHIN_SEC = 120.0
 DONE_WITHIN_SEC = 300.0
+TICKS = os.sysconf("SC_CLK_TCK")
 # Wide enough that the order manager turns every intent into an order: it runs behind the
 # bars (the simulator's clock follows the newest mark), so the staleness and collar checks
 # would otherwise refuse intents for lagging, not for risk.
@@ -79,6 +80,7 @@ class ClusterRun:
     oms_seconds: float  # first bar stored -> the order manager's consumer drained
     orders: int  # rows in the order manager's journal
     refusals: int
+    cpu: dict[str, float]  # CPU seconds per process, last seen while it ran
 
 
 def write_inputs(folder: Path, names: tuple[str, ...], bars: list[Bar]) -> tuple[Path, Path]:
@@ -165,7 +167,16 @@ async def run_cluster(
     bar_consumers = [consumer_name(STRATEGY, p) for p in range(cfg.partitions)]
     oms_name = [oms_consumer(ACCOUNT)]
 
+    cpu: dict[str, float] = {}
+
+    def sample() -> None:
+        for name, pid in [*((n, p.pid) for n, p in procs.items()), *_servers()]:
+            used = cpu_seconds(pid)
+            if used is not None:
+                cpu[name] = used
+
     async def drained(stream: str, names: list[str], stored: int) -> bool:
+        sample()
         info = await js.stream_info(stream)
         found = await consumers(stream, names)
         return (
@@ -226,7 +237,28 @@ async def run_cluster(
         oms_seconds=oms_done - first_ts,
         orders=orders,
         refusals=refusals,
+        cpu=cpu,
     )
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a live process (Linux /proc); None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _servers() -> list[tuple[str, int]]:
+    """The nats-server this process started (a child of one of its threads)."""
+    found = []
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            comm = Path(f"/proc/{pid}/comm")
+            if comm.is_file() and comm.read_text().strip() == "nats-server":
+                found.append(("nats-server", int(pid)))
+    return found
 
 
 async def _some(found: Awaitable[list[ConsumerInfo] | None]) -> bool:
@@ -333,6 +365,8 @@ def measure() -> Figure:
         f"       last bar stored {run.ingest_seconds:.1f} s after the first; workers drained "
         f"at {run.seconds:.1f} s ({rate:,.0f} bars/s), the oms at {run.oms_seconds:.1f} s"
     )
+    used = ", ".join(f"{name} {sec:.1f}" for name, sec in run.cpu.items())
+    print(f"       CPU seconds: {used} ({os.cpu_count()} CPUs x {run.seconds:.0f} s wall)")
     print(
         f"       bar-to-intent p50 {p50:,.0f} ms, p99 {p99:,.0f} ms; single process "
         f"{single:,.0f} bars/s, {single_orders:,} orders"
