@@ -137,8 +137,8 @@ class GatewayCore:
             f"resume {scope}: lift the kill and the pause",
             (
                 "a pause the control plane made is lifted at once",
-                "an order manager the kill HALTED stays HALTED: lifting kill.* only stops "
-                "new ones from halting",
+                "an order manager a control-plane kill HALTED resumes once its kill has ended "
+                "(with a kill file present it stays HALTED and does not acknowledge)",
             ),
             lambda confirmer: self._resume(account, confirmer),
         )
