@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     print("|---|---|---|---|---|---|---|")
     for figure in figures:
         print(figure.row())
-    missed = [f"#{f.number}" for f in figures if not f.met]
+    missed = [f"#{f.number}" for f in figures if f.met is False]
     print(f"\ntargets missed: {', '.join(missed)}" if missed else "\nevery target met")
     return 0
 

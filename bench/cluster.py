@@ -378,5 +378,5 @@ def measure() -> Figure:
         f"{single:,.0f} bars/s (one process, same bars)",
         f"{rate / single:.2f} of one process",
         "none set (first measurement)",
-        True,
+        None,
     )

@@ -128,10 +128,10 @@ class Figure:
     baseline: str
     ratio: str
     target: str
-    met: bool
+    met: bool | None  # None: no target set
 
     def row(self) -> str:
-        verdict = "yes" if self.met else "NO"
+        verdict = "-" if self.met is None else "yes" if self.met else "NO"
         return (
             f"| {self.number} | {self.name} | {self.ours} | {self.baseline} | {self.ratio} "
             f"| {self.target} | {verdict} |"
