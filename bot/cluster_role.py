@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
 
 log = logging.getLogger("tradebot")
+FIRST_CONNECT_SEC = 5.0
 
 
 def log_to_stderr(verbose: bool) -> None:
@@ -26,13 +27,25 @@ def log_to_stderr(verbose: bool) -> None:
     )
 
 
-async def connect(url: str) -> Client:
+async def connect(url: str, name: str | None = None) -> Client:
+    """Reconnects forever once connected (a restarted nats-server is waited for), each failed
+    attempt logged on one line; a server that does not answer within FIRST_CONNECT_SEC at
+    start-up is a StartupError (exit 2), not a traceback."""
     import nats
 
+    async def report(exc: Exception) -> None:
+        log.warning("NATS %s: %s", url, exc)
+
     try:
-        return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+        return await asyncio.wait_for(
+            nats.connect(
+                url, name=name, connect_timeout=2, max_reconnect_attempts=-1, error_cb=report
+            ),
+            FIRST_CONNECT_SEC,
+        )
     except (OSError, TimeoutError, nats.errors.Error) as exc:
-        raise StartupError(f"cannot reach NATS at {url}: {exc}") from exc
+        why = str(exc) or f"no answer within {FIRST_CONNECT_SEC:g}s"
+        raise StartupError(f"cannot reach NATS at {url}: {why}") from exc
 
 
 async def run_until_stopped(

@@ -106,9 +106,8 @@ class RunningOms:
 async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> RunningOms:
     """The lease first: a second order manager of the account is refused (LeaseHeld, a
     StartupError: exit 2) before it touches the broker or the intents."""
-    import nats
-
     from bot.app import open_journal
+    from bot.cluster_role import connect
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane, ControlView
@@ -126,7 +125,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     try:
         cfg = cluster_config(settings)
         cfg.check_account(account)
-        nc = await nats.connect(cfg.nats_url, name=component_key("oms", account))
+        nc = await connect(cfg.nats_url, name=component_key("oms", account))
         js = nc.jetstream()
         await ensure_streams(js, cfg)
         held = Lease(
