@@ -80,6 +80,13 @@ def client_order_id(symbol: str, bar_ts: float, intent: Intent, prefix: str = "t
     return f"{prefix}-{symbol}-{int(bar_ts)}-{intent.value[0]}"
 
 
+def order_prefix(client_order_id: str) -> str | None:
+    """The prefix `client_order_id` was made with (read from the right: symbols and times
+    hold no '-'), or None for an id it did not make."""
+    parts = client_order_id.rsplit("-", 3)
+    return parts[0] if len(parts) == 4 else None
+
+
 class Engine:
     def __init__(
         self,

@@ -363,3 +363,39 @@ async def _acked(js: JetStreamContext, cfg: ClusterConfig, key: str, revision: i
         if component.key == f"oms.{ACCOUNT}":
             return component.acks.get(key) == revision
     return False
+
+
+async def test_a_fill_after_a_restart_reaches_the_strategy_that_sent_the_order(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """An order taken by an order manager that has since restarted still belongs to its
+    strategy: the fill the broker reports later goes out on that strategy's exec subject (the
+    strategy is part of the client_order_id), not the account's, so the worker's book learns it
+    and its symbol is not left with a working order forever."""
+    coid = f"tb-{STRATEGY}-SPY-1767364200-e"
+    async with AlpacaFake() as alpaca:
+        alpaca.prices["SPY"] = PRICE
+        alpaca.delay_fills = True  # placed now, filled when the test says
+        config, env = alpaca_config(tmp_path, nats_server), alpaca_env(alpaca)
+        nc, js = await connect(nats_server)
+        first = await start_oms(ACCOUNT, config, env)
+        try:
+            await publish_mark(js)
+            await eventually(lambda: first.service.book.last_price("SPY"))
+            await publish_intent(js, entry(coid))
+            await eventually(lambda: intents_done(js), within=10)
+        finally:
+            await first.stop()
+        second = await start_oms(ACCOUNT, config, env)
+        try:
+            alpaca.fill_pending()
+            await eventually(lambda: _has_status_of(js, coid, OrderStatus.FILLED), within=10)
+            fills = [s for s, _, u in await exec_updates(js) if u.client_order_id == coid]
+            assert fills[-1] == f"exec.{ACCOUNT}.{STRATEGY}.SPY"
+        finally:
+            await second.stop()
+            await nc.close()
+
+
+async def _has_status_of(js: JetStreamContext, coid: str, status: OrderStatus) -> bool:
+    return status in await statuses(js, coid)

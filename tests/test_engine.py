@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from strategy.engine import client_order_id
+from strategy.engine import client_order_id, order_prefix
 from strategy.types import Intent, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
 from strategy.venue import BrokerUnavailable
 from strategy.venues.sim import SimBroker
@@ -157,3 +157,11 @@ async def test_a_slow_venue_never_holds_up_the_next_bars(tmp_path: Path) -> None
     broker.release.set()
     await settle()
     assert order.status is OrderStatus.ACCEPTED
+
+
+def test_an_order_ids_prefix_reads_back_from_the_right() -> None:
+    """Strategy names may hold '-', symbols and times never do: the prefix parses back."""
+    coid = client_order_id("BRK.B", 1_767_364_200.0, Intent.EXIT, "tb-Mean-Rev_2")
+    assert coid == "tb-Mean-Rev_2-BRK.B-1767364200-e"
+    assert order_prefix(coid) == "tb-Mean-Rev_2"
+    assert order_prefix("flatten-SPY-3") is None

@@ -41,6 +41,7 @@ from ops.cluster.subjects import (
     oms_consumer,
 )
 from ops.service import TradingService
+from strategy.engine import order_prefix
 from strategy.risk import Denial
 from strategy.types import Intent, OrderRequest, OrderStatus, OrderUpdate, TradingState
 
@@ -218,10 +219,19 @@ class OrderManager:
 
     def _on_update(self, update: OrderUpdate) -> None:
         coid = update.client_order_id
-        strategy = self._strategies.get(coid) or self._account_token(coid)
+        strategy = self._strategies.get(coid) or self._sender(coid) or self._account_token(coid)
         if update.status.is_final:
             self._strategies.pop(coid, None)
         self._outbox.put_nowait((strategy, update))
+
+    def _sender(self, coid: str) -> str | None:
+        """The strategy that sent an order an earlier process took (its intent is gone with
+        that process's memory): workers prefix their ids with tb-{strategy}."""
+        prefix = order_prefix(coid) or ""
+        strategy = prefix.removeprefix("tb-")
+        if strategy != prefix and self._cfg.strategies.get(strategy) == self.account:
+            return strategy
+        return None
 
     def _account_token(self, coid: str) -> str:
         """No intent asked for this order: the kill's own (a flatten order, or anything traded
