@@ -19,7 +19,7 @@ from nats.js.errors import NotFoundError
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import read_components, request_kill, request_pause
+from ops.cluster.control import read_components, request_kill, request_pause, request_resume
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,
@@ -399,3 +399,27 @@ async def test_a_fill_after_a_restart_reaches_the_strategy_that_sent_the_order(
 
 async def _has_status_of(js: JetStreamContext, coid: str, status: OrderStatus) -> bool:
     return status in await statuses(js, coid)
+
+
+async def test_a_pause_restored_after_a_restart_is_lifted_when_withdrawn(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """An order manager paused by the control plane and restarted comes back PAUSED (restored
+    from the journal); withdrawing the pause then resumes it, as it would have before."""
+    config = oms_config(tmp_path, nats_server)
+    nc, js = await connect(nats_server)
+    cfg = cluster_config(load_settings(config))
+    first = await start_oms(ACCOUNT, config, {})
+    try:
+        await request_pause(js, cfg, ACCOUNT, "U1", "test")
+        await eventually(lambda: first.service.gate.state is TradingState.PAUSED)
+    finally:
+        await first.stop()
+    second = await start_oms(ACCOUNT, config, {})
+    try:
+        assert second.service.gate.state is TradingState.PAUSED
+        await request_resume(js, cfg, ACCOUNT, "U1", "test")
+        await eventually(lambda: second.service.gate.state is TradingState.ACTIVE)
+    finally:
+        await second.stop()
+        await nc.close()

@@ -294,9 +294,14 @@ class OrderManager:
         state = service.gate.state
         if paused is not None and state is TradingState.ACTIVE:
             service.set_state(TradingState.PAUSED, CONTROL_PAUSE, paused.requester)
-        elif paused is None and service.gate.state_reason == CONTROL_PAUSE:
+        elif paused is None and self._paused_by_control():
             service.set_state(TradingState.ACTIVE, "pause withdrawn", CONTROL)
         return True
+
+    def _paused_by_control(self) -> bool:
+        """PAUSED by the control plane, in this process or restored from the journal."""
+        gate = self._service.gate
+        return gate.state is TradingState.PAUSED and gate.state_reason.endswith(CONTROL_PAUSE)
 
     def _halted_by_control(self) -> bool:
         """HALTED by a control-plane kill, in this process or restored from the journal."""
