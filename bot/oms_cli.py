@@ -60,11 +60,11 @@ async def serve(
     """Until --duration, SIGINT/SIGTERM, or a lost lease (exit 1)."""
     from ops.config import config_path
 
-    running = await start_oms(account, config_path(config, env), env)
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # before the start: a SIGTERM while starting is a clean stop too
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    running = await start_oms(account, config_path(config, env), env)
     lease = running.oms.lease
     waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lease.lost.wait())]
     await asyncio.wait(waits, timeout=duration, return_when=asyncio.FIRST_COMPLETED)

@@ -11,18 +11,14 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from ops.cluster.acks import Component, ack_report, await_acks, read_components, silent_components
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import (
-    Component,
     ControlPlane,
     ControlView,
-    ack_report,
-    await_acks,
-    read_components,
     request_kill,
     request_pause,
     request_resume,
-    silent_components,
 )
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import kill_key, pause_key

@@ -17,9 +17,10 @@ from nats.aio.subscription import Subscription
 
 from bot.slack.authz import Policy
 from bot.slack.gateway import SILENT, GatewaySurface
+from ops.cluster.acks import read_orders
 from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status, serve_commands
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import ControlPlane, ControlView, read_orders
+from ops.cluster.control import ControlPlane, ControlView
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.server import LocalNats
 from ops.config import load_settings

@@ -13,9 +13,10 @@ import nats
 from nats.js import JetStreamContext
 
 from bot.oms_cli import RunningOms, start_oms
+from ops.cluster.acks import read_components
 from ops.cluster.codec import decode_intent, encode_bar
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import ControlPlane, read_components, request_kill, request_resume
+from ops.cluster.control import ControlPlane, request_kill, request_resume
 from ops.cluster.replay import read_stream
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import INTENTS_STREAM, bar_msg_id, bar_subject

@@ -17,9 +17,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bot.oms_cli import RunningOms, start_oms
+from ops.cluster.acks import read_components
 from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import read_components, request_kill, request_pause, request_resume
+from ops.cluster.control import request_kill, request_pause, request_resume
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,

@@ -25,7 +25,7 @@ from bot.slack.gateway_view import ack_line, outcome_done, status_done
 from bot.slack.middleware import Authorize
 from bot.slack.replies import Refused, Replies
 from bot.slack.socket_mode import SocketModeHandler
-from ops.cluster.control import await_acks, read_components, silent_components
+from ops.cluster.acks import await_acks, read_components, silent_components
 from ops.cluster.gateway import ClusterStatus, ControlOutcome, GatewayCore
 from ops.parsing import parse_command
 from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult

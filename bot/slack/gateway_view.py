@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from bot.render_text import money, signed_money
+from ops.cluster.acks import AckReport
 from ops.cluster.commands import AccountStatus, AccountUnreachable
-from ops.cluster.control import AckReport
 from ops.cluster.gateway import ClusterStatus, ControlOutcome
 from ops.results import Done
 

@@ -15,20 +15,17 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 
 from ops import messages
-from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status
-from ops.cluster.config import ClusterConfig
-from ops.cluster.control import (
+from ops.cluster.acks import (
     AckReport,
     Component,
-    ControlOrder,
     await_acks,
     read_components,
     read_orders,
-    request_kill,
-    request_pause,
-    request_resume,
     silent_components,
 )
+from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status
+from ops.cluster.config import ClusterConfig
+from ops.cluster.control import ControlOrder, request_kill, request_pause, request_resume
 from ops.confirm import Confirmations, Pending
 from ops.journal import Journal
 from ops.parsing import parse_command

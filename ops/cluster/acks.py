@@ -1,0 +1,173 @@
+"""Reading the control plane back: who is alive (heartbeats), which control orders exist, and
+who acknowledged a kill or a pause (the gateway's "acknowledged by N of M", naming the silent)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+
+from ops.cluster.config import ClusterConfig
+from ops.cluster.control import GLOBAL, ControlOrder, parse_order
+from ops.cluster.streams import components_bucket, control_bucket
+from ops.cluster.subjects import COMPONENTS_BUCKET, CONTROL_BUCKET
+from strategy.clock import Clock, SystemClock
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A heartbeat as read back from the components bucket."""
+
+    key: str
+    role: str
+    name: str
+    account: str | None
+    watches: bool
+    ts: float
+    acks: dict[str, int] = field(default_factory=dict)  # control key -> acknowledged revision
+    ack_ts: dict[str, float] = field(default_factory=dict)  # control key -> when
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.ts)
+
+    def in_scope(self, scope: str) -> bool:
+        return scope == GLOBAL or self.account == scope
+
+
+@dataclass(frozen=True, slots=True)
+class AckReport:
+    """Who acknowledged one revision of a control key, out of every watcher in its scope."""
+
+    key: str
+    revision: int
+    acked: tuple[str, ...]
+    pending: tuple[str, ...]  # heartbeating, not acknowledged yet
+    silent: tuple[str, ...]  # not acknowledged and no heartbeat within silent_after_sec
+
+    @property
+    def expected(self) -> int:
+        return len(self.acked) + len(self.pending) + len(self.silent)
+
+    @property
+    def complete(self) -> bool:
+        """Every live watcher acknowledged (silent ones cannot; they are named instead)."""
+        return not self.pending
+
+
+async def read_components(js: JetStreamContext, cfg: ClusterConfig) -> list[Component]:
+    """Every component with a heartbeat in the bucket, by key."""
+    entries = await snapshot(js, await components_bucket(js, cfg), COMPONENTS_BUCKET)
+    return [_component(e.key, e.value) for e in entries]
+
+
+async def read_orders(js: JetStreamContext, cfg: ClusterConfig) -> list[ControlOrder]:
+    """Every kill and pause entry, in force or lifted, by key."""
+    entries = await snapshot(js, await control_bucket(js, cfg), CONTROL_BUCKET)
+    return [parse_order(e.key, e.revision, e.value) for e in entries]
+
+
+async def snapshot(js: JetStreamContext, bucket: KeyValue, name: str) -> list[KeyValue.Entry]:
+    """The current entry of every key, read one by one. (A watcher's "no more history" marker
+    can arrive before the history in nats-py, so it is not used to mean "complete".)"""
+    prefix = f"$KV.{name}."
+    info = await js.stream_info(f"KV_{name}", subjects_filter=f"{prefix}>")
+    entries = []
+    for subject in sorted(info.state.subjects or {}):
+        try:
+            entry = await bucket.get(subject.removeprefix(prefix))
+        except (KeyNotFoundError, KeyDeletedError):
+            continue
+        if entry.value:
+            entries.append(entry)
+    return entries
+
+
+def _component(key: str, value: bytes) -> Component:
+    body = json.loads(value)
+    acks = body.get("acks", {})
+    return Component(
+        key=key,
+        role=str(body["role"]),
+        name=str(body["name"]),
+        account=body.get("account"),
+        watches=bool(body.get("watches")),
+        ts=float(body["ts"]),
+        acks={k: int(v["revision"]) for k, v in acks.items()},
+        ack_ts={k: float(v["ts"]) for k, v in acks.items()},
+    )
+
+
+def silent_components(
+    components: Iterable[Component], now: float, silent_after_sec: float
+) -> list[Component]:
+    """Components whose last heartbeat is older than silent_after_sec: each one an incident."""
+    return [c for c in components if c.age(now) > silent_after_sec]
+
+
+def ack_report(
+    components: Iterable[Component], key: str, revision: int, now: float, silent_after_sec: float
+) -> AckReport:
+    """Expected = every watching component in the key's scope that has a heartbeat entry."""
+    scope = key.split(".", 1)[1]
+    acked: list[str] = []
+    pending: list[str] = []
+    silent: list[str] = []
+    for c in components:
+        if not c.watches or not c.in_scope(scope):
+            continue
+        if c.acks.get(key, 0) >= revision:
+            acked.append(c.key)
+        elif c.age(now) > silent_after_sec:
+            silent.append(c.key)
+        else:
+            pending.append(c.key)
+    return AckReport(key, revision, tuple(acked), tuple(pending), tuple(silent))
+
+
+async def await_acks(
+    js: JetStreamContext,
+    cfg: ClusterConfig,
+    key: str,
+    revision: int,
+    within_sec: float,
+    clock: Clock | None = None,
+) -> AckReport:
+    """The report once every live watcher acknowledged, or as it stands after `within_sec`
+    (re-read on every heartbeat or ack written, not polled)."""
+    clock = clock or SystemClock()
+    bucket = await components_bucket(js, cfg)
+    watcher = await bucket.watchall()  # before the snapshot: no ack in between is missed
+    newest: dict[str, int] = {}
+    found: dict[str, Component] = {}
+
+    def fold(entry: KeyValue.Entry) -> None:
+        if entry.revision <= newest.get(entry.key, 0):
+            return
+        newest[entry.key] = entry.revision
+        if entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
+            found.pop(entry.key, None)
+        else:
+            found[entry.key] = _component(entry.key, entry.value)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_sec
+    try:
+        for entry in await snapshot(js, bucket, COMPONENTS_BUCKET):
+            fold(entry)
+        while True:
+            report = ack_report(found.values(), key, revision, clock.now(), cfg.silent_after_sec)
+            if report.complete or loop.time() >= deadline:
+                return report
+            with contextlib.suppress(NatsTimeoutError):
+                entry = await watcher.updates(timeout=max(0.001, deadline - loop.time()))
+                if entry is not None:
+                    fold(entry)
+    finally:
+        await watcher.stop()
