@@ -33,7 +33,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
     from ops.cluster.streams import ensure_streams
-    from ops.cluster.worker import build_worker, follow_control, parse_partitions
+    from ops.cluster.worker_setup import build_worker, follow_control, parse_partitions
 
     settings = load_settings(config_path(args.config, env), env=env)
     cfg = cluster_config(settings)

@@ -20,7 +20,8 @@ from ops.cluster.control import ControlPlane, request_kill, request_resume
 from ops.cluster.replay import read_stream
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import INTENTS_STREAM, bar_msg_id, bar_subject
-from ops.cluster.worker import Worker, build_worker, follow_control
+from ops.cluster.worker import Worker
+from ops.cluster.worker_setup import build_worker, follow_control
 from ops.config import load_settings
 from strategy.types import Bar, Intent, OrderStatus, TradingState
 from tests.fakes.alpaca import AlpacaFake

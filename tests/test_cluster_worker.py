@@ -26,7 +26,8 @@ from ops.cluster.subjects import (
     consumer_name,
     intent_subject,
 )
-from ops.cluster.worker import Worker, build_worker
+from ops.cluster.worker import Worker
+from ops.cluster.worker_setup import build_worker
 from ops.config import Settings, load_settings
 from strategy.clock import ManualClock
 from strategy.types import Bar

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
@@ -28,8 +27,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from ops.cluster.codec import CodecError, decode_bar, decode_intent, decode_update
-from ops.cluster.config import ClusterConfig
-from ops.cluster.control import ControlPlane, ControlView, OnChange
 from ops.cluster.intents import IntentBroker
 from ops.cluster.replay import read_stream, stream_seq
 from ops.cluster.subjects import (
@@ -40,13 +37,8 @@ from ops.cluster.subjects import (
     consumer_name,
     exec_filter,
     partition_filter,
-    partition_of,
 )
-from ops.config import Settings
-from strategy.book import Book
 from strategy.engine import Engine
-from strategy.latency import LatencyTracker
-from strategy.risk import RiskGate
 from strategy.types import (
     Bar,
     Fill,
@@ -57,7 +49,6 @@ from strategy.types import (
     OrderUpdate,
     Side,
     TimeInForce,
-    TradingState,
 )
 
 log = logging.getLogger(__name__)
@@ -100,53 +91,6 @@ class BarClock:
 
     def set(self, ts: float) -> None:
         self._now = ts
-
-
-class DropRecorder:
-    """The worker journals nothing: the order manager's journal records every intent's fate."""
-
-    def record(self, table: str, row: Mapping[str, object]) -> None:
-        return None
-
-
-def parse_partitions(text: str, partitions: int) -> tuple[int, ...]:
-    """`a-b` (inclusive) or `a`; ValueError naming the allowed range."""
-    first, _, last = text.partition("-")
-    try:
-        lo, hi = int(first), int(last or first)
-    except ValueError:
-        raise ValueError(f"--partitions {text!r}: expected a-b, e.g. 0-{partitions - 1}") from None
-    if not 0 <= lo <= hi < partitions:
-        raise ValueError(f"--partitions {text!r}: within 0-{partitions - 1}, low to high")
-    return tuple(range(lo, hi + 1))
-
-
-def mirror_control(engine: Engine, killed: str | None, paused: str | None) -> TradingState:
-    """The control plane's kill or pause (its reason; None = not in force) as the engine's gate
-    state, a pre-check only: the order manager enforces them."""
-    if killed is not None:
-        state, reason = TradingState.HALTED, killed
-    elif paused is not None:
-        state, reason = TradingState.PAUSED, paused
-    else:
-        state, reason = TradingState.ACTIVE, ""
-    engine.gate.set_state(state, reason)
-    return state
-
-
-def follow_control(engine: Engine, control: ControlPlane) -> OnChange:
-    """The control plane's callback for a worker: mirror the orders in force, acknowledge."""
-
-    async def on_change(view: ControlView) -> None:
-        killed, paused = view.killed, view.paused
-        mirror_control(
-            engine,
-            killed.reason or "kill" if killed else None,
-            paused.reason or "pause" if paused else None,
-        )
-        await control.acknowledge(*view.revisions)
-
-    return on_change
 
 
 class Worker:
@@ -426,40 +370,3 @@ class Worker:
 def _token(subject: str) -> str:
     """exec.{account}.{token}.{SYM}: the strategy, or the kill's orders."""
     return subject.split(".")[2]
-
-
-def build_worker(
-    js: JetStreamContext,
-    settings: Settings,
-    cfg: ClusterConfig,
-    strategy: str,
-    partitions: tuple[int, ...],
-    idle_fetch_sec: float = 1.0,
-) -> Worker:
-    """The engine of `tradebot run` (stats, signals, sizing, its own risk gate as a pre-check)
-    over the configured symbols of these partitions, on market time (each bar's end)."""
-    account = cfg.account_of(strategy)
-    symbols = tuple(s for s in settings.symbols if partition_of(s, cfg.partitions) in partitions)
-    bar_sec = settings.integer("sim.bar_sec")
-    clock = BarClock()
-    broker = IntentBroker(js, account, strategy, clock)
-    recorder = DropRecorder()
-    book = Book(settings.number("broker.starting_cash"), clock, recorder)
-    engine = Engine(
-        symbols=symbols,
-        params=settings.strategy_params(),
-        gate=RiskGate(settings.risk_limits(), settings.symbols, clock),
-        book=book,
-        broker=broker,  # type: ignore[arg-type]  # publishes; the order manager does the rest
-        clock=clock,
-        recorder=recorder,
-        latency=LatencyTracker(),
-        vol_window=settings.integer("strategy.vol_window"),
-        bar_sec=bar_sec,
-        equity_every_sec=settings.number("journal.equity_every_sec"),
-        order_prefix=f"tb-{strategy}",  # strategies sharing an account never share an id
-    )
-    spec = WorkerSpec(
-        strategy, account, partitions, cfg.ack_wait_sec, bar_sec, idle_fetch_sec=idle_fetch_sec
-    )
-    return Worker(js, spec, engine, broker, clock)
