@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cluster_cli import roles, split
-from tests.support import REPO, write_config
+from tests.support import REPO, free_port, write_config
 
 
 def test_workers_share_every_partition_once() -> None:
@@ -47,12 +46,6 @@ def test_each_account_gets_an_order_manager_and_its_own_journal() -> None:
     assert [r.name for r in single][-2:] == ["gateway", "ingest"]
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     "role",
     [
@@ -66,7 +59,7 @@ def test_a_role_that_cannot_reach_nats_says_so_and_exits_2(
     tmp_path: Path, role: tuple[str, ...]
 ) -> None:
     """No traceback: one line naming the URL, exit 2, for every role."""
-    url = f"nats://127.0.0.1:{_closed_port()}"
+    url = f"nats://127.0.0.1:{free_port()}"
     config = write_config(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRADEBOT_"))}
     env.update(TRADEBOT_NATS_URL=url, SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1")
