@@ -209,8 +209,16 @@ async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContex
     )
     bar_sec = settings.integer("sim.bar_sec")
 
+    first = True
+
     def follow(bar: Bar) -> None:
-        clock.set(max(clock.now(), bar.ts + bar_sec))
+        """Market time is the bars' own, a replayed past day's too: the first bar sets it."""
+        nonlocal first
+        if first:
+            first = False
+            clock.jump(bar.ts + bar_sec)
+        else:
+            clock.set(bar.ts + bar_sec)
 
     feed = NatsMarks(js, observers=[follow, broker.on_bar])
     return Venue(broker, feed, clock, settings.number("broker.starting_cash"))

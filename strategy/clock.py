@@ -43,6 +43,11 @@ class ManualClock:
     def set(self, ts: float) -> None:
         self._now = max(self._now, ts)
 
+    def jump(self, ts: float) -> None:
+        """Move to `ts`, backwards too: the first bar of a replay older than the time the
+        clock was started at (before any bar, the start was only a guess)."""
+        self._now = ts
+
     def advance(self, seconds: float) -> None:
         self._now += seconds
 

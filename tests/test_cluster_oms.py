@@ -424,3 +424,34 @@ async def test_a_pause_restored_after_a_restart_is_lifted_when_withdrawn(
     finally:
         await second.stop()
         await nc.close()
+
+
+async def test_a_simulated_order_manager_replaying_history_keeps_the_bars_time(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """On the simulator, market time is the bars' own: bars from a past day (a replayed CSV)
+    set the clock back to their time, so an intent decided on them is sent, not refused as
+    stale against today's clock."""
+    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), {})
+    nc, js = await connect(nats_server)
+    past = 1_767_364_200.0  # 2026-01-02 09:30 New York
+    try:
+        bar = Bar("SPY", past, PRICE, PRICE, PRICE, PRICE, 1000)
+        await js.publish(
+            bar_subject("SPY", 16),
+            encode_bar(bar),
+            headers={"Nats-Msg-Id": bar_msg_id("SPY", past)},
+        )
+        await eventually(lambda: running.service.book.last_price("SPY"))
+        order = entry()
+        await publish_intent(js, OrderRequest(**{**_fields(order), "created_ts": past + 60}))
+        await eventually(lambda: intents_done(js))
+        assert OrderStatus.REJECTED not in await statuses(js), await exec_updates(js)
+        assert running.service.clock.now() == past + 60
+    finally:
+        await running.stop()
+        await nc.close()
+
+
+def _fields(order: OrderRequest) -> dict[str, object]:
+    return {name: getattr(order, name) for name in OrderRequest.__slots__}
