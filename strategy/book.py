@@ -12,7 +12,7 @@ is streaming statistics, the equity curve a ring.
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -95,7 +95,9 @@ class Book:
         self._realized = 0.0
         self._commissions = 0.0
         self._orders: dict[str, BookOrder] = {}  # working orders only
-        self._finished: dict[str, BookOrder] = {}  # the last MAX_FINISHED final ones
+        # the last MAX_FINISHED final ones, oldest first: popitem(last=False) is O(1), where a
+        # dict's next(iter(...)) walks every dead slot its emptied front leaves
+        self._finished: OrderedDict[str, BookOrder] = OrderedDict()
         self._orphans: dict[str, list[OrderUpdate]] = {}
         self._expecting = 0  # requests in flight that make the broker place orders for us
         self._quiet: dict[str, str] = {}  # orphans held meanwhile, not yet called anomalies
@@ -155,7 +157,7 @@ class Book:
         self._orders.pop(coid, None)
         self._finished[coid] = order
         if len(self._finished) > MAX_FINISHED:
-            self._finished.pop(next(iter(self._finished)))
+            self._finished.popitem(last=False)
 
     def has_working_order(self, symbol: str) -> bool:
         return self._working_by_symbol.get(symbol, 0) > 0

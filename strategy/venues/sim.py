@@ -8,6 +8,7 @@ at that open with slippage, limit orders only if the open is marketable.
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from strategy.clock import Clock
@@ -78,7 +79,9 @@ class SimBroker:
         self._last: dict[str, float] = {}
         self._holdings: dict[str, _Holding] = {}
         self._orders: dict[str, _Order] = {}  # working orders only
-        self._finished: dict[str, _Order] = {}  # the last MAX_FINISHED final ones
+        # the last MAX_FINISHED final ones, oldest first: popitem(last=False) is O(1), where a
+        # dict's next(iter(...)) walks every dead slot its emptied front leaves
+        self._finished: OrderedDict[str, _Order] = OrderedDict()
         self._working: dict[str, list[_Order]] = {}
         self._listeners: list[OrderListener] = []
         self._send_check: SendCheck = _send_anything
@@ -127,7 +130,7 @@ class SimBroker:
         self._orders.pop(coid, None)
         self._finished[coid] = order
         if len(self._finished) > MAX_FINISHED:
-            self._finished.pop(next(iter(self._finished)))
+            self._finished.popitem(last=False)
 
     def _find(self, client_order_id: str) -> _Order | None:
         return self._orders.get(client_order_id) or self._finished.get(client_order_id)
