@@ -74,6 +74,11 @@ class RiskGate:
     def set_limits(self, limits: RiskLimits) -> None:
         self._limits = limits
 
+    def record_sent(self, ts: float) -> None:
+        """An order admitted at market time `ts` by an earlier process (a restarted cluster
+        worker's, restored from its intents): it counts toward the day and minute limits."""
+        self._count(ts)
+
     def set_state(self, state: TradingState, reason: str) -> None:
         self._state = state
         self._state_reason = reason

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import math
 import signal
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -11,26 +13,28 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from ops.cluster.codec import decode_intent, encode_intent
+from ops.cluster.codec import decode_intent, encode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.ingest import BarPublisher, ingest
-from ops.cluster.replay import read_stream
+from ops.cluster.replay import read_stream, replay_span
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
 from ops.cluster.subjects import (
     BARS_STREAM,
     INTENTS_STREAM,
     consumer_name,
+    exec_subject,
     intent_subject,
 )
 from ops.cluster.worker import Worker
 from ops.cluster.worker_setup import build_worker
 from ops.config import Settings, load_settings
 from strategy.clock import ManualClock
-from strategy.types import Bar
+from strategy.types import Bar, Fill, Intent, OrderStatus, OrderUpdate
 from strategy.venues.bars import synthetic_bars
 from strategy.venues.sim_feed import SimFeed
 from tests.support import START, bar, eventually, spawn_tradebot, stop_tradebot, write_config
@@ -251,6 +255,112 @@ async def _uninterrupted(tmp_path: Path, bars: list[Bar]) -> list[tuple[str, byt
             return await _intents(js, STRATEGY)
     finally:
         await server.stop()
+
+
+class _Filler:
+    """A stand-in order manager: each intent fills at once (at its limit, else its decision
+    price) in an update on the EXEC stream whose time is the intent's."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self.answered = 0
+
+    async def start(self) -> None:
+        await self._js.subscribe(
+            "intent.main.>", stream=INTENTS_STREAM, cb=self._fill, ordered_consumer=True
+        )
+
+    async def _fill(self, msg: Msg) -> None:
+        order, strategy = decode_intent(msg.data)
+        price, ts, coid = (
+            order.limit_price or order.decision_price,
+            order.created_ts,
+            order.client_order_id,
+        )
+        fill = Fill(coid, order.symbol, order.side, order.qty, price, 0.0, ts)
+        update = OrderUpdate(
+            coid,
+            order.symbol,
+            OrderStatus.FILLED,
+            order.qty,
+            price,
+            ts,
+            fill,
+            side=order.side,
+            qty=order.qty,
+        )
+        await self._js.publish(
+            exec_subject("main", strategy, order.symbol),
+            encode_update(update),
+            headers={"Nats-Msg-Id": update_msg_id(update)},
+        )
+        self.answered += 1
+
+
+async def _minute_by_minute(
+    js: JetStreamContext, worker: Worker, filler: _Filler, minutes: range
+) -> None:
+    """Each minute's bars decided, their intents filled and the fills in the worker's book
+    before the next minute's bars: what the worker decides does not depend on timing."""
+    before = filler.answered
+    for minute in minutes:
+        await _publish(js, _bars(1, first=minute))
+        await eventually(lambda: _drained(js, STRATEGY), within=20)
+        stored = (await js.stream_info(INTENTS_STREAM)).state.messages
+        await eventually(functools.partial(_settled, worker, filler, stored, before))
+
+
+def _settled(worker: Worker, filler: _Filler, stored: int, before: int) -> bool:
+    """Every stored intent answered, and the worker has every answer since it started."""
+    return filler.answered == stored and worker.counters.updates == stored - before
+
+
+async def _filled_worker(
+    js: JetStreamContext, settings: Settings, cfg: ClusterConfig, filler: _Filler, minutes: range
+) -> Worker:
+    worker = build_worker(js, settings, cfg, STRATEGY, ALL)
+    async with _running(worker):
+        await _minute_by_minute(js, worker, filler, minutes)
+    return worker
+
+
+async def test_a_worker_restarted_after_hours_of_bars_replays_only_its_span_and_decides_the_same(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """A worker restarted after 100 minutes of bars (its orders filled) replays only the bars of
+    its replay span before its ack floor (lookback closes and the cooldown, doubled), not the
+    whole stream, and publishes the same intents, entries and exits, as a worker that never
+    stopped; its statistics agree with that worker's to rounding (the running sums were built
+    from another first bar)."""
+    more = {"strategy.signal_cooldown_sec": 300}  # the cooldown's part of the span matters
+    async with _cluster(tmp_path, nats_server, **more) as (settings, cfg, js, _nc):
+        filler = _Filler(js)
+        await filler.start()
+        await _filled_worker(js, settings, cfg, filler, range(100))
+        restarted = await _filled_worker(js, settings, cfg, filler, range(100, 140))
+        got = await _intents(js, STRATEGY)
+        span_bars = replay_span(settings.strategy_params(), 60).total_sec / 60
+    ref_dir = tmp_path / "reference"
+    server = LocalNats(ref_dir / "nats")
+    await server.start()
+    try:
+        async with _cluster(ref_dir, server, **more) as (settings, cfg, js, _nc):
+            filler = _Filler(js)
+            await filler.start()
+            reference = await _filled_worker(js, settings, cfg, filler, range(140))
+            want = await _intents(js, STRATEGY)
+    finally:
+        await server.stop()
+    assert 0 < restarted.counters.replayed_bars <= (span_bars + 1) * len(SYMBOLS)
+    after = [decode_intent(data)[0] for _, data in want]
+    after = [o for o in after if o.created_ts > START + 100 * 60]
+    assert {o.intent for o in after} == {Intent.ENTRY, Intent.EXIT}
+    assert sorted(got) == sorted(want)
+    for symbol in SYMBOLS:
+        ours, theirs = restarted.engine.stats(symbol), reference.engine.stats(symbol)
+        assert ours is not None and theirs is not None
+        assert math.isclose(ours.z, theirs.z, rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(ours.vol, theirs.vol, rel_tol=1e-9)
 
 
 async def _consumers_exist(js: JetStreamContext, strategy: str) -> bool:

@@ -6,10 +6,21 @@ PubAck; then every bar of the batch is acked. A bar not newer than the last one 
 acked and dropped.
 
 After a restart the worker first rebuilds what it knew: the intents it had sent (INTENTS) and
-their updates (EXEC), then the bars up to each consumer's ack floor go through the same engine
-with the broker publishing nothing, so statistics, cooldowns and working orders are those of a
-worker that never stopped; the consumers then redeliver from the ack floor. A bar redelivered
-after it produced an intent decides the same client_order_id, which is not published again.
+their updates (EXEC), read whole (one per order: far fewer than bars); then the bars of a
+bounded span before the oldest ack floor (replay.replay_span: the rolling window and the
+cooldown, doubled; not the MD_BARS stream's 7 days): its first part only warms each symbol's
+statistics and marks, its last part (the cooldown's) goes through the same engine with the
+broker publishing nothing, so statistics, cooldowns and working orders are those of a worker
+that never stopped; the consumers then redeliver from the ack floor. A bar redelivered after it
+produced an intent decides the same client_order_id, which is not published again.
+
+What the span leaves out: orders sent on bars before its decided part enter the book as sent
+(and count toward the gate's day and minute limits) instead of being decided again; the
+running sums of the statistics start from the span's first bar, so they can differ from the
+uninterrupted worker's in the last bits (a decision differs only for a z or a size within
+rounding of its threshold); and the worker's own day-start equity (its daily-loss pre-check;
+the order manager's check is the binding one) is its equity at the first decided bar when the
+span starts after the day's first bar.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from nats.js.errors import NotFoundError
 
 from ops.cluster.codec import CodecError, decode_bar, decode_intent, decode_update
 from ops.cluster.intents import IntentBroker
-from ops.cluster.replay import read_stream, stream_seq
+from ops.cluster.replay import first_seq_at, read_stream, replay_span, stream_seq
 from ops.cluster.subjects import (
     BARS_STREAM,
     EXEC_STREAM,
@@ -39,6 +50,7 @@ from ops.cluster.subjects import (
     partition_filter,
 )
 from strategy.engine import Engine
+from strategy.market_day import trading_date
 from strategy.types import (
     Bar,
     Fill,
@@ -122,9 +134,11 @@ class Worker:
         floors = {p: await self._bind(p) for p in self._spec.partitions}
         await self._read_intents()
         updates = await self._read_updates()
+        start, since, decided = await self._replay_start(floors)
         self._broker.replaying = True
         try:
-            await self._replay_bars(floors, updates)
+            self._restore_sent_before(decided)
+            await self._replay_bars(floors, updates, start, since, decided)
             while updates:
                 self._restore_update(*updates.popleft())
             for order in self._sent.values():  # sent, never re-decided, no update yet
@@ -191,24 +205,71 @@ class Worker:
                 updates.append((_token(msg.subject), update))
         return updates
 
+    async def _replay_start(self, floors: dict[int, int]) -> tuple[int, float, float]:
+        """The first stream sequence to replay, and the market times from which bars warm and
+        are decided: the replay span before the oldest ack floor's bar. Without that bar (aged
+        out of the stream) everything still stored is replayed and decided."""
+        floored = [seq for seq in floors.values() if seq > 0]
+        if not floored:
+            return 0, 0.0, 0.0
+        try:
+            floor_ts = min([await self._bar_ts_at(seq) for seq in floored])
+        except (NotFoundError, CodecError):
+            return 0, 0.0, 0.0
+        span = replay_span(self.engine.params, self._spec.bar_sec)
+        since = floor_ts - span.total_sec
+        info = await self._js.stream_info(BARS_STREAM)
+        start = await first_seq_at(
+            self._js, BARS_STREAM, info.state.first_seq, max(floored), since, _bar_ts
+        )
+        return start, since, floor_ts - span.decided_sec
+
+    async def _bar_ts_at(self, seq: int) -> float:
+        return _bar_ts(await self._js.get_msg(BARS_STREAM, seq=seq))  # type: ignore[arg-type]
+
+    def _restore_sent_before(self, decided: float) -> None:
+        """Orders sent on bars before the decided part are not decided again: the book takes
+        them as sent (their updates follow in time order) and the gate counts those of that
+        part's first day, as it did when it admitted them (created_ts is the bar's end)."""
+        bar_sec = self._spec.bar_sec
+        day = trading_date(decided + bar_sec)
+        before = [o for o in self._sent.values() if o.created_ts - bar_sec < decided]
+        for order in sorted(before, key=lambda o: o.created_ts):
+            self.engine.book.add_order(order, self.engine.params)
+            if trading_date(order.created_ts) == day:
+                self.engine.gate.record_sent(order.created_ts)
+
     async def _replay_bars(
-        self, floors: dict[int, int], updates: deque[tuple[str, OrderUpdate]]
+        self,
+        floors: dict[int, int],
+        updates: deque[tuple[str, OrderUpdate]],
+        start: int,
+        since: float,
+        decided: float,
     ) -> None:
-        """In stream order; an update is applied before the first bar that starts at or after
-        its time, the best reconstruction of when the worker had it."""
+        """In stream order from `start`: a bar before `since` (stored out of time order) is
+        skipped, one before `decided` only warms, the others are decided again; an update is
+        applied before the first bar that starts at or after its time, the best reconstruction
+        of when the worker had it."""
         upto = max(floors.values(), default=0)
         if upto == 0:
             return
         subjects = [partition_filter(p) for p, floor in floors.items() if floor > 0]
-        async for msg in read_stream(self._js, BARS_STREAM, subjects, upto=upto):
+        async for msg in read_stream(
+            self._js, BARS_STREAM, subjects, upto=upto, start=start or None
+        ):
             partition = int(msg.subject.split(".")[2][1:])
             if stream_seq(msg) > floors[partition]:
                 continue
             bar = self._decode(msg)
-            if bar is None:
+            if bar is None or bar.ts < since:
                 continue
             while updates and updates[0][1].ts <= bar.ts:
                 self._restore_update(*updates.popleft())
+            if bar.ts < decided:
+                if self._warm(bar):
+                    self.counters.replayed_bars += 1
+                continue
             orders = self.engine.counters.orders
             if self._take(bar):
                 self.counters.replayed_bars += 1
@@ -351,13 +412,32 @@ class Worker:
             log.error("bar %s: %s (dropped)", msg.subject, exc)
             return None
 
-    def _take(self, bar: Bar, received_ns: int | None = None) -> bool:
-        """Into the engine unless it is not newer than the last bar of its symbol."""
+    def _newer(self, bar: Bar) -> bool:
+        """Newer than the last bar of its symbol (now the last), or counted as stale."""
         last = self._last_ts.get(bar.symbol)
         if last is not None and bar.ts <= last:
             self.counters.stale += 1
             return False
         self._last_ts[bar.symbol] = bar.ts
+        return True
+
+    def _warm(self, bar: Bar) -> bool:
+        """A replayed bar before the decided part: its symbol's statistics and mark only, what
+        the engine's on_bar does before deciding."""
+        stats = self.engine.stats(bar.symbol)
+        if stats is None or not self._newer(bar):
+            return False
+        self.engine.book.mark(bar.symbol, bar.close, bar.ts + self._spec.bar_sec)
+        try:
+            stats.update(bar.close)
+        except ValueError as exc:  # a close the engine would refuse too
+            self.engine.on_error(f"engine-{bar.symbol}", exc)
+        return True
+
+    def _take(self, bar: Bar, received_ns: int | None = None) -> bool:
+        """Into the engine unless it is not newer than the last bar of its symbol."""
+        if not self._newer(bar):
+            return False
         self._clock.set(bar.ts + self._spec.bar_sec)
         try:
             self.engine.on_bar(bar, received_ns)
@@ -365,6 +445,10 @@ class Worker:
             self.engine.counters.errors += 1
             self.engine.on_error(f"engine-{bar.symbol}", exc)
         return True
+
+
+def _bar_ts(msg: Msg) -> float:
+    return decode_bar(msg.data).ts
 
 
 def _token(subject: str) -> str:
