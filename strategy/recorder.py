@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 
@@ -13,13 +13,16 @@ class Recorder(Protocol):
 
 
 class MemoryRecorder:
-    """Keeps rows in lists; for tests and benchmarks without a database."""
+    """Keeps rows in lists; for tests, benchmarks and backtests without a database. `tables`:
+    keep only these (a backtest reads its fills alone), by default every table."""
 
-    def __init__(self) -> None:
+    def __init__(self, tables: Iterable[str] | None = None) -> None:
         self.rows: dict[str, list[dict[str, object]]] = {}
+        self._tables = frozenset(tables) if tables is not None else None
 
     def record(self, table: str, row: Mapping[str, object]) -> None:
-        self.rows.setdefault(table, []).append(dict(row))
+        if self._tables is None or table in self._tables:
+            self.rows.setdefault(table, []).append(dict(row))
 
     def of(self, table: str) -> list[dict[str, object]]:
         return self.rows.get(table, [])

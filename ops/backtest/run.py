@@ -25,6 +25,7 @@ ARTICLE_SLIPPAGE_BPS = 2.34  # the article's measured mean (limit orders on SPY,
 ARTICLE_SLIPPAGE_STD_BPS = 2.87
 PROGRESS_EVERY = 5_000
 CURVE_LIMIT = 10_000_000  # equity points kept (one per bar interval)
+READ_TABLES = ("fills",)  # the rows an outcome is made of; a backtest keeps no others
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,7 @@ async def run(
     )
     if not fits(columns, replay.known, setup.bar_sec):
         return await run_bar_by_bar(columns, setup, progress, recorder)
-    recorder = recorder if recorder is not None else MemoryRecorder()
+    recorder = recorder if recorder is not None else MemoryRecorder(READ_TABLES)
     clock = ManualClock(start=float(columns.ts[0]))
     engine, broker = _build(setup, clock, recorder, replay.stats, equity_every_sec=math.inf)
     await replay.run(engine, broker, clock, recorder, progress)
@@ -202,7 +203,7 @@ async def run_bar_by_bar(
     if not bars:
         raise ValueError("no bars to backtest")
     clock = ManualClock(start=bars[0].ts)
-    recorder = recorder if recorder is not None else MemoryRecorder()
+    recorder = recorder if recorder is not None else MemoryRecorder(READ_TABLES)
     engine, broker = _build(setup, clock, recorder)
     feed = SimFeed(bars, clock, observers=[broker.on_bar], speed=None, bar_sec=setup.bar_sec)
     done = 0
