@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 
@@ -108,9 +109,9 @@ class Replay:
         progress: Progress | None,
     ) -> None:
         book = engine.book
-        ts, open_, high, low, close, volume = self._columns.lists()
+        ts, open_, high, low, close, volume = self._columns.scalars()
         code = self._columns.codes()
-        position = self._position.tolist()
+        position = array("q", self._position.tobytes())  # not a list: see BarColumns.scalars
         symbol_of, rows, bar_sec = self._symbol_of, self._rows, self._bar_sec
         symbols = list(self.stats)
         marked = dict.fromkeys(symbols, -1)  # last bar whose close the marks hold

@@ -5,6 +5,7 @@ bars where a decision can happen (|z| past the entry or the exit threshold)."""
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,8 +79,8 @@ class PrecomputedStats:
     __slots__ = ("_ready_from", "_vol", "_z", "at")
 
     def __init__(self, found: SymbolFeatures) -> None:
-        self._z: list[float] = found.z.tolist()
-        self._vol: list[float] = found.vol.tolist()
+        self._z = array("d", found.z.tobytes())  # not lists: see BarColumns.scalars
+        self._vol = array("d", found.vol.tobytes())
         self._ready_from = found.ready_from
         self.at = -1
 
