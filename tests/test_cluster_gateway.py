@@ -284,3 +284,94 @@ async def test_tradebot_gateway_process_answers_and_refuses_without_tokens(
         finally:
             _, err = await stop_tradebot(proc)
         assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def _commands(journal: Journal) -> list[dict[str, Any]]:
+    journal.flush()
+    return journal.query("select user, channel, command, outcome, surface from commands")
+
+
+async def test_a_read_only_command_shows_each_accounts_answer_under_its_name(
+    cluster: Cluster,
+) -> None:
+    """/trade positions asks every account's command core over NATS; each answer appears under
+    its account's name, and each order manager audits the asker in its own journal."""
+    main = cluster.accounts["main"]
+    await main.push(bar("SPY", 0, 100.0))
+    await main.buy_behind_the_books_back("SPY", 10, 100.0)
+    await main.push(bar("SPY", 1, 100.0))
+    text = (await cluster.command("positions"))["text"]
+    mine, _, theirs = text.partition("account other:")
+    assert "account main:" in mine and "SPY" in mine and "NO" in mine
+    assert "(no positions in the book or at the broker)" in theirs and "SPY" not in theirs
+    pnl = (await cluster.command("pnl week"))["text"]
+    assert pnl.count("P&L week") == 2
+    for h in cluster.accounts.values():
+        rows = _commands(h.journal)
+        want = {"user": "U1", "channel": "C1", "command": "positions", "outcome": "ok"}
+        assert {**want, "surface": "cluster"} in rows
+
+
+async def test_a_read_only_command_names_an_unreachable_account(cluster: Cluster) -> None:
+    """An account whose order manager does not answer is named UNREACHABLE beside the
+    answers of the others, at once (no responder), not waited on."""
+    await cluster.subs[1].unsubscribe()
+    text = (await cluster.command("slippage"))["text"]
+    assert "account main:\n    no fills yet" in text
+    assert "account other: UNREACHABLE (no order manager is answering)" in text
+
+
+async def test_one_account_is_asked_alone_with_the_account_flag(cluster: Cluster) -> None:
+    """`/trade config --account other` asks only that account (the other never hears of it);
+    help says how."""
+    text = (await cluster.command("config --account other"))["text"]
+    assert "account other:" in text and "strategy.entry_z" in text
+    assert "account main" not in text
+    assert [
+        r for r in _commands(cluster.accounts["main"].journal) if r["command"] == "config"
+    ] == []
+    assert {"config"} == {r["command"] for r in _commands(cluster.accounts["other"].journal)}
+    help_text = (await cluster.command("help"))["text"]
+    assert "--account NAME" in help_text
+
+
+async def test_an_unknown_account_is_named_and_nobody_is_asked(cluster: Cluster) -> None:
+    """An account the cluster does not configure is refused with the ones it does; the
+    refusal is audited at the gateway and no order manager is asked."""
+    text = (await cluster.command("pnl --account nosuch"))["text"]
+    assert "no account 'nosuch': name one of main, other" in text
+    rows = _commands(cluster.journal)
+    assert {"command": "pnl --account nosuch", "outcome": "refused"}.items() <= rows[-1].items()
+    for h in cluster.accounts.values():
+        assert _commands(h.journal) == []
+
+
+async def test_a_reader_outside_the_allowed_channels_is_refused_and_audited(
+    cluster: Cluster,
+) -> None:
+    """A read-only command from a channel that may not operate is refused and audited at the
+    gateway, and no account is asked; from an allowed one the accounts answer it."""
+    refused = await cluster.command("checklist", user="U9", channel="C9")
+    assert "channel is not allowed" in refused["text"]
+    gateway = _commands(cluster.journal)
+    assert {"user": "U9", "channel": "C9", "command": "checklist", "outcome": "unauthorized"} in [
+        {k: r[k] for k in ("user", "channel", "command", "outcome")} for r in gateway
+    ]
+    for h in cluster.accounts.values():
+        assert _commands(h.journal) == []
+    answered = await cluster.command("checklist", user="U9")
+    assert answered["text"].count("Pre-deploy checklist") == 2
+    assert all(
+        {r["user"] for r in _commands(h.journal)} == {"U9"} for h in cluster.accounts.values()
+    )
+
+
+async def test_changing_commands_are_refused_saying_where_to_run_them(cluster: Cluster) -> None:
+    """set, adopt and the other commands that change one account are not sent to the
+    accounts: the refusal says why and what to do instead; nobody is asked."""
+    text = (await cluster.command("set entry_z 2.2"))["text"]
+    assert "not sent through the gateway" in text and "config.yaml" in text
+    text = (await cluster.command("adopt SPY --account main"))["text"]
+    assert "no command surface for it yet" in text
+    for h in cluster.accounts.values():
+        assert _commands(h.journal) == []

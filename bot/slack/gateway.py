@@ -21,13 +21,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.alerts import AlertPoster
 from bot.slack.authz import Policy
 from bot.slack.blocks import outcome_blocks, result_message
-from bot.slack.gateway_view import ack_line, outcome_done, status_done
+from bot.slack.gateway_view import ack_line, answers_done, outcome_done, status_done
 from bot.slack.middleware import Authorize
 from bot.slack.replies import Refused, Replies
 from bot.slack.socket_mode import SocketModeHandler
 from ops.cluster.acks import await_acks, read_components, silent_components
-from ops.cluster.gateway import ClusterStatus, ControlOutcome, GatewayCore
-from ops.parsing import parse_command
+from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome, GatewayCore
 from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
 
 log = logging.getLogger(__name__)
@@ -114,7 +113,9 @@ class GatewaySurface:
         if isinstance(result, ConfirmRequest):
             await self._post_confirmation(replies, channel, result)
         elif isinstance(result, ClusterStatus):
-            await replies.answer(status_done(result), in_channel=parse_command(text).here)
+            await replies.answer(status_done(result), in_channel=self.core.parse(text)[0].here)
+        elif isinstance(result, AccountAnswers):
+            await replies.answer(answers_done(result), in_channel=self.core.parse(text)[0].here)
         elif isinstance(result, ControlOutcome):
             await replies.answer(outcome_done(result), in_channel=True)
         elif isinstance(result, HelpResult | Done):

@@ -1,12 +1,14 @@
 """The gateway's results as text: Slack shows them through the same Block Kit path as any
-`Done` (monospaced sections cut to Block Kit's limits), the thread gets the ack line."""
+`Done` (monospaced sections cut to Block Kit's limits), the thread gets the ack line. An
+account's answer to a read-only command is rendered by the console's renderer, as the
+single-process Slack surface renders the same result."""
 
 from __future__ import annotations
 
-from bot.render_text import money, signed_money
+from bot.render_text import money, render, signed_money
 from ops.cluster.acks import AckReport
-from ops.cluster.commands import AccountStatus, AccountUnreachable
-from ops.cluster.gateway import ClusterStatus, ControlOutcome
+from ops.cluster.commands import AccountAnswer, AccountRefused, AccountStatus, AccountUnreachable
+from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome
 from ops.results import Done
 
 
@@ -46,6 +48,20 @@ def status_done(status: ClusterStatus) -> Done:
         scope = f" [{c.account}]" if c.account else ""
         lines.append(f"  {c.key}{scope}: heartbeat {c.age(status.now):.1f}s ago{mark}")
     return Done(head, tuple(lines))
+
+
+def answers_done(answers: AccountAnswers) -> Done:
+    """Each account's answer under its name; one that did not answer is named unreachable."""
+    lines: list[str] = []
+    for a in answers.answers:
+        if isinstance(a, AccountAnswer):
+            lines.append(f"account {a.account}:")
+            lines.extend(f"  {line}" for line in render(a.result).splitlines())
+        elif isinstance(a, AccountRefused):
+            lines.append(f"account {a.account}: refused: {a.error}")
+        else:
+            lines.append(f"account {a.account}: UNREACHABLE ({a.error})")
+    return Done(f"{answers.command}: {len(answers.answers)} account(s)", tuple(lines))
 
 
 def _account(a: AccountStatus | AccountUnreachable) -> list[str]:

@@ -1,9 +1,12 @@
 """An account's commands over NATS request-reply: the order manager answers on
 `command_subject(account)` with its command core; the gateway asks every account.
 
-Request: {"command": "status", "user": ..., "channel": ...}. Reply: {"ok": true, "status":
-AccountStatus} or {"ok": false, "error": "..."} (a CommandError's sentence). Only read-only
-commands are served: changes reach the accounts through the control bucket, never here.
+Request: {"command": "pnl week", "user": ..., "channel": ...}: the command line as the
+account's core takes it, and who asked (the order manager audits it in its journal). Reply:
+{"ok": true, "status": AccountStatus} for status, {"ok": true, "result": ...} (result_codec)
+for the other read-only commands, or {"ok": false, "error": "..."} (a CommandError's sentence).
+Only read-only commands are served: changes reach the accounts through the control bucket,
+never here.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from ops.cluster.result_codec import QUERIES, QueryResult, decode_result, encode_result
 from ops.cluster.subjects import command_subject
 from ops.commands import CommandCore
+from ops.parsing import parse_command
 from ops.results import CommandError, StatusResult
 
 log = logging.getLogger(__name__)
-SERVED = frozenset({"status"})
+SERVED = QUERIES | {"status"}
 SURFACE = "cluster"
 
 
@@ -96,6 +101,22 @@ class AccountUnreachable:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class AccountAnswer:
+    """One account's answer to a read-only command, as its command core returned it."""
+
+    account: str
+    result: QueryResult
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRefused:
+    """The account's command core refused the command (its sentence)."""
+
+    account: str
+    error: str
+
+
 async def serve_commands(nc: Client, account: str, core: CommandCore) -> Subscription:
     """Answer the gateway's read-only commands for `account` with `core` (each one audited in
     the account's journal like any other surface's). Unsubscribe the result to stop."""
@@ -113,24 +134,27 @@ async def serve_commands(nc: Client, account: str, core: CommandCore) -> Subscri
 
 async def _run(core: CommandCore, account: str, data: bytes) -> dict[str, object]:
     request = json.loads(data)
-    command = str(request.get("command", ""))
-    if command not in SERVED:
-        return {"ok": False, "error": f"{command!r} is not served over the cluster"}
+    text = str(request.get("command", ""))
     try:
+        name = parse_command(text).name
+        if name not in SERVED:
+            return {"ok": False, "error": f"{name!r} is not served over the cluster"}
         result = await core.handle(
-            command, str(request.get("user", "")), str(request.get("channel", "")), SURFACE
+            text, str(request.get("user", "")), str(request.get("channel", "")), SURFACE
         )
     except CommandError as exc:
         return {"ok": False, "error": str(exc)}
-    assert isinstance(result, StatusResult)
-    return {"ok": True, "status": asdict(AccountStatus.of(account, result))}
+    if isinstance(result, StatusResult):
+        return {"ok": True, "status": asdict(AccountStatus.of(account, result))}
+    assert isinstance(result, QueryResult)  # SERVED holds read-only commands only
+    return {"ok": True, "result": encode_result(result)}
 
 
-async def ask_status(
-    nc: Client, account: str, user: str, channel: str, within_sec: float
-) -> AccountStatus | AccountUnreachable:
-    """One account's status from its order manager, or why there is none."""
-    request = json.dumps({"command": "status", "user": user, "channel": channel}).encode()
+async def _ask(
+    nc: Client, account: str, text: str, user: str, channel: str, within_sec: float
+) -> dict[str, object] | AccountUnreachable:
+    """The account's reply, or why there is none."""
+    request = json.dumps({"command": text, "user": user, "channel": channel}).encode()
     try:
         msg = await nc.request(command_subject(account), request, timeout=within_sec)
     except NoRespondersError:
@@ -138,6 +162,29 @@ async def ask_status(
     except NatsTimeoutError:
         return AccountUnreachable(account, f"no answer within {within_sec:g} s")
     reply = json.loads(msg.data)
+    assert isinstance(reply, dict)
+    return reply
+
+
+async def ask_status(
+    nc: Client, account: str, user: str, channel: str, within_sec: float
+) -> AccountStatus | AccountUnreachable:
+    """One account's status from its order manager, or why there is none."""
+    reply = await _ask(nc, account, "status", user, channel, within_sec)
+    if isinstance(reply, AccountUnreachable):
+        return reply
     if not reply.get("ok"):
         return AccountUnreachable(account, str(reply.get("error", "refused")))
-    return AccountStatus.from_json(reply["status"])
+    return AccountStatus.from_json(reply["status"])  # type: ignore[arg-type]
+
+
+async def ask_query(
+    nc: Client, account: str, text: str, user: str, channel: str, within_sec: float
+) -> AccountAnswer | AccountRefused | AccountUnreachable:
+    """One account's answer to a read-only command line (`pnl week`), refusal, or silence."""
+    reply = await _ask(nc, account, text, user, channel, within_sec)
+    if isinstance(reply, AccountUnreachable):
+        return reply
+    if not reply.get("ok"):
+        return AccountRefused(account, str(reply.get("error", "refused")))
+    return AccountAnswer(account, decode_result(reply["result"]))  # type: ignore[arg-type]

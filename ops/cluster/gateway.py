@@ -1,9 +1,13 @@
 """The gateway's command core: `/trade` for the whole cluster, transport-independent.
 
 status aggregates every account (asked over NATS request-reply) and every component (their
-heartbeats, silent ones named); kill and resume ask to confirm, then write the control bucket
-and wait for the acknowledgements; pause writes at once. Every command, refusal and click is
-audited in the gateway's journal, as the single-process core does in its own.
+heartbeats, silent ones named); the read-only commands (pnl, positions, reconcile, config,
+slippage, checklist) are asked of every account, or of one with `--account NAME`, and answered
+by each account's own command core (audited in its journal); kill and resume ask to confirm,
+then write the control bucket and wait for the acknowledgements; pause writes at once. Commands
+that change one account (set, adopt, ...) are refused here: the gateway only reads from the
+accounts. Every command, refusal and click is audited in the gateway's journal, as the
+single-process core does in its own.
 """
 
 from __future__ import annotations
@@ -23,22 +27,50 @@ from ops.cluster.acks import (
     read_orders,
     silent_components,
 )
-from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status
+from ops.cluster.commands import (
+    AccountAnswer,
+    AccountRefused,
+    AccountStatus,
+    AccountUnreachable,
+    ask_query,
+    ask_status,
+)
 from ops.cluster.config import ClusterConfig
 from ops.cluster.control import ControlOrder, request_kill, request_pause, request_resume
+from ops.cluster.result_codec import QUERIES
 from ops.confirm import Confirmations, Pending
 from ops.journal import Journal
-from ops.parsing import parse_command
+from ops.parsing import ParsedCommand, parse_command
+from ops.pnl import PERIODS
 from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
 from strategy.clock import Clock
 
-SERVED = frozenset({"status", "kill", "pause", "resume", "help"})
+CONTROL = frozenset({"kill", "pause", "resume"})
+SERVED = QUERIES | CONTROL | {"status", "help"}
+ACCOUNT_FLAG = "--account"
 HELP = (
-    "status [here]          every account (state, equity, P&L, positions) and every process",
+    "status                 every account (state, equity, P&L, positions) and every process",
+    "pnl [today|week|all]   each account's P&L, drawdown vs peak",
+    "positions              each account's book beside its broker's positions",
+    "reconcile              each account: compare book and broker now",
+    "config                 each account's parameters, values and where they came from",
+    "slippage               each account's realized slippage of fills (bps)",
+    "checklist              each account's pre-deploy checklist",
+    "... --account NAME     any of the above for one account only: `positions --account main`",
     "kill [account]         halt, cancel, flatten everywhere or in one account (asks to confirm)",
     "pause [account]        stop new entries everywhere or in one account",
     "resume [account]       lift kill and pause (asks to confirm)",
     "help                   this list",
+    "add `here` at the end to answer in the channel; set, reset, adopt, cancel-order, ack,",
+    "resolve and test-alert are not sent through the gateway (see README: Scaling out)",
+)
+SET_HERE = (
+    "`{name}` is not sent through the gateway, which only reads from the accounts: change the "
+    "value in config.yaml and restart the order managers and workers that read it"
+)
+NOT_HERE = (
+    "`{name}` changes one account and is not sent through the gateway, which only reads from "
+    "the accounts; a cluster has no command surface for it yet (README: Scaling out)"
 )
 
 
@@ -52,6 +84,14 @@ class ClusterStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountAnswers:
+    """A read-only command's answer from each account asked, in the configured order."""
+
+    command: str  # the line the accounts ran, e.g. `pnl week`
+    answers: tuple[AccountAnswer | AccountRefused | AccountUnreachable, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ControlOutcome:
     """A control order written, and who has acknowledged it."""
 
@@ -61,7 +101,7 @@ class ControlOutcome:
     report: AckReport
 
 
-GatewayResult = ClusterStatus | ControlOutcome | ConfirmRequest | Done | HelpResult
+GatewayResult = ClusterStatus | AccountAnswers | ControlOutcome | ConfirmRequest | Done | HelpResult
 
 
 class GatewayCore:
@@ -75,6 +115,7 @@ class GatewayCore:
         kill_ttl_sec: float,
         ack_within_sec: float = 1.0,
         ask_within_sec: float = 2.0,
+        query_within_sec: float = 5.0,  # pnl waits up to 2 s for its journal; positions, the broker
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -85,31 +126,60 @@ class GatewayCore:
         self.kill_ttl_sec = kill_ttl_sec
         self.ack_within_sec = ack_within_sec
         self.ask_within_sec = ask_within_sec
+        self.query_within_sec = query_within_sec
 
     async def handle(self, text: str, user: str, channel: str, surface: str) -> GatewayResult:
         """Run one command line; CommandError means refused, nothing changed (audited)."""
         try:
-            command = parse_command(text)
-            if command.name not in SERVED:
-                served = ", ".join(sorted(SERVED))
-                raise CommandError(f"`{command.name}` is per account; the gateway serves: {served}")
-            result = await self._dispatch(command.name, command.args, user, channel)
+            command, account = self.parse(text)
+            result = await self._dispatch(command.name, command.args, account, user, channel)
         except CommandError as exc:
             self.audit(user, channel, surface, text, "refused", str(exc))
             raise
         self.audit(user, channel, surface, text, "ok", type(result).__name__)
         return result
 
+    def parse(self, text: str) -> tuple[ParsedCommand, str | None]:
+        """The command without `--account NAME`, and that account (None: every account).
+        Refused: a command the gateway does not send, an account not configured."""
+        command = parse_command(text)
+        if command.name in ("set", "reset"):
+            raise CommandError(SET_HERE.format(name=command.name))
+        if command.name not in SERVED:
+            raise CommandError(NOT_HERE.format(name=command.name))
+        args = list(command.args)
+        if ACCOUNT_FLAG not in args:
+            return command, None
+        at = args.index(ACCOUNT_FLAG)
+        named = args[at + 1 : at + 2]
+        del args[at : at + 2]
+        if not named or named[0] not in self.cfg.accounts:
+            raise CommandError(self._name_one(named[0] if named else None))
+        return ParsedCommand(command.name, tuple(args), command.here), named[0]
+
+    def _name_one(self, wrong: str | None) -> str:
+        head = f"no account {wrong!r}" if wrong else f"{ACCOUNT_FLAG} needs an account"
+        return f"{head}: name one of {', '.join(self.cfg.accounts)} (or none: all of them)"
+
     async def _dispatch(
-        self, name: str, args: tuple[str, ...], user: str, channel: str
+        self, name: str, args: tuple[str, ...], account: str | None, user: str, channel: str
     ) -> GatewayResult:
         if name == "help":
             return HelpResult(HELP)
-        if name == "status":
-            if args:
-                raise CommandError(messages.EXTRA_ARGS.format(extra=" ".join(args), usage=HELP[0]))
-            return await self.status(user, channel)
-        account = self._account(args)
+        if name in QUERIES or name == "status":
+            usable = 1 if name == "pnl" else 0
+            if len(args) > usable:
+                extra = " ".join(args[usable:])
+                raise CommandError(messages.EXTRA_ARGS.format(extra=extra, usage=_usage(name)))
+            if args and args[0].lower() not in PERIODS:
+                raise CommandError(messages.BAD_PERIOD.format(period=args[0]))
+            if name == "status":
+                return await self.status(user, channel, account)
+            return await self.query(" ".join([name, *args]), account, user, channel)
+        if args:
+            if account is not None:
+                raise CommandError(self._name_one(None) + "; name it once")
+            account = self._account(args)
         scope = account or "every account"
         if name == "pause":
             await request_pause(self.js, self.cfg, account, user, "paused from Slack", self.clock)
@@ -140,13 +210,9 @@ class GatewayCore:
             lambda confirmer: self._resume(account, confirmer),
         )
 
-    def _account(self, args: tuple[str, ...]) -> str | None:
-        if not args:
-            return None
+    def _account(self, args: tuple[str, ...]) -> str:
         if len(args) > 1 or args[0] not in self.cfg.accounts:
-            raise CommandError(
-                f"name one account of {', '.join(self.cfg.accounts)} (or none: all of them)"
-            )
+            raise CommandError(self._name_one(" ".join(args)))
         return args[0]
 
     def _ask(
@@ -178,10 +244,23 @@ class GatewayCore:
         )
         return ControlOutcome(verb, account or "global", by, report)
 
-    async def status(self, user: str, channel: str) -> ClusterStatus:
+    def _scope(self, account: str | None) -> tuple[str, ...]:
+        return tuple(self.cfg.accounts) if account is None else (account,)
+
+    async def query(
+        self, text: str, account: str | None, user: str, channel: str
+    ) -> AccountAnswers:
+        """A read-only command line asked of every account in scope at once."""
         asked = [
-            ask_status(self.nc, account, user, channel, self.ask_within_sec)
-            for account in self.cfg.accounts
+            ask_query(self.nc, name, text, user, channel, self.query_within_sec)
+            for name in self._scope(account)
+        ]
+        return AccountAnswers(text, tuple(await asyncio.gather(*asked)))
+
+    async def status(self, user: str, channel: str, account: str | None = None) -> ClusterStatus:
+        asked = [
+            ask_status(self.nc, name, user, channel, self.ask_within_sec)
+            for name in self._scope(account)
         ]
         accounts = await asyncio.gather(*asked)
         components = await read_components(self.js, self.cfg)
@@ -238,3 +317,7 @@ class GatewayCore:
                 "detail": detail,
             },
         )
+
+
+def _usage(name: str) -> str:
+    return next(line for line in HELP if line.startswith(name + " "))
