@@ -20,6 +20,14 @@ def next_day_start(ts: float) -> float:
     return midnight.timestamp()
 
 
+def day_bounds(ts: float) -> tuple[float, float]:
+    """Epoch seconds of the New York midnights that start and end the date of `ts`: every
+    timestamp in [start, end) has the same `trading_date`."""
+    local = datetime.fromtimestamp(ts, NEW_YORK)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=NEW_YORK)
+    return midnight.timestamp(), (midnight + timedelta(days=1)).timestamp()
+
+
 def session_open(ts: float) -> float:
     """Epoch seconds of 09:30 New York time on the date of `ts`."""
     local = datetime.fromtimestamp(ts, NEW_YORK)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from strategy.clock import Clock
-from strategy.market_day import trading_date
+from strategy.market_day import day_bounds, trading_date
 from strategy.params import RiskLimits
 from strategy.types import Intent, OrderRequest, OrderType, TradingState
 
@@ -46,6 +46,7 @@ class RiskGate:
         self._state = state
         self._state_reason = ""
         self._day = ""
+        self._day_from = self._day_until = 0.0  # when `_day` starts and ends
         self._orders_today = 0
         self._recent: deque[float] = deque()
         self.market_open = True  # set from the venue's clock when trading regular hours only
@@ -211,6 +212,9 @@ class RiskGate:
         return None
 
     def _roll_day(self, now: float) -> None:
+        if self._day_from <= now < self._day_until:
+            return  # the same date: trading_date costs ~1.5 us, twice an order
+        self._day_from, self._day_until = day_bounds(now)
         day = trading_date(now)
         if day != self._day:
             self._day = day
