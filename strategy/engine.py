@@ -77,7 +77,7 @@ def _ignore_update(update: OrderUpdate) -> None:
 def client_order_id(symbol: str, bar_ts: float, intent: Intent, prefix: str = "tb") -> str:
     """Deterministic per decision: the same bar can never produce two different orders. The
     prefix tells strategies sharing an account apart (the broker's ids are per account)."""
-    return f"{prefix}-{symbol}-{int(bar_ts)}-{intent.value[0]}"
+    return f"{prefix}-{symbol}-{int(bar_ts)}-{str(intent)[0]}"
 
 
 def order_prefix(client_order_id: str) -> str | None:
@@ -251,9 +251,9 @@ class Engine:
                 "symbol": symbol,
                 "z": z,
                 "vol": stats.vol,
-                "side": side.value,
+                "side": str(side),  # the value (see book.order_row)
                 "price": bar.close,
-                "action": intent.value,
+                "action": str(intent),
             },
         )
         return OrderRequest(
@@ -297,7 +297,7 @@ class Engine:
                     "symbol": order.symbol,
                     "rule": denial.rule,
                     "reason": denial.reason,
-                    "intent": order.intent.value,
+                    "intent": str(order.intent),
                 },
             )
             log.info(
@@ -427,7 +427,7 @@ class Engine:
                 "symbol": order.symbol,
                 "rule": "broker",
                 "reason": reason,
-                "intent": order.intent.value,
+                "intent": str(order.intent),
             },
         )
         log.warning("order %s %s", order.client_order_id, reason)
