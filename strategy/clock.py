@@ -55,3 +55,18 @@ class ManualClock:
         if self._fixed_ns is not None:
             return self._fixed_ns
         return time.monotonic_ns()
+
+
+class BarClock:
+    """Market time = the end of the bar being decided. Partitions are consumed side by side, so
+    this may step back (unlike ManualClock): each bar is judged on its own time."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        self.monotonic_ns = time.monotonic_ns
+
+    def now(self) -> float:
+        return self._now
+
+    def set(self, ts: float) -> None:
+        self._now = ts

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ from nats.js.errors import NotFoundError
 
 from ops.cluster.codec import CodecError, decode_bar, decode_intent, decode_update
 from ops.cluster.intents import IntentBroker
+from ops.cluster.kill_fills import close_by_kill
 from ops.cluster.replay import first_seq_at, read_stream, replay_span, stream_seq
 from ops.cluster.subjects import (
     BARS_STREAM,
@@ -49,18 +49,13 @@ from ops.cluster.subjects import (
     exec_filter,
     partition_filter,
 )
+from strategy.clock import BarClock
 from strategy.engine import Engine
 from strategy.market_day import trading_date
 from strategy.types import (
     Bar,
-    Fill,
-    Intent,
     OrderRequest,
-    OrderStatus,
-    OrderType,
     OrderUpdate,
-    Side,
-    TimeInForce,
 )
 
 log = logging.getLogger(__name__)
@@ -88,21 +83,6 @@ class WorkerCounters:
     updates: int = 0  # live order updates applied
     closed_by_kill: int = 0  # positions the account's kill closed
     idle_fetches: int = 0  # fetches that found no bar before their timeout
-
-
-class BarClock:
-    """Market time = the end of the bar being decided. Partitions are consumed side by side, so
-    this may step back (unlike ManualClock): each bar is judged on its own time."""
-
-    def __init__(self) -> None:
-        self._now = 0.0
-        self.monotonic_ns = time.monotonic_ns
-
-    def now(self) -> float:
-        return self._now
-
-    def set(self, ts: float) -> None:
-        self._now = ts
 
 
 class Worker:
@@ -291,57 +271,10 @@ class Worker:
         it), or a fill of the kill's."""
         if token != KILL_ORDERS or self.engine.book.order(update.client_order_id) is not None:
             self.engine.on_order_update(update)
-        elif update.fill is not None:
-            self._closed_by_kill(update.fill, update.ts)
-
-    def _closed_by_kill(self, fill: Fill, ts: float) -> None:
-        """The kill closes the ACCOUNT's position in a symbol, the sum of every strategy's
-        there; its fill does not say whose shares it sold. So each strategy's book closes ALL
-        of its own position at the kill's first fill price (no commission: the account paid
-        it). With two strategies on one account (+10 and -3: the kill sells 7), both end flat,
-        as the account does; splitting the fill by its quantity would leave one holding shares
-        the account no longer has, which it would later try to exit. A kill that ends NOT FLAT
-        leaves the remainder with the order manager (its book holds it; the kill retries)."""
-        position = self.engine.book.position(fill.symbol)
-        if position is None:
-            return
-        side = Side.SELL if position.qty > 0 else Side.BUY
-        qty = abs(position.qty)
-        close = OrderRequest(
-            client_order_id=f"{fill.client_order_id}-{self._spec.strategy}",
-            symbol=fill.symbol,
-            side=side,
-            qty=qty,
-            type=OrderType.MARKET,
-            tif=TimeInForce.DAY,
-            limit_price=None,
-            decision_price=fill.price,
-            intent=Intent.FLATTEN,
-            created_ts=ts,
-        )
-        self.engine.book.add_order(close, None)
-        self.engine.on_order_update(
-            OrderUpdate(
-                client_order_id=close.client_order_id,
-                symbol=fill.symbol,
-                status=OrderStatus.FILLED,
-                filled_qty=qty,
-                filled_avg_price=fill.price,
-                ts=ts,
-                fill=Fill(close.client_order_id, fill.symbol, side, qty, fill.price, 0.0, ts),
-                reason="closed by the account's kill",
-                side=side,
-                qty=qty,
-            )
-        )
-        self.counters.closed_by_kill += 1
-        log.warning(
-            "%s %+d closed by the account's kill (%s at %.2f)",
-            fill.symbol,
-            position.qty,
-            fill.client_order_id,
-            fill.price,
-        )
+        elif update.fill is not None and close_by_kill(
+            self.engine, self._spec.strategy, update.fill, update.ts
+        ):
+            self.counters.closed_by_kill += 1
 
     # -- running ---------------------------------------------------------------------------
 

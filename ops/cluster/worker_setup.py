@@ -10,9 +10,10 @@ from ops.cluster.config import ClusterConfig
 from ops.cluster.control import ControlPlane, ControlView, OnChange
 from ops.cluster.intents import IntentBroker
 from ops.cluster.subjects import partition_of
-from ops.cluster.worker import BarClock, Worker, WorkerSpec
+from ops.cluster.worker import Worker, WorkerSpec
 from ops.config import Settings
 from strategy.book import Book
+from strategy.clock import BarClock
 from strategy.engine import Engine
 from strategy.latency import LatencyTracker
 from strategy.risk import RiskGate
