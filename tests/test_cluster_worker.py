@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+import strategy.book as book_module
 from ops.cluster.codec import decode_intent, encode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.ingest import BarPublisher, ingest
@@ -370,3 +371,20 @@ async def _consumers_exist(js: JetStreamContext, strategy: str) -> bool:
     except NotFoundError:
         return False
     return True
+
+
+async def test_a_restart_after_more_orders_than_the_book_keeps_leaves_none_working(
+    tmp_path: Path, nats_server: LocalNats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted worker rebuilds from every intent the stream holds: one whose final update
+    it read is finished even when the book keeps fewer finished orders than there were (taken
+    for still working, it would block its symbol's decisions for good)."""
+    monkeypatch.setattr(book_module, "MAX_FINISHED", 3)
+    async with _cluster(tmp_path, nats_server) as (settings, cfg, js, _nc):
+        filler = _Filler(js)
+        await filler.start()
+        first = await _filled_worker(js, settings, cfg, filler, range(100))
+        assert first.engine.counters.orders > 3 and not first.engine.book.working_orders()
+        restarted = build_worker(js, settings, cfg, STRATEGY, ALL)
+        await restarted.restore()
+    assert restarted.engine.book.working_orders() == []

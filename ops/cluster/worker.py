@@ -114,6 +114,7 @@ class Worker:
         floors = {p: await self._bind(p) for p in self._spec.partitions}
         await self._read_intents()
         updates = await self._read_updates()
+        ended = {u.client_order_id for _, u in updates if u.status.is_final}
         start, since, decided = await self._replay_start(floors)
         self._broker.replaying = True
         try:
@@ -121,8 +122,8 @@ class Worker:
             await self._replay_bars(floors, updates, start, since, decided)
             while updates:
                 self._restore_update(*updates.popleft())
-            for order in self._sent.values():  # sent, never re-decided, no update yet
-                if self.engine.book.order(order.client_order_id) is None:
+            for coid, order in self._sent.items():  # sent, never re-decided, not final yet
+                if coid not in ended and self.engine.book.order(coid) is None:
                     self.engine.book.add_order(order, self.engine.params)
         finally:
             self._broker.replaying = False
