@@ -21,6 +21,7 @@ import strategy.book as book_module
 from ops.cluster.codec import decode_intent, encode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.ingest import BarPublisher, ingest
+from ops.cluster.intents import IntentBroker
 from ops.cluster.replay import read_stream, replay_span
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
@@ -35,7 +36,17 @@ from ops.cluster.worker import Worker
 from ops.cluster.worker_setup import build_worker
 from ops.config import Settings, load_settings
 from strategy.clock import ManualClock
-from strategy.types import Bar, Fill, Intent, OrderStatus, OrderUpdate
+from strategy.types import (
+    Bar,
+    Fill,
+    Intent,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
 from strategy.venues.bars import synthetic_bars
 from strategy.venues.sim_feed import SimFeed
 from tests.support import START, bar, eventually, spawn_tradebot, stop_tradebot, write_config
@@ -388,3 +399,35 @@ async def test_a_restart_after_more_orders_than_the_book_keeps_leaves_none_worki
         restarted = build_worker(js, settings, cfg, STRATEGY, ALL)
         await restarted.restore()
     assert restarted.engine.book.working_orders() == []
+
+
+async def test_a_worker_remembers_a_day_of_sent_ids_not_every_one(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """Months of decisions do not pile up in memory: ids decided more than a day before the
+    newest are forgotten, the recent ones are still never published twice."""
+    async with _cluster(tmp_path, nats_server) as (_settings, _cfg, js, _nc):
+        broker = IntentBroker(js, "main", STRATEGY, ManualClock(START))
+        hour = 3_600.0
+        orders = [_order(f"tb-{STRATEGY}-TA-{i}-e", START + i * hour) for i in range(72)]
+        for order in orders:
+            await broker.submit(order)
+        assert broker.published == 72
+        assert len(broker.sent) == 25  # the newest and the 24 hours before it
+        await broker.submit(orders[-1])
+        assert (broker.published, broker.resent) == (72, 1)
+
+
+def _order(coid: str, decided_ts: float) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=coid,
+        symbol="TA",
+        side=Side.BUY,
+        qty=1,
+        type=OrderType.LIMIT,
+        tif=TimeInForce.IOC,
+        limit_price=100.0,
+        decision_price=100.0,
+        intent=Intent.ENTRY,
+        created_ts=decided_ts,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -22,6 +23,9 @@ from strategy.venue import OrderListener, SendCheck, SendRefused
 
 log = logging.getLogger(__name__)
 NOT_SENT_BEFORE = "replay: this decision was not sent before the restart"
+# How long a sent id is remembered (in the decisions' own time): a bar is decided again only
+# when it is redelivered or replayed after a restart, both within hours of its first time.
+REMEMBER_SEC = 86_400.0
 
 
 class IntentBroker:
@@ -43,7 +47,8 @@ class IntentBroker:
         self._timeout = timeout_sec
         self._retry = retry_sec
         self._check: SendCheck | None = None
-        self.sent: set[str] = set()  # client_order_ids the INTENTS stream holds
+        # client_order_id -> decided at, the recent ones, oldest first (O(1) to drop the oldest)
+        self.sent: OrderedDict[str, float] = OrderedDict()
         self.replaying = False  # rebuilding state after a restart: publish nothing
         self.published = 0
         self.resent = 0  # decided again after a restart (a redelivered bar): not published
@@ -72,7 +77,7 @@ class IntentBroker:
             raise SendRefused(NOT_SENT_BEFORE)
         else:
             await self._publish(order)
-            self.sent.add(coid)
+            self.remember(coid, order.created_ts)
             self.published += 1
         return OrderUpdate(
             client_order_id=coid,
@@ -84,6 +89,17 @@ class IntentBroker:
             side=order.side,
             qty=order.qty,
         )
+
+    def remember(self, coid: str, decided_ts: float) -> None:
+        """Sent (now, or before a restart); ids decided over REMEMBER_SEC before the newest are
+        forgotten, so a worker running for months keeps a day of them."""
+        self.sent[coid] = decided_ts
+        horizon = decided_ts - REMEMBER_SEC
+        while self.sent:
+            oldest = next(iter(self.sent))  # an OrderedDict's first key: its linked list's head
+            if self.sent[oldest] >= horizon:
+                return
+            del self.sent[oldest]
 
     async def settled(self) -> None:
         """Every intent being published has its PubAck."""

@@ -169,7 +169,8 @@ class Worker:
             order, _ = decode_intent(msg.data)
             if order.symbol in self._symbols:
                 self._sent[order.client_order_id] = order
-        self._broker.sent.update(self._sent)
+        for coid, order in self._sent.items():
+            self._broker.remember(coid, order.created_ts)
         self.counters.restored_intents = len(self._sent)
 
     def _exec_filters(self) -> list[str]:
