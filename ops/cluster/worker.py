@@ -127,6 +127,7 @@ class Worker:
                     self.engine.book.add_order(order, self.engine.params)
         finally:
             self._broker.replaying = False
+            self._sent.clear()  # the stream's intents were needed only to rebuild
         log.info(
             "worker %s p%s restored: %d bars, %d intents, %d updates",
             self._spec.strategy,
