@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ops import messages
+from ops.audited_core import AuditedCore
 from ops.checklist import TEST_ALERT
 from ops.checklist import evaluate as evaluate_checklist
 from ops.config import ConfigError, ParamSpec, find_param, parse_value
@@ -20,7 +21,6 @@ from ops.queries import Queries
 from ops.recovery import FOREIGN_ORDER_INCIDENT
 from ops.results import (
     CommandError,
-    ConfirmationExpired,
     ConfirmRequest,
     Done,
     HelpResult,
@@ -34,12 +34,12 @@ log = logging.getLogger(__name__)
 OPEN_FLAGS = frozenset({"--open", "open", "--apply-open"})
 
 
-class CommandCore:
+class CommandCore(AuditedCore):
     def __init__(
         self, service: TradingService, confirmations: Confirmations, now: Callable[[], float]
     ) -> None:
+        super().__init__(confirmations, service.journal)
         self.service = service
-        self.confirmations = confirmations
         self.queries = Queries(service)
         self._now = now
 
@@ -93,18 +93,6 @@ class CommandCore:
         pending = self.accept(nonce, user, channel, surface)
         return await self.apply(pending, user, channel, surface)
 
-    def accept(self, nonce: str, user: str, channel: str, surface: str) -> Pending:
-        """Take the pending action if `user` may confirm it now (audited either way). A surface
-        changes its message only after this returns."""
-        try:
-            pending = self.confirmations.take(nonce, user)
-        except CommandError as exc:
-            outcome = "expired" if isinstance(exc, ConfirmationExpired) else "refused"
-            self.audit(user, channel, surface, "confirm", outcome, str(exc))
-            raise
-        self.audit(user, channel, surface, f"confirm {pending.kind}", "ok", pending.requester)
-        return pending
-
     async def apply(self, pending: Pending, user: str, channel: str, surface: str) -> Result:
         """Run an accepted action; a refusal at this point (the value moved meanwhile, say) is
         audited too."""
@@ -117,27 +105,11 @@ class CommandCore:
             self.audit(user, channel, surface, f"apply {pending.kind}", "refused", str(exc))
             raise
 
-    def cancel(self, nonce: str, user: str, channel: str, surface: str) -> Done:
-        try:
-            pending = self.confirmations.cancel(nonce, user)
-        except CommandError as exc:
-            self.audit(user, channel, surface, "cancel", "refused", str(exc))
-            raise
-        self.audit(user, channel, surface, f"cancel {pending.kind}", "ok", pending.requester)
-        return Done(messages.CANCELLED.format(user=user))
-
     def withdraw(self, nonce: str, channel: str, surface: str, reason: str) -> None:
         """Drop a confirmation whose message could not be shown, so no action waits unseen."""
         pending = self.confirmations.withdraw(nonce)
         if pending is not None:
             self.audit(pending.requester, channel, surface, pending.kind, "withdrawn", reason)
-
-    def expire(self) -> list[str]:
-        """Audit confirmations whose time ran out (called periodically); their nonces."""
-        expired = self.confirmations.expire_due()
-        for pending in expired:
-            self.audit(pending.requester, pending.channel, "-", pending.kind, "expired", "")
-        return [pending.nonce for pending in expired]
 
     def _ask(
         self,
@@ -402,18 +374,3 @@ class CommandCore:
             return Done(f"incident {key} acknowledged by {user}")
         self.service.resolve(key, f"resolved by hand by {user}")
         return Done(f"incident {key} resolved by {user}")
-
-    def audit(
-        self, user: str, channel: str, surface: str, command: str, outcome: str, detail: str
-    ) -> None:
-        self.service.journal.record(
-            "commands",
-            {
-                "user": user,
-                "channel": channel,
-                "surface": surface,
-                "command": command,
-                "outcome": outcome,
-                "detail": detail,
-            },
-        )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 
 from ops import messages
+from ops.audited_core import AuditedCore
 from ops.cluster.acks import (
     AckReport,
     Component,
@@ -42,7 +43,7 @@ from ops.confirm import Confirmations, Pending
 from ops.journal import Journal
 from ops.parsing import ParsedCommand, parse_command
 from ops.pnl import PERIODS
-from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
+from ops.results import CommandError, ConfirmRequest, Done, HelpResult
 from strategy.clock import Clock
 
 CONTROL = frozenset({"kill", "pause", "resume"})
@@ -104,7 +105,7 @@ class ControlOutcome:
 GatewayResult = ClusterStatus | AccountAnswers | ControlOutcome | ConfirmRequest | Done | HelpResult
 
 
-class GatewayCore:
+class GatewayCore(AuditedCore):
     def __init__(
         self,
         nc: Client,
@@ -120,8 +121,7 @@ class GatewayCore:
         self.nc = nc
         self.js = nc.jetstream()
         self.cfg = cfg
-        self.confirmations = confirmations
-        self.journal = journal
+        super().__init__(confirmations, journal)
         self.clock = clock
         self.kill_ttl_sec = kill_ttl_sec
         self.ack_within_sec = ack_within_sec
@@ -271,52 +271,12 @@ class GatewayCore:
             tuple(accounts), tuple(components), tuple(c.key for c in silent), tuple(orders), now
         )
 
-    # -- confirmations (the same rules as the single-process core) --------------------------
-
-    def accept(self, nonce: str, user: str, channel: str, surface: str) -> Pending:
-        try:
-            pending = self.confirmations.take(nonce, user)
-        except CommandError as exc:
-            outcome = "expired" if isinstance(exc, ConfirmationExpired) else "refused"
-            self.audit(user, channel, surface, "confirm", outcome, str(exc))
-            raise
-        self.audit(user, channel, surface, f"confirm {pending.kind}", "ok", pending.requester)
-        return pending
+    # -- confirmations (accept, cancel, expire and audit: AuditedCore, as the single process) -
 
     async def apply(self, pending: Pending, user: str) -> ControlOutcome:
         result = await pending.apply(user)
         assert isinstance(result, ControlOutcome)
         return result
-
-    def cancel(self, nonce: str, user: str, channel: str, surface: str) -> Done:
-        try:
-            pending = self.confirmations.cancel(nonce, user)
-        except CommandError as exc:
-            self.audit(user, channel, surface, "cancel", "refused", str(exc))
-            raise
-        self.audit(user, channel, surface, f"cancel {pending.kind}", "ok", pending.requester)
-        return Done(messages.CANCELLED.format(user=user))
-
-    def expire(self) -> list[str]:
-        expired = self.confirmations.expire_due()
-        for pending in expired:
-            self.audit(pending.requester, pending.channel, "-", pending.kind, "expired", "")
-        return [pending.nonce for pending in expired]
-
-    def audit(
-        self, user: str, channel: str, surface: str, command: str, outcome: str, detail: str
-    ) -> None:
-        self.journal.record(
-            "commands",
-            {
-                "user": user,
-                "channel": channel,
-                "surface": surface,
-                "command": command,
-                "outcome": outcome,
-                "detail": detail,
-            },
-        )
 
 
 def _usage(name: str) -> str:
