@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.alpaca_rig import CASH, alpaca_rig
-from bot.app import _recover, schedule_service_jobs
+from bot.app import recover_at_start, schedule_service_jobs
 from bot.slack.surface import SlackSurface
 from ops.commands import CommandCore
 from ops.confirm import Confirmations
@@ -72,7 +72,7 @@ async def job_calls(names: tuple[str, ...], folder: Path) -> list[JobCalls]:
             service.journal.record("adoptions", row)
         service.journal.flush()
         await rig.broker.start()
-        await _recover(service, jobs)
+        await recover_at_start(service, jobs)
         await service.start()
         surface = SlackSurface(
             CommandCore(service, Confirmations(time.time, False), time.time), "xoxb-b", "xapp-b"

@@ -96,7 +96,7 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     await venue.start()
     if venue.recover:
         try:
-            await _recover(service, scheduler)
+            await recover_at_start(service, scheduler)
         except StartupError:
             await venue.stop()
             journal.close()
@@ -134,8 +134,9 @@ def schedule_service_jobs(scheduler: Scheduler, service: TradingService) -> None
     scheduler.daily("journal-prune", 4, 30, retention.scheduled(service))  # New York time
 
 
-async def _recover(service: TradingService, scheduler: Scheduler) -> None:
-    """Rebuild the book from the broker and watch its market clock."""
+async def recover_at_start(service: TradingService, scheduler: Scheduler) -> None:
+    """Rebuild the book from the broker and watch its market clock (`tradebot run` and each
+    cluster order manager)."""
     try:
         report = await recover(service)
     except BrokerError as exc:

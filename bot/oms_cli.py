@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from ops.cluster.oms import OrderManager
     from ops.config import Settings
     from ops.results import RunSummary
+    from ops.scheduler import Scheduler
     from ops.service import TradingService
 
 log = logging.getLogger("tradebot.oms")
-MARKET_CLOCK_SEC = 60.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,8 +91,10 @@ class RunningOms:
     nc: NATS
     control: ControlPlane
     commands: Subscription
+    scheduler: Scheduler
 
     async def stop(self) -> RunSummary:
+        self.scheduler.stop()
         await self.commands.unsubscribe()
         await self.control.stop()
         await self.oms.stop()
@@ -106,7 +108,7 @@ class RunningOms:
 async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> RunningOms:
     """The lease first: a second order manager of the account is refused (LeaseHeld, a
     StartupError: exit 2) before it touches the broker or the intents."""
-    from bot.app import open_journal
+    from bot.app import open_journal, recover_at_start
     from bot.cluster_role import connect
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
@@ -117,6 +119,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     from ops.cluster.subjects import component_key, lease_key
     from ops.commands import CommandCore
     from ops.confirm import Confirmations
+    from ops.scheduler import Scheduler
     from ops.service import TradingService
 
     settings, journal = open_journal(config, env)
@@ -160,10 +163,11 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
         if await oms.obey(view):
             await control.acknowledge(*view.revisions)
 
+    scheduler = Scheduler(service)
     await venue.start()
     if venue.recover:
         try:
-            await _recover(service)
+            await recover_at_start(service, scheduler)
         except BaseException:
             await venue.stop()
             journal.close()
@@ -171,13 +175,14 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
             await nc.close()
             raise
     await service.start()
+    scheduler.start()
     await oms.start()
     await control.start(obey)
     core = CommandCore(
         service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
     )
     commands = await serve_commands(nc, account, core)
-    running = RunningOms(oms, service, venue, nc, control, commands)
+    running = RunningOms(oms, service, venue, nc, control, commands, scheduler)
     log.info("order manager of %s running (%s)", account, service.venue_label)
     return running
 
@@ -222,30 +227,3 @@ async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContex
 
     feed = NatsMarks(js, observers=[follow, broker.on_bar])
     return Venue(broker, feed, clock, settings.number("broker.starting_cash"))
-
-
-async def _recover(service: TradingService) -> None:
-    """As `tradebot run` does: the book from the broker, told; the market clock followed."""
-    from ops.errors import StartupError
-    from ops.recovery import recover
-    from strategy.venue import BrokerError
-
-    try:
-        report = await recover(service)
-    except BrokerError as exc:
-        raise StartupError(f"start-up recovery could not read the broker: {exc}") from exc
-    service.notify("\n".join(report.lines()))
-    if report.differences:
-        service.alert("startup", "warning", "; ".join(report.lines()[1:]))
-
-    async def market_clock() -> None:
-        if service.settings.get("broker.regular_hours_only"):
-            service.gate.market_open = (await service.broker.clock()).is_open
-
-    async def follow_market_clock() -> None:
-        while True:
-            await asyncio.sleep(MARKET_CLOCK_SEC)
-            await market_clock()
-
-    await market_clock()
-    service.spawn("market-clock", follow_market_clock())
