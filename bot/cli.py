@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from bot import cli_values, cluster_cli, gateway_cli, ingest_cli, journal_cli, oms_cli, worker_cli
 from bot.backtest_args import add_arguments as add_backtest_arguments
-from bot.logs import stderr_handler
+from bot.logs import log_to_stderr
 from ops.config import config_path, load_settings
 from ops.errors import ConfigError, StartupError
 from strategy.venues.bars import BarDataError
@@ -52,17 +51,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _log_to_stderr(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        handlers=[stderr_handler()],  # follows sys.stderr: above the console's prompt
-    )
-    if not verbose:  # it logs every job run; our jobs log their own failures
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Each command imports only what it needs: a backtest or a kill never loads Slack, aiohttp
     or alpaca-py."""
@@ -96,11 +84,11 @@ def _dispatch(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.command == "watchdog":
         from bot.watchdog import slack_notifier, watch
 
-        _log_to_stderr(verbose=False)
+        log_to_stderr(verbose=False)
         notify = slack_notifier(env, args.channel)
         return asyncio.run(watch(args.url, notify, args.interval, args.repeat, args.duration))
     from bot.app import RunOptions, serve
 
-    _log_to_stderr(args.verbose)
+    log_to_stderr(args.verbose)
     options = RunOptions(args.config, args.duration, args.speed, args.data)
     return asyncio.run(serve(options, env))

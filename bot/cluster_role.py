@@ -1,15 +1,17 @@
-"""What every cluster role's command does the same way: logging, the NATS connection, the
-streams, stopping on SIGINT/SIGTERM or after --duration, and its control-plane presence."""
+"""What every cluster role's command does the same way: its common options, logging, the NATS
+connection, stopping on SIGINT/SIGTERM or after --duration."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
+from bot.logs import log_to_stderr
 from ops.errors import StartupError
 
 if TYPE_CHECKING:
@@ -19,12 +21,25 @@ log = logging.getLogger("tradebot")
 FIRST_CONNECT_SEC = 5.0
 
 
-def log_to_stderr(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+def add_role_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    serve: Callable[[argparse.Namespace, Mapping[str, str]], Awaitable[int]],
+) -> argparse.ArgumentParser:
+    """A role's subcommand with the options every role takes (--config, --duration, -v); it
+    logs to stderr and runs `serve(args, env)`. The caller adds the role's own options."""
+    parser = sub.add_parser(name, help=help)
+    parser.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    parser.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+        log_to_stderr(args.verbose)
+        return asyncio.run(serve(args, env))
+
+    parser.set_defaults(run_role=run)
+    return parser
 
 
 async def connect(url: str, name: str | None = None) -> Client:

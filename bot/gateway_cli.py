@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from bot.cluster_role import add_role_parser, connect, run_until_stopped
 from ops.config import config_path, load_settings
 from ops.errors import StartupError
 
@@ -17,25 +18,15 @@ DEFAULT_API_URL = "https://slack.com/api/"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    gateway = sub.add_parser("gateway", help="cluster: the Slack gateway (/trade for every role)")
-    gateway.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    gateway = add_role_parser(
+        sub, "gateway", "cluster: the Slack gateway (/trade for every role)", serve
+    )
     gateway.add_argument(
         "--journal", help="its audit journal (default: gateway.db by journal.path)"
     )
-    gateway.add_argument("--duration", type=float, help="stop after this many seconds")
-    gateway.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    gateway.set_defaults(run_role=run)
-
-
-def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from bot.cluster_role import log_to_stderr
-
-    log_to_stderr(args.verbose)
-    return asyncio.run(serve(args, env))
 
 
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from bot.cluster_role import connect, run_until_stopped
     from bot.slack.authz import Policy
     from bot.slack.gateway import GatewaySurface
     from ops.cluster.config import cluster_config

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from bot.cluster_role import add_role_parser, connect, run_until_stopped
 from ops.config import Settings, config_path, load_settings
 from ops.errors import StartupError
 
@@ -15,25 +16,15 @@ log = logging.getLogger("tradebot")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ingest = sub.add_parser("ingest", help="cluster: publish bars (simulator or Alpaca) to NATS")
-    ingest.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    ingest = add_role_parser(
+        sub, "ingest", "cluster: publish bars (simulator or Alpaca) to NATS", serve
+    )
     ingest.add_argument("--data", help="replay bars from this CSV instead of synthetic bars")
     ingest.add_argument("--speed", type=float, help="simulated seconds per real second (0 = max)")
     ingest.add_argument("--name", help="this ingestor's name (default: sim or alpaca)")
-    ingest.add_argument("--duration", type=float, help="stop after this many seconds")
-    ingest.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    ingest.set_defaults(run_role=run)
-
-
-def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from bot.cluster_role import log_to_stderr
-
-    log_to_stderr(args.verbose)
-    return asyncio.run(serve(args, env))
 
 
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from bot.cluster_role import connect, run_until_stopped
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
     from ops.cluster.ingest import BarPublisher, ingest

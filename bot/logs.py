@@ -67,3 +67,15 @@ def stderr_handler(limiter: RepeatLimiter | None = None) -> logging.Handler:
     handler = logging.StreamHandler(CurrentStderr())  # type: ignore[arg-type]
     handler.addFilter(limiter or RepeatLimiter())
     return handler
+
+
+def log_to_stderr(verbose: bool) -> None:
+    """Every command's logging (the service and each cluster role): stderr, one format."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[stderr_handler()],  # follows sys.stderr: above the console's prompt
+    )
+    if not verbose:  # it logs every job run; our jobs log their own failures
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -2,7 +2,7 @@
 
 The ordinary service composition (journal, book, risk gate, broker sim|alpaca, kill switch,
 start-up recovery, trading state) with its bars from NATS (marks only) and its orders from the
-account's intents. Heavy imports (nats, the service, alpaca-py) happen inside `run`.
+account's intents. Heavy imports (nats, the service, alpaca-py) happen inside `serve`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bot.cluster_role import add_role_parser, connect
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -34,37 +36,20 @@ log = logging.getLogger("tradebot.oms")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    oms = sub.add_parser("oms", help="cluster role: the order manager of one account")
+    oms = add_role_parser(sub, "oms", "cluster role: the order manager of one account", serve)
     oms.add_argument("--account", required=True, help="an account from cluster.accounts")
-    oms.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
-    oms.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
-    oms.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    oms.set_defaults(run_role=run)
 
 
-def run(args: argparse.Namespace, env: dict[str, str]) -> int:
-    from bot.logs import stderr_handler
-
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        handlers=[stderr_handler()],
-    )
-    return asyncio.run(serve(args.account, args.config, args.duration, env))
-
-
-async def serve(
-    account: str, config: str | None, duration: float | None, env: Mapping[str, str]
-) -> int:
+async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Until --duration, SIGINT/SIGTERM, or a lost lease (exit 1)."""
     from ops.config import config_path
 
+    account, duration = args.account, args.duration
     stop = asyncio.Event()  # before the start: a SIGTERM while starting is a clean stop too
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    running = await start_oms(account, config_path(config, env), env)
+    running = await start_oms(account, config_path(args.config, env), env)
     lease = running.oms.lease
     waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lease.lost.wait())]
     await asyncio.wait(waits, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
@@ -109,7 +94,6 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     """The lease first: a second order manager of the account is refused (LeaseHeld, a
     StartupError: exit 2) before it touches the broker or the intents."""
     from bot.app import open_journal, recover_at_start
-    from bot.cluster_role import connect
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane, ControlView

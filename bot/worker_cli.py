@@ -4,32 +4,22 @@ publishing order intents for the strategy's account; it mirrors kill and pause."
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Mapping
 
+from bot.cluster_role import add_role_parser, connect, run_until_stopped
 from ops.config import config_path, load_settings
 from ops.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    worker = sub.add_parser("worker", help="cluster: decide on bar partitions, publish intents")
-    worker.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    worker = add_role_parser(
+        sub, "worker", "cluster: decide on bar partitions, publish intents", serve
+    )
     worker.add_argument("--strategy", required=True, help="a strategy of cluster.strategies")
     worker.add_argument("--partitions", help="a-b, inclusive (default: all)")
-    worker.add_argument("--duration", type=float, help="stop after this many seconds")
-    worker.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    worker.set_defaults(run_role=run)
-
-
-def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from bot.cluster_role import log_to_stderr
-
-    log_to_stderr(args.verbose)
-    return asyncio.run(serve(args, env))
 
 
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from bot.cluster_role import connect, run_until_stopped
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
     from ops.cluster.streams import ensure_streams
