@@ -174,28 +174,18 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
 async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContext) -> Venue:
     """The configured broker; the bars are NATS marks (the simulator's clock and fills follow
     them)."""
-    from bot.venues import Venue, build_alpaca
+    from bot.venues import Venue, build_alpaca, sim_broker
     from ops.cluster.marks import NatsMarks
     from strategy.clock import ManualClock
     from strategy.market_day import session_open
     from strategy.types import Bar
-    from strategy.venues.sim import SimBroker, SimSettings
 
     if settings.get("broker.name") == "alpaca":
         venue = await build_alpaca(settings, env)
         venue.feed = NatsMarks(js)
         return venue
     clock = ManualClock(start=session_open(time.time()))
-    broker = SimBroker(
-        SimSettings(
-            starting_cash=settings.number("broker.starting_cash"),
-            slippage_bps=settings.number("broker.slippage_bps"),
-            commission_per_share=settings.number("broker.commission_per_share"),
-            partial_fill_prob=settings.number("broker.partial_fill_prob"),
-            seed=settings.integer("broker.seed"),
-        ),
-        clock,
-    )
+    broker = sim_broker(settings, clock)
     bar_sec = settings.integer("sim.bar_sec")
 
     first = True

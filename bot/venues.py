@@ -65,6 +65,21 @@ def _replay(path: str, label: str) -> list[Bar]:
     return bars
 
 
+def sim_broker(settings: Settings, clock: ManualClock) -> SimBroker:
+    """The simulated broker the broker.* settings describe (the service's and an order
+    manager's)."""
+    return SimBroker(
+        SimSettings(
+            starting_cash=settings.number("broker.starting_cash"),
+            slippage_bps=settings.number("broker.slippage_bps"),
+            commission_per_share=settings.number("broker.commission_per_share"),
+            partial_fill_prob=settings.number("broker.partial_fill_prob"),
+            seed=settings.integer("broker.seed"),
+        ),
+        clock,
+    )
+
+
 def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venue:
     """A replay runs on the data's own clock (from its first bar), so gates, heartbeats and
     alerts judge the bars in market time; synthetic bars start at today's session open."""
@@ -79,16 +94,7 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
         start = session_open(time.time())
         source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
     clock = ManualClock(start=start)
-    broker = SimBroker(
-        SimSettings(
-            starting_cash=settings.number("broker.starting_cash"),
-            slippage_bps=settings.number("broker.slippage_bps"),
-            commission_per_share=settings.number("broker.commission_per_share"),
-            partial_fill_prob=settings.number("broker.partial_fill_prob"),
-            seed=settings.integer("broker.seed"),
-        ),
-        clock,
-    )
+    broker = sim_broker(settings, clock)
     speed = speed if speed is not None else settings.number("sim.speed")
     feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
     return Venue(broker, feed, clock, settings.number("broker.starting_cash"))
