@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from bench.common import SEED, Figure, symbols
+from bench.throughput import engine_seconds
 from bot.cluster_cli import split
 from ops.config import Settings, load_settings
 from ops.journal import Journal
@@ -34,7 +35,6 @@ from strategy.risk import RiskGate
 from strategy.types import Bar
 from strategy.venues.bars import synthetic_bars
 from strategy.venues.sim import SimBroker, SimSettings
-from strategy.venues.sim_feed import SimFeed
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -324,16 +324,7 @@ def single_process(settings: Settings, bars: list[Bar], folder: Path) -> tuple[f
         vol_window=settings.integer("strategy.vol_window"),
         bar_sec=settings.integer("sim.bar_sec"),
     )
-    feed = SimFeed(bars, clock, observers=[broker.on_bar], speed=None)
-
-    async def run() -> float:
-        started = time.perf_counter()
-        await engine.run(feed)
-        await engine.drain()
-        await journal.aflush()
-        return time.perf_counter() - started
-
-    elapsed = asyncio.run(run())
+    elapsed = engine_seconds(engine, broker, clock, bars, journal)
     journal.close()
     return len(bars) / elapsed, engine.counters.orders
 
