@@ -21,7 +21,7 @@ from ops.config import ConfigError, Settings, config_path, load_settings
 from ops.confirm import Confirmations
 from ops.errors import StartupError
 from ops.health_endpoint import HealthEndpoint
-from ops.journal import Journal
+from ops.journal import Journal, start_journal
 from ops.journal_watch import watch_journal
 from ops.monitor import Monitor
 from ops.recovery import recover
@@ -46,11 +46,7 @@ class RunOptions:
 
 def open_journal(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]:
     """Load the file, open its journal, then reload with the operators' persisted overrides."""
-    base = load_settings(path, env=env)
-    db_path = Path(base.text("journal.path"))
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal(db_path, max_queue=base.integer("journal.max_queue"))
-    journal.start()
+    journal = start_journal(load_settings(path, env=env))
     try:
         settings = load_settings(path, overrides=journal.load_overrides(), env=env)
     except ConfigError:

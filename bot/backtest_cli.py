@@ -23,7 +23,7 @@ from ops.backtest.robustness import robust, split, sweep
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
 from ops.config import ConfigError, Settings, load_settings
 from ops.errors import StartupError
-from ops.journal import Journal
+from ops.journal import Journal, start_journal
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
 
@@ -101,15 +101,6 @@ def _setup(settings: Settings, costs: Costs, seed: int | None) -> Setup:
     )
 
 
-def _open(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]:
-    settings = load_settings(path, env=env)
-    db_path = Path(settings.text("journal.path"))
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal(db_path, max_queue=settings.integer("journal.max_queue"))
-    journal.start()
-    return settings, journal
-
-
 def _with_overrides(
     path: Path, env: Mapping[str, str], journal: Journal, apply: bool
 ) -> tuple[Settings | None, dict[str, str]]:
@@ -157,7 +148,8 @@ def _symbols_line(bars: BarColumns, configured: Sequence[str]) -> str:
 
 
 async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str]) -> int:
-    file_settings, journal = _open(path, env)
+    file_settings = load_settings(path, env=env)
+    journal = start_journal(file_settings)
     try:
         settings, overrides = _with_overrides(path, env, journal, args.with_overrides)
         return await _backtest(

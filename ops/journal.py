@@ -30,10 +30,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from ops.journal_writer import Flush, Health, Writer
+
+if TYPE_CHECKING:
+    from ops.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -402,3 +406,12 @@ def _redact(value: str) -> str:
     if redacted != value:
         log.error("a secret-looking value was about to be journaled; redacted")
     return redacted
+
+
+def start_journal(settings: Settings) -> Journal:
+    """The journal `journal.path` names (its folder made), its writer started."""
+    path = Path(settings.text("journal.path"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    journal = Journal(path, max_queue=settings.integer("journal.max_queue"))
+    journal.start()
+    return journal
