@@ -14,6 +14,15 @@ from tests.support import Harness, eventually, make_harness
 OPERATORS = ["U1", "U2"]
 
 
+async def slash_command(slack: SlackFake, text: str, user: str, channel: str) -> dict[str, Any]:
+    """Send /trade <text>; return what respond() sent to the response_url."""
+    before = len(slack.responses)
+    envelope = await slack.send_slash_command(text, user_id=user, channel_id=channel)
+    await envelope.acked()
+    await eventually(lambda: len(slack.responses) > before)
+    return slack.responses[before]
+
+
 @dataclass
 class Rig:
     slack: SlackFake
@@ -22,12 +31,7 @@ class Rig:
     nonces: dict[str, str] = field(default_factory=dict)
 
     async def command(self, text: str, user: str = "U1", channel: str = "C1") -> dict[str, Any]:
-        """Send /trade <text>; return what respond() sent to the response_url."""
-        before = len(self.slack.responses)
-        envelope = await self.slack.send_slash_command(text, user_id=user, channel_id=channel)
-        await envelope.acked()
-        await eventually(lambda: len(self.slack.responses) > before)
-        return self.slack.responses[before]
+        return await slash_command(self.slack, text, user, channel)
 
     async def request(self, text: str, user: str = "U1") -> Message:
         """Send a command that asks for confirmation; return the posted message."""

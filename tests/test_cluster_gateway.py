@@ -28,7 +28,7 @@ from ops.confirm import Confirmations
 from ops.journal import Journal
 from strategy.clock import ManualClock, SystemClock
 from tests.fakes.slack import Message, SlackFake
-from tests.slack_rig import nonce
+from tests.slack_rig import nonce, slash_command
 from tests.support import (
     Harness,
     bar,
@@ -68,11 +68,7 @@ class Cluster:
     subs: list[Subscription] = field(default_factory=list)
 
     async def command(self, text: str, user: str = "U1", channel: str = "C1") -> dict[str, Any]:
-        before = len(self.slack.responses)
-        envelope = await self.slack.send_slash_command(text, user_id=user, channel_id=channel)
-        await envelope.acked()
-        await eventually(lambda: len(self.slack.responses) > before)
-        return self.slack.responses[before]
+        return await slash_command(self.slack, text, user, channel)
 
     async def request(self, text: str, user: str = "U1") -> Message:
         """Send a command that asks to confirm; the confirmation posted in C1 (alerts go to
