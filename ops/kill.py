@@ -24,7 +24,6 @@ from strategy.types import (
     BrokerPosition,
     Intent,
     OrderRequest,
-    OrderStatus,
     OrderType,
     OrderUpdate,
     Side,
@@ -209,7 +208,7 @@ class Flattener:
             ack = await self._engine.broker.submit(order)
         except BrokerError as exc:
             errors.append(f"closing {order.symbol} failed: {exc}")
-            self._engine.book.apply(_rejected(order, str(exc), self._clock.now()))
+            self._engine.book.apply(OrderUpdate.rejected(order, str(exc), self._clock.now()))
             return
         self._engine.on_order_update(ack)
 
@@ -241,15 +240,3 @@ class Flattener:
 
 def _working(order: BookOrder | None) -> bool:
     return order is not None and order.working
-
-
-def _rejected(order: OrderRequest, reason: str, ts: float) -> OrderUpdate:
-    return OrderUpdate(
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        status=OrderStatus.REJECTED,
-        filled_qty=0,
-        filled_avg_price=None,
-        ts=ts,
-        reason=reason,
-    )

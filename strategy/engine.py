@@ -25,7 +25,6 @@ from strategy.types import (
     Bar,
     Intent,
     OrderRequest,
-    OrderStatus,
     OrderType,
     OrderUpdate,
     Side,
@@ -408,17 +407,7 @@ class Engine:
 
     def _reject(self, order: OrderRequest, reason: str) -> None:
         self.counters.broker_rejects += 1
-        self.on_order_update(
-            OrderUpdate(
-                client_order_id=order.client_order_id,
-                symbol=order.symbol,
-                status=OrderStatus.REJECTED,
-                filled_qty=0,
-                filled_avg_price=None,
-                ts=self._clock.now(),
-                reason=reason,
-            )
-        )
+        self.on_order_update(OrderUpdate.rejected(order, reason, self._clock.now()))
         self._recorder.record(
             "refusals",
             {

@@ -134,6 +134,21 @@ class OrderUpdate:
     side: Side | None = None  # what was ordered, where the venue says (a REST read of the order)
     qty: int = 0
 
+    @classmethod
+    def rejected(cls, order: OrderRequest, reason: str, ts: float) -> OrderUpdate:
+        """The final word on an order refused before (or by) the venue: nothing filled."""
+        return cls(
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            status=OrderStatus.REJECTED,
+            filled_qty=0,
+            filled_avg_price=None,
+            ts=ts,
+            reason=reason,
+            side=order.side,
+            qty=order.qty,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CloseAllResult:

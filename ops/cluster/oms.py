@@ -43,7 +43,7 @@ from ops.cluster.subjects import (
 from ops.service import TradingService
 from strategy.engine import order_prefix
 from strategy.risk import Denial
-from strategy.types import Intent, OrderRequest, OrderStatus, OrderUpdate, TradingState
+from strategy.types import Intent, OrderRequest, OrderUpdate, TradingState
 
 log = logging.getLogger(__name__)
 FETCH_WAIT_SEC = 1.0
@@ -185,35 +185,21 @@ class OrderManager:
         if denial is not None:
             self._refuse(order, denial)
             return
+        unsent = None
         if not await self._service.journal.aflush():
-            self._engine.on_order_update(
-                self._rejected(order, "not sent: the journal did not commit the order")
-            )
-            return
-        if not self.lease.held:
-            self._engine.on_order_update(
-                self._rejected(order, "not sent: the order manager lost its lease")
-            )
+            unsent = "not sent: the journal did not commit the order"
+        elif not self.lease.held:
+            unsent = "not sent: the order manager lost its lease"
+        if unsent is not None:
+            now = self._service.clock.now()
+            self._engine.on_order_update(OrderUpdate.rejected(order, unsent, now))
             return
         await self._engine.submit(order)
 
     def _refuse(self, order: OrderRequest, denial: Denial) -> None:
         """A refusal never reaches the book; the worker learns it as a REJECTED update."""
         reason = f"refused by the order manager ({denial.rule}): {denial.reason}"
-        self._on_update(self._rejected(order, reason))
-
-    def _rejected(self, order: OrderRequest, reason: str) -> OrderUpdate:
-        return OrderUpdate(
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            status=OrderStatus.REJECTED,
-            filled_qty=0,
-            filled_avg_price=None,
-            ts=self._service.clock.now(),
-            reason=reason,
-            side=order.side,
-            qty=order.qty,
-        )
+        self._on_update(OrderUpdate.rejected(order, reason, self._service.clock.now()))
 
     # -- executions ------------------------------------------------------------------------
 
