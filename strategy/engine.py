@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from strategy.book import Book
 from strategy.clock import Clock
@@ -150,6 +151,10 @@ class Engine:
         self.on_update: Callable[[OrderUpdate], None] = _ignore_update
         # bars price the book and decide nothing (the order manager's: its workers decide)
         self.mark_only = False
+        # submits queued here instead of on tasks, for whoever runs them (a backtest's replay
+        # runs them where the feed would have let tasks run: a task per order is a third of
+        # an order's cost there, and the simulated broker answers at once)
+        self.deferred_submits: list[Coroutine[Any, Any, None]] | None = None
         broker.subscribe(self.on_order_update)
         broker.guard(self.send_refusal)
 
@@ -319,6 +324,9 @@ class Engine:
     def submit_in_background(self, order: OrderRequest) -> None:
         """Send an order the book already holds, on a tracked task."""
         self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
+        if self.deferred_submits is not None:
+            self.deferred_submits.append(self._submit(order))
+            return
         task = asyncio.get_running_loop().create_task(
             self._submit(order), name=f"submit:{order.client_order_id}"
         )

@@ -12,11 +12,11 @@ and refusal is the one the bar-by-bar replay makes; tests/test_backtest_fast.py 
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +33,21 @@ YIELD_EVERY = 1000  # SimFeed's default: it also lets tasks run every this many 
 NEVER = 1 << 62
 
 Progress = Callable[[int, int], None]
+
+
+def run_submits(queued: list[Coroutine[Any, Any, None]]) -> None:
+    """The submits queued so far, in order, each to its end, as the event loop would run their
+    tasks at a yield (one queued meanwhile waits for the next). The simulated broker answers
+    at once: a submit that waits is a defect, not something to wait for."""
+    batch = queued[:]
+    queued.clear()
+    for submit in batch:
+        try:
+            submit.send(None)
+        except StopIteration:
+            continue
+        submit.close()
+        raise RuntimeError("a backtest's submit waited: the simulated broker must answer at once")
 
 
 def fits(columns: BarColumns, known: np.ndarray, bar_sec: int) -> bool:
@@ -100,7 +115,7 @@ class Replay:
             i = int(np.searchsorted(now, next_day_start(float(now[i])), "left"))
         return days
 
-    async def run(
+    def run(
         self,
         engine: Engine,
         broker: SimBroker,
@@ -153,6 +168,8 @@ class Replay:
         total, report_every = len(ts), max(len(ts) // 20, 1)
         next_report = report_every
         counters = engine.counters
+        queued: list[Coroutine[Any, Any, None]] = []
+        engine.deferred_submits = queued
         while True:
             while heap and upcoming[heap[0][1]] != heap[0][0]:
                 heapq.heappop(heap)  # superseded
@@ -160,7 +177,7 @@ class Replay:
             if yield_at <= g and yield_at < NEVER:
                 mark_before(yield_at)
                 clock.set(ts[yield_at - 1] + bar_sec)
-                await asyncio.sleep(0)  # the submits decided since the last yield run here
+                run_submits(queued)  # the submits decided since the last yield
                 for symbol in pending:
                     upcoming[symbol] = next_event(symbol, yield_at - 1)
                     heapq.heappush(heap, (upcoming[symbol], symbol))
@@ -199,7 +216,7 @@ class Replay:
                 next_report = g + report_every
         mark_before(total)
         clock.set(ts[-1] + bar_sec)
-        await engine.drain()
+        run_submits(queued)
         counters.bars = int(self.known.sum())
         counters.ignored_bars = total - counters.bars
 

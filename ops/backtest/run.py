@@ -185,7 +185,7 @@ async def run(
     recorder = recorder if recorder is not None else MemoryRecorder(READ_TABLES)
     clock = ManualClock(start=float(columns.ts[0]))
     engine, broker = _build(setup, clock, recorder, replay.stats, equity_every_sec=math.inf)
-    await replay.run(engine, broker, clock, recorder, progress)
+    replay.run(engine, broker, clock, recorder, progress)
     if progress is not None:
         progress(len(columns), len(columns))
     curve = replay.curve(recorder.of("fills"), setup.starting_cash, clock.now())
