@@ -7,7 +7,8 @@ times are epoch seconds (UTC) as floats.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from strategy.value_type import value_type
 
 
 class Side(enum.StrEnum):
@@ -71,7 +72,7 @@ class Intent(enum.StrEnum):
     FLATTEN = "flatten"
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Bar:
     symbol: str
     ts: float  # bar start, epoch seconds UTC
@@ -82,7 +83,7 @@ class Bar:
     volume: float
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class OrderRequest:
     client_order_id: str
     symbol: str
@@ -104,7 +105,7 @@ class OrderRequest:
         return self.qty * self.reference_price
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Fill:
     """One execution: `qty` shares at `price` (not cumulative)."""
 
@@ -117,7 +118,7 @@ class Fill:
     ts: float
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class OrderUpdate:
     """What a venue reports about an order. `filled_qty` is cumulative; `fill` is the
     execution this update reports, if any."""
@@ -150,7 +151,7 @@ class OrderUpdate:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class CloseAllResult:
     """What a close-all placed (the broker chose these orders' ids) and what it refused."""
 
@@ -158,7 +159,7 @@ class CloseAllResult:
     refused: tuple[str, ...]  # "SYMBOL: reason"
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class BrokerPosition:
     symbol: str
     qty: int  # signed
@@ -170,14 +171,14 @@ class BrokerPosition:
         return self.qty * self.market_price
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Account:
     equity: float
     cash: float
     buying_power: float
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class MarketClock:
     is_open: bool
     ts: float
@@ -185,7 +186,7 @@ class MarketClock:
     next_close: float
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Charge:
     """Money the venue took from the account outside any fill (a regulatory fee, a pass-through
     charge): `amount` is what it took, so a refund is negative."""
