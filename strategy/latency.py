@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from strategy.clock import Clock
@@ -27,11 +28,10 @@ def nearest_rank(ordered: list[int], q: float) -> int:
 
 
 class _Ring:
-    __slots__ = ("count", "head", "values")
+    __slots__ = ("count", "values")
 
-    def __init__(self) -> None:
-        self.values: list[int] = []
-        self.head = 0
+    def __init__(self, window: int) -> None:
+        self.values: deque[int] = deque(maxlen=window)  # the newest `window` samples
         self.count = 0
 
 
@@ -45,21 +45,14 @@ class LatencyTracker:
     ) -> None:
         self._recorder = recorder
         self._clock = clock
-        self._window = window
         self._sample_every = sample_every
-        self._rings = {stage: _Ring() for stage in STAGES}
+        self._rings = {stage: _Ring(window) for stage in STAGES}
 
     def observe(self, stage: str, ns: int) -> None:
         ring = self._rings.get(stage)
         if ring is None:
             raise ValueError(f"unknown latency stage {stage!r}; known: {', '.join(STAGES)}")
-        values = ring.values
-        if len(values) < self._window:
-            values.append(ns)
-        else:
-            head = ring.head
-            values[head] = ns
-            ring.head = head + 1 if head + 1 < self._window else 0
+        ring.values.append(ns)
         ring.count = count = ring.count + 1
         if count % self._sample_every == 0 and self._recorder is not None:
             ts = self._clock.now() if self._clock is not None else 0.0

@@ -213,20 +213,27 @@ class SimBroker:
     # -- Broker protocol -------------------------------------------------------------------
 
     def _equity(self) -> float:
+        """Asked on every submit: plain loops, not generators (a third of the cost at a few
+        holdings)."""
         last = self._last
-        return self._cash + sum(h.qty * last.get(s, h.avg_price) for s, h in self._holdings.items())
+        equity = self._cash
+        for symbol, h in self._holdings.items():
+            equity += h.qty * last.get(symbol, h.avg_price)
+        return equity
 
     def _exposure_cost(self, req: OrderRequest) -> float:
         """Cost of the part of an order that increases |position| (0 for reducing orders)."""
-        held = self._holdings.get(req.symbol, _Holding()).qty
+        holding = self._holdings.get(req.symbol)
+        held = holding.qty if holding is not None else 0
         reducing = min(req.qty, abs(held)) if held and (held > 0) != (req.side is Side.BUY) else 0
         price = req.limit_price or self._last.get(req.symbol, 0.0)
         return (req.qty - reducing) * price
 
     def _buying_power(self) -> float:
-        committed = sum(
-            self._exposure_cost(o.request) for orders in self._working.values() for o in orders
-        )
+        committed = 0.0
+        for orders in self._working.values():
+            for o in orders:
+                committed += self._exposure_cost(o.request)
         return self._equity() * self._settings.buying_power_multiple - committed
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:
