@@ -191,6 +191,7 @@ async def _backtest(
     beside = None
     if args.no_costs:  # the frictionless pass runs on another core meanwhile
         beside = asyncio.ensure_future(run_beside(bars, replace(setup, costs=NO_COSTS)))
+        await asyncio.sleep(0)  # its process starts now: the costed pass holds the loop
     outcome = await run(bars, setup, ProgressBar("with costs"))
     metrics = compute(outcome, bars)
     runs: list[tuple[str, Outcome, Metrics]] = [("with costs", outcome, metrics)]
