@@ -402,14 +402,23 @@ class Book:
         return sum((self._price(p) - p.avg_price) * p.qty for p in self._open.values())
 
     def equity(self) -> float:
-        return self._cash + sum(self._price(p) * p.qty for p in self._open.values())
+        """Read for every entry's size and every fill's loss check: a plain loop (a generator
+        and a method call per position cost twice as much)."""
+        equity, last = self._cash, self._last
+        for symbol, p in self._open.items():
+            mark = last.get(symbol)
+            equity += (mark[0] if mark is not None else p.avg_price) * p.qty
+        return equity
 
     def gross_exposure(self) -> float:
         """Ours and the foreign holdings: every share at the broker counts toward the limit."""
-        gross = sum(abs(p.qty) * self._price(p) for p in self._open.values())
+        gross, last = 0.0, self._last
+        for symbol, p in self._open.items():
+            mark = last.get(symbol)
+            gross += abs(p.qty) * (mark[0] if mark is not None else p.avg_price)
         for symbol, (qty, avg) in self._foreign.items():
-            last = self._last.get(symbol)
-            gross += abs(qty) * (last[0] if last is not None else avg)
+            mark = last.get(symbol)
+            gross += abs(qty) * (mark[0] if mark is not None else avg)
         return gross
 
     def charge(self, amount: float, reason: str, ref: str = "") -> None:
