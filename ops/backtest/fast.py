@@ -142,7 +142,7 @@ class Replay:
                 if i >= 0 and symbol_rows[i] > marked[symbol]:
                     g = symbol_rows[i]
                     marked[symbol] = g
-                    broker.on_bar(bar_at(g))  # nothing works there: it only takes the price
+                    broker.mark(symbol, close[g])  # nothing works there: only the price
                     book.mark(symbol, close[g], ts[g] + bar_sec)
 
         def bar_at(g: int) -> Bar:

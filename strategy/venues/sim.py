@@ -137,6 +137,10 @@ class SimBroker:
 
     # -- market ----------------------------------------------------------------------------
 
+    def mark(self, symbol: str, price: float) -> None:
+        """The latest price of a symbol with no working order (what `on_bar` would do)."""
+        self._last[symbol] = price
+
     def on_bar(self, bar: Bar) -> None:
         self._last[bar.symbol] = bar.close
         working = self._working.get(bar.symbol)
