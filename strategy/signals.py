@@ -36,7 +36,8 @@ def entry_limit_price(close: float, side: Side, offset: float) -> float:
 
 def position_size(equity: float, risk_pct: float, vol: float, price: float, max_qty: int) -> int:
     """Shares such that a 2-sigma move costs `risk_pct` of equity; 0 means do not trade."""
-    if not all(math.isfinite(x) and x > 0 for x in (equity, vol, price)) or risk_pct <= 0:
+    finite = math.inf  # each of the three must be finite and positive (nan compares False)
+    if not (0 < equity < finite and 0 < vol < finite and 0 < price < finite) or risk_pct <= 0:
         return 0
     dollars = equity * risk_pct / (2 * vol + SIZE_EPSILON)
     return max(1, min(math.floor(dollars / price), max_qty))
