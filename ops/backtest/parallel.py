@@ -1,19 +1,26 @@
-"""Many backtests on the same bars across every core (a sweep): one worker process per core,
-each given the bars once; the statistics are computed once per worker and lookback."""
+"""Backtests in other processes: the frictionless pass beside the costed one (`Beside`), and
+many backtests on the same bars across every core (a sweep: one worker process per core, each
+given the bars once; the statistics are computed once per worker and lookback)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import traceback
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from pathlib import Path
 
 from ops.backtest.run import Outcome, Progress, Setup, run
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
+from strategy.venues.bars import read_bars
 
 _bars: BarColumns | None = None  # a worker's copy, set once by _receive
+_SEND_BARS = "send the bars"  # Beside's process read none, or not the caller's
 
 
 def _receive(columns: BarColumns) -> None:
@@ -32,15 +39,96 @@ def _bare(columns: BarColumns) -> BarColumns:
     return BarColumns(c.names, c.code, c.ts, c.open, c.high, c.low, c.close, c.volume)
 
 
-async def run_beside(bars: Sequence[Bar], setup: Setup) -> Outcome:
-    """One run in a spawned process while the caller's own loop does other work (e.g. the
-    costed pass beside the frictionless one)."""
-    loop = asyncio.get_running_loop()
-    columns = _bare(BarColumns.of(bars))
-    with ProcessPoolExecutor(
-        1, mp_context=get_context("spawn"), initializer=_receive, initargs=(columns,)
-    ) as pool:
-        return await loop.run_in_executor(pool, _run_one, setup)
+def _fingerprint(bars: BarColumns) -> tuple[object, ...]:
+    """Cheap enough to compute on both sides, and different if the file changed between the
+    two reads."""
+    return (
+        len(bars),
+        bars.names,
+        int(bars.code.sum()),
+        *(float(c.sum()) for c in (bars.ts, bars.open, bars.high, bars.low, bars.close)),
+        float(bars.volume.sum()),
+    )
+
+
+class Beside:
+    """One run in a spawned process, started before the caller knows what to run (before its
+    own imports and its reading of the bars), so the process's start-up overlaps the caller's
+    work. Given the bar file, the process reads it itself instead of being sent the bars.
+    `submit` gives it the run, `result` waits for the outcome, `close` ends the process."""
+
+    def __init__(self, data: str | Path | None = None) -> None:
+        context = get_context("spawn")  # not forked: the caller has threads (the journal's)
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(theirs, data), name="backtest-beside", daemon=True
+        )
+        self._process.start()
+        theirs.close()
+        self._bars: BarColumns | None = None
+        self._setup: Setup | None = None
+        self._done = False
+
+    def submit(self, bars: Sequence[Bar], setup: Setup) -> None:
+        """Start the run of `setup` over `bars` (the same bars the process read)."""
+        self._bars = _bare(BarColumns.of(bars))
+        self._setup = setup
+        with suppress(OSError):  # the process is gone: `result` says how it ended
+            self._conn.send((setup, _fingerprint(self._bars), None))
+
+    async def result(self) -> Outcome:
+        assert self._bars is not None and self._setup is not None, "nothing submitted"
+        reply = await asyncio.to_thread(self._reply)
+        if reply == _SEND_BARS:
+            self._conn.send((self._setup, _fingerprint(self._bars), self._bars))
+            reply = await asyncio.to_thread(self._reply)
+        ok, value = reply
+        self._done = True
+        if not ok:
+            raise RuntimeError(f"the run beside failed:\n{value}")
+        return value  # type: ignore[no-any-return]
+
+    def _reply(self) -> object:
+        try:
+            return self._conn.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(
+                f"the run beside ended without a result (exit code {self._process.exitcode})"
+            ) from None
+
+    def close(self) -> None:
+        """Let a finished process exit; stop one that is not needed any more."""
+        self._conn.close()
+        if not self._done:
+            self._process.terminate()
+        self._process.join()
+
+
+def _serve(conn: Connection, data: str | Path | None) -> None:
+    """Beside's process: read the bars (if given the file), then run what is submitted."""
+    loaded = None
+    if data is not None:
+        try:
+            loaded = read_bars(data)
+        except Exception:  # the caller reads the same file and says what is wrong with it
+            loaded = None
+    try:
+        while True:
+            setup, fingerprint, sent = conn.recv()
+            bars = sent if sent is not None else loaded
+            if bars is None or _fingerprint(bars) != fingerprint:
+                conn.send(_SEND_BARS)
+                continue
+            try:
+                outcome = asyncio.run(run(bars, setup))
+            except Exception:
+                conn.send((False, traceback.format_exc()))
+            else:
+                conn.send((True, outcome))
+            return
+    except EOFError:
+        return  # the caller stopped before it needed us
 
 
 async def run_many(

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ops.backtest.metrics import Metrics
-from ops.journal import Journal
 from strategy.params import StrategyParams
+
+if TYPE_CHECKING:
+    from ops.journal import Journal
 
 LATEST_REFERENCE = """
     select * from backtests where kind = 'reference' and costs = 1 order by id desc limit 1

@@ -10,18 +10,17 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from ops.backtest.metrics import Metrics
 from ops.backtest.robustness import FACTORS, Split, SweepPoint
 from ops.backtest.run import Outcome
 from strategy.market_day import NEW_YORK, next_day_start
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CHART_BUCKETS = 1_000  # per line: about one per pixel column of the 9-inch, 100-dpi figure
 
@@ -162,6 +161,8 @@ def png(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[float])
 def figure(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[float]) -> Figure:
     """Equity and drawdown of each run (e.g. with costs, no costs) on one session axis, and the
     histogram of the first run's slippage per fill (bps)."""
+    from matplotlib.figure import Figure  # imported when drawn: a backtest draws last
+
     position, ticks, labels = _session_axis([outcome.curve for _, outcome, _ in runs])
     fig = Figure(figsize=(9, 8))
     top, middle, bottom = fig.subplots(3, 1, gridspec_kw={"height_ratios": [3, 1, 2]})

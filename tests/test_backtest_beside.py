@@ -1,0 +1,64 @@
+"""The frictionless pass's process (Beside): started before the run is known, it reads the bar
+file itself, and gives the outcome the same run makes in-process."""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing
+from pathlib import Path
+
+from ops.backtest.parallel import Beside
+from ops.backtest.run import Outcome, run
+from strategy.venues.bar_columns import BarColumns
+from strategy.venues.bars import COLUMNS, read_bars
+from tests.test_backtest_fast import _sessions, _setup
+
+
+def _write(path: Path, seed: int) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for b in _sessions(seed, days=1):
+            writer.writerow([b.ts, b.symbol, b.open, b.high, b.low, b.close, b.volume])
+    return path
+
+
+async def _beside(data: Path | None, bars: BarColumns, seed: int) -> Outcome:
+    beside = Beside(data)
+    try:
+        beside.submit(bars, _setup(seed))
+        return await beside.result()
+    finally:
+        beside.close()
+
+
+async def test_the_process_reads_the_file_and_runs_as_in_process(tmp_path: Path) -> None:
+    """Given the bar file, the process beside makes the outcome the run makes in-process."""
+    bars = read_bars(_write(tmp_path / "bars.csv", 7))
+    outcome = await _beside(tmp_path / "bars.csv", bars, 7)
+    here = await run(bars, _setup(7))
+    assert here.fills  # something to compare
+    assert outcome.fills == here.fills
+    assert outcome.curve == here.curve
+
+
+async def test_bars_other_than_the_file_it_read_are_sent_and_used(tmp_path: Path) -> None:
+    """When the file the process read is not the caller's bars (changed since, or another),
+    the run is made on the caller's bars."""
+    bars = read_bars(_write(tmp_path / "mine.csv", 7))
+    outcome = await _beside(_write(tmp_path / "other.csv", 8), bars, 7)
+    assert outcome.fills == (await run(bars, _setup(7))).fills
+
+
+async def test_without_a_file_the_bars_are_sent(tmp_path: Path) -> None:
+    """No file (synthetic or Alpaca bars): the process is sent the caller's bars."""
+    bars = read_bars(_write(tmp_path / "bars.csv", 9))
+    outcome = await _beside(None, bars, 9)
+    assert outcome.curve == (await run(bars, _setup(9))).curve
+
+
+def test_closing_before_submitting_ends_the_process(tmp_path: Path) -> None:
+    """A backtest that fails before its passes (a bad file...) leaves no process behind."""
+    beside = Beside(tmp_path / "missing.csv")
+    beside.close()
+    assert not [p for p in multiprocessing.active_children() if p.name == "backtest-beside"]
