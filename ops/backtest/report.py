@@ -119,21 +119,25 @@ def write_json(path: Path, report: dict[str, object]) -> None:
     path.write_text(json.dumps(report, indent=2, default=str, allow_nan=True))
 
 
-def _session_axis(
-    curves: Sequence[Sequence[tuple[float, float]]],
-) -> tuple[dict[float, int], list[int], list[str]]:
-    """Bar positions instead of clock time, so nights and weekends take no room: position of
-    each timestamp, and the positions and labels of each New York day's first bar."""
-    stamps = sorted({ts for curve in curves for ts, _ in curve})
-    position = {ts: i for i, ts in enumerate(stamps)}
-    ticks, labels, boundary = [], [], -math.inf
-    for i, ts in enumerate(stamps):
-        if ts >= boundary:
-            ticks.append(i)
-            labels.append(datetime.fromtimestamp(ts, NEW_YORK).strftime("%m-%d"))
-            boundary = next_day_start(ts)
+def _columns(curve: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps, equity) of a curve, as arrays."""
+    flat = np.fromiter(itertools.chain.from_iterable(curve), np.float64, 2 * len(curve))
+    return flat[0::2], flat[1::2]
+
+
+def _session_axis(times: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int], list[str]]:
+    """Bar positions instead of clock time, so nights and weekends take no room: every
+    timestamp in order (a timestamp's position is its index), and the positions and labels of
+    each New York day's first bar."""
+    stamps = np.unique(np.concatenate(times))
+    ticks, labels, i = [], [], 0
+    while i < len(stamps):  # one step per day: the first bar at or after the next day's start
+        ts = float(stamps[i])
+        ticks.append(i)
+        labels.append(datetime.fromtimestamp(ts, NEW_YORK).strftime("%m-%d"))
+        i = max(i + 1, int(np.searchsorted(stamps, next_day_start(ts))))
     step = max(1, len(ticks) // 12)
-    return position, ticks[::step], labels[::step]
+    return stamps, ticks[::step], labels[::step]
 
 
 def thin(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +158,8 @@ def thin(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.nda
 
 def png(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[float]) -> bytes:
     buffer = io.BytesIO()
-    figure(runs, slippage).savefig(buffer, format="png", dpi=100)
+    # zlib level 1: a third of the encoding time for a file ~10% larger
+    figure(runs, slippage).savefig(buffer, format="png", dpi=100, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
@@ -163,12 +168,15 @@ def figure(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[floa
     histogram of the first run's slippage per fill (bps)."""
     from matplotlib.figure import Figure  # imported when drawn: a backtest draws last
 
-    position, ticks, labels = _session_axis([outcome.curve for _, outcome, _ in runs])
+    curves = [_columns(outcome.curve) for _, outcome, _ in runs]
+    stamps, ticks, labels = _session_axis([ts for ts, _ in curves])
     fig = Figure(figsize=(9, 8))
+    # fixed margins, as tight_layout sets them for this figure (it cost a third of the drawing);
+    # only the equity tick labels vary in width, and the left margin holds 9 digits
+    fig.subplots_adjust(left=0.11, right=0.983, top=0.955, bottom=0.073, hspace=0.3)
     top, middle, bottom = fig.subplots(3, 1, gridspec_kw={"height_ratios": [3, 1, 2]})
-    for name, outcome, metrics in runs:
-        x = np.asarray([position[ts] for ts, _ in outcome.curve], np.float64)
-        equity = np.asarray([e for _, e in outcome.curve], np.float64)
+    for (name, _, metrics), (ts, equity) in zip(runs, curves, strict=True):
+        x = np.searchsorted(stamps, ts).astype(np.float64)
         peak = np.maximum.accumulate(equity) if len(equity) else equity
         drawdown = np.divide((equity - peak) * 100, peak, out=np.zeros_like(equity), where=peak > 0)
         label = f"{name}: {metrics.total_return:+.2%}, max drawdown {metrics.max_drawdown:.2%}"
@@ -186,7 +194,7 @@ def figure(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[floa
         axis.set_xticks(ticks, labels)
     middle.set_xlabel("New York trading days (sessions only)")
     if slippage:
-        bottom.hist(slippage, bins=40, edgecolor="black", alpha=0.7)
+        bottom.hist(np.asarray(slippage, np.float64), bins=40, edgecolor="black", alpha=0.7)
         bottom.axvline(first_metrics.slippage_bps, color="red", linestyle="--", label="mean")
         bottom.legend()
     else:
@@ -200,5 +208,4 @@ def figure(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[floa
         )
     bottom.set_xlabel(f"slippage per fill, {first_name} (bps, open -> fill, positive = worse)")
     bottom.set_ylabel("fills")
-    fig.tight_layout()
     return fig
