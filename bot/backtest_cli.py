@@ -152,13 +152,11 @@ def _symbols_line(bars: BarColumns, configured: Sequence[str]) -> str:
 
 async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str]) -> int:
     # The frictionless pass's process starts first, reading the bar file itself: its start-up
-    # overlaps ours (sqlite-utils, imported with the journal, costs ~0.3 s).
+    # overlaps ours (the journal's sqlite-utils import included).
     beside = Beside(args.data) if args.no_costs else None
     try:
-        from ops.journal import start_journal
-
         file_settings = load_settings(path, env=env)
-        journal = start_journal(file_settings)
+        journal = _start_journal(file_settings)
         try:
             settings, overrides = _with_overrides(path, env, journal, args.with_overrides)
             return await _backtest(
@@ -169,6 +167,21 @@ async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str])
     finally:
         if beside is not None:
             beside.close()
+
+
+def _start_journal(settings: Settings) -> Journal:
+    """The journal, its module imported without pandas: sqlite-utils imports pandas when it
+    can (~0.3 s, most of a backtest's start-up) only to store pandas.Timestamp values, and a
+    backtest journals none. Later imports of pandas (alpaca-py's, for --alpaca) work as usual."""
+    hidden = "pandas" not in sys.modules
+    if hidden:
+        sys.modules["pandas"] = None  # type: ignore[assignment]  # `import pandas` fails
+    try:
+        from ops.journal import start_journal
+    finally:
+        if hidden:
+            del sys.modules["pandas"]
+    return start_journal(settings)
 
 
 async def _backtest(
