@@ -220,6 +220,7 @@ async def _backtest(
     metrics = compute(outcome, bars)
     runs: list[tuple[str, Outcome, Metrics]] = [("with costs", outcome, metrics)]
     if beside is not None:
+        report.load_drawing()  # while the run beside may still be going
         free = await beside.result()
         runs.append(("no costs", free, compute(free, bars)))
     print(report.table([(name, m) for name, _, m in runs]))
