@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from bot.backtest_args import DEFAULT_DAYS
 from bot.progress import ProgressBar
 from ops.backtest import history, reference, report
+from ops.backtest.collector import tune_for_passes
 from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
 from ops.backtest.parallel import Beside
 from ops.backtest.robustness import robust, split, sweep
@@ -154,6 +155,7 @@ async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str])
     # The frictionless pass's process starts first, reading the bar file itself: its start-up
     # overlaps ours (the journal's sqlite-utils import included).
     beside = Beside(args.data) if args.no_costs else None
+    tune_for_passes()
     try:
         file_settings = load_settings(path, env=env)
         journal = _start_journal(file_settings)

@@ -14,6 +14,7 @@ from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from ops.backtest.collector import tune_for_passes
 from ops.backtest.run import Outcome, Progress, Setup, run
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
@@ -26,6 +27,7 @@ _SEND_BARS = "send the bars"  # Beside's process read none, or not the caller's
 def _receive(columns: BarColumns) -> None:
     global _bars
     _bars = columns
+    tune_for_passes()
 
 
 def _run_one(setup: Setup) -> Outcome:
@@ -107,6 +109,7 @@ class Beside:
 
 def _serve(conn: Connection, data: str | Path | None) -> None:
     """Beside's process: read the bars (if given the file), then run what is submitted."""
+    tune_for_passes()
     loaded = None
     if data is not None:
         try:
