@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+from dataclasses import replace
 from pathlib import Path
 
+from ops.backtest import report
+from ops.backtest.metrics import compute
 from ops.backtest.parallel import Beside
-from ops.backtest.run import Outcome, run
+from ops.backtest.run import NO_COSTS, Outcome, run
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.bars import COLUMNS, read_bars
 from tests.test_backtest_fast import _sessions, _setup
@@ -62,3 +65,20 @@ def test_closing_before_submitting_ends_the_process(tmp_path: Path) -> None:
     beside = Beside(tmp_path / "missing.csv")
     beside.close()
     assert not [p for p in multiprocessing.active_children() if p.name == "backtest-beside"]
+
+
+async def test_the_process_draws_the_chart_this_process_would(tmp_path: Path) -> None:
+    """After its run, the process draws the same PNG of the caller's run and its own as
+    report.png draws in-process."""
+    bars = read_bars(_write(tmp_path / "bars.csv", 7))
+    first = await run(bars, _setup(7))
+    beside = Beside(tmp_path / "bars.csv")
+    try:
+        beside.submit(bars, replace(_setup(7), costs=NO_COSTS))
+        own = await beside.result()
+        runs = [("with costs", first, compute(first, bars)), ("no costs", own, compute(own, bars))]
+        slippage = [f.slippage_bps for f in first.fills]
+        beside.draw(report.lines(runs[:1])[0], ("no costs", runs[1][2]), slippage)
+        assert await beside.picture() == report.png(runs, slippage)
+    finally:
+        beside.close()

@@ -13,12 +13,17 @@ from contextlib import suppress
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.backtest.collector import tune_for_passes
+from ops.backtest.metrics import Metrics
 from ops.backtest.run import Outcome, Progress, Setup, run
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.bars import read_bars
+
+if TYPE_CHECKING:
+    from ops.backtest.report import Line
 
 _bars: BarColumns | None = None  # a worker's copy, set once by _receive
 _SEND_BARS = "send the bars"  # Beside's process read none, or not the caller's
@@ -57,7 +62,8 @@ class Beside:
     """One run in a spawned process, started before the caller knows what to run (before its
     own imports and its reading of the bars), so the process's start-up overlaps the caller's
     work. Given the bar file, the process reads it itself instead of being sent the bars.
-    `submit` gives it the run, `result` waits for the outcome, `close` ends the process."""
+    `submit` gives it the run, `result` waits for the outcome; then it loads matplotlib, idle
+    otherwise, and `draw` has it draw the chart (`picture` waits for it); `close` ends it."""
 
     def __init__(self, data: str | Path | None = None) -> None:
         context = get_context("spawn")  # not forked: the caller has threads (the journal's)
@@ -69,7 +75,7 @@ class Beside:
         theirs.close()
         self._bars: BarColumns | None = None
         self._setup: Setup | None = None
-        self._done = False
+        self._sending: asyncio.Future[None] | None = None
 
     def submit(self, bars: Sequence[Bar], setup: Setup) -> None:
         """Start the run of `setup` over `bars` (the same bars the process read)."""
@@ -78,17 +84,40 @@ class Beside:
         with suppress(OSError):  # the process is gone: `result` says how it ended
             self._conn.send((setup, _fingerprint(self._bars), None))
 
+    def finished(self) -> bool:
+        """Whether the run is over (its outcome is waiting): from then on the process loads
+        matplotlib, ready to `draw`."""
+        return self._conn.poll()
+
     async def result(self) -> Outcome:
         assert self._bars is not None and self._setup is not None, "nothing submitted"
         reply = await asyncio.to_thread(self._reply)
         if reply == _SEND_BARS:
             self._conn.send((self._setup, _fingerprint(self._bars), self._bars))
             reply = await asyncio.to_thread(self._reply)
-        ok, value = reply
-        self._done = True
+        return self._value(reply)  # type: ignore[no-any-return]
+
+    def draw(self, first: Line, own: tuple[str, Metrics], slippage: Sequence[float]) -> None:
+        """Start drawing the chart (report.chart_png) of `first` and then the process's own run,
+        named and judged by `own`, with the histogram of `slippage`. Sent from a thread: the
+        process reads it once matplotlib is loaded, and the caller need not wait for that."""
+        message = (first, own, list(slippage))
+        self._sending = asyncio.get_running_loop().run_in_executor(None, self._conn.send, message)
+        # seen here if `picture` is never awaited (the backtest failed and closed us meanwhile)
+        self._sending.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def picture(self) -> bytes:
+        """The PNG `draw` asked for."""
+        assert self._sending is not None, "nothing to draw"
+        await self._sending
+        return self._value(await asyncio.to_thread(self._reply))  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _value(reply: object) -> object:
+        ok, value = reply  # type: ignore[misc]
         if not ok:
             raise RuntimeError(f"the run beside failed:\n{value}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _reply(self) -> object:
         try:
@@ -100,9 +129,10 @@ class Beside:
             ) from None
 
     def close(self) -> None:
-        """Let a finished process exit; stop one that is not needed any more."""
+        """Stop the process: whatever it was doing is not needed any more (it writes nothing,
+        so waiting for it to tear down its interpreter would only cost time)."""
         self._conn.close()
-        if not self._done:
+        if self._process.is_alive():
             self._process.terminate()
         self._process.join()
 
@@ -127,11 +157,24 @@ def _serve(conn: Connection, data: str | Path | None) -> None:
                 outcome = asyncio.run(run(bars, setup))
             except Exception:
                 conn.send((False, traceback.format_exc()))
-            else:
-                conn.send((True, outcome))
-            return
+                return
+            conn.send((True, outcome))
+            break
+        _draw(conn, outcome)
     except EOFError:
         return  # the caller stopped before it needed us
+
+
+def _draw(conn: Connection, outcome: Outcome) -> None:
+    from ops.backtest import report  # here, not above: report imports robustness, which us
+
+    report.load_drawing()  # while the caller finishes its own run
+    first, (name, metrics), slippage = conn.recv()
+    try:
+        charted = [first, *report.lines([(name, outcome, metrics)])]
+        conn.send((True, report.chart_png(charted, slippage)))
+    except Exception:
+        conn.send((False, traceback.format_exc()))
 
 
 async def run_many(

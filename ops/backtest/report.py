@@ -22,6 +22,7 @@ from strategy.market_day import NEW_YORK, next_day_start
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+Line = tuple[str, np.ndarray, np.ndarray, Metrics]  # a run charted: name, timestamps, equity
 CHART_BUCKETS = 1_000  # per line: about one per pixel column of the 9-inch, 100-dpi figure
 
 
@@ -119,6 +120,12 @@ def write_json(path: Path, report: dict[str, object]) -> None:
     path.write_text(json.dumps(report, indent=2, default=str, allow_nan=True))
 
 
+def lines(runs: Sequence[tuple[str, Outcome, Metrics]]) -> list[Line]:
+    """What the chart needs of each run, its equity curve as arrays (cheap to send to the
+    process that draws)."""
+    return [(name, *_columns(outcome.curve), metrics) for name, outcome, metrics in runs]
+
+
 def _columns(curve: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     """(timestamps, equity) of a curve, as arrays."""
     flat = np.fromiter(itertools.chain.from_iterable(curve), np.float64, 2 * len(curve))
@@ -163,32 +170,41 @@ def load_drawing() -> None:
 
 
 def png(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[float]) -> bytes:
+    return chart_png(lines(runs), slippage)
+
+
+def chart_png(charted: Sequence[Line], slippage: Sequence[float]) -> bytes:
     buffer = io.BytesIO()
     # zlib level 1: a third of the encoding time for a file ~10% larger
-    figure(runs, slippage).savefig(buffer, format="png", dpi=100, pil_kwargs={"compress_level": 1})
+    chart(charted, slippage).savefig(
+        buffer, format="png", dpi=100, pil_kwargs={"compress_level": 1}
+    )
     return buffer.getvalue()
 
 
 def figure(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[float]) -> Figure:
+    return chart(lines(runs), slippage)
+
+
+def chart(charted: Sequence[Line], slippage: Sequence[float]) -> Figure:
     """Equity and drawdown of each run (e.g. with costs, no costs) on one session axis, and the
     histogram of the first run's slippage per fill (bps)."""
     from matplotlib.figure import Figure  # imported when drawn: a backtest draws last
 
-    curves = [_columns(outcome.curve) for _, outcome, _ in runs]
-    stamps, ticks, labels = _session_axis([ts for ts, _ in curves])
+    stamps, ticks, labels = _session_axis([ts for _, ts, _, _ in charted])
     fig = Figure(figsize=(9, 8))
     # fixed margins, as tight_layout sets them for this figure (it cost a third of the drawing);
     # only the equity tick labels vary in width, and the left margin holds 9 digits
     fig.subplots_adjust(left=0.11, right=0.983, top=0.955, bottom=0.073, hspace=0.3)
     top, middle, bottom = fig.subplots(3, 1, gridspec_kw={"height_ratios": [3, 1, 2]})
-    for (name, _, metrics), (ts, equity) in zip(runs, curves, strict=True):
+    for name, ts, equity, metrics in charted:
         x = np.searchsorted(stamps, ts).astype(np.float64)
         peak = np.maximum.accumulate(equity) if len(equity) else equity
         drawdown = np.divide((equity - peak) * 100, peak, out=np.zeros_like(equity), where=peak > 0)
         label = f"{name}: {metrics.total_return:+.2%}, max drawdown {metrics.max_drawdown:.2%}"
         top.plot(*thin(x, equity, CHART_BUCKETS), label=label)
         middle.plot(*thin(x, drawdown, CHART_BUCKETS), label=name)
-    first_name, _, first_metrics = runs[0]
+    first_name, _, _, first_metrics = charted[0]
     top.set_ylabel("equity ($)")
     top.set_title(
         f"Backtest ({first_name}): {first_metrics.total_return:+.2%} total, "
