@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ops.backtest import history, report
 from ops.backtest.metrics import compute
-from ops.backtest.run import NO_COSTS, Outcome, Setup
+from ops.backtest.run import NO_COSTS, Curve, Outcome, Setup
 from ops.journal import Journal
 from strategy.market_day import NEW_YORK
 from strategy.params import RiskLimits, StrategyParams
@@ -103,7 +104,7 @@ def test_synthetic_days_are_sessions() -> None:
 
 def outcome(curve: list[tuple[float, float]]) -> Outcome:
     setup = Setup(("SPY",), StrategyParams(), RiskLimits(), NO_COSTS)
-    return Outcome(setup, tuple(curve), (), len(curve), 0, 0, curve[0][0], curve[-1][0] + 60)
+    return Outcome(setup, Curve.of(curve), (), len(curve), 0, 0, curve[0][0], curve[-1][0] + 60)
 
 
 def test_sharpe_is_annualized_from_daily_returns() -> None:
@@ -151,3 +152,16 @@ def test_a_long_curve_is_drawn_thin_with_every_extreme_kept() -> None:
     assert ty.min() == y.min() and ty.max() == y.max()
     assert tx[ty.argmin()] == y.argmin() and tx[ty.argmax()] == y.argmax()
     assert report.thin(x[:50], y[:50], 1_000)[1].tolist() == y[:50].tolist()  # short: as is
+
+
+def test_max_drawdown_runs_from_the_first_time_the_peak_was_reached() -> None:
+    """The deepest fall, its peak the first time equity reached that value (a return to the
+    same value is not a new peak), its trough the first time it was that deep; a curve that
+    only rises has none."""
+    values = [100.0, 110.0, 104.0, 110.0, 99.0, 105.0, 99.0, 120.0]
+    curve = [(OLD_OPEN + 60 * i, v) for i, v in enumerate(values)]
+    found = compute(outcome(curve), [])
+    assert found.max_drawdown == pytest.approx(0.1)
+    assert (found.drawdown_peak_ts, found.drawdown_trough_ts) == (OLD_OPEN + 60, OLD_OPEN + 240)
+    rising = compute(outcome([(OLD_OPEN + 60 * i, 100.0 + i) for i in range(5)]), [])
+    assert (rising.max_drawdown, rising.drawdown_peak_ts) == (0.0, OLD_OPEN)

@@ -222,10 +222,11 @@ class Replay:
 
     def curve(
         self, fills: list[dict[str, object]], starting_cash: float, end_ts: float
-    ) -> list[tuple[float, float]]:
-        """The equity the engine would have snapshotted at the first bar of every timestamp
-        (fills at that bar's open included, closes as marked so far), and at the end: cash
-        follows the book's own sums fill by fill, positions are valued at the last close."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(timestamps, equity): what the engine would have snapshotted at the first bar of
+        every timestamp (fills at that bar's open included, closes as marked so far), and at
+        the end. Cash follows the book's own sums fill by fill, positions are valued at the
+        last close."""
         columns = self._columns
         at = np.append(self.snapshots, len(columns))  # the end: after every bar
         fill_rows = np.asarray(self.fill_bars, np.int64)
@@ -250,4 +251,4 @@ class Replay:
             held = held + np.where(qty != 0, qty * mark, 0.0)
         equity = cash[np.searchsorted(fill_rows, at, "right")] + held
         times = np.append(columns.ts[self.snapshots] + self._bar_sec, end_ts)
-        return list(zip(times.tolist(), equity.tolist(), strict=True))
+        return times, equity

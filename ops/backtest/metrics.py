@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ops.backtest.run import FillRow, Outcome
+from ops.backtest.run import Curve, FillRow, Outcome
 from strategy.market_day import next_day_start
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
@@ -55,33 +55,30 @@ class Metrics:
         return asdict(self)
 
 
-def _drawdown(curve: tuple[tuple[float, float], ...]) -> tuple[float, float, float]:
-    """(max drawdown, ts of its peak, ts of its trough)."""
-    peak_value, peak_ts = curve[0][1], curve[0][0]
-    worst, worst_peak, worst_trough = 0.0, peak_ts, peak_ts
-    for ts, equity in curve:
-        if equity > peak_value:
-            peak_value, peak_ts = equity, ts
-        depth = (peak_value - equity) / peak_value if peak_value > 0 else 0.0
-        if depth > worst:
-            worst, worst_peak, worst_trough = depth, peak_ts, ts
-    return worst, worst_peak, worst_trough
+def _drawdown(curve: Curve) -> tuple[float, float, float]:
+    """(max drawdown, ts of its peak, ts of its trough): the first deepest point, measured
+    from the first time the running peak reached its value."""
+    equity, ts = curve.equity, curve.ts
+    peak = np.maximum.accumulate(equity)
+    depth = np.divide(peak - equity, peak, out=np.zeros_like(equity), where=peak > 0)
+    trough = int(np.argmax(depth))
+    if not depth[trough] > 0:
+        return 0.0, float(ts[0]), float(ts[0])
+    top = int(np.flatnonzero(equity[: trough + 1] == peak[trough])[0])
+    return float(depth[trough]), float(ts[top]), float(ts[trough])
 
 
-def daily_closes(curve: Sequence[tuple[float, float]]) -> list[float]:
-    """The last equity of each New York day in the curve, in order."""
-    closes: list[float] = []
-    boundary = -math.inf
-    for ts, equity in curve:
-        if ts >= boundary:
-            closes.append(equity)
-            boundary = next_day_start(ts)
-        else:
-            closes[-1] = equity
+def daily_closes(curve: Curve) -> list[float]:
+    """The last equity of each New York day in the curve (in time order), in order."""
+    ts, closes, start = curve.ts, [], 0
+    while start < len(ts):
+        end = int(np.searchsorted(ts, next_day_start(float(ts[start])), "left"))
+        closes.append(float(curve.equity[end - 1]))
+        start = end
     return closes
 
 
-def _sharpe(start_equity: float, curve: Sequence[tuple[float, float]]) -> float:
+def _sharpe(start_equity: float, curve: Curve) -> float:
     """Annualized from daily returns (sqrt(252)): bar returns within a day are autocorrelated
     and would inflate it. n/a with fewer than two days."""
     equity = [start_equity, *daily_closes(curve)]
@@ -147,12 +144,12 @@ def compute(outcome: Outcome, bars: Sequence[Bar]) -> Metrics:
     """`bars` are the ones the run saw: they give each fill's expected price."""
     curve = outcome.curve
     start_equity = outcome.setup.starting_cash
-    final = curve[-1][1] if curve else start_equity
+    final = float(curve.equity[-1]) if len(curve) else start_equity
     per_year = periods_per_year(outcome.setup.bar_sec)
     years = max(len(curve) - 1, 1) / per_year
     total = final / start_equity - 1
     annual = (1 + total) ** (1 / years) - 1 if total > -1 else -1.0
-    depth, peak_ts, trough_ts = _drawdown(curve) if curve else (0.0, 0.0, 0.0)
+    depth, peak_ts, trough_ts = _drawdown(curve) if len(curve) else (0.0, 0.0, 0.0)
     fills = outcome.fills
     expected = expected_prices(fills, bars, outcome.setup.bar_sec)
     notionals = [f.notional for f in fills]
@@ -163,7 +160,8 @@ def compute(outcome: Outcome, bars: Sequence[Bar]) -> Metrics:
     ]
     mean_slippage = sum(slip) / len(fills) if fills else 0.0
     mean_size = sum(notionals) / len(notionals) if notionals else 0.0
-    average_equity = sum(e for _, e in curve) / len(curve) if curve else start_equity
+    # summed in order, as the figures have always been (numpy's pairwise sum differs by ulps)
+    average_equity = sum(curve.equity.tolist()) / len(curve) if len(curve) else start_equity
     trips = _round_trips(fills)
     return Metrics(
         start_ts=outcome.first_ts,

@@ -121,15 +121,8 @@ def write_json(path: Path, report: dict[str, object]) -> None:
 
 
 def lines(runs: Sequence[tuple[str, Outcome, Metrics]]) -> list[Line]:
-    """What the chart needs of each run, its equity curve as arrays (cheap to send to the
-    process that draws)."""
-    return [(name, *_columns(outcome.curve), metrics) for name, outcome, metrics in runs]
-
-
-def _columns(curve: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """(timestamps, equity) of a curve, as arrays."""
-    flat = np.fromiter(itertools.chain.from_iterable(curve), np.float64, 2 * len(curve))
-    return flat[0::2], flat[1::2]
+    """What the chart needs of each run (cheap to send to the process that draws)."""
+    return [(name, o.curve.ts, o.curve.equity, metrics) for name, o, metrics in runs]
 
 
 def _session_axis(times: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int], list[str]]:
