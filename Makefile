@@ -24,7 +24,10 @@ soak: $(STAMP)
 cluster: $(STAMP)
 	$(BIN)/tradebot cluster $(ARGS)
 
+# bytecode compiled first: where PYTHONDONTWRITEBYTECODE is set, every process would compile
+# the project's modules again (a user's Python caches them)
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q -x '\.peers-venv' strategy ops bot bench
 	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP)
@@ -41,4 +44,5 @@ $(PEERS_VENV)/.installed-stamp:
 	touch $@
 
 bench-peers: $(STAMP) $(PEERS_VENV)/.installed-stamp
+	$(BIN)/python -m compileall -q -x '\.peers-venv' strategy ops bot bench
 	$(BIN)/python -m bench.peers_table
