@@ -322,7 +322,8 @@ class Engine:
         return None
 
     def submit_in_background(self, order: OrderRequest) -> None:
-        """Send an order the book already holds, on a tracked task."""
+        """Send an order the book already holds, on a tracked task (or queued on
+        `deferred_submits`, when whoever set it runs them)."""
         self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
         if self.deferred_submits is not None:
             self.deferred_submits.append(self._submit(order))
