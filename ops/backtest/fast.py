@@ -161,8 +161,9 @@ class Replay:
         upcoming = {s: next_event(s, -1) for s in symbols}
         heap = [(g, s) for s, g in upcoming.items() if g < NEVER]
         heapq.heapify(heap)
-        days, day = self._days, 0
+        days, day = [*self._days, NEVER], 0  # the day starts, then none
         yields = self._yields.tolist()
+        stats, fill_bars = self.stats, self.fill_bars
         pending: set[str] = set()
         yield_at = NEVER
         total, report_every = len(ts), max(len(ts) // 20, 1)
@@ -173,9 +174,10 @@ class Replay:
         while True:
             while heap and upcoming[heap[0][1]] != heap[0][0]:
                 heapq.heappop(heap)  # superseded
-            g = min(heap[0][0] if heap else NEVER, days[day] if day < len(days) else NEVER)
-            if yield_at <= g and yield_at < NEVER:
-                mark_before(yield_at)
+            g = min(heap[0][0] if heap else NEVER, days[day])
+            if yield_at < NEVER and yield_at <= g:
+                if held:
+                    mark_before(yield_at)
                 clock.set(ts[yield_at - 1] + bar_sec)
                 run_submits(queued)  # the submits decided since the last yield
                 for symbol in pending:
@@ -187,16 +189,17 @@ class Replay:
             if g == NEVER:
                 break
             symbol = symbol_of[code[g]]
-            self.stats[symbol].at = position[g]
-            mark_before(g)
+            stats[symbol].at = position[g]
+            if held:
+                mark_before(g)
             clock.set(ts[g] + bar_sec)
             bar = bar_at(g)
             before = len(fills)
             broker.on_bar(bar)
             if len(fills) != before:
-                self.fill_bars.extend([g] * (len(fills) - before))
+                fill_bars.extend([g] * (len(fills) - before))
                 held[:] = [p.symbol for p in book.positions()]
-            if day < len(days) and days[day] == g:  # what the engine's periodic work would do
+            if days[day] == g:  # what the engine's periodic work would do
                 day += 1
                 book.mark(symbol, bar.close, bar.ts + bar_sec)
                 book.start_day(trading_date(bar.ts + bar_sec))
@@ -208,9 +211,9 @@ class Replay:
                 i = bisect_right(yields, g)
                 if i < len(yields):
                     yield_at = min(yield_at, yields[i])
-            upcoming[symbol] = next_event(symbol, g)
-            if upcoming[symbol] < NEVER:
-                heapq.heappush(heap, (upcoming[symbol], symbol))
+            upcoming[symbol] = following = next_event(symbol, g)
+            if following < NEVER:
+                heapq.heappush(heap, (following, symbol))
             if progress is not None and g >= next_report:
                 progress(g, total)
                 next_report = g + report_every
