@@ -22,12 +22,9 @@ from strategy.clock import Clock
 from strategy.engine import Engine
 from strategy.types import (
     BrokerPosition,
-    Intent,
     OrderRequest,
-    OrderType,
     OrderUpdate,
     Side,
-    TimeInForce,
 )
 from strategy.venue import BrokerError
 
@@ -189,18 +186,12 @@ class Flattener:
         return f"{KILL_PREFIX}{self._token}-{symbol}-{self._attempt}"
 
     def _flatten_order(self, position: BrokerPosition, client_order_id: str) -> OrderRequest:
-        clock_now = self._clock.now()
-        return OrderRequest(
-            client_order_id=client_order_id,
-            symbol=position.symbol,
-            side=Side.SELL if position.qty > 0 else Side.BUY,
-            qty=abs(position.qty),
-            type=OrderType.MARKET,
-            tif=TimeInForce.DAY,
-            limit_price=None,
-            decision_price=position.market_price,
-            intent=Intent.FLATTEN,
-            created_ts=clock_now,
+        return OrderRequest.flatten(
+            client_order_id,
+            position.symbol,
+            position.qty,
+            position.market_price,
+            self._clock.now(),
         )
 
     async def _send(self, order: OrderRequest, errors: list[str]) -> None:

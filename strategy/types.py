@@ -96,6 +96,25 @@ class OrderRequest:
     intent: Intent
     created_ts: float
 
+    @classmethod
+    def flatten(
+        cls, client_order_id: str, symbol: str, held: int, price: float, ts: float
+    ) -> OrderRequest:
+        """The market order that closes a position of `held` shares (signed), decided at
+        `price`: a kill's, a close-all's."""
+        return cls(
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=Side.SELL if held > 0 else Side.BUY,
+            qty=abs(held),
+            type=OrderType.MARKET,
+            tif=TimeInForce.DAY,
+            limit_price=None,
+            decision_price=price,
+            intent=Intent.FLATTEN,
+            created_ts=ts,
+        )
+
     @property
     def reference_price(self) -> float:
         return self.limit_price if self.limit_price is not None else self.decision_price

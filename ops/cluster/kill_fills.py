@@ -7,13 +7,9 @@ import logging
 from strategy.engine import Engine
 from strategy.types import (
     Fill,
-    Intent,
     OrderRequest,
     OrderStatus,
-    OrderType,
     OrderUpdate,
-    Side,
-    TimeInForce,
 )
 
 log = logging.getLogger(__name__)
@@ -31,20 +27,10 @@ def close_by_kill(engine: Engine, strategy: str, fill: Fill, ts: float) -> bool:
     position = engine.book.position(fill.symbol)
     if position is None:
         return False
-    side = Side.SELL if position.qty > 0 else Side.BUY
-    qty = abs(position.qty)
-    close = OrderRequest(
-        client_order_id=f"{fill.client_order_id}-{strategy}",
-        symbol=fill.symbol,
-        side=side,
-        qty=qty,
-        type=OrderType.MARKET,
-        tif=TimeInForce.DAY,
-        limit_price=None,
-        decision_price=fill.price,
-        intent=Intent.FLATTEN,
-        created_ts=ts,
+    close = OrderRequest.flatten(
+        f"{fill.client_order_id}-{strategy}", fill.symbol, position.qty, fill.price, ts
     )
+    side, qty = close.side, close.qty
     engine.book.add_order(close, None)
     engine.on_order_update(
         OrderUpdate(

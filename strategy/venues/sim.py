@@ -294,17 +294,12 @@ class SimBroker:
             self._serial += 1
             placed.append(
                 await self.submit(
-                    OrderRequest(
-                        client_order_id=f"flatten-{symbol}-{self._serial}",
-                        symbol=symbol,
-                        side=Side.SELL if holding.qty > 0 else Side.BUY,
-                        qty=abs(holding.qty),
-                        type=OrderType.MARKET,
-                        tif=TimeInForce.DAY,
-                        limit_price=None,
-                        decision_price=self._last[symbol],
-                        intent=Intent.FLATTEN,
-                        created_ts=self._clock.now(),
+                    OrderRequest.flatten(
+                        f"flatten-{symbol}-{self._serial}",
+                        symbol,
+                        holding.qty,
+                        self._last[symbol],
+                        self._clock.now(),
                     )
                 )
             )
