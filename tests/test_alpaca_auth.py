@@ -54,7 +54,12 @@ async def test_a_refused_data_stream_logs_one_line_and_raises_feed_auth(
             assert no_tracebacks(caplog)
             alpaca.refuse_stream_auth = False
             await eventually(lambda: alpaca._subscribed == {"SPY"}, within=10)
-            assert any("feed-auth resolved" in r.getMessage() for r in caplog.records)
+            # the feed says so when the subscription's confirmation reaches it, after the fake
+            # has recorded the subscription: wait for that, do not race it
+            await eventually(
+                lambda: any("feed-auth resolved" in r.getMessage() for r in caplog.records),
+                within=10,
+            )
         finally:
             waiting.cancel()
             await feed.stop()
