@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -36,10 +37,12 @@ def bars_file(bars_per_symbol: int = BARS_PER_SYMBOL) -> Path:
     return path
 
 
-def config_file(folder: Path) -> Path:
-    """The shipped config.yaml with its journal in `folder` (a benchmark leaves none behind)."""
+def config_file(folder: Path, strategy: Mapping[str, object] | None = None) -> Path:
+    """The shipped config.yaml with its journal in `folder` (a benchmark leaves none behind)
+    and the `strategy` section's keys changed as given."""
     data = yaml.safe_load((REPO / "config.yaml").read_text())
     data["journal"]["path"] = str(folder / "journal.db")
+    data["strategy"].update(strategy or {})
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
