@@ -20,10 +20,11 @@ from ops.results import CheckResult, KillReport, RunSummary
 from ops.trading_state import TradingStateOwner
 from strategy.book import Book
 from strategy.clock import Clock
-from strategy.engine import Engine, UnknownOrderPolicy
+from strategy.engine import Engine
 from strategy.latency import LatencyTracker
 from strategy.risk import RiskGate
 from strategy.types import OrderRequest, TradingState
+from strategy.unknown_orders import UnknownOrderPolicy
 from strategy.venue import Broker, Feed
 
 log = logging.getLogger(__name__)

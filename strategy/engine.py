@@ -17,6 +17,7 @@ from strategy.book import Book
 from strategy.clock import Clock
 from strategy.latency import LatencyTracker
 from strategy.market_day import next_day_start, trading_date
+from strategy.order_ids import client_order_id
 from strategy.params import StrategyParams
 from strategy.recorder import Recorder
 from strategy.risk import Denial, RiskGate
@@ -32,18 +33,10 @@ from strategy.types import (
     TimeInForce,
     TradingState,
 )
+from strategy.unknown_orders import UnknownOrderPolicy, look_up
 from strategy.venue import Broker, BrokerUnavailable, Feed, OrderRejected, SendRefused
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownOrderPolicy:
-    """How an order whose submit failed in transit is looked up until its outcome is known."""
-
-    first_retry_sec: float = 1.0
-    max_retry_sec: float = 30.0
-    alert_after_sec: float = 60.0
 
 
 @dataclass(slots=True)
@@ -72,19 +65,6 @@ def _log_unknown(order: OrderRequest, message: str) -> None:
 
 def _ignore_update(update: OrderUpdate) -> None:
     return None
-
-
-def client_order_id(symbol: str, bar_ts: float, intent: Intent, prefix: str = "tb") -> str:
-    """Deterministic per decision: the same bar can never produce two different orders. The
-    prefix tells strategies sharing an account apart (the broker's ids are per account)."""
-    return f"{prefix}-{symbol}-{int(bar_ts)}-{str(intent)[0]}"
-
-
-def order_prefix(client_order_id: str) -> str | None:
-    """The prefix `client_order_id` was made with (read from the right: symbols and times
-    hold no '-'), or None for an id it did not make."""
-    parts = client_order_id.rsplit("-", 3)
-    return parts[0] if len(parts) == 4 else None
 
 
 class Engine:
@@ -293,17 +273,7 @@ class Engine:
             if denial.rule == "daily_loss":
                 self.on_risk_breach(denial.reason)
             self.counters.refusals += 1
-            self._recorder.record(
-                "refusals",
-                {
-                    "ts": self._clock.now(),
-                    "client_order_id": order.client_order_id,
-                    "symbol": order.symbol,
-                    "rule": denial.rule,
-                    "reason": denial.reason,
-                    "intent": str(order.intent),
-                },
-            )
+            self._journal_refusal(order, denial.rule, denial.reason)
             log.info(
                 "refused %s %s %s: %s",
                 order.side,
@@ -375,60 +345,41 @@ class Engine:
         return None
 
     async def _resolve_unknown(self, order: OrderRequest, exc: Exception) -> None:
-        """An order whose submit failed in transit may exist at the broker: it stays working
-        (so nothing else is sent for its symbol) and is looked up by client_order_id, with
-        backoff, until the broker answers. Past `alert_after_sec` the operator is told."""
-        policy = self._unknown_policy
-        started = self._clock.monotonic_ns()
-        delay = policy.first_retry_sec
-        alerted = False
-        while True:
-            try:
-                found = await self.broker.get_order(order.client_order_id)
-                break
-            except Exception as lookup_exc:  # any failure: the outcome is still unknown
-                waited = (self._clock.monotonic_ns() - started) / 1e9
-                self._recorder.record(
-                    "anomalies",
-                    {
-                        "ts": self._clock.now(),
-                        "kind": "unresolved_order",
-                        "detail": f"{order.client_order_id}: submit {exc}; lookup {lookup_exc}",
-                    },
-                )
-                if not alerted and waited >= policy.alert_after_sec:
-                    alerted = True
-                    self.on_order_unknown(
-                        order,
-                        f"outcome unknown for {waited:.0f}s (submit: {exc}; lookup: "
-                        f"{lookup_exc}); {order.symbol} sends nothing, exits included, until "
-                        "it is known; still looking it up",
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, policy.max_retry_sec)
+        """An order whose submit failed in transit (see strategy.unknown_orders)."""
+        looked_up = await look_up(
+            order,
+            exc,
+            self.broker,
+            self._unknown_policy,
+            self._clock,
+            self._recorder,
+            self.on_order_unknown,
+        )
+        found = looked_up.found
         if found is None:
             self._reject(order, f"broker unavailable, order not placed: {exc}")
         else:
             self.on_order_update(found)
-        if alerted:
+        if looked_up.alerted:
             outcome = found.status.value if found is not None else "never placed"
             self.on_order_known(order, f"outcome known: {outcome}")
 
     def _reject(self, order: OrderRequest, reason: str) -> None:
         self.counters.broker_rejects += 1
         self.on_order_update(OrderUpdate.rejected(order, reason, self._clock.now()))
-        self._recorder.record(
-            "refusals",
-            {
-                "ts": self._clock.now(),
-                "client_order_id": order.client_order_id,
-                "symbol": order.symbol,
-                "rule": "broker",
-                "reason": reason,
-                "intent": str(order.intent),
-            },
-        )
+        self._journal_refusal(order, "broker", reason)
         log.warning("order %s %s", order.client_order_id, reason)
+
+    def _journal_refusal(self, order: OrderRequest, rule: str, reason: str) -> None:
+        row = {
+            "ts": self._clock.now(),
+            "client_order_id": order.client_order_id,
+            "symbol": order.symbol,
+            "rule": rule,
+            "reason": reason,
+            "intent": str(order.intent),
+        }
+        self._recorder.record("refusals", row)
 
     def on_order_update(self, update: OrderUpdate) -> None:
         decided = self._decided_ns.pop(update.client_order_id, None)

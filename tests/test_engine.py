@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from strategy.engine import client_order_id, order_prefix
+from strategy.order_ids import client_order_id, order_prefix
 from strategy.types import Intent, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
 from strategy.venue import BrokerUnavailable
 from strategy.venues.sim import SimBroker

@@ -41,7 +41,7 @@ from ops.cluster.subjects import (
     oms_consumer,
 )
 from ops.service import TradingService
-from strategy.engine import order_prefix
+from strategy.order_ids import order_prefix
 from strategy.risk import Denial
 from strategy.types import Intent, OrderRequest, OrderUpdate, TradingState
 
