@@ -117,7 +117,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "state_changes": {"state": TEXT, "reason": TEXT, "user": TEXT},
     "day_start": {"day": TEXT, "equity": REAL},  # each trading day's starting equity
     "adoptions": {"symbol": TEXT, "qty": INT, "avg_price": REAL, "user": TEXT},  # qty added
-    "charges": {"amount": REAL, "reason": TEXT, "ref": TEXT},  # fees outside fills
+    "charges": {"amount": REAL, "reason": TEXT, "ref": TEXT},  # outside fills; dividends < 0
     "runs": {"event": TEXT, "detail": TEXT},  # a run's events: start, stop, notice, kill...
     "run_info": {"pid": INT, "host": TEXT, "venue": TEXT, "config": TEXT},  # one row per run
     "backtests": {

@@ -57,20 +57,21 @@ async def _cash(service: TradingService) -> CashCompare:
 
 
 async def book_charges(service: TradingService) -> None:
-    """The fees the broker booked since the last look move the book's cash (journaled)."""
+    """The fees, dividends and interest the broker booked since the last look move the
+    book's cash (journaled as charges)."""
     try:
         charges = await service.broker.new_charges()
     except BrokerError as exc:  # read again at the next reconcile; cash may differ meanwhile
-        log.warning("broker fees not read: %s", exc)
+        log.warning("broker fees and dividends not read: %s", exc)
         return
     for charge in charges:
         service.book.charge(charge.amount, charge.reason, charge.ref)
 
 
 async def reconcile(service: TradingService) -> PositionsResult:
-    """Book the broker's new fees, compare, then open an incident per mismatched symbol (and
-    for cash) and resolve those that agree again (including symbols that no longer appear on
-    either side)."""
+    """Book the broker's new fees and dividends, compare, then open an incident per mismatched
+    symbol (and for cash) and resolve those that agree again (including symbols that no longer
+    appear on either side)."""
     await book_charges(service)
     result = await compare(service)
     result = PositionsResult(result.rows, result.broker_error, reconcile=True, cash=result.cash)

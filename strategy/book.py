@@ -422,8 +422,8 @@ class Book:
         return gross
 
     def charge(self, amount: float, reason: str, ref: str = "") -> None:
-        """Money the venue took outside any fill (a fee; negative: a refund): cash and equity
-        move by it, and it is journaled with the venue's id for it."""
+        """Money the venue took outside any fill (a fee; negative: a refund, a dividend): cash
+        and equity move by it, and it is journaled with the venue's id for it."""
         self._cash -= amount
         self._recorder.record(
             "charges",

@@ -207,8 +207,8 @@ class MarketClock:
 
 @value_type
 class Charge:
-    """Money the venue took from the account outside any fill (a regulatory fee, a pass-through
-    charge): `amount` is what it took, so a refund is negative."""
+    """Money the venue moved outside any fill (a regulatory fee, a pass-through charge; a
+    dividend or interest): `amount` is what it took, so a refund or a dividend is negative."""
 
     ref: str  # the venue's id for it, e.g. an Alpaca account activity id
     amount: float

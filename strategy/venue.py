@@ -83,8 +83,9 @@ class Broker(Protocol):
     async def get_order(self, client_order_id: str) -> OrderUpdate | None: ...
 
     async def new_charges(self) -> list[Charge]:
-        """Fees the venue booked against cash since the last call, oldest first; the first
-        call only takes note of those already there (the starting cash includes them)."""
+        """Money the venue moved outside fills since the last call (fees; dividends and
+        interest as negative charges), oldest first; the first call only takes note of those
+        already there (the starting cash includes them)."""
         ...
 
 

@@ -77,6 +77,23 @@ async def test_an_alpaca_fee_moves_book_cash_once(live: Live) -> None:
     assert "cash" not in live.service.open_alerts
 
 
+async def test_a_dividend_moves_book_cash_once(live: Live) -> None:
+    """A cash dividend Alpaca credits is booked at the next reconcile (journaled as a charge
+    of minus its amount), exactly once: book and broker cash agree, with no cash incident."""
+    queries = Monitor(live.service)
+    assert (await queries.reconcile()).level.value == "ok"
+    before = live.service.book.cash
+    ref = live.alpaca.pay_dividend("SPY", 12.5)
+    await queries.reconcile()
+    await queries.reconcile()
+    assert live.service.book.cash == pytest.approx(before + 12.5)
+    assert live.service.book.cash == pytest.approx(live.alpaca.cash)
+    live.journal.flush()
+    charges = live.journal.query("select amount, reason, ref from charges")
+    assert charges == [{"amount": -12.5, "reason": "DIV Cash DIV SPY", "ref": ref}]
+    assert "cash" not in live.service.open_alerts
+
+
 async def test_a_fee_posted_before_start_up_is_not_booked_again() -> None:
     """The starting cash already paid the fees posted before start-up: only later ones are new."""
     async with AlpacaFake() as alpaca:

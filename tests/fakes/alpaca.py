@@ -64,7 +64,7 @@ class AlpacaFake:
         self.orders: dict[str, dict[str, Any]] = {}
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
-        self.activities: list[dict[str, Any]] = []  # account activities (charge_fee)
+        self.activities: list[dict[str, Any]] = []  # account activities (post_activity)
         self.mute_trade_updates = False
         self.delay_fills = False  # orders rest as "new" until fill_pending()
         self.reply_as_placed = False
@@ -625,22 +625,30 @@ class AlpacaFake:
         self._refusals.clear()
         self._partial_next = 0
 
-    # -- account activities (fees) --------------------------------------------------------
+    # -- account activities (fees, dividends) ----------------------------------------------
 
     def charge_fee(self, amount: float, description: str = "REG/TAF fee") -> str:
         """Alpaca books a fee against the account's cash (an activity of type FEE); its id."""
+        return self.post_activity("FEE", -amount, description)
+
+    def pay_dividend(self, symbol: str, amount: float) -> str:
+        """Alpaca credits a cash dividend to the account (an activity of type DIV); its id."""
+        return self.post_activity("DIV", amount, f"Cash DIV {symbol}")
+
+    def post_activity(self, kind: str, net_amount: float, description: str) -> str:
+        """A non-trade activity moving `net_amount` into the account's cash; its id."""
         day = datetime.fromtimestamp(self.now, UTC).strftime("%Y%m%d")
         activity = {
             "id": f"{day}{len(self.activities):09d}::{uuid.uuid4()}",
             "account_id": str(uuid.UUID(int=1)),
-            "activity_type": "FEE",
+            "activity_type": kind,
             "date": f"{day[:4]}-{day[4:6]}-{day[6:]}",
-            "net_amount": str(-amount),
+            "net_amount": str(net_amount),
             "description": description,
             "status": "executed",
         }
         self.activities.append(activity)
-        self.cash -= amount
+        self.cash += net_amount
         return str(activity["id"])
 
     async def _activities(self, request: web.Request) -> web.Response:

@@ -373,8 +373,9 @@ class AlpacaBroker:
         return [order_update(o) for o in orders]  # type: ignore[arg-type]
 
     async def new_charges(self) -> list[Charge]:
-        """Fee activities posted after the newest one noted, oldest first (alpaca-py 0.44's
-        TradingClient has no activities call: the REST path through its session)."""
+        """Cash activities (fees, dividends, interest) posted after the newest one noted, oldest
+        first (alpaca-py 0.44's TradingClient has no activities call: the REST path through
+        its session)."""
         if self._charges_after is None:
             await self._note_charges()
             return []
@@ -395,7 +396,7 @@ class AlpacaBroker:
                 return found
 
     async def _note_charges(self) -> None:
-        """Take note of the newest fee activity: it and those before are already in the cash."""
+        """Take note of the newest cash activity: it and those before are already in the cash."""
         query = {"activity_types": ",".join(CHARGE_ACTIVITIES), "direction": "desc", "page_size": 1}
         page: Any = await self._call(self._client.get, "/account/activities", query)
         self._charges_after = str(page[0]["id"]) if page else ""

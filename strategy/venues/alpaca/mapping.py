@@ -54,9 +54,15 @@ class NotFound(OrderRejected):
 
 
 FILL_EVENTS = frozenset({"fill", "partial_fill"})
-# Account activities that are charges against cash outside fills: regulatory fees (FEE: the
-# SEC's REG and FINRA's TAF), pass-through charges (PTC), crypto fees (CFEE).
-CHARGE_ACTIVITIES = ("FEE", "PTC", "CFEE")
+# Account activities that move cash outside fills: regulatory fees (FEE: the SEC's REG and
+# FINRA's TAF), pass-through charges (PTC), crypto fees (CFEE); cash dividends and their
+# adjustments (DIV, capital gains long/short DIVCGL/DIVCGS, return of capital DIVROC, tax
+# exempt DIVTXEX, and the tax withheld from them: DIVNRA, DIVWH); interest on cash (INT).
+CHARGE_ACTIVITIES = (
+    *("FEE", "PTC", "CFEE"),
+    *("DIV", "DIVCGL", "DIVCGS", "DIVROC", "DIVTXEX", "DIVNRA", "DIVWH"),
+    "INT",
+)
 
 
 def order_request(order: OrderRequest) -> MarketOrderRequest | LimitOrderRequest:
@@ -141,7 +147,8 @@ def implied_fill(
 
 
 def charge(activity: dict[str, object]) -> Charge:
-    """A fee activity (`net_amount` is negative when money left the account)."""
+    """A cash activity: a fee, a dividend, interest (`net_amount` is negative when money left
+    the account; the charge's amount is what left it, so money in is negative)."""
     parsed = NonTradeActivity(**activity)  # type: ignore[arg-type]
     kind = _value(parsed.activity_type)
     reason = f"{kind} {parsed.description}".strip() if parsed.description else kind
