@@ -80,6 +80,22 @@ async def test_a_reread_answered_429_is_retried_until_it_succeeds(live: Live) ->
     assert len(journal_rows(live, "select * from fills")) == 1
 
 
+async def test_a_stopped_order_stays_working_until_its_trade(live: Live) -> None:
+    """Alpaca's `stopped` guarantees a trade that has not happened yet: the order stays
+    working (nothing else is sent for its symbol) and its fill then finishes it, with no
+    cancel in between and no anomaly."""
+    live.alpaca.delay_fills = True
+    await live.drop_to_entry()
+    await eventually(lambda: live.alpaca.orders)  # placed, not yet filled
+    live.alpaca.stop_pending()
+    live.alpaca.fill_pending()
+    await eventually(lambda: book_matches_broker(live))
+    assert not live.service.book.working_orders()
+    statuses = [r["status"] for r in journal_rows(live, "select status from order_updates")]
+    assert statuses == ["accepted", "filled"]
+    assert journal_rows(live, "select * from anomalies") == []
+
+
 async def test_a_reply_after_the_final_event_does_not_resurrect_the_order(live: Live) -> None:
     """The stream reports the fill before the POST reply ("new") lands: the order stays
     filled, leaves the re-read set, and nothing is applied twice."""

@@ -180,6 +180,14 @@ class AlpacaFake:
             if order["status"] not in TERMINAL:
                 self._execute(order)
 
+    def stop_pending(self) -> None:
+        """Alpaca's `stopped`: each order not yet final has a trade guaranteed, not yet made
+        (`fill_pending` makes it)."""
+        for order in list(self.orders.values()):
+            if order["status"] not in TERMINAL:
+                order.update(status="stopped", updated_at=iso(self.now))
+                self._push("stopped", order)
+
     def orders_for(self, client_order_id: str) -> list[dict[str, Any]]:
         return [o for o in self.orders.values() if o["client_order_id"] == client_order_id]
 

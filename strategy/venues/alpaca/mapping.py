@@ -24,6 +24,8 @@ from strategy.types import (
 )
 from strategy.venue import BrokerAuthError, BrokerError, BrokerUnavailable, OrderRejected
 
+# Alpaca's order statuses as ours. Any status that may still lead to a fill maps to a working
+# one: a final one would make the tracker drop that fill as old news.
 STATUS = {
     "new": OrderStatus.ACCEPTED,
     "accepted": OrderStatus.ACCEPTED,
@@ -39,7 +41,7 @@ STATUS = {
     "canceled": OrderStatus.CANCELED,
     "expired": OrderStatus.EXPIRED,
     "replaced": OrderStatus.CANCELED,
-    "stopped": OrderStatus.CANCELED,
+    "stopped": OrderStatus.ACCEPTED,  # a trade is guaranteed and still to come: working
     "suspended": OrderStatus.CANCELED,
     "rejected": OrderStatus.REJECTED,
 }
