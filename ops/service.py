@@ -89,6 +89,8 @@ class TradingService:
         self.engine.on_risk_breach = self.trading.risk_breach
         self.engine.on_order_unknown = self._order_unknown
         self.engine.on_order_known = self._order_known
+        self.engine.on_exit_refused = self._exit_refused
+        self.engine.on_flat = self._flat
         self._alert_sinks: list[AlertSink] = []
         self.open_alerts: dict[str, str] = {}  # key -> latest message
         self.checks: dict[str, CheckResult] = {}  # the monitor's latest result per check key
@@ -217,6 +219,18 @@ class TradingService:
     def _order_known(self, order: OrderRequest, message: str) -> None:
         self.resolve(f"order-unknown:{order.symbol}", f"{order.client_order_id}: {message}")
 
+    def _exit_refused(self, order: OrderRequest, reason: str) -> None:
+        self.alert(
+            f"exit-refused:{order.symbol}",
+            "critical",
+            f"{order.client_order_id}: the exit of {order.qty} {order.symbol} was refused "
+            f"({reason}); the position stays open and the strategy tries again at its next "
+            "exit signal (`/trade kill` closes every position)",
+        )
+
+    def _flat(self, symbol: str) -> None:
+        self.resolve(f"exit-refused:{symbol}", f"{symbol} is flat")
+
     def apply_settings(self, settings: Settings, apply_to_open: bool) -> None:
         self.settings = settings
         self.engine.set_params(settings.strategy_params(), apply_to_open)
@@ -330,6 +344,8 @@ class TradingService:
         self.resolve(
             f"reconcile:{symbol}", f"{symbol}: book now matches the broker (adopted by {user})"
         )
+        if self.book.position(symbol) is None:
+            self._flat(symbol)
 
     # -- kill ------------------------------------------------------------------------------
 

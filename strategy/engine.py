@@ -27,6 +27,7 @@ from strategy.types import (
     Bar,
     Intent,
     OrderRequest,
+    OrderStatus,
     OrderType,
     OrderUpdate,
     Side,
@@ -63,7 +64,15 @@ def _log_unknown(order: OrderRequest, message: str) -> None:
     log.warning("order %s: %s", order.client_order_id, message)
 
 
+def _log_exit_refused(order: OrderRequest, reason: str) -> None:
+    log.warning("exit %s refused: %s", order.client_order_id, reason)
+
+
 def _ignore_update(update: OrderUpdate) -> None:
+    return None
+
+
+def _ignore_symbol(symbol: str) -> None:
     return None
 
 
@@ -127,6 +136,10 @@ class Engine:
         # an order's outcome is still unknown after alert_after_sec / is known again
         self.on_order_unknown: Callable[[OrderRequest, str], None] = _log_unknown
         self.on_order_known: Callable[[OrderRequest, str], None] = _log_unknown
+        # an exit the broker refused (or that failed to go out), while not HALTED: the
+        # position stays open / a fill left a symbol flat
+        self.on_exit_refused: Callable[[OrderRequest, str], None] = _log_exit_refused
+        self.on_flat: Callable[[str], None] = _ignore_symbol
         # every order update once the book has it (the order manager publishes them)
         self.on_update: Callable[[OrderUpdate], None] = _ignore_update
         # bars price the book and decide nothing (the order manager's: its workers decide)
@@ -399,7 +412,20 @@ class Engine:
             breach = self.gate.check_daily_loss(self.book)
             if breach is not None:
                 self.on_risk_breach(breach.reason)
+            if self.book.position(update.symbol) is None:
+                self.on_flat(update.symbol)
+        elif update.status is OrderStatus.REJECTED:
+            self._exit_refused(update)
         self.on_update(update)
+
+    def _exit_refused(self, update: OrderUpdate) -> None:
+        """A refused exit leaves a position open that the strategy wanted closed: its owner must
+        hear of it. Under a HALT exits are refused on purpose (the kill flattens)."""
+        order = self.book.order(update.client_order_id)
+        if order is None or order.request.intent is not Intent.EXIT:
+            return
+        if self.gate.state is not TradingState.HALTED:
+            self.on_exit_refused(order.request, update.reason)
 
     def _periodic(self, now: float) -> None:
         """Market-time housekeeping: the day boundary and the equity curve."""

@@ -11,8 +11,8 @@ import pytest
 from ops.monitor import Monitor
 from ops.results import ConfirmRequest
 from strategy.market_day import trading_date
-from strategy.types import Bar, OrderRequest, OrderStatus, OrderUpdate, TradingState
-from strategy.venue import BrokerUnavailable
+from strategy.types import Bar, Intent, OrderRequest, OrderStatus, OrderUpdate, TradingState
+from strategy.venue import BrokerUnavailable, OrderRejected
 from strategy.venues.sim import SimBroker
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import START, Harness, bar, eventually, make_harness, settle
@@ -60,6 +60,49 @@ async def test_the_breach_from_a_fill_goes_through_the_owner(tmp_path: Path) -> 
     await h.push(bar("SPY", 22, 100.0), bar("SPY", 23, 100.0))  # the exit fills
     assert h.service.gate.state is TradingState.REDUCING
     assert state_rows(h)[-1]["user"] == "risk"
+
+
+class RefusesExits(SimBroker):
+    """Alpaca's pattern-day-trader protection: the strategy's exits are refused (403)."""
+
+    refusing = True
+
+    async def submit(self, order: OrderRequest) -> OrderUpdate:
+        if self.refusing and order.intent is Intent.EXIT:
+            raise OrderRejected("Alpaca 403: trade denied due to pattern day trading protection")
+        return await super().submit(order)
+
+
+async def test_an_exit_the_broker_refuses_is_an_incident_until_the_symbol_is_flat(
+    tmp_path: Path,
+) -> None:
+    """The broker refuses an exit: a critical `exit-refused:SPY` incident gives its reason and
+    says the position stays open; it resolves once a later exit leaves SPY flat."""
+    h = make_harness(tmp_path)
+    broker = h.swap_broker(RefusesExits)
+    qty = await open_spy_position(h)
+    await h.push(bar("SPY", 22, 100.0), bar("SPY", 23, 100.0))  # z reverts: the exit, refused
+    await eventually(lambda: "exit-refused:SPY" in h.service.open_alerts)
+    message = h.service.open_alerts["exit-refused:SPY"]
+    assert f"exit of {qty} SPY" in message and "pattern day trading" in message
+    assert "stays open" in message
+    position = h.service.book.position("SPY")
+    assert position is not None and position.qty == qty
+    broker.refusing = False
+    await h.push(bar("SPY", 40, 100.0), bar("SPY", 41, 100.0))  # the next exit signal
+    await eventually(lambda: h.service.book.position("SPY") is None)
+    assert "exit-refused:SPY" not in h.service.open_alerts
+
+
+async def test_an_exit_not_sent_because_of_a_halt_is_no_incident(tmp_path: Path) -> None:
+    """A HALT refuses exits on purpose (the kill flattens): no `exit-refused` incident."""
+    h = make_harness(tmp_path)
+    await open_spy_position(h)
+    h.service.set_state(TradingState.HALTED, "kill by U1", "U1")
+    await h.push(bar("SPY", 22, 100.0), bar("SPY", 23, 100.0))  # the exit signal
+    h.service.journal.flush()
+    assert h.service.journal.query("select rule from refusals") != []
+    assert not any(key.startswith("exit-refused") for key in h.service.open_alerts)
 
 
 class LookupsFail(SimBroker):
