@@ -163,7 +163,7 @@ class Flattener:
         self._engine.book.track(order, ack)
         # announced like every update the book applies (the cluster's order manager publishes
         # it); updates the book held before this ack were announced when they came
-        self._engine.on_update(ack)
+        self._engine.events.update(ack)
 
     async def _close_remaining(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]

@@ -86,11 +86,11 @@ class TradingService:
         )
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self.trading = TradingStateOwner(self.gate, journal, self.alert, self.resolve)
-        self.engine.on_risk_breach = self.trading.risk_breach
-        self.engine.on_order_unknown = self._order_unknown
-        self.engine.on_order_known = self._order_known
-        self.engine.on_exit_refused = self._exit_refused
-        self.engine.on_flat = self._flat
+        self.engine.events.risk_breach = self.trading.risk_breach
+        self.engine.events.order_unknown = self._order_unknown
+        self.engine.events.order_known = self._order_known
+        self.engine.events.exit_refused = self._exit_refused
+        self.engine.events.flat = self._flat
         self._alert_sinks: list[AlertSink] = []
         self.open_alerts: dict[str, str] = {}  # key -> latest message
         self.checks: dict[str, CheckResult] = {}  # the monitor's latest result per check key
@@ -116,7 +116,7 @@ class TradingService:
             },
         )
         self._started_engine = True
-        self.engine.on_error = self.report_error
+        self.engine.events.error = self.report_error
         self.spawn("engine", self._run_engine())
         self.spawn("kill-switch", self.kill_switch.watch())
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from strategy.book import Book
 from strategy.clock import Clock
+from strategy.engine_outputs import EngineCounters, EngineEvents
 from strategy.latency import LatencyTracker
 from strategy.market_day import next_day_start, trading_date
 from strategy.order_ids import client_order_id
@@ -38,42 +38,6 @@ from strategy.unknown_orders import UnknownOrderPolicy, look_up
 from strategy.venue import Broker, BrokerUnavailable, Feed, OrderRejected, SendRefused
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class EngineCounters:
-    bars: int = 0
-    ignored_bars: int = 0
-    signals: int = 0
-    orders: int = 0
-    refusals: int = 0
-    broker_rejects: int = 0
-    fills: int = 0
-    errors: int = 0
-
-
-def _log_error(where: str, exc: BaseException) -> None:
-    log.error("%s failed", where, exc_info=exc)
-
-
-def _log_breach(reason: str) -> None:
-    log.warning("risk limit reached: %s", reason)
-
-
-def _log_unknown(order: OrderRequest, message: str) -> None:
-    log.warning("order %s: %s", order.client_order_id, message)
-
-
-def _log_exit_refused(order: OrderRequest, reason: str) -> None:
-    log.warning("exit %s refused: %s", order.client_order_id, reason)
-
-
-def _ignore_update(update: OrderUpdate) -> None:
-    return None
-
-
-def _ignore_symbol(symbol: str) -> None:
-    return None
 
 
 class Engine:
@@ -130,18 +94,7 @@ class Engine:
         self.signals_at_last_order = 0  # signals counted when it was sent
         self._unknown_policy = unknown_orders or UnknownOrderPolicy()
         self._drain_timeout = drain_timeout_sec
-        self.on_error: Callable[[str, BaseException], None] = _log_error
-        # a limit such as the daily loss was reached: the state's owner stops entries
-        self.on_risk_breach: Callable[[str], None] = _log_breach
-        # an order's outcome is still unknown after alert_after_sec / is known again
-        self.on_order_unknown: Callable[[OrderRequest, str], None] = _log_unknown
-        self.on_order_known: Callable[[OrderRequest, str], None] = _log_unknown
-        # an exit the broker refused (or that failed to go out), while not HALTED: the
-        # position stays open / a fill left a symbol flat
-        self.on_exit_refused: Callable[[OrderRequest, str], None] = _log_exit_refused
-        self.on_flat: Callable[[str], None] = _ignore_symbol
-        # every order update once the book has it (the order manager publishes them)
-        self.on_update: Callable[[OrderUpdate], None] = _ignore_update
+        self.events = EngineEvents()
         # bars price the book and decide nothing (the order manager's: its workers decide)
         self.mark_only = False
         # submits queued here instead of on tasks, for whoever runs them (a backtest's replay
@@ -180,7 +133,7 @@ class Engine:
                 self.on_bar(bar, monotonic_ns())
             except Exception as exc:  # the engine loop's boundary
                 self.counters.errors += 1
-                self.on_error(f"engine-{bar.symbol}", exc)
+                self.events.error(f"engine-{bar.symbol}", exc)
 
     def on_bar(self, bar: Bar, received_ns: int | None = None) -> None:
         monotonic_ns = self._clock.monotonic_ns
@@ -284,7 +237,7 @@ class Engine:
         denial = self.gate.check(order, self.book, bar_ts=bar_ts)
         if denial is not None:
             if denial.rule == "daily_loss":
-                self.on_risk_breach(denial.reason)
+                self.events.risk_breach(denial.reason)
             self.counters.refusals += 1
             self._journal_refusal(order, denial.rule, denial.reason)
             log.info(
@@ -366,7 +319,7 @@ class Engine:
             self._unknown_policy,
             self._clock,
             self._recorder,
-            self.on_order_unknown,
+            self.events.order_unknown,
         )
         found = looked_up.found
         if found is None:
@@ -375,7 +328,7 @@ class Engine:
             self.on_order_update(found)
         if looked_up.alerted:
             outcome = found.status.value if found is not None else "never placed"
-            self.on_order_known(order, f"outcome known: {outcome}")
+            self.events.order_known(order, f"outcome known: {outcome}")
 
     def _reject(self, order: OrderRequest, reason: str) -> None:
         self.counters.broker_rejects += 1
@@ -411,12 +364,12 @@ class Engine:
             )
             breach = self.gate.check_daily_loss(self.book)
             if breach is not None:
-                self.on_risk_breach(breach.reason)
+                self.events.risk_breach(breach.reason)
             if self.book.position(update.symbol) is None:
-                self.on_flat(update.symbol)
+                self.events.flat(update.symbol)
         elif update.status is OrderStatus.REJECTED:
             self._exit_refused(update)
-        self.on_update(update)
+        self.events.update(update)
 
     def _exit_refused(self, update: OrderUpdate) -> None:
         """A refused exit leaves a position open that the strategy wanted closed: its owner must
@@ -425,7 +378,7 @@ class Engine:
         if order is None or order.request.intent is not Intent.EXIT:
             return
         if self.gate.state is not TradingState.HALTED:
-            self.on_exit_refused(order.request, update.reason)
+            self.events.exit_refused(order.request, update.reason)
 
     def _periodic(self, now: float) -> None:
         """Market-time housekeeping: the day boundary and the equity curve."""

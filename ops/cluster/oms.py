@@ -81,7 +81,7 @@ class OrderManager:
         self.not_resent = 0  # redelivered intents found at the broker (nothing sent)
         self.published = 0
         self._engine.mark_only = True
-        self._engine.on_update = self._on_update
+        self._engine.events.update = self._on_update
 
     async def start(self) -> None:
         """Bind the intents consumer and start publishing, renewing and taking intents."""

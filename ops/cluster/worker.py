@@ -367,7 +367,7 @@ class Worker:
         try:
             stats.update(bar.close)
         except ValueError as exc:  # a close the engine would refuse too
-            self.engine.on_error(f"engine-{bar.symbol}", exc)
+            self.engine.events.error(f"engine-{bar.symbol}", exc)
         return True
 
     def _take(self, bar: Bar, received_ns: int | None = None) -> bool:
@@ -379,7 +379,7 @@ class Worker:
             self.engine.on_bar(bar, received_ns)
         except Exception as exc:  # like Engine.run: one bad bar must not stop every symbol
             self.engine.counters.errors += 1
-            self.engine.on_error(f"engine-{bar.symbol}", exc)
+            self.engine.events.error(f"engine-{bar.symbol}", exc)
         return True
 
 
