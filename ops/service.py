@@ -45,6 +45,7 @@ class AlertSink(Protocol):
 
 
 DRAIN_MARGIN_SEC = 1.0  # beyond one broker request, before a kill cancels everything
+EXIT_REFUSED = "exit-refused:"  # + symbol: the incident of an exit the broker refused
 
 
 class TradingService:
@@ -107,6 +108,10 @@ class TradingService:
     async def start(self) -> None:
         await self.trading.restore()
         await self._restore_incidents()
+        for key in [k for k in self.open_alerts if k.startswith(EXIT_REFUSED)]:
+            symbol = key.removeprefix(EXIT_REFUSED)
+            if self.book.position(symbol) is None:  # closed while we were down
+                self._flat(symbol)
         self.journal.describe_run(self.venue_label, self.settings.values)
         self.journal.record(
             "runs",
@@ -221,7 +226,7 @@ class TradingService:
 
     def _exit_refused(self, order: OrderRequest, reason: str) -> None:
         self.alert(
-            f"exit-refused:{order.symbol}",
+            f"{EXIT_REFUSED}{order.symbol}",
             "critical",
             f"{order.client_order_id}: the exit of {order.qty} {order.symbol} was refused "
             f"({reason}); the position stays open and the strategy tries again at its next "
@@ -229,7 +234,7 @@ class TradingService:
         )
 
     def _flat(self, symbol: str) -> None:
-        self.resolve(f"exit-refused:{symbol}", f"{symbol} is flat")
+        self.resolve(f"{EXIT_REFUSED}{symbol}", f"{symbol} is flat")
 
     def apply_settings(self, settings: Settings, apply_to_open: bool) -> None:
         self.settings = settings

@@ -94,6 +94,25 @@ async def test_an_exit_the_broker_refuses_is_an_incident_until_the_symbol_is_fla
     assert "exit-refused:SPY" not in h.service.open_alerts
 
 
+@pytest.mark.parametrize("held", [True, False])
+async def test_an_exit_refused_incident_restored_at_start_up_closes_if_flat(
+    tmp_path: Path, held: bool
+) -> None:
+    """An `exit-refused:SPY` incident open at the last stop is open again after a restart,
+    unless SPY is flat by then (closed while the service was down): then it closes."""
+    first = make_harness(tmp_path)
+    first.service.alert("exit-refused:SPY", "critical", "the position stays open")
+    first.journal.close()
+    second = make_harness(tmp_path)
+    if held:
+        second.service.book.restore_position("SPY", 10, 100.0)
+    await second.service.start()
+    try:
+        assert ("exit-refused:SPY" in second.service.open_alerts) is held
+    finally:
+        await second.service.stop()
+
+
 async def test_an_exit_not_sent_because_of_a_halt_is_no_incident(tmp_path: Path) -> None:
     """A HALT refuses exits on purpose (the kill flattens): no `exit-refused` incident."""
     h = make_harness(tmp_path)
