@@ -150,6 +150,13 @@ async def broker_reachable(service: TradingService) -> CheckResult:
         account = await asyncio.wait_for(service.broker.account(), BROKER_TIMEOUT_SEC)
     except (BrokerError, TimeoutError) as exc:
         return CheckResult("broker", Level.CRITICAL, f"broker unreachable: {exc or 'timeout'}")
+    if account.blocked:
+        return CheckResult(
+            "broker",
+            Level.CRITICAL,
+            f"the broker blocks trading on the account ({account.blocked}): every order, exits "
+            "included, will be refused until it lifts the block",
+        )
     return _ok("broker", f"broker reachable, equity ${account.equity:,.2f}")
 
 

@@ -195,6 +195,7 @@ class Account:
     equity: float
     cash: float
     buying_power: float
+    blocked: str = ""  # why the venue accepts no order on the account now; "" when it does
 
 
 @value_type

@@ -11,6 +11,7 @@ import pytest
 
 from ops.config import load_settings
 from ops.journal import Journal
+from ops.monitor import Monitor
 from ops.queries import Queries
 from ops.recovery import recover
 from ops.service import TradingService
@@ -288,3 +289,19 @@ async def test_sub_penny_limits_are_rounded_before_sending(live: Live) -> None:
     await eventually(lambda: live.alpaca.orders)
     (order,) = live.alpaca.orders.values()
     assert order["limit_price"] == 97.9
+
+
+async def test_an_account_alpaca_blocks_from_trading_is_a_broker_incident(live: Live) -> None:
+    """Alpaca blocks trading on the account (e.g. the pattern-day-trader flag): the broker check
+    fails naming the flag, so the dead-man pauses entries, before any exit is refused."""
+    monitor = Monitor(live.service)
+    await monitor.run()
+    assert "broker" not in live.service.open_alerts
+    live.alpaca.account_flags["trading_blocked"] = True
+    await monitor.run()
+    assert "trading_blocked" in live.service.open_alerts["broker"]
+    assert "exits included" in live.service.open_alerts["broker"]
+    assert live.service.gate.state is TradingState.PAUSED
+    live.alpaca.account_flags["trading_blocked"] = False
+    await monitor.run()
+    assert "broker" not in live.service.open_alerts

@@ -65,6 +65,7 @@ class AlpacaFake:
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
         self.activities: list[dict[str, Any]] = []  # account activities (post_activity)
+        self.account_flags: dict[str, bool] = {}  # e.g. trading_blocked: True
         self.mute_trade_updates = False
         self.delay_fills = False  # orders rest as "new" until fill_pending()
         self.reply_as_placed = False
@@ -223,6 +224,7 @@ class AlpacaFake:
                 "portfolio_value": str(equity),
                 "last_equity": str(equity),
                 "multiplier": "1",
+                **self.account_flags,
             }
         )
 

@@ -64,6 +64,8 @@ from strategy.venues.alpaca.tracking import OrderTracker
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ACTIVITIES_PAGE = 100  # Alpaca's largest page of account activities
+# TradeAccount flags under which Alpaca accepts no order on the account, exits included
+BLOCKING_FLAGS = ("account_blocked", "trading_blocked", "trade_suspended_by_user")
 
 
 class _TimeoutSession(requests.Session):
@@ -358,7 +360,10 @@ class AlpacaBroker:
     async def account(self) -> Account:
         a: Any = await self._call(self._client.get_account)
         return Account(
-            equity=float(a.equity), cash=float(a.cash), buying_power=float(a.buying_power)
+            equity=float(a.equity),
+            cash=float(a.cash),
+            buying_power=float(a.buying_power),
+            blocked=", ".join(flag for flag in BLOCKING_FLAGS if getattr(a, flag, None)),
         )
 
     async def clock(self) -> MarketClock:
