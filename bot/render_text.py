@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ops import messages
 from ops.results import (
     CashCompare,
     ChecklistResult,
@@ -156,6 +157,8 @@ def _cash(c: CashCompare) -> str:
 
 def render_kill(r: KillReport) -> str:
     head = "FLAT" if r.flat else "NOT FLAT: positions remain, still retrying"
+    if r.closed_until is not None:
+        head += f"; {messages.waiting_for_open(r.closed_until)}"
     lines = [
         f"KILL by {r.user}: {head} after {r.elapsed_sec:.2f}s; "
         f"canceled {r.canceled_orders} order(s)"

@@ -105,7 +105,18 @@ class Flattener:
             flat=flat,
             elapsed_sec=time.monotonic() - started,
             errors=tuple(dict.fromkeys(errors)),
+            closed_until=None if flat else await self._closed_until(errors),
         )
+
+    async def _closed_until(self, errors: list[str]) -> float | None:
+        """The next open when the market is closed (the broker holds market orders until then),
+        else None."""
+        try:
+            clock = await self._engine.broker.clock()
+        except BrokerError as exc:
+            errors.append(f"reading the market clock failed: {exc}")
+            return None
+        return None if clock.is_open else clock.next_open
 
     async def _cancel_all(self, errors: list[str]) -> None:
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from ops import messages
 from ops.config import Settings
 from ops.journal import Journal
 from ops.kill import Flattener
@@ -193,6 +194,8 @@ class KillSwitch:
         else:
             still = ", ".join(f"{symbol} {qty:+d}" for symbol, qty in remaining) or "unknown"
             outcome = f"NOT FLAT: still open {still}; retrying every {self.retry_sec:g}s"
+            if report.closed_until is not None:
+                outcome += f"; {messages.waiting_for_open(report.closed_until)}"
             if source == KEEP and outcome == self._not_flat:
                 log.info("%s%s (after %.1fs)", head, outcome, elapsed)
                 return

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from strategy.market_day import NEW_YORK
+
 USAGE = (
     "usage: status | pnl [today|week|all] | positions | reconcile | config | "
     "set <param> <value> [--open] | reset <param> | pause | resume | kill | slippage | "
@@ -83,3 +87,9 @@ SLACK_TOO_LONG = "Slack would not show that in full (too long for one message): 
 SLACK_REFUSED = "Slack refused that message ({error})."
 SLACK_WITHDRAWN = "Nothing is waiting for a Confirm and nothing was changed: ask again."
 SLACK_MORE_LINES = "... and {count} more line(s) not shown"
+
+
+def waiting_for_open(closed_until: float) -> str:
+    """Why a kill is not flat after hours: the broker holds market orders for the open."""
+    opens = datetime.fromtimestamp(closed_until, NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
+    return f"the market is closed until {opens}: the broker holds the closes for the open"

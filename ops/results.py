@@ -217,6 +217,7 @@ class KillReport:
     flat: bool
     elapsed_sec: float
     errors: tuple[str, ...]
+    closed_until: float | None = None  # not flat and the market closed: its next open
 
 
 Result = (

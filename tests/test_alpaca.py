@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bot.render_text import render_kill
 from ops.config import load_settings
 from ops.journal import Journal
 from ops.monitor import Monitor
@@ -49,12 +50,22 @@ def minute_base(bars_back: int) -> float:
     return (time.time() // 60) * 60 - 60 * bars_back
 
 
-async def start_live(tmp_path: Path, bars_back: int = 21, **broker_kw: object) -> Live:
+async def start_live(
+    tmp_path: Path,
+    bars_back: int = 21,
+    config_values: Mapping[str, object] | None = None,
+    **broker_kw: object,
+) -> Live:
     alpaca = AlpacaFake()
     await alpaca.__aenter__()
     config = write_config(
         tmp_path,
-        **{"strategy.symbols": list(SYMBOLS), "kill.poll_sec": 0.05, "kill.timeout_sec": 10},
+        **{
+            "strategy.symbols": list(SYMBOLS),
+            "kill.poll_sec": 0.05,
+            "kill.timeout_sec": 10,
+            **(config_values or {}),
+        },
     )
     journal = Journal(tmp_path / "journal.db")
     journal.start()
@@ -305,3 +316,23 @@ async def test_an_account_alpaca_blocks_from_trading_is_a_broker_incident(live: 
     live.alpaca.account_flags["trading_blocked"] = False
     await monitor.run()
     assert "broker" not in live.service.open_alerts
+
+
+async def test_a_kill_while_the_market_is_closed_says_the_closes_wait_for_the_open(
+    tmp_path: Path,
+) -> None:
+    """After hours Alpaca holds the close-all's market orders until the open: the kill ends
+    NOT FLAT, and its report and incident say the market is closed until the next open."""
+    live = await start_live(tmp_path, config_values={"kill.timeout_sec": 1})
+    try:
+        await live.drop_to_entry()
+        await eventually(lambda: live.service.book.position("SPY") is not None)
+        live.alpaca.market_open = False
+        live.alpaca.delay_fills = True  # held for the open
+        report = await live.service.kill("U1")
+        assert not report.flat
+        assert report.closed_until is not None and report.closed_until > time.time()
+        assert "the market is closed until" in render_kill(report)
+        assert "the market is closed until" in live.service.open_alerts["kill"]
+    finally:
+        await stop_live(live)

@@ -66,6 +66,7 @@ class AlpacaFake:
         self.requests: list[tuple[str, str]] = []
         self.activities: list[dict[str, Any]] = []  # account activities (post_activity)
         self.account_flags: dict[str, bool] = {}  # e.g. trading_blocked: True
+        self.market_open = True  # GET /v2/clock's is_open
         self.mute_trade_updates = False
         self.delay_fills = False  # orders rest as "new" until fill_pending()
         self.reply_as_placed = False
@@ -232,7 +233,7 @@ class AlpacaFake:
         return web.json_response(
             {
                 "timestamp": iso(self.now),
-                "is_open": True,
+                "is_open": self.market_open,
                 "next_open": iso(self.now + 86400),
                 "next_close": iso(self.now + 23400),
             }
@@ -289,7 +290,8 @@ class AlpacaFake:
                 },
                 f"close-{symbol}-{next(self._clock)}",
             )
-            self._execute(order)
+            if not self.delay_fills:
+                self._execute(order)
             results.append({"symbol": symbol, "status": 200, "body": order})
         return web.json_response(results, status=207)
 
