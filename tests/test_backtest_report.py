@@ -127,7 +127,7 @@ def test_the_figure_shows_both_runs_and_says_why_the_histogram_is_empty() -> Non
     runs = [
         (name, outcome(curve), compute(outcome(curve), [])) for name in ("with costs", "no costs")
     ]
-    top, middle, bottom = report.figure(runs, []).axes
+    top, middle, bottom = report.chart(report.lines(runs), []).axes
     assert len(top.get_lines()) == 2 and len(middle.get_lines()) == 2
     assert "no fills" in bottom.texts[0].get_text()
 

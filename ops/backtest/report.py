@@ -175,10 +175,6 @@ def chart_png(charted: Sequence[Line], slippage: Sequence[float]) -> bytes:
     return buffer.getvalue()
 
 
-def figure(runs: Sequence[tuple[str, Outcome, Metrics]], slippage: Sequence[float]) -> Figure:
-    return chart(lines(runs), slippage)
-
-
 def chart(charted: Sequence[Line], slippage: Sequence[float]) -> Figure:
     """Equity and drawdown of each run (e.g. with costs, no costs) on one session axis, and the
     histogram of the first run's slippage per fill (bps)."""
