@@ -15,7 +15,7 @@ from bot.console import Console, open_stdin, stdin_is_readable
 from bot.render_text import render_summary, signed_money
 from bot.slack.surface import SlackSurface
 from bot.venues import Venue, build_alpaca, build_sim
-from ops import retention
+from ops import instance_lock, retention
 from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, config_path, load_settings
 from ops.confirm import Confirmations
@@ -62,8 +62,18 @@ async def build_venue(settings: Settings, options: RunOptions, env: Mapping[str,
 
 
 async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
-    """Run the service until --duration, a signal, or `quit` at the console."""
-    settings, journal = open_journal(config_path(options.config, env), env)
+    """Run the service until --duration, a signal, or `quit` at the console; refused while
+    another runs on the same journal."""
+    path = config_path(options.config, env)
+    lock = instance_lock.hold(Path(load_settings(path, env=env).text("journal.path")))
+    try:
+        return await _serve(path, options, env)
+    finally:
+        lock.release()
+
+
+async def _serve(path: Path, options: RunOptions, env: Mapping[str, str]) -> int:
+    settings, journal = open_journal(path, env)
     try:
         venue = await build_venue(settings, options, env)
     except (StartupError, BarDataError):

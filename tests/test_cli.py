@@ -90,6 +90,35 @@ def test_sigterm_stops_cleanly_with_the_journal_flushed(tmp_path: Path) -> None:
     assert on_disk >= written > 0
 
 
+def test_a_second_service_on_the_same_journal_is_refused(tmp_path: Path) -> None:
+    """Two services on one journal would both trade the account, and Slack would hand each
+    command to one of them (a KILL could halt only one): the second exits 2 naming the first,
+    and the first trades on."""
+    config = write_config(tmp_path)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(config), "--speed", "0"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stderr is not None
+        for line in first.stderr:  # wait until it is really running
+            if "fill" in line:
+                break
+        second = tradebot("run", "--config", str(config), "--duration", "1")
+        assert second.returncode == 2
+        assert f"already running on this journal (pid {first.pid} on" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    assert first.returncode == 0
+
+
 def test_a_bad_config_stops_start_up_with_the_key_and_value(tmp_path: Path) -> None:
     """An invalid value names the key, the value and the range; exit status 2, no traceback."""
     config = write_config(tmp_path, **{"strategy.entry_z_threshold": -1})
