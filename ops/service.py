@@ -46,6 +46,7 @@ class AlertSink(Protocol):
 
 DRAIN_MARGIN_SEC = 1.0  # beyond one broker request, before a kill cancels everything
 EXIT_REFUSED = "exit-refused:"  # + symbol: the incident of an exit the broker refused
+ORDER_UNKNOWN = "order-unknown:"  # + symbol: an order whose outcome is still being looked up
 
 
 class TradingService:
@@ -108,10 +109,7 @@ class TradingService:
     async def start(self) -> None:
         await self.trading.restore()
         await self._restore_incidents()
-        for key in [k for k in self.open_alerts if k.startswith(EXIT_REFUSED)]:
-            symbol = key.removeprefix(EXIT_REFUSED)
-            if self.book.position(symbol) is None:  # closed while we were down
-                self._flat(symbol)
+        self._close_stale_incidents()
         self.journal.describe_run(self.venue_label, self.settings.values)
         self.journal.record(
             "runs",
@@ -146,6 +144,18 @@ class TradingService:
                 len(restored),
                 ", ".join(restored),
             )
+
+    def _close_stale_incidents(self) -> None:
+        """Incidents restored from the last run that no longer hold: an exit refused for a
+        symbol flat by now (closed while we were down), and an order-unknown (its lookup ended
+        with that run; start-up recovery reads every unfinished order from the broker)."""
+        for key in list(self.open_alerts):
+            if key.startswith(EXIT_REFUSED):
+                symbol = key.removeprefix(EXIT_REFUSED)
+                if self.book.position(symbol) is None:
+                    self._flat(symbol)
+            elif key.startswith(ORDER_UNKNOWN):
+                self.resolve(key, "closed at start-up: no order's outcome is unknown in this run")
 
     @property
     def venue_label(self) -> str:
@@ -218,11 +228,11 @@ class TradingService:
 
     def _order_unknown(self, order: OrderRequest, message: str) -> None:
         self.alert(
-            f"order-unknown:{order.symbol}", "critical", f"{order.client_order_id}: {message}"
+            f"{ORDER_UNKNOWN}{order.symbol}", "critical", f"{order.client_order_id}: {message}"
         )
 
     def _order_known(self, order: OrderRequest, message: str) -> None:
-        self.resolve(f"order-unknown:{order.symbol}", f"{order.client_order_id}: {message}")
+        self.resolve(f"{ORDER_UNKNOWN}{order.symbol}", f"{order.client_order_id}: {message}")
 
     def _exit_refused(self, order: OrderRequest, reason: str) -> None:
         self.alert(

@@ -113,6 +113,20 @@ async def test_an_exit_refused_incident_restored_at_start_up_closes_if_flat(
         await second.service.stop()
 
 
+async def test_an_order_unknown_incident_restored_at_start_up_closes(tmp_path: Path) -> None:
+    """The lookup an `order-unknown:SPY` incident spoke of ended with its run; a new run has no
+    order of unknown outcome (start-up recovery reads every unfinished one), so it closes."""
+    first = make_harness(tmp_path)
+    first.service.alert("order-unknown:SPY", "critical", "tb-SPY-1-e: still looking it up")
+    first.journal.close()
+    second = make_harness(tmp_path)
+    await second.service.start()
+    try:
+        assert "order-unknown:SPY" not in second.service.open_alerts
+    finally:
+        await second.service.stop()
+
+
 async def test_an_exit_not_sent_because_of_a_halt_is_no_incident(tmp_path: Path) -> None:
     """A HALT refuses exits on purpose (the kill flattens): no `exit-refused` incident."""
     h = make_harness(tmp_path)
