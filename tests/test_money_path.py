@@ -63,13 +63,13 @@ async def test_the_breach_from_a_fill_goes_through_the_owner(tmp_path: Path) -> 
 
 
 class RefusesExits(SimBroker):
-    """Alpaca's pattern-day-trader protection: the strategy's exits are refused (403)."""
+    """The broker refuses the strategy's exits (403: the shares are held for another order)."""
 
     refusing = True
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:
         if self.refusing and order.intent is Intent.EXIT:
-            raise OrderRejected("Alpaca 403: trade denied due to pattern day trading protection")
+            raise OrderRejected("Alpaca 403: insufficient qty available for order")
         return await super().submit(order)
 
 
@@ -84,7 +84,7 @@ async def test_an_exit_the_broker_refuses_is_an_incident_until_the_symbol_is_fla
     await h.push(bar("SPY", 22, 100.0), bar("SPY", 23, 100.0))  # z reverts: the exit, refused
     await eventually(lambda: "exit-refused:SPY" in h.service.open_alerts)
     message = h.service.open_alerts["exit-refused:SPY"]
-    assert f"exit of {qty} SPY" in message and "pattern day trading" in message
+    assert f"exit of {qty} SPY" in message and "insufficient qty" in message
     assert "stays open" in message
     position = h.service.book.position("SPY")
     assert position is not None and position.qty == qty
