@@ -303,7 +303,7 @@ async def test_sub_penny_limits_are_rounded_before_sending(live: Live) -> None:
 
 
 async def test_an_account_alpaca_blocks_from_trading_is_a_broker_incident(live: Live) -> None:
-    """Alpaca blocks trading on the account (e.g. the pattern-day-trader flag): the broker check
+    """Alpaca blocks trading on the account (its trading_blocked flag): the broker check
     fails naming the flag, so the dead-man pauses entries, before any exit is refused."""
     monitor = Monitor(live.service)
     await monitor.run()
