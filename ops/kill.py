@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from ops.results import KillReport, PositionExit
-from strategy.book import BookOrder
+from strategy.book_records import BookOrder
 from strategy.clock import Clock
 from strategy.engine import Engine
 from strategy.types import (

@@ -20,7 +20,7 @@ from ops import messages
 from ops.reconcile import INCIDENT_PREFIX
 from ops.retry import retry_transient
 from ops.service import TradingService
-from strategy.book import order_row
+from strategy.book_records import order_row
 from strategy.market_day import trading_date
 from strategy.types import (
     BrokerPosition,

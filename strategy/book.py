@@ -12,74 +12,22 @@ is streaming statistics, the equity curve a ring.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from strategy.book_records import ALLOWED, BookOrder, Position, order_row
 from strategy.clock import Clock
+from strategy.equity_history import EquityHistory
+from strategy.orphan_updates import OrphanUpdates
 from strategy.params import StrategyParams
 from strategy.position_math import change_position
 from strategy.recorder import Recorder
 from strategy.slippage import SlippageSample, SlippageStats
 from strategy.types import OrderRequest, OrderStatus, OrderUpdate
 
-MAX_ORPHANS = 1_000  # updates for unknown orders kept, by order, oldest dropped first
 # Final orders kept in memory after they finish, oldest dropped first: more than one kill's
 # flatten orders at 1,000 symbols, so its report still reads every exit's fills.
 MAX_FINISHED = 10_000
-# With nothing changed, an equity snapshot is journaled at most this often (market time):
-# a flat book does not write the same row every minute.
-EQUITY_IDLE_SEC = 3_600.0
-_S = OrderStatus
-ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
-    _S.NEW: frozenset(
-        {_S.ACCEPTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}
-    ),
-    _S.ACCEPTED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}),
-    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}),
-}
-
-
-def order_row(r: OrderRequest) -> dict[str, object]:
-    """An order as the journal keeps it. str() of a StrEnum is its value (a plain str), at a
-    third of the cost of `.value` (a property): these rows are built several times an order."""
-    return {
-        "ts": r.created_ts,
-        "client_order_id": r.client_order_id,
-        "symbol": r.symbol,
-        "side": str(r.side),
-        "qty": r.qty,
-        "type": str(r.type),
-        "tif": str(r.tif),
-        "limit_price": r.limit_price,
-        "decision_price": r.decision_price,
-        "intent": str(r.intent),
-    }
-
-
-@dataclass(slots=True)
-class BookOrder:
-    request: OrderRequest
-    status: OrderStatus
-    filled_qty: int
-    avg_fill_price: float | None
-    params: StrategyParams | None
-    broker_order_id: str = ""
-    reason: str = ""
-
-    @property
-    def working(self) -> bool:
-        return not self.status.is_final
-
-
-@dataclass(slots=True)
-class Position:
-    symbol: str
-    qty: int
-    avg_price: float
-    realized_pnl: float
-    entry_params: StrategyParams | None
-    opened_ts: float
 
 
 class Book:
@@ -99,21 +47,14 @@ class Book:
         # the last MAX_FINISHED final ones, oldest first: popitem(last=False) is O(1), where a
         # dict's next(iter(...)) walks every dead slot its emptied front leaves
         self._finished: OrderedDict[str, BookOrder] = OrderedDict()
-        self._orphans: dict[str, list[OrderUpdate]] = {}
-        self._expecting = 0  # requests in flight that make the broker place orders for us
-        self._quiet: dict[str, str] = {}  # orphans held meanwhile, not yet called anomalies
-        self._named: set[str] = set()  # orders such a request placed, until tracked
+        self._orphans = OrphanUpdates(self._anomaly)
         self._working_by_symbol: dict[str, int] = {}
         self._positions: dict[str, Position] = {}  # every symbol ever held (keeps realized)
         self._open: dict[str, Position] = {}  # the ones with qty != 0: equity sums only these
         self._last: dict[str, tuple[float, float]] = {}
         self._foreign: dict[str, tuple[int, float]] = {}  # broker holdings not (yet) ours
-        self._day = ""
-        self._day_start_equity = starting_cash
-        self._peak = starting_cash
-        self._curve: deque[tuple[float, float]] = deque(maxlen=equity_curve_len)
+        self._history = EquityHistory(starting_cash, recorder, equity_curve_len)
         self._slippage = SlippageStats()
-        self._journaled_equity: tuple[float, tuple[float, ...]] | None = None  # (ts, figures)
         self.fills_count = 0
 
     # -- orders ----------------------------------------------------------------------------
@@ -166,7 +107,7 @@ class Book:
     def apply(self, update: OrderUpdate) -> None:
         order = self.order(update.client_order_id)
         if order is None:
-            self._hold_orphan(update)
+            self._orphans.hold(update)
             return
         if update.broker_order_id:
             order.broker_order_id = update.broker_order_id
@@ -202,44 +143,19 @@ class Book:
             self._working_by_symbol[order.request.symbol] -= 1
             self._retire(order)
 
-    def _hold_orphan(self, update: OrderUpdate) -> None:
-        """An update for an order the book does not know yet: kept, because the broker may
-        report an order it created for us (close-all) before its ack reaches `track`."""
-        coid = update.client_order_id
-        if coid not in self._orphans:
-            if self._expecting:
-                self._quiet[coid] = f"{coid} {update.status}"
-            elif coid not in self._named:
-                self._anomaly("unknown_order", f"{coid} {update.status}")
-            if len(self._orphans) >= MAX_ORPHANS:
-                self._orphans.pop(next(iter(self._orphans)))
-        self._orphans.setdefault(update.client_order_id, []).append(update)
-
     def expect_broker_orders(self) -> None:
-        """A request that makes the broker place orders for us (close-all) is on its way: an
-        update for an order the book does not know may be one of them, so it is held without
-        an anomaly until `broker_orders_named`."""
-        self._expecting += 1
+        """A close-all is on its way: see OrphanUpdates.expect."""
+        self._orphans.expect()
 
     def broker_orders_named(self, client_order_ids: Iterable[str]) -> None:
-        """The request came back naming the orders it placed: they are ours (tracked when their
-        acks are); an update held meanwhile for any other order is an unknown order after all."""
-        self._expecting -= 1
-        self._named.update(client_order_ids)
-        if self._expecting:
-            return
-        for coid, detail in self._quiet.items():
-            if coid not in self._named:
-                self._anomaly("unknown_order", detail)
-        self._quiet.clear()
+        self._orphans.named(client_order_ids)
 
     def track(self, request: OrderRequest, ack: OrderUpdate) -> BookOrder:
         """Track an order placed on our behalf, applying its ack and any update that came
         before it; its fills move positions like any other order's."""
         order = self.add_order(request, None)
         self.apply(ack)
-        self._named.discard(request.client_order_id)
-        for update in self._orphans.pop(request.client_order_id, []):
+        for update in self._orphans.take(request.client_order_id):
             self.apply(update)
         return order
 
@@ -431,50 +347,35 @@ class Book:
         )
 
     def day_start_equity(self) -> float:
-        return self._day_start_equity
+        return self._history.day_start_equity
 
     def start_day(self, day: str) -> None:
-        """The first look at trading day `day` (New York date) fixes its starting equity; a
-        later call for the same day (a restart that restored it) changes nothing."""
-        if day == self._day:
-            return
-        self._day = day
-        self._day_start_equity = self.equity()
-        self._recorder.record("day_start", {"day": day, "equity": self._day_start_equity})
+        """Fixes the starting equity of trading day `day` (New York date), once a day."""
+        if day != self._history.day:
+            self._history.start_day(day, self.equity())
 
     def restore_day(self, day: str, equity: float) -> None:
         """The starting equity journaled for `day` before a restart: the loss budget carries on."""
-        self._day, self._day_start_equity = day, equity
+        self._history.day, self._history.day_start_equity = day, equity
 
     def rebase_peak(self, peak: float) -> None:
         """The drawdown peak from the journal's equity history (never the broker's cash, which
         holds a short's proceeds)."""
-        self._peak = max(peak, self.equity())
+        self._history.peak = max(peak, self.equity())
 
     @property
     def peak_equity(self) -> float:
-        return self._peak
+        return self._history.peak
 
     def drawdown(self) -> float:
-        return max(0.0, (self._peak - self.equity()) / self._peak) if self._peak > 0 else 0.0
+        return self._history.drawdown(self.equity())
 
     def snapshot_equity(self, ts: float) -> None:
-        """The curve gets every snapshot; the journal a row when a figure changed, or after
-        EQUITY_IDLE_SEC of the same figures."""
-        equity = self.equity()
-        self._peak = max(self._peak, equity)
-        self._curve.append((ts, equity))
-        figures = (equity, self._cash, self._realized, self.unrealized_pnl(), self.drawdown())
-        last = self._journaled_equity
-        if last is not None and last[1] == figures and ts - last[0] < EQUITY_IDLE_SEC:
-            return
-        self._journaled_equity = (ts, figures)
-        columns = ("equity", "cash", "realized", "unrealized", "drawdown")
-        self._recorder.record("equity", {"ts": ts, **dict(zip(columns, figures, strict=True))})
+        self._history.snapshot(ts, self.equity(), self._cash, self._realized, self.unrealized_pnl())
 
     @property
     def equity_curve(self) -> list[tuple[float, float]]:
-        return list(self._curve)
+        return self._history.curve
 
     @property
     def slippage(self) -> list[SlippageSample]:
