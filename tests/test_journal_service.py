@@ -9,7 +9,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ops.journal import SCHEMA, Journal
+from ops.journal import Journal
+from ops.journal_schema import SCHEMA
 from ops.journal_watch import INCIDENT, watch_journal
 from ops.recovery import DAY_START, JOURNALED_FILLS, PEAK, UNFINISHED
 from strategy.types import TradingState

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ops.journal import SCHEMA, Journal
+from ops.journal import Journal
+from ops.journal_schema import SCHEMA
 from tests.support import make_harness, write_config
 from tests.test_cli import tradebot
 from tests.test_kill_switch import FAST, Market, holding
