@@ -37,12 +37,11 @@ from strategy.venue import (
     SendCheck,
     SendRefused,
 )
+from strategy.venues.alpaca.activities import CashActivities
 from strategy.venues.alpaca.mapping import (
-    CHARGE_ACTIVITIES,
     NotFound,
     RateLimited,
     broker_error,
-    charge,
     implied_fill,
     order_request,
     order_update,
@@ -63,7 +62,6 @@ from strategy.venues.alpaca.tracking import OrderTracker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-ACTIVITIES_PAGE = 100  # Alpaca's largest page of account activities
 # TradeAccount flags under which Alpaca accepts no order on the account, exits included
 BLOCKING_FLAGS = ("account_blocked", "trading_blocked", "trade_suspended_by_user")
 
@@ -123,7 +121,7 @@ class AlpacaBroker:
         self._stream_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._refresh_again = False
-        self._charges_after: str | None = None  # newest fee already in our cash ("" none yet)
+        self._activities = CashActivities(self._get)
         self._refusals = Refusals(
             "broker-auth", "trading", "ALPACA_API_KEY, ALPACA_SECRET_KEY and broker.paper"
         )
@@ -207,7 +205,7 @@ class AlpacaBroker:
 
     async def start(self) -> None:
         try:
-            await self._note_charges()  # the starting cash, just read, includes these
+            await self._activities.note()  # the starting cash, just read, includes these
         except BrokerError as exc:  # noted at the first new_charges() instead
             log.warning("Alpaca fees not read at start-up: %s", exc)
         if self._stream is None:
@@ -378,33 +376,11 @@ class AlpacaBroker:
         return [order_update(o) for o in orders]  # type: ignore[arg-type]
 
     async def new_charges(self) -> list[Charge]:
-        """Cash activities (fees, dividends, interest) posted after the newest one noted, oldest
-        first (alpaca-py 0.44's TradingClient has no activities call: the REST path through
-        its session)."""
-        if self._charges_after is None:
-            await self._note_charges()
-            return []
-        found: list[Charge] = []
-        while True:
-            query: dict[str, object] = {
-                "activity_types": ",".join(CHARGE_ACTIVITIES),
-                "direction": "asc",
-                "page_size": ACTIVITIES_PAGE,
-            }
-            if self._charges_after:
-                query["page_token"] = self._charges_after
-            page: Any = await self._call(self._client.get, "/account/activities", query)
-            found += [charge(activity) for activity in page]
-            if page:
-                self._charges_after = str(page[-1]["id"])
-            if len(page) < ACTIVITIES_PAGE:
-                return found
+        """Fees, dividends and interest posted since the last call (see activities.py)."""
+        return await self._activities.new()
 
-    async def _note_charges(self) -> None:
-        """Take note of the newest cash activity: it and those before are already in the cash."""
-        query = {"activity_types": ",".join(CHARGE_ACTIVITIES), "direction": "desc", "page_size": 1}
-        page: Any = await self._call(self._client.get, "/account/activities", query)
-        self._charges_after = str(page[0]["id"]) if page else ""
+    async def _get(self, path: str, query: dict[str, object]) -> Any:
+        return await self._call(self._client.get, path, query)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

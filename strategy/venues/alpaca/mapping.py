@@ -9,11 +9,10 @@ import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import OrderSide
 from alpaca.trading.enums import TimeInForce as AlpacaTif
-from alpaca.trading.models import NonTradeActivity, Order, TradeUpdate
+from alpaca.trading.models import Order, TradeUpdate
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 
 from strategy.types import (
-    Charge,
     Fill,
     OrderRequest,
     OrderStatus,
@@ -56,15 +55,6 @@ class NotFound(OrderRejected):
 
 
 FILL_EVENTS = frozenset({"fill", "partial_fill"})
-# Account activities that move cash outside fills: regulatory fees (FEE: the SEC's REG and
-# FINRA's TAF), pass-through charges (PTC), crypto fees (CFEE); cash dividends and their
-# adjustments (DIV, capital gains long/short DIVCGL/DIVCGS, return of capital DIVROC, tax
-# exempt DIVTXEX, and the tax withheld from them: DIVNRA, DIVWH); interest on cash (INT).
-CHARGE_ACTIVITIES = (
-    *("FEE", "PTC", "CFEE"),
-    *("DIV", "DIVCGL", "DIVCGS", "DIVROC", "DIVTXEX", "DIVNRA", "DIVWH"),
-    "INT",
-)
 
 
 def order_request(order: OrderRequest) -> MarketOrderRequest | LimitOrderRequest:
@@ -146,15 +136,6 @@ def implied_fill(
         ts=update.ts,
     )
     return replace(update, fill=fill)
-
-
-def charge(activity: dict[str, object]) -> Charge:
-    """A cash activity: a fee, a dividend, interest (`net_amount` is negative when money left
-    the account; the charge's amount is what left it, so money in is negative)."""
-    parsed = NonTradeActivity(**activity)  # type: ignore[arg-type]
-    kind = _value(parsed.activity_type)
-    reason = f"{kind} {parsed.description}".strip() if parsed.description else kind
-    return Charge(ref=parsed.id, amount=-float(parsed.net_amount), reason=reason)
 
 
 def broker_error(exc: Exception) -> BrokerError:
