@@ -158,7 +158,7 @@ def _cash(c: CashCompare) -> str:
 def render_kill(r: KillReport) -> str:
     head = "FLAT" if r.flat else "NOT FLAT: positions remain, still retrying"
     if r.closed_until is not None:
-        head += f"; {messages.waiting_for_open(r.closed_until)}"
+        head = f"NOT FLAT: {messages.waiting_for_open(r.closed_until)}; retries from then"
     lines = [
         f"KILL by {r.user}: {head} after {r.elapsed_sec:.2f}s; "
         f"canceled {r.canceled_orders} order(s)"

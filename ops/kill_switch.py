@@ -106,6 +106,7 @@ class KillSwitch:
         self._last: KillOutcome | None = None
         self._since = 0.0  # monotonic time of the request that began this kill
         self._not_flat = ""  # the last NOT FLAT outcome announced (keep-flattening repeats it)
+        self._closed_until: float | None = None  # the last outcome's: the closes wait for it
         self._late_pending = False
         self._resumes = 0
         self._resume_result = ""
@@ -188,14 +189,16 @@ class KillSwitch:
             errors=report.errors,
         )
         head = f"KILL by {report.user} ({source}): "
+        self._closed_until = report.closed_until
         if report.flat:
             outcome = f"FLAT after {elapsed:.1f}s"
             self._not_flat = ""
         else:
             still = ", ".join(f"{symbol} {qty:+d}" for symbol, qty in remaining) or "unknown"
-            outcome = f"NOT FLAT: still open {still}; retrying every {self.retry_sec:g}s"
+            retrying = f"retrying every {self.retry_sec:g}s"
             if report.closed_until is not None:
-                outcome += f"; {messages.waiting_for_open(report.closed_until)}"
+                retrying = f"{messages.waiting_for_open(report.closed_until)}; then {retrying}"
+            outcome = f"NOT FLAT: still open {still}; {retrying}"
             if source == KEEP and outcome == self._not_flat:
                 log.info("%s%s (after %.1fs)", head, outcome, elapsed)
                 return
@@ -230,6 +233,8 @@ class KillSwitch:
             if self._host.gate.state is not TradingState.HALTED:
                 self._host.resolve("kill", "flattening retries stopped: trading was resumed")
                 return
+            if self._closed_until is not None and self._host.clock.now() < self._closed_until:
+                continue  # the closes wait at the broker for the open: leave them alone
             if (await asyncio.shield(self.request(user, KEEP, halt=False))).flat:
                 return
 

@@ -336,3 +336,25 @@ async def test_a_kill_while_the_market_is_closed_says_the_closes_wait_for_the_op
         assert "the market is closed until" in live.service.open_alerts["kill"]
     finally:
         await stop_live(live)
+
+
+async def test_after_hours_the_kill_leaves_the_held_closes_alone_until_the_open(
+    tmp_path: Path,
+) -> None:
+    """After an after-hours kill the retries wait for the open instead of cancelling and
+    sending the held closes again all night (and polling at the rate limit meanwhile); at the
+    open the closes fill and the kill ends FLAT."""
+    live = await start_live(tmp_path, config_values={"kill.timeout_sec": 1})
+    try:
+        await live.drop_to_entry()
+        await eventually(lambda: live.service.book.position("SPY") is not None)
+        live.alpaca.market_open = False
+        live.alpaca.delay_fills = True  # held for the open
+        live.alpaca.opens_at = time.time() + 2.0
+        live.service.kill_switch.retry_sec = 0.02
+        assert not (await live.service.kill("U1")).flat
+        await eventually(lambda: "kill" not in live.service.open_alerts, within=15)
+        assert live.alpaca.requests.count(("DELETE", "/v2/positions")) == 1
+        assert live.service.book.position("SPY") is None
+    finally:
+        await stop_live(live)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,6 +68,7 @@ class AlpacaFake:
         self.activities: list[dict[str, Any]] = []  # account activities (post_activity)
         self.account_flags: dict[str, bool] = {}  # e.g. trading_blocked: True
         self.market_open = True  # GET /v2/clock's is_open
+        self.opens_at: float | None = None  # while closed: the next open (wall time), when set
         self.mute_trade_updates = False
         self.delay_fills = False  # orders rest as "new" until fill_pending()
         self.reply_as_placed = False
@@ -196,6 +198,9 @@ class AlpacaFake:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        if not self.market_open and self.opens_at is not None and time.time() >= self.opens_at:
+            self.market_open, self.delay_fills = True, False  # the open: held orders execute
+            self.fill_pending()
         if request.path.startswith("/v2/") and request.headers.get("APCA-API-KEY-ID") != "PKTEST":
             return _error(401, 40110000, "request is not authorized")
         for fault in self._faults:
@@ -234,7 +239,7 @@ class AlpacaFake:
             {
                 "timestamp": iso(self.now),
                 "is_open": self.market_open,
-                "next_open": iso(self.now + 86400),
+                "next_open": iso(self.opens_at or self.now + 86400),
                 "next_close": iso(self.now + 23400),
             }
         )
