@@ -350,7 +350,7 @@ async def test_after_hours_the_kill_leaves_the_held_closes_alone_until_the_open(
         await eventually(lambda: live.service.book.position("SPY") is not None)
         live.alpaca.market_open = False
         live.alpaca.delay_fills = True  # held for the open
-        live.alpaca.opens_at = time.time() + 2.0
+        live.alpaca.opens_at = time.time() + 4.0  # after the kill's own 1 s, even on a slow host
         live.service.kill_switch.retry_sec = 0.02
         assert not (await live.service.kill("U1")).flat
         await eventually(lambda: "kill" not in live.service.open_alerts, within=15)
