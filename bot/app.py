@@ -151,12 +151,9 @@ async def recover_at_start(service: TradingService, scheduler: Scheduler) -> Non
     if report.differences:
         service.alert("startup", "warning", "; ".join(report.lines()[1:]))
 
-    async def market_clock() -> None:
-        if service.settings.get("broker.regular_hours_only"):
-            service.gate.market_open = (await service.broker.clock()).is_open
-
-    await market_clock()
-    scheduler.every("market-clock", MARKET_CLOCK_SEC, market_clock)
+    monitor = Monitor(service)
+    await monitor.market_clock()
+    scheduler.every("market-clock", MARKET_CLOCK_SEC, monitor.market_clock)
 
 
 async def _start_health_endpoint(service: TradingService) -> HealthEndpoint | None:

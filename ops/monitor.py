@@ -25,6 +25,8 @@ DEADMAN_KEYS = frozenset({"feed-stale", "broker"})
 SLACK_LOST = "slack-lost"  # raised by the Slack surface when pause_on_slack_lost_sec is set
 BAR_TO_ORDER_STAGES = ("ingest", "features", "decision", "submit")
 HOUR = 3600.0
+# this machine's clock against the broker's: NTP keeps it within milliseconds, a request adds < 1 s
+CLOCK_SKEW_ALERT_SEC = 10.0
 
 
 SEVERITY = {Level.WARN: "warning", Level.CRITICAL: "critical"}
@@ -160,6 +162,23 @@ async def broker_reachable(service: TradingService) -> CheckResult:
     return _ok("broker", f"broker reachable, equity ${account.equity:,.2f}")
 
 
+def clock_skew(service: TradingService, broker_now: float) -> CheckResult:
+    """This machine's clock against the broker's: ahead, bars look older than they are (past
+    risk.stale_bar_sec every entry is refused as stale); behind, newer."""
+    skew = service.clock.now() - broker_now
+    if abs(skew) <= CLOCK_SKEW_ALERT_SEC:
+        return _ok("clock-skew", f"clock within {CLOCK_SKEW_ALERT_SEC:g}s of the broker's")
+    stale = service.settings.number("risk.stale_bar_sec")
+    looks = "older" if skew > 0 else "newer"
+    return CheckResult(
+        "clock-skew",
+        Level.WARN,
+        f"this machine's clock is {skew:+.0f}s off the broker's: bars and prices look {looks} "
+        f"than they are (past risk.stale_bar_sec, {stale:g}s, every entry is refused as stale); "
+        "sync the clock (NTP)",
+    )
+
+
 async def reconciliation(service: TradingService) -> CheckResult:
     """Scheduled every `monitoring.reconcile_every_min`; mismatches are their own incidents."""
     result = await reconcile(service)
@@ -192,6 +211,15 @@ class Monitor:
         self._apply_risk_limits()
         self._deadman()
         return results
+
+    async def market_clock(self) -> None:
+        """The broker's market clock, every minute: whether entries may open (with
+        broker.regular_hours_only), and this machine's clock against it."""
+        service = self._service
+        clock = await service.broker.clock()
+        if service.settings.get("broker.regular_hours_only"):
+            service.gate.market_open = clock.is_open
+        self._publish([clock_skew(service, clock.ts)])
 
     async def drift(self) -> list[CheckResult]:
         """Live against the backtest reference; scheduled every `drift_check_min`."""

@@ -358,3 +358,19 @@ async def test_after_hours_the_kill_leaves_the_held_closes_alone_until_the_open(
         assert live.service.book.position("SPY") is None
     finally:
         await stop_live(live)
+
+
+async def test_a_clock_off_the_brokers_is_an_incident_until_they_agree(live: Live) -> None:
+    """This machine's clock 2 minutes ahead of Alpaca's: bars look older than they are, and
+    past risk.stale_bar_sec every entry would be refused as stale without a word. The
+    market-clock job says so (`clock-skew`) and resolves it once the clocks agree."""
+    monitor = Monitor(live.service)
+    await monitor.market_clock()
+    assert "clock-skew" not in live.service.open_alerts
+    live.alpaca.clock_offset_sec = -120.0
+    await monitor.market_clock()
+    message = live.service.open_alerts["clock-skew"]
+    assert "+120s off the broker's" in message and "stale" in message
+    live.alpaca.clock_offset_sec = 0.0
+    await monitor.market_clock()
+    assert "clock-skew" not in live.service.open_alerts

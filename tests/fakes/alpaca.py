@@ -69,6 +69,7 @@ class AlpacaFake:
         self.account_flags: dict[str, bool] = {}  # e.g. trading_blocked: True
         self.market_open = True  # GET /v2/clock's is_open
         self.opens_at: float | None = None  # while closed: the next open (wall time), when set
+        self.clock_offset_sec = 0.0  # GET /v2/clock's timestamp: wall time plus this
         self.mute_trade_updates = False
         self.delay_fills = False  # orders rest as "new" until fill_pending()
         self.reply_as_placed = False
@@ -237,7 +238,7 @@ class AlpacaFake:
     async def _clock_view(self, request: web.Request) -> web.Response:
         return web.json_response(
             {
-                "timestamp": iso(self.now),
+                "timestamp": iso(time.time() + self.clock_offset_sec),
                 "is_open": self.market_open,
                 "next_open": iso(self.opens_at or self.now + 86400),
                 "next_close": iso(self.now + 23400),
