@@ -318,6 +318,14 @@ async def test_an_account_alpaca_blocks_from_trading_is_a_broker_incident(live: 
     assert "broker" not in live.service.open_alerts
 
 
+async def hold_spy_after_hours(live: Live) -> None:
+    """A SPY position, then the market closes: Alpaca holds market orders for the open."""
+    await live.drop_to_entry()
+    await eventually(lambda: live.service.book.position("SPY") is not None)
+    live.alpaca.market_open = False
+    live.alpaca.delay_fills = True
+
+
 async def test_a_kill_while_the_market_is_closed_says_the_closes_wait_for_the_open(
     tmp_path: Path,
 ) -> None:
@@ -325,10 +333,7 @@ async def test_a_kill_while_the_market_is_closed_says_the_closes_wait_for_the_op
     NOT FLAT, and its report and incident say the market is closed until the next open."""
     live = await start_live(tmp_path, config_values={"kill.timeout_sec": 1})
     try:
-        await live.drop_to_entry()
-        await eventually(lambda: live.service.book.position("SPY") is not None)
-        live.alpaca.market_open = False
-        live.alpaca.delay_fills = True  # held for the open
+        await hold_spy_after_hours(live)
         report = await live.service.kill("U1")
         assert not report.flat
         assert report.closed_until is not None and report.closed_until > time.time()
@@ -346,10 +351,7 @@ async def test_after_hours_the_kill_leaves_the_held_closes_alone_until_the_open(
     open the closes fill and the kill ends FLAT."""
     live = await start_live(tmp_path, config_values={"kill.timeout_sec": 1})
     try:
-        await live.drop_to_entry()
-        await eventually(lambda: live.service.book.position("SPY") is not None)
-        live.alpaca.market_open = False
-        live.alpaca.delay_fills = True  # held for the open
+        await hold_spy_after_hours(live)
         live.alpaca.opens_at = time.time() + 4.0  # after the kill's own 1 s, even on a slow host
         live.service.kill_switch.retry_sec = 0.02
         assert not (await live.service.kill("U1")).flat

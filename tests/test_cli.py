@@ -30,6 +30,23 @@ def tradebot(
     )
 
 
+def trading(config: Path) -> subprocess.Popen[str]:
+    """`tradebot run` in the background, returned once it has filled an order."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(config), "--speed", "0"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until it is really running
+        if "fill" in line:
+            break
+    return proc
+
+
 def test_run_without_a_terminal_trades_until_duration_and_prints_a_summary(tmp_path: Path) -> None:
     """No TTY: it trades the synthetic market, stops cleanly and prints bars/fills/latency."""
     config = write_config(tmp_path)
@@ -68,18 +85,7 @@ def test_a_pipe_that_ends_without_quit_leaves_the_service_trading(tmp_path: Path
 def test_sigterm_stops_cleanly_with_the_journal_flushed(tmp_path: Path) -> None:
     """SIGTERM: the summary is printed and every row the service counted is on disk."""
     config = write_config(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--config", str(config), "--speed", "0"],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:  # wait until it is really running
-        if "fill" in line:
-            break
+    proc = trading(config)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
@@ -95,19 +101,8 @@ def test_a_second_service_on_the_same_journal_is_refused(tmp_path: Path) -> None
     command to one of them (a KILL could halt only one): the second exits 2 naming the first,
     and the first trades on."""
     config = write_config(tmp_path)
-    first = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--config", str(config), "--speed", "0"],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = trading(config)
     try:
-        assert first.stderr is not None
-        for line in first.stderr:  # wait until it is really running
-            if "fill" in line:
-                break
         second = tradebot("run", "--config", str(config), "--duration", "1")
         assert second.returncode == 2
         assert f"already running on this journal (pid {first.pid} on" in second.stderr
