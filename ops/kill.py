@@ -98,6 +98,7 @@ class Flattener:
             f"the book holds no {ack.symbol}"
             for ack in self._untracked
         )
+        closed_until = None if flat else await self._closed_until(errors)
         return KillReport(
             user=user,
             canceled_orders=canceled,
@@ -105,7 +106,7 @@ class Flattener:
             flat=flat,
             elapsed_sec=time.monotonic() - started,
             errors=tuple(dict.fromkeys(errors)),
-            closed_until=None if flat else await self._closed_until(errors),
+            closed_until=closed_until,
         )
 
     async def _closed_until(self, errors: list[str]) -> float | None:

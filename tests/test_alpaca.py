@@ -376,3 +376,16 @@ async def test_a_clock_off_the_brokers_is_an_incident_until_they_agree(live: Liv
     live.alpaca.clock_offset_sec = 0.0
     await monitor.market_clock()
     assert "clock-skew" not in live.service.open_alerts
+
+
+async def test_a_market_clock_the_kill_cannot_read_is_in_its_report(tmp_path: Path) -> None:
+    """Not flat, and the market clock unreadable: the kill's report says so among its errors."""
+    live = await start_live(tmp_path, config_values={"kill.timeout_sec": 1})
+    try:
+        await hold_spy_after_hours(live)
+        live.alpaca.fail_next("GET", "/v2/clock", 503, times=10)
+        report = await live.service.kill("U1")
+        assert not report.flat and report.closed_until is None
+        assert any("reading the market clock failed" in e for e in report.errors)
+    finally:
+        await stop_live(live)
