@@ -11,6 +11,7 @@ from typing import Any
 from alpaca.trading.models import NonTradeActivity
 
 from strategy.types import Charge
+from strategy.venues.alpaca.mapping import wire_value
 
 ACTIVITIES_PAGE = 100  # Alpaca's largest page of account activities
 # Account activities that move cash outside fills: regulatory fees (FEE: the SEC's REG and
@@ -29,7 +30,7 @@ def charge(activity: dict[str, object]) -> Charge:
     """A cash activity: a fee, a dividend, interest (`net_amount` is negative when money left
     the account; the charge's amount is what left it, so money in is negative)."""
     parsed = NonTradeActivity(**activity)  # type: ignore[arg-type]
-    kind = str(getattr(parsed.activity_type, "value", parsed.activity_type))
+    kind = wire_value(parsed.activity_type)
     reason = f"{kind} {parsed.description}".strip() if parsed.description else kind
     return Charge(ref=parsed.id, amount=-float(parsed.net_amount), reason=reason)
 

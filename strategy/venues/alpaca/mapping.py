@@ -70,7 +70,8 @@ def order_request(order: OrderRequest) -> MarketOrderRequest | LimitOrderRequest
     return MarketOrderRequest(**common)
 
 
-def _value(enum_or_text: object) -> str:
+def wire_value(enum_or_text: object) -> str:
+    """What Alpaca sent: an alpaca-py enum's value, or the text it could not map."""
     return str(getattr(enum_or_text, "value", enum_or_text))
 
 
@@ -83,12 +84,12 @@ def order_update(order: Order) -> OrderUpdate:
     return OrderUpdate(
         client_order_id=order.client_order_id,
         symbol=str(order.symbol),
-        status=STATUS.get(_value(order.status), OrderStatus.ACCEPTED),
+        status=STATUS.get(wire_value(order.status), OrderStatus.ACCEPTED),
         filled_qty=int(float(order.filled_qty or 0)),
         filled_avg_price=float(avg) if avg is not None else None,
         ts=_ts(order.updated_at),
         broker_order_id=str(order.id),
-        side=Side.BUY if _value(order.side) == "buy" else Side.SELL,
+        side=Side.BUY if wire_value(order.side) == "buy" else Side.SELL,
         qty=int(float(order.qty or 0)),
     )
 
@@ -96,7 +97,7 @@ def order_update(order: Order) -> OrderUpdate:
 def trade_update(update: TradeUpdate, commission_per_share: float) -> OrderUpdate:
     """A trade_updates event; fills carry this execution's qty and price."""
     base = order_update(update.order)
-    event = _value(update.event)
+    event = wire_value(update.event)
     fill = None
     if event in FILL_EVENTS and update.qty and update.price is not None:
         qty = int(float(update.qty))
