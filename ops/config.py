@@ -190,12 +190,14 @@ def _cross_check(values: Mapping[str, object], sources: Mapping[str, str]) -> No
     if not exit_ < entry:  # type: ignore[operator]
         raise ConfigError(
             f"strategy.exit_z_threshold ({exit_:g}) must be below strategy.entry_z_threshold "
-            f"({entry:g})"  # type: ignore[str-format]
+            f"({entry:g})",  # type: ignore[str-format]
+            paths=("strategy.entry_z_threshold", "strategy.exit_z_threshold"),
         )
     lookback, vol_window = values["strategy.lookback"], values["strategy.vol_window"]
     if not vol_window < lookback:  # type: ignore[operator]
         raise ConfigError(
-            f"strategy.lookback ({lookback}) must exceed strategy.vol_window ({vol_window})"
+            f"strategy.lookback ({lookback}) must exceed strategy.vol_window ({vol_window})",
+            paths=("strategy.lookback", "strategy.vol_window"),
         )
     summary = str(values["slack.daily_summary_time"])
     if not HH_MM.match(summary):

@@ -2,7 +2,12 @@
 
 
 class ConfigError(ValueError):
-    """Names the key, the bad value and what is allowed."""
+    """Names the key, the bad value and what is allowed; `paths` are the keys a check between
+    several keys was about (empty for a single value)."""
+
+    def __init__(self, message: str, paths: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.paths = paths
 
 
 class StartupError(Exception):

@@ -71,6 +71,39 @@ async def test_a_bad_value_is_an_inline_error_and_changes_nothing(rig: Rig) -> N
     assert {"command": "set (form)", "outcome": "refused"} in rows
 
 
+async def test_the_edited_values_are_checked_together(rig: Rig) -> None:
+    """entry_z 0.6 with exit_z 0.7 (each fine against the current settings, not together): the
+    error is under both fields and the form stays open; nothing is posted or changed. Values
+    that fit together (0.6 and 0.4) are each posted for confirmation."""
+    view = await open_form(rig)
+    answer = await submit(
+        rig, view, strategy__entry_z_threshold="0.6", strategy__exit_z_threshold="0.7"
+    )
+    assert answer["response_action"] == "errors"
+    together = (
+        "together with the other values: strategy.exit_z_threshold (0.7) must be below "
+        "strategy.entry_z_threshold (0.6)"
+    )
+    assert answer["errors"] == {
+        "strategy.entry_z_threshold": together,
+        "strategy.exit_z_threshold": together,
+    }
+    assert rig.h.service.engine.params.entry_z == 2.0 and rig.h.service.engine.params.exit_z == 0.5
+    rig.h.journal.flush()
+    rows = rig.h.journal.query("select command, outcome, detail from commands where user = 'U1'")
+    assert [(r["command"], r["outcome"]) for r in rows] == [("set (form)", "refused")]
+    assert rig.slack.messages == {}
+
+    answer = await submit(
+        rig, view, strategy__entry_z_threshold="0.6", strategy__exit_z_threshold="0.4"
+    )
+    assert "response_action" not in answer
+    await eventually(lambda: len(rig.slack.messages) == 2)
+    texts = sorted(m.blocks[0]["text"]["text"] for m in rig.slack.messages.values())
+    assert "strategy.entry_z_threshold: 2 -&gt; 0.6" in texts[0]
+    assert "strategy.exit_z_threshold: 0.5 -&gt; 0.4" in texts[1]
+
+
 async def test_a_good_value_is_confirmed_like_trade_set(rig: Rig) -> None:
     """A valid change closes the form and posts the /trade set confirmation in the channel the
     form came from; only Confirm applies it."""

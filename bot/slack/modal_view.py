@@ -26,11 +26,12 @@ CALLBACK_ID = "set_params"
 VALUE = "value"  # the action_id of every parameter's input
 APPLY_OPEN = "apply_open"
 INTRO = (
-    "Each value you change is checked now, then posted in <#{channel}> with Confirm / Cancel, "
-    "exactly like `/trade set`. Nothing changes until it is confirmed."
+    "The values you change are checked together now, then each is posted in <#{channel}> with "
+    "Confirm / Cancel, exactly like `/trade set`. Nothing changes until it is confirmed."
 )
 EMPTY = "enter a value (leave the current one to keep it)"
 NOTHING = "nothing changed: edit a value first"
+TOGETHER = "together with the other values: {error}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,10 @@ def read_submission(
     """(changes, inline errors by block_id, apply to open positions) from a submitted state.
 
     Each value is checked the way `/trade set` checks it (type, range, cross-checks against the
-    current settings); an unchanged value is not a change."""
-    changes: list[Change] = []
+    current settings), then all of them together (the cross-checks on the settings they make),
+    so each confirmation holds whichever are confirmed, in any order; an unchanged value is not
+    a change."""
+    changes: list[tuple[Change, object]] = []
     errors: dict[str, str] = {}
     for path, fields in values.items():
         spec = BY_PATH.get(path)
@@ -111,9 +114,25 @@ def read_submission(
         except ConfigError as exc:
             errors[path] = str(exc)[:1000]
             continue
-        changes.append(Change(spec, text))
+        changes.append((Change(spec, text), value))
+    if not errors:
+        errors = _together(settings, changes)
     chosen = values.get(APPLY_OPEN, {}).get(APPLY_OPEN, {}).get("selected_options") or []
-    return changes, errors, any(o.get("value") == "open" for o in chosen)
+    return [change for change, _ in changes], errors, any(o.get("value") == "open" for o in chosen)
+
+
+def _together(settings: Settings, changes: list[tuple[Change, object]]) -> dict[str, str]:
+    """The inline errors of the settings all `changes` make together, under the edited fields
+    the failed cross-check is about (under every edited field if it names none of them)."""
+    combined = settings
+    try:
+        for change, value in changes:
+            combined = combined.with_override(change.spec.path, value)
+    except ConfigError as exc:
+        edited = [change.spec.path for change, _ in changes]
+        about = [path for path in edited if path in exc.paths] or edited
+        return dict.fromkeys(about, TOGETHER.format(error=exc)[:1000])
+    return {}
 
 
 def origin_of(view: dict[str, Any]) -> tuple[str, str | None]:
