@@ -296,6 +296,29 @@ async def test_heartbeat_edits_one_status_message(rig: Rig) -> None:
     assert board.edits == 1 and "MeanReversionV1" in board.text
 
 
+async def test_a_status_board_slack_refuses_is_posted_anew_or_logged_once(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone deleted the status message: the next heartbeat posts a new one. The bot is not
+    in the channel: one warning line, however many heartbeats, and no error incident."""
+    await rig.surface.heartbeat()
+    (first,) = [m for m in rig.slack.messages.values() if m.channel == "C1"]
+    rig.slack.delete_message(first.ts)
+    await rig.surface.heartbeat()
+    (second,) = [m for m in rig.slack.messages.values() if m.channel == "C1"]
+    assert second.ts != first.ts and "MeanReversionV1" in second.text
+
+    rig.slack.channels_without_bot.add("C1")
+    await rig.surface.heartbeat()
+    await rig.surface.heartbeat()
+    (warning,) = [r for r in caplog.records if "status board" in r.getMessage() and r.levelno >= 30]
+    assert "not_in_channel" in warning.getMessage() and warning.exc_info is None
+    assert not [k for k in rig.h.service.open_incidents() if k.startswith("error:")]
+    rig.slack.channels_without_bot.clear()
+    await rig.surface.heartbeat()
+    assert rig.slack.messages[second.ts].edits == 1
+
+
 async def test_pnl_attaches_an_equity_chart(rig: Rig) -> None:
     """/trade pnl uploads a PNG with files_upload_v2."""
     await rig.h.push(*(bar("SPY", i, 100.0 + (i % 3) * 0.1) for i in range(30)))

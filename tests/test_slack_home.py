@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.slack.home_view import MAX_POSITIONS, HomeFacts, home_view
 from ops.results import PositionLine
@@ -163,6 +166,71 @@ async def test_the_heartbeat_redraws_the_tabs_of_recent_viewers_only(rig: Rig) -
     assert any(
         m.channel == "C1" and "MeanReversionV1" in m.text for m in rig.slack.messages.values()
     )
+
+
+def home_logs(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """What was logged about publishing the tab (ours, or Bolt's for a listener that raised)."""
+    return [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING
+        and ("views.publish" in r.getMessage() or "Home" in r.message)
+    ]
+
+
+async def test_a_home_slack_refuses_is_one_warning_then_quiet_until_it_works(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the Home tab off (Slack answers not_enabled), opening it logs one warning line (no
+    traceback) and heartbeats publish nothing; once a tab is published again, they redraw."""
+    rig.slack.home_tab_enabled = False
+    for user in ("U1", "U2"):
+        envelope = await rig.slack.send_app_home_opened(user)
+        await envelope.acked()
+        await eventually(lambda user=user: published_for(rig, user, after=0))
+    await eventually(lambda: home_logs(caplog))
+    await rig.surface.heartbeat()
+    await rig.surface.heartbeat()
+    refused = rig.slack.calls_to("views.publish")
+    assert [c.params["user_id"] for c in refused] == ["U1", "U2"]
+    (warning,) = home_logs(caplog)
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert "not_enabled" in warning.getMessage()
+    assert not [k for k in rig.h.service.open_incidents() if k.startswith("error:")]
+
+    rig.slack.home_tab_enabled = True
+    await open_home(rig, "U2")
+    await rig.surface.heartbeat()
+    latest = rig.slack.calls_to("views.publish")[-2:]
+    assert [(c.params["user_id"], c.ok) for c in latest] == [("U1", True), ("U2", True)]
+
+
+async def test_a_refused_settings_form_is_acked_and_said_privately(rig: Rig) -> None:
+    """Change settings when Slack refuses the form (expired_trigger_id) and the tab too: the
+    click is acked, and the person reads why in an ephemeral message in slack.channel."""
+    home = await open_home(rig)
+    rig.slack.fail_next("views.open", error="expired_trigger_id")
+    rig.slack.fail_next("views.publish", error="invalid_blocks")
+    envelope = await rig.slack.send_view_action(home, "home_set", "set", "U1")
+    assert await envelope.acked() == {}
+    await eventually(lambda: rig.slack.calls_to("chat.postEphemeral"))
+    (told,) = rig.slack.calls_to("chat.postEphemeral")
+    assert told.ok and told.params["channel"] == "C1" and told.params["user"] == "U1"
+    assert "could not open the settings form (expired_trigger_id)" in told.params["text"]
+    assert "Slack would not redraw your Home tab (invalid_blocks)" in told.params["text"]
+
+
+async def test_a_click_whose_tab_slack_refuses_is_answered_privately(rig: Rig) -> None:
+    """Pause from Home when Slack refuses to redraw the clicker's tab: it pauses, and what
+    happened reaches them as an ephemeral message in slack.channel instead."""
+    home = await open_home(rig)
+    rig.slack.fail_next("views.publish", error="invalid_blocks")
+    envelope = await rig.slack.send_view_action(home, "home_pause", "pause", "U1")
+    assert await envelope.acked() == {}
+    await eventually(lambda: rig.slack.calls_to("chat.postEphemeral"))
+    (told,) = rig.slack.calls_to("chat.postEphemeral")
+    assert "Paused by U1" in told.params["text"] and told.params["user"] == "U1"
+    assert rig.h.service.gate.state is TradingState.PAUSED
 
 
 async def test_someone_who_is_not_a_viewer_sees_only_a_refusal(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.authz import Policy, decide
 from bot.slack.modal_view import CALLBACK_ID, NOTHING, origin_of, read_submission, set_modal
 from bot.slack.replies import Replies
-from bot.slack.told import Told
+from bot.slack.told import Told, tell_privately
 from ops.commands import CommandCore
 from ops.parsing import parse_command
 from ops.results import CommandError, ConfirmRequest
@@ -107,10 +107,4 @@ class SetModal:
             assert isinstance(request, ConfirmRequest)  # `set` always asks
             await self._post_confirmation(replies, channel, request)  # withdrawn if refused
         if isinstance(replies, Told) and replies.lines:
-            await self._tell(user, channel, replies.text)
-
-    async def _tell(self, user: str, channel: str, text: str) -> None:
-        try:
-            await self._client.chat_postEphemeral(channel=channel, user=user, text=text)
-        except SlackApiError as exc:
-            log.warning("could not tell %s in %s: %s (%s)", user, channel, text, exc)
+            await tell_privately(self._client, channel, user, replies.text)

@@ -14,8 +14,10 @@ chat.update), `responses` (response_url posts; `refused_responses` those it refu
 `webhook_posts` (incoming webhook bodies, at `webhook_url`).
 Faults: `fail_next(method, status=429, retry_after=1)`, `fail_next(method, error="...")`
 (method "response_url": the next response_url post answers `status` and `error` as text),
-`unreachable = True` (503 on every Web API call), `drop_connections()`, `disconnect_clients()`,
-`drop_without_close_frame(half_open=True)`.
+`unreachable = True` (503 on every Web API call), `home_tab_enabled = False` (views.publish
+answers `not_enabled`, as for an app whose Home tab is off), `drop_connections()`,
+`disconnect_clients()`, `drop_without_close_frame(half_open=True)`. A call Slack refused has
+`ok` False.
 As Slack does, it answers `not_in_channel` for a channel in `channels_without_bot`,
 `invalid_blocks` (HTTP 400 on a response_url) for blocks past Block Kit's limits (see
 `block_kit_errors`), and `message_not_found` for chat.update of a message it does not hold (or
@@ -94,6 +96,7 @@ class Call:
     method: str
     params: dict[str, Any]
     token: str
+    ok: bool = True  # False when Slack refused it (an error answer)
 
 
 @dataclass
@@ -134,6 +137,7 @@ class SlackFake:
         self.uploads: list[bytes] = []
         self.ack_latencies: list[float] = []
         self.unreachable = False
+        self.home_tab_enabled = True
         self.channels_without_bot: set[str] = set()
         self.connections_opened = 0
         self._faults: dict[str, _Fault] = {}
@@ -225,7 +229,8 @@ class SlackFake:
         method = request.match_info["method"]
         params = await self._params(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        self.calls.append(Call(method, params, token))
+        call = Call(method, params, token, ok=False)
+        self.calls.append(call)
         if self.unreachable:
             return web.Response(status=503, text="service unavailable")
         fault = self._take_fault(method)
@@ -238,9 +243,9 @@ class SlackFake:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(
-            {"ok": True, **handler(params, token)}
-        )  # a handler may say ok: False
+        answer = {"ok": True, **handler(params, token)}  # a handler may say ok: False
+        call.ok = bool(answer["ok"])
+        return web.json_response(answer)
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
@@ -487,18 +492,18 @@ class SlackFake:
     def home_view(self, user_id: str) -> dict[str, Any] | None:
         """The App Home view Slack would show `user_id` now (the last one published)."""
         published = [
-            c for c in self.calls_to("views.publish") if c.params.get("user_id") == user_id
+            c for c in self.calls_to("views.publish") if c.ok and c.params.get("user_id") == user_id
         ]
-        views = [v for v in map(_view_of, published) if not view_errors(v)]
-        return views[-1] if views else None
+        return _view_of(published[-1]) if published else None
 
     @property
     def opened_views(self) -> list[dict[str, Any]]:
         """Every modal views.open accepted, in order."""
-        opened = [_view_of(c) for c in self.calls_to("views.open")]
-        return [v for v in opened if not view_errors(v)]
+        return [_view_of(c) for c in self.calls_to("views.open") if c.ok]
 
     def _m_views_publish(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        if not self.home_tab_enabled:
+            return {"ok": False, "error": "not_enabled"}
         view = _view_of(Call("views.publish", params, token))
         errors = view_errors(view)
         if errors or view.get("type") != "home":
