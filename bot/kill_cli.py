@@ -147,7 +147,9 @@ def resume(settings: Settings, yes: bool) -> int:
     # what was shown: the service refuses the request if a kill or a state change came since
     seen = None if before is None else Seen(before["kill"]["kills"], TradingState(before["state"]))
     request = resume_file(path)
-    request.write_text(ResumeRequest(_user(), seen).text())
+    staged = request.with_name(request.name + ".new")
+    staged.write_text(ResumeRequest(_user(), seen).text())
+    staged.replace(request)  # whole at once: the service never reads half a request
     print(f"resume requested: {request}", flush=True)
     deadline = time.monotonic() + PICKUP_SEC
     while request.exists() and time.monotonic() < deadline:

@@ -24,8 +24,15 @@ def resume_rows(h: Harness) -> list[str]:
     ]
 
 
+def whole(path: Path, content: bytes) -> None:
+    """Written as `tradebot resume` writes: the watcher never sees half of it."""
+    staged = path.with_name("staged")
+    staged.write_bytes(content)
+    staged.replace(path)
+
+
 def not_utf8(path: Path) -> None:
-    path.write_bytes(b"\xff\xfe alice\n")
+    whole(path, b"\xff\xfe alice\n")
 
 
 def a_directory(path: Path) -> None:
@@ -37,7 +44,7 @@ def a_symlink_loop(path: Path) -> None:
 
 
 def a_bad_count(path: Path) -> None:
-    path.write_text("alice kills=two state=HALTED\n")
+    whole(path, b"alice kills=two state=HALTED\n")
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,9 @@ async def test_a_resume_request_file_that_saw_another_state_is_refused(tmp_path:
     h, _ = await started(tmp_path)
     assert (await h.service.kill("U2")).flat
     request = resume_file(h.service.kill_file)
-    request.write_text(ResumeRequest("alice", Seen(0, TradingState.PAUSED)).text())
+    staged = tmp_path / "staged"
+    staged.write_text(ResumeRequest("alice", Seen(0, TradingState.PAUSED)).text())
+    staged.replace(request)
     await eventually(lambda: not request.exists())
     result = h.service.kill_switch.status().resume_result
     assert result.startswith("refused: the state changed since you asked: a kill was")
