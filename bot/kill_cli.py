@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ops.config import Settings
-from ops.kill_switch import KILL_FILE_POLL_SEC, resume_file
+from ops.kill_switch import KILL_FILE_POLL_SEC
+from ops.resume_request import ResumeRequest, resume_file
+from ops.seen import Seen
+from strategy.types import TradingState
 
 WAIT_MARGIN_SEC = 10.0  # beyond kill.timeout_sec: the file poll, the drain, the last read
 PICKUP_SEC = 5 * KILL_FILE_POLL_SEC
@@ -126,21 +129,27 @@ def resume(settings: Settings, yes: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    if not yes:
-        if not sys.stdin.isatty():
-            print("tradebot: resume needs --yes when not run from a terminal", file=sys.stderr)
-            return 2
-        answer = input("resume trading (new entries will be placed again)? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing changed")
-            return 1
+    if not yes and not sys.stdin.isatty():
+        print("tradebot: resume needs --yes when not run from a terminal", file=sys.stderr)
+        return 2
     client = _health(settings)
     before = client.get() if client is not None else None
     if before is not None and before["state"] == "ACTIVE":
         print("trading is already ACTIVE; nothing to resume")
         return 0
+    if before is not None:
+        print(f"trading is {before['state']}: {before['state_reason']}")
+    if not yes:
+        answer = input("resume trading (new entries will be placed again)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return 1
+    # what was shown: the service refuses the request if a kill or a state change came since
+    seen = None if before is None else Seen(before["kill"]["kills"], TradingState(before["state"]))
     request = resume_file(path)
-    request.write_text(f"{_user()}\n")
+    staged = request.with_name(request.name + ".new")
+    staged.write_text(ResumeRequest(_user(), seen).text())
+    staged.replace(request)  # whole at once: the service never reads half a request
     print(f"resume requested: {request}", flush=True)
     deadline = time.monotonic() + PICKUP_SEC
     while request.exists() and time.monotonic() < deadline:

@@ -244,9 +244,13 @@ class CommandCore(AuditedCore):
         if state is TradingState.ACTIVE:
             raise CommandError(messages.ALREADY.format(state=state.value))
         self._check_kill_file()
+        kill_switch = self.service.kill_switch
+        seen = kill_switch.seen()  # a kill or another state change since then refuses it
 
         async def apply(confirmer: str) -> Result:
-            self._check_kill_file()
+            refusal = await kill_switch.resume_refusal(seen)
+            if refusal is not None:
+                raise CommandError(refusal)
             self.service.set_state(TradingState.ACTIVE, f"resumed by {confirmer}", confirmer)
             return Done(f"Resumed by {confirmer}: trading is ACTIVE.")
 

@@ -47,6 +47,7 @@ def kill_status(service: TradingService) -> dict[str, Any]:
     last = status.last
     return {
         "requests": status.requests,
+        "kills": status.kills,
         "last": None
         if last is None
         else {**dataclasses.asdict(last), "remaining": dict(last.remaining)},

@@ -1,8 +1,8 @@
 """One kill at a time: the console, Slack, the kill file, keep-flattening and a late fill all
-start (or join) the same single flight, and every outcome is logged, journaled and posted.
-
-Also watches the kill file (a kill when it appears; its incident resolves once it is gone and
-the book is flat) and the resume request file that `tradebot resume` drops beside it.
+start (or join) the same single flight, and every outcome, a kill that raised included, is
+logged, journaled and posted. Every kill a person, the kill file or the control plane asks for
+sets HALTED, joined or not; resuming is refused while a kill runs and when a kill came after
+what the resume was asked on. The files themselves are watched by `ops.kill_file_watch`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from ops import messages
 from ops.config import Settings
 from ops.journal import Journal
 from ops.kill import Flattener
+from ops.kill_file_watch import KillFileWatch
 from ops.results import KillReport
+from ops.resume_request import ResumeRequest
+from ops.seen import Seen
 from strategy.book import Book
 from strategy.clock import Clock
 from strategy.engine import Engine
@@ -31,15 +34,8 @@ log = logging.getLogger(__name__)
 
 KILL_FILE_POLL_SEC = 1.0
 KEEP_FLATTENING_SEC = 5.0
-FILE = "kill file"
 KEEP = "keep-flattening"
 LATE = "late fill"
-RESUME_VIA = "tradebot resume"
-
-
-def resume_file(kill_file: Path) -> Path:
-    """Where `tradebot resume` asks the running service to resume: beside the kill file."""
-    return kill_file.with_name(kill_file.name + ".resume")
 
 
 class KillHost(Protocol):
@@ -67,6 +63,10 @@ class KillHost(Protocol):
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
 
+    def supervise(
+        self, name: str, run: Callable[[], Coroutine[Any, Any, None]]
+    ) -> asyncio.Task[Any]: ...
+
     def adopt_position(self, symbol: str, qty: int, avg_price: float, user: str) -> None: ...
 
 
@@ -89,6 +89,7 @@ class KillSwitchStatus:
     """For the health endpoint: `tradebot kill` / `resume` wait on the request counters."""
 
     requests: int
+    kills: int  # the requests of a person, the kill file or the control plane (not retries)
     last: KillOutcome | None
     resume_requests: int
     resume_result: str
@@ -103,6 +104,8 @@ class KillSwitch:
         self._flight: asyncio.Task[KillReport] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._requests = 0
+        self._kill_times: list[float] = []  # wall clock of each kill request but retries
+        self._listening = False
         self._last: KillOutcome | None = None
         self._since = 0.0  # monotonic time of the request that began this kill
         self._not_flat = ""  # the last NOT FLAT outcome announced (keep-flattening repeats it)
@@ -116,7 +119,9 @@ class KillSwitch:
         return self._flight is not None
 
     def status(self) -> KillSwitchStatus:
-        return KillSwitchStatus(self._requests, self._last, self._resumes, self._resume_result)
+        return KillSwitchStatus(
+            self._requests, len(self._kill_times), self._last, self._resumes, self._resume_result
+        )
 
     # -- the single flight -------------------------------------------------------------------
 
@@ -127,14 +132,17 @@ class KillSwitch:
     def request(
         self, user: str, source: str, halt: bool = True, reason: str | None = None
     ) -> asyncio.Task[KillReport]:
-        """Start a kill, or join the running one: both callers get the same report. `reason`
-        is the HALT's (default `kill by USER`)."""
+        """Start a kill, or join the running one: both callers get the same report. A kill
+        asked for (`halt`) sets HALTED even when it joins (trading resumed meanwhile halts
+        again); `reason` is the HALT's (default `kill by USER`). Retries (keep-flattening, a
+        late fill) only carry on a kill: they never halt."""
         self._requests += 1
+        if halt:
+            self._kill_times.append(self._wall())
+            self._host.set_state(TradingState.HALTED, reason or f"kill by {user}", user)
         if self._flight is not None:
             log.warning("kill requested by %s (%s): joins the kill already running", user, source)
             return self._flight
-        if halt:
-            self._host.set_state(TradingState.HALTED, reason or f"kill by {user}", user)
         self._flight = self._host.spawn("kill", self._fly(user, source, fresh=halt))
         return self._flight
 
@@ -145,9 +153,11 @@ class KillSwitch:
         else:  # a retry of the same kill: its clock keeps running
             started = self._last.started
         self._last = KillOutcome(user, source, started, running=True)
-        self._adopt_foreign(user)
         try:
+            self._adopt_foreign(user)
             report = await self._flattener().run(user)
+        except Exception as exc:  # whatever broke, the outcome is NOT FLAT and retried
+            report = self._failed(user, exc)
         except BaseException:
             self._last = replace(self._last, running=False, errors=("the kill failed",))
             raise
@@ -155,6 +165,17 @@ class KillSwitch:
             self._flight = None
         self._finish(report, source)
         return report
+
+    def _failed(self, user: str, exc: Exception) -> KillReport:
+        log.error("kill by %s failed: %r", user, exc, exc_info=exc)
+        return KillReport(
+            user=user,
+            canceled_orders=0,
+            exits=(),
+            flat=False,
+            elapsed_sec=time.monotonic() - self._since,
+            errors=(messages.KILL_FAILED.format(error=repr(exc)),),
+        )
 
     def _adopt_foreign(self, user: str) -> None:
         """The kill closes everything at the broker, the operator's foreign holdings too: the
@@ -194,7 +215,9 @@ class KillSwitch:
             outcome = f"FLAT after {elapsed:.1f}s"
             self._not_flat = ""
         else:
-            still = ", ".join(f"{symbol} {qty:+d}" for symbol, qty in remaining) or "unknown"
+            still = ", ".join(f"{symbol} {qty:+d}" for symbol, qty in remaining)
+            if not report.exits:  # no position read answered: say why
+                still = f"unknown ({'; '.join(report.errors) or 'no position read'})"
             retrying = f"retrying every {self.retry_sec:g}s"
             if report.closed_until is not None:
                 retrying = f"{messages.waiting_for_open(report.closed_until)}; then {retrying}"
@@ -225,7 +248,8 @@ class KillSwitch:
             return
         self._host.alert("kill", "critical", f"{head}{outcome}")
         if self._keeper is None or self._keeper.done():
-            self._keeper = self._host.spawn("keep-flattening", self._keep_flattening(report.user))
+            user = report.user
+            self._keeper = self._host.supervise(KEEP, lambda: self._keep_flattening(user))
 
     async def _keep_flattening(self, user: str) -> None:
         while True:
@@ -270,54 +294,65 @@ class KillSwitch:
             self._late_pending = False
         await asyncio.shield(self.request(user, LATE, halt=False))
 
-    # -- the files ---------------------------------------------------------------------------
+    # -- resuming ----------------------------------------------------------------------------
 
     async def watch(self) -> None:
-        """Poll the kill file and the resume request file."""
-        self._host.broker.subscribe(self.on_order_update)
-        seen = False
-        while True:
-            path = self._host.kill_file
-            exists = await asyncio.to_thread(path.exists)
-            if exists and not seen:
-                self._host.alert("kill-switch", "critical", f"kill switch file {path} found")
-                self.request("kill-switch-file", FILE)
-            seen = exists
-            if not exists and not self.running and not self._host.book.positions():
-                self._host.resolve("kill-switch", f"kill switch file {path} cleared; book flat")
-            await self._take_resume_request(path)
-            await asyncio.sleep(self.file_poll_sec)
+        """Watch the kill file and the resume request file (see `ops.kill_file_watch`)."""
+        if not self._listening:  # once, however often the watch is restarted
+            self._host.broker.subscribe(self.on_order_update)
+            self._listening = True
+        await KillFileWatch(self, self._host).run()
 
-    async def _take_resume_request(self, kill_file: Path) -> None:
-        request = resume_file(kill_file)
-        try:
-            text = await asyncio.to_thread(request.read_text)
-        except FileNotFoundError:
-            return
-        user = (text.split() or ["unknown"])[0][:64]
-        result = await self.resume(user, RESUME_VIA)
-        await asyncio.to_thread(request.unlink, missing_ok=True)
-        self._resumes += 1
-        self._resume_result = result
+    def seen(self) -> Seen:
+        """What a resume asked now is asked on: the kills so far and the trading state."""
+        return Seen(len(self._kill_times), self._host.gate.state)
 
-    async def resume(self, user: str, via: str) -> str:
-        """The one resume path of a kill (`tradebot resume`, the cluster's control plane lifting
-        its kill): refused while the kill file exists or a kill runs; otherwise ACTIVE through
-        the state's owner. Logged and journaled; returns what happened."""
+    async def resume_refusal(self, seen: Seen | None) -> str | None:
+        """Why trading may not resume now (None: it may): the kill file exists, a kill is
+        running, or what the resume was asked on (`seen`) no longer holds."""
         kill_file = self._host.kill_file
-        kill_file_exists = await asyncio.to_thread(kill_file.exists)
-        if kill_file_exists:
-            result = f"refused: the kill switch file {kill_file} exists; clear it first"
-        elif self.running:
-            result = "refused: a kill is running"
+        if await asyncio.to_thread(kill_file.exists):
+            return messages.RESUME_BLOCKED_KILL_FILE.format(path=kill_file)
+        if self.running:
+            return messages.RESUME_BLOCKED_KILL_RUNNING
+        if seen is None:
+            return None
+        gate = self._host.gate
+        change = seen.changed(len(self._kill_times), gate.state, gate.state_reason)
+        return None if change is None else messages.STATE_CHANGED_SINCE.format(change=change)
+
+    async def resume(self, user: str, via: str, seen: Seen | None = None) -> str:
+        """The one resume path of a kill (`tradebot resume`, the cluster's control plane lifting
+        its kill): refused as `resume_refusal` says; otherwise ACTIVE through the state's owner.
+        Logged and journaled; returns what happened."""
+        refusal = await self.resume_refusal(seen)
+        if refusal is not None:
+            result = f"refused: {refusal}"
         elif self._host.gate.state is TradingState.ACTIVE:
             result = "trading is already ACTIVE"
         else:
             self._host.set_state(TradingState.ACTIVE, f"resumed by {user} ({via})", user)
             result = f"resumed by {user}: trading is ACTIVE"
+        self._record_resume(user, via, result)
+        return result
+
+    async def take_resume(self, request: ResumeRequest, written_at: float, via: str) -> None:
+        """A resume request file: bound to what its writer saw or, when it saw nothing, to
+        when it was written (a kill requested after that is one it never saw)."""
+        seen = request.seen or Seen(sum(at <= written_at for at in self._kill_times))
+        result = await self.resume(request.user, via, seen)
+        self._resumes += 1
+        self._resume_result = result
+
+    def resume_answered(self, user: str, via: str, result: str) -> None:
+        """A resume request refused before it could be read (`tradebot resume` waits on it)."""
+        self._record_resume(user, via, result)
+        self._resumes += 1
+        self._resume_result = result
+
+    def _record_resume(self, user: str, via: str, result: str) -> None:
         log.warning("%s request by %s: %s", via, user, result)
         self._host.journal.record("runs", {"event": "resume", "detail": f"by {user}: {result}"})
-        return result
 
     async def settled(self) -> None:
         """Until no kill is running (one may hand over to a late-fill flight: that one too)."""

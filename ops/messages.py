@@ -59,6 +59,16 @@ PAUSE_WHILE_HALTED = (
     "trading is HALTED; pause would not change anything (use resume after checking)"
 )
 RESUME_BLOCKED_KILL_FILE = "the kill switch file {path} exists: remove it before resuming"
+RESUME_BLOCKED_KILL_RUNNING = "a kill is running: wait for its outcome, then ask again"
+STATE_CHANGED_SINCE = "the state changed since you asked: {change}; nothing applied, ask again"
+RESUME_REQUEST_BAD = "refused: the resume request {path} is not one ({error})"
+RESUME_REQUEST_LEFT = "; it could not be removed ({error}): remove it by hand"
+KILL_FILE_UNWATCHED = (
+    "the kill switch file {path} cannot be checked ({error}): a kill file is not seen while "
+    "this lasts; use `/trade kill` or the console"
+)
+KILL_FILE_WATCHED = "the kill switch file is checked again"
+KILL_FAILED = "the kill failed: {error}"
 
 ADOPT_USAGE = "usage: adopt <symbol>, e.g. `adopt SPY` (after `reconcile` shows a difference)"
 ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to adopt"

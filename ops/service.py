@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from ops.config import Settings
 from ops.journal import Journal
 from ops.kill_switch import KillSwitch
 from ops.results import CheckResult, KillReport, RunSummary
+from ops.supervise import RESTART_SEC, supervised
 from ops.trading_state import TradingStateOwner
 from strategy.book import Book
 from strategy.clock import Clock
@@ -87,6 +88,7 @@ class TradingService:
             drain_timeout_sec=settings.number("broker.timeout_sec") + DRAIN_MARGIN_SEC,
         )
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self.restart_sec = RESTART_SEC  # before a supervised task starts again
         self.trading = TradingStateOwner(self.gate, journal, self.alert, self.resolve)
         self.engine.events.risk_breach = self.trading.risk_breach
         self.engine.events.order_unknown = self._order_unknown
@@ -121,7 +123,7 @@ class TradingService:
         self._started_engine = True
         self.engine.events.error = self.report_error
         self.spawn("engine", self._run_engine())
-        self.spawn("kill-switch", self.kill_switch.watch())
+        self.supervise("kill-switch", self.kill_switch.watch)
 
     async def _restore_incidents(self) -> None:
         """Incidents open at the last stop are open again (sinks attached later get them)."""
@@ -180,6 +182,13 @@ class TradingService:
         self._tasks[name] = task
         task.add_done_callback(self._task_done)
         return task
+
+    def supervise(
+        self, name: str, run: Callable[[], Coroutine[Any, Any, None]]
+    ) -> asyncio.Task[Any]:
+        """A named background task started again after each failure (reported as `spawn`
+        reports one), until it returns or is cancelled."""
+        return self.spawn(name, supervised(name, run, self.report_error, lambda: self.restart_sec))
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if self._tasks.get(task.get_name()) is task:

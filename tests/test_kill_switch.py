@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ops.kill import KILL_PREFIX
-from ops.kill_switch import resume_file
+from ops.resume_request import resume_file
 from strategy.types import (
     BrokerPosition,
     CloseAllResult,
