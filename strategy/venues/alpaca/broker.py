@@ -95,6 +95,14 @@ def _send_anything(order: OrderRequest) -> str | None:
     return None
 
 
+def _checked_call(check: Callable[[], str | None] | None, fn: Callable[..., T], *args: Any) -> T:
+    """In the worker thread: the check, then at once the request it allows."""
+    refusal = check() if check is not None else None
+    if refusal is not None:
+        raise SendRefused(refusal)
+    return fn(*args)
+
+
 class AlpacaBroker:
     name = "alpaca"
 
@@ -164,13 +172,13 @@ class AlpacaBroker:
         self, fn: Callable[..., T], *args: Any, send_check: Callable[[], str | None] | None = None
     ) -> T:
         """One REST call, paced, in a worker thread, errors mapped to the BrokerError tree.
-        `send_check` is asked after the wait for the rate limit, right before the request."""
+        `send_check` is asked in that thread right before the request: neither the wait for
+        the rate limit nor the wait for a free thread comes between the check and the wire."""
         await self._bucket.acquire()
-        refusal = send_check() if send_check is not None else None
-        if refusal is not None:
-            raise SendRefused(refusal)
         try:
-            result = await asyncio.to_thread(fn, *args)
+            result = await asyncio.to_thread(_checked_call, send_check, fn, *args)
+        except SendRefused:
+            raise
         except Exception as exc:
             mapped = broker_error(exc)
             if isinstance(mapped, RateLimited):
