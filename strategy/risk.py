@@ -111,11 +111,10 @@ class RiskGate:
 
     def _state_rule(self, order: OrderRequest) -> Denial | None:
         now = self._now
-        state, reason = now.state, now.reason
-        if state is TradingState.HALTED:
-            return Denial("state", f"trading is HALTED ({reason or 'no reason'})")
-        if order.intent is Intent.ENTRY and not state.allows_entries:
-            return Denial("state", f"trading is {state}: exits only ({reason})")
+        if now.state is TradingState.HALTED:
+            return Denial("state", f"trading is HALTED ({now.reason or 'no reason'})")
+        if order.intent is Intent.ENTRY and not now.state.allows_entries:
+            return Denial("state", f"trading is {now.state}: exits only ({now.reason})")
         return None
 
     def _basic_rules(self, order: OrderRequest, view: RiskView) -> Denial | None:
