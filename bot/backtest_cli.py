@@ -54,6 +54,7 @@ async def _bars(
             settings.text("broker.data_url"),
             settings.text("broker.data_feed"),
             Path(settings.text("journal.path")).parent / "cache",
+            settings.number("broker.timeout_sec"),
         )
         how = "read from the cache" if cached else "fetched and cached"
         print(f"{len(bars):,} Alpaca bars {how} at {path}")

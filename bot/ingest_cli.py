@@ -81,5 +81,6 @@ async def _alpaca_feed(settings: Settings, env: Mapping[str, str]):
         settings.text("broker.data_feed"),
         stream_url=settings.text("broker.data_stream_url"),
         data_url=settings.text("broker.data_url"),
+        timeout_sec=settings.number("broker.timeout_sec"),
     )
     return feed, feed.stop

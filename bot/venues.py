@@ -137,6 +137,7 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
         settings.text("broker.data_feed"),
         stream_url=settings.text("broker.data_stream_url"),
         data_url=settings.text("broker.data_url"),
+        timeout_sec=settings.number("broker.timeout_sec"),
     )
     account = await _read_account(
         broker,

@@ -302,12 +302,14 @@ class Engine:
 
     def send_refusal(self, order: OrderRequest) -> str | None:
         """Asked again immediately before an order goes out (a HALT or a pause may have come
-        while it waited for the rate limit): the reason it must not be sent, or None."""
-        state = self.gate.state
-        if state is TradingState.HALTED and order.intent is not Intent.FLATTEN:
-            return f"trading HALTED before the order was sent ({self.gate.state_reason})"
-        if order.intent is Intent.ENTRY and not state.allows_entries:
-            return f"trading {state} before the entry was sent ({self.gate.state_reason})"
+        while it waited for the rate limit or a worker thread): the reason it must not be
+        sent, or None. A venue may ask it from the thread that sends: it reads only the
+        gate's state snapshot."""
+        now = self.gate.state_now
+        if now.state is TradingState.HALTED and order.intent is not Intent.FLATTEN:
+            return f"trading HALTED before the order was sent ({now.reason})"
+        if order.intent is Intent.ENTRY and not now.state.allows_entries:
+            return f"trading {now.state} before the entry was sent ({now.reason})"
         return None
 
     async def _resolve_unknown(self, order: OrderRequest, exc: Exception) -> None:

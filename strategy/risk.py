@@ -21,6 +21,15 @@ class Denial:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class StateNow:
+    """The trading state and why, replaced whole on every change: a worker thread about to send
+    an order reads both with one attribute load, never a state paired with another's reason."""
+
+    state: TradingState
+    reason: str
+
+
 class RiskView(Protocol):
     """What the gate reads from the book."""
 
@@ -43,8 +52,7 @@ class RiskGate:
         self._limits = limits
         self._symbols = frozenset(symbols)
         self._clock = clock
-        self._state = state
-        self._state_reason = ""
+        self._now = StateNow(state, "")
         self._day = ""
         self._day_from = self._day_until = 0.0  # when `_day` starts and ends
         self._orders_today = 0
@@ -53,11 +61,16 @@ class RiskGate:
 
     @property
     def state(self) -> TradingState:
-        return self._state
+        return self._now.state
 
     @property
     def state_reason(self) -> str:
-        return self._state_reason
+        return self._now.reason
+
+    @property
+    def state_now(self) -> StateNow:
+        """Safe to read from any thread (see StateNow)."""
+        return self._now
 
     @property
     def limits(self) -> RiskLimits:
@@ -81,8 +94,7 @@ class RiskGate:
         self._count(ts)
 
     def set_state(self, state: TradingState, reason: str) -> None:
-        self._state = state
-        self._state_reason = reason
+        self._now = StateNow(state, reason)
 
     def check(
         self, order: OrderRequest, view: RiskView, bar_ts: float | None = None
@@ -98,10 +110,11 @@ class RiskGate:
         return denial
 
     def _state_rule(self, order: OrderRequest) -> Denial | None:
-        if self._state is TradingState.HALTED:
-            return Denial("state", f"trading is HALTED ({self._state_reason or 'no reason'})")
-        if order.intent is Intent.ENTRY and not self._state.allows_entries:
-            return Denial("state", f"trading is {self._state}: exits only ({self._state_reason})")
+        now = self._now
+        if now.state is TradingState.HALTED:
+            return Denial("state", f"trading is HALTED ({now.reason or 'no reason'})")
+        if order.intent is Intent.ENTRY and not now.state.allows_entries:
+            return Denial("state", f"trading is {now.state}: exits only ({now.reason})")
         return None
 
     def _basic_rules(self, order: OrderRequest, view: RiskView) -> Denial | None:

@@ -34,7 +34,8 @@ class OrderRejected(BrokerError):
 
 class SendRefused(OrderRejected):
     """Final, and never sent: the engine's check, asked immediately before the request went
-    out (after any wait for the rate limit), refused it (a HALT or a pause came meanwhile)."""
+    out (after any wait for the rate limit or a worker thread), refused it (a HALT or a pause
+    came meanwhile)."""
 
 
 class BrokerUnavailable(BrokerError):
@@ -54,7 +55,8 @@ class Broker(Protocol):
         ...
 
     def guard(self, check: SendCheck) -> None:
-        """Register the check asked immediately before each order goes out; a reason it
+        """Register the check asked immediately before each order goes out, possibly in the
+        thread that sends it (so it reads only what another thread may read); a reason it
         returns makes `submit` raise SendRefused without sending anything."""
         ...
 

@@ -54,6 +54,7 @@ async def start_live(
     tmp_path: Path,
     bars_back: int = 21,
     config_values: Mapping[str, object] | None = None,
+    backfill_timeout_sec: float = 10.0,
     **broker_kw: object,
 ) -> Live:
     alpaca = AlpacaFake()
@@ -95,6 +96,7 @@ async def start_live(
         alpaca.data_stream_url,
         alpaca.data_url,
         in_session=lambda prev_ts, ts: True,  # test bars follow the wall clock, day or night
+        timeout_sec=backfill_timeout_sec,
     )
     account = await broker.account()
     service = TradingService(

@@ -64,6 +64,7 @@ def from_alpaca(
     data_url: str,
     feed: str,
     cache_folder: Path,
+    timeout_sec: float,
 ) -> tuple[Sequence[Bar], Path, bool]:
     """(bars, cache file, whether it came from the cache). Blocking: run it in a thread.
     `start` and `end` are dates (YYYY-MM-DD, UTC)."""
@@ -74,11 +75,13 @@ def from_alpaca(
     from alpaca.data.timeframe import TimeFrame
 
     from strategy.venues.alpaca.feed import bars_of
+    from strategy.venues.alpaca.timeouts import bound_requests
 
     path = cache_path(cache_folder, symbols, start, end, feed)
     if path.is_file():
         return from_csv(path), path, True
     client = StockHistoricalDataClient(api_key, secret_key, url_override=data_url or None)
+    bound_requests(client, timeout_sec)
     request = StockBarsRequest(
         symbol_or_symbols=list(symbols),
         timeframe=TimeFrame.Minute,

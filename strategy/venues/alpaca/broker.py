@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import requests
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.models import FailedClosePositionDetails
@@ -58,24 +57,13 @@ from strategy.venues.alpaca.streams import (
     quiet_refusals,
     stop_stream,
 )
+from strategy.venues.alpaca.timeouts import bound_requests, stream_params
 from strategy.venues.alpaca.tracking import OrderTracker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # TradeAccount flags under which Alpaca accepts no order on the account, exits included
 BLOCKING_FLAGS = ("account_blocked", "trading_blocked", "trade_suspended_by_user")
-
-
-class _TimeoutSession(requests.Session):
-    """alpaca-py sets no request timeout; every request through this session has one."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(*args, **kwargs)
 
 
 class _ReconnectingTradingStream(RefusalHook, TradingStream):
@@ -93,6 +81,14 @@ class _ReconnectingTradingStream(RefusalHook, TradingStream):
 
 def _send_anything(order: OrderRequest) -> str | None:
     return None
+
+
+def _checked_call(check: Callable[[], str | None] | None, fn: Callable[..., T], *args: Any) -> T:
+    """In the worker thread: the check, then at once the request it allows."""
+    refusal = check() if check is not None else None
+    if refusal is not None:
+        raise SendRefused(refusal)
+    return fn(*args)
 
 
 class AlpacaBroker:
@@ -144,10 +140,14 @@ class AlpacaBroker:
         reread_backoff_sec: float = 0.2,
     ) -> AlpacaBroker:
         client = TradingClient(api_key, secret_key, paper=paper, url_override=trading_url or None)
-        client._session = _TimeoutSession(timeout_sec)  # the client has no timeout of its own
+        bound_requests(client, timeout_sec)
         client._retry = 0  # we own the retry policy: a blind retry could place a second order
         stream = _ReconnectingTradingStream(
-            api_key, secret_key, paper=paper, url_override=stream_url or None
+            api_key,
+            secret_key,
+            paper=paper,
+            url_override=stream_url or None,
+            websocket_params=stream_params(timeout_sec),
         )
         return cls(
             client,
@@ -164,13 +164,13 @@ class AlpacaBroker:
         self, fn: Callable[..., T], *args: Any, send_check: Callable[[], str | None] | None = None
     ) -> T:
         """One REST call, paced, in a worker thread, errors mapped to the BrokerError tree.
-        `send_check` is asked after the wait for the rate limit, right before the request."""
+        `send_check` is asked in that thread right before the request: neither the wait for
+        the rate limit nor the wait for a free thread comes between the check and the wire."""
         await self._bucket.acquire()
-        refusal = send_check() if send_check is not None else None
-        if refusal is not None:
-            raise SendRefused(refusal)
         try:
-            result = await asyncio.to_thread(fn, *args)
+            result = await asyncio.to_thread(_checked_call, send_check, fn, *args)
+        except SendRefused:
+            raise
         except Exception as exc:
             mapped = broker_error(exc)
             if isinstance(mapped, RateLimited):

@@ -2,10 +2,12 @@
 asyncio.run). No bar is skipped: after every (re)subscription, and whenever a symbol's bar
 comes more than a minute after its previous one during the session, the missing minutes are
 backfilled over REST while live bars wait; bars reach the engine once each, in time order.
+A backfill that has not answered within `timeout_sec` is given up: live bars wait no longer.
 
 Incidents go out through `on_problem(key, severity, message)` / `on_recovered(key, message)`
 (wired by the service; the defaults log): `feed-gap` when missing minutes could not be
-backfilled, `feed-auth` when Alpaca refuses the keys or the data subscription.
+backfilled or a backfill did not answer in time, `feed-auth` when Alpaca refuses the keys or
+the data subscription.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.enums import DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
@@ -36,11 +39,16 @@ from strategy.venues.alpaca.streams import (
     quiet_refusals,
     stop_stream,
 )
+from strategy.venues.alpaca.timeouts import bound_requests, stream_params
 
 log = logging.getLogger(__name__)
 BAR_SEC = 60
 SESSION_SEC = 6.5 * 3600
 FEED_GAP = "feed-gap"
+
+
+class BackfillTimeout(Exception):
+    """The historical bars API did not answer within the feed's timeout."""
 
 
 def same_session(prev_ts: float, ts: float) -> bool:
@@ -100,6 +108,7 @@ class AlpacaFeed:
         clock: Clock,
         feed: DataFeed,
         in_session: Callable[[float, float], bool] = same_session,
+        timeout_sec: float = 10.0,
     ) -> None:
         self._stream = stream
         self._history = history
@@ -107,6 +116,7 @@ class AlpacaFeed:
         self._clock = clock
         self._data_feed = feed
         self._in_session = in_session
+        self._timeout = timeout_sec
         self._queue: asyncio.Queue[Bar] = asyncio.Queue()
         self._last: dict[str, float] = {}
         self._held: list[Bar] | None = None  # live bars waiting for a running backfill
@@ -132,13 +142,19 @@ class AlpacaFeed:
         stream_url: str,
         data_url: str,
         in_session: Callable[[float, float], bool] = same_session,
+        timeout_sec: float = 10.0,
     ) -> AlpacaFeed:
         feed = DataFeed.SIP if data_feed == "sip" else DataFeed.IEX
         stream = _ReconnectingDataStream(
-            api_key, secret_key, feed=feed, url_override=stream_url or None
+            api_key,
+            secret_key,
+            feed=feed,
+            url_override=stream_url or None,
+            websocket_params=stream_params(timeout_sec),
         )
         history = StockHistoricalDataClient(api_key, secret_key, url_override=data_url or None)
-        return cls(stream, history, symbols, clock, feed, in_session)
+        bound_requests(history, timeout_sec)
+        return cls(stream, history, symbols, clock, feed, in_session, timeout_sec)
 
     @property
     def last_bar_ts(self) -> float | None:
@@ -226,7 +242,13 @@ class AlpacaFeed:
         failure: Exception | None = None
         if start <= end:
             try:
-                missed = await self._fetch(symbols, start, end)
+                async with asyncio.timeout(self._timeout):  # the live bars are waiting
+                    missed = await self._fetch(symbols, start, end)
+            except (TimeoutError, requests.Timeout):
+                failure = BackfillTimeout(
+                    f"the historical bars API did not answer {', '.join(symbols)} "
+                    f"{_hhmm(start)}-{_hhmm(end)} UTC within {self._timeout:g} s"
+                )
             except Exception as exc:  # any failure: what was missed is reported, not raised
                 failure = exc
         self._release(missed, failure)
@@ -277,6 +299,11 @@ class AlpacaFeed:
                 "warning",
                 f"bars missing for {', '.join(gaps)} UTC and the backfill failed "
                 f"({type(failure).__name__}: {failure}); the strategy went on without them",
+            )
+        elif isinstance(failure, BackfillTimeout):  # whether bars were missed is unknown
+            self._gap_reported = True
+            self.on_problem(
+                FEED_GAP, "warning", f"market-data backfill: {failure}; live bars went on"
             )
         else:
             log.warning(
