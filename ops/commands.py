@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ops import messages
+from ops.adoption import adoption_price, operator_gain
 from ops.audited_core import AuditedCore
 from ops.checklist import TEST_ALERT
 from ops.checklist import evaluate as evaluate_checklist
@@ -291,18 +292,33 @@ class CommandCore(AuditedCore):
         symbol = args[0].upper()
         if symbol not in self.service.engine.symbols:
             raise CommandError(f"{symbol} is not a configured symbol. {messages.ADOPT_USAGE}")
-        broker_qty, broker_avg = await self._broker_position(symbol)
-        book_qty = self.service.book.position_qty(symbol)
+        broker_qty, broker_avg, broker_price = await self._broker_position(symbol)
+        book = self.service.book
+        book_qty = book.position_qty(symbol)
         if broker_qty == book_qty:
             raise CommandError(messages.ADOPT_AGREE.format(symbol=symbol, qty=book_qty))
+        now, fresh_sec = (
+            self.service.clock.now(),
+            self.service.settings.number("risk.stale_bar_sec"),
+        )
+        price = adoption_price(book, symbol, now, fresh_sec, broker_avg, broker_price)
+        gain = operator_gain(book, symbol, broker_qty, broker_avg, price.price)
 
         async def apply(confirmer: str) -> Result:
-            if await self._broker_position(symbol) != (broker_qty, broker_avg):
+            qty, avg, price_now = await self._broker_position(symbol)
+            if (qty, avg) != (broker_qty, broker_avg):
                 raise CommandError(messages.ADOPT_MOVED.format(symbol=symbol))
-            self.service.adopt_position(symbol, broker_qty, broker_avg, confirmer)
+            done = self.service.adopt_position(symbol, qty, avg, confirmer, price_now)
             return Done(
-                f"{symbol}: book set to the broker's {broker_qty:+d} @ {broker_avg:.2f} "
-                f"by {confirmer}"
+                messages.ADOPTED.format(
+                    symbol=symbol,
+                    qty=qty,
+                    added=done.added,
+                    price=done.price.price,
+                    source=done.price.source,
+                    user=confirmer,
+                    gain=done.operator_pnl,
+                )
             )
 
         return self._ask(
@@ -310,12 +326,14 @@ class CommandCore(AuditedCore):
             user,
             channel,
             f"adopt {symbol}: book {book_qty:+d} -> broker {broker_qty:+d}",
-            (
-                f"the book's {symbol} position becomes {broker_qty:+d} @ {broker_avg:.2f}",
-                "no order is sent; P&L from here on is measured from the broker's average",
-                f"the book pays for the {broker_qty - book_qty:+d} shares it did not have at "
-                f"{broker_avg:.2f}, so its equity stays the broker's",
-                "the strategy trades the symbol again from now on",
+            messages.adopt_preview(
+                symbol,
+                broker_qty - book_qty,
+                broker_qty,
+                broker_avg,
+                price.price,
+                price.source,
+                gain,
             ),
             apply,
         )
@@ -342,15 +360,16 @@ class CommandCore(AuditedCore):
             "fills it made before stay booked"
         )
 
-    async def _broker_position(self, symbol: str) -> tuple[int, float]:
+    async def _broker_position(self, symbol: str) -> tuple[int, float, float | None]:
+        """(qty, average price, current price) at the broker; (0, 0.0, None) if it holds none."""
         try:
             held = await self.service.broker.positions()
         except BrokerError as exc:
             raise CommandError(f"cannot read the broker's positions: {exc}") from exc
         for position in held:
             if position.symbol == symbol:
-                return position.qty, position.avg_price
-        return 0, 0.0
+                return position.qty, position.avg_price, position.market_price
+        return 0, 0.0, None
 
     def _test_alert(self, user: str) -> Done:
         message = f"test alert fired by {user}: if you can read this, alerts reach you"

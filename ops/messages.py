@@ -63,6 +63,27 @@ RESUME_BLOCKED_KILL_FILE = "the kill switch file {path} exists: remove it before
 ADOPT_USAGE = "usage: adopt <symbol>, e.g. `adopt SPY` (after `reconcile` shows a difference)"
 ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to adopt"
 ADOPT_MOVED = "the broker's {symbol} position changed since this was asked; nothing applied"
+ADOPTED = (
+    "{symbol}: the book holds the broker's {qty:+d}, by {user}: it bought the {added:+d} it "
+    "lacked at {price:.2f} ({source}); their P&L until then, {gain:+,.2f}, stays yours"
+)
+OPERATOR_PNL = ", with {pnl:+,.2f} of your own P&L (your shares until adopted, your orders)"
+
+
+def adopt_preview(
+    symbol: str, added: int, qty: int, avg: float, price: float, source: str, gain: float
+) -> tuple[str, ...]:
+    """What confirming `adopt` does: the book buys the missing shares at the market price."""
+    return (
+        f"the book's {symbol} position becomes the broker's {qty:+d}; no order is sent",
+        f"the book buys the {added:+d} shares it does not have at the market price when you "
+        f"confirm (now {price:.2f}, {source}), so its equity does not move",
+        f"their P&L until then (now {gain:+,.2f} against the broker's average {avg:.2f}) stays "
+        "yours: it is not in today's P&L, the daily loss limit or the drawdown",
+        "the strategy trades the symbol again from now on",
+    )
+
+
 ACK_USAGE = "usage: {verb} <incident>, e.g. `{verb} feed-stale`; open: {open}"
 ACK_UNKNOWN = "no open incident '{key}'; open: {open}"
 CANCEL_ORDER_USAGE = "usage: cancel-order <client_order_id>, as the incident names it"

@@ -60,6 +60,7 @@ LAST_EVENT = "select event, run_id from runs where run_id != ? order by id desc 
 NEWEST_ROW = "select wall_ts from {table} order by id desc limit 1"
 DAY_START = "select equity from day_start where day = ? order by id desc limit 1"
 PEAK = "select max(equity) as peak from equity"
+OPERATOR_PNL = "select coalesce(sum(amount), 0.0) as total from operator_pnl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,8 @@ async def recover(service: TradingService) -> RecoveryReport:
     held, foreign, journal_only = _positions(service, at_broker, expected)
     account = await _read(service, service.broker.account, "Alpaca account")
     book = service.book
+    operator_pnl = await service.journal.aquery(OPERATOR_PNL)
+    book.restore_operator_pnl(float(operator_pnl[0]["total"]))  # type: ignore[arg-type]
     day = trading_date(service.clock.now())
     rows = await service.journal.aquery(DAY_START, (day,))
     if rows:
