@@ -16,10 +16,10 @@ from ops.checklist import TEST_ALERT
 from ops.checklist import evaluate as evaluate_checklist
 from ops.config import ConfigError, ParamSpec, find_param, parse_value
 from ops.confirm import Confirmations, Pending
+from ops.foreign_orders import FOREIGN_ORDER_INCIDENT
 from ops.formatting import allowed_range, format_value
 from ops.parsing import ParsedCommand, parse_command
 from ops.queries import Queries
-from ops.recovery import FOREIGN_ORDER_INCIDENT
 from ops.results import (
     CommandError,
     ConfirmRequest,
@@ -28,7 +28,7 @@ from ops.results import (
     Result,
 )
 from ops.service import TradingService
-from strategy.types import TradingState
+from strategy.types import Intent, TradingState
 from strategy.venue import BrokerError
 
 log = logging.getLogger(__name__)
@@ -355,9 +355,10 @@ class CommandCore(AuditedCore):
         self.service.resolve(
             f"{FOREIGN_ORDER_INCIDENT}{r.symbol}", f"{coid}: cancel sent by {user}"
         )
+        filled = "stay yours until adopted" if r.intent is Intent.FOREIGN else "stay booked"
         return Done(
             f"cancel of {coid} ({r.side} {r.qty} {r.symbol}) sent by {user}; "
-            "fills it made before stay booked"
+            f"shares it filled before {filled}"
         )
 
     async def _broker_position(self, symbol: str) -> tuple[int, float, float | None]:

@@ -91,8 +91,14 @@ CANCEL_ORDER_UNKNOWN = "no working order '{coid}' (see `/trade status` for worki
 CANCEL_ORDER_FAILED = "the broker refused to cancel {coid}: {error}"
 FOREIGN_ORDER = (
     "{symbol}: an open order at the broker that the journal never sent: {coid} ({side} {qty}, "
-    "{status}). It is tracked, so its fills are booked, and {symbol} sends nothing else while it "
-    "works. Leave it to work, or cancel it: `/trade cancel-order {coid}`"
+    "{status}). It stays yours: its fills are held for you, not traded by the strategy until "
+    "you adopt them, and {symbol} sends nothing else while it works. Leave it to work, or "
+    "cancel it: `/trade cancel-order {coid}`"
+)
+FOREIGN_FILLED = (
+    "{symbol}: your order {coid} filled ({side} {qty}): the broker holds {held:+d} shares of "
+    "yours; the strategy does not trade {symbol} until you adopt them "
+    "(`/trade adopt {symbol}`); they count in exposure limits"
 )
 
 # The kill preview summarises a long book: the biggest positions, then the rest in one line.

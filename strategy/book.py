@@ -24,7 +24,7 @@ from strategy.params import StrategyParams
 from strategy.position_math import change_position
 from strategy.recorder import Recorder
 from strategy.slippage import SlippageSample, SlippageStats
-from strategy.types import OrderRequest, OrderStatus, OrderUpdate
+from strategy.types import Intent, OrderRequest, OrderStatus, OrderUpdate
 
 # Final orders kept in memory after they finish, oldest dropped first: more than one kill's
 # flatten orders at 1,000 symbols, so its report still reads every exit's fills.
@@ -165,6 +165,9 @@ class Book:
         ) / cum
         order.filled_qty = cum
         request = order.request
+        if request.intent is Intent.FOREIGN:
+            self._foreign_fill(request, delta, price, commission)
+            return
         self._cash -= request.side.sign * delta * price + commission
         self._commissions += commission
         self._move_position(
@@ -175,6 +178,14 @@ class Book:
         self._slippage.add(SlippageSample(request.symbol, request.side, bps, delta, update.ts))
         self.fills_count += 1
         self._recorder.record("fills", fill_row(request, update.ts, delta, price, commission, bps))
+
+    def _foreign_fill(
+        self, request: OrderRequest, delta: int, price: float, commission: float
+    ) -> None:
+        """The operator's order filled: their holding moves, the book's cash does not."""
+        made = self._foreign.fill(request.symbol, request.side.sign * delta, price, commission)
+        if made:
+            self._operator_pnl_row(request.symbol, made, f"{request.client_order_id} filled")
 
     def _operator_pnl_row(self, symbol: str, amount: float, reason: str) -> None:
         row = {"ts": self._clock.now(), "symbol": symbol, "amount": amount, "reason": reason}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from strategy.position_math import change_position
+
 
 def operator_cost(held: int, held_avg: float, broker_qty: int, broker_avg: float) -> float:
     """What each of the operator's shares cost: the broker's cost of the whole position less
@@ -37,6 +39,16 @@ class ForeignHoldings:
             self._held[symbol] = (qty, avg_price)
         else:
             self._held.pop(symbol, None)
+
+    def fill(self, symbol: str, signed_qty: int, price: float, commission: float) -> float:
+        """A fill of the operator's own order moves their holding; returns the operator P&L
+        it made (realized on a reduction, less its commission)."""
+        held, avg = self._held.get(symbol, (0, 0.0))
+        change = change_position(held, avg, signed_qty, price)
+        self.hold(symbol, change.qty, change.avg_price)
+        made = change.realized - commission
+        self.operator_pnl += made
+        return made
 
     def taken(self, symbol: str, made: float) -> None:
         """The book adopted `symbol`: the operator's gain on it up to now is theirs."""
