@@ -7,7 +7,7 @@ no equity and the day's loss budget and the drawdown see only what happens after
      the book then marks the symbol at it;
   3. the book's last mark, however old (the kill, which adopts before it reads anything);
   4. the broker's average price: no price at all, so the shares' gain or loss until now
-     counts as the book's (the confirmation says so).
+     counts as the book's (the adoption's journaled source says so).
 """
 
 from __future__ import annotations

@@ -297,10 +297,8 @@ class CommandCore(AuditedCore):
         book_qty = book.position_qty(symbol)
         if broker_qty == book_qty:
             raise CommandError(messages.ADOPT_AGREE.format(symbol=symbol, qty=book_qty))
-        now, fresh_sec = (
-            self.service.clock.now(),
-            self.service.settings.number("risk.stale_bar_sec"),
-        )
+        fresh_sec = self.service.settings.number("risk.stale_bar_sec")
+        now = self.service.clock.now()
         price = adoption_price(book, symbol, now, fresh_sec, broker_avg, broker_price)
         gain = operator_gain(book, symbol, broker_qty, broker_avg, price.price)
 

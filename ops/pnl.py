@@ -63,7 +63,7 @@ def realized_since(events: list[_Event], since: float) -> tuple[float, float, in
         qty, avg = held.get(e.symbol, (0, 0.0))
         change = change_position(qty, avg, e.signed_qty, e.price)
         held[e.symbol] = (change.qty, change.avg_price)
-        if e.adoption:  # a cost basis like the book's, not a fill (one may realize, as there)
+        if e.adoption:  # not a fill: the book's cost basis moves as there (and may realize)
             realized += change.realized if e.ts >= since else 0.0
             continue
         if e.ts >= since:

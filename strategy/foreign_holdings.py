@@ -55,9 +55,6 @@ class ForeignHoldings:
         self._held.pop(symbol, None)
         self.operator_pnl += made
 
-    def get(self, symbol: str) -> tuple[int, float] | None:
-        return self._held.get(symbol)
-
     def as_dict(self) -> dict[str, tuple[int, float]]:
         return dict(self._held)
 
