@@ -152,6 +152,8 @@ def _cash(c: CashCompare) -> str:
         return line
     if c.foreign_cost:
         line += f" (which paid {money(c.foreign_cost)} for the shares held for you)"
+    if c.operator_pnl:
+        line += messages.OPERATOR_PNL.format(pnl=c.operator_pnl)
     return f"{line}  {'match' if c.matches else f'MISMATCH {signed_money(c.gap)}'}"
 
 

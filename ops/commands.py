@@ -10,15 +10,16 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ops import messages
+from ops.adoption import adoption_price, operator_gain
 from ops.audited_core import AuditedCore
 from ops.checklist import TEST_ALERT
 from ops.checklist import evaluate as evaluate_checklist
 from ops.config import ConfigError, ParamSpec, find_param, parse_value
 from ops.confirm import Confirmations, Pending
+from ops.foreign_orders import FOREIGN_ORDER_INCIDENT
 from ops.formatting import allowed_range, format_value
 from ops.parsing import ParsedCommand, parse_command
 from ops.queries import Queries
-from ops.recovery import FOREIGN_ORDER_INCIDENT
 from ops.results import (
     CommandError,
     ConfirmRequest,
@@ -27,7 +28,7 @@ from ops.results import (
     Result,
 )
 from ops.service import TradingService
-from strategy.types import TradingState
+from strategy.types import Intent, TradingState
 from strategy.venue import BrokerError
 
 log = logging.getLogger(__name__)
@@ -295,18 +296,31 @@ class CommandCore(AuditedCore):
         symbol = args[0].upper()
         if symbol not in self.service.engine.symbols:
             raise CommandError(f"{symbol} is not a configured symbol. {messages.ADOPT_USAGE}")
-        broker_qty, broker_avg = await self._broker_position(symbol)
-        book_qty = self.service.book.position_qty(symbol)
+        broker_qty, broker_avg, broker_price = await self._broker_position(symbol)
+        book = self.service.book
+        book_qty = book.position_qty(symbol)
         if broker_qty == book_qty:
             raise CommandError(messages.ADOPT_AGREE.format(symbol=symbol, qty=book_qty))
+        fresh_sec = self.service.settings.number("risk.stale_bar_sec")
+        now = self.service.clock.now()
+        price = adoption_price(book, symbol, now, fresh_sec, broker_avg, broker_price)
+        gain = operator_gain(book, symbol, broker_qty, broker_avg, price.price)
 
         async def apply(confirmer: str) -> Result:
-            if await self._broker_position(symbol) != (broker_qty, broker_avg):
+            qty, avg, price_now = await self._broker_position(symbol)
+            if (qty, avg) != (broker_qty, broker_avg):
                 raise CommandError(messages.ADOPT_MOVED.format(symbol=symbol))
-            self.service.adopt_position(symbol, broker_qty, broker_avg, confirmer)
+            done = self.service.adopt_position(symbol, qty, avg, confirmer, price_now)
             return Done(
-                f"{symbol}: book set to the broker's {broker_qty:+d} @ {broker_avg:.2f} "
-                f"by {confirmer}"
+                messages.ADOPTED.format(
+                    symbol=symbol,
+                    qty=qty,
+                    added=done.added,
+                    price=done.price.price,
+                    source=done.price.source,
+                    user=confirmer,
+                    gain=done.operator_pnl,
+                )
             )
 
         return self._ask(
@@ -314,12 +328,14 @@ class CommandCore(AuditedCore):
             user,
             channel,
             f"adopt {symbol}: book {book_qty:+d} -> broker {broker_qty:+d}",
-            (
-                f"the book's {symbol} position becomes {broker_qty:+d} @ {broker_avg:.2f}",
-                "no order is sent; P&L from here on is measured from the broker's average",
-                f"the book pays for the {broker_qty - book_qty:+d} shares it did not have at "
-                f"{broker_avg:.2f}, so its equity stays the broker's",
-                "the strategy trades the symbol again from now on",
+            messages.adopt_preview(
+                symbol,
+                broker_qty - book_qty,
+                broker_qty,
+                broker_avg,
+                price.price,
+                price.source,
+                gain,
             ),
             apply,
         )
@@ -341,20 +357,22 @@ class CommandCore(AuditedCore):
         self.service.resolve(
             f"{FOREIGN_ORDER_INCIDENT}{r.symbol}", f"{coid}: cancel sent by {user}"
         )
+        filled = "stay yours until adopted" if r.intent is Intent.FOREIGN else "stay booked"
         return Done(
             f"cancel of {coid} ({r.side} {r.qty} {r.symbol}) sent by {user}; "
-            "fills it made before stay booked"
+            f"shares it filled before {filled}"
         )
 
-    async def _broker_position(self, symbol: str) -> tuple[int, float]:
+    async def _broker_position(self, symbol: str) -> tuple[int, float, float | None]:
+        """(qty, average price, current price) at the broker; (0, 0.0, None) if it holds none."""
         try:
             held = await self.service.broker.positions()
         except BrokerError as exc:
             raise CommandError(f"cannot read the broker's positions: {exc}") from exc
         for position in held:
             if position.symbol == symbol:
-                return position.qty, position.avg_price
-        return 0, 0.0
+                return position.qty, position.avg_price, position.market_price
+        return 0, 0.0, None
 
     def _test_alert(self, user: str) -> Done:
         message = f"test alert fired by {user}: if you can read this, alerts reach you"

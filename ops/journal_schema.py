@@ -80,7 +80,11 @@ SCHEMA: dict[str, dict[str, type]] = {
     "anomalies": {"kind": TEXT, "detail": TEXT},
     "state_changes": {"state": TEXT, "reason": TEXT, "user": TEXT},
     "day_start": {"day": TEXT, "equity": REAL},  # each trading day's starting equity
-    "adoptions": {"symbol": TEXT, "qty": INT, "avg_price": REAL, "user": TEXT},  # qty added
+    # qty: the shares the book bought; avg_price: what it paid each (the market price)
+    "adoptions": {"symbol": TEXT, "qty": INT, "avg_price": REAL, "user": TEXT},
+    # the operator's P&L inside the account, in the broker's cash but never the book's: their
+    # shares' gain until adopted, their own orders' realized P&L and commissions
+    "operator_pnl": {"symbol": TEXT, "amount": REAL, "reason": TEXT},
     "charges": {"amount": REAL, "reason": TEXT, "ref": TEXT},  # outside fills; dividends < 0
     "runs": {"event": TEXT, "detail": TEXT},  # a run's events: start, stop, notice, kill...
     "run_info": {"pid": INT, "host": TEXT, "venue": TEXT, "config": TEXT},  # one row per run

@@ -67,7 +67,7 @@ class KillHost(Protocol):
         self, name: str, run: Callable[[], Coroutine[Any, Any, None]]
     ) -> asyncio.Task[Any]: ...
 
-    def adopt_position(self, symbol: str, qty: int, avg_price: float, user: str) -> None: ...
+    def adopt_position(self, symbol: str, qty: int, avg_price: float, user: str) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +179,16 @@ class KillSwitch:
 
     def _adopt_foreign(self, user: str) -> None:
         """The kill closes everything at the broker, the operator's foreign holdings too: the
-        book takes them in first (paying their cost, as `adopt` does), so their closing fills
-        balance instead of leaving the book short what it never held."""
+        book takes them in first (at the market price, as `adopt` does: their gain or loss
+        until now stays the operator's), so their closing fills balance instead of leaving
+        the book short what it never held."""
         book = self._host.book
         for symbol, (qty, avg) in book.foreign().items():
-            self._host.adopt_position(
-                symbol, book.position_qty(symbol) + qty, avg, f"kill by {user}"
-            )
+            own = book.position(symbol)
+            held, cost = (own.qty, own.qty * own.avg_price) if own is not None else (0, 0.0)
+            total = held + qty  # the broker's position, at its average cost
+            broker_avg = (cost + qty * avg) / total if total else avg
+            self._host.adopt_position(symbol, total, broker_avg, f"kill by {user}")
 
     def _flattener(self) -> Flattener:
         settings = self._host.settings

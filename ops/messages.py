@@ -73,6 +73,27 @@ KILL_FAILED = "the kill failed: {error}"
 ADOPT_USAGE = "usage: adopt <symbol>, e.g. `adopt SPY` (after `reconcile` shows a difference)"
 ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to adopt"
 ADOPT_MOVED = "the broker's {symbol} position changed since this was asked; nothing applied"
+ADOPTED = (
+    "{symbol}: the book holds the broker's {qty:+d}, by {user}: it bought the {added:+d} it "
+    "lacked at {price:.2f} ({source}); their P&L until then, {gain:+,.2f}, stays yours"
+)
+OPERATOR_PNL = ", with {pnl:+,.2f} of your own P&L (your shares until adopted, your orders)"
+
+
+def adopt_preview(
+    symbol: str, added: int, qty: int, avg: float, price: float, source: str, gain: float
+) -> tuple[str, ...]:
+    """What confirming `adopt` does: the book buys the missing shares at the market price."""
+    return (
+        f"the book's {symbol} position becomes the broker's {qty:+d}; no order is sent",
+        f"the book buys the {added:+d} shares it does not have at the market price when you "
+        f"confirm (now {price:.2f}, {source}), so its equity does not move",
+        f"their P&L until then (now {gain:+,.2f} against the broker's average {avg:.2f}) stays "
+        "yours: it is not in today's P&L, the daily loss limit or the drawdown",
+        "the strategy trades the symbol again from now on",
+    )
+
+
 ACK_USAGE = "usage: {verb} <incident>, e.g. `{verb} feed-stale`; open: {open}"
 ACK_UNKNOWN = "no open incident '{key}'; open: {open}"
 CANCEL_ORDER_USAGE = "usage: cancel-order <client_order_id>, as the incident names it"
@@ -80,8 +101,14 @@ CANCEL_ORDER_UNKNOWN = "no working order '{coid}' (see `/trade status` for worki
 CANCEL_ORDER_FAILED = "the broker refused to cancel {coid}: {error}"
 FOREIGN_ORDER = (
     "{symbol}: an open order at the broker that the journal never sent: {coid} ({side} {qty}, "
-    "{status}). It is tracked, so its fills are booked, and {symbol} sends nothing else while it "
-    "works. Leave it to work, or cancel it: `/trade cancel-order {coid}`"
+    "{status}). It stays yours: its fills are held for you, not traded by the strategy until "
+    "you adopt them, and {symbol} sends nothing else while it works. Leave it to work, or "
+    "cancel it: `/trade cancel-order {coid}`"
+)
+FOREIGN_FILLED = (
+    "{symbol}: your order {coid} filled ({side} {qty}): the broker holds {held:+d} shares of "
+    "yours; the strategy does not trade {symbol} until you adopt them "
+    "(`/trade adopt {symbol}`); they count in exposure limits"
 )
 
 # The kill preview summarises a long book: the biggest positions, then the rest in one line.

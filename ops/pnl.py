@@ -50,7 +50,7 @@ class _Event:
     signed_qty: int
     price: float
     commission: float
-    adoption: bool  # an operator took shares into the book at the broker's average price
+    adoption: bool  # the book bought an operator's shares at the market price
 
 
 def realized_since(events: list[_Event], since: float) -> tuple[float, float, int]:
@@ -61,11 +61,11 @@ def realized_since(events: list[_Event], since: float) -> tuple[float, float, in
     fills = 0
     for e in sorted(events, key=lambda e: e.ts):
         qty, avg = held.get(e.symbol, (0, 0.0))
-        if e.adoption:
-            held[e.symbol] = (qty + e.signed_qty, e.price)
-            continue
         change = change_position(qty, avg, e.signed_qty, e.price)
         held[e.symbol] = (change.qty, change.avg_price)
+        if e.adoption:  # not a fill: the book's cost basis moves as there (and may realize)
+            realized += change.realized if e.ts >= since else 0.0
+            continue
         if e.ts >= since:
             realized += change.realized
             commissions += e.commission

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 
+from ops import messages
 from ops.results import CashCompare, PositionCompare, PositionsResult
 from ops.service import TradingService
+from strategy.foreign_holdings import operator_cost
 from strategy.venue import BrokerError
 
 INCIDENT_PREFIX = "reconcile:"
@@ -51,8 +53,9 @@ async def _cash(service: TradingService) -> CashCompare:
     return CashCompare(
         book=book.cash,
         broker=broker,
-        foreign_cost=sum(qty * avg for qty, avg in book.foreign().values()),
+        foreign_cost=book.foreign_cost(),
         tolerance=service.settings.number("monitoring.cash_tolerance"),
+        operator_pnl=book.operator_pnl,
     )
 
 
@@ -87,8 +90,9 @@ async def reconcile(service: TradingService) -> PositionsResult:
             service.resolve(key, f"{row.symbol}: book and broker agree")
         else:
             if not book.has_working_order(row.symbol):  # else it may be a fill on its way
-                extra = (row.broker_qty or 0) - row.book_qty
-                book.hold_foreign(row.symbol, extra, row.broker_avg or row.book_avg or 0.0)
+                broker_qty, book_avg = row.broker_qty or 0, row.book_avg or 0.0
+                cost = operator_cost(row.book_qty, book_avg, broker_qty, row.broker_avg or 0.0)
+                book.hold_foreign(row.symbol, broker_qty - row.book_qty, cost)
             message = (
                 f"{row.symbol}: book {row.book_qty:+d}, broker {row.broker_qty or 0:+d} shares;"
                 f" the strategy does not trade {row.symbol} until you adopt the broker's view"
@@ -119,6 +123,7 @@ async def _reconcile_cash(service: TradingService) -> None:
         "critical",
         f"cash: broker ${cash.broker:,.2f}, book ${cash.book:,.2f}"
         + (f" less ${cash.foreign_cost:,.2f} of shares held for you" if cash.foreign_cost else "")
+        + (messages.OPERATOR_PNL.format(pnl=cash.operator_pnl) if cash.operator_pnl else "")
         + f": {'-' if cash.gap < 0 else '+'}${abs(cash.gap):,.2f} unexplained (tolerance "
         f"${cash.tolerance:,.2f}); loss and "
         "drawdown limits use the book's figure",

@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
-from ops import messages
+from ops.foreign_orders import track_foreign, watch_foreign_orders
 from ops.reconcile import INCIDENT_PREFIX
 from ops.retry import retry_transient
 from ops.service import TradingService
-from strategy.book_records import order_row
 from strategy.market_day import trading_date
 from strategy.types import (
     BrokerPosition,
@@ -32,7 +31,6 @@ from strategy.types import (
     TimeInForce,
 )
 
-FOREIGN_ORDER_INCIDENT = "order-foreign:"
 T = TypeVar("T")
 
 UNFINISHED = """
@@ -60,6 +58,7 @@ LAST_EVENT = "select event, run_id from runs where run_id != ? order by id desc 
 NEWEST_ROW = "select wall_ts from {table} order by id desc limit 1"
 DAY_START = "select equity from day_start where day = ? order by id desc limit 1"
 PEAK = "select max(equity) as peak from equity"
+OPERATOR_PNL = "select coalesce(sum(amount), 0.0) as total from operator_pnl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +136,14 @@ async def recover(service: TradingService) -> RecoveryReport:
     crash = await _crash_note(service)
     working, finished, unknown = await _orders(service)
     open_orders = await _read(service, service.broker.open_orders, "Alpaca open orders")
-    foreign_orders = [_track_foreign(service, o) for o in _foreign(service, open_orders)]
+    watch_foreign_orders(service)
+    foreign_orders = []
+    for listed in _foreign(service, open_orders):
+        coid = listed.client_order_id  # looked up by id: the broker then follows it like ours
+        found = await _read(
+            service, partial(service.broker.get_order, coid), f"Alpaca order {coid}"
+        )
+        foreign_orders.append(track_foreign(service, found or listed))
     await service.journal.aflush()  # the fills found above count in the expected positions
     expected = {
         str(row["symbol"]): int(row["qty"])  # type: ignore[call-overload]
@@ -147,6 +153,8 @@ async def recover(service: TradingService) -> RecoveryReport:
     held, foreign, journal_only = _positions(service, at_broker, expected)
     account = await _read(service, service.broker.account, "Alpaca account")
     book = service.book
+    operator_pnl = await service.journal.aquery(OPERATOR_PNL)
+    book.restore_operator_pnl(float(operator_pnl[0]["total"]))  # type: ignore[arg-type]
     day = trading_date(service.clock.now())
     rows = await service.journal.aquery(DAY_START, (day,))
     if rows:
@@ -224,7 +232,8 @@ async def _orders(service: TradingService) -> tuple[list[str], list[str], list[s
                 "reason": "found at start-up",
             },
         )
-        await _journal_missed_fill(service, request, update.filled_qty, update.filled_avg_price)
+        if request.intent is not Intent.FOREIGN:  # the operator's fills are not the bot's
+            await _journal_missed_fill(service, request, update.filled_qty, update.filled_avg_price)
         if update.status.is_final:
             finished.append(f"{label}: {update.status}, filled {update.filled_qty}")
         else:
@@ -263,39 +272,6 @@ async def _journal_missed_fill(
 def _foreign(service: TradingService, open_orders: list[OrderUpdate]) -> list[OrderUpdate]:
     """Open orders at the broker that the journal never sent (so the book does not track)."""
     return [o for o in open_orders if service.book.order(o.client_order_id) is None]
-
-
-def _track_foreign(service: TradingService, update: OrderUpdate) -> str:
-    """Track it so its fills are booked and its symbol waits for it; the operator is told and
-    may cancel it. Journaled, so a later restart knows it."""
-    side = update.side or Side.BUY
-    last = service.book.last_price(update.symbol)
-    request = OrderRequest(
-        client_order_id=update.client_order_id,
-        symbol=update.symbol,
-        side=side,
-        qty=update.qty,
-        type=OrderType.MARKET,
-        tif=TimeInForce.DAY,
-        limit_price=None,
-        decision_price=last[0] if last else (update.filled_avg_price or 0.0),
-        intent=Intent.ENTRY,
-        created_ts=service.clock.now(),
-    )
-    service.journal.record("orders", order_row(request))
-    service.book.adopt_order(request, update)
-    service.alert(
-        f"{FOREIGN_ORDER_INCIDENT}{update.symbol}",
-        "critical",
-        messages.FOREIGN_ORDER.format(
-            symbol=update.symbol,
-            coid=update.client_order_id,
-            side=side,
-            qty=update.qty,
-            status=update.status,
-        ),
-    )
-    return f"{update.client_order_id} ({side} {update.qty} {update.symbol}): {update.status}"
 
 
 def _positions(

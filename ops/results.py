@@ -102,18 +102,22 @@ class PositionCompare:
 @dataclass(frozen=True, slots=True)
 class CashCompare:
     """Book cash against the broker's. Holdings the bot did not open are in the broker's cash
-    (it paid for them) but kept out of the book's, so the broker should show `foreign_cost`
-    less than the book."""
+    (it paid for them) but kept out of the book's, and so is the operator's gain inside the
+    account (adopted shares' gain until adoption, their own orders' P&L): the broker should
+    show the book less `foreign_cost` plus `operator_pnl`."""
 
     book: float
     broker: float | None  # None when the account could not be read
     foreign_cost: float
     tolerance: float
+    operator_pnl: float = 0.0
 
     @property
     def gap(self) -> float | None:
         """The broker's cash minus what it should be (0 when the books balance)."""
-        return None if self.broker is None else self.broker - (self.book - self.foreign_cost)
+        if self.broker is None:
+            return None
+        return self.broker - (self.book - self.foreign_cost + self.operator_pnl)
 
     @property
     def matches(self) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
+from ops.adoption import Adopted, adoption_price
 from ops.config import Settings
 from ops.journal import Journal
 from ops.kill_switch import KillSwitch
@@ -354,22 +355,32 @@ class TradingService:
         times = "" if count == 1 else f" ({count} times so far)"
         self.alert(key, "critical", f"{where} failed: {exc!r}{times}")
 
-    def adopt_position(self, symbol: str, qty: int, avg_price: float, user: str) -> None:
-        """An operator took the broker's view of one symbol into the book (paying for the shares
-        the book did not have, so its equity stays the broker's)."""
+    def adopt_position(
+        self, symbol: str, qty: int, avg_price: float, user: str, broker_price: float | None = None
+    ) -> Adopted:
+        """An operator took the broker's view of one symbol into the book, buying the shares
+        the book did not have at the market price (ops.adoption): its equity does not move."""
+        now = self.clock.now()
+        fresh_sec = self.settings.number("risk.stale_bar_sec")
+        price = adoption_price(self.book, symbol, now, fresh_sec, avg_price, broker_price)
+        if price.from_broker:
+            self.book.mark(symbol, price.price, now)
         added = qty - self.book.position_qty(symbol)
-        self.book.adopt(symbol, qty, avg_price)
+        made = self.book.adopt(symbol, qty, avg_price, price.price)
         self.journal.record(
-            "adoptions", {"symbol": symbol, "qty": added, "avg_price": avg_price, "user": user}
+            "adoptions", {"symbol": symbol, "qty": added, "avg_price": price.price, "user": user}
         )
-        self.journal.record(
-            "runs", {"event": "adopt", "detail": f"{symbol} {qty:+d} @ {avg_price} by {user}"}
+        detail = (
+            f"{symbol} {qty:+d} (broker average {avg_price:.2f}) at {price.price:.2f}, "
+            f"{price.source}, by {user}; the operator's P&L on them until now {made:+,.2f}"
         )
+        self.journal.record("runs", {"event": "adopt", "detail": detail})
         self.resolve(
             f"reconcile:{symbol}", f"{symbol}: book now matches the broker (adopted by {user})"
         )
         if self.book.position(symbol) is None:
             self._flat(symbol)
+        return Adopted(price, added, made)
 
     # -- kill ------------------------------------------------------------------------------
 

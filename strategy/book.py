@@ -15,15 +15,16 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from strategy.book_records import ALLOWED, BookOrder, Position, order_row
+from strategy.book_records import ALLOWED, BookOrder, Position, fill_row, order_row, update_row
 from strategy.clock import Clock
 from strategy.equity_history import EquityHistory
+from strategy.foreign_holdings import ForeignHoldings, gain_until_adoption
 from strategy.orphan_updates import OrphanUpdates
 from strategy.params import StrategyParams
 from strategy.position_math import change_position
 from strategy.recorder import Recorder
 from strategy.slippage import SlippageSample, SlippageStats
-from strategy.types import OrderRequest, OrderStatus, OrderUpdate
+from strategy.types import Intent, OrderRequest, OrderStatus, OrderUpdate
 
 # Final orders kept in memory after they finish, oldest dropped first: more than one kill's
 # flatten orders at 1,000 symbols, so its report still reads every exit's fills.
@@ -52,7 +53,7 @@ class Book:
         self._positions: dict[str, Position] = {}  # every symbol ever held (keeps realized)
         self._open: dict[str, Position] = {}  # the ones with qty != 0: equity sums only these
         self._last: dict[str, tuple[float, float]] = {}
-        self._foreign: dict[str, tuple[int, float]] = {}  # broker holdings not (yet) ours
+        self._foreign = ForeignHoldings()  # broker holdings not (yet) ours
         self._history = EquityHistory(starting_cash, recorder, equity_curve_len)
         self._slippage = SlippageStats()
         self.fills_count = 0
@@ -114,17 +115,7 @@ class Book:
         delta = update.filled_qty - order.filled_qty
         if delta <= 0 and update.status is order.status:
             return  # a repeat (an ack both emitted and returned, a replay): nothing to journal
-        self._recorder.record(
-            "order_updates",
-            {
-                "ts": update.ts,
-                "client_order_id": update.client_order_id,
-                "status": str(update.status),
-                "filled_qty": update.filled_qty,
-                "avg_price": update.filled_avg_price,
-                "reason": update.reason,
-            },
-        )
+        self._recorder.record("order_updates", update_row(update))
         if delta > 0:
             self._fill(order, update, delta)
         if update.status is order.status:
@@ -174,6 +165,9 @@ class Book:
         ) / cum
         order.filled_qty = cum
         request = order.request
+        if request.intent is Intent.FOREIGN:
+            self._foreign_fill(request, delta, price, commission)
+            return
         self._cash -= request.side.sign * delta * price + commission
         self._commissions += commission
         self._move_position(
@@ -183,20 +177,19 @@ class Book:
         bps = request.side.sign * (price - decision) / decision * 1e4 if decision > 0 else math.nan
         self._slippage.add(SlippageSample(request.symbol, request.side, bps, delta, update.ts))
         self.fills_count += 1
-        self._recorder.record(
-            "fills",
-            {
-                "ts": update.ts,
-                "client_order_id": request.client_order_id,
-                "symbol": request.symbol,
-                "side": str(request.side),
-                "qty": delta,
-                "price": price,
-                "commission": commission,
-                "slippage_bps": bps,
-                "decision_price": decision,
-            },
-        )
+        self._recorder.record("fills", fill_row(request, update.ts, delta, price, commission, bps))
+
+    def _foreign_fill(
+        self, request: OrderRequest, delta: int, price: float, commission: float
+    ) -> None:
+        """The operator's order filled: their holding moves, the book's cash does not."""
+        made = self._foreign.fill(request.symbol, request.side.sign * delta, price, commission)
+        if made:
+            self._operator_pnl_row(request.symbol, made, f"{request.client_order_id} filled")
+
+    def _operator_pnl_row(self, symbol: str, amount: float, reason: str) -> None:
+        row = {"ts": self._clock.now(), "symbol": symbol, "amount": amount, "reason": reason}
+        self._recorder.record("operator_pnl", row)
 
     def _move_position(
         self, symbol: str, signed_qty: int, price: float, params: StrategyParams | None, ts: float
@@ -270,25 +263,45 @@ class Book:
         were bought (start-up), so their cost is given back to keep them out of equity."""
         if paid:
             self._cash += qty * avg_price
-        if qty:
-            self._foreign[symbol] = (qty, avg_price)
-        else:
-            self._foreign.pop(symbol, None)
+        self._foreign.hold(symbol, qty, avg_price)
 
     def foreign(self) -> dict[str, tuple[int, float]]:
-        return dict(self._foreign)
+        return self._foreign.as_dict()
 
     def is_foreign(self, symbol: str) -> bool:
         return symbol in self._foreign
 
-    def adopt(self, symbol: str, broker_qty: int, avg_price: float) -> None:
-        """An operator takes the broker's position into the book. The shares the book did not
-        have are paid for at the broker's average price, so book equity moves only by what the
-        broker's did (nothing), not by their market value."""
-        added = broker_qty - self.position_qty(symbol)
-        self._cash -= added * avg_price
-        self._foreign.pop(symbol, None)
-        self.restore_position(symbol, broker_qty, avg_price)
+    def foreign_cost(self) -> float:
+        return self._foreign.cost()
+
+    @property
+    def operator_pnl(self) -> float:
+        """The operator's gain inside the account: in the broker's cash, not the book's."""
+        return self._foreign.operator_pnl
+
+    def restore_operator_pnl(self, total: float) -> None:
+        """At start-up, the book's cash came from the broker's: the operator's gain journaled
+        by earlier runs is taken out of it again, so book equity carries on where it was."""
+        self._cash -= total - self._foreign.operator_pnl
+        self._foreign.operator_pnl = total
+
+    def adopt(self, symbol: str, broker_qty: int, broker_avg: float, price: float) -> float:
+        """An operator takes the broker's position into the book. The book buys the shares it
+        did not have at `price` (the market price), so equity does not move and the day's loss
+        and the drawdown see only what happens from now on. Their gain or loss until now is
+        the operator's (returned and journaled): the broker's cash paid their cost, the
+        book's their market value."""
+        pos = self._positions.get(symbol)
+        held, avg = (pos.qty, pos.avg_price) if pos is not None and pos.qty else (0, 0.0)
+        added = broker_qty - held
+        made = gain_until_adoption(held, avg, broker_qty, broker_avg, price)
+        self._cash -= added * price
+        params = pos.entry_params if pos is not None else None
+        self._move_position(symbol, added, price, params, self._clock.now())
+        self._foreign.taken(symbol, made)
+        if made:
+            self._operator_pnl_row(symbol, made, f"adopted {added:+d} at {price:.2f}")
+        return made
 
     def apply_params_to_open_positions(self, params: StrategyParams) -> int:
         open_positions = self.positions()
@@ -332,10 +345,7 @@ class Book:
         for symbol, p in self._open.items():
             mark = last.get(symbol)
             gross += abs(p.qty) * (mark[0] if mark is not None else p.avg_price)
-        for symbol, (qty, avg) in self._foreign.items():
-            mark = last.get(symbol)
-            gross += abs(qty) * (mark[0] if mark is not None else avg)
-        return gross
+        return gross + self._foreign.exposure(last)
 
     def charge(self, amount: float, reason: str, ref: str = "") -> None:
         """Money the venue took outside any fill (a fee; negative: a refund, a dividend): cash

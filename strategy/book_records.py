@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strategy.params import StrategyParams
-from strategy.types import OrderRequest, OrderStatus
+from strategy.types import OrderRequest, OrderStatus, OrderUpdate
 
 _S = OrderStatus
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -33,6 +33,33 @@ def order_row(r: OrderRequest) -> dict[str, object]:
         "limit_price": r.limit_price,
         "decision_price": r.decision_price,
         "intent": str(r.intent),
+    }
+
+
+def update_row(u: OrderUpdate) -> dict[str, object]:
+    return {
+        "ts": u.ts,
+        "client_order_id": u.client_order_id,
+        "status": str(u.status),
+        "filled_qty": u.filled_qty,
+        "avg_price": u.filled_avg_price,
+        "reason": u.reason,
+    }
+
+
+def fill_row(
+    r: OrderRequest, ts: float, qty: int, price: float, commission: float, slippage_bps: float
+) -> dict[str, object]:
+    return {
+        "ts": ts,
+        "client_order_id": r.client_order_id,
+        "symbol": r.symbol,
+        "side": str(r.side),
+        "qty": qty,
+        "price": price,
+        "commission": commission,
+        "slippage_bps": slippage_bps,
+        "decision_price": r.decision_price,
     }
 
 

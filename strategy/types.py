@@ -70,6 +70,7 @@ class Intent(enum.StrEnum):
     ENTRY = "entry"
     EXIT = "exit"
     FLATTEN = "flatten"
+    FOREIGN = "foreign"  # an open order the bot never sent: the operator's, its fills theirs
 
 
 @value_type

@@ -333,7 +333,7 @@ async def test_resuming_while_flattening_retries_stops_them_and_closes_the_incid
 async def test_a_kill_takes_foreign_holdings_in_so_the_book_ends_flat(tmp_path: Path) -> None:
     """Shares bought behind the book's back (held for the operator) are closed by the kill
     like the rest; the book takes them in first, so it ends flat with the broker's equity
-    instead of short what it never held."""
+    (less the operator's own P&L on them) instead of short what it never held."""
     h = make_harness(tmp_path, **FAST)
     market = Market(h)
     await holding(h, market, QQQ=4)
@@ -345,7 +345,8 @@ async def test_a_kill_takes_foreign_holdings_in_so_the_book_ends_flat(tmp_path: 
     await market.until(kill)
     assert kill.result().flat and await h.broker.positions() == []
     assert h.service.book.positions() == [] and not h.service.book.foreign()
-    assert h.service.book.equity() == pytest.approx((await h.broker.account()).equity)
+    book = h.service.book
+    assert book.equity() == pytest.approx((await h.broker.account()).equity - book.operator_pnl)
 
 
 async def test_a_late_fill_after_a_restart_that_restored_the_halt_is_flattened(

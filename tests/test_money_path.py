@@ -173,11 +173,10 @@ async def test_an_order_of_unknown_outcome_is_looked_up_until_known_and_alerted(
     assert "order-unknown:SPY" not in h.service.open_alerts
 
 
-async def test_adopting_a_position_moves_cash_so_equity_stays_the_brokers(
-    tmp_path: Path,
-) -> None:
-    """Adopting +7 bought behind the book's back pays for them: book equity equals the broker's
-    instead of rising by their market value; until then the symbol is not traded."""
+async def test_adopting_a_position_moves_cash_so_equity_does_not_move(tmp_path: Path) -> None:
+    """Adopting +7 bought behind the book's back pays for them at the market price: book equity
+    stays where it was (the broker's, less what the operator's buy cost them) instead of
+    rising by their market value; until then the symbol is not traded."""
     h = make_harness(tmp_path)
     await h.push(bar("SPY", 0, 100.0))
     await h.buy_behind_the_books_back("SPY", 7, 100.0)
@@ -190,8 +189,8 @@ async def test_adopting_a_position_moves_cash_so_equity_stays_the_brokers(
     await h.core.confirm(request.nonce, "U1", "C1", "test")
     account = await h.broker.account()
     assert h.service.book.position_qty("SPY") == 7
-    assert h.service.book.equity() == pytest.approx(account.equity)
     assert h.service.book.equity() == pytest.approx(before)
+    assert before == pytest.approx(account.equity - h.service.book.operator_pnl)
     assert not h.service.book.is_foreign("SPY")
 
 
