@@ -140,6 +140,26 @@ async def test_alerts_to_a_channel_without_the_bot_are_dropped_not_piled_up(
     await eventually(lambda: alerts.roots())
 
 
+async def test_a_resolution_whose_root_was_deleted_does_not_hold_the_queue(
+    alerts: Alerts,
+) -> None:
+    """Someone deleted an incident's root: its resolution (message_not_found) is dropped, the
+    next incident is posted, and the same incident raised again opens a new thread."""
+    poster, slack = alerts.poster, alerts.slack
+    poster.raise_alert("feed-stale", "warning", "last bar is 400s old")
+    await eventually(lambda: alerts.roots())
+    slack.delete_message(alerts.roots()[0].ts)
+    poster.resolve_alert("feed-stale", "bars again")
+    poster.raise_alert("drawdown", "warning", "drawdown 16%")
+    poster.raise_alert("feed-stale", "warning", "last bar is 900s old")
+    await eventually(lambda: poster.pending == 0)
+    assert [m.text for m in alerts.roots()] == [
+        ":warning: `drawdown` drawdown 16%",
+        ":warning: `feed-stale` last bar is 900s old",
+    ]
+    assert alerts.tries("RESOLVED `feed-stale`") == 1
+
+
 async def test_refused_blocks_are_posted_as_plain_text(alerts: Alerts) -> None:
     """Slack refuses an incident's blocks once: the same text goes out at once without them,
     not the same blocks again after a backoff."""
