@@ -7,8 +7,8 @@ the channel by one queued drop report once Slack takes posts again; every alert 
 journal.
 
 Every text fits what Slack takes: a root, reply, resolution or notice is cut to a section's
-3,000 characters and then ends with "... (N more characters in the journal)" (the journal's
-alerts table has the whole message).
+3,000 characters and then ends with "... (N more characters in the journal)" (the journal has
+the whole message: its alerts table, or runs for a notice).
 
 A post Slack does not take (bot/slack/refusals.py sorts its answers by Slack's error codes):
 - Final (a refused message, a channel we are not in or that is archived, a revoked token...):
