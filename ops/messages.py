@@ -125,6 +125,7 @@ SLACK_REFUSED = "Slack refused that message ({error})."
 SLACK_WITHDRAWN = "Nothing is waiting for a Confirm and nothing was changed: ask again."
 SLACK_MORE_LINES = "... and {count} more line(s) not shown"
 SLACK_HOME_REFUSED = "(Slack would not redraw your Home tab ({error}), so this comes here.)"
+SLACK_SHORTENED = "... ({count} more characters in the journal)"  # an alert cut to fit
 
 
 def waiting_for_open(closed_until: float) -> str:

@@ -14,6 +14,8 @@ chat.update), `responses` (response_url posts; `refused_responses` those it refu
 `webhook_posts` (incoming webhook bodies, at `webhook_url`).
 Faults: `fail_next(method, status=429, retry_after=1)`, `fail_next(method, error="...")`
 (method "response_url": the next response_url post answers `status` and `error` as text),
+`refuse_texts[marker] = (status, error)` (every Web API call whose text holds `marker` is
+refused so, however often it is sent),
 `unreachable = True` (503 on every Web API call), `home_tab_enabled = False` (views.publish
 answers `not_enabled`, as for an app whose Home tab is off), `drop_connections()`,
 `disconnect_clients()`, `drop_without_close_frame(half_open=True)`. A call Slack refused has
@@ -139,6 +141,7 @@ class SlackFake:
         self.unreachable = False
         self.home_tab_enabled = True
         self.channels_without_bot: set[str] = set()
+        self.refuse_texts: dict[str, tuple[int, str]] = {}  # marker -> (HTTP status, error)
         self.connections_opened = 0
         self._faults: dict[str, _Fault] = {}
         self._ts = itertools.count(1)
@@ -233,7 +236,7 @@ class SlackFake:
         self.calls.append(call)
         if self.unreachable:
             return web.Response(status=503, text="service unavailable")
-        fault = self._take_fault(method)
+        fault = self._take_fault(method) or self._refused_text(params)
         if fault is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
             error = fault.error or ("ratelimited" if fault.status == 429 else "fatal_error")
@@ -246,6 +249,11 @@ class SlackFake:
         answer = {"ok": True, **handler(params, token)}  # a handler may say ok: False
         call.ok = bool(answer["ok"])
         return web.json_response(answer)
+
+    def _refused_text(self, params: dict[str, Any]) -> _Fault | None:
+        text = str(params.get("text", ""))
+        refused = [answer for marker, answer in self.refuse_texts.items() if marker in text]
+        return _Fault(refused[0][0], None, refused[0][1], times=0) if refused else None
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
