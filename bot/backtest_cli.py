@@ -25,6 +25,7 @@ from ops.backtest.robustness import robust, split, sweep
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
 from ops.config import ConfigError, Settings, load_settings
 from ops.errors import StartupError
+from ops.journal_owner import find_journal, journal_folder
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
 
@@ -53,7 +54,7 @@ async def _bars(
             secret,
             settings.text("broker.data_url"),
             settings.text("broker.data_feed"),
-            Path(settings.text("journal.path")).parent / "cache",
+            journal_folder(settings) / "cache",
         )
         how = "read from the cache" if cached else "fetched and cached"
         print(f"{len(bars):,} Alpaca bars {how} at {path}")
@@ -183,7 +184,7 @@ def _start_journal(settings: Settings) -> Journal:
     finally:
         if hidden:
             del sys.modules["pandas"]
-    return start_journal(settings)
+    return start_journal(settings, find_journal(settings))
 
 
 async def _backtest(
