@@ -145,12 +145,12 @@ def _recorded_owner(db: sqlite3.Connection, owner: JournalOwner) -> JournalOwner
             return JournalOwner(str(row[0]), str(row[1]))
     if "run_info" not in tables:
         return None
-    label = RUN_LABELS.get(owner.venue, "sim")
-    others = [
+    venues = [
         str(row[0])
-        for row in db.execute("select distinct venue from run_info where venue is not null")
-        if row[0] != label
+        for row in db.execute(
+            "select venue from run_info where venue is not null group by venue order by min(id)"
+        )
     ]
-    if not others:
+    if all(venue == RUN_LABELS.get(owner.venue, "sim") for venue in venues):
         return None
-    return f"runs on {' and '.join(others)} (before journals recorded their owner)"
+    return f"runs on {' and '.join(venues)} (before journals recorded their owner)"

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.oms_cli import start_oms
+from ops.cluster.server import LocalNats
 from ops.config import load_settings
 from ops.errors import StartupError
 from ops.journal_owner import JournalOwner, claim, find_journal, journal_file
@@ -186,6 +188,13 @@ def test_a_journal_from_before_owners_were_recorded_refuses_another_venue(tmp_pa
     assert counts(path) == {"run_info": 1}
     claim(path, JournalOwner.simulator(""))
     assert rows(path, "select venue, account from journal_owner") == [("sim", "")]
+    mixed = tmp_path / "mixed.db"  # the shared journal of the issue: both venues' runs
+    with sqlite3.connect(mixed) as db:
+        db.execute("create table run_info (id integer primary key, venue text)")
+        db.execute("insert into run_info (venue) values ('sim'), ('alpaca paper')")
+    for owner in (JournalOwner.simulator(""), JournalOwner.alpaca(True, "PA1")):
+        with pytest.raises(StartupError, match="belongs to runs on sim and alpaca paper"):
+            claim(mixed, owner)
 
 
 def test_commands_without_a_venue_find_the_runs_journal(tmp_path: Path) -> None:
@@ -205,3 +214,34 @@ def test_commands_without_a_venue_find_the_runs_journal(tmp_path: Path) -> None:
     (folder / "alpaca-paper-PA2.db").touch()
     with pytest.raises(StartupError, match=r"several journals match .*PA1\.db, .*PA2\.db"):
         find_journal(alpaca)
+
+
+async def test_each_cluster_account_keeps_its_own_journal(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """`make cluster` on the simulator: each order manager's journal is its account's own
+    (not the simulator's sim.db, not the other account's); a journal named for both serves the
+    account that first used it and refuses the other."""
+    values = {
+        "journal.path": "",
+        "journal.dir": str(tmp_path / "data"),
+        "cluster.nats_url": nats_server.url,
+        "cluster.accounts": ["a", "b"],
+        "cluster.strategies": ["MeanReversionV1:a"],
+    }
+    config = write_config(tmp_path, **values)
+    a = await start_oms("a", config, {})
+    try:
+        b = await start_oms("b", config, {})
+        await b.stop()
+    finally:
+        await a.stop()
+    data = tmp_path / "data"
+    assert sorted(p.name for p in data.glob("*.db")) == ["cluster-a.db", "cluster-b.db"]
+    assert rows(data / "cluster-b.db", "select venue, account from journal_owner") == [
+        ("cluster", "b")
+    ]
+    shared = write_config(tmp_path, **{**values, "journal.path": str(tmp_path / "one.db")})
+    await (await start_oms("a", shared, {})).stop()
+    with pytest.raises(StartupError, match="belongs to the cluster's simulated account a, not"):
+        await start_oms("b", shared, {})
