@@ -19,7 +19,7 @@ from ops.config import load_settings
 from ops.errors import StartupError
 from ops.journal_owner import JournalOwner, claim, find_journal, journal_file
 from tests.fakes.alpaca import AlpacaFake
-from tests.support import REPO, write_config
+from tests.support import REPO, spawn_tradebot, write_config
 
 SHIPPED = yaml.safe_load((REPO / "config.yaml").read_text())["journal"]
 SIM_SESSION = "pause\nset entry_z 2.5\ny\nquit\n"  # a console session's state and change
@@ -245,3 +245,22 @@ async def test_each_cluster_account_keeps_its_own_journal(
     await (await start_oms("a", shared, {})).stop()
     with pytest.raises(StartupError, match="belongs to the cluster's simulated account a, not"):
         await start_oms("b", shared, {})
+
+
+async def test_a_backtest_records_into_the_alpaca_accounts_journal(tmp_path: Path) -> None:
+    """A backtest on an Alpaca config writes its runs (and a reference) where `tradebot run`
+    on that account reads them: the account's own journal, its number asked of Alpaca (the
+    account read only), even before the account's first run."""
+    values = {"journal.path": "", "journal.dir": str(tmp_path / "data"), "broker.name": "alpaca"}
+    config = write_config(tmp_path, **values)
+    async with AlpacaFake() as alpaca:
+        proc = await spawn_tradebot(
+            None, "backtest", "--config", str(config), "--days", "1", "--out", str(tmp_path),
+            **alpaca_env(alpaca),
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        requests = list(alpaca.requests)
+    assert proc.returncode == 0, err.decode()
+    assert requests == [("GET", "/v2/account")]
+    journal = tmp_path / "data" / "alpaca-paper-PA000.db"
+    assert rows(journal, "select kind from backtests where costs = 1") == [("full",)]
