@@ -20,6 +20,7 @@ from ops.errors import StartupError
 from ops.journal_owner import JournalOwner, claim, find_journal, journal_file
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import REPO, spawn_tradebot, write_config
+from tests.test_replay import SYMBOLS, history_csv
 
 SHIPPED = yaml.safe_load((REPO / "config.yaml").read_text())["journal"]
 SIM_SESSION = "pause\nset entry_z 2.5\ny\nquit\n"  # a console session's state and change
@@ -264,3 +265,24 @@ async def test_a_backtest_records_into_the_alpaca_accounts_journal(tmp_path: Pat
     assert requests == [("GET", "/v2/account")]
     journal = tmp_path / "data" / "alpaca-paper-PA000.db"
     assert rows(journal, "select kind from backtests where costs = 1") == [("full",)]
+
+
+async def test_a_replay_after_a_console_session_starts_from_its_own_journal(
+    tmp_path: Path,
+) -> None:
+    """`run --data` on the shipped journal setting: the replay neither starts PAUSED nor takes
+    the console session's entry_z; its journal is replay-<file>.db beside sim.db."""
+    config = write_config(
+        tmp_path, **{"journal.path": SHIPPED["path"], "strategy.symbols": SYMBOLS}
+    )
+    code, _, err = await tradebot_run(config, tmp_path, SIM_SESSION, "--speed", "0")
+    assert code == 0, err
+    data = history_csv(tmp_path, minutes=30)
+    code, out, err = await tradebot_run(
+        config, tmp_path, "status\nconfig\nquit\n", "--data", str(data), "--speed", "0"
+    )
+    assert code == 0, err
+    assert out.split("trade> ")[1].startswith("MeanReversionV1 on sim: ACTIVE")
+    assert re.search(r"\(entry_z\) 2 +file", out)
+    names = sorted(p.name for p in (tmp_path / "data").glob("*.db"))
+    assert names == ["replay-bars.db", "sim.db"]
