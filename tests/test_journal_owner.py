@@ -19,7 +19,7 @@ from ops.config import load_settings
 from ops.errors import StartupError
 from ops.journal_owner import JournalOwner, claim, find_journal, journal_file
 from tests.fakes.alpaca import AlpacaFake
-from tests.support import REPO, spawn_tradebot, write_config
+from tests.support import REPO, eventually, spawn_tradebot, stop_tradebot, write_config
 from tests.test_replay import SYMBOLS, history_csv
 
 SHIPPED = yaml.safe_load((REPO / "config.yaml").read_text())["journal"]
@@ -286,3 +286,28 @@ async def test_a_replay_after_a_console_session_starts_from_its_own_journal(
     assert re.search(r"\(entry_z\) 2 +file", out)
     names = sorted(p.name for p in (tmp_path / "data").glob("*.db"))
     assert names == ["replay-bars.db", "sim.db"]
+
+
+async def test_the_one_service_lock_is_on_the_file_each_run_uses(tmp_path: Path) -> None:
+    """On the shipped journal setting, while the simulator runs: a second simulator is refused
+    (the same file, sim.db), and an Alpaca account's service starts (its own file)."""
+    config = write_config(tmp_path, **{"journal.path": SHIPPED["path"]})
+    first = await spawn_tradebot(config, "--speed", "0", cwd=tmp_path)
+    try:
+        lock = tmp_path / "data" / "sim.db.lock"
+        await eventually(lambda: lock.is_file() and "pid" in lock.read_text(), within=30)
+        code, _, err = await tradebot_run(config, tmp_path, "", "--duration", "1")
+        assert code == 2, err
+        assert f"already running on this journal (pid {first.pid} on" in err
+        alpaca_config = write_config(
+            tmp_path, **{"journal.path": SHIPPED["path"], "broker.name": "alpaca"}
+        )
+        async with AlpacaFake() as alpaca:
+            code, _, err = await tradebot_run(
+                alpaca_config, tmp_path, "", "--duration", "1", **alpaca_env(alpaca)
+            )
+        assert code == 0, err
+        assert first.returncode is None
+    finally:
+        await stop_tradebot(first)
+    assert first.returncode == 0
