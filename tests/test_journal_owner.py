@@ -311,3 +311,29 @@ async def test_the_one_service_lock_is_on_the_file_each_run_uses(tmp_path: Path)
     finally:
         await stop_tradebot(first)
     assert first.returncode == 0
+
+
+async def test_an_explicit_journal_refuses_another_alpaca_account(tmp_path: Path) -> None:
+    """journal.path names one file for two paper accounts: the second account's start exits 2
+    naming both accounts, before it reads its positions or writes a row."""
+    journal = tmp_path / "live.db"
+    config = write_config(tmp_path, **{"journal.path": str(journal), "broker.name": "alpaca"})
+    async with AlpacaFake() as alpaca:
+        code, _, err = await tradebot_run(
+            config, tmp_path, "", "--duration", "1", **alpaca_env(alpaca)
+        )
+        assert code == 0, err
+        before = counts(journal)
+        alpaca.account_number = "PA111"  # other keys: another account
+        alpaca.requests.clear()
+        code, _, err = await tradebot_run(
+            config, tmp_path, "", "--duration", "1", **alpaca_env(alpaca)
+        )
+        assert code == 2, err
+        assert err.splitlines() == [
+            f"tradebot: the journal {journal} belongs to Alpaca paper account PA000, not Alpaca "
+            "paper account PA111: each venue and account keeps its own journal (leave "
+            "journal.path empty for one each, or name another file)"
+        ]
+        assert alpaca.requests == [("GET", "/v2/account")]
+    assert counts(journal) == before
