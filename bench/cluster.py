@@ -26,6 +26,7 @@ from bench.throughput import engine_seconds
 from bot.cluster_cli import split
 from ops.config import Settings, load_settings
 from ops.journal import Journal
+from ops.journal_owner import JournalOwner, journal_file
 from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.engine import Engine
@@ -222,7 +223,7 @@ async def run_cluster(
         sum(infos[p].ack_floor.consumer_seq for p in range(first, last + 1))
         for first, last in ranges
     ]
-    orders, refusals = _journal_counts(Path(settings.text("journal.path")))
+    orders, refusals = _journal_counts(journal_file(settings, JournalOwner("cluster", ACCOUNT)))
     first_ts = min(stored.values())
     return ClusterRun(
         bars_stored=len(stored),

@@ -15,20 +15,20 @@ from bot.console import Console, open_stdin, stdin_is_readable
 from bot.render_text import render_summary, signed_money
 from bot.slack.surface import SlackSurface
 from bot.venues import Venue, build_alpaca, build_sim
-from ops import instance_lock, retention
+from ops import instance_lock, journal_owner, retention
 from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, config_path, load_settings
 from ops.confirm import Confirmations
 from ops.errors import StartupError
 from ops.health_endpoint import HealthEndpoint
 from ops.journal import Journal, start_journal
+from ops.journal_owner import JournalOwner
 from ops.journal_watch import watch_journal
 from ops.monitor import Monitor
 from ops.recovery import recover
 from ops.scheduler import Scheduler
 from ops.service import TradingService
 from strategy.venue import BrokerError
-from strategy.venues.bars import BarDataError
 
 log = logging.getLogger("tradebot")
 TICKER_SEC = 10.0
@@ -44,9 +44,13 @@ class RunOptions:
     data: str | None = None
 
 
-def open_journal(path: Path, env: Mapping[str, str]) -> tuple[Settings, Journal]:
-    """Load the file, open its journal, then reload with the operators' persisted overrides."""
-    journal = start_journal(load_settings(path, env=env))
+def open_journal(
+    path: Path, env: Mapping[str, str], journal_path: Path, owner: JournalOwner
+) -> tuple[Settings, Journal]:
+    """Claim the journal for the venue's account (refused, untouched, when it is another's),
+    open it, then reload the settings with the operators' persisted overrides."""
+    journal_owner.claim(journal_path, owner)
+    journal = start_journal(load_settings(path, env=env), journal_path)
     try:
         settings = load_settings(path, overrides=journal.load_overrides(), env=env)
     except ConfigError:
@@ -63,21 +67,31 @@ async def build_venue(settings: Settings, options: RunOptions, env: Mapping[str,
 
 async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     """Run the service until --duration, a signal, or `quit` at the console; refused while
-    another runs on the same journal."""
+    another runs on the same journal, or when the journal is another venue's or account's.
+    The venue is built first (nothing started: an Alpaca account is only read), since its
+    account names the journal."""
     path = config_path(options.config, env)
-    lock = instance_lock.hold(Path(load_settings(path, env=env).text("journal.path")))
+    file_settings = load_settings(path, env=env)
+    venue = await build_venue(file_settings, options, env)
+    journal_path = journal_owner.journal_file(file_settings, venue.owner)
     try:
-        return await _serve(path, options, env)
+        lock = instance_lock.hold(journal_path)
+    except StartupError:
+        await venue.stop()
+        raise
+    try:
+        return await _serve(path, journal_path, venue, options, env)
     finally:
         lock.release()
 
 
-async def _serve(path: Path, options: RunOptions, env: Mapping[str, str]) -> int:
-    settings, journal = open_journal(path, env)
+async def _serve(
+    path: Path, journal_path: Path, venue: Venue, options: RunOptions, env: Mapping[str, str]
+) -> int:
     try:
-        venue = await build_venue(settings, options, env)
-    except (StartupError, BarDataError):
-        journal.close()
+        settings, journal = open_journal(path, env, journal_path, venue.owner)
+    except (StartupError, ConfigError):
+        await venue.stop()
         raise
     service = TradingService(
         settings=settings,

@@ -25,6 +25,7 @@ from ops.backtest.robustness import robust, split, sweep
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
 from ops.config import ConfigError, Settings, load_settings
 from ops.errors import StartupError
+from ops.journal_owner import find_journal, journal_file, journal_folder
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
 
@@ -53,7 +54,7 @@ async def _bars(
             secret,
             settings.text("broker.data_url"),
             settings.text("broker.data_feed"),
-            Path(settings.text("journal.path")).parent / "cache",
+            journal_folder(settings) / "cache",
             settings.number("broker.timeout_sec"),
         )
         how = "read from the cache" if cached else "fetched and cached"
@@ -159,7 +160,7 @@ async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str])
     tune_for_passes()
     try:
         file_settings = load_settings(path, env=env)
-        journal = _start_journal(file_settings)
+        journal = _start_journal(file_settings, await _journal_path(file_settings, env))
         try:
             settings, overrides = _with_overrides(path, env, journal, args.with_overrides)
             return await _backtest(
@@ -172,7 +173,21 @@ async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str])
             beside.close()
 
 
-def _start_journal(settings: Settings) -> Journal:
+async def _journal_path(settings: Settings, env: Mapping[str, str]) -> Path:
+    """The journal `tradebot run` keeps with this config, where a reference must go. An Alpaca
+    account's is named by its number: read from Alpaca when the keys are set (nothing else is
+    asked), else found by its file name."""
+    alpaca = settings.get("broker.name") == "alpaca" and not settings.text("journal.path")
+    if not alpaca or not env.get("ALPACA_API_KEY") or not env.get("ALPACA_SECRET_KEY"):
+        return find_journal(settings)
+    from bot.venues import build_alpaca
+
+    venue = await build_alpaca(settings, env)
+    await venue.stop()
+    return journal_file(settings, venue.owner)
+
+
+def _start_journal(settings: Settings, path: Path) -> Journal:
     """The journal, its module imported without pandas: sqlite-utils imports pandas when it
     can (~0.3 s, most of a backtest's start-up) only to store pandas.Timestamp values, and a
     backtest journals none. Later imports of pandas (alpaca-py's, for --alpaca) work as usual."""
@@ -184,7 +199,7 @@ def _start_journal(settings: Settings) -> Journal:
     finally:
         if hidden:
             del sys.modules["pandas"]
-    return start_journal(settings)
+    return start_journal(settings, path)
 
 
 async def _backtest(

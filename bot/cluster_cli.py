@@ -53,14 +53,11 @@ def roles(
     env: Mapping[str, str],
 ) -> list[Role]:
     """Order managers first (they take their leases), then the workers, the Slack gateway when
-    both tokens are set, and the ingestor last. With several accounts each order manager gets
-    its own journal (data/tradebot-ACCOUNT.db unless TRADEBOT_DB says otherwise)."""
+    both tokens are set, and the ingestor last. Each order manager picks its account's own
+    journal (data/cluster-ACCOUNT.db on the simulator) unless journal.path names one."""
     plan = []
     for account in accounts:
-        own = dict(env)
-        if len(accounts) > 1 and "TRADEBOT_DB" not in env:
-            own["TRADEBOT_DB"] = f"data/tradebot-{account}.db"
-        plan.append(Role(f"oms.{account}", ("oms", "--account", account, *common), own))
+        plan.append(Role(f"oms.{account}", ("oms", "--account", account, *common), env))
     for strategy in strategies:
         for first, last in split(partitions, workers):
             plan.append(

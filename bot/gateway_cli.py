@@ -1,6 +1,6 @@
 """`tradebot gateway`: the cluster's one Slack connection (Socket Mode), whose /trade reaches
 every account and process. Its audit rows go to its own journal (default: gateway.db beside
-journal.path), since each account's journal belongs to that account's order manager."""
+the accounts' journals), since each account's journal belongs to that account's order manager."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import argparse
 import asyncio
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from bot.cluster_role import add_role_parser, connect, run_until_stopped
 from ops.config import config_path, load_settings
 from ops.errors import StartupError
+from ops.journal_owner import journal_folder
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         sub, "gateway", "cluster: the Slack gateway (/trade for every role)", serve
     )
     gateway.add_argument(
-        "--journal", help="its audit journal (default: gateway.db by journal.path)"
+        "--journal", help="its audit journal (default: gateway.db beside the accounts' journals)"
     )
 
 
@@ -42,7 +42,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise StartupError("the gateway needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN")
     settings = load_settings(config_path(args.config, env), env=env)
     cfg = cluster_config(settings)
-    journal_path = args.journal or Path(settings.text("journal.path")).with_name("gateway.db")
+    journal_path = args.journal or journal_folder(settings) / "gateway.db"
     journal = Journal(journal_path)
     journal.start()
     nc = await connect(cfg.nats_url)

@@ -7,10 +7,10 @@ import argparse
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 
 from ops.config import config_path, load_settings
 from ops.errors import StartupError
+from ops.journal_owner import find_journal
 from ops.retention import PruneResult, prune
 from strategy.market_day import NEW_YORK
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def prune_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = load_settings(config_path(args.config, env), env=env)
-    path = Path(settings.text("journal.path"))
+    path = find_journal(settings)
     if not path.is_file():
         raise StartupError(f"no journal at {path}")
     days = args.days if args.days is not None else settings.number("journal.retention_days")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.config import Settings
+from ops.journal_owner import expected_file
 from ops.kill_switch import KILL_FILE_POLL_SEC
 from ops.resume_request import ResumeRequest, resume_file
 from ops.seen import Seen
@@ -58,7 +59,7 @@ def _health(settings: Settings) -> HealthClient | None:
 def _where_to_look(settings: Settings, what: str) -> str:
     return (
         f"no running service answered on its health endpoint; for how the {what} ended see "
-        f"the service's log, the journal {settings.text('journal.path')} (`runs` table, "
+        f"the service's log, the journal {expected_file(settings)} (`runs` table, "
         f"event '{what}') or the Slack alerts channel"
     )
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ops.cluster.control import ControlPlane
     from ops.cluster.oms import OrderManager
     from ops.config import Settings
+    from ops.instance_lock import InstanceLock
     from ops.results import RunSummary
     from ops.scheduler import Scheduler
     from ops.service import TradingService
@@ -77,6 +78,7 @@ class RunningOms:
     control: ControlPlane
     commands: Subscription
     scheduler: Scheduler
+    lock: InstanceLock
 
     async def stop(self) -> RunSummary:
         self.scheduler.stop()
@@ -87,13 +89,17 @@ class RunningOms:
         await self.venue.stop()
         await self.oms.lease.release()
         await self.nc.close()
+        self.lock.release()
         return summary
 
 
 async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> RunningOms:
     """The lease first: a second order manager of the account is refused (LeaseHeld, a
-    StartupError: exit 2) before it touches the broker or the intents."""
+    StartupError: exit 2) before it touches the broker or the intents. Then the venue (an
+    Alpaca account is only read): its account names the journal, which is refused when it is
+    another account's or a service runs on it."""
     from bot.app import open_journal, recover_at_start
+    from ops import instance_lock
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane, ControlView
@@ -102,13 +108,14 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     from ops.cluster.streams import ensure_streams, leases_bucket
     from ops.cluster.subjects import component_key, lease_key
     from ops.commands import CommandCore
+    from ops.config import load_settings
     from ops.confirm import Confirmations
+    from ops.journal_owner import journal_file
     from ops.scheduler import Scheduler
     from ops.service import TradingService
 
-    settings, journal = open_journal(config, env)
-    nc = None
-    lease = None
+    settings = load_settings(config, env=env)  # the journal's overrides come with the journal
+    nc = lease = venue = lock = None
     try:
         cfg = cluster_config(settings)
         cfg.check_account(account)
@@ -123,9 +130,15 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
         )
         await held.acquire()
         lease = held
-        venue = await _venue(settings, env, js)
+        venue = await _venue(settings, env, js, account)
+        journal_path = journal_file(settings, venue.owner)
+        lock = instance_lock.hold(journal_path)  # a `tradebot run` on the same account too
+        settings, journal = open_journal(config, env, journal_path, venue.owner)
     except BaseException:
-        journal.close()
+        if lock is not None:
+            lock.release()
+        if venue is not None:
+            await venue.stop()
         if lease is not None:
             await lease.release()
         if nc is not None:
@@ -155,6 +168,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
         except BaseException:
             await venue.stop()
             journal.close()
+            lock.release()
             await lease.release()
             await nc.close()
             raise
@@ -166,16 +180,19 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
         service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
     )
     commands = await serve_commands(nc, account, core)
-    running = RunningOms(oms, service, venue, nc, control, commands, scheduler)
+    running = RunningOms(oms, service, venue, nc, control, commands, scheduler, lock)
     log.info("order manager of %s running (%s)", account, service.venue_label)
     return running
 
 
-async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContext) -> Venue:
+async def _venue(
+    settings: Settings, env: Mapping[str, str], js: JetStreamContext, account: str
+) -> Venue:
     """The configured broker; the bars are NATS marks (the simulator's clock and fills follow
-    them)."""
+    them). A simulated account is the cluster's own, with a journal of its own."""
     from bot.venues import Venue, build_alpaca, sim_broker
     from ops.cluster.marks import NatsMarks
+    from ops.journal_owner import JournalOwner
     from strategy.clock import ManualClock
     from strategy.market_day import session_open
     from strategy.types import Bar
@@ -200,4 +217,5 @@ async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContex
             clock.set(bar.ts + bar_sec)
 
     feed = NatsMarks(js, observers=[follow, broker.on_bar])
-    return Venue(broker, feed, clock, settings.number("broker.starting_cash"))
+    cash = settings.number("broker.starting_cash")
+    return Venue(broker, feed, clock, cash, JournalOwner("cluster", account))

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from ops.config import Settings
 from ops.errors import StartupError
+from ops.journal_owner import JournalOwner
 from ops.retry import retry_transient
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import session_open
@@ -46,6 +47,7 @@ class Venue:
     feed: Feed
     clock: Clock
     starting_cash: float
+    owner: JournalOwner  # whose journal this venue's runs keep
     recover: bool = False  # a real account: rebuild the book from the broker at start-up
     warnings: tuple[str, ...] = ()  # told to the operator (log, Slack) once the service runs
     start: Callable[[], Awaitable[None]] = field(default=_nothing)
@@ -97,7 +99,8 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
     broker = sim_broker(settings, clock)
     speed = speed if speed is not None else settings.number("sim.speed")
     feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
-    return Venue(broker, feed, clock, settings.number("broker.starting_cash"))
+    owner = JournalOwner.simulator(data)
+    return Venue(broker, feed, clock, settings.number("broker.starting_cash"), owner)
 
 
 def _check_endpoint(paper: bool, trading_url: str) -> None:
@@ -159,6 +162,7 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
         feed,
         clock,
         account.cash,
+        JournalOwner.alpaca(paper, account.number),
         True,
         warnings,
         start=broker.start,

@@ -277,9 +277,8 @@ def _redact(value: str) -> str:
     return redacted
 
 
-def start_journal(settings: Settings) -> Journal:
-    """The journal `journal.path` names (its folder made), its writer started."""
-    path = Path(settings.text("journal.path"))
+def start_journal(settings: Settings, path: Path) -> Journal:
+    """The journal at `path` (its folder made), its writer started."""
     path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(path, max_queue=settings.integer("journal.max_queue"))
     journal.start()

@@ -132,3 +132,6 @@ def waiting_for_open(closed_until: float) -> str:
     """Why a kill is not flat after hours: the broker holds market orders for the open."""
     opens = datetime.fromtimestamp(closed_until, NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
     return f"the market is closed until {opens}: the broker holds the closes for the open"
+
+
+JOURNAL_PER_OWNER = "{path} (journal.path empty: one per venue and account)"

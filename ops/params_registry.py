@@ -292,7 +292,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("kill.poll_sec", float, 0.5, "how often a kill polls positions", 0.01, 60),
     _p("confirm.set_ttl_sec", float, 300.0, "life of a set/reset/resume confirmation", 5, 86400),
     _p("confirm.kill_ttl_sec", float, 60.0, "life of a kill confirmation", 5, 3600),
-    _p("journal.path", str, "data/tradebot.db", "SQLite journal"),
+    _p("journal.path", str, "", "SQLite journal; empty = one per venue and account in journal.dir"),
+    _p("journal.dir", str, "data", "folder of the per-venue-and-account journals"),
     _p("journal.equity_every_sec", float, 60.0, "equity snapshot interval (market time)", 1, 86400),
     _p(
         "journal.retention_days",

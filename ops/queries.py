@@ -140,7 +140,7 @@ class Queries:
                 ConfigLine(
                     path=spec.path,
                     short=spec.short,
-                    value=format_value(settings.get(spec.path)),
+                    value=self._shown(spec.path),
                     source=settings.source(spec.path),
                     settable=spec.hot,
                     allowed=allowed_range(spec),
@@ -148,6 +148,13 @@ class Queries:
                 for spec in PARAMS
             )
         )
+
+    def _shown(self, path: str) -> str:
+        """A setting's value; an empty journal.path as the file this run chose."""
+        value = format_value(self._service.settings.get(path))
+        if path == "journal.path" and not value:
+            return messages.JOURNAL_PER_OWNER.format(path=self._service.journal.path)
+        return value
 
     def slippage(self) -> SlippageResult:
         """Count, mean and std over every fill (streaming); p95 and the histogram over the

@@ -197,6 +197,7 @@ class Account:
     cash: float
     buying_power: float
     blocked: str = ""  # why the venue accepts no order on the account now; "" when it does
+    number: str = ""  # the broker's account number ("" in the simulator)
 
 
 @value_type

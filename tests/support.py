@@ -46,9 +46,11 @@ def write_config(tmp_path: Path, **overrides: object) -> Path:
     return path
 
 
-async def spawn_tradebot(config: Path | None, *args: str, **env: str) -> asyncio.subprocess.Process:
+async def spawn_tradebot(
+    config: Path | None, *args: str, cwd: Path = REPO, **env: str
+) -> asyncio.subprocess.Process:
     """`tradebot run --config CONFIG` (or, without a config, `tradebot ARGS...`) in a child
-    process with only the given SLACK_/ALPACA_ variables."""
+    process with only the given SLACK_/ALPACA_ variables, in `cwd` (relative paths' base)."""
     clean = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALPACA_", "TRADEBOT_"))
     }
@@ -58,7 +60,7 @@ async def spawn_tradebot(config: Path | None, *args: str, **env: str) -> asyncio
         "bot",
         *(("run", "--config", str(config)) if config is not None else ()),
         *args,
-        cwd=REPO,
+        cwd=cwd,
         env={**clean, **env},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,

@@ -67,6 +67,7 @@ class AlpacaFake:
         self.requests: list[tuple[str, str]] = []
         self.activities: list[dict[str, Any]] = []  # account activities (post_activity)
         self.account_flags: dict[str, bool] = {}  # e.g. trading_blocked: True
+        self.account_number = "PA000"
         self.market_open = True  # GET /v2/clock's is_open
         self.opens_at: float | None = None  # while closed: the next open (wall time), when set
         self.clock_offset_sec = 0.0  # GET /v2/clock's timestamp: wall time plus this
@@ -222,7 +223,7 @@ class AlpacaFake:
         return web.json_response(
             {
                 "id": str(uuid.uuid4()),
-                "account_number": "PA000",
+                "account_number": self.account_number,
                 "status": "ACTIVE",
                 "currency": "USD",
                 "cash": str(self.cash),

@@ -362,6 +362,7 @@ class AlpacaBroker:
             cash=float(a.cash),
             buying_power=float(a.buying_power),
             blocked=", ".join(flag for flag in BLOCKING_FLAGS if getattr(a, flag, None)),
+            number=str(a.account_number),
         )
 
     async def clock(self) -> MarketClock:
