@@ -87,6 +87,15 @@ SLACK_TOO_LONG = "Slack would not show that in full (too long for one message): 
 SLACK_REFUSED = "Slack refused that message ({error})."
 SLACK_WITHDRAWN = "Nothing is waiting for a Confirm and nothing was changed: ask again."
 SLACK_MORE_LINES = "... and {count} more line(s) not shown"
+SLACK_DOWN = "the Slack connection is down{reason}; commands cannot reach us, retrying"
+
+# Start-up: a broker read that still fails after its retries stops the start, in one line.
+STARTUP_UNREACHABLE = "cannot reach the {what} after {attempts} tries: {error}"
+STARTUP_REFUSED = "the {what} refused: {error}"
+STARTUP_KEYS_REFUSED = (
+    "{error}; check ALPACA_API_KEY and ALPACA_SECRET_KEY "
+    "(paper keys need broker.paper: true, live keys false)"
+)
 
 
 def waiting_for_open(closed_until: float) -> str:
