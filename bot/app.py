@@ -26,9 +26,9 @@ from ops.journal_owner import JournalOwner
 from ops.journal_watch import watch_journal
 from ops.monitor import Monitor
 from ops.recovery import recover
+from ops.retry import read_at_start
 from ops.scheduler import Scheduler
 from ops.service import TradingService
-from strategy.venue import BrokerError
 
 log = logging.getLogger("tradebot")
 TICKER_SEC = 10.0
@@ -156,17 +156,14 @@ def schedule_service_jobs(scheduler: Scheduler, service: TradingService) -> None
 
 async def recover_at_start(service: TradingService, scheduler: Scheduler) -> None:
     """Rebuild the book from the broker and watch its market clock (`tradebot run` and each
-    cluster order manager)."""
-    try:
-        report = await recover(service)
-    except BrokerError as exc:
-        raise StartupError(f"start-up recovery could not read the broker: {exc}") from exc
+    cluster order manager). Every read is retried alike; what still fails is a StartupError."""
+    report = await recover(service)
     service.notify("\n".join(report.lines()))
     if report.differences:
         service.alert("startup", "warning", "; ".join(report.lines()[1:]))
 
     monitor = Monitor(service)
-    await monitor.market_clock()
+    await read_at_start(service.settings, monitor.market_clock, "Alpaca market clock")
     scheduler.every("market-clock", MARKET_CLOCK_SEC, monitor.market_clock)
 
 

@@ -77,5 +77,6 @@ def log_to_stderr(verbose: bool) -> None:
         datefmt="%H:%M:%S",
         handlers=[stderr_handler()],  # follows sys.stderr: above the console's prompt
     )
-    if not verbose:  # it logs every job run; our jobs log their own failures
+    if not verbose:  # they log every job run and every retry; our callers log failures
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        logging.getLogger("slack_sdk.web").setLevel(logging.WARNING)

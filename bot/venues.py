@@ -12,11 +12,11 @@ from urllib.parse import urlsplit
 from ops.config import Settings
 from ops.errors import StartupError
 from ops.journal_owner import JournalOwner
-from ops.retry import retry_transient
+from ops.retry import read_at_start
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import session_open
-from strategy.types import Account, Bar
-from strategy.venue import Broker, BrokerAuthError, BrokerError, BrokerUnavailable, Feed
+from strategy.types import Bar
+from strategy.venue import Broker, Feed
 from strategy.venues.alpaca.broker import AlpacaBroker
 from strategy.venues.alpaca.feed import AlpacaFeed
 from strategy.venues.alpaca.streams import ProblemSink, RecoveredSink
@@ -142,11 +142,7 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
         data_url=settings.text("broker.data_url"),
         timeout_sec=settings.number("broker.timeout_sec"),
     )
-    account = await _read_account(
-        broker,
-        settings.integer("broker.startup_attempts"),
-        settings.number("broker.startup_retry_sec"),
-    )
+    account = await read_at_start(settings, broker.account, "Alpaca account")
 
     async def stop() -> None:
         await feed.stop()
@@ -169,21 +165,3 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
         stop=stop,
         report_to=report_to,
     )
-
-
-async def _read_account(broker: AlpacaBroker, attempts: int, first_wait: float) -> Account:
-    """A transient failure (timeout, 429, 5xx) is retried with backoff, and said; refused
-    keys or any other refusal stop the start at once."""
-    try:
-        return await retry_transient(broker.account, "Alpaca account", attempts, first_wait)
-    except BrokerAuthError as exc:
-        raise StartupError(
-            f"{exc}; check ALPACA_API_KEY and ALPACA_SECRET_KEY "
-            "(paper keys need broker.paper: true, live keys false)"
-        ) from exc
-    except BrokerUnavailable as exc:
-        raise StartupError(
-            f"cannot reach the Alpaca account after {attempts} tries: {exc}"
-        ) from exc
-    except BrokerError as exc:
-        raise StartupError(f"the Alpaca account refused: {exc}") from exc

@@ -126,6 +126,15 @@ SLACK_WITHDRAWN = "Nothing is waiting for a Confirm and nothing was changed: ask
 SLACK_MORE_LINES = "... and {count} more line(s) not shown"
 SLACK_HOME_REFUSED = "(Slack would not redraw your Home tab ({error}), so this comes here.)"
 SLACK_SHORTENED = "... ({count} more characters in the journal)"  # an alert cut to fit
+SLACK_DOWN = "the Slack connection is down{reason}; commands cannot reach us, retrying"
+
+# Start-up: a broker read that still fails after its retries stops the start, in one line.
+STARTUP_UNREACHABLE = "cannot reach the {what} after {attempts} tries: {error}"
+STARTUP_REFUSED = "the {what} refused: {error}"
+STARTUP_KEYS_REFUSED = (
+    "{error}; check ALPACA_API_KEY and ALPACA_SECRET_KEY "
+    "(paper keys need broker.paper: true, live keys false)"
+)
 
 
 def waiting_for_open(closed_until: float) -> str:

@@ -172,7 +172,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("broker.seed", int, 7, "seed of the simulator and synthetic bars", 0, 2**31),
     _p("broker.requests_per_min", float, 200.0, "Alpaca REST pacing (requests/minute)", 1, 10000),
     _p("broker.timeout_sec", float, 10.0, "timeout of every Alpaca call (s)", 0.1, 120),
-    _p("broker.startup_attempts", int, 5, "Alpaca account reads at start-up", 1, 100),
+    _p("broker.startup_attempts", int, 5, "tries of each Alpaca read at start-up", 1, 100),
     _p("broker.startup_retry_sec", float, 0.5, "first start-up retry wait (s, doubling)", 0, 60),
     _p("broker.regular_hours_only", bool, True, "no entries while the market clock says closed"),
     _p(

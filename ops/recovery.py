@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from ops.foreign_orders import track_foreign, watch_foreign_orders
 from ops.reconcile import INCIDENT_PREFIX
-from ops.retry import retry_transient
+from ops.retry import read_at_start
 from ops.service import TradingService
 from strategy.market_day import trading_date
 from strategy.types import (
@@ -106,14 +106,7 @@ class RecoveryReport:
 
 
 async def _read(service: TradingService, call: Callable[[], Awaitable[T]], what: str) -> T:
-    """A broker read at start-up: a transient failure is retried with backoff, and said."""
-    settings = service.settings
-    return await retry_transient(
-        call,
-        what,
-        settings.integer("broker.startup_attempts"),
-        settings.number("broker.startup_retry_sec"),
-    )
+    return await read_at_start(service.settings, call, what)
 
 
 def _request(row: dict[str, object]) -> OrderRequest:

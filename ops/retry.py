@@ -7,7 +7,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from strategy.venue import BrokerUnavailable
+from ops import messages
+from ops.config import Settings
+from ops.errors import StartupError
+from strategy.venue import BrokerAuthError, BrokerError, BrokerUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,3 +32,22 @@ async def retry_transient(
         await asyncio.sleep(wait)
         wait *= 2
     return await call()
+
+
+async def read_at_start(settings: Settings, call: Callable[[], Awaitable[T]], what: str) -> T:
+    """Every broker read of a start-up (account, positions, orders, market clock): retried
+    `broker.startup_attempts` times from `broker.startup_retry_sec`; what still fails stops
+    the start with one line for the operator (a StartupError), never a traceback."""
+    attempts = settings.integer("broker.startup_attempts")
+    try:
+        return await retry_transient(
+            call, what, attempts, settings.number("broker.startup_retry_sec")
+        )
+    except BrokerAuthError as exc:
+        raise StartupError(messages.STARTUP_KEYS_REFUSED.format(error=exc)) from exc
+    except BrokerUnavailable as exc:
+        raise StartupError(
+            messages.STARTUP_UNREACHABLE.format(what=what, attempts=attempts, error=exc)
+        ) from exc
+    except BrokerError as exc:
+        raise StartupError(messages.STARTUP_REFUSED.format(what=what, error=exc)) from exc

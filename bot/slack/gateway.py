@@ -78,7 +78,7 @@ class GatewaySurface:
         self.spawn("slack-alerts", self.alerts.run())
         self.spawn("silent-watch", self._every(self.core.cfg.heartbeat_sec, self.check_silent))
         self.spawn("confirm-expiry", self._every(EXPIRY_SWEEP_SEC, self.expire))
-        await self.handler.connect_async()
+        self.spawn("slack-connect", self.handler.connect_until_up())  # never holds up a stop
 
     async def stop(self) -> None:
         self._stopping = True  # nats-py turns some cancellations into its own errors

@@ -10,12 +10,17 @@ both paced by the ping interval. Here:
 - a socket the heartbeat declared dead is replaced at once, not at the monitor's next check;
 - failed attempts to open a new connection back off (1, 2, 4 ... 30 s), so a Slack outage does
   not log a reconnect error every second, and an error page (not JSON) from
-  apps.connections.open is reported as such rather than as slack_sdk's AttributeError.
+  apps.connections.open is reported as such rather than as slack_sdk's AttributeError;
+- the first connection is made by `connect_until_up`, meant for a background task: slack_sdk's
+  own connect() retries inside the call, so a Slack unreachable at start-up would hold the
+  caller forever and log a full traceback per attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 
 from aiohttp import WSMessage
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -24,6 +29,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+log = logging.getLogger(__name__)
 PING_INTERVAL_SEC = 1.0
 BACKOFF_MAX_SEC = 30.0
 
@@ -55,6 +61,7 @@ class ReconnectingClient(SocketModeClient):
             ping_interval=ping_interval,
         )
         self.failures = 0
+        self.last_error = ""  # why the last attempt to open a connection failed ("" if it did not)
         self.on_error_listeners.append(self._replace_dead_socket)
 
     async def _replace_dead_socket(self, message: WSMessage) -> None:
@@ -68,11 +75,13 @@ class ReconnectingClient(SocketModeClient):
             response = await self.web_client.apps_connections_open(app_token=self.app_token)
         except SlackApiError as exc:
             self.failures += 1
-            raise ConnectionOpenError(describe(exc.response)) from exc
-        except Exception:
+            self.last_error = describe(exc.response)
+            raise ConnectionOpenError(self.last_error) from exc
+        except Exception as exc:
             self.failures += 1
+            self.last_error = str(exc) or type(exc).__name__
             raise
-        self.failures = 0
+        self.failures, self.last_error = 0, ""
         return str(response["url"])
 
 
@@ -87,3 +96,23 @@ class SocketModeHandler(AsyncSocketModeHandler):
         self.app_token = app_token
         self.client = ReconnectingClient(app_token, app, ping_interval)
         self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+
+    async def connect_until_up(self, failed: Callable[[], None] = lambda: None) -> None:
+        """Open the first connection, trying until Slack answers: each failed attempt is one
+        log line and a call to `failed`, the next waits longer (backoff_delay). Once up, the
+        SDK's session monitor keeps the connection."""
+        client = self.client
+        while not client.closed:
+            try:
+                client.wss_uri = await client.issue_new_wss_url()
+            except Exception:  # whatever kept Slack from answering: said, then tried again
+                log.warning(
+                    "Slack unreachable (%s): attempt %d failed, next in %.0fs",
+                    client.last_error,
+                    client.failures,
+                    backoff_delay(client.failures),
+                )
+                failed()
+                continue
+            await self.connect_async()
+            return

@@ -7,7 +7,9 @@ import asyncio
 import logging
 import time
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -18,6 +20,7 @@ from bot.slack.listeners import SlackListeners
 from bot.slack.modal import SetModal
 from bot.slack.socket_mode import SocketModeHandler
 from bot.slack.status_board import StatusBoard
+from ops import messages
 from ops.commands import CommandCore
 from ops.monitor import SLACK_LOST
 from ops.scheduler import Scheduler
@@ -25,7 +28,7 @@ from ops.scheduler import Scheduler
 log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://slack.com/api/"
 EXPIRY_SWEEP_SEC = 5.0
-RECONNECT_MAX_SEC = 60.0
+STOP_WAIT_SEC = 5.0
 
 
 class SlackSurface:
@@ -61,6 +64,7 @@ class SlackSurface:
         self.board = StatusBoard(self.client, channel, core)
         self._channel = channel
         self._down_since: float | None = None
+        self._connecting: asyncio.Task[None] | None = None
 
     def schedule(self, scheduler: Scheduler) -> None:
         settings = self.core.service.settings
@@ -78,7 +82,19 @@ class SlackSurface:
             scheduler.daily("daily-summary", hour, minute, self.board.daily_summary)
 
     async def heartbeat(self) -> None:
-        """The status board and every open App Home tab, refreshed together."""
+        """The status board and every open App Home tab, refreshed together; skipped while
+        the `slack` incident is open, and a Slack that does not answer is one log line: the
+        connection check, not this job, reports an outage."""
+        if self._down_since is not None:
+            return
+        try:
+            await self._refresh()
+        except (aiohttp.ClientError, TimeoutError, SlackApiError) as exc:
+            if isinstance(exc, SlackApiError) and exc.response.status_code < 500:
+                raise  # Slack answered and refused: a real error of this job
+            log.warning("status board not refreshed: Slack did not answer (%s)", exc)
+
+    async def _refresh(self) -> None:
         try:
             if self._channel:
                 await self.board.update()
@@ -86,30 +102,18 @@ class SlackSurface:
             await self.home.heartbeat()
 
     async def start(self) -> None:
+        """Alert threads now; the connection in the background, so a Slack that cannot be
+        reached holds up neither the start nor a stop (--duration, a signal)."""
         service = self.core.service
         await self._resume_threads()
         service.add_alert_sink(self.alerts)
         service.spawn("slack-alerts", self.alerts.run())
-        try:
-            await self.handler.connect_async()
-        except Exception as exc:  # Slack down at start-up must not stop trading
-            service.alert("slack", "critical", f"cannot connect to Slack: {exc}; retrying")
-            service.spawn("slack-connect", self._connect_until_up())
-            return
-        log.info("connected to Slack in Socket Mode")
+        self._connecting = service.spawn("slack-connect", self._connect())
 
-    async def _connect_until_up(self) -> None:
-        delay = 1.0
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self.handler.connect_async()
-            except Exception as exc:
-                log.warning("Slack still unreachable: %s", exc)
-                delay = min(delay * 2, RECONNECT_MAX_SEC)
-                continue
-            self.core.service.resolve("slack", "connected to Slack")
-            return
+    async def _connect(self) -> None:
+        await self.handler.connect_until_up(self._down)
+        log.info("connected to Slack in Socket Mode")
+        await self.check_connection()  # resolves what the failed attempts raised
 
     async def _resume_threads(self) -> None:
         """Incidents still open from the last run keep their Slack thread, not a new root."""
@@ -124,20 +128,27 @@ class SlackSurface:
                 self.alerts.resume(key, severity, message, roots[key])
 
     async def check_connection(self) -> None:
-        """A lost Socket Mode connection is an incident (slack_sdk keeps reconnecting); with
-        `monitoring.pause_on_slack_lost_sec` set, a long loss is also a dead-man condition."""
+        """A lost Socket Mode connection is an incident (slack_sdk keeps reconnecting)."""
         service = self.core.service
-        if await self.handler.client.is_connected():
-            if self._down_since is not None:
-                self._down_since = None
-                service.resolve("slack", "Slack connection is back")
-                service.resolve(SLACK_LOST, "Slack connection is back")
-            return
+        if not await self.handler.client.is_connected():
+            self._down()
+        elif self._down_since is not None:
+            self._down_since = None
+            service.resolve("slack", "Slack connection is back")
+            service.resolve(SLACK_LOST, "Slack connection is back")
+
+    def _down(self) -> None:
+        """The `slack` incident, from the first failed attempt to connect or the first check
+        that finds the connection lost; with `monitoring.pause_on_slack_lost_sec` set, a long
+        loss is also a dead-man condition."""
+        service = self.core.service
         now = time.monotonic()
         if self._down_since is None:
             self._down_since = now
         down = now - self._down_since
-        service.alert("slack", "warning", "the Slack connection is down; commands cannot reach us")
+        error = self.handler.client.last_error
+        reason = f" ({error})" if error else ""
+        service.alert("slack", "warning", messages.SLACK_DOWN.format(reason=reason))
         limit = service.settings.number("monitoring.pause_on_slack_lost_sec")
         if limit and down >= limit:
             service.alert(
@@ -145,4 +156,7 @@ class SlackSurface:
             )
 
     async def stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.wait([self._connecting], timeout=STOP_WAIT_SEC)
         await self.handler.close_async()

@@ -130,7 +130,8 @@ class Envelope:
 
 
 class SlackFake:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        self.port = port  # 0: any free one; else one the client was given before Slack came up
         self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}
         self.responses: list[dict[str, Any]] = []
@@ -153,7 +154,6 @@ class SlackFake:
         self._hello_count = 0
         self._connected = asyncio.Condition()
         self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class SlackFake:
         app.router.add_get("/link/", self._socket)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
