@@ -24,7 +24,6 @@ import logging
 
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -32,6 +31,7 @@ from ops.cluster.codec import CodecError, decode_intent, encode_update, update_m
 from ops.cluster.config import ClusterConfig
 from ops.cluster.control import ControlView
 from ops.cluster.lease import Lease
+from ops.cluster.pull import fetch_or_nothing
 from ops.cluster.subjects import (
     ACCOUNT_ORDERS,
     INTENTS_STREAM,
@@ -129,10 +129,7 @@ class OrderManager:
 
     async def _intents(self) -> None:
         while self.lease.held:
-            try:
-                msgs = await self._sub.fetch(1, timeout=FETCH_WAIT_SEC)
-            except NatsTimeoutError:
-                continue
+            msgs = await fetch_or_nothing(self._sub, 1, FETCH_WAIT_SEC)
             for msg in msgs:
                 if not self.lease.held:
                     return  # left unacknowledged: the next holder takes it

@@ -39,6 +39,7 @@ from nats.js.errors import NotFoundError
 from ops.cluster.codec import CodecError, decode_bar, decode_intent, decode_update
 from ops.cluster.intents import IntentBroker
 from ops.cluster.kill_fills import close_by_kill
+from ops.cluster.pull import fetch_or_nothing
 from ops.cluster.replay import first_seq_at, read_stream, replay_span, stream_seq
 from ops.cluster.subjects import (
     BARS_STREAM,
@@ -314,9 +315,8 @@ class Worker:
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
         while True:
-            try:
-                msgs = await sub.fetch(self._spec.batch, timeout=self._spec.idle_fetch_sec)
-            except TimeoutError:  # nats-py raises its own subclass or asyncio's, by the path
+            msgs = await fetch_or_nothing(sub, self._spec.batch, self._spec.idle_fetch_sec)
+            if not msgs:
                 self.counters.idle_fetches += 1
                 continue
             await self.handle(msgs)
