@@ -218,6 +218,7 @@ class TradingService:
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
         await self.engine.drain()
+        await self.trading.on_disk()  # and its incident told, before the journal closes
         self.book.snapshot_equity(self.clock.now())
         self.journal.record("runs", {"event": "stop", "detail": ""})
         await asyncio.to_thread(self.journal.close)
@@ -246,6 +247,10 @@ class TradingService:
     def set_state(self, state: TradingState, reason: str, user: str) -> None:
         """Through the state's one owner (journaled, alerted, restored after a restart)."""
         self.trading.change(state, reason, user)
+
+    async def state_on_disk(self) -> bool:
+        """Until the latest state change is on disk: await it before telling anyone."""
+        return await self.trading.on_disk()
 
     def _order_unknown(self, order: OrderRequest, message: str) -> None:
         self.alert(
