@@ -7,7 +7,10 @@ before that batch was written would: nothing may be said, and no close sent, unt
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from ops.results import ConfirmRequest, Done, KillReport
 from strategy.clock import Clock
 from strategy.types import CloseAllResult, TradingState
 from strategy.venues.sim import SimBroker, SimSettings
-from tests.support import eventually, make_harness
+from tests.support import REPO, eventually, make_harness, write_config
 from tests.test_commands import feed_bars_until, open_spy_position
 from tests.test_monitor import RecordingSink
 
@@ -166,3 +169,33 @@ async def test_a_durable_row_is_synced_or_said_to_be_lost(tmp_path: Path) -> Non
     await asyncio.to_thread(journal.close)
     assert await lost is False
     assert journal.syncs == 1
+
+
+async def test_a_tradebot_run_sigkilled_right_after_a_kill_reply_comes_back_halted(
+    tmp_path: Path,
+) -> None:
+    """A real `tradebot run` on a busy simulated market: a kill confirmed at the console, the
+    process SIGKILLed the moment the report is printed: the journal (what a restart restores)
+    says HALTED."""
+    config = write_config(tmp_path, **{"kill.poll_sec": 0.05})
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALPACA_"))}
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot", "run", "--config", str(config), "--speed", "0"),
+        cwd=REPO,
+        env=clean,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        while b"console ready" not in await asyncio.wait_for(proc.stdout.readline(), 30):
+            pass
+        proc.stdin.write(b"kill\ny\n")
+        await proc.stdin.drain()
+        while b"KILL by console" not in await asyncio.wait_for(proc.stdout.readline(), 30):
+            pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    assert state_on_disk(tmp_path / "journal.db") == "HALTED"
