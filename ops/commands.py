@@ -244,9 +244,13 @@ class CommandCore(AuditedCore):
         state = self.service.gate.state
         if state is TradingState.HALTED:
             raise CommandError(messages.PAUSE_WHILE_HALTED)
-        if state is TradingState.PAUSED:
+        deadman = self.service.trading.paused_by_deadman  # taken over: the operator's now
+        if state is TradingState.PAUSED and not deadman:
             raise CommandError(messages.ALREADY.format(state=state.value))
+        reason = self.service.gate.state_reason
         self.service.set_state(TradingState.PAUSED, f"paused by {user}", user)
+        if deadman:
+            return Done(messages.PAUSE_TAKEN_FROM_DEADMAN.format(user=user, reason=reason))
         return Done(f"Paused by {user}: no new entries; exits still run.")
 
     def _request_resume(self, user: str, channel: str) -> ConfirmRequest:

@@ -22,6 +22,7 @@ from strategy.types import TradingState
 log = logging.getLogger(__name__)
 INCIDENT = "trading-state"
 RISK = "risk"  # who moves trading to REDUCING on a daily-loss or drawdown breach
+DEADMAN_BY = "monitor"  # who pauses entries while the feed or the broker is down (the dead-man)
 _SEVERITY = {TradingState.REDUCING: "critical", TradingState.HALTED: "critical"}
 _MEANING = {
     TradingState.ACTIVE: "entries and exits run",
@@ -53,6 +54,12 @@ class TradingStateOwner:
     @property
     def reason(self) -> str:
         return self._gate.state_reason
+
+    @property
+    def paused_by_deadman(self) -> bool:
+        """PAUSED by the dead-man, the only pause it may lift. An operator who pauses over it
+        takes it (a new PAUSED by that person); it is theirs from then on."""
+        return self.state is TradingState.PAUSED and self.changed_by == DEADMAN_BY
 
     def change(self, state: TradingState, reason: str, by: str) -> None:
         """Move to `state`. A REDUCING or HALTED state is an open incident until trading is
