@@ -34,6 +34,7 @@ log = logging.getLogger("tradebot")
 TICKER_SEC = 10.0
 EXPIRY_SWEEP_SEC = 5.0
 MARKET_CLOCK_SEC = 60.0
+HEALTH_ENDPOINT = "health-endpoint"  # the incident of an endpoint that could not start
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +169,19 @@ async def recover_at_start(service: TradingService, scheduler: Scheduler) -> Non
 
 
 async def _start_health_endpoint(service: TradingService) -> HealthEndpoint | None:
+    """Its incident (the port taken, at this start or an earlier one) closes once it listens,
+    or once it is switched off."""
     port = service.settings.integer("monitoring.health_port")
     if port == 0:
+        service.resolve(HEALTH_ENDPOINT, "health endpoint off (monitoring.health_port: 0)")
         return None
     endpoint = HealthEndpoint(service, port)
     try:
         await endpoint.start()
     except OSError as exc:  # the port is taken: say so, keep trading
-        service.alert("health-endpoint", "warning", f"health endpoint not started: {exc}")
+        service.alert(HEALTH_ENDPOINT, "warning", f"health endpoint not started: {exc}")
         return None
+    service.resolve(HEALTH_ENDPOINT, f"health endpoint listening on port {endpoint.port}")
     return endpoint
 
 

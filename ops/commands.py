@@ -46,9 +46,11 @@ class CommandCore(AuditedCore):
 
     async def handle(self, text: str, user: str, channel: str, surface: str) -> Result:
         """Run one command line. CommandError means: refused, nothing changed."""
+        changes = self.service.trading.changes
         try:
             command = parse_command(text)
             result = await self._dispatch(command, user, channel)
+            await self._state_on_disk_since(changes)
         except ConfigError as exc:
             self.audit(user, channel, surface, text, "refused", str(exc))
             raise CommandError(str(exc)) from exc
@@ -97,14 +99,22 @@ class CommandCore(AuditedCore):
     async def apply(self, pending: Pending, user: str, channel: str, surface: str) -> Result:
         """Run an accepted action; a refusal at this point (the value moved meanwhile, say) is
         audited too."""
+        changes = self.service.trading.changes
         try:
-            return await pending.apply(user)
+            result = await pending.apply(user)
+            await self._state_on_disk_since(changes)
+            return result
         except ConfigError as exc:
             self.audit(user, channel, surface, f"apply {pending.kind}", "refused", str(exc))
             raise CommandError(str(exc)) from exc
         except CommandError as exc:
             self.audit(user, channel, surface, f"apply {pending.kind}", "refused", str(exc))
             raise
+
+    async def _state_on_disk_since(self, changes: int) -> None:
+        """A reply that follows a state change waits until the change is on disk."""
+        if self.service.trading.changes != changes:
+            await self.service.state_on_disk()
 
     def withdraw(self, nonce: str, channel: str, surface: str, reason: str) -> None:
         """Drop a confirmation whose message could not be shown, so no action waits unseen."""
@@ -235,9 +245,13 @@ class CommandCore(AuditedCore):
         state = self.service.gate.state
         if state is TradingState.HALTED:
             raise CommandError(messages.PAUSE_WHILE_HALTED)
-        if state is TradingState.PAUSED:
+        deadman = self.service.trading.paused_by_deadman  # taken over: the operator's now
+        if state is TradingState.PAUSED and not deadman:
             raise CommandError(messages.ALREADY.format(state=state.value))
+        reason = self.service.gate.state_reason
         self.service.set_state(TradingState.PAUSED, f"paused by {user}", user)
+        if deadman:
+            return Done(messages.PAUSE_TAKEN_FROM_DEADMAN.format(user=user, reason=reason))
         return Done(f"Paused by {user}: no new entries; exits still run.")
 
     def _request_resume(self, user: str, channel: str) -> ConfirmRequest:

@@ -1,7 +1,9 @@
 """The SQLite journal (sqlite-utils, WAL): every signal, order, fill, refusal, command, alert.
 
 `record` only puts the row on a queue; a dedicated writer thread (ops/journal_writer.py) inserts
-in batches, so the event loop never waits on the disk. `flush` (or `aflush` from async code)
+in batches, so the event loop never waits on the disk. `record_durably` is for a decision someone
+is about to be told of (a trading-state change): its future says when the row is committed and
+synced to the disk. `flush` (or `aflush` from async code)
 waits until what was queued is written; `close` flushes, so a clean stop loses nothing. The
 queue is bounded (see SHEDDABLE for what is dropped when full) and its depth is a health figure.
 
@@ -18,6 +20,7 @@ client_order_id). Live, ids are unique per account, so recovery rightly joins ac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -73,6 +76,7 @@ class Journal:
             self._queue,
             self._open,
             lambda db, batch: self._write(db, batch),
+            self._sync,
             self._health,
             interval=flush_interval,
             batch_size=batch_size,
@@ -114,6 +118,24 @@ class Journal:
                 self.dropped += 1
                 return
         self._queue.put((table, clean))
+
+    def record_durably(self, table: str, row: Mapping[str, object]) -> asyncio.Future[bool]:
+        """Queue one row as `record` does, for a decision someone is about to be told of: the
+        future (of the running loop; awaiting it blocks nothing) is True once the writer has
+        committed the row and synced it to the disk, False if the journal gave up on it."""
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[bool] = loop.create_future()
+        self.record(table, row)
+        if self._closed:
+            written.set_result(False)
+            return written
+
+        def settle(ok: bool) -> None:  # on the writer thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: no one waits now
+                loop.call_soon_threadsafe(_settle, written, ok)
+
+        self._queue.put(Flush(durable=True, on_done=settle))
+        return written
 
     def describe_run(self, venue: str, config: Mapping[str, object]) -> None:
         """This run's `run_info` row: when it started, which process, the venue, the config."""
@@ -209,6 +231,19 @@ class Journal:
         create_schema(db)
         return db
 
+    def _sync(self) -> None:
+        """What is committed, onto the disk: with `synchronous=normal` a commit reaches the
+        WAL (a crash of this process keeps it) but not the disk (a power cut may not)."""
+        for path in (self.path.with_name(self.path.name + "-wal"), self.path):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
     def _write(
         self, db: sqlite_utils.Database, batch: Mapping[str, list[dict[str, object]]]
     ) -> None:
@@ -259,6 +294,11 @@ class Journal:
             else:
                 overrides.pop(str(row["param"]), None)
         return overrides
+
+
+def _settle(written: asyncio.Future[bool], ok: bool) -> None:
+    if not written.done():
+        written.set_result(ok)
 
 
 def new_run_id(wall: float) -> str:

@@ -33,10 +33,21 @@ Insert = Callable[[sqlite_utils.Database, Batch], None]
 
 
 class Flush:
-    """A marker on the queue: set once everything queued before it is written."""
+    """A marker on the queue: set once everything queued before it is written. A durable one
+    also has that synced to the disk first; `on_done(written)` is called (on the writer
+    thread) with False when the journal gave up on those rows instead."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, durable: bool = False, on_done: Callable[[bool], None] | None = None
+    ) -> None:
         self.done = threading.Event()
+        self.durable = durable
+        self._on_done = on_done
+
+    def release(self, written: bool) -> None:
+        self.done.set()
+        if self._on_done is not None:
+            self._on_done(written)
 
 
 def _log_unhealthy(message: str) -> None:
@@ -87,6 +98,7 @@ class Writer:
         rows: queue.SimpleQueue[object],
         open_db: Callable[[], sqlite_utils.Database],
         insert: Insert,
+        sync: Callable[[], None],
         health: Health,
         *,
         interval: float,
@@ -97,6 +109,7 @@ class Writer:
         self._queue = rows
         self._open_db = open_db
         self._insert = insert
+        self._sync = sync  # what was committed, onto the disk (for the durable markers)
         self._health = health
         self._interval = interval
         self._batch_size = batch_size
@@ -156,15 +169,34 @@ class Writer:
                         return
                     continue
                 self._write_pending(db)
-                for marker in self._markers:
-                    marker.done.set()
-                self._markers.clear()
+                self._release_markers()
                 if self._health.has("queue") and self._queue.qsize() <= self._low_water:
                     self._health.set("queue", None)
                 if self._stopping and self._queue.empty():
                     return
         finally:
             db.close()
+
+    def _release_markers(self) -> None:
+        """After a batch: the durable markers once the disk has it (a failed sync is retried
+        like a failed write: the markers wait, nothing is said to be on disk that is not)."""
+        if not self._markers:
+            return
+        if any(marker.durable for marker in self._markers):
+            delay = FIRST_BACKOFF_SEC
+            while True:
+                try:
+                    self._sync()
+                    break
+                except OSError as exc:
+                    self.write_errors += 1
+                    log.warning("journal sync to disk failed: %s", exc)
+                    if self._back_off(delay):
+                        return
+                    delay = min(delay * 2, MAX_BACKOFF_SEC)
+        for marker in self._markers:
+            marker.release(True)
+        self._markers.clear()
 
     def _take(self) -> bool:
         """Move up to a batch off the queue into the batch in hand; False if nothing came."""
@@ -253,7 +285,7 @@ class Writer:
         log.critical("journal closed with %d row(s) that could not be written", lost)
         self._pending.clear()
         for marker in self._markers:
-            marker.done.set()
+            marker.release(False)
         self._markers.clear()
         self._stopping = True
         return True
@@ -266,7 +298,7 @@ class Writer:
             except queue.Empty:
                 return None
             if isinstance(item, Flush):
-                item.done.set()
+                item.release(False)
             elif item is not STOP:
                 return item
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ops.results import KillReport, PositionExit
@@ -40,10 +41,22 @@ class _Exit:
     remaining: int = 0
 
 
+async def _nothing_to_wait_for() -> None:
+    return None
+
+
 class Flattener:
-    def __init__(self, engine: Engine, clock: Clock, timeout_sec: float, poll_sec: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        timeout_sec: float,
+        poll_sec: float,
+        before_closing: Callable[[], Awaitable[object]] = _nothing_to_wait_for,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._before_closing = before_closing  # awaited before the first close goes out
         self._timeout = timeout_sec
         self._poll = poll_sec
         self._token = secrets.token_hex(4)
@@ -83,6 +96,7 @@ class Flattener:
                     break
                 if first_pass:
                     first_pass = False
+                    await self._before_closing()
                     await self._close_all(held, exits, errors)
                 else:
                     if stray:

@@ -55,6 +55,8 @@ class KillHost(Protocol):
 
     def set_state(self, state: TradingState, reason: str, user: str) -> None: ...
 
+    async def state_on_disk(self) -> bool: ...
+
     def alert(self, key: str, severity: str, message: str) -> None: ...
 
     def resolve(self, key: str, message: str) -> None: ...
@@ -197,6 +199,7 @@ class KillSwitch:
             self._host.clock,
             timeout_sec=settings.number("kill.timeout_sec"),
             poll_sec=settings.number("kill.poll_sec"),
+            before_closing=self._host.state_on_disk,  # a crash after a close keeps the HALT
         )
 
     def _finish(self, report: KillReport, source: str) -> None:
@@ -335,6 +338,7 @@ class KillSwitch:
             result = "trading is already ACTIVE"
         else:
             self._host.set_state(TradingState.ACTIVE, f"resumed by {user} ({via})", user)
+            await self._host.state_on_disk()
             result = f"resumed by {user}: trading is ACTIVE"
         self._record_resume(user, via, result)
         return result

@@ -58,6 +58,10 @@ ALREADY = "trading is already {state}; nothing changed"
 PAUSE_WHILE_HALTED = (
     "trading is HALTED; pause would not change anything (use resume after checking)"
 )
+PAUSE_TAKEN_FROM_DEADMAN = (
+    "Paused by {user}: no new entries; exits still run. The dead-man's pause ({reason}) is "
+    "now {user}'s: it stays when the feed and the broker are healthy again, until someone resumes."
+)
 RESUME_BLOCKED_KILL_FILE = "the kill switch file {path} exists: remove it before resuming"
 RESUME_BLOCKED_KILL_RUNNING = "a kill is running: wait for its outcome, then ask again"
 STATE_CHANGED_SINCE = "the state changed since you asked: {change}; nothing applied, ask again"

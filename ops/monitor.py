@@ -16,6 +16,7 @@ from ops.drift import check as drift_check
 from ops.reconcile import reconcile
 from ops.results import CheckResult, Level
 from ops.service import TradingService
+from ops.trading_state import DEADMAN_BY
 from strategy.types import TradingState
 from strategy.venue import BrokerError
 
@@ -71,8 +72,10 @@ def heartbeats(service: TradingService) -> list[CheckResult]:
 
 def _stopped_on_purpose(service: TradingService) -> str | None:
     """Why no order flow is expected: HALTED, or PAUSED by a person (not the dead-man)."""
-    state, reason = service.gate.state, service.gate.state_reason
-    if state is TradingState.HALTED or (state is TradingState.PAUSED and DEADMAN not in reason):
+    state = service.gate.state
+    if state is TradingState.HALTED or (
+        state is TradingState.PAUSED and not service.trading.paused_by_deadman
+    ):
         return f"trading {state}"
     return None
 
@@ -260,15 +263,14 @@ class Monitor:
         ]
         if SLACK_LOST in service.open_alerts:
             failing.append(service.open_alerts[SLACK_LOST])
-        state, reason = service.gate.state, service.gate.state_reason
-        paused_by_us = state is TradingState.PAUSED and DEADMAN in reason
+        state = service.gate.state
         if failing:
             if state is TradingState.ACTIVE:
                 why = "; ".join(failing)
-                service.set_state(TradingState.PAUSED, f"{DEADMAN}: {why}", "monitor")
+                service.set_state(TradingState.PAUSED, f"{DEADMAN}: {why}", DEADMAN_BY)
                 service.alert(DEADMAN, "critical", f"entries PAUSED automatically: {why}")
             return
-        if paused_by_us:
+        if service.trading.paused_by_deadman:
             if service.settings.get("monitoring.deadman_resume_needs_confirm"):
                 service.alert(
                     DEADMAN,
@@ -276,9 +278,14 @@ class Monitor:
                     "healthy again; entries stay PAUSED until an operator confirms `/trade resume`",
                 )
                 return
-            service.set_state(TradingState.ACTIVE, f"{DEADMAN}: healthy again", "monitor")
-        if state is TradingState.ACTIVE or paused_by_us:
+            service.set_state(TradingState.ACTIVE, f"{DEADMAN}: healthy again", DEADMAN_BY)
             service.resolve(DEADMAN, "healthy again; entries resumed")
+        elif state is TradingState.ACTIVE:
+            service.resolve(DEADMAN, "healthy again; entries resumed")
+        else:  # someone else's state now (an operator's pause, a kill): theirs to lift
+            service.resolve(
+                DEADMAN, f"healthy again; trading stays {state} ({service.gate.state_reason})"
+            )
 
     async def _reference_drawdown(self) -> float | None:
         """The max drawdown of the newest backtest with costs, if one is recorded."""

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ops.service import TradingService
+from strategy.venue import BrokerUnavailable
 
+log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[object]]
 
 
 def guarded(service: TradingService, name: str, job: Job) -> Callable[[], Awaitable[None]]:
-    """A job that never dies silently: each failure is reported at this boundary."""
+    """A job that never dies silently: each failure is reported at this boundary. A broker
+    that does not answer (timeout, 429, 5xx) is the broker check's incident, not the job's:
+    one line in the log, and the job tries again at its next run."""
 
     async def run() -> None:
         try:
             await job()
+        except BrokerUnavailable as exc:
+            log.warning("job %s: the broker did not answer (%s); next run retries", name, exc)
         except Exception as exc:  # the job's boundary: journaled, alerted once, counted
             service.report_error(f"job-{name}", exc)
 

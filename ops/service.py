@@ -49,6 +49,18 @@ class AlertSink(Protocol):
 DRAIN_MARGIN_SEC = 1.0  # beyond one broker request, before a kill cancels everything
 EXIT_REFUSED = "exit-refused:"  # + symbol: the incident of an exit the broker refused
 ORDER_UNKNOWN = "order-unknown:"  # + symbol: an order whose outcome is still being looked up
+# Incidents about the last run's own connections and surroundings, which each start checks
+# afresh (raising them again if they still hold): one restored from the last run is closed.
+RECHECKED_EACH_RUN = {
+    "slack": "this run connects to Slack afresh",
+    "slack-lost": "this run connects to Slack afresh",
+    "journal": "this run opened the journal and writes to it",
+    "clock-skew": "the market-clock job checks the clock again in this run",
+    "broker-auth": "this run presents the credentials to Alpaca afresh",
+    "feed-auth": "this run presents the credentials to Alpaca afresh",
+    "feed-gap": "a gap of the last run's market data; this run backfills its own",
+    "startup": "start-up recovery ran again in this run",
+}
 
 
 class TradingService:
@@ -98,6 +110,7 @@ class TradingService:
         self.engine.events.flat = self._flat
         self._alert_sinks: list[AlertSink] = []
         self.open_alerts: dict[str, str] = {}  # key -> latest message
+        self._restored: set[str] = set()  # keys of the incidents restored at start-up
         self.checks: dict[str, CheckResult] = {}  # the monitor's latest result per check key
         self._severities: dict[str, str] = {}
         self._error_counts: dict[str, int] = {}
@@ -138,9 +151,12 @@ class TradingService:
                 restored[key] = (str(row["severity"]), str(row["message"]))
             elif status == "resolved":
                 restored.pop(key, None)
+        for key in self.open_alerts:  # raised by this run before it started: this run's
+            restored.pop(key, None)
         for key, (severity, message) in restored.items():
             self.open_alerts[key] = message
             self._severities[key] = severity
+        self._restored = set(restored)
         if restored:
             log.warning(
                 "%d incident(s) still open from the last run: %s",
@@ -150,8 +166,9 @@ class TradingService:
 
     def _close_stale_incidents(self) -> None:
         """Incidents restored from the last run that no longer hold: an exit refused for a
-        symbol flat by now (closed while we were down), and an order-unknown (its lookup ended
-        with that run; start-up recovery reads every unfinished order from the broker)."""
+        symbol flat by now (closed while we were down), an order-unknown (its lookup ended
+        with that run; start-up recovery reads every unfinished order from the broker), a kill
+        that was not flat when the book is flat now, and those this run checks afresh."""
         for key in list(self.open_alerts):
             if key.startswith(EXIT_REFUSED):
                 symbol = key.removeprefix(EXIT_REFUSED)
@@ -159,6 +176,10 @@ class TradingService:
                     self._flat(symbol)
             elif key.startswith(ORDER_UNKNOWN):
                 self.resolve(key, "closed at start-up: no order's outcome is unknown in this run")
+            elif key == "kill" and not self.book.positions():
+                self.resolve(key, "closed at start-up: the book is flat")
+            elif key in RECHECKED_EACH_RUN and key in self._restored:
+                self.resolve(key, f"closed at start-up: {RECHECKED_EACH_RUN[key]}")
 
     @property
     def venue_label(self) -> str:
@@ -207,6 +228,7 @@ class TradingService:
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
         await self.engine.drain()
+        await self.trading.on_disk()  # and its incident told, before the journal closes
         self.book.snapshot_equity(self.clock.now())
         self.journal.record("runs", {"event": "stop", "detail": ""})
         await asyncio.to_thread(self.journal.close)
@@ -235,6 +257,10 @@ class TradingService:
     def set_state(self, state: TradingState, reason: str, user: str) -> None:
         """Through the state's one owner (journaled, alerted, restored after a restart)."""
         self.trading.change(state, reason, user)
+
+    async def state_on_disk(self) -> bool:
+        """Until the latest state change is on disk: await it before telling anyone."""
+        return await self.trading.on_disk()
 
     def _order_unknown(self, order: OrderRequest, message: str) -> None:
         self.alert(

@@ -170,12 +170,16 @@ async def eventually(check: Callable[[], object], within: float = 5.0) -> None:
 
 
 def make_harness(
-    tmp_path: Path, bars: Iterable[Bar] = (), four_eyes: bool = False, **config: object
+    tmp_path: Path,
+    bars: Iterable[Bar] = (),
+    four_eyes: bool = False,
+    journal_type: type[Journal] = Journal,
+    **config: object,
 ) -> Harness:
     """A service on the simulator, not started: tests push bars by hand unless they start it."""
     config.setdefault("slack.four_eyes", four_eyes)
     path = write_config(tmp_path, **config)
-    journal = Journal(tmp_path / "journal.db")
+    journal = journal_type(tmp_path / "journal.db")
     journal.start()
     settings = load_settings(path, overrides=journal.load_overrides())
     clock = ManualClock(start=START)

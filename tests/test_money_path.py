@@ -42,6 +42,7 @@ async def test_a_daily_loss_breach_reduces_says_so_and_still_exits(tmp_path: Pat
     assert state_rows(h)[-1]["state"] == "REDUCING" and "daily loss" in str(
         state_rows(h)[-1]["reason"]
     )
+    await h.service.state_on_disk()  # the state's incident is raised once it is on disk
     assert any(e[0] == "raise" and e[1] == "trading-state" for e in sink.events)
     await h.push(*(bar("QQQ", i, c) for i, c in enumerate([*CALM, 98.0])))  # an entry signal
     assert h.service.book.position("QQQ") is None

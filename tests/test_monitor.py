@@ -138,6 +138,7 @@ async def test_drawdown_alerts_then_reduces_and_uses_a_recorded_backtest(tmp_pat
     await monitor.run()
     assert h.service.gate.state is TradingState.REDUCING  # exits still run
     assert "hard limit" in h.service.open_alerts["drawdown"]
+    await h.service.state_on_disk()  # the state's incident is raised once it is on disk
     assert "REDUCING" in h.service.open_alerts["trading-state"]
 
     record(h.journal, "reference", "csv:x", True, StrategyParams(), metrics(drawdown=0.004))

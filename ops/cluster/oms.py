@@ -266,6 +266,7 @@ class OrderManager:
             if service.gate.state is not TradingState.HALTED:
                 reason = f"kill by {killed.requester} {CONTROL_KILL}"
                 service.kill_switch.request(killed.requester, CONTROL, reason=reason)
+            await service.state_on_disk()  # acknowledged once the HALT survives a crash
             return True
         if self._halted_by_control():
             await service.kill_switch.settled()
@@ -279,6 +280,7 @@ class OrderManager:
             service.set_state(TradingState.PAUSED, CONTROL_PAUSE, paused.requester)
         elif paused is None and self._paused_by_control():
             service.set_state(TradingState.ACTIVE, "pause withdrawn", CONTROL)
+        await service.state_on_disk()
         return True
 
     def _paused_by_control(self) -> bool:
