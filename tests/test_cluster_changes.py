@@ -30,6 +30,7 @@ from ops.cluster.params import (
     publish_params,
 )
 from ops.cluster.server import LocalNats
+from ops.cluster.streams import params_bucket
 from ops.cluster.worker import Worker
 from ops.cluster.worker_setup import build_worker, follow_control
 from ops.config import load_settings
@@ -106,7 +107,9 @@ class Obeying:
         await self.plane.acknowledge(*view.revisions)
 
 
-async def start_rig(tmp_path: Path, nats_server: LocalNats, four_eyes: bool) -> Rig:
+async def start_rig(
+    tmp_path: Path, nats_server: LocalNats, four_eyes: bool, ack_within_sec: float = 10
+) -> Rig:
     """Each account's command core served over NATS and following its params as `tradebot
     oms` wires them; a worker of main built by `tradebot worker`'s own code; the gateway on
     the loopback Slack."""
@@ -154,7 +157,7 @@ async def start_rig(tmp_path: Path, nats_server: LocalNats, four_eyes: bool) -> 
         journal,
         SystemClock(),
         kill_ttl_sec=60,
-        ack_within_sec=10,
+        ack_within_sec=ack_within_sec,
     )
     policy = Policy(frozenset({"U1", "U2"}), frozenset(), frozenset({"C1"}), "C2")
     surface = GatewaySurface(core, policy, "xoxb-test", "xapp-test", slack.api_url, "C2", 0)
@@ -192,9 +195,22 @@ async def four_eyes(tmp_path: Path, nats_server: LocalNats) -> AsyncIterator[Rig
     await stop_rig(started)
 
 
+@pytest.fixture
+async def impatient(tmp_path: Path, nats_server: LocalNats) -> AsyncIterator[Rig]:
+    """A gateway that reports after 0.5 s, whoever has acknowledged by then."""
+    started = await start_rig(tmp_path, nats_server, four_eyes=False, ack_within_sec=0.5)
+    yield started
+    await stop_rig(started)
+
+
 def _rows(journal: Journal, sql: str) -> list[dict[str, Any]]:
     journal.flush()
     return journal.query(sql)
+
+
+def _audit(h: Harness) -> list[tuple[str, str, str]]:
+    rows = _rows(h.journal, "select user, command, outcome from commands")
+    return [(r["user"], r["command"], r["outcome"]) for r in rows]
 
 
 def _param_changes(h: Harness) -> list[dict[str, Any]]:
@@ -291,6 +307,7 @@ async def test_an_expired_or_cancelled_change_changes_nothing(rig: Rig) -> None:
     cancelled = await rig.request("set entry_z 2.3 --account main")
     await rig.click(cancelled, "U1", action="cancel")
     assert "Cancelled by U1; nothing changed." in cancelled.text
+    await eventually(lambda: ("U1", "cancel set", "ok") in _audit(main))  # the account's too
     assert main.service.settings.get("strategy.entry_z_threshold") == 2.0
     assert rig.worker.engine.params.entry_z == 2.0
     assert _param_changes(main) == []
@@ -380,3 +397,27 @@ async def test_a_new_worker_starts_with_the_accounts_changed_values(
     finally:
         await follower.stop()
         await plane.stop()
+
+
+async def _ignore(view: ControlView) -> None:
+    """A process that heartbeats and watches, and applies parameter changes only when told."""
+
+
+async def test_a_late_acknowledgement_of_a_change_edits_its_thread(impatient: Rig) -> None:
+    """A worker of the account that has not applied the change when the report is due is
+    named 'not yet'; when it acknowledges, the thread and the message say 3 of 3."""
+    rig = impatient
+    js = rig.nc.jetstream()
+    late = ControlPlane(js, rig.cfg, "worker", "late", "main")
+    await late.start(_ignore)
+    rig.planes.append(late)
+    message = await rig.request("set entry_z 2.2 --account main")
+    await rig.click(message, "U1")
+    await eventually(lambda: rig.slack.thread(message.ts))
+    first = rig.slack.thread(message.ts)[0].text
+    assert "acknowledged by 2 of 3; not yet: worker.late" in first
+    revision = (await (await params_bucket(js, rig.cfg)).get("params.main")).revision
+    await late.acknowledge_key("params.main", revision)
+    await eventually(lambda: len(rig.slack.thread(message.ts)) == 2)
+    assert "acknowledged by 3 of 3" in rig.slack.thread(message.ts)[1].text
+    await eventually(lambda: "acknowledged by 3 of 3" in message.text)

@@ -210,6 +210,7 @@ class GatewaySurface:
             await replies.say(f":warning: {exc}")
             return
         self.confirmations.pop(nonce, None)
+        await self.core.withdraw_held(nonce, user, channel)
         await _close(replies, channel, ts, done.title, user)
 
     async def expire(self) -> None:

@@ -288,6 +288,15 @@ class GatewayCore(AuditedCore):
 
     # -- confirmations (accept, cancel, expire and audit: AuditedCore, as the single process) -
 
+    async def withdraw_held(self, nonce: str, user: str, channel: str) -> None:
+        """After a Cancel: an account's change held behind this nonce is cancelled there too."""
+        await self.changes.withdraw(nonce, user, channel)
+
+    def expire(self) -> list[str]:
+        nonces = super().expire()
+        self.changes.forget(nonces)
+        return nonces
+
     async def apply(
         self, pending: Pending, user: str, channel: str, surface: str
     ) -> ControlOutcome | ChangeOutcome:

@@ -6,6 +6,8 @@ heartbeats of the account's processes: "acknowledged by N of M", silent ones nam
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nats.aio.client import Client
@@ -18,6 +20,7 @@ from ops.cluster.commands import (
     AccountUnreachable,
     RemoteConfirm,
     ask_change,
+    cancel_change,
     confirm_change,
 )
 from ops.cluster.config import ClusterConfig
@@ -26,6 +29,7 @@ from ops.confirm import Confirmations
 from ops.results import CommandError, ConfirmRequest, Done
 from strategy.clock import Clock
 
+log = logging.getLogger(__name__)
 PARAM_CHANGES = frozenset({"set", "reset"})
 
 
@@ -59,6 +63,7 @@ class GatewayChanges:
         self.set_ttl_sec = set_ttl_sec
         self.within_sec = within_sec
         self.ack_within_sec = ack_within_sec
+        self._held: dict[str, RemoteConfirm] = {}  # the gateway's nonce -> the account's
 
     def account_of(self, name: str, account: str | None) -> str:
         """The account named, or the only one configured."""
@@ -87,9 +92,11 @@ class GatewayChanges:
         account = remote.account
 
         async def apply(confirmer: str) -> ChangeOutcome:
+            self._held.pop(pending.nonce, None)
             return await self._confirm(remote, confirmer, channel)
 
         pending = self.confirmations.open(remote.kind, user, channel, self.set_ttl_sec, apply)  # type: ignore[arg-type]
+        self._held[pending.nonce] = remote
         lines = remote.lines
         if remote.kind in PARAM_CHANGES:
             lines += (messages.CLUSTER_CHANGE_REACHES.format(account=account),)
@@ -101,6 +108,22 @@ class GatewayChanges:
             user,
             pending.expires_at,
         )
+
+    async def withdraw(self, nonce: str, user: str, channel: str) -> None:
+        """A change cancelled at the gateway is cancelled at the account too (audited there)."""
+        remote = self._held.pop(nonce, None)
+        if remote is None:
+            return
+        answer = await cancel_change(
+            self.nc, remote.account, remote.nonce, user, channel, self.within_sec
+        )
+        if not isinstance(answer, AccountDone):  # it expires there unconfirmed
+            log.warning("cancel of %s at %s not taken: %s", remote.kind, remote.account, answer)
+
+    def forget(self, nonces: Iterable[str]) -> None:
+        """Expired at the gateway: the account's own pending expires at the same time."""
+        for nonce in nonces:
+            self._held.pop(nonce, None)
 
     async def _confirm(self, remote: RemoteConfirm, confirmer: str, channel: str) -> ChangeOutcome:
         account = remote.account
