@@ -57,6 +57,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             SystemClock(),
             kill_ttl_sec=settings.number("confirm.kill_ttl_sec"),
             ack_within_sec=1.0,
+            set_ttl_sec=settings.number("confirm.set_ttl_sec"),
         )
         surface = GatewaySurface(
             core,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bot.venues import Venue
     from ops.cluster.control import ControlPlane
     from ops.cluster.oms import OrderManager
+    from ops.cluster.params import ParamsFollower
     from ops.config import Settings
     from ops.instance_lock import InstanceLock
     from ops.results import RunSummary
@@ -79,10 +80,12 @@ class RunningOms:
     commands: Subscription
     scheduler: Scheduler
     lock: InstanceLock
+    params: ParamsFollower
 
     async def stop(self) -> RunSummary:
         self.scheduler.stop()
         await self.commands.unsubscribe()
+        await self.params.stop()
         await self.control.stop()
         await self.oms.stop()
         summary = await self.service.stop()
@@ -105,6 +108,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     from ops.cluster.control import ControlPlane, ControlView
     from ops.cluster.lease import Lease, holder_name
     from ops.cluster.oms import OrderManager
+    from ops.cluster.params import load_account_params, publish_params
     from ops.cluster.streams import ensure_streams, leases_bucket
     from ops.cluster.subjects import component_key, lease_key
     from ops.commands import CommandCore
@@ -162,6 +166,14 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
 
     scheduler = Scheduler(service)
     await venue.start()
+    try:
+        params = await load_account_params(js, cfg, account, service)  # the changes in force
+    except BaseException:
+        await venue.stop()
+        journal.close()
+        await lease.release()
+        await nc.close()
+        raise
     if venue.recover:
         try:
             await recover_at_start(service, scheduler)
@@ -176,11 +188,16 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     scheduler.start()
     await oms.start()
     await control.start(obey)
+    await params.follow(control)
     core = CommandCore(
         service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
     )
-    commands = await serve_commands(nc, account, core)
-    running = RunningOms(oms, service, venue, nc, control, commands, scheduler, lock)
+
+    async def publish(by: str, apply_open: bool) -> int:
+        return await publish_params(js, cfg, account, service.settings, by, apply_open)
+
+    commands = await serve_commands(nc, account, core, publish)
+    running = RunningOms(oms, service, venue, nc, control, commands, scheduler, lock, params)
     log.info("order manager of %s running (%s)", account, service.venue_label)
     return running
 

@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
+    from ops.cluster.params import ParamsFollower, engine_applier
     from ops.cluster.streams import ensure_streams
     from ops.cluster.worker_setup import build_worker, follow_control, parse_partitions
 
@@ -38,12 +39,16 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         js = nc.jetstream()
         await ensure_streams(js, cfg)
         worker = build_worker(js, settings, cfg, args.strategy, partitions)
+        params = ParamsFollower(js, cfg, account, engine_applier(worker.engine, settings))
+        await params.load()  # the account's changes in force, before any bar is decided
         await worker.restore()
         control = ControlPlane(js, cfg, "worker", name, account)
         await control.start(follow_control(worker.engine, control))
+        await params.follow(control)
         try:
             await run_until_stopped(worker.run, args.duration, f"worker.{name}")
         finally:
+            await params.stop()
             await control.stop()
     finally:
         await nc.close()

@@ -40,6 +40,16 @@ EMPTY_COMMAND = "no command given. " + USAGE
 BAD_PERIOD = "unknown period '{period}': use today, week or all"
 SET_USAGE = "usage: set <param> <value> [--open], e.g. `set entry_z 2.2`"
 RESET_USAGE = "usage: reset <param>, e.g. `reset entry_z`"
+# the cluster gateway's changes of one account (ops/cluster/gateway_changes.py)
+CLUSTER_NAME_ACCOUNT = "`{name}` changes one account: add `--account NAME` ({accounts})"
+CLUSTER_CHANGE_REACHES = (
+    "applied by {account}'s order manager and every worker of its strategies, kept across "
+    "their restarts; the thread says who acknowledged"
+)
+CLUSTER_CHANGE_UNKNOWN = (
+    "{account}: {error} after Confirm: the change may or may not be applied; "
+    "`config --account {account}` shows the values in force"
+)
 NOT_SETTABLE = "{path} cannot be changed at runtime; edit config.yaml and restart"
 UNCHANGED = "{name} is already {value}; nothing to change"
 NO_OVERRIDE = "{name} has no runtime change to reset (it is {value} from {source})"

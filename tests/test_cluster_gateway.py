@@ -362,12 +362,12 @@ async def test_a_reader_outside_the_allowed_channels_is_refused_and_audited(
     )
 
 
-async def test_changing_commands_are_refused_saying_where_to_run_them(cluster: Cluster) -> None:
-    """set, adopt and the other commands that change one account are not sent to the
-    accounts: the refusal says why and what to do instead; nobody is asked."""
+async def test_commands_the_gateway_does_not_send_are_refused_saying_why(cluster: Cluster) -> None:
+    """ack, resolve and test-alert act on one process's incidents and are not sent; a change
+    of one account that names none of two is refused with their names; nobody is asked."""
+    text = (await cluster.command("ack order-foreign:SPY"))["text"]
+    assert "not sent through the gateway" in text
     text = (await cluster.command("set entry_z 2.2"))["text"]
-    assert "not sent through the gateway" in text and "config.yaml" in text
-    text = (await cluster.command("adopt SPY --account main"))["text"]
-    assert "no command surface for it yet" in text
+    assert "`set` changes one account: add `--account NAME` (main, other)" in text
     for h in cluster.accounts.values():
         assert _commands(h.journal) == []

@@ -10,6 +10,7 @@ after the Confirm its message says what was written and its thread says who ackn
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -21,12 +22,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.alerts import AlertPoster
 from bot.slack.authz import Policy
 from bot.slack.blocks import outcome_blocks, result_message
-from bot.slack.gateway_view import ack_line, answers_done, outcome_done, status_done
+from bot.slack.gateway_view import (
+    ack_line,
+    answers_done,
+    change_done,
+    outcome_done,
+    status_done,
+)
 from bot.slack.middleware import Authorize
 from bot.slack.replies import Refused, Replies
 from bot.slack.socket_mode import SocketModeHandler
 from ops.cluster.acks import await_acks, read_components, silent_components
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome, GatewayCore
+from ops.cluster.gateway_changes import ChangeOutcome
 from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
 
 log = logging.getLogger(__name__)
@@ -149,32 +157,49 @@ class GatewaySurface:
             return
         self.confirmations.pop(nonce, None)
         await _close(replies, channel, ts, f"{pending.kind} confirmed: writing it...", user)
-        outcome = await self.core.apply(pending, user)
+        try:
+            outcome = await self.core.apply(pending, user, channel, SURFACE)
+        except CommandError as exc:  # the account refused it at this point: nothing changed
+            await _close(replies, channel, ts, f"{pending.kind} not applied: {exc}", user)
+            await replies.say(f":warning: {exc}")
+            return
         await self._report(replies, channel, ts, outcome, user)
-        if not outcome.report.complete:  # someone alive is late: say when they answer
+        if outcome.report is not None and not outcome.report.complete:  # someone alive is late
             self.spawn(f"acks-{ts}", self._follow_up(replies, channel, ts, outcome))
 
     async def _report(
-        self, replies: Replies, channel: str, ts: str, outcome: ControlOutcome, user: str
+        self,
+        replies: Replies,
+        channel: str,
+        ts: str,
+        outcome: ControlOutcome | ChangeOutcome,
+        user: str,
     ) -> None:
         """The thread says who acknowledged; the message's headline says how many."""
-        done = outcome_done(outcome)
+        if isinstance(outcome, ControlOutcome):
+            done = outcome_done(outcome)
+        else:
+            done = change_done(outcome)
         fallback, blocks = result_message(done)
         if isinstance(await replies.post(channel, fallback, blocks, thread_ts=ts), Refused):
             await replies.say(fallback)
-        head = f"{done.title}: {ack_line(outcome.report)}"
+        head = done.title
+        if outcome.report is not None:
+            head += f": {ack_line(outcome.report)}"
         await _close(replies, channel, ts, head, user)
 
     async def _follow_up(
-        self, replies: Replies, channel: str, ts: str, outcome: ControlOutcome
+        self, replies: Replies, channel: str, ts: str, outcome: ControlOutcome | ChangeOutcome
     ) -> None:
         cfg = self.core.cfg
         report = outcome.report
+        assert report is not None
         later = await await_acks(
             self.core.js, cfg, report.key, report.revision, cfg.silent_after_sec, self.core.clock
         )
-        final = ControlOutcome(outcome.verb, outcome.scope, outcome.by, later)
-        await self._report(replies, channel, ts, final, outcome.by)
+        await self._report(
+            replies, channel, ts, dataclasses.replace(outcome, report=later), outcome.by
+        )
 
     async def on_cancel(self, body: dict[str, Any], client: Any) -> None:
         nonce, user, channel, ts = _button(body)
@@ -185,6 +210,7 @@ class GatewaySurface:
             await replies.say(f":warning: {exc}")
             return
         self.confirmations.pop(nonce, None)
+        await self.core.withdraw_held(nonce, user, channel)
         await _close(replies, channel, ts, done.title, user)
 
     async def expire(self) -> None:

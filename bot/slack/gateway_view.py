@@ -9,6 +9,7 @@ from bot.render_text import money, render, signed_money
 from ops.cluster.acks import AckReport
 from ops.cluster.commands import AccountAnswer, AccountRefused, AccountStatus, AccountUnreachable
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome
+from ops.cluster.gateway_changes import ChangeOutcome
 from ops.results import Done
 
 
@@ -30,6 +31,20 @@ def outcome_done(outcome: ControlOutcome) -> Done:
     if outcome.report.acked:
         lines.append(f"acknowledged: {', '.join(outcome.report.acked)}")
     return Done(head, tuple(lines))
+
+
+def change_done(outcome: ChangeOutcome) -> Done:
+    """What the account's order manager did, then who of its processes applied it."""
+    lines = list(outcome.done.lines)
+    if outcome.unpublished is not None:
+        lines.append(
+            f"applied by the order manager only; its workers were not told ({outcome.unpublished})"
+        )
+    if outcome.report is not None:
+        lines.append(ack_line(outcome.report))
+        if outcome.report.acked:
+            lines.append(f"acknowledged: {', '.join(outcome.report.acked)}")
+    return Done(f"{outcome.account}: {outcome.done.title}", tuple(lines))
 
 
 def status_done(status: ClusterStatus) -> Done:

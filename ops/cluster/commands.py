@@ -5,14 +5,22 @@ Request: {"command": "pnl week", "user": ..., "channel": ...}: the command line 
 account's core takes it, and who asked (the order manager audits it in its journal). Reply:
 {"ok": true, "status": AccountStatus} for status, {"ok": true, "result": ...} (result_codec)
 for the other read-only commands, or {"ok": false, "error": "..."} (a CommandError's sentence).
-Only read-only commands are served: changes reach the accounts through the control bucket,
-never here.
+
+The changes of one account (set, reset, adopt, cancel-order) are served too, by the same core:
+a change that asks to confirm replies {"ok": true, "confirm": {nonce, kind, title, lines,
+expires_at}} (the core's preview and its pending action, held here); the gateway shows it and
+sends {"confirm": nonce, "user", "channel"} when someone clicks Confirm (the core checks the
+confirmer, four_eyes and expiry again) or {"cancel": nonce, ...}; a change done at once, or a
+confirmed one, replies {"ok": true, "done": {title, lines}}, with "params_revision" when a
+`set`/`reset` wrote the account's overrides to the params bucket. Kill, pause and resume reach
+the accounts through the control bucket, never here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from nats.aio.client import Client
@@ -23,13 +31,18 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from ops.cluster.result_codec import QUERIES, QueryResult, decode_result, encode_result
 from ops.cluster.subjects import command_subject
-from ops.commands import CommandCore
+from ops.commands import OPEN_FLAGS, CommandCore
 from ops.parsing import parse_command
-from ops.results import CommandError, StatusResult
+from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, StatusResult
 
 log = logging.getLogger(__name__)
-SERVED = QUERIES | {"status"}
+CHANGES = frozenset({"set", "reset", "adopt", "cancel-order"})
+SERVED = QUERIES | CHANGES | {"status"}
 SURFACE = "cluster"
+PARAM_CHANGES = frozenset({"set", "reset"})
+# after a confirmed set/reset: write the account's overrides (confirmer, applies to open
+# positions); the params bucket's revision
+PublishParams = Callable[[str, bool], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +130,17 @@ class AccountRefused:
     error: str
 
 
-async def serve_commands(nc: Client, account: str, core: CommandCore) -> Subscription:
-    """Answer the gateway's read-only commands for `account` with `core` (each one audited in
-    the account's journal like any other surface's). Unsubscribe the result to stop."""
+async def serve_commands(
+    nc: Client, account: str, core: CommandCore, publish_params: PublishParams | None = None
+) -> Subscription:
+    """Answer the gateway's commands for `account` with `core` (each one audited in the
+    account's journal like any other surface's); a confirmed set/reset is then written with
+    `publish_params` for the account's other processes. Unsubscribe the result to stop."""
+    server = _Server(account, core, publish_params)
 
     async def answer(msg: Msg) -> None:
         try:
-            reply = await _run(core, account, msg.data)
+            reply = await server.run(json.loads(msg.data))
         except Exception as exc:  # never leave the gateway waiting for a timeout
             log.exception("cluster command failed")
             reply = {"ok": False, "error": f"{type(exc).__name__} in the order manager"}
@@ -132,29 +149,92 @@ async def serve_commands(nc: Client, account: str, core: CommandCore) -> Subscri
     return await nc.subscribe(command_subject(account), cb=answer)
 
 
-async def _run(core: CommandCore, account: str, data: bytes) -> dict[str, object]:
-    request = json.loads(data)
-    text = str(request.get("command", ""))
-    try:
-        name = parse_command(text).name
-        if name not in SERVED:
-            return {"ok": False, "error": f"{name!r} is not served over the cluster"}
-        result = await core.handle(
-            text, str(request.get("user", "")), str(request.get("channel", "")), SURFACE
-        )
-    except CommandError as exc:
-        return {"ok": False, "error": str(exc)}
-    if isinstance(result, StatusResult):
-        return {"ok": True, "status": asdict(AccountStatus.of(account, result))}
-    assert isinstance(result, QueryResult)  # SERVED holds read-only commands only
-    return {"ok": True, "result": encode_result(result)}
+class _Server:
+    def __init__(self, account: str, core: CommandCore, publish: PublishParams | None) -> None:
+        self.account = account
+        self.core = core
+        self.publish = publish
+        self.apply_open: dict[str, bool] = {}  # nonce of a pending set/reset -> its --open
+
+    async def run(self, request: dict[str, object]) -> dict[str, object]:
+        user, channel = str(request.get("user", "")), str(request.get("channel", ""))
+        try:
+            if "confirm" in request:
+                return await self.confirm(str(request["confirm"]), user, channel)
+            if "cancel" in request:
+                nonce = str(request["cancel"])
+                self.apply_open.pop(nonce, None)
+                return {"ok": True, "done": _done(self.core.cancel(nonce, user, channel, SURFACE))}
+            return await self.command(str(request.get("command", "")), user, channel)
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc)}
+
+    async def command(self, text: str, user: str, channel: str) -> dict[str, object]:
+        command = parse_command(text)
+        if command.name not in SERVED:
+            return {"ok": False, "error": f"{command.name!r} is not served over the cluster"}
+        result = await self.core.handle(text, user, channel, SURFACE)
+        if isinstance(result, StatusResult):
+            return {"ok": True, "status": asdict(AccountStatus.of(self.account, result))}
+        if isinstance(result, ConfirmRequest):
+            if command.name in PARAM_CHANGES:
+                opened = any(a.lower() in OPEN_FLAGS for a in command.args)
+                self.apply_open[result.nonce] = opened
+            return {"ok": True, "confirm": _confirm(result)}
+        if isinstance(result, Done):
+            return {"ok": True, "done": _done(result)}
+        assert isinstance(result, QueryResult)  # SERVED holds the read-only commands
+        return {"ok": True, "result": encode_result(result)}
+
+    async def confirm(self, nonce: str, user: str, channel: str) -> dict[str, object]:
+        try:
+            pending = self.core.accept(nonce, user, channel, SURFACE)
+        except ConfirmationExpired:
+            self.apply_open.pop(nonce, None)
+            raise
+        apply_open = self.apply_open.pop(nonce, False)
+        result = await self.core.apply(pending, user, channel, SURFACE)
+        assert isinstance(result, Done)  # every change's apply says what it did
+        reply: dict[str, object] = {"ok": True, "done": _done(result)}
+        if pending.kind in PARAM_CHANGES and self.publish is not None:
+            try:
+                reply["params_revision"] = await self.publish(user, apply_open)
+            except Exception as exc:  # applied here; the workers could not be told
+                log.exception("writing %s's parameters failed", self.account)
+                reply["params_error"] = f"{type(exc).__name__}: {exc}"
+        return reply
+
+
+def _confirm(request: ConfirmRequest) -> dict[str, object]:
+    return {
+        "nonce": request.nonce,
+        "kind": request.kind,
+        "title": request.title,
+        "lines": list(request.lines),
+        "expires_at": request.expires_at,
+    }
+
+
+def _done(done: Done) -> dict[str, object]:
+    return {"title": done.title, "lines": list(done.lines)}
 
 
 async def _ask(
     nc: Client, account: str, text: str, user: str, channel: str, within_sec: float
 ) -> dict[str, object] | AccountUnreachable:
     """The account's reply, or why there is none."""
-    request = json.dumps({"command": text, "user": user, "channel": channel}).encode()
+    return await _request(nc, account, {"command": text}, user, channel, within_sec)
+
+
+async def _request(
+    nc: Client,
+    account: str,
+    body: dict[str, object],
+    user: str,
+    channel: str,
+    within_sec: float,
+) -> dict[str, object] | AccountUnreachable:
+    request = json.dumps({**body, "user": user, "channel": channel}).encode()
     try:
         msg = await nc.request(command_subject(account), request, timeout=within_sec)
     except NoRespondersError:
@@ -188,3 +268,87 @@ async def ask_query(
     if not reply.get("ok"):
         return AccountRefused(account, str(reply.get("error", "refused")))
     return AccountAnswer(account, decode_result(reply["result"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteConfirm:
+    """A change the account's core holds behind its own nonce, with its preview."""
+
+    account: str
+    nonce: str
+    kind: str
+    title: str
+    lines: tuple[str, ...]
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDone:
+    """A change the account's order manager made; `params_revision` when it wrote the
+    account's overrides (what the other processes acknowledge), `params_error` when it could
+    not."""
+
+    account: str
+    done: Done
+    params_revision: int | None = None
+    params_error: str | None = None
+
+
+async def ask_change(
+    nc: Client, account: str, text: str, user: str, channel: str, within_sec: float
+) -> RemoteConfirm | AccountDone | AccountRefused | AccountUnreachable:
+    """A change command line (`set entry_z 2.2`) to the account's core: its preview to
+    confirm, what it did at once, its refusal, or silence."""
+    reply = await _ask(nc, account, text, user, channel, within_sec)
+    if isinstance(reply, AccountUnreachable):
+        return reply
+    if not reply.get("ok"):
+        return AccountRefused(account, str(reply.get("error", "refused")))
+    if "confirm" in reply:
+        c = reply["confirm"]
+        assert isinstance(c, dict)
+        return RemoteConfirm(
+            account,
+            str(c["nonce"]),
+            str(c["kind"]),
+            str(c["title"]),
+            tuple(str(line) for line in c["lines"]),
+            float(c["expires_at"]),
+        )
+    return _account_done(account, reply)
+
+
+async def confirm_change(
+    nc: Client, account: str, nonce: str, user: str, channel: str, within_sec: float
+) -> AccountDone | AccountRefused | AccountUnreachable:
+    """Confirm the account's pending change as `user` (the account's core checks them too)."""
+    reply = await _request(nc, account, {"confirm": nonce}, user, channel, within_sec)
+    if isinstance(reply, AccountUnreachable):
+        return reply
+    if not reply.get("ok"):
+        return AccountRefused(account, str(reply.get("error", "refused")))
+    return _account_done(account, reply)
+
+
+async def cancel_change(
+    nc: Client, account: str, nonce: str, user: str, channel: str, within_sec: float
+) -> AccountDone | AccountRefused | AccountUnreachable:
+    reply = await _request(nc, account, {"cancel": nonce}, user, channel, within_sec)
+    if isinstance(reply, AccountUnreachable):
+        return reply
+    if not reply.get("ok"):
+        return AccountRefused(account, str(reply.get("error", "refused")))
+    return _account_done(account, reply)
+
+
+def _account_done(account: str, reply: dict[str, object]) -> AccountDone:
+    done = reply["done"]
+    assert isinstance(done, dict)
+    revision = reply.get("params_revision")
+    error = reply.get("params_error")
+    return AccountDone(
+        account,
+        Done(str(done["title"]), tuple(str(line) for line in done["lines"])),
+        int(revision) if isinstance(revision, int) else None,
+        str(error) if error is not None else None,
+    )

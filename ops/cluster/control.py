@@ -146,6 +146,12 @@ class ControlPlane:
                 self._acks[order.key] = (order.revision, now)
         await self.beat()
 
+    async def acknowledge_key(self, key: str, revision: int) -> None:
+        """Record at once that `revision` of another bucket's `key` is applied (an account's
+        parameter change, `params.{account}`: its scope is the account, as for a kill)."""
+        self._acks[key] = (revision, self._clock.now())
+        await self.beat()
+
     async def beat(self) -> None:
         assert self._components is not None, "start() first"
         body = {

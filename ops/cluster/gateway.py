@@ -4,9 +4,9 @@ status aggregates every account (asked over NATS request-reply) and every compon
 heartbeats, silent ones named); the read-only commands (pnl, positions, reconcile, config,
 slippage, checklist) are asked of every account, or of one with `--account NAME`, and answered
 by each account's own command core (audited in its journal); kill and resume ask to confirm,
-then write the control bucket and wait for the acknowledgements; pause writes at once. Commands
-that change one account (set, adopt, ...) are refused here: the gateway only reads from the
-accounts. Every command, refusal and click is audited in the gateway's journal, as the
+then write the control bucket and wait for the acknowledgements; pause writes at once. The
+changes of one account (set, reset, adopt, cancel-order) go to its order manager
+(gateway_changes). Every command, refusal and click is audited in the gateway's journal, as the
 single-process core does in its own.
 """
 
@@ -38,6 +38,7 @@ from ops.cluster.commands import (
 )
 from ops.cluster.config import ClusterConfig
 from ops.cluster.control import ControlOrder, request_kill, request_pause, request_resume
+from ops.cluster.gateway_changes import ChangeOutcome, GatewayChanges
 from ops.cluster.result_codec import QUERIES
 from ops.confirm import Confirmations, Pending
 from ops.journal import Journal
@@ -47,7 +48,8 @@ from ops.results import CommandError, ConfirmRequest, Done, HelpResult
 from strategy.clock import Clock
 
 CONTROL = frozenset({"kill", "pause", "resume"})
-SERVED = QUERIES | CONTROL | {"status", "help"}
+CHANGES = frozenset({"set", "reset", "adopt", "cancel-order"})
+SERVED = QUERIES | CONTROL | CHANGES | {"status", "help"}
 ACCOUNT_FLAG = "--account"
 HELP = (
     "status                 every account (state, equity, P&L, positions) and every process",
@@ -61,17 +63,18 @@ HELP = (
     "kill [account]         halt, cancel, flatten everywhere or in one account (asks to confirm)",
     "pause [account]        stop new entries everywhere or in one account",
     "resume [account]       lift kill and pause (asks to confirm)",
+    "set <param> <value>    change a parameter of one account (--account NAME with several):",
+    "                       its order manager and workers apply it (asks to confirm)",
+    "reset <param>          back to config.yaml's value, the same way (asks to confirm)",
+    "adopt <symbol>         one account's order manager takes the broker's position (confirm)",
+    "cancel-order <id>      one account's order manager cancels that working order",
     "help                   this list",
-    "add `here` at the end to answer in the channel; set, reset, adopt, cancel-order, ack,",
-    "resolve and test-alert are not sent through the gateway (see README: Scaling out)",
-)
-SET_HERE = (
-    "`{name}` is not sent through the gateway, which only reads from the accounts: change the "
-    "value in config.yaml and restart the order managers and workers that read it"
+    "add `here` at the end to answer in the channel; ack, resolve and test-alert are not sent",
+    "through the gateway (see README: Scaling out)",
 )
 NOT_HERE = (
-    "`{name}` changes one account and is not sent through the gateway, which only reads from "
-    "the accounts; a cluster has no command surface for it yet (README: Scaling out)"
+    "`{name}` is not sent through the gateway: it acts on one process's incidents "
+    "(README: Scaling out)"
 )
 
 
@@ -102,7 +105,15 @@ class ControlOutcome:
     report: AckReport
 
 
-GatewayResult = ClusterStatus | AccountAnswers | ControlOutcome | ConfirmRequest | Done | HelpResult
+GatewayResult = (
+    ClusterStatus
+    | AccountAnswers
+    | ControlOutcome
+    | ChangeOutcome
+    | ConfirmRequest
+    | Done
+    | HelpResult
+)
 
 
 class GatewayCore(AuditedCore):
@@ -117,6 +128,7 @@ class GatewayCore(AuditedCore):
         ack_within_sec: float = 1.0,
         ask_within_sec: float = 2.0,
         query_within_sec: float = 5.0,  # pnl waits up to 2 s for its journal; positions, the broker
+        set_ttl_sec: float = 300.0,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -127,6 +139,9 @@ class GatewayCore(AuditedCore):
         self.ack_within_sec = ack_within_sec
         self.ask_within_sec = ask_within_sec
         self.query_within_sec = query_within_sec
+        self.changes = GatewayChanges(
+            nc, cfg, confirmations, clock, set_ttl_sec, query_within_sec, ack_within_sec
+        )
 
     async def handle(self, text: str, user: str, channel: str, surface: str) -> GatewayResult:
         """Run one command line; CommandError means refused, nothing changed (audited)."""
@@ -143,8 +158,6 @@ class GatewayCore(AuditedCore):
         """The command without `--account NAME`, and that account (None: every account).
         Refused: a command the gateway does not send, an account not configured."""
         command = parse_command(text)
-        if command.name in ("set", "reset"):
-            raise CommandError(SET_HERE.format(name=command.name))
         if command.name not in SERVED:
             raise CommandError(NOT_HERE.format(name=command.name))
         args = list(command.args)
@@ -166,6 +179,8 @@ class GatewayCore(AuditedCore):
     ) -> GatewayResult:
         if name == "help":
             return HelpResult(HELP)
+        if name in CHANGES:
+            return await self.changes.request(name, args, account, user, channel)
         if name in QUERIES or name == "status":
             usable = 1 if name == "pnl" else 0
             if len(args) > usable:
@@ -273,9 +288,26 @@ class GatewayCore(AuditedCore):
 
     # -- confirmations (accept, cancel, expire and audit: AuditedCore, as the single process) -
 
-    async def apply(self, pending: Pending, user: str) -> ControlOutcome:
-        result = await pending.apply(user)
-        assert isinstance(result, ControlOutcome)
+    async def withdraw_held(self, nonce: str, user: str, channel: str) -> None:
+        """After a Cancel: an account's change held behind this nonce is cancelled there too."""
+        await self.changes.withdraw(nonce, user, channel)
+
+    def expire(self) -> list[str]:
+        nonces = super().expire()
+        self.changes.forget(nonces)
+        return nonces
+
+    async def apply(
+        self, pending: Pending, user: str, channel: str, surface: str
+    ) -> ControlOutcome | ChangeOutcome:
+        """Run an accepted action; a refusal at this point (the account's core refused the
+        confirmer, or the value moved meanwhile) is audited too."""
+        try:
+            result = await pending.apply(user)
+        except CommandError as exc:
+            self.audit(user, channel, surface, f"apply {pending.kind}", "refused", str(exc))
+            raise
+        assert isinstance(result, ControlOutcome | ChangeOutcome)
         return result
 
 

@@ -16,6 +16,7 @@ from ops.cluster.subjects import (
     EXEC_STREAM,
     INTENTS_STREAM,
     LEASES_BUCKET,
+    PARAMS_BUCKET,
 )
 
 DAY_SEC = 86_400.0
@@ -56,6 +57,11 @@ async def components_bucket(js: JetStreamContext, cfg: ClusterConfig) -> KeyValu
 async def leases_bucket(js: JetStreamContext, cfg: ClusterConfig) -> KeyValue:
     """A lease not renewed within lease_ttl_sec lapses by itself (the holder died)."""
     return await _bucket(js, cfg, LEASES_BUCKET, history=1, ttl=cfg.lease_ttl_sec)
+
+
+async def params_bucket(js: JetStreamContext, cfg: ClusterConfig) -> KeyValue:
+    """Each account's parameter overrides in force (`set`/`reset` through the gateway)."""
+    return await _bucket(js, cfg, PARAMS_BUCKET, history=16, ttl=None)
 
 
 async def _bucket(

@@ -5,7 +5,7 @@ intent.{account}.{strategy}.{SYM}  order intents; msg id = the deterministic cli
 exec.{account}.{strategy}.{SYM}    order updates and fills from the order manager; msg id =
                                    the broker's execution id (or the update's own key);
                                    strategy _kill: the kill's flatten orders, _account: others
-cmd.{account}                      request-reply: the gateway's read-only commands to an account
+cmd.{account}                      request-reply: the gateway's commands to an account
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ EXEC_STREAM = "EXEC"
 CONTROL_BUCKET = "tradebot-control"  # kill.global, kill.{account}, pause.global, pause.{account}
 COMPONENTS_BUCKET = "tradebot-components"  # {role}.{name}: heartbeat and acknowledged kill
 LEASES_BUCKET = "tradebot-leases"  # oms.{account}: the one order manager of an account
+PARAMS_BUCKET = "tradebot-params"  # params.{account}: the operators' changes in force
 
 
 def partition_of(symbol: str, partitions: int) -> int:
@@ -79,6 +80,10 @@ def lease_key(account: str) -> str:
     return f"oms.{account}"
 
 
+def params_key(account: str) -> str:
+    return f"params.{account}"
+
+
 def component_key(role: str, name: str) -> str:
     return f"{role}.{name}"
 
@@ -89,5 +94,5 @@ def consumer_name(strategy: str, partition: int) -> str:
 
 
 def command_subject(account: str) -> str:
-    """Request-reply: the gateway asks an account's order manager (read-only commands)."""
+    """Request-reply: the gateway asks an account's order manager (commands, confirmations)."""
     return f"cmd.{account}"
