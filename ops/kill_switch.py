@@ -36,6 +36,7 @@ KILL_FILE_POLL_SEC = 1.0
 KEEP_FLATTENING_SEC = 5.0
 KEEP = "keep-flattening"
 LATE = "late fill"
+RESTART = "restart"
 
 
 class KillHost(Protocol):
@@ -256,6 +257,17 @@ class KillSwitch:
         if self._keeper is None or self._keeper.done():
             user = report.user
             self._keeper = self._host.supervise(KEEP, lambda: self._keep_flattening(user))
+
+    def carry_on(self, by: str) -> None:
+        """At start-up: a HALT restored while the book still holds positions is a kill that did
+        not finish (NOT FLAT, or stopped mid-flight). It goes on flattening, reported and
+        retried like any kill, instead of holding them HALTED with nothing closing them."""
+        held = self._host.book.positions()
+        if self._host.gate.state is not TradingState.HALTED or not held:
+            return
+        by = by or "the HALT restored at start-up"
+        self._host.notify(messages.KILL_CARRIES_ON.format(by=by, count=len(held)))
+        self.request(by, RESTART, halt=False)
 
     async def _keep_flattening(self, user: str) -> None:
         while True:

@@ -83,6 +83,10 @@ KILL_FILE_UNWATCHED = (
 )
 KILL_FILE_WATCHED = "the kill switch file is checked again"
 KILL_FAILED = "the kill failed: {error}"
+KILL_CARRIES_ON = (
+    "trading was HALTED at the last stop (by {by}) with {count} position(s) still open: "
+    "the kill carries on flattening them"
+)
 
 ADOPT_USAGE = "usage: adopt <symbol>, e.g. `adopt SPY` (after `reconcile` shows a difference)"
 ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to adopt"

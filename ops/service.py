@@ -138,6 +138,7 @@ class TradingService:
         self.engine.events.error = self.report_error
         self.spawn("engine", self._run_engine())
         self.supervise("kill-switch", self.kill_switch.watch)
+        self.kill_switch.carry_on(self.trading.changed_by)
 
     async def _restore_incidents(self) -> None:
         """Incidents open at the last stop are open again (sinks attached later get them)."""

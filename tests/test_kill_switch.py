@@ -370,3 +370,40 @@ async def test_a_late_fill_after_a_restart_that_restored_the_halt_is_flattened(
         await asyncio.sleep(0.01)
     assert await h.broker.positions() == []
     await h.service.stop()
+
+
+async def test_a_halt_restored_with_positions_open_goes_on_flattening(tmp_path: Path) -> None:
+    """A kill that had not finished at the stop (NOT FLAT, or the process died mid-flight):
+    the next start restores HALTED and carries on flattening what the book still holds."""
+    first = make_harness(tmp_path, **FAST)
+    first.service.set_state(TradingState.HALTED, "kill by U1", "U1")
+    first.journal.close()
+    h = make_harness(tmp_path, **FAST)
+    market = Market(h)
+    await holding(h, market, SPY=10)  # what start-up recovery rebuilds in `tradebot run`
+    sink = Sink()
+    h.service.add_alert_sink(sink)
+    await h.service.start()
+    assert h.service.gate.state is TradingState.HALTED
+    assert any("the kill carries on flattening" in n for n in sink.notices)
+    await eventually(lambda: h.service.kill_switch.running)
+    while h.service.kill_switch.running or h.service.book.positions():
+        await market.step()
+        await asyncio.sleep(0.01)
+    assert await h.broker.positions() == []
+    assert last_source(h) == "restart"
+    assert "restart): flat=True" in kill_rows(h)[-1]
+    assert h.service.gate.state is TradingState.HALTED
+    await h.service.stop()
+
+
+async def test_a_halt_restored_with_a_flat_book_sends_nothing(tmp_path: Path) -> None:
+    """A kill that ended flat: the restored HALT holds and no kill runs again (it would cancel
+    orders the operator placed at the broker meanwhile)."""
+    first = make_harness(tmp_path, **FAST)
+    first.service.set_state(TradingState.HALTED, "kill by U1", "U1")
+    first.journal.close()
+    h, _ = await started(tmp_path)
+    assert h.service.gate.state is TradingState.HALTED
+    assert h.service.kill_switch.status().requests == 0
+    await h.service.stop()
