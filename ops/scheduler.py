@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,8 @@ def guarded(service: TradingService, name: str, job: Job) -> Callable[[], Awaita
     async def run() -> None:
         try:
             await job()
+        except asyncio.CancelledError:  # the run stops mid-job: APScheduler would log it as
+            log.info("job %s stopped with the service", name)  # a failure, with a traceback
         except BrokerUnavailable as exc:
             log.warning("job %s: the broker did not answer (%s); next run retries", name, exc)
         except Exception as exc:  # the job's boundary: journaled, alerted once, counted
