@@ -4,14 +4,17 @@ account and process through the gateway core.
 The single-process surface's pieces are reused: the authorization/audit middleware, the reply
 path (response_url fallbacks), Block Kit confirmations and the alert poster. A kill is two-step;
 after the Confirm its message says what was written and its thread says who acknowledged it
-("acknowledged by N of M", silent processes named). A silent process is an alert thread.
+("acknowledged by N of M", silent processes named), edited as late ones acknowledge. A silent
+process is an alert thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -25,7 +28,7 @@ from bot.slack.gateway_view import ack_line, answers_done, outcome_done, status_
 from bot.slack.middleware import Authorize
 from bot.slack.replies import Refused, Replies
 from bot.slack.socket_mode import SocketModeHandler
-from ops.cluster.acks import await_acks, read_components, silent_components
+from ops.cluster.acks import read_components, silent_components, watch_acks
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome, GatewayCore
 from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
 
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 SURFACE = "slack"
 SILENT = "silent:"  # alert key prefix: one incident per silent process
 EXPIRY_SWEEP_SEC = 5.0
+FOLLOW_ACKS_SEC = 600.0  # a kill's thread is edited as late acknowledgements arrive, this long
 
 
 class GatewaySurface:
@@ -149,32 +153,55 @@ class GatewaySurface:
             return
         self.confirmations.pop(nonce, None)
         await _close(replies, channel, ts, f"{pending.kind} confirmed: writing it...", user)
-        outcome = await self.core.apply(pending, user)
-        await self._report(replies, channel, ts, outcome, user)
-        if not outcome.report.complete:  # someone alive is late: say when they answer
-            self.spawn(f"acks-{ts}", self._follow_up(replies, channel, ts, outcome))
+        try:
+            outcome = await self.core.apply(pending, user, channel, SURFACE)
+        except CommandError as exc:
+            await _close(replies, channel, ts, f"Not applied: {exc}", user)
+            return
+        reply = await self._report(replies, channel, ts, outcome, None)
+        if not outcome.report.all_acked:  # someone is late or silent: edit as they answer
+            self.spawn(f"acks-{ts}", self._follow_up(replies, channel, ts, outcome, reply))
 
     async def _report(
-        self, replies: Replies, channel: str, ts: str, outcome: ControlOutcome, user: str
-    ) -> None:
-        """The thread says who acknowledged; the message's headline says how many."""
+        self, replies: Replies, channel: str, ts: str, outcome: ControlOutcome, reply: str | None
+    ) -> str | None:
+        """The thread says who acknowledged (its reply edited once posted); the message's
+        headline says how many. The reply's ts, None when Slack refused it."""
         done = outcome_done(outcome)
         fallback, blocks = result_message(done)
-        if isinstance(await replies.post(channel, fallback, blocks, thread_ts=ts), Refused):
-            await replies.say(fallback)
+        if reply is None:
+            posted = await replies.post(channel, fallback, blocks, thread_ts=ts)
+            if isinstance(posted, Refused):
+                await replies.say(fallback)
+            else:
+                reply = posted
+        else:
+            await replies.update(channel, reply, fallback, blocks)
         head = f"{done.title}: {ack_line(outcome.report)}"
-        await _close(replies, channel, ts, head, user)
+        await _close(replies, channel, ts, head, outcome.by)
+        return reply
 
     async def _follow_up(
-        self, replies: Replies, channel: str, ts: str, outcome: ControlOutcome
+        self,
+        replies: Replies,
+        channel: str,
+        ts: str,
+        outcome: ControlOutcome,
+        reply: str | None,
     ) -> None:
-        cfg = self.core.cfg
-        report = outcome.report
-        later = await await_acks(
-            self.core.js, cfg, report.key, report.revision, cfg.silent_after_sec, self.core.clock
+        """Each late acknowledgement edits the thread, until every process in scope (silent
+        ones that come back too) acknowledged or FOLLOW_ACKS_SEC passed."""
+        core, report = self.core, outcome.report
+        key, revision, written_ns = report.key, report.revision, outcome.written_ns
+        reports = watch_acks(
+            core.js, core.cfg, key, revision, FOLLOW_ACKS_SEC, core.clock, written_ns
         )
-        final = ControlOutcome(outcome.verb, outcome.scope, outcome.by, later)
-        await self._report(replies, channel, ts, final, outcome.by)
+        async with contextlib.aclosing(reports):
+            async for later in reports:
+                if later.who != report.who:
+                    report = later
+                    late = replace(outcome, report=later)
+                    reply = await self._report(replies, channel, ts, late, reply)
 
     async def on_cancel(self, body: dict[str, Any], client: Any) -> None:
         nonce, user, channel, ts = _button(body)
