@@ -186,8 +186,8 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
             raise
     await service.start()
     scheduler.start()
+    await control.start(obey)  # a kill or pause in force applies before the first intent
     await oms.start()
-    await control.start(obey)
     await params.follow(control)
     core = CommandCore(
         service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time

@@ -116,6 +116,9 @@ class KillSwitch:
         self._late_pending = False
         self._resumes = 0
         self._resume_result = ""
+        # another owner of the state may refuse a resume by its route (the cluster's control
+        # plane refuses `tradebot resume` while it holds a kill): why, or None
+        self.resume_veto: Callable[[str], str | None] = lambda via: None
 
     @property
     def running(self) -> bool:
@@ -343,7 +346,7 @@ class KillSwitch:
         """The one resume path of a kill (`tradebot resume`, the cluster's control plane lifting
         its kill): refused as `resume_refusal` says; otherwise ACTIVE through the state's owner.
         Logged and journaled; returns what happened."""
-        refusal = await self.resume_refusal(seen)
+        refusal = self.resume_veto(via) or await self.resume_refusal(seen)
         if refusal is not None:
             result = f"refused: {refusal}"
         elif self._host.gate.state is TradingState.ACTIVE:

@@ -74,6 +74,18 @@ PAUSE_TAKEN_FROM_DEADMAN = (
 )
 RESUME_BLOCKED_KILL_FILE = "the kill switch file {path} exists: remove it before resuming"
 RESUME_BLOCKED_KILL_RUNNING = "a kill is running: wait for its outcome, then ask again"
+CONTROL_KEPT = (
+    "{key} was {what}, which is not a resume: the {kind} by {by} stays in force until a "
+    "resume confirmed through the gateway"
+)
+CONTROL_NO_RESUME = (
+    "{state} by the control plane, and {key} holds no resume record (deleted?): it stays "
+    "{state} until a resume confirmed through the gateway"
+)
+CONTROL_HOLDS = "{what}: only a resume confirmed through the cluster's gateway lifts it"
+RESUME_WRITTEN_SINCE = (
+    "{key} was written since you asked (revision {shown} then, {now} now): {written}; ask again"
+)
 STATE_CHANGED_SINCE = "the state changed since you asked: {change}; nothing applied, ask again"
 RESUME_REQUEST_BAD = "refused: the resume request {path} is not one ({error})"
 RESUME_REQUEST_LEFT = "; it could not be removed ({error}): remove it by hand"

@@ -18,13 +18,13 @@ from ops.cluster.control import (
     ControlView,
     request_kill,
     request_pause,
-    request_resume,
 )
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import kill_key, pause_key
 from ops.config import load_settings
 from strategy.clock import ManualClock
 from tests.support import eventually, write_config
+from tests.test_cluster_oms import resume
 
 
 def _cfg(tmp_path: Path, **values: object) -> ClusterConfig:
@@ -128,7 +128,7 @@ async def test_a_process_started_after_a_kill_sees_it_before_start_returns(
     first = late.views[0]
     assert first.killed is not None and first.killed.reason == "before"
     assert first.paused is not None and first.paused.requester == "U2"
-    lifted = await request_resume(js, cfg, None, "U1", "all clear")
+    lifted = await resume(js, cfg, None, "U1", "all clear")
     await eventually(lambda: late.views[-1].killed is None)
     assert late.views[-1].paused is not None  # pause.main is its own scope
     report = await await_acks(js, cfg, kill_key(), lifted[kill_key()], within_sec=30)

@@ -1,5 +1,6 @@
 """The Slack gateway against a real nats-server and the loopback Slack (real slack_bolt /
-slack_sdk): /trade kill reaches every process, /trade status aggregates, refusals are audited."""
+slack_sdk): /trade kill reaches every process (its thread edited as late ones acknowledge),
+/trade status aggregates, refusals are audited, a resume is bound to what it showed."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bot.slack.gateway import SILENT, GatewaySurface
 from ops.cluster.acks import read_orders
 from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status, serve_commands
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import ControlPlane, ControlView
+from ops.cluster.control import ControlPlane, ControlView, request_kill
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.server import LocalNats
 from ops.config import load_settings
@@ -371,3 +372,66 @@ async def test_commands_the_gateway_does_not_send_are_refused_saying_why(cluster
     assert "`set` changes one account: add `--account NAME` (main, other)" in text
     for h in cluster.accounts.values():
         assert _commands(h.journal) == []
+
+
+LATE = "worker.Late-p00-15"
+
+
+async def test_late_acknowledgements_edit_the_kill_thread(cluster: Cluster) -> None:
+    """A worker silent when the kill is confirmed (its heartbeat a minute old) is named silent;
+    when it acknowledges later, the thread's reply and the headline are edited to "acknowledged
+    by 3 of 3 after N s" instead of staying at the count of the deadline."""
+    js = cluster.nc.jetstream()
+    dead = next(p for p in cluster.planes if p.key == SILENT_WORKER)
+    await dead.stop()  # only the late worker and the two order managers are in scope
+    released = asyncio.Event()
+    late = ControlPlane(js, cluster.cfg, *LATE.split(".", 1), "main", _minute_ago())
+
+    async def acknowledge_when_released(view: ControlView) -> None:
+        if view.killed is not None:
+            await released.wait()
+        await late.acknowledge(*view.revisions)
+
+    await late.start(acknowledge_when_released)
+    cluster.planes.append(late)
+    try:
+        message = await cluster.request("kill")
+        envelope = await cluster.slack.send_block_action(
+            message.ts, "confirm", nonce(message), "U1"
+        )
+        await envelope.acked()
+        await eventually(lambda: _reply(cluster, message))
+        first = _reply(cluster, message)
+        assert "acknowledged by 2 of 3" in first.text and f"silent: {LATE}" in first.text
+        await eventually(lambda: "acknowledged by 2 of 3" in message.text)
+        released.set()
+        await eventually(lambda: "acknowledged by 3 of 3 after" in _reply(cluster, message).text)
+        assert LATE in _reply(cluster, message).text
+        assert len(cluster.slack.thread(message.ts)) == 1  # edited, not a new reply
+        await eventually(lambda: "acknowledged by 3 of 3 after" in message.text)
+    finally:
+        released.set()
+
+
+async def test_a_resume_confirmed_after_a_new_kill_is_refused(cluster: Cluster) -> None:
+    """/trade resume asked while kill.global is in force, then a new kill written (another
+    operator, another path) before the Confirm: the Confirm is refused, saying what was
+    written since; the kill stays in force; the refusal is audited."""
+    js = cluster.nc.jetstream()
+    await request_kill(js, cluster.cfg, None, "U2", "first")
+    message = await cluster.request("resume")
+    assert "in force now: kill.global by U2" in str(message.blocks)
+    again = await request_kill(js, cluster.cfg, None, "U2", "second")
+    envelope = await cluster.slack.send_block_action(message.ts, "confirm", nonce(message), "U1")
+    await envelope.acked()
+    await eventually(lambda: message.text.startswith("Not applied"))
+    assert "kill.global was written since you asked" in message.text
+    kill = next(o for o in await read_orders(js, cluster.cfg) if o.key == "kill.global")
+    assert (kill.active, kill.revision, kill.reason) == (True, again, "second")
+    refused = [r for r in _commands(cluster.journal) if r["command"] == "apply resume"]
+    assert [r["outcome"] for r in refused] == ["refused"]
+
+
+def _reply(rig: Cluster, message: Message) -> Message | None:
+    replies = rig.slack.thread(message.ts)
+    return replies[0] if replies else None

@@ -16,7 +16,7 @@ from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import read_components
 from ops.cluster.codec import decode_intent, encode_bar
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import ControlPlane, request_kill, request_resume
+from ops.cluster.control import ControlPlane, request_kill
 from ops.cluster.replay import read_stream
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import INTENTS_STREAM, bar_msg_id, bar_subject
@@ -35,6 +35,7 @@ from tests.test_cluster_oms import (
     entry,
     publish_intent,
     publish_mark,
+    resume,
     statuses,
 )
 
@@ -81,9 +82,9 @@ async def _both_acked(js: JetStreamContext, cfg: ClusterConfig, key: str, revisi
 async def test_a_lifted_kill_resumes_the_order_manager_and_the_worker(
     tmp_path: Path, nats_server: LocalNats
 ) -> None:
-    """kill.global halts the order manager (flat at the broker) and the worker; request_resume
-    takes both back to ACTIVE through the resume path, each acknowledges it, and the account's
-    intents are sent to the broker again."""
+    """kill.global halts the order manager (flat at the broker) and the worker; the resume
+    record takes both back to ACTIVE through the resume path, each acknowledges it, and the
+    account's intents are sent to the broker again."""
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = 500.0
         async with _cluster(tmp_path, nats_server, alpaca) as (running, worker, js, cfg):
@@ -99,7 +100,7 @@ async def test_a_lifted_kill_resumes_the_order_manager_and_the_worker(
             assert worker.engine.gate.state is TradingState.HALTED
             await eventually(lambda: _both_acked(js, cfg, "kill.global", killed))
 
-            lifted = await request_resume(js, cfg, None, "U2", "all clear")
+            lifted = await resume(js, cfg, None, "U2", "all clear")
             for key, revision in lifted.items():  # kill.global, then pause.global
                 await eventually(lambda k=key, r=revision: _both_acked(js, cfg, k, r))
             assert service.gate.state is TradingState.ACTIVE
@@ -172,7 +173,7 @@ async def test_after_a_kill_the_workers_book_is_flat_and_it_never_exits_what_the
             await eventually(lambda: worker.engine.book.position("SPY") is None)
             assert worker.engine.book.working_orders() == []
 
-            await request_resume(js, cfg, None, "U1", "all clear")
+            await resume(js, cfg, None, "U1", "all clear")
             await eventually(lambda: service.gate.state is TradingState.ACTIVE)
             await eventually(lambda: worker.engine.gate.state is TradingState.ACTIVE)
             decided = worker.counters.bars

@@ -20,7 +20,7 @@ from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import read_components
 from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import request_kill, request_pause, request_resume
+from ops.cluster.control import read_revisions, request_kill, request_pause, request_resume
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,
@@ -102,6 +102,16 @@ async def publish_intent(js: JetStreamContext, order: OrderRequest) -> None:
         encode_intent(order, STRATEGY),
         headers={"Nats-Msg-Id": order.client_order_id},
     )
+
+
+async def resume(
+    js: JetStreamContext, cfg: ClusterConfig, account: str | None, user: str, reason: str
+) -> dict[str, int]:
+    """What the gateway's confirmed resume writes, bound to the revisions read just before."""
+    shown = await read_revisions(
+        js, cfg, (f"kill.{account or 'global'}", f"pause.{account or 'global'}")
+    )
+    return await request_resume(js, cfg, account, user, reason, shown)
 
 
 async def publish_mark(js: JetStreamContext, symbol: str = "SPY") -> None:
@@ -419,7 +429,7 @@ async def test_a_pause_restored_after_a_restart_is_lifted_when_withdrawn(
     second = await start_oms(ACCOUNT, config, {})
     try:
         assert second.service.gate.state is TradingState.PAUSED
-        await request_resume(js, cfg, ACCOUNT, "U1", "test")
+        await resume(js, cfg, ACCOUNT, "U1", "test")
         await eventually(lambda: second.service.gate.state is TradingState.ACTIVE)
     finally:
         await second.stop()

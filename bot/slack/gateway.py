@@ -4,15 +4,17 @@ account and process through the gateway core.
 The single-process surface's pieces are reused: the authorization/audit middleware, the reply
 path (response_url fallbacks), Block Kit confirmations and the alert poster. A kill is two-step;
 after the Confirm its message says what was written and its thread says who acknowledged it
-("acknowledged by N of M", silent processes named). A silent process is an alert thread.
+("acknowledged by N of M", silent processes named), edited as late ones acknowledge. A silent
+process is an alert thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 import logging
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -32,7 +34,7 @@ from bot.slack.gateway_view import (
 from bot.slack.middleware import Authorize
 from bot.slack.replies import Refused, Replies
 from bot.slack.socket_mode import SocketModeHandler
-from ops.cluster.acks import await_acks, read_components, silent_components
+from ops.cluster.acks import read_components, silent_components, watch_acks
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome, GatewayCore
 from ops.cluster.gateway_changes import ChangeOutcome
 from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 SURFACE = "slack"
 SILENT = "silent:"  # alert key prefix: one incident per silent process
 EXPIRY_SWEEP_SEC = 5.0
+FOLLOW_ACKS_SEC = 600.0  # a kill's thread is edited as late acknowledgements arrive, this long
 
 
 class GatewaySurface:
@@ -159,13 +162,13 @@ class GatewaySurface:
         await _close(replies, channel, ts, f"{pending.kind} confirmed: writing it...", user)
         try:
             outcome = await self.core.apply(pending, user, channel, SURFACE)
-        except CommandError as exc:  # the account refused it at this point: nothing changed
-            await _close(replies, channel, ts, f"{pending.kind} not applied: {exc}", user)
+        except CommandError as exc:  # refused at this point (the account, or written since)
+            await _close(replies, channel, ts, f"Not applied: {exc}", user)
             await replies.say(f":warning: {exc}")
             return
-        await self._report(replies, channel, ts, outcome, user)
-        if outcome.report is not None and not outcome.report.complete:  # someone alive is late
-            self.spawn(f"acks-{ts}", self._follow_up(replies, channel, ts, outcome))
+        reply = await self._report(replies, channel, ts, outcome, None)
+        if outcome.report is not None and not outcome.report.all_acked:  # late or silent
+            self.spawn(f"acks-{ts}", self._follow_up(replies, channel, ts, outcome, reply))
 
     async def _report(
         self,
@@ -173,33 +176,51 @@ class GatewaySurface:
         channel: str,
         ts: str,
         outcome: ControlOutcome | ChangeOutcome,
-        user: str,
-    ) -> None:
-        """The thread says who acknowledged; the message's headline says how many."""
+        reply: str | None,
+    ) -> str | None:
+        """The thread says who acknowledged (its reply edited once posted); the message's
+        headline says how many. The reply's ts, None when Slack refused it."""
         if isinstance(outcome, ControlOutcome):
             done = outcome_done(outcome)
         else:
             done = change_done(outcome)
         fallback, blocks = result_message(done)
-        if isinstance(await replies.post(channel, fallback, blocks, thread_ts=ts), Refused):
-            await replies.say(fallback)
+        if reply is None:
+            posted = await replies.post(channel, fallback, blocks, thread_ts=ts)
+            if isinstance(posted, Refused):
+                await replies.say(fallback)
+            else:
+                reply = posted
+        else:
+            await replies.update(channel, reply, fallback, blocks)
         head = done.title
         if outcome.report is not None:
             head += f": {ack_line(outcome.report)}"
-        await _close(replies, channel, ts, head, user)
+        await _close(replies, channel, ts, head, outcome.by)
+        return reply
 
     async def _follow_up(
-        self, replies: Replies, channel: str, ts: str, outcome: ControlOutcome | ChangeOutcome
+        self,
+        replies: Replies,
+        channel: str,
+        ts: str,
+        outcome: ControlOutcome | ChangeOutcome,
+        reply: str | None,
     ) -> None:
-        cfg = self.core.cfg
-        report = outcome.report
+        """Each late acknowledgement edits the thread, until every process in scope (silent
+        ones that come back too) acknowledged or FOLLOW_ACKS_SEC passed."""
+        core, report = self.core, outcome.report
         assert report is not None
-        later = await await_acks(
-            self.core.js, cfg, report.key, report.revision, cfg.silent_after_sec, self.core.clock
+        written_ns = outcome.written_ns if isinstance(outcome, ControlOutcome) else None
+        reports = watch_acks(
+            core.js, core.cfg, report.key, report.revision, FOLLOW_ACKS_SEC, core.clock, written_ns
         )
-        await self._report(
-            replies, channel, ts, dataclasses.replace(outcome, report=later), outcome.by
-        )
+        async with contextlib.aclosing(reports):
+            async for later in reports:
+                if later.who != report.who:
+                    report = later
+                    late = replace(outcome, report=later)
+                    reply = await self._report(replies, channel, ts, late, reply)
 
     async def on_cancel(self, body: dict[str, Any], client: Any) -> None:
         nonce, user, channel, ts = _button(body)

@@ -14,9 +14,11 @@ from ops.results import Done
 
 
 def ack_line(report: AckReport) -> str:
-    """'acknowledged by N of M', then who is still pending and who is silent, by name."""
+    """'acknowledged by N of M after S s', then who is still pending and who is silent."""
     line = f"{report.key} (revision {report.revision}): acknowledged by {len(report.acked)} of "
     line += f"{report.expected}"
+    if report.after_sec is not None:
+        line += f" after {report.after_sec:.1f} s"
     if report.pending:
         line += f"; not yet: {', '.join(report.pending)}"
     if report.silent:

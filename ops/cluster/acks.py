@@ -1,13 +1,15 @@
 """Reading the control plane back: who is alive (heartbeats), which control orders exist, and
-who acknowledged a kill or a pause (the gateway's "acknowledged by N of M", naming the silent)."""
+who acknowledged a kill or a pause (the gateway's "acknowledged by N of M", naming the silent),
+at its deadline and then as late acknowledgements arrive."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field, replace
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -15,10 +17,12 @@ from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from ops.cluster.config import ClusterConfig
-from ops.cluster.control import GLOBAL, ControlOrder, parse_order
+from ops.cluster.control import GLOBAL, BadOrder, ControlOrder, parse_order
 from ops.cluster.streams import components_bucket, control_bucket
 from ops.cluster.subjects import COMPONENTS_BUCKET, CONTROL_BUCKET
 from strategy.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,12 @@ class AckReport:
     acked: tuple[str, ...]
     pending: tuple[str, ...]  # heartbeating, not acknowledged yet
     silent: tuple[str, ...]  # not acknowledged and no heartbeat within silent_after_sec
+    after_sec: float | None = None  # from the write to this report
+
+    @property
+    def who(self) -> tuple[tuple[str, ...], ...]:
+        """Who acknowledged, is pending and is silent: what a report changes by."""
+        return (self.acked, self.pending, self.silent)
 
     @property
     def expected(self) -> int:
@@ -60,6 +70,11 @@ class AckReport:
         """Every live watcher acknowledged (silent ones cannot; they are named instead)."""
         return not self.pending
 
+    @property
+    def all_acked(self) -> bool:
+        """Every watcher in scope acknowledged, silent ones that came back included."""
+        return not self.pending and not self.silent
+
 
 async def read_components(js: JetStreamContext, cfg: ClusterConfig) -> list[Component]:
     """Every component with a heartbeat in the bucket, by key."""
@@ -68,9 +83,16 @@ async def read_components(js: JetStreamContext, cfg: ClusterConfig) -> list[Comp
 
 
 async def read_orders(js: JetStreamContext, cfg: ClusterConfig) -> list[ControlOrder]:
-    """Every kill and pause entry, in force or lifted, by key."""
+    """Every readable kill and pause entry, in force or lifted, by key (an unreadable one is
+    logged: the processes keep what they knew of it)."""
     entries = await snapshot(js, await control_bucket(js, cfg), CONTROL_BUCKET)
-    return [parse_order(e.key, e.revision, e.value) for e in entries]
+    orders = []
+    for e in entries:
+        try:
+            orders.append(parse_order(e.key, e.revision, e.value))
+        except BadOrder as exc:
+            log.error("control bucket: %s", exc)
+    return orders
 
 
 async def snapshot(js: JetStreamContext, bucket: KeyValue, name: str) -> list[KeyValue.Entry]:
@@ -138,10 +160,35 @@ async def await_acks(
     revision: int,
     within_sec: float,
     clock: Clock | None = None,
+    written_ns: int | None = None,
 ) -> AckReport:
-    """The report once every live watcher acknowledged, or as it stands after `within_sec`
-    (re-read on every heartbeat or ack written, not polled)."""
+    """The report once every live watcher acknowledged, or as it stands after `within_sec`."""
+    report = None
+    async with contextlib.aclosing(
+        watch_acks(js, cfg, key, revision, within_sec, clock, written_ns)
+    ) as reports:
+        async for report in reports:
+            if report.complete:
+                break
+    assert report is not None  # the first report comes at once
+    return report
+
+
+async def watch_acks(
+    js: JetStreamContext,
+    cfg: ClusterConfig,
+    key: str,
+    revision: int,
+    within_sec: float,
+    clock: Clock | None = None,
+    written_ns: int | None = None,
+) -> AsyncIterator[AckReport]:
+    """The report as it stands now, then again each time it changes (re-read on every
+    heartbeat or ack written, not polled), until every watcher in scope acknowledged, the
+    silent ones too, or `within_sec` passed. `after_sec` counts from `written_ns` (the
+    clock's monotonic time of the write; default: now)."""
     clock = clock or SystemClock()
+    since_ns = clock.monotonic_ns() if written_ns is None else written_ns
     bucket = await components_bucket(js, cfg)
     watcher = await bucket.watchall()  # before the snapshot: no ack in between is missed
     newest: dict[str, int] = {}
@@ -158,13 +205,18 @@ async def await_acks(
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_sec
+    last: AckReport | None = None
     try:
         for entry in await snapshot(js, bucket, COMPONENTS_BUCKET):
             fold(entry)
         while True:
             report = ack_report(found.values(), key, revision, clock.now(), cfg.silent_after_sec)
-            if report.complete or loop.time() >= deadline:
-                return report
+            if last is None or report.who != last.who:
+                after = (clock.monotonic_ns() - since_ns) / 1e9
+                last = replace(report, after_sec=after)
+                yield last
+            if report.all_acked or loop.time() >= deadline:
+                return
             with contextlib.suppress(NatsTimeoutError):
                 entry = await watcher.updates(timeout=max(0.001, deadline - loop.time()))
                 if entry is not None:

@@ -2,7 +2,10 @@
 
 Control bucket (`CONTROL_BUCKET`): `kill.global`, `kill.{account}`, `pause.global`,
 `pause.{account}`, each a JSON order {active, requester, reason, ts}. A resume writes the same key
-with active false, so it has a revision to acknowledge too.
+with active false (who, when, why: the only way a kill or a pause ends), so it has a revision to
+acknowledge too. Fail safe: a key deleted, purged or unreadable while its last known order was
+in force keeps that order in force (logged, and `kept` says why); so does a record without who,
+when and why.
 
 Components bucket (`COMPONENTS_BUCKET`): `{role}.{name}` -> {role, name, account, watches, ts,
 acks: {control key: {revision, ts}}}. A process that watches control orders must acknowledge them;
@@ -16,11 +19,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyDeletedError, KeyNotFoundError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from ops.cluster.config import ClusterConfig
@@ -46,6 +49,7 @@ class ControlOrder:
     requester: str
     reason: str
     ts: float
+    kept: str = ""  # in force though its key was deleted, purged or unreadable: what happened
 
     @property
     def kind(self) -> str:
@@ -74,6 +78,18 @@ class ControlView:
     @property
     def revisions(self) -> tuple[int, ...]:
         return tuple(order.revision for order in self.orders)
+
+    @property
+    def kept(self) -> tuple[ControlOrder, ...]:
+        """Orders in force only because their key's deletion or garbling was not a resume."""
+        return tuple(o for o in self.orders if o.kept)
+
+    def lift(self, key: str | None, kind: str) -> ControlOrder | None:
+        """The explicit resume record that ended `key` (None: any key of `kind`), if any."""
+        lifts = [
+            o for o in self.orders if not o.active and (o.key == key if key else o.kind == kind)
+        ]
+        return max(lifts, key=lambda o: o.revision) if lifts else None
 
 
 def _first_active(orders: Iterable[ControlOrder], kind: str) -> ControlOrder | None:
@@ -191,14 +207,23 @@ class ControlPlane:
 
     def _take(self, entry: KeyValue.Entry) -> bool:
         """Fold one entry into the orders; True when it applies to this process and is newer
-        than what it already knew."""
+        than what it already knew. Only a resume record ends an order in force."""
         if entry.key not in self._keys() or entry.revision <= self._seen.get(entry.key, 0):
             return False
         self._seen[entry.key] = entry.revision
-        if entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
-            self._orders.pop(entry.key, None)
+        order, lost = _read(entry)
+        if order is not None:
+            self._orders[entry.key] = order
+            return True
+        known = self._orders.get(entry.key)
+        if known is not None and known.active:
+            log.error(
+                "%s: %s %s at revision %d, which is not a resume: the %s by %s stays in force",
+                self.key, entry.key, lost, entry.revision, known.kind, known.requester,
+            )  # fmt: skip
+            self._orders[entry.key] = replace(known, kept=f"{lost} at revision {entry.revision}")
         else:
-            self._orders[entry.key] = parse_order(entry.key, entry.revision, entry.value)
+            self._orders.pop(entry.key, None)
         return True
 
     async def _watch(self, on_change: OnChange) -> None:
@@ -231,19 +256,61 @@ def _log_end(task: asyncio.Task[None]) -> None:
         log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 
+class BadOrder(ValueError):
+    """A control record without its active flag, who, when and why."""
+
+
 def parse_order(key: str, revision: int, value: bytes) -> ControlOrder:
-    body = json.loads(value)
-    return ControlOrder(
-        key=key,
-        revision=revision,
-        active=bool(body["active"]),
-        requester=str(body["requester"]),
-        reason=str(body["reason"]),
-        ts=float(body["ts"]),
-    )
+    """A resume (active false) needs who, when and why; a kill or a pause in force is one
+    even without them."""
+    try:
+        body = json.loads(value)
+        active = body["active"]
+        if active is True:
+            body = {"requester": "unknown", "reason": "no reason given", "ts": 0.0} | body
+        order = ControlOrder(
+            key=key,
+            revision=revision,
+            active=active,
+            requester=body["requester"],
+            reason=body["reason"],
+            ts=float(body["ts"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadOrder(f"{key} revision {revision}: {exc!r}") from None
+    if not isinstance(active, bool) or not order.requester or not order.reason:
+        raise BadOrder(f"{key} revision {revision}: no active flag, requester or reason")
+    return order
+
+
+def _read(entry: KeyValue.Entry) -> tuple[ControlOrder | None, str]:
+    """The order an entry holds, or (None, what happened to it instead)."""
+    if entry.operation == KV_PURGE:
+        return None, "purged"
+    if entry.operation == KV_DEL or not entry.value:
+        return None, "deleted"
+    try:
+        return parse_order(entry.key, entry.revision, entry.value), ""
+    except BadOrder as exc:
+        return None, f"unreadable ({exc})"
 
 
 # -- writers -----------------------------------------------------------------------------------
+
+
+class WrittenSince(Exception):
+    """A resume bound to what its confirmation showed: the key was written since."""
+
+    def __init__(self, key: str, shown: int, now: int, written: str) -> None:
+        super().__init__(f"{key}: revision {shown} shown, {now} now ({written})")
+        self.key, self.shown, self.now, self.written = key, shown, now, written
+
+
+def _body(active: bool, requester: str, reason: str, clock: Clock | None) -> bytes:
+    now = (clock or SystemClock()).now()
+    return json.dumps(
+        {"active": active, "requester": requester, "reason": reason, "ts": now}
+    ).encode()
 
 
 async def _write(
@@ -251,13 +318,22 @@ async def _write(
     clock: Clock | None,
 ) -> int:  # fmt: skip
     bucket = await control_bucket(js, cfg)
-    body = {
-        "active": active,
-        "requester": requester,
-        "reason": reason,
-        "ts": (clock or SystemClock()).now(),
-    }
-    return await bucket.put(key, json.dumps(body).encode())
+    return await bucket.put(key, _body(active, requester, reason, clock))
+
+
+async def read_revisions(
+    js: JetStreamContext, cfg: ClusterConfig, keys: Iterable[str]
+) -> dict[str, int]:
+    """Each key's newest revision (a deletion's too; 0: never written): what a resume's
+    confirmation showed, so that `request_resume` refuses if anything was written since."""
+    bucket = await control_bucket(js, cfg)
+    revisions = {}
+    for key in keys:
+        try:
+            revisions[key] = (await bucket.get(key)).revision
+        except KeyNotFoundError as exc:  # nats-py's for a deleted key too, with its marker
+            revisions[key] = exc.entry.revision if exc.entry is not None else 0
+    return revisions
 
 
 async def request_kill(
@@ -289,10 +365,32 @@ async def request_resume(
     account: str | None,
     requester: str,
     reason: str,
+    shown: Mapping[str, int],
     clock: Clock | None = None,
 ) -> dict[str, int]:
-    """Lift the kill and the pause of this scope; {key: revision} of each write."""
-    return {
-        key: await _write(js, cfg, key, False, requester, reason, clock)
-        for key in (kill_key(account), pause_key(account))
-    }
+    """The resume record: lift the kill, then the pause, of this scope, each only if its key
+    is still at the revision the confirmation showed (`read_revisions`); WrittenSince names
+    the first that moved (nothing after it is written). {key: revision} of each write."""
+    bucket = await control_bucket(js, cfg)
+    body = _body(False, requester, reason, clock)
+    written = {}
+    for key in (kill_key(account), pause_key(account)):
+        try:
+            written[key] = await bucket.update(key, body, last=shown[key])
+        except KeyWrongLastSequenceError:
+            now, what = await _describe(bucket, key)
+            raise WrittenSince(key, shown[key], now, what) from None
+    return written
+
+
+async def _describe(bucket: KeyValue, key: str) -> tuple[int, str]:
+    """A key's revision and what it holds now, in words."""
+    try:
+        entry = await bucket.get(key)
+    except KeyNotFoundError as exc:  # nats-py's for a deleted key too, with its marker
+        return (0, "never written") if exc.entry is None else (exc.entry.revision, "deleted")
+    order, lost = _read(entry)
+    if order is None:
+        return entry.revision, lost
+    verb = "in force" if order.active else "resumed"
+    return entry.revision, f"{order.kind} {verb} by {order.requester}: {order.reason}"

@@ -13,7 +13,7 @@ single-process core does in its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from nats.aio.client import Client
@@ -37,9 +37,17 @@ from ops.cluster.commands import (
     ask_status,
 )
 from ops.cluster.config import ClusterConfig
-from ops.cluster.control import ControlOrder, request_kill, request_pause, request_resume
+from ops.cluster.control import (
+    ControlOrder,
+    WrittenSince,
+    read_revisions,
+    request_kill,
+    request_pause,
+    request_resume,
+)
 from ops.cluster.gateway_changes import ChangeOutcome, GatewayChanges
 from ops.cluster.result_codec import QUERIES
+from ops.cluster.subjects import kill_key, pause_key
 from ops.confirm import Confirmations, Pending
 from ops.journal import Journal
 from ops.parsing import ParsedCommand, parse_command
@@ -103,6 +111,7 @@ class ControlOutcome:
     scope: str  # global or the account
     by: str
     report: AckReport
+    written_ns: int  # the core clock's monotonic time of the write: late acks count from it
 
 
 GatewayResult = (
@@ -197,8 +206,9 @@ class GatewayCore(AuditedCore):
             account = self._account(args)
         scope = account or "every account"
         if name == "pause":
+            written_ns = self.clock.monotonic_ns()
             await request_pause(self.js, self.cfg, account, user, "paused from Slack", self.clock)
-            return await self._outcome("pause", account, user)
+            return await self._outcome("pause", account, user, written_ns)
         if name == "kill":
             return self._ask(
                 "kill",
@@ -212,17 +222,23 @@ class GatewayCore(AuditedCore):
                 ),
                 lambda confirmer: self._kill(account, confirmer),
             )
+        keys = (kill_key(account), pause_key(account))
+        shown = await read_revisions(self.js, self.cfg, keys)
+        in_force = [o for o in await read_orders(self.js, self.cfg) if o.active and o.key in keys]
+        now = ", ".join(f"{o.key} by {o.requester} (revision {o.revision})" for o in in_force)
         return self._ask(
             "resume",
             user,
             channel,
             f"resume {scope}: lift the kill and the pause",
             (
+                f"in force now: {now or 'nothing in this scope'}",
                 "a pause the control plane made is lifted at once",
                 "an order manager a control-plane kill HALTED resumes once its kill has ended "
                 "(with a kill file present it stays HALTED and does not acknowledge)",
+                "refused if a kill or a pause of this scope is written before you confirm",
             ),
-            lambda confirmer: self._resume(account, confirmer),
+            lambda confirmer: self._resume(account, confirmer, shown),
         )
 
     def _account(self, args: tuple[str, ...]) -> str:
@@ -244,20 +260,42 @@ class GatewayCore(AuditedCore):
         return ConfirmRequest(pending.nonce, kind, title, lines, user, pending.expires_at)
 
     async def _kill(self, account: str | None, by: str) -> ControlOutcome:
+        written_ns = self.clock.monotonic_ns()
         await request_kill(self.js, self.cfg, account, by, "killed from Slack", self.clock)
-        return await self._outcome("kill", account, by)
+        return await self._outcome("kill", account, by, written_ns)
 
-    async def _resume(self, account: str | None, by: str) -> ControlOutcome:
-        await request_resume(self.js, self.cfg, account, by, "resumed from Slack", self.clock)
-        return await self._outcome("resume", account, by)
+    async def _resume(
+        self, account: str | None, by: str, shown: Mapping[str, int]
+    ) -> ControlOutcome:
+        """The resume record, bound to the revisions its confirmation showed."""
+        written_ns = self.clock.monotonic_ns()
+        try:
+            await request_resume(
+                self.js, self.cfg, account, by, "resumed from Slack", shown, self.clock
+            )
+        except WrittenSince as exc:
+            raise CommandError(
+                messages.RESUME_WRITTEN_SINCE.format(
+                    key=exc.key, shown=exc.shown, now=exc.now, written=exc.written
+                )
+            ) from exc
+        return await self._outcome("resume", account, by, written_ns)
 
-    async def _outcome(self, verb: str, account: str | None, by: str) -> ControlOutcome:
+    async def _outcome(
+        self, verb: str, account: str | None, by: str, written_ns: int
+    ) -> ControlOutcome:
         key = f"{'pause' if verb == 'pause' else 'kill'}.{account or 'global'}"
         orders = {o.key: o for o in await read_orders(self.js, self.cfg)}
         report = await await_acks(
-            self.js, self.cfg, key, orders[key].revision, self.ack_within_sec, self.clock
+            self.js,
+            self.cfg,
+            key,
+            orders[key].revision,
+            self.ack_within_sec,
+            self.clock,
+            written_ns,
         )
-        return ControlOutcome(verb, account or "global", by, report)
+        return ControlOutcome(verb, account or "global", by, report, written_ns)
 
     def _scope(self, account: str | None) -> tuple[str, ...]:
         return tuple(self.cfg.accounts) if account is None else (account,)
@@ -301,7 +339,8 @@ class GatewayCore(AuditedCore):
         self, pending: Pending, user: str, channel: str, surface: str
     ) -> ControlOutcome | ChangeOutcome:
         """Run an accepted action; a refusal at this point (the account's core refused the
-        confirmer, or the value moved meanwhile) is audited too."""
+        confirmer, the value moved meanwhile, or the control key was written since) is
+        audited too."""
         try:
             result = await pending.apply(user)
         except CommandError as exc:

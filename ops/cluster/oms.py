@@ -21,15 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from ops import messages
 from ops.cluster.codec import CodecError, decode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig
-from ops.cluster.control import ControlView
+from ops.cluster.control import ControlOrder, ControlView
 from ops.cluster.lease import Lease
 from ops.cluster.pull import fetch_or_nothing
 from ops.cluster.subjects import (
@@ -49,8 +51,7 @@ log = logging.getLogger(__name__)
 FETCH_WAIT_SEC = 1.0
 DRAIN_SEC = 5.0  # at a stop, for the updates not yet published
 CONTROL = "control plane"
-CONTROL_PAUSE = "paused from the control plane"
-CONTROL_KILL = "(from the control plane)"  # ends the reason of a HALT a control-plane kill made
+FROM_CONTROL = "(from the control plane)"  # ends the reason of a HALT or pause it made
 PUBLISH_RETRY_SEC = (0.05, 2.0)  # first wait, longest wait
 JOURNALED = """
     select 'order' as kind, '' as rule, '' as reason from orders where client_order_id = ?
@@ -82,6 +83,8 @@ class OrderManager:
         self.published = 0
         self._engine.mark_only = True
         self._engine.events.update = self._on_update
+        self._view = ControlView()  # the control plane's orders, as last obeyed
+        service.kill_switch.resume_veto = self._veto_resume
 
     async def start(self) -> None:
         """Bind the intents consumer and start publishing, renewing and taking intents."""
@@ -255,45 +258,95 @@ class OrderManager:
     async def obey(self, view: ControlView) -> bool:
         """The control plane's orders in force for this account; True once applied (the caller
         acknowledges them). A kill takes the service's kill path: HALTED at once, then cancel,
-        flatten, verify flat. A lifted kill resumes, through the kill switch's resume path, only
-        a HALT a control-plane kill made (not the kill file's, not a person's), once any kill
-        running has ended; refused there (the kill file exists), it stays HALTED and
-        unacknowledged. A pause moves ACTIVE to PAUSED; its withdrawal moves back only a pause
-        the control plane made."""
+        flatten, verify flat. A kill ends only by a resume record of the key that made the
+        HALT: then, once any kill running has ended, it resumes through the kill switch's
+        resume path, only a HALT a control-plane kill made (not the kill file's, not a
+        person's); refused there (the kill file exists), it stays HALTED and unacknowledged.
+        A pause moves ACTIVE to PAUSED; only a resume record of its key moves back, and only a
+        pause the control plane made. A key deleted or unreadable ends neither: an incident."""
         service = self._service
+        self._view = view
+        self._report_kept(view)
         killed, paused = view.killed, view.paused
         if killed is not None:
             if service.gate.state is not TradingState.HALTED:
-                reason = f"kill by {killed.requester} {CONTROL_KILL}"
+                reason = f"kill by {killed.requester} via {killed.key} {FROM_CONTROL}"
                 service.kill_switch.request(killed.requester, CONTROL, reason=reason)
             await service.state_on_disk()  # acknowledged once the HALT survives a crash
             return True
-        if self._halted_by_control():
+        if self._by_control(TradingState.HALTED):
+            lift = self._lift(view, "kill")
+            if lift is None:
+                return True
             await service.kill_switch.settled()
-            lifted_by = _lifted_by(view)
-            result = await service.kill_switch.resume(lifted_by, CONTROL)
+            result = await service.kill_switch.resume(lift.requester, CONTROL)
             if service.gate.state is TradingState.HALTED:
-                log.warning("kill lifted by %s, not resumed: %s", lifted_by, result)
+                log.warning("kill lifted by %s, not resumed: %s", lift.requester, result)
                 return False
         state = service.gate.state
         if paused is not None and state is TradingState.ACTIVE:
-            service.set_state(TradingState.PAUSED, CONTROL_PAUSE, paused.requester)
-        elif paused is None and self._paused_by_control():
-            service.set_state(TradingState.ACTIVE, "pause withdrawn", CONTROL)
+            reason = f"paused by {paused.requester} via {paused.key} {FROM_CONTROL}"
+            service.set_state(TradingState.PAUSED, reason, paused.requester)
+        elif paused is None and self._by_control(TradingState.PAUSED):
+            lift = self._lift(view, "pause")
+            if lift is not None:
+                service.set_state(
+                    TradingState.ACTIVE, f"pause withdrawn by {lift.requester}", CONTROL
+                )
         await service.state_on_disk()
         return True
 
-    def _paused_by_control(self) -> bool:
-        """PAUSED by the control plane, in this process or restored from the journal."""
+    def _veto_resume(self, via: str) -> str | None:
+        """A resume by another route (`tradebot resume`) while the control plane holds a kill
+        or a pause of this account, or made this HALT or pause: only its resume ends them."""
+        if via == CONTROL:
+            return None
+        view, gate = self._view, self._service.gate
+        held = view.killed or view.paused
+        if held is not None:
+            what = f"{held.key} by {held.requester} is in force on the control plane"
+        elif gate.state_reason.endswith(FROM_CONTROL):
+            what = f"{gate.state} by the control plane ({gate.state_reason})"
+        else:
+            return None
+        return messages.CONTROL_HOLDS.format(what=what)
+
+    def _by_control(self, state: TradingState) -> bool:
+        """In `state` by a control-plane order, in this process or restored from the journal."""
         gate = self._service.gate
-        return gate.state is TradingState.PAUSED and gate.state_reason.endswith(CONTROL_PAUSE)
+        return gate.state is state and gate.state_reason.endswith(FROM_CONTROL)
 
-    def _halted_by_control(self) -> bool:
-        """HALTED by a control-plane kill, in this process or restored from the journal."""
-        gate = self._service.gate
-        return gate.state is TradingState.HALTED and gate.state_reason.endswith(CONTROL_KILL)
+    def _lift(self, view: ControlView, kind: str) -> ControlOrder | None:
+        """The resume record that ends the kill or pause in force, or None (an incident: a
+        key deleted while no process watched ends nothing either)."""
+        made_by = _order_key(self._service.gate.state_reason)
+        lift = view.lift(made_by, kind)
+        key = f"control:{made_by or kind}"
+        if lift is None:
+            state = self._service.gate.state
+            why = messages.CONTROL_NO_RESUME.format(key=made_by or f"{kind}.*", state=state)
+            self._service.alert(key, "critical", why)
+        else:
+            self._service.resolve(key, f"{lift.key} resumed by {lift.requester}: {lift.reason}")
+        return lift
+
+    def _report_kept(self, view: ControlView) -> None:
+        """An incident per order kept in force though its key went; closed by a record."""
+        for order in view.orders:
+            key = f"control:{order.key}"
+            if not order.kept:
+                self._service.resolve(key, f"{order.key} holds a record again: {order.reason}")
+                continue
+            self._service.alert(
+                key,
+                "critical",
+                messages.CONTROL_KEPT.format(
+                    key=order.key, what=order.kept, kind=order.kind, by=order.requester
+                ),
+            )
 
 
-def _lifted_by(view: ControlView) -> str:
-    lifts = [o for o in view.orders if o.kind == "kill" and not o.active]
-    return max(lifts, key=lambda o: o.revision).requester if lifts else CONTROL
+def _order_key(reason: str) -> str | None:
+    """The control key named in a HALT's or a pause's reason (None: an older reason)."""
+    found = re.search(r" via (\S+) " + re.escape(FROM_CONTROL) + "$", reason)
+    return found.group(1) if found else None
