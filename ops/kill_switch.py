@@ -347,15 +347,17 @@ class KillSwitch:
         its kill): refused as `resume_refusal` says; otherwise ACTIVE through the state's owner.
         Logged and journaled; returns what happened."""
         refusal = self.resume_veto(via) or await self.resume_refusal(seen)
+        resumed = refusal is None and self._host.gate.state is not TradingState.ACTIVE
         if refusal is not None:
             result = f"refused: {refusal}"
-        elif self._host.gate.state is TradingState.ACTIVE:
+        elif not resumed:
             result = "trading is already ACTIVE"
         else:
             self._host.set_state(TradingState.ACTIVE, f"resumed by {user} ({via})", user)
-            await self._host.state_on_disk()
             result = f"resumed by {user}: trading is ACTIVE"
-        self._record_resume(user, via, result)
+        self._record_resume(user, via, result)  # before any wait: a stop meanwhile keeps it
+        if resumed:
+            await self._host.state_on_disk()
         return result
 
     async def take_resume(self, request: ResumeRequest, written_at: float, via: str) -> None:

@@ -172,7 +172,7 @@ def _incident(running: RunningOms, key: str) -> str:
 
 
 def _resume_rows(tmp_path: Path) -> str:
-    journal = next(tmp_path.rglob("*.db"))
+    journal = tmp_path / "journal.db"  # write_config's journal.path
     with sqlite3.connect(journal) as db:
         rows = db.execute("select detail from runs where event = 'resume'").fetchall()
     return " | ".join(r[0] for r in rows)
