@@ -11,6 +11,10 @@ a time (durable consumer, max_ack_pending=1, explicit acks). No duplicate order,
 - the ordinary way: risk gate, book (which journals the order), the journal COMMITTED, then the
   submit, awaited; the broker's client_order_id uniqueness is the last line.
 
+One sender per account: the broker asks, in the thread that sends and immediately before each
+order goes out, whether the lease is provably still ours (Lease.held, by the monotonic clock);
+if not, nothing is sent and an incident says so.
+
 Every order update the book applies (acks, fills, cancels, rejects), and each refusal of the
 gate as a REJECTED update, goes out on exec.{account}.{strategy}.{SYM} with `update_msg_id` as
 its message id; an intent is acknowledged only once its updates have their PubAck.
@@ -80,8 +84,10 @@ class OrderManager:
         self.taken = 0  # intents acknowledged
         self.not_resent = 0  # redelivered intents found at the broker (nothing sent)
         self.published = 0
+        self._loop = asyncio.get_running_loop()
         self._engine.mark_only = True
         self._engine.events.update = self._on_update
+        service.broker.guard(self._send_refusal)
 
     async def start(self) -> None:
         """Bind the intents consumer and start publishing, renewing and taking intents."""
@@ -100,7 +106,7 @@ class OrderManager:
         self._tasks = [
             spawn("oms-intents", self._intents()),
             spawn("oms-publish", self._publish_loop()),
-            spawn("oms-lease", self._keep_lease()),
+            spawn("oms-lease", self._watch_lease()),
         ]
 
     async def stop(self) -> None:
@@ -115,27 +121,59 @@ class OrderManager:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
 
-    async def _keep_lease(self) -> None:
-        await self.lease.keep()
+    async def _watch_lease(self) -> None:
+        await self.lease.lost.wait()
+        self._service.alert(
+            self._lease_incident,
+            "critical",
+            f"order manager of {self.account} lost its lease ({self.lease.lost_reason}): "
+            "it takes no more intents and stops",
+        )
+
+    @property
+    def _lease_incident(self) -> str:
+        return f"lease:{self.account}"
+
+    def _send_refusal(self, order: OrderRequest) -> str | None:
+        """Asked by the broker immediately before an order goes out, in the thread that sends
+        (after the wait for the rate limit and for a free thread): the service's own check,
+        then the lease."""
+        refusal = self._engine.send_refusal(order)
+        if refusal is not None:
+            return refusal
+        unproven = self.lease.unproven()
+        if unproven is None:
+            return None
+        self._loop.call_soon_threadsafe(self._lease_unproven)
+        return f"not sent: the order manager cannot prove it still holds its lease ({unproven})"
+
+    def _lease_unproven(self) -> None:
         if self.lease.lost.is_set():
-            self._service.alert(
-                f"lease:{self.account}",
-                "critical",
-                f"order manager of {self.account} lost its lease ({self.lease.lost_reason}): "
-                "it takes no more intents and stops",
-            )
+            return  # the lost lease's own incident says it
+        self._service.alert(
+            self._lease_incident,
+            "critical",
+            f"order manager of {self.account} cannot prove it still holds its lease: it sends "
+            "nothing until a renewal succeeds (or another order manager has the account)",
+        )
 
     # -- intents ---------------------------------------------------------------------------
 
     async def _intents(self) -> None:
-        while self.lease.held:
+        lease = self.lease
+        while not lease.lost.is_set():
+            if not lease.held:
+                self._lease_unproven()
+                await lease.proven()
+                continue
+            self._service.resolve(self._lease_incident, "lease renewed: sending again")
             try:
                 msgs = await self._sub.fetch(1, timeout=FETCH_WAIT_SEC)
             except NatsTimeoutError:
                 continue
             for msg in msgs:
-                if not self.lease.held:
-                    return  # left unacknowledged: the next holder takes it
+                if not lease.held:
+                    break  # left unacknowledged: redelivered to whoever holds the lease
                 await self._take(msg)
 
     async def _take(self, msg: Msg) -> None:
@@ -185,16 +223,12 @@ class OrderManager:
         if denial is not None:
             self._refuse(order, denial)
             return
-        unsent = None
         if not await self._service.journal.aflush():
             unsent = "not sent: the journal did not commit the order"
-        elif not self.lease.held:
-            unsent = "not sent: the order manager lost its lease"
-        if unsent is not None:
             now = self._service.clock.now()
             self._engine.on_order_update(OrderUpdate.rejected(order, unsent, now))
             return
-        await self._engine.submit(order)
+        await self._engine.submit(order)  # the lease is checked at the send (_send_refusal)
 
     def _refuse(self, order: OrderRequest, denial: Denial) -> None:
         """A refusal never reaches the book; the worker learns it as a REJECTED update."""
