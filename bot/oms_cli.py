@@ -101,6 +101,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     from ops.cluster.oms import OrderManager
     from ops.cluster.streams import ensure_streams, leases_bucket
     from ops.cluster.subjects import component_key, lease_key
+    from ops.cluster.takeover import journal_in_flight
     from ops.commands import CommandCore
     from ops.confirm import Confirmations
     from ops.scheduler import Scheduler
@@ -151,6 +152,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     await venue.start()
     if venue.recover:
         try:
+            await journal_in_flight(js, account, service)  # before recovery reads the broker
             await recover_at_start(service, scheduler)
         except BaseException:
             await venue.stop()

@@ -8,6 +8,10 @@ a time (durable consumer, max_ack_pending=1, explicit acks). No duplicate order,
 - an intent the journal has (an earlier process took it) is looked up at the broker by
   client_order_id: found, its state is published and nothing is sent; not found, it never
   reached the broker and goes the ordinary way;
+- an intent this process has not seen that may have reached the broker all the same (a
+  redelivery, or the first after acquiring the lease: a predecessor, with its own journal,
+  may have sent it) is looked up too: found, it is taken into the book and journal as the order
+  it is, published, and nothing is sent;
 - the ordinary way: risk gate, book (which journals the order), the journal COMMITTED, then the
   submit, awaited; the broker's client_order_id uniqueness is the last line.
 
@@ -186,7 +190,7 @@ class OrderManager:
             await msg.term()  # it will never decode: not redelivered
             return
         try:
-            await self.handle(order, strategy)
+            await self.handle(order, strategy, unseen=self._may_be_elsewhere(msg))
             await self._outbox.join()  # its updates are on the exec stream first
             await msg.ack_sync()
         except Exception as exc:  # left unacknowledged: redelivered after ack_wait
@@ -194,8 +198,14 @@ class OrderManager:
             return
         self.taken += 1
 
-    async def handle(self, order: OrderRequest, strategy: str) -> None:
-        """One intent, delivered for the first time or again: sent at most once, ever."""
+    def _may_be_elsewhere(self, msg: Msg) -> bool:
+        """A redelivery, or the first intent since this process took the lease: another
+        order manager may have sent it before it died."""
+        return self.taken == 0 or msg.metadata.num_delivered > 1
+
+    async def handle(self, order: OrderRequest, strategy: str, unseen: bool = False) -> None:
+        """One intent, delivered for the first time or again: sent at most once, ever.
+        `unseen`: it may have reached the broker through another process (see the module)."""
         coid = order.client_order_id
         self._strategies[coid] = strategy
         if order.intent is Intent.FLATTEN:
@@ -216,6 +226,14 @@ class OrderManager:
         elif rows:
             self._refuse(order, Denial(str(rows[0]["rule"]), str(rows[0]["reason"])))
             return
+        elif unseen:
+            found = await self._service.broker.get_order(coid)
+            if found is not None:
+                self.not_resent += 1
+                log.warning("intent %s: a predecessor sent it (%s), not sent", coid, found.status)
+                self._engine.book.track(order, found)  # journals it as the order it is
+                self._outbox.put_nowait((strategy, found))
+                return
         await self._send(order)
 
     async def _send(self, order: OrderRequest) -> None:
