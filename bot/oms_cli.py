@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,9 +90,15 @@ class RunningOms:
         return summary
 
 
-async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> RunningOms:
+async def start_oms(
+    account: str,
+    config: Path,
+    env: Mapping[str, str],
+    lease_clock: Callable[[], float] = time.monotonic,
+) -> RunningOms:
     """The lease first: a second order manager of the account is refused (LeaseHeld, a
-    StartupError: exit 2) before it touches the broker or the intents."""
+    StartupError: exit 2) before it touches the broker or the intents. `lease_clock` is the
+    monotonic clock the lease's proof is read by (tests step it)."""
     from bot.app import open_journal, recover_at_start
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
@@ -121,6 +127,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
             lease_key(account),
             holder_name(component_key("oms", account)),
             cfg.lease_ttl_sec,
+            lease_clock,
         )
         await held.acquire()
         lease = held

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +45,7 @@ from tests.test_cluster_oms import (
 
 TTL = 2.0  # oms_config's cluster.lease_ttl_sec
 KEY = lease_key(ACCOUNT)
+NEXT = "tb-SPY-1767364260-e"
 
 
 class StepClock:
@@ -222,3 +224,54 @@ async def test_an_order_waiting_for_a_thread_is_not_sent_once_the_lease_is_gone(
             await standby.release()
             await nc.close()
             await kv_nc.close()
+
+
+class SteppedMonotonic:
+    """The monotonic clock plus what the test adds: a stall the lease's clock sees."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+async def test_a_holder_that_cannot_prove_its_lease_sends_nothing_says_so_and_resumes(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """2.5 s pass by the lease's clock while an order waits for a thread (on a 2 s lease, no
+    renewal ran): it is not sent, the worker learns a REJECTED update and an incident says the
+    order manager cannot prove it holds its lease. Nobody took the key: the next renewal
+    proves it again, the incident is resolved and the next intent is sent."""
+    executor = WaitingForAThread()
+    asyncio.get_running_loop().set_default_executor(executor)
+    clock = SteppedMonotonic()
+    incident = f"lease:{ACCOUNT}"
+    async with AlpacaFake() as alpaca:
+        alpaca.prices["SPY"] = PRICE
+        config, env = alpaca_config(tmp_path, nats_server), alpaca_env(alpaca)
+        running = await start_oms(ACCOUNT, config, env, lease_clock=clock)
+        nc, js = await connect(nats_server)
+        try:
+            await publish_mark(js)
+            await eventually(lambda: running.service.book.last_price("SPY"))
+            await publish_intent(js, entry())
+            await eventually(executor.waiting.is_set, within=10)
+            clock.offset += 2.5
+            executor.free()
+            await eventually(lambda: intents_done(js), within=10)
+            assert ("POST", "/v2/orders") not in alpaca.requests
+            updates = [u for _, _, u in await exec_updates(js) if u.client_order_id == COID]
+            assert [u.status for u in updates] == [OrderStatus.REJECTED]
+            assert "cannot prove it still holds its lease: the lease was last renewed" in (
+                updates[0].reason
+            )
+            assert "cannot prove" in running.service.open_alerts[incident]
+            await eventually(lambda: incident not in running.service.open_alerts, within=10)
+            await publish_intent(js, entry(NEXT))
+            await eventually(lambda: alpaca.orders_for(NEXT), within=10)
+            assert not running.oms.lease.lost.is_set()
+        finally:
+            executor.free()
+            await running.stop()
+            await nc.close()

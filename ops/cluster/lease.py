@@ -78,7 +78,7 @@ class Lease:
             return f"the lease was lost ({self.lost_reason})"
         age = self._monotonic() - self._renewed_at
         if age >= self._ttl * (1 - MARGIN_OF_TTL):
-            return f"the lease was last renewed {age:.1f}s ago (TTL {self._ttl:g}s)"
+            return f"the lease was last renewed {age:.1f}s ago, on a {self._ttl:g}s TTL"
         return None
 
     async def acquire(self) -> None:

@@ -94,7 +94,8 @@ class OrderManager:
         service.broker.guard(self._send_refusal)
 
     async def start(self) -> None:
-        """Bind the intents consumer and start publishing, renewing and taking intents."""
+        """Bind the intents consumer and start publishing, watching the lease (renewed since it
+        was taken) and taking intents."""
         self._sub = await self._js.pull_subscribe(
             intent_filter(self.account),
             durable=oms_consumer(self.account),
@@ -115,7 +116,8 @@ class OrderManager:
 
     async def stop(self) -> None:
         """Stop taking intents at once (one in flight stays unacknowledged: redelivered to the
-        next holder), then publishing and renewing; before the service stops."""
+        next holder), then publishing; before the service stops (the lease is renewed until its
+        release, after the service)."""
         intents, *others = self._tasks
         intents.cancel()
         await asyncio.gather(intents, return_exceptions=True)
@@ -149,7 +151,7 @@ class OrderManager:
         if unproven is None:
             return None
         self._loop.call_soon_threadsafe(self._lease_unproven)
-        return f"not sent: the order manager cannot prove it still holds its lease ({unproven})"
+        return f"not sent: the order manager cannot prove it still holds its lease: {unproven}"
 
     def _lease_unproven(self) -> None:
         if self.lease.lost.is_set():
