@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.oms_cli import start_oms
 from ops.cluster.server import LocalNats
@@ -48,8 +49,9 @@ async def test_a_standby_does_not_send_the_killed_holders_order_again(
     """The holder is SIGKILLed with an entry POSTed and filled, its reply held; the standby,
     with its own journal (as on another host), finds the order at the broker before its
     start-up recovery: nothing is POSTed again, the shares are the strategy's (no
-    'the journal never saw' incident, nothing held for the operator), the journal has the
-    order and its fill, and the fill is on the strategy's exec subject."""
+    'the journal never saw' incident, nothing held for the operator, the book's cash is the
+    broker's), the journal has the order and its fill, and the fill is on the strategy's exec
+    subject."""
     holder_dir, standby_dir = tmp_path / "holder", tmp_path / "standby"
     holder_dir.mkdir()
     standby_dir.mkdir()
@@ -82,6 +84,7 @@ async def test_a_standby_does_not_send_the_killed_holders_order_again(
             service = standby.service
             assert not [k for k in service.open_alerts if k.startswith("reconcile:")]
             assert service.book.foreign() == {}
+            assert service.book.cash == pytest.approx(alpaca.cash)  # no cash mismatch
             position = service.book.position("SPY")
             assert position is not None and position.qty == 1
             journal = standby_dir / "journal.db"
