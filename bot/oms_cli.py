@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,11 +96,17 @@ class RunningOms:
         return summary
 
 
-async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> RunningOms:
+async def start_oms(
+    account: str,
+    config: Path,
+    env: Mapping[str, str],
+    lease_clock: Callable[[], float] = time.monotonic,
+) -> RunningOms:
     """The lease first: a second order manager of the account is refused (LeaseHeld, a
     StartupError: exit 2) before it touches the broker or the intents. Then the venue (an
     Alpaca account is only read): its account names the journal, which is refused when it is
-    another account's or a service runs on it."""
+    another account's or a service runs on it. `lease_clock` is the monotonic clock the
+    lease's proof is read by (tests step it)."""
     from bot.app import open_journal, recover_at_start
     from ops import instance_lock
     from ops.cluster.commands import serve_commands
@@ -111,6 +117,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     from ops.cluster.params import load_account_params, publish_params
     from ops.cluster.streams import ensure_streams, leases_bucket
     from ops.cluster.subjects import component_key, lease_key
+    from ops.cluster.takeover import journal_in_flight
     from ops.commands import CommandCore
     from ops.config import load_settings
     from ops.confirm import Confirmations
@@ -131,6 +138,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
             lease_key(account),
             holder_name(component_key("oms", account)),
             cfg.lease_ttl_sec,
+            lease_clock,
         )
         await held.acquire()
         lease = held
@@ -176,6 +184,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
         raise
     if venue.recover:
         try:
+            await journal_in_flight(js, account, service)  # before recovery reads the broker
             await recover_at_start(service, scheduler)
         except BaseException:
             await venue.stop()

@@ -2,8 +2,16 @@
 overwritten) by its holder and renewed by compare-and-set well inside the bucket's TTL.
 
 A second order manager finds the key and is refused with the holder's name; a holder that dies
-stops renewing and the key lapses by itself after `lease_ttl_sec`. A renewal that fails on the
-revision (someone else holds it now) or cannot reach the server for a whole TTL loses the lease.
+stops renewing and the key lapses by itself after `lease_ttl_sec`. Renewal starts the moment the
+key is created (broker start-up and recovery included), on a task of its own.
+
+`held` is a proof by the monotonic clock, not a flag: the last renewal the server accepted was
+sent less than the TTL minus a margin ago. The server's TTL counts from when it received that
+renewal, later than we sent it, so while `held` is true no one else can have created the key; the
+margin covers the time an order takes from the check to the broker. A stalled event loop, a
+renewal the server did not answer or a key someone else took all make `held` false at once, with
+no task having to run. A renewal that fails on the revision (someone else holds it now) or
+cannot reach the server for a whole TTL loses the lease for good.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from ops.errors import StartupError
 
 log = logging.getLogger(__name__)
 RENEWALS_PER_TTL = 3
+MARGIN_OF_TTL = 0.25  # `held` ends this share of the TTL before the server would let it lapse
 
 
 class LeaseHeld(StartupError):
@@ -50,22 +59,42 @@ class Lease:
         self._ttl = ttl_sec
         self._monotonic = monotonic
         self._revision: int | None = None
-        self._renewed_at = 0.0
+        self._renewed_at = 0.0  # when the last renewal the server accepted was sent
+        self._renewing: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()  # a renewal accepted, or the lease lost
         self.lost = asyncio.Event()
         self.lost_reason = ""
 
     @property
     def held(self) -> bool:
-        return self._revision is not None and not self.lost.is_set()
+        """Provably ours right now. Safe to ask from any thread (the one that sends)."""
+        return self.unproven() is None
+
+    def unproven(self) -> str | None:
+        """Why the lease cannot be proven ours right now, or None while it can."""
+        if self._revision is None:
+            return "the lease is not held"
+        if self.lost.is_set():
+            return f"the lease was lost ({self.lost_reason})"
+        age = self._monotonic() - self._renewed_at
+        if age >= self._ttl * (1 - MARGIN_OF_TTL):
+            return f"the lease was last renewed {age:.1f}s ago, on a {self._ttl:g}s TTL"
+        return None
 
     async def acquire(self) -> None:
-        """Create the key; raises LeaseHeld naming the holder when it exists."""
+        """Create the key and start renewing it; raises LeaseHeld naming the holder when it
+        exists."""
         body = json.dumps({"holder": self.holder, "since": time.time()}).encode()
+        sent_at = self._monotonic()
         try:
             self._revision = await self._kv.create(self.key, body)
         except KeyWrongLastSequenceError:
             raise LeaseHeld(await self._refusal()) from None
-        self._renewed_at = self._monotonic()
+        self._renewed_at = sent_at
+        self._renewing = asyncio.get_running_loop().create_task(
+            self._keep(), name=f"lease:{self.key}"
+        )
+        self._renewing.add_done_callback(self._renewing_ended)
 
     async def _refusal(self) -> str:
         try:
@@ -78,14 +107,20 @@ class Lease:
             f"(a holder that died releases it within {self._ttl:g}s)"
         )
 
-    async def keep(self) -> None:
-        """Renew until cancelled or lost (then `lost` is set and this returns)."""
+    async def proven(self) -> None:
+        """Until the lease is provably ours again, or lost."""
+        while self.unproven() is not None and not self.lost.is_set():
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _keep(self) -> None:
+        """Renew until released or lost (then `lost` is set and this returns)."""
         body = json.dumps({"holder": self.holder, "since": time.time()}).encode()
-        while self.held:
+        while not self.lost.is_set():
             await asyncio.sleep(self._ttl / RENEWALS_PER_TTL)
+            sent_at = self._monotonic()
             try:
                 self._revision = await self._kv.update(self.key, body, last=self._revision)
-                self._renewed_at = self._monotonic()
             except (KeyWrongLastSequenceError, NotFoundError):
                 self._lose("another order manager took the account's lease")
             except (NatsError, TimeoutError) as exc:
@@ -93,15 +128,27 @@ class Lease:
                     self._lose(f"not renewed for {self._ttl:g}s: {exc!r}")
                 else:
                     log.warning("lease %s: renewal failed, retrying: %r", self.key, exc)
+            else:
+                self._renewed_at = sent_at
+                self._changed.set()
+
+    def _renewing_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._lose(f"renewal failed: {task.exception()!r}")
 
     def _lose(self, reason: str) -> None:
         self.lost_reason = reason
         self.lost.set()
+        self._changed.set()
         log.error("lease %s lost: %s", self.key, reason)
 
     async def release(self) -> None:
-        """A clean stop frees the account at once (only if it is still ours)."""
-        if not self.held:
+        """Stop renewing; a clean stop frees the account at once (only if it is still ours)."""
+        if self._renewing is not None:
+            self._renewing.cancel()
+            await asyncio.gather(self._renewing, return_exceptions=True)
+            self._renewing = None
+        if self._revision is None or self.lost.is_set():
             return
         revision, self._revision = self._revision, None
         try:

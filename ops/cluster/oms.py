@@ -8,8 +8,16 @@ a time (durable consumer, max_ack_pending=1, explicit acks). No duplicate order,
 - an intent the journal has (an earlier process took it) is looked up at the broker by
   client_order_id: found, its state is published and nothing is sent; not found, it never
   reached the broker and goes the ordinary way;
+- an intent this process has not seen that may have reached the broker all the same (a
+  redelivery, or the first after acquiring the lease: a predecessor, with its own journal,
+  may have sent it) is looked up too: found, it is taken into the book and journal as the order
+  it is, published, and nothing is sent;
 - the ordinary way: risk gate, book (which journals the order), the journal COMMITTED, then the
   submit, awaited; the broker's client_order_id uniqueness is the last line.
+
+One sender per account: the broker asks, in the thread that sends and immediately before each
+order goes out, whether the lease is provably still ours (Lease.held, by the monotonic clock);
+if not, nothing is sent and an incident says so.
 
 Every order update the book applies (acks, fills, cancels, rejects), and each refusal of the
 gate as a REJECTED update, goes out on exec.{account}.{strategy}.{SYM} with `update_msg_id` as
@@ -81,13 +89,16 @@ class OrderManager:
         self.taken = 0  # intents acknowledged
         self.not_resent = 0  # redelivered intents found at the broker (nothing sent)
         self.published = 0
+        self._loop = asyncio.get_running_loop()
         self._engine.mark_only = True
         self._engine.events.update = self._on_update
         self._view = ControlView()  # the control plane's orders, as last obeyed
         service.kill_switch.resume_veto = self._veto_resume
+        service.broker.guard(self._send_refusal)
 
     async def start(self) -> None:
-        """Bind the intents consumer and start publishing, renewing and taking intents."""
+        """Bind the intents consumer and start publishing, watching the lease (renewed since it
+        was taken) and taking intents."""
         self._sub = await self._js.pull_subscribe(
             intent_filter(self.account),
             durable=oms_consumer(self.account),
@@ -103,12 +114,13 @@ class OrderManager:
         self._tasks = [
             spawn("oms-intents", self._intents()),
             spawn("oms-publish", self._publish_loop()),
-            spawn("oms-lease", self._keep_lease()),
+            spawn("oms-lease", self._watch_lease()),
         ]
 
     async def stop(self) -> None:
         """Stop taking intents at once (one in flight stays unacknowledged: redelivered to the
-        next holder), then publishing and renewing; before the service stops."""
+        next holder), then publishing; before the service stops (the lease is renewed until its
+        release, after the service)."""
         intents, *others = self._tasks
         intents.cancel()
         await asyncio.gather(intents, return_exceptions=True)
@@ -118,24 +130,56 @@ class OrderManager:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
 
-    async def _keep_lease(self) -> None:
-        await self.lease.keep()
+    async def _watch_lease(self) -> None:
+        await self.lease.lost.wait()
+        self._service.alert(
+            self._lease_incident,
+            "critical",
+            f"order manager of {self.account} lost its lease ({self.lease.lost_reason}): "
+            "it takes no more intents and stops",
+        )
+
+    @property
+    def _lease_incident(self) -> str:
+        return f"lease:{self.account}"
+
+    def _send_refusal(self, order: OrderRequest) -> str | None:
+        """Asked by the broker immediately before an order goes out, in the thread that sends
+        (after the wait for the rate limit and for a free thread): the service's own check,
+        then the lease."""
+        refusal = self._engine.send_refusal(order)
+        if refusal is not None:
+            return refusal
+        unproven = self.lease.unproven()
+        if unproven is None:
+            return None
+        self._loop.call_soon_threadsafe(self._lease_unproven)
+        return f"not sent: the order manager cannot prove it still holds its lease: {unproven}"
+
+    def _lease_unproven(self) -> None:
         if self.lease.lost.is_set():
-            self._service.alert(
-                f"lease:{self.account}",
-                "critical",
-                f"order manager of {self.account} lost its lease ({self.lease.lost_reason}): "
-                "it takes no more intents and stops",
-            )
+            return  # the lost lease's own incident says it
+        self._service.alert(
+            self._lease_incident,
+            "critical",
+            f"order manager of {self.account} cannot prove it still holds its lease: it sends "
+            "nothing until a renewal succeeds (or another order manager has the account)",
+        )
 
     # -- intents ---------------------------------------------------------------------------
 
     async def _intents(self) -> None:
-        while self.lease.held:
+        lease = self.lease
+        while not lease.lost.is_set():
+            if not lease.held:
+                self._lease_unproven()
+                await lease.proven()
+                continue
+            self._service.resolve(self._lease_incident, "lease renewed: sending again")
             msgs = await fetch_or_nothing(self._sub, 1, FETCH_WAIT_SEC)
             for msg in msgs:
-                if not self.lease.held:
-                    return  # left unacknowledged: the next holder takes it
+                if not lease.held:
+                    break  # left unacknowledged: redelivered to whoever holds the lease
                 await self._take(msg)
 
     async def _take(self, msg: Msg) -> None:
@@ -148,7 +192,7 @@ class OrderManager:
             await msg.term()  # it will never decode: not redelivered
             return
         try:
-            await self.handle(order, strategy)
+            await self.handle(order, strategy, unseen=self._may_be_elsewhere(msg))
             await self._outbox.join()  # its updates are on the exec stream first
             await msg.ack_sync()
         except Exception as exc:  # left unacknowledged: redelivered after ack_wait
@@ -156,8 +200,14 @@ class OrderManager:
             return
         self.taken += 1
 
-    async def handle(self, order: OrderRequest, strategy: str) -> None:
-        """One intent, delivered for the first time or again: sent at most once, ever."""
+    def _may_be_elsewhere(self, msg: Msg) -> bool:
+        """A redelivery, or the first intent since this process took the lease: another
+        order manager may have sent it before it died."""
+        return self.taken == 0 or msg.metadata.num_delivered > 1
+
+    async def handle(self, order: OrderRequest, strategy: str, unseen: bool = False) -> None:
+        """One intent, delivered for the first time or again: sent at most once, ever.
+        `unseen`: it may have reached the broker through another process (see the module)."""
         coid = order.client_order_id
         self._strategies[coid] = strategy
         if order.intent is Intent.FLATTEN:
@@ -178,6 +228,14 @@ class OrderManager:
         elif rows:
             self._refuse(order, Denial(str(rows[0]["rule"]), str(rows[0]["reason"])))
             return
+        elif unseen:
+            found = await self._service.broker.get_order(coid)
+            if found is not None:
+                self.not_resent += 1
+                log.warning("intent %s: a predecessor sent it (%s), not sent", coid, found.status)
+                self._engine.book.track(order, found)  # journals it as the order it is
+                self._outbox.put_nowait((strategy, found))
+                return
         await self._send(order)
 
     async def _send(self, order: OrderRequest) -> None:
@@ -185,16 +243,12 @@ class OrderManager:
         if denial is not None:
             self._refuse(order, denial)
             return
-        unsent = None
         if not await self._service.journal.aflush():
             unsent = "not sent: the journal did not commit the order"
-        elif not self.lease.held:
-            unsent = "not sent: the order manager lost its lease"
-        if unsent is not None:
             now = self._service.clock.now()
             self._engine.on_order_update(OrderUpdate.rejected(order, unsent, now))
             return
-        await self._engine.submit(order)
+        await self._engine.submit(order)  # the lease is checked at the send (_send_refusal)
 
     def _refuse(self, order: OrderRequest, denial: Denial) -> None:
         """A refusal never reaches the book; the worker learns it as a REJECTED update."""
