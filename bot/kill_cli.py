@@ -1,12 +1,15 @@
 """`tradebot kill` and `tradebot resume`: local switches for a running service, with or
-without Slack or a console. Each drops a file the service watches, then waits for the outcome
-through the service's health endpoint, or says where to look when it cannot.
+without Slack or a console. Each drops a file the service watches (by default beside its
+journal, so it reaches that service only), then waits for the outcome through the service's
+health endpoint, or says where to look when it cannot: also when the endpoint on the port is
+another service's, whose outcome is not this one's.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 import time
 import urllib.request
@@ -14,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ops import messages
 from ops.config import Settings
-from ops.journal_owner import expected_file
+from ops.journal_owner import expected_file, find_kill_file
 from ops.kill_switch import KILL_FILE_POLL_SEC
 from ops.resume_request import ResumeRequest, resume_file
 from ops.seen import Seen
@@ -51,21 +55,41 @@ class HealthClient:
         return None
 
 
-def _health(settings: Settings) -> HealthClient | None:
+def _read_service(settings: Settings, kill_file: Path) -> tuple[HealthClient | None, Health | None]:
+    """The health endpoint of the service watching `kill_file`, and its first answer; (None,
+    None) when none answers, or when the one answering watches another file (said here)."""
     port = settings.integer("monitoring.health_port")
-    return HealthClient(port) if port else None
+    client = HealthClient(port) if port else None
+    health = client.get() if client is not None else None
+    if health is None:
+        return None, None
+    served = health.get("service") or {}
+    if served.get("kill_file") == os.path.abspath(kill_file):
+        return client, health
+    unknown = "a service that does not say which"
+    print(
+        messages.HEALTH_OTHER_SERVICE.format(
+            port=port,
+            owner=served.get("owner") or unknown,
+            journal=served.get("journal") or "unknown",
+            kill_file=served.get("kill_file") or "unknown",
+            path=kill_file,
+        ),
+        flush=True,
+    )
+    return None, None
 
 
 def _where_to_look(settings: Settings, what: str) -> str:
     return (
-        f"no running service answered on its health endpoint; for how the {what} ended see "
+        f"this service's health endpoint did not answer; for how the {what} ended see "
         f"the service's log, the journal {expected_file(settings)} (`runs` table, "
         f"event '{what}') or the Slack alerts channel"
     )
 
 
 def kill(settings: Settings, clear: bool) -> int:
-    path = Path(settings.text("monitoring.kill_switch_file"))
+    path = find_kill_file(settings)
     if clear:
         if not path.exists():
             print(f"no kill switch file at {path}; nothing to clear")
@@ -76,8 +100,7 @@ def kill(settings: Settings, clear: bool) -> int:
             "(`tradebot resume`)"
         )
         return 0
-    client = _health(settings)
-    before = client.get() if client is not None else None
+    client, before = _read_service(settings, path)
     if path.exists():
         print(f"kill switch already armed: {path}; it killed when it appeared")
         if before is not None and before["kill"]["last"] is not None:
@@ -123,7 +146,7 @@ def render_outcome(last: Health) -> str:
 
 
 def resume(settings: Settings, yes: bool) -> int:
-    path = Path(settings.text("monitoring.kill_switch_file"))
+    path = find_kill_file(settings)
     if path.exists():
         print(
             f"tradebot: the kill switch file {path} exists: `tradebot kill --clear` first",
@@ -133,8 +156,7 @@ def resume(settings: Settings, yes: bool) -> int:
     if not yes and not sys.stdin.isatty():
         print("tradebot: resume needs --yes when not run from a terminal", file=sys.stderr)
         return 2
-    client = _health(settings)
-    before = client.get() if client is not None else None
+    client, before = _read_service(settings, path)
     if before is not None and before["state"] == "ACTIVE":
         print("trading is already ACTIVE; nothing to resume")
         return 0

@@ -144,3 +144,9 @@ def waiting_for_open(closed_until: float) -> str:
 
 
 JOURNAL_PER_OWNER = "{path} (journal.path empty: one per venue and account)"
+KILL_FILE_PER_JOURNAL = "{path} (kill_switch_file empty: beside the journal)"
+HEALTH_OTHER_SERVICE = (
+    "the health endpoint on port {port} is another service's ({owner}, journal {journal}, kill "
+    "file {kill_file}), not the one watching {path}: what it says is not this service's "
+    "(give each service on a host its own monitoring.health_port)"
+)
