@@ -55,29 +55,35 @@ class HealthClient:
         return None
 
 
-def _read_service(settings: Settings, kill_file: Path) -> tuple[HealthClient | None, Health | None]:
-    """The health endpoint of the service watching `kill_file`, and its first answer; (None,
-    None) when none answers, or when the one answering watches another file (said here)."""
+def _read_service(
+    settings: Settings, kill_file: Path
+) -> tuple[HealthClient | None, Health | None, bool]:
+    """The health endpoint of the service watching `kill_file` and its first answer; (None,
+    None) when none answers, or when the one answering watches another file (said here, and
+    True last)."""
     port = settings.integer("monitoring.health_port")
     client = HealthClient(port) if port else None
     health = client.get() if client is not None else None
     if health is None:
-        return None, None
+        return None, None, False
     served = health.get("service") or {}
-    if served.get("kill_file") == os.path.abspath(kill_file):
-        return client, health
+    theirs = str(served.get("kill_file") or "")
+    if theirs == str(kill_file):
+        return client, health, False
     unknown = "a service that does not say which"
     print(
         messages.HEALTH_OTHER_SERVICE.format(
             port=port,
             owner=served.get("owner") or unknown,
             journal=served.get("journal") or "unknown",
-            kill_file=served.get("kill_file") or "unknown",
+            kill_file=theirs or "unknown",
             path=kill_file,
         ),
         flush=True,
     )
-    return None, None
+    if Path(theirs).name == kill_file.name:
+        print(messages.KILL_FILE_ELSEWHERE, flush=True)
+    return None, None, True
 
 
 def _where_to_look(settings: Settings, what: str) -> str:
@@ -89,7 +95,7 @@ def _where_to_look(settings: Settings, what: str) -> str:
 
 
 def kill(settings: Settings, clear: bool) -> int:
-    path = find_kill_file(settings)
+    path = Path(os.path.abspath(find_kill_file(settings)))  # a relative journal.dir: from here
     if clear:
         if not path.exists():
             print(f"no kill switch file at {path}; nothing to clear")
@@ -100,7 +106,7 @@ def kill(settings: Settings, clear: bool) -> int:
             "(`tradebot resume`)"
         )
         return 0
-    client, before = _read_service(settings, path)
+    client, before, foreign = _read_service(settings, path)
     if path.exists():
         print(f"kill switch already armed: {path}; it killed when it appeared")
         if before is not None and before["kill"]["last"] is not None:
@@ -111,7 +117,7 @@ def kill(settings: Settings, clear: bool) -> int:
     print(f"kill switch armed: {path}", flush=True)
     if client is None or before is None:
         print(_where_to_look(settings, "kill"))
-        return 0
+        return 1 if foreign else 0  # another's endpoint: maybe no service watches this file
     asked = before["kill"]["requests"]
 
     def ended(health: Health) -> bool:
@@ -146,7 +152,7 @@ def render_outcome(last: Health) -> str:
 
 
 def resume(settings: Settings, yes: bool) -> int:
-    path = find_kill_file(settings)
+    path = Path(os.path.abspath(find_kill_file(settings)))  # a relative journal.dir: from here
     if path.exists():
         print(
             f"tradebot: the kill switch file {path} exists: `tradebot kill --clear` first",
@@ -156,7 +162,7 @@ def resume(settings: Settings, yes: bool) -> int:
     if not yes and not sys.stdin.isatty():
         print("tradebot: resume needs --yes when not run from a terminal", file=sys.stderr)
         return 2
-    client, before = _read_service(settings, path)
+    client, before, _ = _read_service(settings, path)
     if before is not None and before["state"] == "ACTIVE":
         print("trading is already ACTIVE; nothing to resume")
         return 0

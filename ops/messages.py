@@ -150,3 +150,7 @@ HEALTH_OTHER_SERVICE = (
     "file {kill_file}), not the one watching {path}: what it says is not this service's "
     "(give each service on a host its own monitoring.health_port)"
 )
+KILL_FILE_ELSEWHERE = (
+    "the same file name in another folder: a relative journal.dir is taken from the current "
+    "directory, so run this where that service runs (or give journal.dir as an absolute path)"
+)

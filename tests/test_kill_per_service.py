@@ -134,8 +134,8 @@ async def test_another_services_health_port_is_named_not_reported_as_this_ones(
 ) -> None:
     """Both configs name one health port; the simulator holds it. `tradebot kill` for the
     replay kills the replay alone and says the endpoint is the simulator's instead of
-    printing the simulator's state as the replay's outcome; so does `tradebot resume`, whose
-    request the replay takes."""
+    printing the simulator's state as the replay's outcome (exit 1: unknown); so does
+    `tradebot resume`, whose request the replay takes."""
     port = free_port()
     sim_config = service_config(tmp_path, "sim", port)
     replay_config = service_config(tmp_path, "replay", port)
@@ -149,7 +149,7 @@ async def test_another_services_health_port_is_named_not_reported_as_this_ones(
         await eventually(lambda: journal_events(replay_journal, "start"), within=30)
         other = f"the health endpoint on port {port} is another service's (the simulator"
         out, code = await tradebot("kill", "--config", str(replay_config), "--data", data)
-        assert code == 0, out
+        assert code == 1, out  # armed, outcome unknown here
         assert f"kill switch armed: {replay_journal}.kill" in out
         assert other in out and "FLAT" not in out
         assert "`runs` table" in out  # where to look instead
@@ -174,6 +174,34 @@ async def test_another_services_health_port_is_named_not_reported_as_this_ones(
     assert replay.returncode == 0, replay_err
     assert sim.returncode == 0, sim_err
     assert any("resumed by" in detail for detail in journal_events(replay_journal, "resume"))
+
+
+async def test_a_kill_from_another_folder_says_which_file_it_armed(tmp_path: Path) -> None:
+    """A relative journal.dir is the current directory's: `tradebot kill` run elsewhere arms
+    a file no service watches, and says so (the endpoint answering is the service's in the
+    other folder, whose kill file has the same name) instead of reporting that service."""
+    port = free_port()
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    config = service_config(tmp_path, "here", port)
+    settings = yaml.safe_load(config.read_text())
+    settings["journal"]["dir"] = "data"
+    config.write_text(yaml.safe_dump(settings))
+    sim = await spawn_tradebot(config, cwd=here)
+    client = HealthClient(port)
+    try:
+        await answering(client)
+        proc = await spawn_tradebot(None, "kill", "--config", str(config), cwd=elsewhere)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 1, err
+        text = out.decode()
+        assert f"kill switch armed: {elsewhere / 'data' / 'sim.db.kill'}" in text
+        assert f"kill file {here / 'data' / 'sim.db.kill'}), not the one watching" in text
+        assert "run this where that service runs" in text and "FLAT" not in text
+        assert (await answering(client))["kill"]["requests"] == 0
+    finally:
+        _, err = await stop_tradebot(sim)
+    assert sim.returncode == 0, err
 
 
 async def test_config_shows_the_kill_file_in_use(tmp_path: Path) -> None:
