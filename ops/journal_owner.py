@@ -92,8 +92,8 @@ def expected_file(settings: Settings) -> str:
 
 def find_journal(settings: Settings) -> Path:
     """The journal of this config, for commands that do not start a venue (`journal prune`,
-    `backtest`, `kill`, `resume`): an Alpaca account's is found by its file name (the one journal of a paper or
-    live account under journal.dir); several are refused, naming them."""
+    `backtest`, `kill`, `resume`): an Alpaca account's is found by its file name (the one
+    journal of a paper or live account under journal.dir); several are refused, naming them."""
     expected = expected_file(settings)
     if "<account number>" not in expected:
         return Path(expected)

@@ -12,8 +12,11 @@ from pathlib import Path
 import yaml
 
 from bot.kill_cli import Health, HealthClient
+from bot.oms_cli import start_oms
+from ops.cluster.server import LocalNats
 from ops.config import load_settings
 from ops.journal_owner import find_kill_file
+from strategy.types import TradingState
 from tests.support import REPO, eventually, free_port, spawn_tradebot, stop_tradebot, write_config
 from tests.test_journal_owner import tradebot_run
 from tests.test_kill_cli import tradebot
@@ -228,3 +231,38 @@ def test_the_kill_file_is_found_as_the_journal_is(tmp_path: Path) -> None:
     assert find_kill_file(empty) == data / "alpaca-paper-PA1.db.kill"
     explicit = load_settings(write_config(tmp_path, **alpaca))
     assert find_kill_file(explicit) == tmp_path / "kill"
+
+
+async def test_each_cluster_order_manager_watches_its_own_kill_file(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """The cluster's order managers keep their kill file beside their own journal: the one of
+    account a kills a only; b goes on trading, its kill switch never asked."""
+    data = tmp_path / "data"
+    config = write_config(
+        tmp_path,
+        **{
+            "journal.path": "",
+            "journal.dir": str(data),
+            "monitoring.kill_switch_file": SHIPPED_KILL_FILE,
+            "kill.poll_sec": 0.05,
+            "cluster.nats_url": nats_server.url,
+            "cluster.accounts": ["a", "b"],
+            "cluster.strategies": ["MeanReversionV1:a"],
+        },
+    )
+    a = await start_oms("a", config, {})
+    try:
+        b = await start_oms("b", config, {})
+        try:
+            assert a.service.kill_file == data / "cluster-a.db.kill"
+            assert b.service.kill_file == data / "cluster-b.db.kill"
+            a.service.kill_file.touch()
+            await eventually(lambda: a.service.kill_switch.status().kills == 1, within=10)
+            assert a.service.gate.state is TradingState.HALTED
+            assert b.service.kill_switch.status().requests == 0
+            assert b.service.gate.state is TradingState.ACTIVE
+        finally:
+            await b.stop()
+    finally:
+        await a.stop()
