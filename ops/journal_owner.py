@@ -114,14 +114,14 @@ def find_journal(settings: Settings) -> Path:
 
 
 def recorded(path: Path) -> JournalOwner | None:
-    """The owner `path` records, or None (no such journal, or none recorded yet)."""
+    """The owner `path` records, or None (no such journal, none recorded yet, unreadable)."""
     if not path.exists():
         return None
-    with closing(sqlite3.connect(path)) as db:
-        tables = {row[0] for row in db.execute("select name from sqlite_master where type='table'")}
-        if "journal_owner" not in tables:
-            return None
-        row = db.execute("select venue, account from journal_owner order by id limit 1").fetchone()
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            row = db.execute("select venue, account from journal_owner order by id").fetchone()
+    except sqlite3.Error:  # no journal_owner table (yet), or not a journal
+        return None
     return None if row is None else JournalOwner(str(row[0]), str(row[1]))
 
 
