@@ -19,7 +19,8 @@ from typing import Any
 
 from ops import messages
 from ops.config import Settings
-from ops.journal_owner import expected_file, find_kill_file
+from ops.errors import StartupError
+from ops.journal_owner import expected_file, find_journal, find_kill_file
 from ops.kill_switch import KILL_FILE_POLL_SEC
 from ops.resume_request import ResumeRequest, resume_file
 from ops.seen import Seen
@@ -87,9 +88,13 @@ def _read_service(
 
 
 def _where_to_look(settings: Settings, what: str) -> str:
+    try:
+        journal = str(find_journal(settings))  # an Alpaca account's by its number
+    except StartupError:  # none or several: say which name to look for
+        journal = expected_file(settings)
     return (
         f"this service's health endpoint did not answer; for how the {what} ended see "
-        f"the service's log, the journal {expected_file(settings)} (`runs` table, "
+        f"the service's log, the journal {journal} (`runs` table, "
         f"event '{what}') or the Slack alerts channel"
     )
 
