@@ -15,6 +15,8 @@ from ops.config import config_path, load_settings
 from ops.errors import ConfigError, StartupError
 from strategy.venues.bars import BarDataError
 
+REPLAY_HELP = "the service replaying this CSV (`run --data`), whose journal names its kill file"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradebot", description=__doc__)
@@ -39,9 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     kill = sub.add_parser("kill", help="arm the kill switch file the running service watches")
     kill.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
     kill.add_argument("--clear", action="store_true", help="remove the kill switch file")
+    kill.add_argument("--data", help=REPLAY_HELP)
     res = sub.add_parser("resume", help="ask the running service to resume trading after a halt")
     res.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
     res.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    res.add_argument("--data", help=REPLAY_HELP)
     journal_cli.add_parser(sub)
     ingest_cli.add_parser(sub)
     worker_cli.add_parser(sub)
@@ -71,7 +75,8 @@ def _dispatch(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.command in ("kill", "resume"):
         from bot import kill_cli
 
-        settings = load_settings(config_path(args.config, env), env=env)
+        replay = {"sim.data": args.data} if args.data else None  # its journal: replay-<stem>.db
+        settings = load_settings(config_path(args.config, env), overrides=replay, env=env)
         if args.command == "kill":
             return kill_cli.kill(settings, args.clear)
         return kill_cli.resume(settings, args.yes)

@@ -1,12 +1,15 @@
 """`tradebot kill` and `tradebot resume`: local switches for a running service, with or
-without Slack or a console. Each drops a file the service watches, then waits for the outcome
-through the service's health endpoint, or says where to look when it cannot.
+without Slack or a console. Each drops a file the service watches (by default beside its
+journal, so it reaches that service only), then waits for the outcome through the service's
+health endpoint, or says where to look when it cannot: also when the endpoint on the port is
+another service's, whose outcome is not this one's.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 import time
 import urllib.request
@@ -14,8 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ops import messages
 from ops.config import Settings
-from ops.journal_owner import expected_file
+from ops.errors import StartupError
+from ops.journal_owner import expected_file, find_journal, find_kill_file
 from ops.kill_switch import KILL_FILE_POLL_SEC
 from ops.resume_request import ResumeRequest, resume_file
 from ops.seen import Seen
@@ -51,21 +56,51 @@ class HealthClient:
         return None
 
 
-def _health(settings: Settings) -> HealthClient | None:
+def _read_service(
+    settings: Settings, kill_file: Path
+) -> tuple[HealthClient | None, Health | None, bool]:
+    """The health endpoint of the service watching `kill_file` and its first answer; (None,
+    None) when none answers, or when the one answering watches another file (said here, and
+    True last)."""
     port = settings.integer("monitoring.health_port")
-    return HealthClient(port) if port else None
+    client = HealthClient(port) if port else None
+    health = client.get() if client is not None else None
+    if health is None:
+        return None, None, False
+    served = health.get("service") or {}
+    theirs = str(served.get("kill_file") or "")
+    if theirs == str(kill_file):
+        return client, health, False
+    unknown = "a service that does not say which"
+    print(
+        messages.HEALTH_OTHER_SERVICE.format(
+            port=port,
+            owner=served.get("owner") or unknown,
+            journal=served.get("journal") or "unknown",
+            kill_file=theirs or "unknown",
+            path=kill_file,
+        ),
+        flush=True,
+    )
+    if Path(theirs).name == kill_file.name:
+        print(messages.KILL_FILE_ELSEWHERE, flush=True)
+    return None, None, True
 
 
 def _where_to_look(settings: Settings, what: str) -> str:
+    try:
+        journal = str(find_journal(settings))  # an Alpaca account's by its number
+    except StartupError:  # none or several: say which name to look for
+        journal = expected_file(settings)
     return (
-        f"no running service answered on its health endpoint; for how the {what} ended see "
-        f"the service's log, the journal {expected_file(settings)} (`runs` table, "
+        f"this service's health endpoint did not answer; for how the {what} ended see "
+        f"the service's log, the journal {journal} (`runs` table, "
         f"event '{what}') or the Slack alerts channel"
     )
 
 
 def kill(settings: Settings, clear: bool) -> int:
-    path = Path(settings.text("monitoring.kill_switch_file"))
+    path = Path(os.path.abspath(find_kill_file(settings)))  # a relative journal.dir: from here
     if clear:
         if not path.exists():
             print(f"no kill switch file at {path}; nothing to clear")
@@ -76,8 +111,7 @@ def kill(settings: Settings, clear: bool) -> int:
             "(`tradebot resume`)"
         )
         return 0
-    client = _health(settings)
-    before = client.get() if client is not None else None
+    client, before, foreign = _read_service(settings, path)
     if path.exists():
         print(f"kill switch already armed: {path}; it killed when it appeared")
         if before is not None and before["kill"]["last"] is not None:
@@ -88,7 +122,7 @@ def kill(settings: Settings, clear: bool) -> int:
     print(f"kill switch armed: {path}", flush=True)
     if client is None or before is None:
         print(_where_to_look(settings, "kill"))
-        return 0
+        return 1 if foreign else 0  # another's endpoint: maybe no service watches this file
     asked = before["kill"]["requests"]
 
     def ended(health: Health) -> bool:
@@ -123,7 +157,7 @@ def render_outcome(last: Health) -> str:
 
 
 def resume(settings: Settings, yes: bool) -> int:
-    path = Path(settings.text("monitoring.kill_switch_file"))
+    path = Path(os.path.abspath(find_kill_file(settings)))  # a relative journal.dir: from here
     if path.exists():
         print(
             f"tradebot: the kill switch file {path} exists: `tradebot kill --clear` first",
@@ -133,8 +167,7 @@ def resume(settings: Settings, yes: bool) -> int:
     if not yes and not sys.stdin.isatty():
         print("tradebot: resume needs --yes when not run from a terminal", file=sys.stderr)
         return 2
-    client = _health(settings)
-    before = client.get() if client is not None else None
+    client, before, _ = _read_service(settings, path)
     if before is not None and before["state"] == "ACTIVE":
         print("trading is already ACTIVE; nothing to resume")
         return 0

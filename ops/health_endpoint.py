@@ -1,16 +1,21 @@
 """The service's health endpoint on 127.0.0.1, for `tradebot watchdog` (another process,
 usually another machine through a tunnel) and for `tradebot kill` / `resume`, which wait on it:
-state, heartbeat ages, open incidents and the last kill's outcome as JSON."""
+state, heartbeat ages, open incidents and the last kill's outcome as JSON, and which service
+this is (its journal, owner and kill file), since a port can be another service's."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import os
 import time
 from typing import Any
 
 from aiohttp import web
 
+from ops import journal_owner
+from ops.journal_owner import JournalOwner
 from ops.monitor import heartbeats
 from ops.results import CheckResult, Level
 from ops.service import TradingService
@@ -41,6 +46,17 @@ def health(service: TradingService) -> dict[str, Any]:
     }
 
 
+def identity(service: TradingService, owner: JournalOwner | None) -> dict[str, Any]:
+    """Which service answers: absolute paths, so a CLI run elsewhere compares them alike."""
+    return {
+        "journal": os.path.abspath(service.journal.path),
+        "owner": None if owner is None else str(owner),
+        "venue": None if owner is None else owner.venue,
+        "account": None if owner is None else owner.account,
+        "kill_file": os.path.abspath(service.kill_file),
+    }
+
+
 def kill_status(service: TradingService) -> dict[str, Any]:
     """Request counters (a waiting CLI compares them) and the latest kill and resume."""
     status = service.kill_switch.status()
@@ -66,8 +82,10 @@ class HealthEndpoint:
         self._service = service
         self.port = port  # 0 picks a free port; the real one is here after start()
         self._runner: web.AppRunner | None = None
+        self._owner: JournalOwner | None = None
 
     async def start(self) -> None:
+        self._owner = await asyncio.to_thread(journal_owner.recorded, self._service.journal.path)
         app = web.Application()
         app.router.add_get("/health", self._health)
         self._runner = web.AppRunner(app, access_log=None)
@@ -81,4 +99,6 @@ class HealthEndpoint:
             await self._runner.cleanup()
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response(health(self._service))
+        answer = health(self._service)
+        answer["service"] = identity(self._service, self._owner)
+        return web.json_response(answer)

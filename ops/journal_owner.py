@@ -73,6 +73,14 @@ def journal_folder(settings: Settings) -> Path:
     return Path(explicit).parent if explicit else Path(settings.text("journal.dir"))
 
 
+def kill_file(settings: Settings, journal: Path) -> Path:
+    """The kill switch file of the service on `journal`: `monitoring.kill_switch_file`, else
+    `<journal>.kill` beside it, so a kill (and the resume request beside it) reaches only the
+    service whose journal it names, not every service on the host."""
+    explicit = settings.text("monitoring.kill_switch_file")
+    return Path(explicit) if explicit else journal.with_name(journal.name + ".kill")
+
+
 def expected_file(settings: Settings) -> str:
     """The journal a run of this config uses, as far as it is known without the broker: an
     Alpaca account's number is known only to Alpaca."""
@@ -84,8 +92,8 @@ def expected_file(settings: Settings) -> str:
 
 def find_journal(settings: Settings) -> Path:
     """The journal of this config, for commands that do not start a venue (`journal prune`,
-    `backtest`): an Alpaca account's is found by its file name (the one journal of a paper or
-    live account under journal.dir); several are refused, naming them."""
+    `backtest`, `kill`, `resume`): an Alpaca account's is found by its file name (the one
+    journal of a paper or live account under journal.dir); several are refused, naming them."""
     expected = expected_file(settings)
     if "<account number>" not in expected:
         return Path(expected)
@@ -103,6 +111,25 @@ def find_journal(settings: Settings) -> Path:
         f"several journals match {expected} ({names}): set journal.path (or TRADEBOT_DB) "
         "to the one you mean"
     )
+
+
+def recorded(path: Path) -> JournalOwner | None:
+    """The owner `path` records, or None (no such journal, none recorded yet, unreadable)."""
+    if not path.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            row = db.execute("select venue, account from journal_owner order by id").fetchone()
+    except sqlite3.Error:  # no journal_owner table (yet), or not a journal
+        return None
+    return None if row is None else JournalOwner(str(row[0]), str(row[1]))
+
+
+def find_kill_file(settings: Settings) -> Path:
+    """The kill file of this config's service, found as `find_journal` finds its journal (for
+    `tradebot kill` / `resume`, which start no venue)."""
+    explicit = settings.text("monitoring.kill_switch_file")
+    return Path(explicit) if explicit else kill_file(settings, find_journal(settings))
 
 
 def claim(path: Path, owner: JournalOwner) -> None:

@@ -174,3 +174,13 @@ def waiting_for_open(closed_until: float) -> str:
 
 
 JOURNAL_PER_OWNER = "{path} (journal.path empty: one per venue and account)"
+KILL_FILE_PER_JOURNAL = "{path} (kill_switch_file empty: beside the journal)"
+HEALTH_OTHER_SERVICE = (
+    "the health endpoint on port {port} is another service's ({owner}, journal {journal}, kill "
+    "file {kill_file}), not the one watching {path}: what it says is not this service's "
+    "(give each service on a host its own monitoring.health_port)"
+)
+KILL_FILE_ELSEWHERE = (
+    "the same file name in another folder: a relative journal.dir is taken from the current "
+    "directory, so run this where that service runs (or give journal.dir as an absolute path)"
+)

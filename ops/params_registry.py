@@ -271,7 +271,12 @@ PARAMS: tuple[ParamSpec, ...] = (
         False,
         "after a dead-man pause, resume only on an operator's confirmed resume",
     ),
-    _p("monitoring.kill_switch_file", str, "/tmp/tradebot_kill_switch", "touch to kill"),
+    _p(
+        "monitoring.kill_switch_file",
+        str,
+        "",
+        "touch to kill; empty = <journal>.kill beside the journal (one per service)",
+    ),
     _p(
         "monitoring.unknown_order_alert_sec",
         float,

@@ -150,10 +150,12 @@ class Queries:
         )
 
     def _shown(self, path: str) -> str:
-        """A setting's value; an empty journal.path as the file this run chose."""
+        """A setting's value; an empty journal.path or kill_switch_file as the file in use."""
         value = format_value(self._service.settings.get(path))
         if path == "journal.path" and not value:
             return messages.JOURNAL_PER_OWNER.format(path=self._service.journal.path)
+        if path == "monitoring.kill_switch_file" and not value:
+            return messages.KILL_FILE_PER_JOURNAL.format(path=self._service.kill_file)
         return value
 
     def slippage(self) -> SlippageResult:

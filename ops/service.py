@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
+from ops import journal_owner
 from ops.adoption import Adopted, adoption_price
 from ops.config import Settings
 from ops.journal import Journal
@@ -413,7 +414,7 @@ class TradingService:
 
     @property
     def kill_file(self) -> Path:
-        return Path(self.settings.text("monitoring.kill_switch_file"))
+        return journal_owner.kill_file(self.settings, self.journal.path)
 
     async def kill(self, user: str) -> KillReport:
         """Halt at once, then cancel, flatten and verify; joins a kill already running."""
