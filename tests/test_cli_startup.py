@@ -192,11 +192,18 @@ async def test_slack_coming_up_later_is_connected_and_the_incident_resolved(
                     None,
                 )
 
-            await eventually(lambda: (m := slack_root()) and "RESOLVED" in m.text, within=60)
+            def resolved() -> bool:  # the root is edited first, then the reply is posted
+                root = slack_root()
+                replies = [] if root is None else [m.text for m in slack.thread(root.ts)]
+                return (
+                    root is not None
+                    and "RESOLVED" in root.text
+                    and replies[-1:] == ["Resolved: Slack connection is back"]
+                )
+
+            await eventually(resolved, within=60)
             root = slack_root()
             assert root is not None and "Cannot connect" in root.text
-            replies = [m.text for m in slack.thread(root.ts)]
-            assert "Resolved: Slack connection is back" in replies
             envelope = await slack.send_slash_command("status", user_id="U1", channel_id="C1")
             await envelope.acked()
             await eventually(lambda: slack.responses, within=10)
