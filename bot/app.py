@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.console import Console, open_stdin, stdin_is_readable
 from bot.render_text import render_summary, signed_money
+from bot.replay_end import CONSOLE, end_of_replay
 from bot.slack.surface import SlackSurface
 from bot.venues import Venue, build_alpaca, build_sim
 from ops import instance_lock, journal_owner, retention
@@ -125,6 +126,8 @@ async def _serve(
     await service.start()
     endpoint = await _start_health_endpoint(service)
     surface = await _start_surface(core, scheduler, env, stop)
+    if venue.replay:
+        service.spawn("replay-end", end_of_replay(service, venue.starting_cash, stop))
     scheduler.start()
     service.spawn("ticker", _ticker(service))
     try:
@@ -203,7 +206,7 @@ async def _start_surface(
 
     scheduler.every("confirm-expiry", EXPIRY_SWEEP_SEC, expire)
     if stdin_is_readable():
-        core.service.spawn("console", _console(core, stop))
+        core.service.spawn(CONSOLE, _console(core, stop))
     return None
 
 
