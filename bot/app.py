@@ -104,6 +104,7 @@ async def _serve(
         starting_cash=venue.starting_cash,
     )
     watch_journal(service)
+    venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
     venue.report_to(service.alert, service.resolve)
     four_eyes = bool(settings.get("slack.four_eyes"))
     core = CommandCore(service, Confirmations(time.time, four_eyes), time.time)

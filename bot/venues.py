@@ -42,6 +42,11 @@ def _unreported(problem: ProblemSink, recovered: RecoveredSink) -> None:
     return None
 
 
+def _cannot_wait(check: Callable[[], bool]) -> None:
+    """A live feed: the market does not wait (a full journal queue stops entries instead)."""
+    return None
+
+
 @dataclass
 class Venue:
     broker: Broker
@@ -56,6 +61,8 @@ class Venue:
     # the venue's own incidents (credentials refused, bars missing) go to these two callbacks
     report_to: Callable[[ProblemSink, RecoveredSink], None] = field(default=_unreported)
     replay: bool = False  # bars from a file: the feed ends, and so does the run
+    # the feed waits before each bar while the check given here is true (simulated time only)
+    hold_feed_while: Callable[[Callable[[], bool]], None] = field(default=_cannot_wait)
 
 
 def _replay(path: str, label: str) -> list[Bar]:
@@ -114,6 +121,7 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
         owner,
         warnings=warnings,
         replay=bool(data),
+        hold_feed_while=feed.hold_while,
     )
 
 

@@ -1,7 +1,9 @@
 """The simulator's feed: moves market time, lets the simulated broker see each bar first,
 and paces the replay (accelerated time) without ever blocking the event loop.
 
-Market time is the data's own: nights and weekends are crossed at once whatever the speed."""
+Market time is the data's own, so the feed may wait without losing anything: nights and
+weekends are crossed at once whatever the speed, and while `hold_while`'s check says so (the
+journal fell behind) the next bar waits, so a replay's orders do not depend on the machine."""
 
 from __future__ import annotations
 
@@ -12,6 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from strategy.clock import ManualClock
 from strategy.market_day import day_bounds
 from strategy.types import Bar
+
+HOLD_POLL_SEC = 0.005  # how often a held feed asks again
+
+
+def _never_held() -> bool:
+    return False
 
 
 class SimFeed:
@@ -35,6 +43,7 @@ class SimFeed:
         self._sleep = sleep
         self._monotonic = monotonic
         self._stopped = False
+        self._held: Callable[[], bool] = _never_held
         self._last_bar_ts: float | None = None
         self._emitted = 0
 
@@ -49,6 +58,10 @@ class SimFeed:
     def stop(self) -> None:
         self._stopped = True
 
+    def hold_while(self, check: Callable[[], bool]) -> None:
+        """Before each bar, wait (without blocking the event loop) while `check()` is true."""
+        self._held = check
+
     async def bars(self) -> AsyncIterator[Bar]:
         """Paced against a fixed schedule (first bar's time + market time / speed), so the
         consumer's own work does not slow the replay down; the schedule starts again at the
@@ -56,6 +69,8 @@ class SimFeed:
         previous: float | None = None
         first_ts, started, day_end = 0.0, 0.0, 0.0
         for bar in self._source:
+            while self._held() and not self._stopped:
+                await self._sleep(HOLD_POLL_SEC)
             if self._stopped:
                 return
             if self._speed and bar.ts >= day_end:
