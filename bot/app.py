@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.console import Console, open_stdin, stdin_is_readable
 from bot.render_text import render_summary, signed_money
+from bot.replay_end import CONSOLE, end_of_replay
 from bot.slack.surface import SlackSurface
 from bot.venues import Venue, build_alpaca, build_sim
 from ops import instance_lock, journal_owner, retention
@@ -103,6 +104,7 @@ async def _serve(
         starting_cash=venue.starting_cash,
     )
     watch_journal(service)
+    venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
     venue.report_to(service.alert, service.resolve)
     four_eyes = bool(settings.get("slack.four_eyes"))
     core = CommandCore(service, Confirmations(time.time, four_eyes), time.time)
@@ -125,6 +127,8 @@ async def _serve(
     await service.start()
     endpoint = await _start_health_endpoint(service)
     surface = await _start_surface(core, scheduler, env, stop)
+    if venue.replay:
+        service.spawn("replay-end", end_of_replay(service, venue.starting_cash, stop))
     scheduler.start()
     service.spawn("ticker", _ticker(service))
     try:
@@ -203,7 +207,7 @@ async def _start_surface(
 
     scheduler.every("confirm-expiry", EXPIRY_SWEEP_SEC, expire)
     if stdin_is_readable():
-        core.service.spawn("console", _console(core, stop))
+        core.service.spawn(CONSOLE, _console(core, stop))
     return None
 
 

@@ -26,6 +26,7 @@ from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
 from ops.config import ConfigError, Settings, load_settings
 from ops.errors import StartupError
 from ops.journal_owner import find_journal, journal_file, journal_folder
+from ops.messages import bar_symbols
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
 
@@ -141,18 +142,6 @@ def _differences(file: Settings, used: Settings, overrides: Mapping[str, str]) -
     return lines
 
 
-def _symbols_line(bars: BarColumns, configured: Sequence[str]) -> str:
-    present = sorted(bars.names)
-    line = f"{len(present)} symbol(s) ({', '.join(present)})"
-    untraded = [s for s in present if s not in configured]
-    missing = [s for s in configured if s not in present]
-    if untraded:
-        line += f"; not in strategy.symbols, never traded: {', '.join(untraded)}"
-    if missing:
-        line += f"; no bars for {', '.join(missing)}"
-    return line
-
-
 async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str]) -> int:
     # The frictionless pass's process starts first, reading the bar file itself: its start-up
     # overlaps ours (the journal's sqlite-utils import included).
@@ -223,7 +212,8 @@ async def _backtest(
     setup = _setup(settings, costs, args.seed)
     print(
         f"backtest of {settings.get('strategy.name')} on {source}: {len(bars):,} bars, "
-        f"{_symbols_line(bars, setup.symbols)}; commission ${costs.commission_per_share}/share, "
+        f"{bar_symbols(bars.names, setup.symbols)}; "
+        f"commission ${costs.commission_per_share}/share, "
         f"market-order slippage {slippage_said}"
     )
     for line in _differences(file_settings, settings, overrides):

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from ops.config import Settings
 from ops.errors import StartupError
 from ops.journal_owner import JournalOwner
+from ops.messages import bar_symbols
 from ops.retry import read_at_start
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import session_open
@@ -41,6 +42,11 @@ def _unreported(problem: ProblemSink, recovered: RecoveredSink) -> None:
     return None
 
 
+def _cannot_wait(check: Callable[[], bool]) -> None:
+    """A live feed: the market does not wait (a full journal queue stops entries instead)."""
+    return None
+
+
 @dataclass
 class Venue:
     broker: Broker
@@ -54,6 +60,9 @@ class Venue:
     stop: Callable[[], Awaitable[None]] = field(default=_nothing)
     # the venue's own incidents (credentials refused, bars missing) go to these two callbacks
     report_to: Callable[[ProblemSink, RecoveredSink], None] = field(default=_unreported)
+    replay: bool = False  # bars from a file: the feed ends, and so does the run
+    # the feed waits before each bar while the check given here is true (simulated time only)
+    hold_feed_while: Callable[[Callable[[], bool]], None] = field(default=_cannot_wait)
 
 
 def _replay(path: str, label: str) -> list[Bar]:
@@ -89,9 +98,13 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
     data = data if data is not None else settings.text("sim.data")
     bar_sec = settings.integer("sim.bar_sec")
     source: Iterable[Bar]
+    warnings: tuple[str, ...] = ()
     if data:
         source = _replay(data, label)
         start = source[0].ts
+        present = {bar.symbol for bar in source}
+        if present != set(settings.symbols):  # named as `backtest --data` names them
+            warnings = (bar_symbols(present, settings.symbols),)
     else:
         start = session_open(time.time())
         source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
@@ -100,7 +113,16 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
     speed = speed if speed is not None else settings.number("sim.speed")
     feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
     owner = JournalOwner.simulator(data)
-    return Venue(broker, feed, clock, settings.number("broker.starting_cash"), owner)
+    return Venue(
+        broker,
+        feed,
+        clock,
+        settings.number("broker.starting_cash"),
+        owner,
+        warnings=warnings,
+        replay=bool(data),
+        hold_feed_while=feed.hold_while,
+    )
 
 
 def _check_endpoint(paper: bool, trading_url: str) -> None:

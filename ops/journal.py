@@ -202,6 +202,12 @@ class Journal:
         """Rows waiting to be written (the queue and the batch in hand)."""
         return self._queue.qsize() + self._writer.in_hand
 
+    def behind(self) -> bool:
+        """Over half of `max_queue` rows waiting: a simulated or replayed feed waits for the
+        writer (market time is the data's own) before the queue is full (a live feed cannot
+        wait, so a full queue stops entries: ops/journal_watch.py)."""
+        return self.depth > self.max_queue // 2
+
     @property
     def healthy(self) -> bool:
         return not self._health.problems

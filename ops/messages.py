@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from strategy.market_day import NEW_YORK
@@ -184,3 +185,23 @@ KILL_FILE_ELSEWHERE = (
     "the same file name in another folder: a relative journal.dir is taken from the current "
     "directory, so run this where that service runs (or give journal.dir as an absolute path)"
 )
+
+
+def bar_symbols(present: Iterable[str], configured: Sequence[str]) -> str:
+    """The symbols a bar file has, beside strategy.symbols (`backtest --data`, `run --data`)."""
+    found = sorted(present)
+    line = f"{len(found)} symbol(s) ({', '.join(found)})"
+    untraded = [s for s in found if s not in configured]
+    missing = [s for s in configured if s not in found]
+    if untraded:
+        line += f"; not in strategy.symbols, never traded: {', '.join(untraded)}"
+    if missing:
+        line += f"; no bars for {', '.join(missing)}"
+    return line
+
+
+def replay_finished(bars: int, pnl: float, waits: bool) -> str:
+    """The end of a `run --data` replay; P&L is the change in equity, costs included."""
+    sign = "+" if pnl >= 0 else "-"
+    then = "the console stays open until `quit`" if waits else "stopping"
+    return f"replay finished: {bars:,} bars, P&L {sign}${abs(pnl):,.2f}; {then}"

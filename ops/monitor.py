@@ -51,8 +51,8 @@ def heartbeats(service: TradingService) -> list[CheckResult]:
     for key, what, stamp in stamps:
         if not service.gate.market_open:
             results.append(_ok(key, f"{what}: market closed"))
-        elif service.feed_ended:  # a replay that ran out: trading stopped, nothing crashed
-            results.append(CheckResult(key, Level.WARN, f"{what}: the bar source ended"))
+        elif service.feed_ended:  # a replay that ran out: its end is said once, not alerted
+            results.append(_ok(key, f"{what}: the bar source ended (replay finished)"))
         elif not service.engine_running:
             results.append(
                 CheckResult(key, Level.CRITICAL, f"{what}: the engine task is not running")

@@ -119,7 +119,7 @@ class TradingService:
         self.kill_switch = KillSwitch(self)
         self._started_engine = False
         self.started_at = time.monotonic()
-        self.feed_ended = False
+        self.feed_done = asyncio.Event()  # set when the feed ran out (a replay's file is done)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -195,9 +195,13 @@ class TradingService:
         """The engine task is alive (or, before start, has not been started yet)."""
         return "engine" in self._tasks or not self._started_engine
 
+    @property
+    def feed_ended(self) -> bool:
+        return self.feed_done.is_set()
+
     async def _run_engine(self) -> None:
         await self.engine.run(self.feed)
-        self.feed_ended = True
+        self.feed_done.set()
         log.info("market data feed ended after %d bars", self.engine.counters.bars)
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -206,6 +210,10 @@ class TradingService:
         self._tasks[name] = task
         task.add_done_callback(self._task_done)
         return task
+
+    def running(self, name: str) -> asyncio.Task[Any] | None:
+        """The named background task, while it runs."""
+        return self._tasks.get(name)
 
     def supervise(
         self, name: str, run: Callable[[], Coroutine[Any, Any, None]]
