@@ -322,18 +322,24 @@ async def confirm_change(
     nc: Client, account: str, nonce: str, user: str, channel: str, within_sec: float
 ) -> AccountDone | AccountRefused | AccountUnreachable:
     """Confirm the account's pending change as `user` (the account's core checks them too)."""
-    reply = await _request(nc, account, {"confirm": nonce}, user, channel, within_sec)
-    if isinstance(reply, AccountUnreachable):
-        return reply
-    if not reply.get("ok"):
-        return AccountRefused(account, str(reply.get("error", "refused")))
-    return _account_done(account, reply)
+    return await _settle_change(nc, account, {"confirm": nonce}, user, channel, within_sec)
 
 
 async def cancel_change(
     nc: Client, account: str, nonce: str, user: str, channel: str, within_sec: float
 ) -> AccountDone | AccountRefused | AccountUnreachable:
-    reply = await _request(nc, account, {"cancel": nonce}, user, channel, within_sec)
+    return await _settle_change(nc, account, {"cancel": nonce}, user, channel, within_sec)
+
+
+async def _settle_change(
+    nc: Client,
+    account: str,
+    ask: dict[str, object],
+    user: str,
+    channel: str,
+    within_sec: float,
+) -> AccountDone | AccountRefused | AccountUnreachable:
+    reply = await _request(nc, account, ask, user, channel, within_sec)
     if isinstance(reply, AccountUnreachable):
         return reply
     if not reply.get("ok"):
