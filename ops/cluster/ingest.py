@@ -13,6 +13,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from ops.cluster.cancelling import raise_if_cancelling
 from ops.cluster.codec import encode_bar
 from ops.cluster.subjects import bar_msg_id, bar_subject
 from strategy.types import Bar
@@ -71,6 +72,7 @@ class BarPublisher:
             try:
                 ack = await asyncio.wait_for(future, self._timeout)
             except (TimeoutError, nats.errors.Error) as exc:
+                raise_if_cancelling()
                 if attempt == self._attempts:
                     raise
                 self.counters.retries += 1

@@ -15,6 +15,7 @@ from collections import OrderedDict
 import nats.errors
 from nats.js import JetStreamContext
 
+from ops.cluster.cancelling import raise_if_cancelling
 from ops.cluster.codec import encode_intent
 from ops.cluster.subjects import INTENTS_STREAM, intent_subject
 from strategy.clock import Clock
@@ -128,5 +129,6 @@ class IntentBroker:
                 )
                 return
             except (TimeoutError, nats.errors.Error) as exc:
+                raise_if_cancelling()
                 log.warning("intent %s: no PubAck (%r); again", order.client_order_id, exc)
                 await asyncio.sleep(self._retry)

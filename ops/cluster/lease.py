@@ -28,6 +28,7 @@ from nats.errors import Error as NatsError
 from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
+from ops.cluster.cancelling import raise_if_cancelling
 from ops.errors import StartupError
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class Lease:
             except (KeyWrongLastSequenceError, NotFoundError):
                 self._lose("another order manager took the account's lease")
             except (NatsError, TimeoutError) as exc:
+                raise_if_cancelling()
                 if self._monotonic() - self._renewed_at >= self._ttl:
                     self._lose(f"not renewed for {self._ttl:g}s: {exc!r}")
                 else:

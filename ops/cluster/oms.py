@@ -37,6 +37,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from ops import messages
+from ops.cluster.cancelling import raise_if_cancelling
 from ops.cluster.codec import CodecError, decode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig
 from ops.cluster.control import ControlOrder, ControlView
@@ -303,6 +304,7 @@ class OrderManager:
                 self.published += 1
                 return
             except (NatsError, TimeoutError) as exc:
+                raise_if_cancelling()
                 log.warning("exec publish %s failed, retrying: %r", subject, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
