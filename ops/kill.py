@@ -27,7 +27,7 @@ from strategy.types import (
     OrderUpdate,
     Side,
 )
-from strategy.venue import BrokerError
+from strategy.venue import BrokerError, SendRefused
 
 log = logging.getLogger(__name__)
 KILL_PREFIX = "kill-"
@@ -62,6 +62,9 @@ class Flattener:
         self._token = secrets.token_hex(4)
         self._attempt = 0
         self._untracked: list[OrderUpdate] = []  # close-all acks whose side we do not know yet
+        # a request refused before it was sent: this process may not change the account now
+        # (the cluster's order manager cannot prove its lease); keep-flattening tries again
+        self._refused = False
 
     async def run(self, user: str) -> KillReport:
         started = time.monotonic()
@@ -94,6 +97,8 @@ class Flattener:
                 if not held and not stray and not self._untracked:
                     flat = True
                     break
+                if self._refused:
+                    break  # what is held is read; polling on could send nothing
                 if first_pass:
                     first_pass = False
                     await self._before_closing()
@@ -137,7 +142,7 @@ class Flattener:
         try:
             await self._engine.broker.cancel_all()
         except BrokerError as exc:
-            errors.append(f"cancel all orders failed: {exc}")
+            self._failed(errors, "cancel all orders", exc)
 
     async def _close_all(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
@@ -148,8 +153,9 @@ class Flattener:
             result = await self._engine.broker.close_all()
         except BrokerError as exc:
             book.broker_orders_named(())
-            errors.append(f"close all positions failed: {exc}")
-            await self._close_remaining(held, exits, errors)
+            self._failed(errors, "close all positions", exc)
+            if not self._refused:
+                await self._close_remaining(held, exits, errors)
             return
         book.broker_orders_named(ack.client_order_id for ack in result.placed)
         errors.extend(f"closing {refusal}" for refusal in result.refused)
@@ -224,10 +230,14 @@ class Flattener:
         try:
             ack = await self._engine.broker.submit(order)
         except BrokerError as exc:
-            errors.append(f"closing {order.symbol} failed: {exc}")
+            self._failed(errors, f"closing {order.symbol}", exc)
             self._engine.book.apply(OrderUpdate.rejected(order, str(exc), self._clock.now()))
             return
         self._engine.on_order_update(ack)
+
+    def _failed(self, errors: list[str], what: str, exc: BrokerError) -> None:
+        errors.append(f"{what} failed: {exc}")
+        self._refused = self._refused or isinstance(exc, SendRefused)
 
     def _summarize(self, exit_: _Exit) -> PositionExit:
         book = self._engine.book

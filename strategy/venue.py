@@ -22,6 +22,17 @@ from strategy.types import (
 
 OrderListener = Callable[[OrderUpdate], None]
 SendCheck = Callable[[OrderRequest], "str | None"]  # why an order must not go out now, or None
+WriteCheck = Callable[[], "str | None"]  # why nothing may change the account now, or None
+
+
+def allow_every_order(order: OrderRequest) -> str | None:
+    """A venue's order check until the engine registers its own (`Broker.guard`)."""
+    return None
+
+
+def allow_writes() -> str | None:
+    """A venue's right to write until one is registered (`Broker.guard_writes`): always."""
+    return None
 
 
 class BrokerError(Exception):
@@ -33,9 +44,9 @@ class OrderRejected(BrokerError):
 
 
 class SendRefused(OrderRejected):
-    """Final, and never sent: the engine's check, asked immediately before the request went
-    out (after any wait for the rate limit or a worker thread), refused it (a HALT or a pause
-    came meanwhile)."""
+    """Final, and never sent: a check asked immediately before the request went out (after
+    any wait for the rate limit or a worker thread) refused it: the engine's (a HALT or a
+    pause came meanwhile), or the process's right to change the account (`guard_writes`)."""
 
 
 class BrokerUnavailable(BrokerError):
@@ -58,6 +69,14 @@ class Broker(Protocol):
         """Register the check asked immediately before each order goes out, possibly in the
         thread that sends it (so it reads only what another thread may read); a reason it
         returns makes `submit` raise SendRefused without sending anything."""
+        ...
+
+    def guard_writes(self, check: WriteCheck) -> None:
+        """Register the process's right to change the account (the cluster's order manager:
+        its lease), asked like `guard`'s check immediately before every request that changes
+        the account: each order, a cancel, cancel-all, close-all. A reason it returns makes
+        that call raise SendRefused without sending anything. None registered: always allowed
+        (a kill's own requests go out while HALTED)."""
         ...
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:

@@ -16,8 +16,9 @@ a time (durable consumer, max_ack_pending=1, explicit acks). No duplicate order,
   submit, awaited; the broker's client_order_id uniqueness is the last line.
 
 One sender per account: the broker asks, in the thread that sends and immediately before each
-order goes out, whether the lease is provably still ours (Lease.held, by the monotonic clock);
-if not, nothing is sent and an incident says so.
+request that changes the account goes out (every order, cancel, and the kill's cancel-all and
+close-all), whether the lease is provably still ours (Lease.held, by the monotonic clock); if
+not, nothing is sent and an incident says so.
 
 Every order update the book applies (acks, fills, cancels, rejects), and each refusal of the
 gate as a REJECTED update, goes out on exec.{account}.{strategy}.{SYM} with `update_msg_id` as
@@ -95,7 +96,7 @@ class OrderManager:
         self._engine.events.update = self._on_update
         self._view = ControlView()  # the control plane's orders, as last obeyed
         service.kill_switch.resume_veto = self._veto_resume
-        service.broker.guard(self._send_refusal)
+        service.broker.guard_writes(self._write_refusal)
 
     async def start(self) -> None:
         """Bind the intents consumer and start publishing, watching the lease (renewed since it
@@ -144,13 +145,10 @@ class OrderManager:
     def _lease_incident(self) -> str:
         return f"lease:{self.account}"
 
-    def _send_refusal(self, order: OrderRequest) -> str | None:
-        """Asked by the broker immediately before an order goes out, in the thread that sends
-        (after the wait for the rate limit and for a free thread): the service's own check,
-        then the lease."""
-        refusal = self._engine.send_refusal(order)
-        if refusal is not None:
-            return refusal
+    def _write_refusal(self) -> str | None:
+        """Asked by the broker immediately before a request that changes the account goes out
+        (after the engine's check of an order), in the thread that sends, after the wait for
+        the rate limit and for a free thread."""
         unproven = self.lease.unproven()
         if unproven is None:
             return None
@@ -249,7 +247,7 @@ class OrderManager:
             now = self._service.clock.now()
             self._engine.on_order_update(OrderUpdate.rejected(order, unsent, now))
             return
-        await self._engine.submit(order)  # the lease is checked at the send (_send_refusal)
+        await self._engine.submit(order)  # the lease is checked at the send (_write_refusal)
 
     def _refuse(self, order: OrderRequest, denial: Denial) -> None:
         """A refusal never reaches the book; the worker learns it as a REJECTED update."""

@@ -28,7 +28,15 @@ from strategy.types import (
     Side,
     TimeInForce,
 )
-from strategy.venue import OrderListener, OrderRejected, SendCheck, SendRefused
+from strategy.venue import (
+    OrderListener,
+    OrderRejected,
+    SendCheck,
+    SendRefused,
+    WriteCheck,
+    allow_every_order,
+    allow_writes,
+)
 
 DAY = 86_400.0
 # Final orders kept after they finish (get_order, an idempotent re-submit), oldest dropped first.
@@ -64,10 +72,6 @@ class _Holding:
     avg_price: float = 0.0
 
 
-def _send_anything(order: OrderRequest) -> str | None:
-    return None
-
-
 class SimBroker:
     name = "sim"
 
@@ -84,7 +88,8 @@ class SimBroker:
         self._finished: OrderedDict[str, _Order] = OrderedDict()
         self._working: dict[str, list[_Order]] = {}
         self._listeners: list[OrderListener] = []
-        self._send_check: SendCheck = _send_anything
+        self._send_check: SendCheck = allow_every_order
+        self._write_check: WriteCheck = allow_writes
         self._refusals: dict[str, int] = {}
         self._serial = 0
 
@@ -93,6 +98,16 @@ class SimBroker:
 
     def guard(self, check: SendCheck) -> None:
         self._send_check = check
+
+    def guard_writes(self, check: WriteCheck) -> None:
+        self._write_check = check
+
+    def _may_write(self) -> None:
+        """Asked first by the calls that change the ledger besides `submit` (which asks it
+        after the order's own check)."""
+        refusal = self._write_check()
+        if refusal is not None:
+            raise SendRefused(refusal)
 
     def refuse_next_close(self, symbol: str, times: int = 1) -> None:
         """For tests and drills: reject the next `times` flatten orders for `symbol`."""
@@ -245,6 +260,8 @@ class SimBroker:
         if existing is not None:
             return existing.update
         refusal = self._send_check(order)
+        if refusal is None:
+            refusal = self._write_check()
         if refusal is not None:
             raise SendRefused(refusal)
         if order.symbol not in self._last:
@@ -275,10 +292,12 @@ class SimBroker:
     async def cancel(self, client_order_id: str) -> None:
         order = self._orders.get(client_order_id)
         if order is not None:
+            self._may_write()
             self._working[order.request.symbol].remove(order)
             self._emit(order, OrderStatus.CANCELED, reason="canceled")
 
     async def cancel_all(self) -> None:
+        self._may_write()
         working, self._working = self._working, {}
         for orders in working.values():
             for order in orders:
@@ -286,6 +305,7 @@ class SimBroker:
                     self._emit(order, OrderStatus.CANCELED, reason="canceled")
 
     async def close_all(self) -> CloseAllResult:
+        self._may_write()
         await self.cancel_all()
         placed = []
         for symbol, holding in list(self._holdings.items()):

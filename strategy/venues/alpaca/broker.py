@@ -35,6 +35,9 @@ from strategy.venue import (
     OrderRejected,
     SendCheck,
     SendRefused,
+    WriteCheck,
+    allow_every_order,
+    allow_writes,
 )
 from strategy.venues.alpaca.activities import CashActivities
 from strategy.venues.alpaca.mapping import (
@@ -79,10 +82,6 @@ class _ReconnectingTradingStream(RefusalHook, TradingStream):
         await super()._dispatch(msg)
 
 
-def _send_anything(order: OrderRequest) -> str | None:
-    return None
-
-
 def _checked_call(check: Callable[[], str | None] | None, fn: Callable[..., T], *args: Any) -> T:
     """In the worker thread: the check, then at once the request it allows."""
     refusal = check() if check is not None else None
@@ -110,7 +109,8 @@ class AlpacaBroker:
         self._bucket = TokenBucket(requests_per_min)
         self._commission = commission_per_share
         self._listeners: list[OrderListener] = []
-        self._send_check: SendCheck = _send_anything
+        self._send_check: SendCheck = allow_every_order
+        self._write_check: WriteCheck = allow_writes
         self._orders = OrderTracker()
         self._sending: set[str] = set()  # submits whose outcome is not known yet
         self._reread_backoff = (reread_backoff_sec, reread_backoff_cap_sec)
@@ -195,6 +195,14 @@ class AlpacaBroker:
 
     def guard(self, check: SendCheck) -> None:
         self._send_check = check
+
+    def guard_writes(self, check: WriteCheck) -> None:
+        self._write_check = check
+
+    def _order_refusal(self, order: OrderRequest) -> str | None:
+        """In the thread that sends: the order's own check, then the right to write."""
+        refusal = self._send_check(order)
+        return refusal if refusal is not None else self._write_check()
 
     @property
     def working_order_ids(self) -> tuple[str, ...]:
@@ -292,7 +300,7 @@ class AlpacaBroker:
             placed = await self._call(
                 self._client.submit_order,
                 order_request(order),
-                send_check=lambda: self._send_check(order),
+                send_check=lambda: self._order_refusal(order),
             )
         except (BrokerAuthError, SendRefused):
             self._orders.not_placed(coid)
@@ -327,14 +335,17 @@ class AlpacaBroker:
     async def cancel(self, client_order_id: str) -> None:
         found = await self._lookup(client_order_id)
         if found is not None and not found.status.is_final:
-            await self._call(self._client.cancel_order_by_id, found.broker_order_id)
+            cancel = self._client.cancel_order_by_id
+            await self._call(cancel, found.broker_order_id, send_check=self._write_check)
 
     async def cancel_all(self) -> None:
-        await self._call(self._client.cancel_orders)
+        await self._call(self._client.cancel_orders, send_check=self._write_check)
 
     async def close_all(self) -> CloseAllResult:
         """close_all_positions(cancel_orders=True): one request places every close order."""
-        results: Any = await self._call(self._client.close_all_positions, True)
+        results: Any = await self._call(
+            self._client.close_all_positions, True, send_check=self._write_check
+        )
         placed, refused = [], []
         for result in results:
             if isinstance(result.body, FailedClosePositionDetails):
