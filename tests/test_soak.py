@@ -49,6 +49,7 @@ def _config(tmp_path: Path) -> Path:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(900)  # ~2 min on a quiet machine; more on a loaded one
 async def test_a_chaos_day_loses_no_fill_duplicates_no_order_and_ends_flat(
     tmp_path: Path,
 ) -> None:
