@@ -115,6 +115,7 @@ class KillSwitch:
         self._late_pending = False
         self._resumes = 0
         self._resume_result = ""
+        self.outcome_listeners: list[Callable[[str, bool], None]] = []  # (text, flat)
 
     @property
     def running(self) -> bool:
@@ -233,6 +234,8 @@ class KillSwitch:
                 return
             self._not_flat = outcome
         log.warning("%s%s", head, outcome)
+        for listener in self.outcome_listeners:  # e.g. the cluster's kill thread in Slack
+            listener(f"{head}{outcome}", report.flat)
         self._host.journal.record(
             "runs",
             {

@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.alerts import AlertPoster
 from bot.slack.authz import Policy
 from bot.slack.blocks import outcome_blocks, result_message
+from bot.slack.gateway_incidents import GatewayIncidents
 from bot.slack.gateway_view import (
     ack_line,
     answers_done,
@@ -63,7 +64,14 @@ class GatewaySurface:
         self.app.action("confirm")(self.on_confirm)
         self.app.action("cancel")(self.on_cancel)
         self.handler = SocketModeHandler(self.app, app_token)
-        self.alerts = AlertPoster(self.client, alerts_channel, min_reply_interval=alert_repeat_sec)
+        self.alerts = AlertPoster(
+            self.client,
+            alerts_channel,
+            min_reply_interval=alert_repeat_sec,
+            on_root=lambda key, channel, ts: self.incidents.on_root(key, channel, ts),
+        )
+        self.incidents = GatewayIncidents(core.nc, core.cfg, self.alerts, self.client, core.journal)
+        self.app.action("ack")(self.on_acknowledge)
         self.confirmations: dict[str, tuple[str, str]] = {}  # nonce -> (channel, ts)
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._silent: set[str] = set()
@@ -84,6 +92,7 @@ class GatewaySurface:
 
     async def start(self) -> None:
         self.spawn("slack-alerts", self.alerts.run())
+        self.spawn("incidents", self.incidents.run())  # every process's, from the stream
         self.spawn("silent-watch", self._every(self.core.cfg.heartbeat_sec, self.check_silent))
         self.spawn("confirm-expiry", self._every(EXPIRY_SWEEP_SEC, self.expire))
         self.spawn("slack-connect", self.handler.connect_until_up())  # never holds up a stop
@@ -164,6 +173,10 @@ class GatewaySurface:
             await replies.say(f":warning: {exc}")
             return
         await self._report(replies, channel, ts, outcome, user)
+        if isinstance(outcome, ControlOutcome) and outcome.verb == "kill":
+            await self.incidents.kill_thread(
+                outcome.report.key, outcome.report.revision, channel, ts
+            )
         if outcome.report is not None and not outcome.report.complete:  # someone alive is late
             self.spawn(f"acks-{ts}", self._follow_up(replies, channel, ts, outcome))
 
@@ -200,6 +213,11 @@ class GatewaySurface:
         await self._report(
             replies, channel, ts, dataclasses.replace(outcome, report=later), outcome.by
         )
+
+    async def on_acknowledge(self, body: dict[str, Any], client: Any) -> None:
+        action = body["actions"][0]
+        replies = Replies(client, body.get("response_url"))
+        await self.incidents.acknowledge(action["value"], body["user"]["id"], replies)
 
     async def on_cancel(self, body: dict[str, Any], client: Any) -> None:
         nonce, user, channel, ts = _button(body)
