@@ -85,7 +85,7 @@ class RunningOms:
     incidents: IncidentPublisher
 
     async def stop(self) -> RunSummary:
-        await self.incidents.drain()  # e.g. a lost lease's incident, before the tasks end
+        await self.incidents.stop()  # e.g. a lost lease's incident, before the tasks end
         self.scheduler.stop()
         await self.commands.unsubscribe()
         await self.params.stop()

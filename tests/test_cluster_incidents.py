@@ -20,6 +20,7 @@ from ops.cluster.config import cluster_config
 from ops.cluster.control import request_kill
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.server import LocalNats
+from ops.cluster.streams import ensure_streams
 from ops.config import load_settings
 from ops.confirm import Confirmations
 from ops.journal import Journal
@@ -43,6 +44,7 @@ from tests.test_cluster_oms import (
 ALERTS = "C2"
 KILL_INCIDENT = f"oms.{ACCOUNT}/kill"
 NAMED = f"account {ACCOUNT}, oms.{ACCOUNT}"
+FEED_AUTH = "ingest.alpaca/feed-auth"
 
 
 @contextlib.asynccontextmanager
@@ -55,6 +57,7 @@ async def _gateway(
     journal = Journal(tmp_path / "gateway.db")
     journal.start()
     cfg = cluster_config(load_settings(tmp_path / "config.yaml"))
+    await ensure_streams(nc.jetstream(), cfg)
     core = GatewayCore(
         nc, cfg, Confirmations(time.time), journal, SystemClock(), kill_ttl_sec=60, ack_within_sec=5
     )
@@ -238,3 +241,24 @@ async def test_acknowledge_in_slack_goes_to_the_order_manager_that_owns_the_inci
             await nc.close()
             if not stopped:
                 await running.stop()
+
+
+async def test_an_ingestors_refused_credentials_are_a_thread_resolved_when_accepted(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """A `tradebot ingest` whose Alpaca data stream refuses the keys: its feed-auth incident is
+    a thread naming the process, resolved once the keys are accepted again."""
+    async with AlpacaFake() as alpaca, SlackFake() as slack:
+        alpaca.refuse_stream_auth = True
+        config = _config(tmp_path, nats_server)
+        ingest = await spawn_tradebot(None, "ingest", "--config", str(config), **alpaca_env(alpaca))
+        try:
+            async with _gateway(tmp_path, nats_server, slack):
+                await eventually(lambda: _alert_root(slack, FEED_AUTH), within=30)
+                root = _alert_root(slack, FEED_AUTH)
+                assert root is not None and "ingest.alpaca: " in root.text
+                alpaca.refuse_stream_auth = False
+                await eventually(lambda: "RESOLVED" in root.text, within=30)
+        finally:
+            _out, err = await stop_tradebot(ingest)
+        assert ingest.returncode == 0, err.decode()[-2000:]

@@ -11,6 +11,7 @@ gateway's journal, so a restarted gateway resolves the threads it opened before.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from typing import Any
@@ -27,6 +28,7 @@ from ops.journal import Journal
 log = logging.getLogger(__name__)
 SEPARATOR = "/"  # process/key
 WAITING_OUTCOMES = 100  # kill outcomes kept for a thread not known yet
+RETRY_SEC = 2.0
 ROOTS = "select key, root_ts from slack_threads where channel = ? order by id"
 
 
@@ -58,10 +60,16 @@ class GatewayIncidents:
         self._journal.record("slack_threads", {"key": key, "channel": channel, "root_ts": ts})
 
     async def run(self) -> None:
+        """Until cancelled: a failure (NATS down at the start...) is logged and tried again."""
         rows = await self._journal.aquery(ROOTS, (self._alerts.channel,))
         roots = {str(r["key"]): str(r["root_ts"]) for r in rows}  # the newest row per key
         self._roots = {key: ts for key, ts in roots.items() if ts}  # "": resolved
-        await follow_incidents(self._nc, self._cfg, self.handle)
+        while True:
+            try:
+                await follow_incidents(self._nc, self._cfg, self.handle)
+            except Exception as exc:
+                log.warning("incidents feed failed (%r); again in %gs", exc, RETRY_SEC)
+                await asyncio.sleep(RETRY_SEC)
 
     async def handle(self, event: IncidentEvent) -> None:
         key = incident_key(event)

@@ -90,13 +90,16 @@ class IncidentPublisher:
         role: str,
         name: str,
         account: str | None,
-        acknowledge: Acknowledge,
+        acknowledge: Acknowledge | None = None,
         max_pending: int = MAX_PENDING,
     ) -> None:
+        """`acknowledge`: the process's own (the service's, which journals it); without one
+        (ingest), an Acknowledge of an open incident is taken here and published."""
         self._nc = nc
         self._js = nc.jetstream()
         self.role, self.name, self.account = role, name, account
-        self._acknowledge = acknowledge
+        self._acknowledge = acknowledge or self._acknowledge_here
+        self._open: set[str] = set()  # keys raised and not resolved, for _acknowledge_here
         self._subject = incident_subject(account or role, role, name)
         self._queue: deque[IncidentEvent] = deque()
         self._max_pending = max_pending
@@ -104,15 +107,18 @@ class IncidentPublisher:
         self._empty = asyncio.Event()
         self._kill: tuple[str, int] = ("", 0)  # the control-plane kill in force, if any
         self._acks: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None  # when it made its own
         self.published = 0
         self.dropped = 0
 
     # -- AlertSink -------------------------------------------------------------------------
 
     def raise_alert(self, key: str, severity: str, message: str) -> None:
+        self._open.add(key)
         self._put("raise", key=key, severity=severity, message=message)
 
     def resolve_alert(self, key: str, message: str) -> None:
+        self._open.discard(key)
         self._put("resolve", key=key, message=message)
 
     def notice(self, message: str) -> None:
@@ -120,6 +126,15 @@ class IncidentPublisher:
 
     def acknowledge(self, key: str, user: str) -> None:
         self._put("ack", key=key, user=user)
+
+    def report(self, key: str, severity: str, message: str) -> None:
+        """For a role without a service (which would log and journal it): log, then raise."""
+        log.warning("ALERT [%s] %s: %s", severity, key, message)
+        self.raise_alert(key, severity, message)
+
+    def recovered(self, key: str, message: str) -> None:
+        log.info("RESOLVED %s: %s", key, message)
+        self.resolve_alert(key, message)
 
     # -- kills -----------------------------------------------------------------------------
 
@@ -166,13 +181,25 @@ class IncidentPublisher:
     def pending(self) -> int:
         return len(self._queue)
 
-    async def start(self, spawn: Spawn) -> None:
-        """Answer Acknowledge requests and publish in a task of `spawn` (the caller's: it is
-        cancelled with the caller's other tasks)."""
+    async def start(self, spawn: Spawn | None = None) -> None:
+        """Answer Acknowledge requests and publish in a task of `spawn` (the caller's, e.g.
+        the service's: cancelled with its other tasks), or else of its own."""
         self._acks = await self._nc.subscribe(
             incident_ack_subject(component_key(self.role, self.name)), cb=self._on_ack
         )
-        spawn("incidents-publish", self._run())
+        if spawn is not None:
+            spawn("incidents-publish", self._run())
+        else:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="incidents-publish"
+            )
+
+    def _acknowledge_here(self, key: str, user: str) -> bool:
+        if key not in self._open:
+            return False
+        log.info("ACKNOWLEDGED %s by %s", key, user)
+        self.acknowledge(key, user)
+        return True
 
     async def _on_ack(self, msg: Msg) -> None:
         try:
@@ -221,8 +248,9 @@ class IncidentPublisher:
             if not self._queue:
                 self._empty.set()
 
-    async def drain(self, within_sec: float = DRAIN_SEC) -> None:
-        """At a stop: give what is queued a moment to go out; what does not is said."""
+    async def stop(self, within_sec: float = DRAIN_SEC) -> None:
+        """At a stop: what is queued gets a moment to go out (what does not is said), then
+        no more is published."""
         if self._acks is not None:
             await self._acks.unsubscribe()
             self._acks = None
@@ -231,3 +259,7 @@ class IncidentPublisher:
                 await asyncio.wait_for(self._empty.wait(), within_sec)
         if self._queue:
             log.warning("%d incident update(s) not published at the stop", len(self._queue))
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
