@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
+import pytest
 from nats.js import JetStreamContext
 
 from bot.oms_cli import start_oms
@@ -19,8 +20,10 @@ from ops.cluster.acks import read_components
 from ops.cluster.config import cluster_config
 from ops.cluster.control import request_kill
 from ops.cluster.gateway import GatewayCore
+from ops.cluster.incidents import IncidentPublisher, decode_event
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
+from ops.cluster.subjects import INCIDENTS_STREAM
 from ops.config import load_settings
 from ops.confirm import Confirmations
 from ops.journal import Journal
@@ -262,3 +265,32 @@ async def test_an_ingestors_refused_credentials_are_a_thread_resolved_when_accep
         finally:
             _out, err = await stop_tradebot(ingest)
         assert ingest.returncode == 0, err.decode()[-2000:]
+
+
+async def test_publishing_never_waits_for_nats_and_keeps_the_newest_when_full(
+    tmp_path: Path, nats_server: LocalNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While JetStream does not take the events (no INCIDENTS stream yet) a raise returns at
+    once, the queue keeps its bound (the oldest dropped, said in the log) and the rest go out,
+    retried, once it does."""
+    nc = await nats.connect(nats_server.url)
+    publisher = IncidentPublisher(nc, "oms", ACCOUNT, ACCOUNT, max_pending=3)
+    try:
+        await publisher.start()
+        for n in range(5):
+            publisher.raise_alert(f"exit-refused:S{n}", "critical", f"refused {n}")
+        assert publisher.pending == 3 and publisher.dropped == 2
+        await eventually(lambda: "not published yet" in caplog.text)
+        assert "exit-refused:S0 not published" in caplog.text
+        cfg = cluster_config(load_settings(oms_config(tmp_path, nats_server)))
+        await ensure_streams(nc.jetstream(), cfg)
+        await eventually(lambda: publisher.pending == 0, within=10)
+        info = await nc.jetstream().stream_info(INCIDENTS_STREAM)
+        keys = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await nc.jetstream().get_msg(INCIDENTS_STREAM, seq)
+            keys.append(decode_event(msg.data or b"").key)
+        assert keys == ["exit-refused:S2", "exit-refused:S3", "exit-refused:S4"]
+    finally:
+        await publisher.stop()
+        await nc.close()
