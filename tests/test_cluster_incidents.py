@@ -145,7 +145,7 @@ async def test_a_kill_not_flat_in_tradebot_oms_is_a_thread_and_its_outcome_in_th
                 alpaca.refuse_close("SPY", times=0)  # keep-flattening's next try closes it
                 await eventually(lambda: _in_thread(slack, message, "FLAT after"), within=30)
                 await eventually(lambda: "RESOLVED" in root.text, within=10)
-                assert _in_thread(slack, root, "Resolved: ")
+                await eventually(lambda: _in_thread(slack, root, "Resolved: "))
         finally:
             await nc.close()
             _out, err = await stop_tradebot(oms)
