@@ -4,7 +4,8 @@ account and process through the gateway core.
 The single-process surface's pieces are reused: the authorization/audit middleware, the reply
 path (response_url fallbacks), Block Kit confirmations and the alert poster. A kill is two-step;
 after the Confirm its message says what was written and its thread says who acknowledged it
-("acknowledged by N of M", silent processes named). A silent process is an alert thread.
+("acknowledged by N of M", silent processes named) and each order manager's kill outcome. A
+silent process is an alert thread, and so is every process's incident (gateway_incidents).
 """
 
 from __future__ import annotations
