@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
+    from ops.cluster.incidents import IncidentPublisher
     from ops.cluster.ingest import BarPublisher, ingest
     from ops.cluster.streams import ensure_streams
 
@@ -41,10 +42,15 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         await ensure_streams(js, cfg)
         control = ControlPlane(js, cfg, "ingest", name, None)
         await control.start()  # heartbeats only: an ingestor trades nothing
+        incidents = IncidentPublisher(nc, "ingest", name, None)  # the gateway posts them
+        if alpaca:  # credentials refused, stream lost: as the single service's feed says
+            feed.on_problem, feed.on_recovered = incidents.report, incidents.recovered
+        await incidents.start()
         publisher = BarPublisher(js, cfg.partitions)
         try:
             await run_until_stopped(lambda: ingest(feed, publisher), args.duration, "ingest")
         finally:
+            await incidents.stop()
             await control.stop()
             await stop_feed()
         c = publisher.counters

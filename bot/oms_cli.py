@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from bot.venues import Venue
     from ops.cluster.control import ControlPlane
+    from ops.cluster.incidents import IncidentPublisher
     from ops.cluster.oms import OrderManager
     from ops.cluster.params import ParamsFollower
     from ops.config import Settings
@@ -81,8 +82,10 @@ class RunningOms:
     scheduler: Scheduler
     lock: InstanceLock
     params: ParamsFollower
+    incidents: IncidentPublisher
 
     async def stop(self) -> RunSummary:
+        await self.incidents.stop()  # e.g. a lost lease's incident, before the tasks end
         self.scheduler.stop()
         await self.commands.unsubscribe()
         await self.params.stop()
@@ -112,6 +115,7 @@ async def start_oms(
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane, ControlView
+    from ops.cluster.incidents import IncidentPublisher
     from ops.cluster.lease import Lease, holder_name
     from ops.cluster.oms import OrderManager
     from ops.cluster.params import load_account_params, publish_params
@@ -165,10 +169,14 @@ async def start_oms(
         starting_cash=venue.starting_cash,
     )
     venue.report_to(service.alert, service.resolve)
+    incidents = IncidentPublisher(nc, "oms", account, account, service.acknowledge)
+    service.add_alert_sink(incidents)  # the gateway posts them in Slack
+    service.kill_switch.outcome_listeners.append(incidents.kill_outcome)
     oms = OrderManager(js, cfg, account, service, lease)
     control = ControlPlane(js, cfg, "oms", account, account)
 
     async def obey(view: ControlView) -> None:
+        incidents.follow_control(view)
         if await oms.obey(view):
             await control.acknowledge(*view.revisions)
 
@@ -194,6 +202,7 @@ async def start_oms(
             await nc.close()
             raise
     await service.start()
+    await incidents.start(service.spawn)
     scheduler.start()
     await control.start(obey)  # a kill or pause in force applies before the first intent
     await oms.start()
@@ -206,7 +215,9 @@ async def start_oms(
         return await publish_params(js, cfg, account, service.settings, by, apply_open)
 
     commands = await serve_commands(nc, account, core, publish)
-    running = RunningOms(oms, service, venue, nc, control, commands, scheduler, lock, params)
+    running = RunningOms(
+        oms, service, venue, nc, control, commands, scheduler, lock, params, incidents
+    )
     log.info("order manager of %s running (%s)", account, service.venue_label)
     return running
 

@@ -119,6 +119,7 @@ class KillSwitch:
         # another owner of the state may refuse a resume by its route (the cluster's control
         # plane refuses `tradebot resume` while it holds a kill): why, or None
         self.resume_veto: Callable[[str], str | None] = lambda via: None
+        self.outcome_listeners: list[Callable[[str, bool], None]] = []  # (text, flat)
 
     @property
     def running(self) -> bool:
@@ -237,6 +238,8 @@ class KillSwitch:
                 return
             self._not_flat = outcome
         log.warning("%s%s", head, outcome)
+        for listener in self.outcome_listeners:  # e.g. the cluster's kill thread in Slack
+            listener(f"{head}{outcome}", report.flat)
         self._host.journal.record(
             "runs",
             {

@@ -4,8 +4,9 @@ account and process through the gateway core.
 The single-process surface's pieces are reused: the authorization/audit middleware, the reply
 path (response_url fallbacks), Block Kit confirmations and the alert poster. A kill is two-step;
 after the Confirm its message says what was written and its thread says who acknowledged it
-("acknowledged by N of M", silent processes named), edited as late ones acknowledge. A silent
-process is an alert thread.
+("acknowledged by N of M", silent processes named), edited as late ones acknowledge, and each
+order manager's kill outcome. A silent process is an alert thread, and so is every process's
+incident (gateway_incidents).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.alerts import AlertPoster
 from bot.slack.authz import Policy
 from bot.slack.blocks import outcome_blocks, result_message
+from bot.slack.gateway_incidents import GatewayIncidents
 from bot.slack.gateway_view import (
     ack_line,
     answers_done,
@@ -66,7 +68,14 @@ class GatewaySurface:
         self.app.action("confirm")(self.on_confirm)
         self.app.action("cancel")(self.on_cancel)
         self.handler = SocketModeHandler(self.app, app_token)
-        self.alerts = AlertPoster(self.client, alerts_channel, min_reply_interval=alert_repeat_sec)
+        self.alerts = AlertPoster(
+            self.client,
+            alerts_channel,
+            min_reply_interval=alert_repeat_sec,
+            on_root=lambda key, channel, ts: self.incidents.on_root(key, channel, ts),
+        )
+        self.incidents = GatewayIncidents(core.nc, core.cfg, self.alerts, self.client, core.journal)
+        self.app.action("ack")(self.on_acknowledge)
         self.confirmations: dict[str, tuple[str, str]] = {}  # nonce -> (channel, ts)
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._silent: set[str] = set()
@@ -87,6 +96,7 @@ class GatewaySurface:
 
     async def start(self) -> None:
         self.spawn("slack-alerts", self.alerts.run())
+        self.spawn("incidents", self.incidents.run())  # every process's, from the stream
         self.spawn("silent-watch", self._every(self.core.cfg.heartbeat_sec, self.check_silent))
         self.spawn("confirm-expiry", self._every(EXPIRY_SWEEP_SEC, self.expire))
         self.spawn("slack-connect", self.handler.connect_until_up())  # never holds up a stop
@@ -167,6 +177,10 @@ class GatewaySurface:
             await replies.say(f":warning: {exc}")
             return
         reply = await self._report(replies, channel, ts, outcome, None)
+        if isinstance(outcome, ControlOutcome) and outcome.verb == "kill":
+            await self.incidents.kill_thread(
+                outcome.report.key, outcome.report.revision, channel, ts
+            )
         if outcome.report is not None and not outcome.report.all_acked:  # late or silent
             self.spawn(f"acks-{ts}", self._follow_up(replies, channel, ts, outcome, reply))
 
@@ -221,6 +235,11 @@ class GatewaySurface:
                     report = later
                     late = replace(outcome, report=later)
                     reply = await self._report(replies, channel, ts, late, reply)
+
+    async def on_acknowledge(self, body: dict[str, Any], client: Any) -> None:
+        action = body["actions"][0]
+        replies = Replies(client, body.get("response_url"))
+        await self.incidents.acknowledge(action["value"], body["user"]["id"], replies)
 
     async def on_cancel(self, body: dict[str, Any], client: Any) -> None:
         nonce, user, channel, ts = _button(body)

@@ -143,6 +143,7 @@ class GatewayCore(AuditedCore):
         self.js = nc.jetstream()
         self.cfg = cfg
         super().__init__(confirmations, journal)
+        self.journal = journal  # also the Slack threads of the cluster's incidents
         self.clock = clock
         self.kill_ttl_sec = kill_ttl_sec
         self.ack_within_sec = ack_within_sec

@@ -14,6 +14,7 @@ from ops.cluster.subjects import (
     COMPONENTS_BUCKET,
     CONTROL_BUCKET,
     EXEC_STREAM,
+    INCIDENTS_STREAM,
     INTENTS_STREAM,
     LEASES_BUCKET,
     PARAMS_BUCKET,
@@ -29,6 +30,7 @@ async def ensure_streams(js: JetStreamContext, cfg: ClusterConfig) -> None:
         (BARS_STREAM, ["md.bar.>"], 7 * DAY_SEC),
         (INTENTS_STREAM, ["intent.>"], 30 * DAY_SEC),
         (EXEC_STREAM, ["exec.>"], 30 * DAY_SEC),
+        (INCIDENTS_STREAM, ["incident.>"], 7 * DAY_SEC),  # the journals keep every one
     ):
         config = StreamConfig(
             name=name,

@@ -6,6 +6,10 @@ exec.{account}.{strategy}.{SYM}    order updates and fills from the order manage
                                    the broker's execution id (or the update's own key);
                                    strategy _kill: the kill's flatten orders, _account: others
 cmd.{account}                      request-reply: the gateway's commands to an account
+incident.{account|role}.{role}.{name}  a process's incidents, notices and kill outcomes, for
+                                   the gateway's alert threads; msg id = the event's id
+incident-ack.{role}.{name}         request-reply: an Acknowledge clicked in Slack, to the
+                                   process that owns the incident
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import zlib
 BARS_STREAM = "MD_BARS"
 INTENTS_STREAM = "INTENTS"
 EXEC_STREAM = "EXEC"
+INCIDENTS_STREAM = "INCIDENTS"
+GATEWAY_INCIDENTS = "gateway-incidents"  # the gateway's durable consumer of INCIDENTS
 CONTROL_BUCKET = "tradebot-control"  # kill.global, kill.{account}, pause.global, pause.{account}
 COMPONENTS_BUCKET = "tradebot-components"  # {role}.{name}: heartbeat and acknowledged kill
 LEASES_BUCKET = "tradebot-leases"  # oms.{account}: the one order manager of an account
@@ -96,3 +102,13 @@ def consumer_name(strategy: str, partition: int) -> str:
 def command_subject(account: str) -> str:
     """Request-reply: the gateway asks an account's order manager (commands, confirmations)."""
     return f"cmd.{account}"
+
+
+def incident_subject(scope: str, role: str, name: str) -> str:
+    """scope: the account the process trades, else its role."""
+    return f"incident.{scope}.{role}.{name}"
+
+
+def incident_ack_subject(process: str) -> str:
+    """process: the component key, role.name (outside `incident.>`: never stored)."""
+    return f"incident-ack.{process}"
