@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ops.config import Settings
     from ops.instance_lock import InstanceLock
     from ops.results import RunSummary
-    from ops.scheduler import Scheduler
+    from ops.safety_net import SafetyNet
     from ops.service import TradingService
 
 log = logging.getLogger("tradebot.oms")
@@ -77,11 +77,11 @@ class RunningOms:
     nc: NATS
     control: ControlPlane
     commands: Subscription
-    scheduler: Scheduler
+    net: SafetyNet
     lock: InstanceLock
 
     async def stop(self) -> RunSummary:
-        self.scheduler.stop()
+        await self.net.stop()
         await self.commands.unsubscribe()
         await self.control.stop()
         await self.oms.stop()
@@ -98,7 +98,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     StartupError: exit 2) before it touches the broker or the intents. Then the venue (an
     Alpaca account is only read): its account names the journal, which is refused when it is
     another account's or a service runs on it."""
-    from bot.app import open_journal, recover_at_start
+    from bot.app import open_journal
     from ops import instance_lock
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
@@ -111,7 +111,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     from ops.config import load_settings
     from ops.confirm import Confirmations
     from ops.journal_owner import journal_file
-    from ops.scheduler import Scheduler
+    from ops.safety_net import SafetyNet
     from ops.service import TradingService
 
     settings = load_settings(config, env=env)  # the journal's overrides come with the journal
@@ -160,27 +160,24 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
         if await oms.obey(view):
             await control.acknowledge(*view.revisions)
 
-    scheduler = Scheduler(service)
+    net = SafetyNet(service)  # the same checks as `tradebot run`
     await venue.start()
-    if venue.recover:
-        try:
-            await recover_at_start(service, scheduler)
-        except BaseException:
-            await venue.stop()
-            journal.close()
-            lock.release()
-            await lease.release()
-            await nc.close()
-            raise
-    await service.start()
-    scheduler.start()
+    try:
+        await net.start(recover=venue.recover)
+    except BaseException:
+        await venue.stop()
+        journal.close()
+        lock.release()
+        await lease.release()
+        await nc.close()
+        raise
     await oms.start()
     await control.start(obey)
     core = CommandCore(
         service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
     )
     commands = await serve_commands(nc, account, core)
-    running = RunningOms(oms, service, venue, nc, control, commands, scheduler, lock)
+    running = RunningOms(oms, service, venue, nc, control, commands, net, lock)
     log.info("order manager of %s running (%s)", account, service.venue_label)
     return running
 
