@@ -16,10 +16,11 @@ from typing import Any
 import aiohttp
 from nats.js import JetStreamContext
 
+from bot.oms_cli import start_oms
 from ops.cluster.codec import encode_bar
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import EXEC_STREAM, bar_msg_id, bar_subject
-from strategy.types import Bar, OrderRequest, OrderStatus
+from strategy.types import Bar, OrderRequest, OrderStatus, TradingState
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import eventually, free_port, spawn_tradebot, stop_tradebot
 from tests.test_cluster_oms import (
@@ -220,3 +221,27 @@ async def test_the_health_endpoint_answers_and_tradebot_kill_reports_the_outcome
             assert answer is not None and answer["state"] == "HALTED"
             assert answer["kill"]["last"]["flat"] is True
             assert "SPY" not in alpaca.positions
+
+
+async def test_an_unhealthy_journal_stops_entries_in_the_order_manager(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """The order manager's journal cannot write (another connection holds its write lock): a
+    critical `journal` incident and REDUCING, as in `tradebot run`; writable again, the
+    incident resolves and trading stays REDUCING until someone resumes."""
+    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), {})
+    nc, js = await connect(nats_server)
+    lock = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
+    try:
+        lock.execute("begin immediate")
+        await publish_intent(js, entry())  # refused (no price yet): a row to write
+        await eventually(lambda: "journal" in running.service.open_alerts, within=60)
+        assert running.service.gate.state is TradingState.REDUCING
+        assert "journal unhealthy" in running.service.gate.state_reason
+        lock.execute("rollback")
+        await eventually(lambda: "journal" not in running.service.open_alerts, within=60)
+        assert running.service.gate.state is TradingState.REDUCING
+    finally:
+        lock.close()
+        await running.stop()
+        await nc.close()
