@@ -6,6 +6,7 @@ committed rows only), from its health endpoint, and from `tradebot kill`."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -15,20 +16,25 @@ from typing import Any
 
 import aiohttp
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from bot.oms_cli import start_oms
 from ops.cluster.codec import encode_bar
 from ops.cluster.server import LocalNats
-from ops.cluster.subjects import EXEC_STREAM, bar_msg_id, bar_subject
-from strategy.types import Bar, OrderRequest, OrderStatus, TradingState
+from ops.cluster.subjects import (
+    EXEC_STREAM,
+    INTENTS_STREAM,
+    bar_msg_id,
+    bar_subject,
+    oms_consumer,
+)
+from strategy.types import Bar, OrderStatus, TradingState
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import eventually, free_port, spawn_tradebot, stop_tradebot
 from tests.test_cluster_oms import (
     ACCOUNT,
     COID,
     PRICE,
-    _fields,
-    _has_consumer,
     alpaca_env,
     connect,
     entry,
@@ -53,12 +59,21 @@ async def oms_process(
     args = ("oms", "--account", ACCOUNT, "--config", str(path))
     proc = await spawn_tradebot(None, *args, **alpaca_env(alpaca))
     try:
-        await eventually(lambda: _has_consumer(js), within=30)
+        await eventually(lambda: oms_started(js), within=30)
         yield js
     finally:
         _out, err = await stop_tradebot(proc)
         await nc.close()
     assert proc.returncode == 0, err.decode()
+
+
+async def oms_started(js: JetStreamContext) -> bool:
+    """The order manager takes intents: its durable consumer exists."""
+    try:
+        await js.consumer_info(INTENTS_STREAM, oms_consumer(ACCOUNT))
+    except NotFoundError:
+        return False
+    return True
 
 
 def journal_rows(tmp_path: Path, sql: str) -> list[sqlite3.Row]:
@@ -88,9 +103,9 @@ def open_incidents(tmp_path: Path) -> dict[str, tuple[str, str]]:
     return incidents
 
 
-async def publish_mark_at(js: JetStreamContext, price: float, minutes_ahead: int = 1) -> None:
-    """A bar newer than `publish_mark`'s (its own message id), priced `price`."""
-    ts = time.time() // 60 * 60 + 60 * minutes_ahead
+async def publish_mark_at(js: JetStreamContext, price: float) -> None:
+    """Next minute's bar, priced `price`: newer than `publish_mark`'s, with its own message id."""
+    ts = time.time() // 60 * 60 + 60
     bar = Bar("SPY", ts, price, price, price, price, 1000)
     await js.publish(
         bar_subject("SPY", 16), encode_bar(bar), headers={"Nats-Msg-Id": bar_msg_id("SPY", ts)}
@@ -100,8 +115,7 @@ async def publish_mark_at(js: JetStreamContext, price: float, minutes_ahead: int
 async def hold_spy(js: JetStreamContext, qty: int) -> None:
     """What a worker's entry does: a mark, an intent for `qty` SPY at $500, its fill."""
     await publish_mark(js)
-    order = OrderRequest(**{**_fields(entry()), "qty": qty})
-    await publish_intent(js, order)
+    await publish_intent(js, dataclasses.replace(entry(), qty=qty))
     await eventually(lambda: _filled(js), within=15)
 
 
