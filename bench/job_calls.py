@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.alpaca_rig import CASH, alpaca_rig
-from bot.app import recover_at_start, schedule_service_jobs
 from bot.slack.surface import SlackSurface
 from ops.commands import CommandCore
 from ops.confirm import Confirmations
+from ops.safety_net import recover_at_start, schedule_service_jobs
 from ops.scheduler import Job, Scheduler
 from ops.service import TradingService
 from tests.fakes.alpaca import AlpacaFake

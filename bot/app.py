@@ -16,26 +16,20 @@ from bot.render_text import render_summary, signed_money
 from bot.replay_end import CONSOLE, end_of_replay
 from bot.slack.surface import SlackSurface
 from bot.venues import Venue, build_alpaca, build_sim
-from ops import instance_lock, journal_owner, retention
+from ops import instance_lock, journal_owner
 from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, config_path, load_settings
 from ops.confirm import Confirmations
 from ops.errors import StartupError
-from ops.health_endpoint import HealthEndpoint
 from ops.journal import Journal, start_journal
 from ops.journal_owner import JournalOwner
-from ops.journal_watch import watch_journal
-from ops.monitor import Monitor
-from ops.recovery import recover
-from ops.retry import read_at_start
+from ops.safety_net import SafetyNet
 from ops.scheduler import Scheduler
 from ops.service import TradingService
 
 log = logging.getLogger("tradebot")
 TICKER_SEC = 10.0
 EXPIRY_SWEEP_SEC = 5.0
-MARKET_CLOCK_SEC = 60.0
-HEALTH_ENDPOINT = "health-endpoint"  # the incident of an endpoint that could not start
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +97,7 @@ async def _serve(
         clock=venue.clock,
         starting_cash=venue.starting_cash,
     )
-    watch_journal(service)
+    net = SafetyNet(service)  # the checks `tradebot oms` has too
     venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
     venue.report_to(service.alert, service.resolve)
     four_eyes = bool(settings.get("slack.four_eyes"))
@@ -112,81 +106,30 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    scheduler = Scheduler(service)
-    schedule_service_jobs(scheduler, service)
     for warning in venue.warnings:
         service.notify(warning)
     await venue.start()
-    if venue.recover:
-        try:
-            await recover_at_start(service, scheduler)
-        except StartupError:
-            await venue.stop()
-            journal.close()
-            raise
-    await service.start()
-    endpoint = await _start_health_endpoint(service)
-    surface = await _start_surface(core, scheduler, env, stop)
+    try:
+        await net.start(recover=venue.recover)
+    except StartupError:
+        await venue.stop()
+        journal.close()
+        raise
+    surface = await _start_surface(core, net.scheduler, env, stop)
     if venue.replay:
         service.spawn("replay-end", end_of_replay(service, venue.starting_cash, stop))
-    scheduler.start()
     service.spawn("ticker", _ticker(service))
     try:
         await asyncio.wait_for(stop.wait(), timeout=options.duration)
     except TimeoutError:
         log.info("--duration %.0fs elapsed", options.duration)
-    scheduler.stop()
+    await net.stop()
     if surface is not None:
         await surface.stop()
-    if endpoint is not None:
-        await endpoint.stop()
     summary = await service.stop()
     await venue.stop()
     print(render_summary(summary), flush=True)
     return 0
-
-
-def schedule_service_jobs(scheduler: Scheduler, service: TradingService) -> None:
-    """The monitoring jobs every run has (market-clock comes with recovery, the Slack
-    surface's with the surface); bench figure 3 counts their broker calls."""
-    settings = service.settings
-    monitor = Monitor(service)
-    scheduler.every("health", settings.number("monitoring.health_check_sec"), monitor.run)
-    scheduler.every(
-        "reconcile", settings.number("monitoring.reconcile_every_min") * 60, monitor.reconcile
-    )
-    scheduler.every("drift", settings.number("monitoring.drift_check_min") * 60, monitor.drift)
-    scheduler.daily("journal-prune", 4, 30, retention.scheduled(service))  # New York time
-
-
-async def recover_at_start(service: TradingService, scheduler: Scheduler) -> None:
-    """Rebuild the book from the broker and watch its market clock (`tradebot run` and each
-    cluster order manager). Every read is retried alike; what still fails is a StartupError."""
-    report = await recover(service)
-    service.notify("\n".join(report.lines()))
-    if report.differences:
-        service.alert("startup", "warning", "; ".join(report.lines()[1:]))
-
-    monitor = Monitor(service)
-    await read_at_start(service.settings, monitor.market_clock, "Alpaca market clock")
-    scheduler.every("market-clock", MARKET_CLOCK_SEC, monitor.market_clock)
-
-
-async def _start_health_endpoint(service: TradingService) -> HealthEndpoint | None:
-    """Its incident (the port taken, at this start or an earlier one) closes once it listens,
-    or once it is switched off."""
-    port = service.settings.integer("monitoring.health_port")
-    if port == 0:
-        service.resolve(HEALTH_ENDPOINT, "health endpoint off (monitoring.health_port: 0)")
-        return None
-    endpoint = HealthEndpoint(service, port)
-    try:
-        await endpoint.start()
-    except OSError as exc:  # the port is taken: say so, keep trading
-        service.alert(HEALTH_ENDPOINT, "warning", f"health endpoint not started: {exc}")
-        return None
-    service.resolve(HEALTH_ENDPOINT, f"health endpoint listening on port {endpoint.port}")
-    return endpoint
 
 
 async def _start_surface(

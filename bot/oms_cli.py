@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ops.config import Settings
     from ops.instance_lock import InstanceLock
     from ops.results import RunSummary
-    from ops.scheduler import Scheduler
+    from ops.safety_net import SafetyNet
     from ops.service import TradingService
 
 log = logging.getLogger("tradebot.oms")
@@ -79,14 +79,14 @@ class RunningOms:
     nc: NATS
     control: ControlPlane
     commands: Subscription
-    scheduler: Scheduler
+    net: SafetyNet
     lock: InstanceLock
     params: ParamsFollower
     incidents: IncidentPublisher
 
     async def stop(self) -> RunSummary:
         await self.incidents.stop()  # e.g. a lost lease's incident, before the tasks end
-        self.scheduler.stop()
+        await self.net.stop()
         await self.commands.unsubscribe()
         await self.params.stop()
         await self.control.stop()
@@ -110,7 +110,7 @@ async def start_oms(
     Alpaca account is only read): its account names the journal, which is refused when it is
     another account's or a service runs on it. `lease_clock` is the monotonic clock the
     lease's proof is read by (tests step it)."""
-    from bot.app import open_journal, recover_at_start
+    from bot.app import open_journal
     from ops import instance_lock
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
@@ -126,7 +126,7 @@ async def start_oms(
     from ops.config import load_settings
     from ops.confirm import Confirmations
     from ops.journal_owner import journal_file
-    from ops.scheduler import Scheduler
+    from ops.safety_net import SafetyNet
     from ops.service import TradingService
 
     settings = load_settings(config, env=env)  # the journal's overrides come with the journal
@@ -180,30 +180,21 @@ async def start_oms(
         if await oms.obey(view):
             await control.acknowledge(*view.revisions)
 
-    scheduler = Scheduler(service)
+    net = SafetyNet(service)  # the same checks as `tradebot run`
     await venue.start()
     try:
         params = await load_account_params(js, cfg, account, service)  # the changes in force
+        if venue.recover:
+            await journal_in_flight(js, account, service)  # before recovery reads the broker
+        await net.start(recover=venue.recover)
     except BaseException:
         await venue.stop()
         journal.close()
+        lock.release()
         await lease.release()
         await nc.close()
         raise
-    if venue.recover:
-        try:
-            await journal_in_flight(js, account, service)  # before recovery reads the broker
-            await recover_at_start(service, scheduler)
-        except BaseException:
-            await venue.stop()
-            journal.close()
-            lock.release()
-            await lease.release()
-            await nc.close()
-            raise
-    await service.start()
     await incidents.start(service.spawn)
-    scheduler.start()
     await control.start(obey)  # a kill or pause in force applies before the first intent
     await oms.start()
     await params.follow(control)
@@ -215,9 +206,7 @@ async def start_oms(
         return await publish_params(js, cfg, account, service.settings, by, apply_open)
 
     commands = await serve_commands(nc, account, core, publish)
-    running = RunningOms(
-        oms, service, venue, nc, control, commands, scheduler, lock, params, incidents
-    )
+    running = RunningOms(oms, service, venue, nc, control, commands, net, lock, params, incidents)
     log.info("order manager of %s running (%s)", account, service.venue_label)
     return running
 
