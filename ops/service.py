@@ -1,4 +1,5 @@
-"""The running service: engine task, kill switch watcher, trading state, alerts, shutdown.
+"""The running service: engine task, kill switch watcher, trading state, shutdown; its
+incidents are `ops.incidents`.
 
 Venue-agnostic: the composition root hands in a broker and a feed (simulated or Alpaca).
 """
@@ -8,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ops import journal_owner
 from ops.adoption import Adopted, adoption_price
 from ops.config import Settings
+from ops.incidents import Incidents
 from ops.journal import Journal
 from ops.kill_switch import KillSwitch
 from ops.results import CheckResult, KillReport, RunSummary
@@ -33,35 +34,9 @@ from strategy.venue import Broker, Feed
 log = logging.getLogger(__name__)
 
 
-class AlertSink(Protocol):
-    """Somewhere incidents go (a Slack alerts channel); the journal and log always get them."""
-
-    def raise_alert(self, key: str, severity: str, message: str) -> None: ...
-
-    def resolve_alert(self, key: str, message: str) -> None: ...
-
-    def notice(self, message: str) -> None:
-        """A one-off announcement (start-up recovery, live trading), not an incident."""
-        ...
-
-    def acknowledge(self, key: str, user: str) -> None: ...
-
-
 DRAIN_MARGIN_SEC = 1.0  # beyond one broker request, before a kill cancels everything
 EXIT_REFUSED = "exit-refused:"  # + symbol: the incident of an exit the broker refused
 ORDER_UNKNOWN = "order-unknown:"  # + symbol: an order whose outcome is still being looked up
-# Incidents about the last run's own connections and surroundings, which each start checks
-# afresh (raising them again if they still hold): one restored from the last run is closed.
-RECHECKED_EACH_RUN = {
-    "slack": "this run connects to Slack afresh",
-    "slack-lost": "this run connects to Slack afresh",
-    "journal": "this run opened the journal and writes to it",
-    "clock-skew": "the market-clock job checks the clock again in this run",
-    "broker-auth": "this run presents the credentials to Alpaca afresh",
-    "feed-auth": "this run presents the credentials to Alpaca afresh",
-    "feed-gap": "a gap of the last run's market data; this run backfills its own",
-    "startup": "start-up recovery ran again in this run",
-}
 
 
 class TradingService:
@@ -103,19 +78,22 @@ class TradingService:
         )
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self.restart_sec = RESTART_SEC  # before a supervised task starts again
+        self.incidents = Incidents(journal, lambda: self.settings)
+        self.open_alerts = self.incidents.open  # key -> latest message (the owner's dict)
+        self.alert = self.incidents.alert
+        self.resolve = self.incidents.resolve
+        self.acknowledge = self.incidents.acknowledge
+        self.notify = self.incidents.notify
+        self.report_error = self.incidents.report_error
+        self.add_alert_sink = self.incidents.add_sink
+        self.open_incidents = self.incidents.all
         self.trading = TradingStateOwner(self.gate, journal, self.alert, self.resolve)
         self.engine.events.risk_breach = self.trading.risk_breach
         self.engine.events.order_unknown = self._order_unknown
         self.engine.events.order_known = self._order_known
         self.engine.events.exit_refused = self._exit_refused
         self.engine.events.flat = self._flat
-        self._alert_sinks: list[AlertSink] = []
-        self.open_alerts: dict[str, str] = {}  # key -> latest message
-        self._restored: set[str] = set()  # keys of the incidents restored at start-up
         self.checks: dict[str, CheckResult] = {}  # the monitor's latest result per check key
-        self._severities: dict[str, str] = {}
-        self._error_counts: dict[str, int] = {}
-        self._notices: list[str] = []
         self.kill_switch = KillSwitch(self)
         self._started_engine = False
         self.started_at = time.monotonic()
@@ -125,7 +103,7 @@ class TradingService:
 
     async def start(self) -> None:
         await self.trading.restore()
-        await self._restore_incidents()
+        await self.incidents.restore()
         self._close_stale_incidents()
         self.journal.describe_run(self.venue_label, self.settings.values)
         self.journal.record(
@@ -141,31 +119,6 @@ class TradingService:
         self.supervise("kill-switch", self.kill_switch.watch)
         self.kill_switch.carry_on(self.trading.changed_by)
 
-    async def _restore_incidents(self) -> None:
-        """Incidents open at the last stop are open again (sinks attached later get them)."""
-        rows = await self.journal.aquery(
-            "select key, severity, message, status from alerts order by id"
-        )
-        restored: dict[str, tuple[str, str]] = {}
-        for row in rows:
-            key, status = str(row["key"]), row["status"]
-            if status == "open":
-                restored[key] = (str(row["severity"]), str(row["message"]))
-            elif status == "resolved":
-                restored.pop(key, None)
-        for key in self.open_alerts:  # raised by this run before it started: this run's
-            restored.pop(key, None)
-        for key, (severity, message) in restored.items():
-            self.open_alerts[key] = message
-            self._severities[key] = severity
-        self._restored = set(restored)
-        if restored:
-            log.warning(
-                "%d incident(s) still open from the last run: %s",
-                len(restored),
-                ", ".join(restored),
-            )
-
     def _close_stale_incidents(self) -> None:
         """Incidents restored from the last run that no longer hold: an exit refused for a
         symbol flat by now (closed while we were down), an order-unknown (its lookup ended
@@ -180,8 +133,7 @@ class TradingService:
                 self.resolve(key, "closed at start-up: no order's outcome is unknown in this run")
             elif key == "kill" and not self.book.positions():
                 self.resolve(key, "closed at start-up: the book is flat")
-            elif key in RECHECKED_EACH_RUN and key in self._restored:
-                self.resolve(key, f"closed at start-up: {RECHECKED_EACH_RUN[key]}")
+        self.incidents.close_rechecked()
 
     @property
     def venue_label(self) -> str:
@@ -296,100 +248,6 @@ class TradingService:
         self.settings = settings
         self.engine.set_params(settings.strategy_params(), apply_to_open)
         self.gate.set_limits(settings.risk_limits())
-
-    def add_alert_sink(self, sink: AlertSink) -> None:
-        """A sink attached after start-up still gets this run's notices and open incidents."""
-        self._alert_sinks.append(sink)
-        for message in self._notices:
-            sink.notice(message)
-        for key, (severity, message) in self.open_incidents().items():
-            if self._route(key) != "off":
-                sink.raise_alert(key, self._posted_severity(key, severity), message)
-
-    def open_incidents(self) -> dict[str, tuple[str, str]]:
-        """key -> (severity, latest message) of every open incident."""
-        return {key: (self._severities[key], msg) for key, msg in self.open_alerts.items()}
-
-    def notify(self, message: str) -> None:
-        self._notices.append(message)
-        self.journal.record("runs", {"event": "notice", "detail": message})
-        log.warning("NOTICE %s", message)
-        for sink in self._alert_sinks:
-            sink.notice(message)
-
-    def _route(self, key: str) -> str:
-        """ "on", "silent" (posted without notifying anyone) or "off" (journal and log only),
-        by the incident's kind: its key up to the first colon."""
-        kind = key.split(":", 1)[0]
-        if kind in self.settings.strings("monitoring.route_off"):
-            return "off"
-        if kind in self.settings.strings("monitoring.route_silent"):
-            return "silent"
-        return "on"
-
-    def _posted_severity(self, key: str, severity: str) -> str:
-        return "info" if self._route(key) == "silent" else severity
-
-    def _sinks_for(self, key: str) -> list[AlertSink]:
-        return [] if self._route(key) == "off" else self._alert_sinks
-
-    def alert(self, key: str, severity: str, message: str) -> None:
-        """Open (or update) an incident. Repeating the same message is a no-op."""
-        if self.open_alerts.get(key) == message:
-            return
-        self.open_alerts[key] = message
-        self._severities[key] = severity
-        self.journal.record(
-            "alerts", {"key": key, "severity": severity, "message": message, "status": "open"}
-        )
-        log.warning("ALERT [%s] %s: %s", severity, key, message)
-        for sink in self._sinks_for(key):
-            sink.raise_alert(key, self._posted_severity(key, severity), message)
-
-    def resolve(self, key: str, message: str) -> None:
-        """Close an open incident; a no-op when `key` is not open."""
-        if self.open_alerts.pop(key, None) is None:
-            return
-        self.journal.record(
-            "alerts", {"key": key, "severity": "info", "message": message, "status": "resolved"}
-        )
-        log.info("RESOLVED %s: %s", key, message)
-        for sink in self._sinks_for(key):
-            sink.resolve_alert(key, message)
-
-    def acknowledge(self, key: str, user: str) -> bool:
-        """Record who took an open incident; False when `key` is not open."""
-        if key not in self.open_alerts:
-            return False
-        self.journal.record(
-            "alerts",
-            {
-                "key": key,
-                "severity": "info",
-                "message": f"acknowledged by {user}",
-                "status": "acknowledged",
-            },
-        )
-        log.info("ACKNOWLEDGED %s by %s", key, user)
-        for sink in self._sinks_for(key):
-            sink.acknowledge(key, user)
-        return True
-
-    def report_error(self, where: str, exc: BaseException) -> None:
-        """The boundary of every handler, job and task: journal the traceback, alert once per
-        distinct error and keep a count (repeats go to the incident's thread, flood controlled).
-        `where` has no spaces (e.g. `job-health`): it is part of the incident key for `ack`."""
-        key = f"error:{where}:{type(exc).__name__}"
-        count = self._error_counts[key] = self._error_counts.get(key, 0) + 1
-        trace = "".join(traceback.format_exception(exc))
-        self.journal.record(
-            "errors", {"origin": where, "error": repr(exc), "count": count, "traceback": trace}
-        )
-        log.error(
-            "%s failed (%d so far): %r", where, count, exc, exc_info=exc if count == 1 else None
-        )
-        times = "" if count == 1 else f" ({count} times so far)"
-        self.alert(key, "critical", f"{where} failed: {exc!r}{times}")
 
     def adopt_position(
         self, symbol: str, qty: int, avg_price: float, user: str, broker_price: float | None = None

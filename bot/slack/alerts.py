@@ -75,7 +75,7 @@ class _Event:
 
 
 class AlertPoster:
-    """Implements ops.service.AlertSink for a Slack channel."""
+    """Implements ops.incidents.AlertSink for a Slack channel."""
 
     def __init__(
         self,
