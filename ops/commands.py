@@ -14,10 +14,10 @@ from ops.adoption import adoption_price, operator_gain
 from ops.audited_core import AuditedCore
 from ops.checklist import TEST_ALERT
 from ops.checklist import evaluate as evaluate_checklist
-from ops.config import ConfigError, ParamSpec, find_param, parse_value
+from ops.config import ConfigError
 from ops.confirm import Confirmations, Pending
 from ops.foreign_orders import FOREIGN_ORDER_INCIDENT
-from ops.formatting import allowed_range, format_value
+from ops.param_change import apply_change, preview_lines, read_change
 from ops.parsing import ParsedCommand, parse_command
 from ops.queries import Queries
 from ops.results import (
@@ -32,7 +32,6 @@ from strategy.types import Intent, TradingState
 from strategy.venue import BrokerError
 
 log = logging.getLogger(__name__)
-OPEN_FLAGS = frozenset({"--open", "open", "--apply-open"})
 
 
 class CommandCore(AuditedCore):
@@ -149,97 +148,15 @@ class CommandCore(AuditedCore):
     # -- changes ---------------------------------------------------------------------------
 
     def _request_change(
-        self, name: str, args: tuple[str, ...], user: str, channel: str
+        self, verb: str, args: tuple[str, ...], user: str, channel: str
     ) -> ConfirmRequest:
-        apply_open = any(a.lower() in OPEN_FLAGS for a in args)
-        words = [a for a in args if a.lower() not in OPEN_FLAGS]
-        wanted = 2 if name == "set" else 1
-        if len(words) != wanted:
-            raise CommandError(messages.SET_USAGE if name == "set" else messages.RESET_USAGE)
-        spec = find_param(words[0])
-        if not spec.hot:
-            raise CommandError(messages.NOT_SETTABLE.format(path=spec.path))
-        settings = self.service.settings
-        old = settings.get(spec.path)
-        label = spec.short or spec.path
-        if name == "set":
-            new_value = parse_value(spec, words[1])
-            if new_value == old:
-                raise CommandError(messages.UNCHANGED.format(name=label, value=format_value(old)))
-            settings.with_override(spec.path, new_value)  # raises now if cross-checks fail
-        else:
-            if settings.source(spec.path) != "override":
-                raise CommandError(
-                    messages.NO_OVERRIDE.format(
-                        name=label, value=format_value(old), source=settings.source(spec.path)
-                    )
-                )
-            new_value = settings.without_override(spec.path).get(spec.path)
-        lines = self._change_lines(spec, old, new_value, apply_open)
+        change = read_change(self.service, verb, args)
 
         async def apply(confirmer: str) -> Result:
-            return self._apply_change(name, spec, old, new_value, apply_open, user, confirmer)
+            return apply_change(self.service, change, user, confirmer)
 
-        return self._ask(
-            name,
-            user,
-            channel,
-            f"{name} {label}: {format_value(old)} -> {format_value(new_value)}",
-            lines,
-            apply,
-        )
-
-    def _change_lines(
-        self, spec: ParamSpec, old: object, new: object, apply_open: bool
-    ) -> tuple[str, ...]:
-        open_positions = len(self.service.book.positions())
-        keeps = (
-            f"the {open_positions} open position(s) switch to the new value"
-            if apply_open
-            else f"the {open_positions} open position(s) keep their entry parameters"
-        )
-        lines = [
-            f"{spec.path}: {format_value(old)} -> {format_value(new)}",
-            f"allowed: {allowed_range(spec)}",
-        ]
-        if spec.path.startswith("strategy."):
-            lines.append(keeps)
-        return tuple(lines)
-
-    def _apply_change(
-        self,
-        name: str,
-        spec: ParamSpec,
-        old: object,
-        new: object,
-        apply_open: bool,
-        requester: str,
-        confirmer: str,
-    ) -> Done:
-        settings = self.service.settings
-        now_value = settings.get(spec.path)
-        label = spec.short or spec.path
-        if now_value != old:
-            raise CommandError(
-                messages.CHANGED_SINCE.format(
-                    name=label, old=format_value(old), now=format_value(now_value)
-                )
-            )
-        if name == "set":
-            new_settings = settings.with_override(spec.path, new)
-        else:
-            new_settings = settings.without_override(spec.path)
-        self.service.apply_settings(new_settings, apply_open)
-        self.service.journal.record_param_change(
-            spec.path,
-            format_value(old),
-            format_value(new) if name == "set" else None,
-            confirmer,
-            name,
-            apply_open,
-        )
-        who = confirmer if confirmer == requester else f"{confirmer} (asked by {requester})"
-        return Done(f"{label} changed {format_value(old)} -> {format_value(new)} by {who}")
+        lines = preview_lines(self.service, change)
+        return self._ask(verb, user, channel, change.title, lines, apply)
 
     def _pause(self, user: str) -> Done:
         state = self.service.gate.state

@@ -31,7 +31,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from ops.cluster.result_codec import QUERIES, QueryResult, decode_result, encode_result
 from ops.cluster.subjects import command_subject
-from ops.commands import OPEN_FLAGS, CommandCore
+from ops.commands import CommandCore
+from ops.param_change import OPEN_FLAGS
 from ops.parsing import parse_command
 from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, StatusResult
 
