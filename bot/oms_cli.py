@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bot.venues import Venue
     from ops.cluster.control import ControlPlane
     from ops.cluster.oms import OrderManager
+    from ops.cluster.resume import Reconnects
     from ops.config import Settings
     from ops.results import RunSummary
     from ops.scheduler import Scheduler
@@ -41,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Until --duration, SIGINT/SIGTERM, or a lost lease (exit 1)."""
+    """Until --duration, SIGINT/SIGTERM, or the lease taken by another order manager (exit 2,
+    naming it). A NATS outage ends nothing: without a renewed lease nothing is sent."""
     from ops.config import config_path
 
     account, duration = args.account, args.duration
@@ -65,7 +67,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         summary.fills,
         lost,
     )
-    return 1 if lost else 0
+    return 2 if lost else 0
 
 
 @dataclass
@@ -99,6 +101,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     from ops.cluster.control import ControlPlane, ControlView
     from ops.cluster.lease import Lease, holder_name
     from ops.cluster.oms import OrderManager
+    from ops.cluster.resume import Reconnects
     from ops.cluster.streams import ensure_streams, leases_bucket
     from ops.cluster.subjects import component_key, lease_key
     from ops.commands import CommandCore
@@ -109,10 +112,11 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     settings, journal = open_journal(config, env)
     nc = None
     lease = None
+    reconnects = Reconnects()
     try:
         cfg = cluster_config(settings)
         cfg.check_account(account)
-        nc = await connect(cfg.nats_url, name=component_key("oms", account))
+        nc = await connect(cfg.nats_url, component_key("oms", account), reconnects)
         js = nc.jetstream()
         await ensure_streams(js, cfg)
         held = Lease(
@@ -123,7 +127,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
         )
         await held.acquire()
         lease = held
-        venue = await _venue(settings, env, js)
+        venue = await _venue(settings, env, js, reconnects)
     except BaseException:
         journal.close()
         if lease is not None:
@@ -141,7 +145,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     )
     venue.report_to(service.alert, service.resolve)
     oms = OrderManager(js, cfg, account, service, lease)
-    control = ControlPlane(js, cfg, "oms", account, account)
+    control = ControlPlane(js, cfg, "oms", account, account, reconnects=reconnects)
 
     async def obey(view: ControlView) -> None:
         if await oms.obey(view):
@@ -171,7 +175,9 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     return running
 
 
-async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContext) -> Venue:
+async def _venue(
+    settings: Settings, env: Mapping[str, str], js: JetStreamContext, reconnects: Reconnects
+) -> Venue:
     """The configured broker; the bars are NATS marks (the simulator's clock and fills follow
     them)."""
     from bot.venues import Venue, build_alpaca, sim_broker
@@ -182,7 +188,7 @@ async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContex
 
     if settings.get("broker.name") == "alpaca":
         venue = await build_alpaca(settings, env)
-        venue.feed = NatsMarks(js)
+        venue.feed = NatsMarks(js, reconnects=reconnects)
         return venue
     clock = ManualClock(start=session_open(time.time()))
     broker = sim_broker(settings, clock)
@@ -199,5 +205,5 @@ async def _venue(settings: Settings, env: Mapping[str, str], js: JetStreamContex
         else:
             clock.set(bar.ts + bar_sec)
 
-    feed = NatsMarks(js, observers=[follow, broker.on_bar])
+    feed = NatsMarks(js, observers=[follow, broker.on_bar], reconnects=reconnects)
     return Venue(broker, feed, clock, settings.number("broker.starting_cash"))

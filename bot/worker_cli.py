@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
+    from ops.cluster.resume import Reconnects
     from ops.cluster.streams import ensure_streams
     from ops.cluster.worker_setup import build_worker, follow_control, parse_partitions
 
@@ -33,13 +34,14 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     name = f"{args.strategy}-p{partitions[0]:02d}-{partitions[-1]:02d}"
-    nc = await connect(cfg.nats_url)
+    reconnects = Reconnects()
+    nc = await connect(cfg.nats_url, f"worker.{name}", reconnects)
     try:
         js = nc.jetstream()
         await ensure_streams(js, cfg)
-        worker = build_worker(js, settings, cfg, args.strategy, partitions)
+        worker = build_worker(js, settings, cfg, args.strategy, partitions, reconnects=reconnects)
         await worker.restore()
-        control = ControlPlane(js, cfg, "worker", name, account)
+        control = ControlPlane(js, cfg, "worker", name, account, reconnects=reconnects)
         await control.start(follow_control(worker.engine, control))
         try:
             await run_until_stopped(worker.run, args.duration, f"worker.{name}")

@@ -128,14 +128,19 @@ class OrderManager:
     # -- intents ---------------------------------------------------------------------------
 
     async def _intents(self) -> None:
-        while self.lease.held:
+        """While it cannot prove its lease (a NATS outage longer than the TTL) it takes none:
+        it waits to renew it, or for its loss to another holder."""
+        while not self.lease.lost.is_set():
+            if not self.lease.held:
+                await self.lease.until_held()
+                continue
             try:
                 msgs = await self._sub.fetch(1, timeout=FETCH_WAIT_SEC)
             except NatsTimeoutError:
                 continue
             for msg in msgs:
                 if not self.lease.held:
-                    return  # left unacknowledged: the next holder takes it
+                    break  # left unacknowledged: redelivered to whoever holds the lease
                 await self._take(msg)
 
     async def _take(self, msg: Msg) -> None:
