@@ -189,16 +189,18 @@ async def test_an_outage_longer_than_the_lease_ttl_stops_sends_until_the_lease_i
     tmp_path: Path, nats_server: LocalNats
 ) -> None:
     """The server is down longer than the TTL (2 s): the order manager no longer holds the
-    lease (it would send nothing), but does not end; once the server is back it holds the
-    lease again and takes the next intent."""
+    lease (it would send nothing; an incident says so), but does not end; once the server is
+    back it holds the lease again, the incident resolves, and it takes the next intent."""
     running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), {})
     lease = running.oms.lease
     try:
         await nats_server.stop()
         await eventually(lambda: not lease.held, within=10)
+        await eventually(lambda: f"lease:{ACCOUNT}" in running.service.open_alerts)
         await nats_server.start()
         await eventually(lambda: lease.held, within=15)
         assert not lease.lost.is_set()
+        await eventually(lambda: f"lease:{ACCOUNT}" not in running.service.open_alerts)
 
         nc = await nats.connect(nats_server.url)
         await publish_intent(nc.jetstream(), entry())

@@ -132,7 +132,7 @@ class OrderManager:
         it waits to renew it, or for its loss to another holder."""
         while not self.lease.lost.is_set():
             if not self.lease.held:
-                await self.lease.until_held()
+                await self._until_lease_renewed()
                 continue
             try:
                 msgs = await self._sub.fetch(1, timeout=FETCH_WAIT_SEC)
@@ -142,6 +142,18 @@ class OrderManager:
                 if not self.lease.held:
                     break  # left unacknowledged: redelivered to whoever holds the lease
                 await self._take(msg)
+
+    async def _until_lease_renewed(self) -> None:
+        key = f"lease:{self.account}"
+        self._service.alert(
+            key,
+            "critical",
+            f"order manager of {self.account} cannot prove it holds its lease (NATS not "
+            "answering): it sends nothing until it renews it",
+        )
+        await self.lease.until_held()
+        if self.lease.held:
+            self._service.resolve(key, f"order manager of {self.account} renewed its lease")
 
     async def _take(self, msg: Msg) -> None:
         try:

@@ -26,14 +26,11 @@ span starts after the day's first bar.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -42,7 +39,7 @@ from ops.cluster.codec import CodecError, decode_bar, decode_intent, decode_upda
 from ops.cluster.intents import IntentBroker
 from ops.cluster.kill_fills import close_by_kill
 from ops.cluster.replay import first_seq_at, read_stream, replay_span, stream_seq
-from ops.cluster.resume import Reconnects
+from ops.cluster.resume import OrderedFeed, Reconnects
 from ops.cluster.subjects import (
     BARS_STREAM,
     EXEC_STREAM,
@@ -107,7 +104,6 @@ class Worker:
         self._symbols = frozenset(engine.symbols)
         self._last_ts: dict[str, float] = {}
         self._subs: dict[int, JetStreamContext.PullSubscription] = {}
-        self._exec_sub: Subscription | None = None
         self._exec_seq = 0
         self._sent: dict[str, OrderRequest] = {}
         self.counters = WorkerCounters()
@@ -287,46 +283,26 @@ class Worker:
     # -- running ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Order updates as they come, and each partition's bars, until cancelled."""
-        await self._follow_exec()
-        resume_name = f"exec-feed-{self._spec.strategy}-p{self._spec.partitions[0]:02d}"
-        if self._reconnects is not None:
-            self._reconnects.add(resume_name, self._follow_exec)
+        """Order updates as they come (resumed at once after a reconnection), and each
+        partition's bars, until cancelled."""
+        exec_feed = OrderedFeed(
+            self._js,
+            EXEC_STREAM,
+            self._exec_filters(),
+            self._on_exec,
+            f"exec-{self._spec.strategy}-p{self._spec.partitions[0]:02d}",
+            self._reconnects,
+            after=self._exec_seq,
+        )
+        await exec_feed.start()
         try:
             async with asyncio.TaskGroup() as group:
                 for partition, sub in self._subs.items():
                     group.create_task(self._consume(sub), name=f"bars-p{partition:02d}")
         finally:
-            if self._reconnects is not None:
-                self._reconnects.remove(resume_name)
-            if self._exec_sub is not None:
-                await self._exec_sub.unsubscribe()
-
-    async def _follow_exec(self) -> None:
-        """The exec feed from the update after the last one applied: at the start, and again
-        at once after a reconnection (a restarted server has lost the ordered consumer)."""
-        filters = self._exec_filters()
-        old, self._exec_sub = self._exec_sub, None
-        if old is not None:
-            with contextlib.suppress(NatsError):
-                await old.unsubscribe()
-        self._exec_sub = await self._js.subscribe(
-            filters[0],
-            stream=EXEC_STREAM,
-            cb=self._on_exec,
-            ordered_consumer=True,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=self._exec_seq + 1,
-                filter_subjects=filters,
-            ),
-        )
+            await exec_feed.stop()
 
     async def _on_exec(self, msg: Msg) -> None:
-        seq = stream_seq(msg)
-        if seq <= self._exec_seq:  # a copy from a consumer replaced after a reconnection
-            return
-        self._exec_seq = seq
         try:
             update = decode_update(msg.data)
         except CodecError as exc:
