@@ -56,8 +56,9 @@ async def _up(js: JetStreamContext, cfg: ClusterConfig, expected: set[str]) -> b
 async def test_after_a_server_restart_a_kill_is_acknowledged_by_every_process_at_once(
     tmp_path: Path, nats_server: LocalNats
 ) -> None:
-    """Real `tradebot oms` and two `tradebot worker` processes; the server restarts; a kill
-    written as soon as it answers is acknowledged by all three, and none of them ended."""
+    """Real `tradebot oms`, two `tradebot worker` and a `tradebot ingest` (bars flowing) while
+    the server restarts: a kill written as soon as it answers is acknowledged by the three that
+    watch, and none of the four ended."""
     config = write_config(
         tmp_path, **{"cluster.nats_url": nats_server.url, "cluster.partitions": 4}
     )
@@ -66,6 +67,7 @@ async def test_after_a_server_restart_a_kill_is_acknowledged_by_every_process_at
         ("oms", "--account", ACCOUNT),
         ("worker", "--strategy", STRATEGY, "--partitions", "0-1"),
         ("worker", "--strategy", STRATEGY, "--partitions", "2-3"),
+        ("ingest", "--speed", "120"),
     ]
     procs = [await spawn_tradebot(None, *r, "--config", str(config)) for r in roles]
     expected = {f"oms.{ACCOUNT}", *(f"worker.{w}" for w in WORKERS)}
@@ -83,7 +85,7 @@ async def test_after_a_server_restart_a_kill_is_acknowledged_by_every_process_at
         await nc.close()
         print(f"server answering again -> kill acknowledged by {len(report.acked)}: {took:.2f} s")
         assert set(report.acked) == expected, report
-        assert [p.returncode for p in procs] == [None, None, None]
+        assert [p.returncode for p in procs] == [None, None, None, None]
     finally:
         outputs = await asyncio.gather(*(stop_tradebot(p) for p in procs))
     for proc, (_out, err) in zip(procs, outputs, strict=True):
