@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -240,3 +242,55 @@ async def test_a_lease_taken_by_another_holder_ends_the_order_manager_with_exit_
         await stop_tradebot(proc)
     assert proc.returncode == 2, err.decode()[-3000:]
     assert "standby-host (pid 7)" in err.decode()
+
+
+async def test_tradebot_cluster_starts_its_server_again_and_every_role_resumes(
+    tmp_path: Path,
+) -> None:
+    """`tradebot cluster` whose nats-server is SIGKILLed: it starts it again on its port and
+    store, no role ends, and a kill written then is acknowledged by every watching role."""
+    config = write_config(tmp_path, **{"cluster.store_dir": str(tmp_path / "nats")})
+    cfg = cluster_config(load_settings(config))
+    proc = await spawn_tradebot(None, "cluster", "--config", str(config), "--speed", "60")
+    assert proc.stdout is not None
+    lines: list[str] = []
+
+    async def read() -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            lines.append(line.decode(errors="replace"))
+
+    reader = asyncio.create_task(read())
+    expected = {f"oms.{ACCOUNT}", f"worker.{STRATEGY}-p00-07", f"worker.{STRATEGY}-p08-15"}
+    try:
+        await eventually(lambda: _said(lines, "[nats] JetStream on"), within=30)
+        started = _said(lines, "[nats] JetStream on")
+        url, pid = started.split()[3], int(started.split("(pid ")[1].split(")")[0])
+        nc = await nats.connect(url)
+        await eventually(lambda: _up(nc.jetstream(), cfg, expected), within=60)
+        await nc.close()
+
+        os.kill(pid, signal.SIGKILL)
+        await eventually(lambda: _said(lines, "again (pid"), within=30)
+        answering = time.perf_counter()
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        revision = await request_kill(js, cfg, None, "U1", "after the server came back")
+        report = await await_acks(js, cfg, "kill.global", revision, within_sec=BACK_WITHIN_SEC)
+        took = time.perf_counter() - answering
+        await nc.close()
+        print(f"tradebot cluster, server started again -> kill acknowledged: {took:.2f} s")
+        assert set(report.acked) == expected, report
+        assert proc.returncode is None
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 60)
+        await reader
+    assert proc.returncode == 0, "".join(lines[-60:])
+    assert _said(lines, "[cluster] stopped"), "".join(lines[-60:])  # no role ended it
+
+
+def _said(lines: list[str], text: str) -> str:
+    """The first line with this text, or ''."""
+    return next((line for line in lines if text in line), "")
