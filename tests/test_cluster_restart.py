@@ -47,6 +47,10 @@ WORKERS = ("MeanReversionV1-p00-01", "MeanReversionV1-p02-03")
 async def _restart(server: LocalNats) -> float:
     """Stopped and started again on its port and store; the moment it answers again."""
     await server.stop()
+    return await _start(server)
+
+
+async def _start(server: LocalNats) -> float:
     await server.start()
     return time.perf_counter()
 
@@ -294,3 +298,28 @@ async def test_tradebot_cluster_starts_its_server_again_and_every_role_resumes(
 def _said(lines: list[str], text: str) -> str:
     """The first line with this text, or ''."""
     return next((line for line in lines if text in line), "")
+
+
+async def test_a_kill_right_after_an_outage_longer_than_silent_after_is_acknowledged(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """The server was away longer than silent_after_sec, so every heartbeat in the bucket is
+    old when it answers again: a kill written at once is not reported "0 acknowledged, all
+    silent"; the order manager's acknowledgement, a moment later, is counted."""
+    config = oms_config(tmp_path, nats_server, **{"cluster.silent_after_sec": 1.2})
+    cfg = cluster_config(load_settings(config))
+    running = await start_oms(ACCOUNT, config, {})
+    try:
+        await nats_server.stop()
+        await eventually(lambda: not running.oms.lease.held, within=10)  # > TTL (2 s) away
+        answering = await _start(nats_server)
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        revision = await request_kill(js, cfg, None, "U1", "after a long outage")
+        report = await await_acks(js, cfg, "kill.global", revision, within_sec=BACK_WITHIN_SEC)
+        took = time.perf_counter() - answering
+        await nc.close()
+        print(f"after a {cfg.lease_ttl_sec:g}+ s outage -> kill acknowledged: {took:.2f} s")
+        assert report.acked == (f"oms.{ACCOUNT}",), report
+    finally:
+        await running.stop()

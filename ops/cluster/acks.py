@@ -20,6 +20,8 @@ from ops.cluster.streams import components_bucket, control_bucket
 from ops.cluster.subjects import COMPONENTS_BUCKET, CONTROL_BUCKET
 from strategy.clock import Clock, SystemClock
 
+SILENT_GRACE_BEATS = 2  # heartbeats a component silent when asked has to speak again
+
 
 @dataclass(frozen=True, slots=True)
 class Component:
@@ -140,7 +142,9 @@ async def await_acks(
     clock: Clock | None = None,
 ) -> AckReport:
     """The report once every live watcher acknowledged, or as it stands after `within_sec`
-    (re-read on every heartbeat or ack written, not polled)."""
+    (re-read on every heartbeat or ack written, not polled). One silent when asked is named
+    silent only after SILENT_GRACE_BEATS heartbeats: after a nats-server outage every
+    heartbeat in the bucket is old, and the live processes speak again within one."""
     clock = clock or SystemClock()
     bucket = await components_bucket(js, cfg)
     watcher = await bucket.watchall()  # before the snapshot: no ack in between is missed
@@ -158,15 +162,18 @@ async def await_acks(
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_sec
+    grace = min(deadline, loop.time() + SILENT_GRACE_BEATS * cfg.heartbeat_sec)
     try:
         for entry in await snapshot(js, bucket, COMPONENTS_BUCKET):
             fold(entry)
         while True:
             report = ack_report(found.values(), key, revision, clock.now(), cfg.silent_after_sec)
-            if report.complete or loop.time() >= deadline:
+            now = loop.time()
+            if now >= deadline or (report.complete and (not report.silent or now >= grace)):
                 return report
+            wake = grace if report.complete else deadline
             with contextlib.suppress(NatsTimeoutError):
-                entry = await watcher.updates(timeout=max(0.001, deadline - loop.time()))
+                entry = await watcher.updates(timeout=max(0.001, wake - now))
                 if entry is not None:
                     fold(entry)
     finally:

@@ -72,6 +72,9 @@ class Reconnects:
                 return
             except (NatsError, TimeoutError) as exc:  # JetStream not answering yet
                 log.warning("%s: not resumed yet (%r), retrying", name, exc)
+            except Exception:
+                log.exception("%s: not resumed after the NATS reconnection", name)
+                return
             await asyncio.sleep(delay)
             delay = min(delay * 2, longest)
 
