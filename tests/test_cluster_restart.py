@@ -1,7 +1,7 @@
 """A nats-server restart (same port, same store) while the cluster runs: every role hears the
 control plane, its exec feed and its marks again at once, and an outage ends no process. An
 outage longer than the lease's TTL stops the order manager's sends until it renews; only
-another holder's lease ends it.
+another holder's lease ends it. `tradebot cluster` starts its own server again when it dies.
 
 The figures (server answering again -> kill acknowledged by every process, -> exec update
 applied by a worker, -> mark taken by the order manager's feed) are printed; the bound each
