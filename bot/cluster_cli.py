@@ -1,7 +1,9 @@
 """`tradebot cluster`: a whole cluster on this machine, for trying it: a local nats-server
 (JetStream, the shipped configuration) and one process of each role, their logs prefixed with
 the role's name. A role that exits stops the cluster and says which; so do Ctrl-C, SIGTERM and
---duration. Production runs each role on its own host against a 3-node JetStream cluster."""
+--duration. A nats-server that ends by itself is started again on its port and store (the roles
+reconnect and resume). Production runs each role on its own host against a 3-node JetStream
+cluster."""
 
 from __future__ import annotations
 
@@ -13,8 +15,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.config import config_path, load_settings
+from ops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ops.cluster.server import LocalNats
 
 STOP_GRACE_SEC = 15.0
 
@@ -92,7 +99,7 @@ async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     cfg = cluster_config(load_settings(path, env=env))
     server = LocalNats(Path(cfg.store_dir))
     await server.start()
-    _say("nats", f"JetStream on {server.url}, store {cfg.store_dir}")
+    _say("nats", f"JetStream on {server.url} (pid {server.pid}), store {cfg.store_dir}")
     common = ("--config", str(path))
     feed = [*(("--data", args.data) if args.data else ()), *_speed(args.speed)]
     child_env = {**env, "TRADEBOT_NATS_URL": server.url}
@@ -101,6 +108,7 @@ async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     running: dict[str, asyncio.subprocess.Process] = {}
     pumps = []
+    keeper = asyncio.ensure_future(_keep_serving(server))
     try:
         for role in plan:
             proc = await asyncio.create_subprocess_exec(
@@ -115,8 +123,9 @@ async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             )
             running[role.name] = proc
             pumps.append(asyncio.ensure_future(_pump(role.name, proc)))
-        ended = await _until_stop(running, args.duration)
+        ended = await _until_stop(running, args.duration, keeper)
     finally:
+        keeper.cancel()
         await _stop_all(running)
         await asyncio.gather(*pumps, return_exceptions=True)
         await server.stop()
@@ -132,10 +141,26 @@ def _speed(speed: float | None) -> tuple[str, ...]:
     return ("--speed", str(speed)) if speed is not None else ()
 
 
+async def _keep_serving(server: LocalNats) -> None:
+    """Start the server again each time it ends by itself; returns only when it cannot."""
+    while True:
+        code = await server.exited()
+        _say("nats", f"nats-server exited with {code}: starting it again on {server.url}")
+        try:
+            await server.start()
+        except (ConfigError, OSError) as exc:
+            _say("nats", f"nats-server did not start again: {exc}")
+            return
+        _say("nats", f"JetStream on {server.url} again (pid {server.pid})")
+
+
 async def _until_stop(
-    running: Mapping[str, asyncio.subprocess.Process], duration: float | None
+    running: Mapping[str, asyncio.subprocess.Process],
+    duration: float | None,
+    keeper: asyncio.Future[None],
 ) -> tuple[str, int] | None:
-    """The first role to exit (name, code), or None on a signal or --duration."""
+    """The first role to exit (name, code), the server if it could not be started again
+    (`keeper` ended), or None on a signal or --duration."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -143,7 +168,7 @@ async def _until_stop(
     exits = {asyncio.ensure_future(proc.wait()): name for name, proc in running.items()}
     stopper = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait(
-        {*exits, stopper}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
+        {*exits, stopper, keeper}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
     )
     for waiter in (*exits, stopper):
         if waiter not in done:
@@ -151,6 +176,8 @@ async def _until_stop(
     for waiter in done:
         if waiter in exits:
             return exits[waiter], int(waiter.result())
+    if keeper in done:
+        return "nats-server", 1
     return None
 
 

@@ -17,8 +17,11 @@ from ops.errors import StartupError
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
+    from ops.cluster.resume import Reconnects
+
 log = logging.getLogger("tradebot")
 FIRST_CONNECT_SEC = 5.0
+RECONNECT_WAIT_SEC = 0.5  # between attempts: a restarted server is found within this
 
 
 def add_role_parser(
@@ -42,19 +45,33 @@ def add_role_parser(
     return parser
 
 
-async def connect(url: str, name: str | None = None) -> Client:
-    """Reconnects forever once connected (a restarted nats-server is waited for), each failed
-    attempt logged on one line; a server that does not answer within FIRST_CONNECT_SEC at
-    start-up is a StartupError (exit 2), not a traceback."""
+async def connect(
+    url: str, name: str | None = None, reconnects: Reconnects | None = None
+) -> Client:
+    """Reconnects forever once connected (a restarted nats-server is waited for, tried every
+    RECONNECT_WAIT_SEC), each failed attempt logged on one line; once back, `reconnects` has
+    every subscription resumed at once. A server that does not answer within
+    FIRST_CONNECT_SEC at start-up is a StartupError (exit 2), not a traceback."""
     import nats
 
     async def report(exc: Exception) -> None:
         log.warning("NATS %s: %s", url, exc)
 
+    async def back() -> None:
+        log.info("NATS %s: reconnected", url)
+        if reconnects is not None:
+            await reconnects()
+
     try:
         return await asyncio.wait_for(
             nats.connect(
-                url, name=name, connect_timeout=2, max_reconnect_attempts=-1, error_cb=report
+                url,
+                name=name,
+                connect_timeout=2,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=RECONNECT_WAIT_SEC,
+                error_cb=report,
+                reconnected_cb=back,
             ),
             FIRST_CONNECT_SEC,
         )

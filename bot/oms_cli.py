@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ops.cluster.incidents import IncidentPublisher
     from ops.cluster.oms import OrderManager
     from ops.cluster.params import ParamsFollower
+    from ops.cluster.resume import Reconnects
     from ops.config import Settings
     from ops.instance_lock import InstanceLock
     from ops.results import RunSummary
@@ -44,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Until --duration, SIGINT/SIGTERM, or a lost lease (exit 1)."""
+    """Until --duration, SIGINT/SIGTERM, or the lease taken by another order manager (exit 2,
+    naming it). A NATS outage ends nothing: without a renewed lease nothing is sent."""
     from ops.config import config_path
 
     account, duration = args.account, args.duration
@@ -68,7 +70,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         summary.fills,
         lost,
     )
-    return 1 if lost else 0
+    return 2 if lost else 0
 
 
 @dataclass
@@ -119,6 +121,7 @@ async def start_oms(
     from ops.cluster.lease import Lease, holder_name
     from ops.cluster.oms import OrderManager
     from ops.cluster.params import load_account_params, publish_params
+    from ops.cluster.resume import Reconnects
     from ops.cluster.streams import ensure_streams, leases_bucket
     from ops.cluster.subjects import component_key, lease_key
     from ops.cluster.takeover import journal_in_flight
@@ -131,10 +134,11 @@ async def start_oms(
 
     settings = load_settings(config, env=env)  # the journal's overrides come with the journal
     nc = lease = venue = lock = None
+    reconnects = Reconnects()
     try:
         cfg = cluster_config(settings)
         cfg.check_account(account)
-        nc = await connect(cfg.nats_url, name=component_key("oms", account))
+        nc = await connect(cfg.nats_url, component_key("oms", account), reconnects)
         js = nc.jetstream()
         await ensure_streams(js, cfg)
         held = Lease(
@@ -146,7 +150,7 @@ async def start_oms(
         )
         await held.acquire()
         lease = held
-        venue = await _venue(settings, env, js, account)
+        venue = await _venue(settings, env, js, account, reconnects)
         journal_path = journal_file(settings, venue.owner)
         lock = instance_lock.hold(journal_path)  # a `tradebot run` on the same account too
         settings, journal = open_journal(config, env, journal_path, venue.owner)
@@ -173,7 +177,7 @@ async def start_oms(
     service.add_alert_sink(incidents)  # the gateway posts them in Slack
     service.kill_switch.outcome_listeners.append(incidents.kill_outcome)
     oms = OrderManager(js, cfg, account, service, lease)
-    control = ControlPlane(js, cfg, "oms", account, account)
+    control = ControlPlane(js, cfg, "oms", account, account, reconnects=reconnects)
 
     async def obey(view: ControlView) -> None:
         incidents.follow_control(view)
@@ -212,7 +216,11 @@ async def start_oms(
 
 
 async def _venue(
-    settings: Settings, env: Mapping[str, str], js: JetStreamContext, account: str
+    settings: Settings,
+    env: Mapping[str, str],
+    js: JetStreamContext,
+    account: str,
+    reconnects: Reconnects,
 ) -> Venue:
     """The configured broker; the bars are NATS marks (the simulator's clock and fills follow
     them). A simulated account is the cluster's own, with a journal of its own."""
@@ -225,7 +233,7 @@ async def _venue(
 
     if settings.get("broker.name") == "alpaca":
         venue = await build_alpaca(settings, env)
-        venue.feed = NatsMarks(js)
+        venue.feed = NatsMarks(js, reconnects=reconnects)
         return venue
     clock = ManualClock(start=session_open(time.time()))
     broker = sim_broker(settings, clock)
@@ -242,6 +250,6 @@ async def _venue(
         else:
             clock.set(bar.ts + bar_sec)
 
-    feed = NatsMarks(js, observers=[follow, broker.on_bar])
+    feed = NatsMarks(js, observers=[follow, broker.on_bar], reconnects=reconnects)
     cash = settings.number("broker.starting_cash")
     return Venue(broker, feed, clock, cash, JournalOwner("cluster", account))

@@ -23,6 +23,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
     from ops.cluster.params import ParamsFollower, engine_applier
+    from ops.cluster.resume import Reconnects
     from ops.cluster.streams import ensure_streams
     from ops.cluster.worker_setup import build_worker, follow_control, parse_partitions
 
@@ -34,15 +35,16 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     name = f"{args.strategy}-p{partitions[0]:02d}-{partitions[-1]:02d}"
-    nc = await connect(cfg.nats_url)
+    reconnects = Reconnects()
+    nc = await connect(cfg.nats_url, f"worker.{name}", reconnects)
     try:
         js = nc.jetstream()
         await ensure_streams(js, cfg)
-        worker = build_worker(js, settings, cfg, args.strategy, partitions)
+        worker = build_worker(js, settings, cfg, args.strategy, partitions, reconnects=reconnects)
         params = ParamsFollower(js, cfg, account, engine_applier(worker.engine, settings))
         await params.load()  # the account's changes in force, before any bar is decided
         await worker.restore()
-        control = ControlPlane(js, cfg, "worker", name, account)
+        control = ControlPlane(js, cfg, "worker", name, account, reconnects=reconnects)
         await control.start(follow_control(worker.engine, control))
         await params.follow(control)
         try:

@@ -23,6 +23,7 @@ from ops.cluster.subjects import COMPONENTS_BUCKET, CONTROL_BUCKET
 from strategy.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
+SILENT_GRACE_BEATS = 2  # heartbeats a component silent when asked has to speak again
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class AckReport:
     pending: tuple[str, ...]  # heartbeating, not acknowledged yet
     silent: tuple[str, ...]  # not acknowledged and no heartbeat within silent_after_sec
     after_sec: float | None = None  # from the write to this report
+    settled: bool = False  # those silent when asked had their grace to speak (see watch_acks)
 
     @property
     def who(self) -> tuple[tuple[str, ...], ...]:
@@ -162,13 +164,14 @@ async def await_acks(
     clock: Clock | None = None,
     written_ns: int | None = None,
 ) -> AckReport:
-    """The report once every live watcher acknowledged, or as it stands after `within_sec`."""
+    """The report once every live watcher acknowledged and those silent when asked had their
+    grace (see `watch_acks`), or as it stands after `within_sec`."""
     report = None
     async with contextlib.aclosing(
         watch_acks(js, cfg, key, revision, within_sec, clock, written_ns)
     ) as reports:
         async for report in reports:
-            if report.complete:
+            if report.complete and (not report.silent or report.settled):
                 break
     assert report is not None  # the first report comes at once
     return report
@@ -184,9 +187,12 @@ async def watch_acks(
     written_ns: int | None = None,
 ) -> AsyncIterator[AckReport]:
     """The report as it stands now, then again each time it changes (re-read on every
-    heartbeat or ack written, not polled), until every watcher in scope acknowledged, the
-    silent ones too, or `within_sec` passed. `after_sec` counts from `written_ns` (the
-    clock's monotonic time of the write; default: now)."""
+    heartbeat or ack written, not polled) and once more when the silent ones' grace ends,
+    until every watcher in scope acknowledged, the silent ones too, or `within_sec` passed.
+    One silent when asked is `settled` silent only after SILENT_GRACE_BEATS heartbeats: after
+    a nats-server outage every heartbeat in the bucket is old, and the live processes speak
+    again within one. `after_sec` counts from `written_ns` (the clock's monotonic time of the
+    write; default: now)."""
     clock = clock or SystemClock()
     since_ns = clock.monotonic_ns() if written_ns is None else written_ns
     bucket = await components_bucket(js, cfg)
@@ -206,19 +212,25 @@ async def watch_acks(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_sec
     last: AckReport | None = None
+    grace = min(deadline, loop.time() + SILENT_GRACE_BEATS * cfg.heartbeat_sec)
+    settled = False
     try:
         for entry in await snapshot(js, bucket, COMPONENTS_BUCKET):
             fold(entry)
         while True:
             report = ack_report(found.values(), key, revision, clock.now(), cfg.silent_after_sec)
-            if last is None or report.who != last.who:
+            now = loop.time()
+            newly_settled = not settled and now >= grace
+            settled = settled or newly_settled
+            if last is None or report.who != last.who or newly_settled:
                 after = (clock.monotonic_ns() - since_ns) / 1e9
-                last = replace(report, after_sec=after)
+                last = replace(report, after_sec=after, settled=settled)
                 yield last
-            if report.all_acked or loop.time() >= deadline:
+            if report.all_acked or now >= deadline:
                 return
+            wake = deadline if settled else grace
             with contextlib.suppress(NatsTimeoutError):
-                entry = await watcher.updates(timeout=max(0.001, deadline - loop.time()))
+                entry = await watcher.updates(timeout=max(0.001, wake - now))
                 if entry is not None:
                     fold(entry)
     finally:

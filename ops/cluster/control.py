@@ -27,6 +27,7 @@ from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequen
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from ops.cluster.config import ClusterConfig
+from ops.cluster.resume import Reconnects
 from ops.cluster.streams import components_bucket, control_bucket
 from ops.cluster.subjects import (
     component_key,
@@ -111,8 +112,10 @@ class ControlPlane:
         name: str,
         account: str | None,
         clock: Clock | None = None,
+        reconnects: Reconnects | None = None,
     ) -> None:
         self._js = js
+        self._reconnects = reconnects
         self._cfg = cfg
         self.role = role
         self.name = name
@@ -126,6 +129,8 @@ class ControlPlane:
         self._control: KeyValue | None = None
         self._components: KeyValue | None = None
         self._watcher: KeyValue.KeyWatcher | None = None
+        self._entries: asyncio.Queue[KeyValue.Entry] = asyncio.Queue()
+        self._relay_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._write_lock = asyncio.Lock()
         self._stopping = False
@@ -149,7 +154,10 @@ class ControlPlane:
                 with contextlib.suppress(KeyNotFoundError, KeyDeletedError):
                     self._take(await self._control.get(key))
             await on_change(self.view)
+            self._relay_task = self._spawn(self._relay(self._watcher), f"control-relay-{self.key}")
             self._spawn(self._watch(on_change), f"control-watch-{self.key}")
+            if self._reconnects is not None:
+                self._reconnects.add(f"control-watch-{self.key}", self._rewatch)
         await self.beat()
         self._spawn(self._heartbeat(), f"heartbeat-{self.key}")
         return self.view
@@ -185,6 +193,8 @@ class ControlPlane:
         """Stop watching and heartbeating, and leave the components bucket (a clean stop is
         not a silent component)."""
         self._stopping = True  # nats-py turns some cancellations into its own errors
+        if self._reconnects is not None:
+            self._reconnects.remove(f"control-watch-{self.key}")
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -226,11 +236,33 @@ class ControlPlane:
             self._orders.pop(entry.key, None)
         return True
 
+    async def _relay(self, watcher: KeyValue.KeyWatcher) -> None:
+        """One watcher's entries into the queue `_watch` reads, whichever watcher is current."""
+        while True:
+            entry = await watcher.updates(timeout=None)
+            if entry is not None:
+                self._entries.put_nowait(entry)
+
+    async def _rewatch(self) -> None:
+        """A new watcher once the connection is back (a restarted server has lost the old
+        one's consumer): its first entries are each key's newest, folded in by revision like
+        any other, so an order written during the outage or just after is seen at once."""
+        assert self._control is not None
+        watcher = await self._control.watchall()
+        old_watcher, self._watcher = self._watcher, watcher
+        old_relay = self._relay_task
+        self._relay_task = self._spawn(self._relay(watcher), f"control-relay-{self.key}")
+        if old_relay is not None:
+            old_relay.cancel()
+            self._tasks.remove(old_relay)
+        if old_watcher is not None:
+            with contextlib.suppress(Exception):
+                await old_watcher.stop()
+
     async def _watch(self, on_change: OnChange) -> None:
-        assert self._watcher is not None
         while not self._stopping:
-            entry = await self._watcher.updates(timeout=None)
-            if entry is None or not self._take(entry):
+            entry = await self._entries.get()
+            if not self._take(entry):
                 continue
             try:
                 await on_change(self.view)
@@ -245,10 +277,11 @@ class ControlPlane:
             except Exception:  # a NATS hiccup: the next beat tries again
                 log.exception("%s: heartbeat failed", self.key)
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
         task.add_done_callback(_log_end)
         self._tasks.append(task)
+        return task
 
 
 def _log_end(task: asyncio.Task[None]) -> None:

@@ -10,8 +10,10 @@ sent less than the TTL minus a margin ago. The server's TTL counts from when it 
 renewal, later than we sent it, so while `held` is true no one else can have created the key; the
 margin covers the time an order takes from the check to the broker. A stalled event loop, a
 renewal the server did not answer or a key someone else took all make `held` false at once, with
-no task having to run. A renewal that fails on the revision (someone else holds it now) or
-cannot reach the server for a whole TTL loses the lease for good.
+no task having to run. A holder that cannot reach the server keeps trying: once the server
+answers it renews, takes back its own key (a renewal applied whose reply was lost), or re-creates
+a key that lapsed meanwhile. Only another holder's key ends it: the lease is lost, naming that
+holder.
 """
 
 from __future__ import annotations
@@ -99,9 +101,8 @@ class Lease:
 
     async def _refusal(self) -> str:
         try:
-            entry = await self._kv.get(self.key)
-            holder = json.loads(entry.value or b"{}").get("holder", "?")
-        except (NotFoundError, ValueError):
+            holder = _holder_of((await self._kv.get(self.key)).value)
+        except NotFoundError:
             holder = "an order manager that just stopped"
         return (
             f"{self.key} is held by {holder}: one order manager per account; stop it first "
@@ -119,20 +120,42 @@ class Lease:
         body = json.dumps({"holder": self.holder, "since": time.time()}).encode()
         while not self.lost.is_set():
             await asyncio.sleep(self._ttl / RENEWALS_PER_TTL)
+            was_held = self.held
             sent_at = self._monotonic()
             try:
-                self._revision = await self._kv.update(self.key, body, last=self._revision)
-            except (KeyWrongLastSequenceError, NotFoundError):
-                self._lose("another order manager took the account's lease")
+                try:
+                    revision = await self._kv.update(self.key, body, last=self._revision)
+                except (KeyWrongLastSequenceError, NotFoundError):
+                    revision = await self._reclaim(body)
             except (NatsError, TimeoutError) as exc:
                 raise_if_cancelling()
-                if self._monotonic() - self._renewed_at >= self._ttl:
-                    self._lose(f"not renewed for {self._ttl:g}s: {exc!r}")
+                if was_held and not self.held:
+                    log.error("lease %s: not renewed in time, no sends: %r", self.key, exc)
                 else:
                     log.warning("lease %s: renewal failed, retrying: %r", self.key, exc)
-            else:
-                self._renewed_at = sent_at
-                self._changed.set()
+                continue
+            if revision is None:
+                return
+            self._revision, self._renewed_at = revision, sent_at
+            self._changed.set()
+            if not was_held:
+                log.warning("lease %s: renewed again, sending resumes", self.key)
+
+    async def _reclaim(self, body: bytes) -> int | None:
+        """The key is not at our revision: ours still (a renewal the server applied but whose
+        reply was lost), lapsed (re-created now), or another holder's (lost; None)."""
+        try:
+            entry = await self._kv.get(self.key)
+        except NotFoundError:  # lapsed or deleted: nobody holds it
+            try:
+                return await self._kv.create(self.key, body)
+            except KeyWrongLastSequenceError:
+                entry = await self._kv.get(self.key)
+        holder = _holder_of(entry.value)
+        if holder == self.holder:
+            return entry.revision
+        self._lose(f"{self.key} is held by {holder}")
+        return None
 
     def _renewing_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -157,3 +180,10 @@ class Lease:
             await self._kv.delete(self.key, last=revision)
         except (NatsError, TimeoutError, KeyWrongLastSequenceError, NotFoundError) as exc:
             log.warning("lease %s: not released (%r); it lapses by itself", self.key, exc)
+
+
+def _holder_of(value: bytes | None) -> str:
+    try:
+        return str(json.loads(value or b"{}").get("holder", "?"))
+    except (ValueError, AttributeError):
+        return "?"

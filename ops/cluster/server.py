@@ -47,6 +47,15 @@ class LocalNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def exited(self) -> int:
+        """Wait for the running server to end by itself (a crash, a kill); its exit code."""
+        assert self._proc is not None, "start() first"
+        return await self._proc.wait()
+
     async def start(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._proc = await asyncio.create_subprocess_exec(

@@ -31,7 +31,6 @@ from collections import deque
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -41,6 +40,7 @@ from ops.cluster.intents import IntentBroker
 from ops.cluster.kill_fills import close_by_kill
 from ops.cluster.pull import fetch_or_nothing
 from ops.cluster.replay import first_seq_at, read_stream, replay_span, stream_seq
+from ops.cluster.resume import OrderedFeed, Reconnects
 from ops.cluster.subjects import (
     BARS_STREAM,
     EXEC_STREAM,
@@ -94,8 +94,10 @@ class Worker:
         engine: Engine,
         broker: IntentBroker,
         clock: BarClock,
+        reconnects: Reconnects | None = None,
     ) -> None:
         self._js = js
+        self._reconnects = reconnects
         self._spec = spec
         self.engine = engine
         self._broker = broker
@@ -103,7 +105,6 @@ class Worker:
         self._symbols = frozenset(engine.symbols)
         self._last_ts: dict[str, float] = {}
         self._subs: dict[int, JetStreamContext.PullSubscription] = {}
-        self._exec_sub: Subscription | None = None
         self._exec_seq = 0
         self._sent: dict[str, OrderRequest] = {}
         self.counters = WorkerCounters()
@@ -283,25 +284,24 @@ class Worker:
     # -- running ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Order updates as they come, and each partition's bars, until cancelled."""
-        filters = self._exec_filters()
-        self._exec_sub = await self._js.subscribe(
-            filters[0],
-            stream=EXEC_STREAM,
-            cb=self._on_exec,
-            ordered_consumer=True,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=self._exec_seq + 1,
-                filter_subjects=filters,
-            ),
+        """Order updates as they come (resumed at once after a reconnection), and each
+        partition's bars, until cancelled."""
+        exec_feed = OrderedFeed(
+            self._js,
+            EXEC_STREAM,
+            self._exec_filters(),
+            self._on_exec,
+            f"exec-{self._spec.strategy}-p{self._spec.partitions[0]:02d}",
+            self._reconnects,
+            after=self._exec_seq,
         )
+        await exec_feed.start()
         try:
             async with asyncio.TaskGroup() as group:
                 for partition, sub in self._subs.items():
                     group.create_task(self._consume(sub), name=f"bars-p{partition:02d}")
         finally:
-            await self._exec_sub.unsubscribe()
+            await exec_feed.stop()
 
     async def _on_exec(self, msg: Msg) -> None:
         try:

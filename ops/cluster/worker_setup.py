@@ -9,6 +9,7 @@ from nats.js import JetStreamContext
 from ops.cluster.config import ClusterConfig
 from ops.cluster.control import ControlPlane, ControlView, OnChange
 from ops.cluster.intents import IntentBroker
+from ops.cluster.resume import Reconnects
 from ops.cluster.subjects import partition_of
 from ops.cluster.worker import Worker, WorkerSpec
 from ops.config import Settings
@@ -74,6 +75,7 @@ def build_worker(
     strategy: str,
     partitions: tuple[int, ...],
     idle_fetch_sec: float = 1.0,
+    reconnects: Reconnects | None = None,
 ) -> Worker:
     """The engine of `tradebot run` (stats, signals, sizing, its own risk gate as a pre-check)
     over the configured symbols of these partitions, on market time (each bar's end)."""
@@ -101,4 +103,4 @@ def build_worker(
     spec = WorkerSpec(
         strategy, account, partitions, cfg.ack_wait_sec, bar_sec, idle_fetch_sec=idle_fetch_sec
     )
-    return Worker(js, spec, engine, broker, clock)
+    return Worker(js, spec, engine, broker, clock, reconnects)
