@@ -8,6 +8,8 @@ import asyncio
 
 import pytest
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
+from nats.js.errors import ServiceUnavailableError
 
 from ops.cluster.pull import fetch_or_nothing
 
@@ -53,6 +55,18 @@ async def test_a_fetch_that_times_out_is_no_message() -> None:
             raise TimeoutError
 
     assert await fetch_or_nothing(Empty(), 1, 0.01) == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("error", [ServiceUnavailableError(), ConnectionClosedError()])
+async def test_a_server_that_is_away_is_no_message_after_a_pause(error: Exception) -> None:
+    """JetStream unavailable or the connection closed (a server restarting): the loop lives on;
+    it ended the order manager's intake for good at the first outage."""
+
+    class Away:
+        async def fetch(self, batch: int = 1, timeout: float | None = 5) -> list[Msg]:  # noqa: ASYNC109 (nats-py's)
+            raise error
+
+    assert await fetch_or_nothing(Away(), 1, 0.01) == []  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("error", [ValueError("bad"), ConnectionError("gone")])
