@@ -1,7 +1,9 @@
 """`tradebot cluster`: a whole cluster on this machine, for trying it: a local nats-server
 (JetStream, the shipped configuration) and one process of each role, their logs prefixed with
-the role's name. A role that exits stops the cluster and says which; so do Ctrl-C, SIGTERM and
---duration. Production runs each role on its own host against a 3-node JetStream cluster."""
+the role's name. NATS is authenticated as in production: a user per role with its own
+permissions, its random password generated for this run and given to that role only. A role
+that exits stops the cluster and says which; so do Ctrl-C, SIGTERM and --duration. Production
+runs each role on its own host against a 3-node JetStream cluster."""
 
 from __future__ import annotations
 
@@ -13,8 +15,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.config import config_path, load_settings
+
+if TYPE_CHECKING:
+    from ops.cluster.credentials import Login
 
 STOP_GRACE_SEC = 15.0
 
@@ -51,28 +57,41 @@ def roles(
     common: Sequence[str],
     feed: Sequence[str],
     env: Mapping[str, str],
+    logins: Mapping[str, Login] | None = None,
 ) -> list[Role]:
     """Order managers first (they take their leases), then the workers, the Slack gateway when
     both tokens are set, and the ingestor last. With several accounts each order manager gets
-    its own journal (data/tradebot-ACCOUNT.db unless TRADEBOT_DB says otherwise)."""
+    its own journal (data/tradebot-ACCOUNT.db unless TRADEBOT_DB says otherwise). With
+    `logins`, each role's environment holds its own NATS user and password, no other's."""
+    from ops.cluster.credentials import GATEWAY, INGEST, oms_user, worker_user
+
+    def as_user(user: str, base: Mapping[str, str]) -> dict[str, str]:
+        return {**base, **(logins[user].env() if logins else {})}
+
     plan = []
     for account in accounts:
         own = dict(env)
         if len(accounts) > 1 and "TRADEBOT_DB" not in env:
             own["TRADEBOT_DB"] = f"data/tradebot-{account}.db"
-        plan.append(Role(f"oms.{account}", ("oms", "--account", account, *common), own))
+        plan.append(
+            Role(
+                f"oms.{account}",
+                ("oms", "--account", account, *common),
+                as_user(oms_user(account), own),
+            )
+        )
     for strategy in strategies:
         for first, last in split(partitions, workers):
             plan.append(
                 Role(
                     f"worker.{strategy}.p{first:02d}-{last:02d}",
                     ("worker", "--strategy", strategy, "--partitions", f"{first}-{last}", *common),
-                    env,
+                    as_user(worker_user(strategy), env),
                 )
             )
     if env.get("SLACK_BOT_TOKEN") and env.get("SLACK_APP_TOKEN"):
-        plan.append(Role("gateway", ("gateway", *common), env))
-    plan.append(Role("ingest", ("ingest", *common, *feed), env))
+        plan.append(Role("gateway", ("gateway", *common), as_user(GATEWAY, env)))
+    plan.append(Role("ingest", ("ingest", *common, *feed), as_user(INGEST, env)))
     return plan
 
 
@@ -89,18 +108,27 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
+    from ops.cluster.permissions import Layout
     from ops.cluster.server import LocalNats
 
     path = config_path(args.config, env)
     cfg = cluster_config(load_settings(path, env=env))
-    server = LocalNats(Path(cfg.store_dir))
+    server = LocalNats(Path(cfg.store_dir), layout=Layout.of(cfg))
     await server.start()
-    _say("nats", f"JetStream on {server.url}, store {cfg.store_dir}")
+    users = ", ".join(user for user in server.logins)
+    _say("nats", f"JetStream on {server.url}, store {cfg.store_dir}; users {users}")
     common = ("--config", str(path))
     feed = [*(("--data", args.data) if args.data else ()), *_speed(args.speed)]
     child_env = {**env, "TRADEBOT_NATS_URL": server.url}
     plan = roles(
-        tuple(cfg.strategies), cfg.accounts, cfg.partitions, args.workers, common, feed, child_env
+        tuple(cfg.strategies),
+        cfg.accounts,
+        cfg.partitions,
+        args.workers,
+        common,
+        feed,
+        child_env,
+        server.logins,
     )
     running: dict[str, asyncio.subprocess.Process] = {}
     pumps = []

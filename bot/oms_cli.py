@@ -112,7 +112,7 @@ async def start_oms(account: str, config: Path, env: Mapping[str, str]) -> Runni
     try:
         cfg = cluster_config(settings)
         cfg.check_account(account)
-        nc = await connect(cfg.nats_url, name=component_key("oms", account))
+        nc = await connect(cfg, env, name=component_key("oms", account))
         js = nc.jetstream()
         await ensure_streams(js, cfg)
         held = Lease(

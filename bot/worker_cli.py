@@ -33,7 +33,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     name = f"{args.strategy}-p{partitions[0]:02d}-{partitions[-1]:02d}"
-    nc = await connect(cfg.nats_url)
+    nc = await connect(cfg, env)
     try:
         js = nc.jetstream()
         await ensure_streams(js, cfg)
