@@ -40,6 +40,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="workers per strategy, each a share of the partitions",
     )
     cluster.set_defaults(run_role=run)
+    auth = sub.add_parser(
+        "nats-auth",
+        help="cluster: print the nats-server users and permissions for this config's roles",
+    )
+    auth.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    auth.set_defaults(run_role=print_auth)
+
+
+def print_auth(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """The `authorization` block for a deployment's server configuration: a user per role of
+    config.yaml's accounts and strategies, each password read by the server from a variable of
+    its environment, so the output holds no secret (README "Scaling out")."""
+    from ops.cluster.config import cluster_config
+    from ops.cluster.permissions import Layout, authorization_from_env, password_variable
+
+    cfg = cluster_config(load_settings(config_path(args.config, env), env=env))
+    layout = Layout.of(cfg)
+    print("# tradebot's NATS users; the server reads each password from its environment:")
+    for user in layout.users():
+        print(f"#   {user}: ${password_variable(user)}")
+    print(authorization_from_env(layout), end="")
+    return 0
 
 
 @dataclass(frozen=True, slots=True)

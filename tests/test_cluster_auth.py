@@ -31,7 +31,7 @@ from ops.cluster.subjects import (
 )
 from ops.config import load_settings
 from strategy.types import Intent, OrderRequest, OrderType, Side, TimeInForce
-from tests.support import eventually, spawn_tradebot, write_config
+from tests.support import eventually, spawn_tradebot, stop_tradebot, write_config
 
 KILL = f"$KV.{CONTROL_BUCKET}.{kill_key()}"
 
@@ -243,3 +243,26 @@ async def test_a_role_without_credentials_is_refused_and_says_so(
     assert proc.returncode == 2, err.decode()
     assert b"refused the connection without a user (TRADEBOT_NATS_USER is not set)" in err
     assert b"Traceback" not in err
+
+
+async def test_tradebot_cluster_runs_authenticated_end_to_end(tmp_path: Path) -> None:
+    """`tradebot cluster` (what `make cluster` runs): its own users, each role connected as
+    its own, and bars -> intents -> orders -> fills back at the workers with no permission
+    refused anywhere; SIGTERM stops it cleanly."""
+    store = tmp_path / "nats"
+    config = write_config(tmp_path, **{"cluster.store_dir": str(store)})
+    proc = await spawn_tradebot(None, "cluster", "--config", str(config), "--speed", "0")
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        while not any(line.startswith("[worker.") and "(filled)" in line for line in seen):
+            line = await asyncio.wait_for(proc.stdout.readline(), 120)
+            assert line, "tradebot cluster ended:\n" + "".join(seen[-20:])
+            seen.append(line.decode(errors="replace"))
+    finally:
+        out, err = await stop_tradebot(proc)
+    text = "".join(seen) + out.decode(errors="replace")
+    assert proc.returncode == 0, text + err.decode(errors="replace")
+    assert "users admin, gateway, ingest, oms.main, worker.MeanReversionV1" in text
+    assert "violation" not in text.lower() and "refused the connection" not in text
+    assert "[cluster] stopped" in text

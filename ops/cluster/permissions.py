@@ -12,7 +12,8 @@ precisely; a durable consumer that is not the user's own is denied by name.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ops.cluster.config import ClusterConfig
@@ -88,7 +89,7 @@ class Grant:
     responses: bool = False  # may answer requests (the order manager's commands)
 
     def as_conf(self) -> dict[str, object]:
-        publish: dict[str, object] = {"allow": list(self.publish)}
+        publish: dict[str, object] = {"allow": list(dict.fromkeys(self.publish))}
         if self.deny_publish:
             publish["deny"] = list(self.deny_publish)
         conf: dict[str, object] = {"publish": publish, "subscribe": {"allow": list(self.subscribe)}}
@@ -219,21 +220,31 @@ def _foreign_durables(layout: Layout, user: str) -> tuple[str, ...]:
 
 
 def authorization(layout: Layout, logins: Mapping[str, Login]) -> str:
-    """The server configuration's `authorization` block for these users (JSON is valid NATS
-    configuration syntax)."""
-    users = [
-        {
-            "user": user,
-            "password": logins[user].password,
-            "permissions": grant(layout, user).as_conf(),
-        }
-        for user in _known(layout, logins)
-    ]
-    return "authorization: " + json.dumps({"users": users}, indent=1) + "\n"
-
-
-def _known(layout: Layout, logins: Mapping[str, Login]) -> Iterable[str]:
+    """The server configuration's `authorization` block with these users' passwords (a local
+    run's; the file holding it must be private)."""
     missing = set(layout.users()) - set(logins)
     if missing:
         raise ValueError(f"no login for {', '.join(sorted(missing))}")
-    return layout.users()
+    return _block(layout, {user: json.dumps(logins[user].password) for user in layout.users()})
+
+
+def authorization_from_env(layout: Layout) -> str:
+    """The same block for a deployment: each password is a variable the nats-server reads from
+    its own environment (`password_variable`), so the file holds no secret."""
+    return _block(layout, {user: "$" + password_variable(user) for user in layout.users()})
+
+
+def password_variable(user: str) -> str:
+    """oms.main -> TRADEBOT_NATS_PASSWORD_OMS_MAIN"""
+    return "TRADEBOT_NATS_PASSWORD_" + re.sub(r"[^A-Z0-9]", "_", user.upper())
+
+
+def _block(layout: Layout, passwords: Mapping[str, str]) -> str:
+    """NATS configuration syntax; JSON values are valid in it, and an unquoted $NAME is a
+    variable."""
+    users = [
+        f"    {{user: {json.dumps(user)}, password: {passwords[user]},\n"
+        f"     permissions: {json.dumps(grant(layout, user).as_conf())}}}"
+        for user in layout.users()
+    ]
+    return "authorization {\n  users: [\n" + "\n".join(users) + "\n  ]\n}\n"

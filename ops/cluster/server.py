@@ -105,17 +105,11 @@ class LocalNats:
         self._drain = asyncio.get_running_loop().create_task(self._read_log(self._proc.stderr))
 
     def _write_conf(self) -> Path:
-        """The shipped configuration, plus the users when there is a layout: written to a file
-        only this user can read (0600 in a 0700 directory), removed once the server is up."""
+        """The shipped configuration, plus the users when there is a layout (a private file,
+        removed once the server is up)."""
         if self._layout is None:
             return SERVER_CONF
-        text = SERVER_CONF.read_text() + authorization(self._layout, self.logins)
-        folder = Path(tempfile.mkdtemp(prefix="tradebot-nats-"))
-        path = folder / "nats-server.conf"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as conf:
-            conf.write(text)
-        return path
+        return write_private(SERVER_CONF.read_text() + authorization(self._layout, self.logins))
 
     async def _until_ready(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -164,6 +158,15 @@ class LocalNats:
         if self._drain is not None:
             await self._drain
             self._drain = None
+
+
+def write_private(text: str) -> Path:
+    """A new file only this user can read (0600, in a new 0700 directory)."""
+    path = Path(tempfile.mkdtemp(prefix="tradebot-nats-")) / "nats-server.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as conf:
+        conf.write(text)
+    return path
 
 
 def _remove_private(conf: Path) -> None:
