@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from nats.js import JetStreamContext
 
+from ops.cluster.acks import await_acks, read_components, read_orders
 from ops.cluster.codec import encode_intent
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import request_kill
@@ -206,7 +207,7 @@ async def test_each_role_still_does_its_own_work_with_its_own_user(
 ) -> None:
     """The same server lets each role do what it is for: a worker publishes its strategy's
     intent, the order manager its account's execution, the ingestor a bar, the gateway a
-    kill."""
+    kill, then reads the orders, the components and their acks."""
     cfg = _cfg(tmp_path, nats_server)
     revision = await _killed(tmp_path, nats_server, admin)
     allowed = {
@@ -224,8 +225,13 @@ async def test_each_role_still_does_its_own_work_with_its_own_user(
     gateway = await nats_server.connect(GATEWAY)
     try:
         js = gateway.jetstream()
-        assert await request_kill(js, cfg, "main", "U1", "from the gateway") > revision
+        account_kill = await request_kill(js, cfg, "main", "U1", "from the gateway")
+        assert account_kill > revision
         assert (await (await control_bucket(js, cfg)).get(kill_key("main"))).value
+        assert {o.key for o in await read_orders(js, cfg)} == {kill_key(), kill_key("main")}
+        assert await read_components(js, cfg) == []
+        report = await await_acks(js, cfg, kill_key("main"), account_kill, within_sec=0.1)
+        assert report.complete
     finally:
         await gateway.close()
 
