@@ -100,7 +100,7 @@ class Grant:
 
 def grant(layout: Layout, user: str) -> Grant:
     if user == ADMIN:
-        return Grant(publish=(">",), subscribe=(">",), responses=True)
+        return Grant(publish=(">",), subscribe=(">",))
     base = [f"{API}.INFO", f"{API}.STREAM.NAMES", "$JS.FC.>"]
     for stream in (*STREAMS, kv_stream(CONTROL_BUCKET), kv_stream(COMPONENTS_BUCKET)):
         base += [f"{API}.STREAM.CREATE.{stream}", f"{API}.STREAM.INFO.{stream}"]
@@ -136,7 +136,6 @@ def _oms(layout: Layout, account: str, base: list[str], deny: tuple[str, ...]) -
         *_kv_read(CONTROL_BUCKET),
         *_durable(INTENTS_STREAM, oms_consumer(account), intent_filter(account)),
         *_ephemeral(BARS_STREAM),  # marks
-        *_ephemeral(EXEC_STREAM),
     ]
     subscribe = (f"{inbox_prefix(oms_user(account))}.>", f"cmd.{account}")
     return Grant(tuple(publish), subscribe, deny, responses=True)
@@ -151,8 +150,7 @@ def _worker(
         # a worker's component name is {strategy}-pAA-BB, one subject token: not pinnable
         _heartbeat("worker.>"),
         *_kv_read(CONTROL_BUCKET),
-        f"{API}.STREAM.MSG.GET.{BARS_STREAM}",
-        f"{API}.DIRECT.GET.{BARS_STREAM}",
+        f"{API}.STREAM.MSG.GET.{BARS_STREAM}",  # finding where a replay starts
         *_ephemeral(BARS_STREAM),
         *_ephemeral(INTENTS_STREAM),  # its own intents, read back at a restart
         *_ephemeral(EXEC_STREAM),  # its fills (the filters are in the request, not the subject)
