@@ -51,8 +51,10 @@ TEST_LAYOUT = Layout(
 @pytest.fixture
 async def nats_server(tmp_path: Path) -> AsyncIterator[LocalNats]:
     """A real `nats-server -js` on a free 127.0.0.1 port, its store under tmp_path, with a user
-    per role of TEST_LAYOUT (`server.connect()` is the admin, `server.env(user)` a role's)."""
+    per role of TEST_LAYOUT (`server.connect()` is the admin, `server.env(user)` a role's).
+    A role refused something it needed fails the test: the server logged the violation."""
     server = LocalNats(tmp_path / "nats", layout=TEST_LAYOUT)
     await server.start()
     yield server
     await server.stop()
+    assert not server.violations, "\n".join(server.violations)

@@ -200,6 +200,8 @@ async def test_a_roles_user_may_publish_only_what_that_role_publishes(
     finally:
         await client.close()
     await _untouched(admin, revision)
+    assert len(nats_server.violations) >= len(FORBIDDEN[user])  # the server logged each
+    nats_server.violations.clear()  # expected here; anywhere else they fail the test
 
 
 async def test_each_role_still_does_its_own_work_with_its_own_user(

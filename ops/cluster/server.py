@@ -62,6 +62,7 @@ class LocalNats:
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
         self.log_tail: list[bytes] = []
+        self.violations: list[str] = []  # what the server refused a connected user
 
     def env(self, user: str) -> dict[str, str]:
         """The environment a role process connects with as `user` (nothing without a layout)."""
@@ -126,6 +127,8 @@ class LocalNats:
                 return
 
     def _keep(self, line: bytes) -> None:
+        if b"Violation" in line:
+            self.violations.append(line.decode(errors="replace").rstrip())
         self.log_tail.append(line)
         del self.log_tail[:-200]
 
