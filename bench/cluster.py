@@ -127,29 +127,30 @@ async def _until(check: Callable[[], Awaitable[bool]], within: float, what: str)
 async def run_cluster(
     config: Path, data: Path, expected: int, settings: Settings, folder: Path
 ) -> ClusterRun:
-    import nats
     from nats.js.errors import NotFoundError
 
     from ops.cluster.config import cluster_config
+    from ops.cluster.credentials import INGEST, oms_user, worker_user
+    from ops.cluster.permissions import Layout
     from ops.cluster.server import LocalNats
     from ops.cluster.subjects import BARS_STREAM, INTENTS_STREAM, consumer_name, oms_consumer
 
     cfg = cluster_config(settings)
-    server = LocalNats(Path(cfg.store_dir))
+    server = LocalNats(Path(cfg.store_dir), layout=Layout.of(cfg))  # authenticated, as deployed
     await server.start()
     env = {k: v for k, v in os.environ.items() if k != "TRADEBOT_DB"}
     env["TRADEBOT_NATS_URL"] = server.url
     procs: dict[str, asyncio.subprocess.Process] = {}
     logs: list[BinaryIO] = []
-    nc = await nats.connect(server.url)
+    nc = await server.connect()
     js = nc.jetstream()
 
-    async def spawn(name: str, *argv: str) -> None:
+    async def spawn(name: str, user: str, *argv: str) -> None:
         log = (folder / f"{name}.log").open("wb")
         logs.append(log)
         procs[name] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", *argv, "--config", str(config),
-            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=env | server.env(user),
         )  # fmt: skip
 
     def died() -> None:
@@ -187,18 +188,19 @@ async def run_cluster(
         )
 
     try:
-        await spawn("oms", "oms", "--account", ACCOUNT)
+        await spawn("oms", oms_user(ACCOUNT), "oms", "--account", ACCOUNT)
         await _until(
             lambda: _some(consumers(INTENTS_STREAM, oms_name)), START_WITHIN_SEC, "the oms"
         )
         ranges = split(cfg.partitions, WORKERS)
         for first, last in ranges:
-            await spawn(f"worker{first:02d}", "worker", "--strategy", STRATEGY,
+            await spawn(f"worker{first:02d}", worker_user(STRATEGY),
+                        "worker", "--strategy", STRATEGY,
                         "--partitions", f"{first}-{last}")  # fmt: skip
         await _until(
             lambda: _some(consumers(BARS_STREAM, bar_consumers)), START_WITHIN_SEC, "workers"
         )
-        await spawn("ingest", "ingest", "--data", str(data), "--speed", "0")
+        await spawn("ingest", INGEST, "ingest", "--data", str(data), "--speed", "0")
         await _until(lambda: drained(BARS_STREAM, bar_consumers, expected), DONE_WITHIN_SEC, "bars")
         workers_done = time.time()
         intents = (await js.stream_info(INTENTS_STREAM)).state.messages

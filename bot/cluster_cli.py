@@ -1,9 +1,11 @@
 """`tradebot cluster`: a whole cluster on this machine, for trying it: a local nats-server
 (JetStream, the shipped configuration) and one process of each role, their logs prefixed with
-the role's name. A role that exits stops the cluster and says which; so do Ctrl-C, SIGTERM and
---duration. A nats-server that ends by itself is started again on its port and store (the roles
-reconnect and resume). Production runs each role on its own host against a 3-node JetStream
-cluster."""
+the role's name. NATS is authenticated as in production: a user per role with its own
+permissions, its random password generated for this run and given to that role only. A role
+that exits stops the cluster and says which; so do Ctrl-C, SIGTERM and --duration. A
+nats-server that ends by itself is started again on its port and store, with the same users
+(the roles reconnect and resume). Production runs each role on its own host against a 3-node
+JetStream cluster."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from ops.config import config_path, load_settings
 from ops.errors import ConfigError
 
 if TYPE_CHECKING:
+    from ops.cluster.credentials import Login
     from ops.cluster.server import LocalNats
 
 STOP_GRACE_SEC = 15.0
@@ -41,6 +44,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="workers per strategy, each a share of the partitions",
     )
     cluster.set_defaults(run_role=run)
+    auth = sub.add_parser(
+        "nats-auth",
+        help="cluster: print the nats-server users and permissions for this config's roles",
+    )
+    auth.add_argument("--config", help="config file (default: $TRADEBOT_CONFIG or config.yaml)")
+    auth.set_defaults(run_role=print_auth)
+
+
+def print_auth(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """The `authorization` block for a deployment's server configuration: a user per role of
+    config.yaml's accounts and strategies, each password read by the server from a variable of
+    its environment, so the output holds no secret (README "Scaling out")."""
+    from ops.cluster.config import cluster_config
+    from ops.cluster.permissions import Layout, authorization_from_env, password_variable
+
+    cfg = cluster_config(load_settings(config_path(args.config, env), env=env))
+    layout = Layout.of(cfg)
+    print("# tradebot's NATS users; the server reads each password from its environment:")
+    for user in layout.users():
+        print(f"#   {user}: ${password_variable(user)}")
+    print(authorization_from_env(layout), end="")
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,25 +83,38 @@ def roles(
     common: Sequence[str],
     feed: Sequence[str],
     env: Mapping[str, str],
+    logins: Mapping[str, Login] | None = None,
 ) -> list[Role]:
     """Order managers first (they take their leases), then the workers, the Slack gateway when
     both tokens are set, and the ingestor last. Each order manager picks its account's own
-    journal (data/cluster-ACCOUNT.db on the simulator) unless journal.path names one."""
+    journal (data/cluster-ACCOUNT.db on the simulator) unless journal.path names one. With
+    `logins`, each role's environment holds its own NATS user and password, no other's."""
+    from ops.cluster.credentials import GATEWAY, INGEST, oms_user, worker_user
+
+    def as_user(user: str, base: Mapping[str, str]) -> dict[str, str]:
+        return {**base, **(logins[user].env() if logins else {})}
+
     plan = []
     for account in accounts:
-        plan.append(Role(f"oms.{account}", ("oms", "--account", account, *common), env))
+        plan.append(
+            Role(
+                f"oms.{account}",
+                ("oms", "--account", account, *common),
+                as_user(oms_user(account), env),
+            )
+        )
     for strategy in strategies:
         for first, last in split(partitions, workers):
             plan.append(
                 Role(
                     f"worker.{strategy}.p{first:02d}-{last:02d}",
                     ("worker", "--strategy", strategy, "--partitions", f"{first}-{last}", *common),
-                    env,
+                    as_user(worker_user(strategy), env),
                 )
             )
     if env.get("SLACK_BOT_TOKEN") and env.get("SLACK_APP_TOKEN"):
-        plan.append(Role("gateway", ("gateway", *common), env))
-    plan.append(Role("ingest", ("ingest", *common, *feed), env))
+        plan.append(Role("gateway", ("gateway", *common), as_user(GATEWAY, env)))
+    plan.append(Role("ingest", ("ingest", *common, *feed), as_user(INGEST, env)))
     return plan
 
 
@@ -93,18 +131,28 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
+    from ops.cluster.permissions import Layout
     from ops.cluster.server import LocalNats
 
     path = config_path(args.config, env)
     cfg = cluster_config(load_settings(path, env=env))
-    server = LocalNats(Path(cfg.store_dir))
+    server = LocalNats(Path(cfg.store_dir), layout=Layout.of(cfg))
     await server.start()
-    _say("nats", f"JetStream on {server.url} (pid {server.pid}), store {cfg.store_dir}")
+    users = ", ".join(user for user in server.logins)
+    where = f"JetStream on {server.url} (pid {server.pid}), store {cfg.store_dir}"
+    _say("nats", f"{where}; users {users}")
     common = ("--config", str(path))
     feed = [*(("--data", args.data) if args.data else ()), *_speed(args.speed)]
     child_env = {**env, "TRADEBOT_NATS_URL": server.url}
     plan = roles(
-        tuple(cfg.strategies), cfg.accounts, cfg.partitions, args.workers, common, feed, child_env
+        tuple(cfg.strategies),
+        cfg.accounts,
+        cfg.partitions,
+        args.workers,
+        common,
+        feed,
+        child_env,
+        server.logins,
     )
     running: dict[str, asyncio.subprocess.Process] = {}
     pumps = []

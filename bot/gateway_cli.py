@@ -45,7 +45,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     journal_path = args.journal or journal_folder(settings) / "gateway.db"
     journal = Journal(journal_path)
     journal.start()
-    nc = await connect(cfg.nats_url)
+    nc = await connect(cfg, env)
     try:
         js = nc.jetstream()
         await ensure_streams(js, cfg)

@@ -36,7 +36,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     alpaca = settings.get("broker.name") == "alpaca"
     feed, stop_feed = await (_alpaca_feed(settings, env) if alpaca else _sim_feed(settings, args))
     name = args.name or ("alpaca" if alpaca else "sim")
-    nc = await connect(cfg.nats_url)
+    nc = await connect(cfg, env)
     try:
         js = nc.jetstream()
         await ensure_streams(js, cfg)

@@ -138,7 +138,7 @@ async def start_oms(
     try:
         cfg = cluster_config(settings)
         cfg.check_account(account)
-        nc = await connect(cfg.nats_url, component_key("oms", account), reconnects)
+        nc = await connect(cfg, env, component_key("oms", account), reconnects)
         js = nc.jetstream()
         await ensure_streams(js, cfg)
         held = Lease(

@@ -36,7 +36,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise ConfigError(str(exc)) from None
     name = f"{args.strategy}-p{partitions[0]:02d}-{partitions[-1]:02d}"
     reconnects = Reconnects()
-    nc = await connect(cfg.nats_url, f"worker.{name}", reconnects)
+    nc = await connect(cfg, env, f"worker.{name}", reconnects)
     try:
         js = nc.jetstream()
         await ensure_streams(js, cfg)

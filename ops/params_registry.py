@@ -347,6 +347,9 @@ PARAMS: tuple[ParamSpec, ...] = (
         86400,
     ),
     _p("cluster.store_dir", str, "data/nats", "`tradebot cluster`: the local server's store"),
+    _p("cluster.tls_ca_file", str, "", "TLS to NATS: the CA of the server's certificate"),
+    _p("cluster.tls_cert_file", str, "", "TLS to NATS: this role's client certificate"),
+    _p("cluster.tls_key_file", str, "", "TLS to NATS: the client certificate's key"),
 )
 BY_PATH = {spec.path: spec for spec in PARAMS}
 BY_SHORT = {spec.short: spec for spec in PARAMS if spec.short}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.cluster.permissions import Layout
 from ops.cluster.server import LocalNats
 from tests.slack_rig import Rig, start_rig
 
@@ -39,10 +40,21 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await slack.__aexit__()
 
 
+# the accounts and strategies the cluster tests name; each has its own NATS user
+TEST_LAYOUT = Layout(
+    accounts=("main", "other"),
+    strategies={"MeanReversionV1": "main", "Momentum": "other", "Twin": "main"},
+    partitions=16,
+)
+
+
 @pytest.fixture
 async def nats_server(tmp_path: Path) -> AsyncIterator[LocalNats]:
-    """A real `nats-server -js` on a free 127.0.0.1 port, its store under tmp_path."""
-    server = LocalNats(tmp_path / "nats")
+    """A real `nats-server -js` on a free 127.0.0.1 port, its store under tmp_path, with a user
+    per role of TEST_LAYOUT (`server.connect()` is the admin, `server.env(user)` a role's).
+    A role refused something it needed fails the test: the server logged the violation."""
+    server = LocalNats(tmp_path / "nats", layout=TEST_LAYOUT)
     await server.start()
     yield server
     await server.stop()
+    assert not server.violations, "\n".join(server.violations)

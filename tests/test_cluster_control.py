@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client
 
@@ -35,7 +34,7 @@ def _cfg(tmp_path: Path, **values: object) -> ClusterConfig:
 
 @pytest.fixture
 async def nc(nats_server: LocalNats) -> AsyncIterator[Client]:
-    client = await nats.connect(nats_server.url)
+    client = await nats_server.connect()
     yield client
     await client.close()
 

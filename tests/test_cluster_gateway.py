@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
@@ -22,6 +21,7 @@ from ops.cluster.acks import read_orders
 from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status, serve_commands
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import ControlPlane, ControlView, request_kill
+from ops.cluster.credentials import GATEWAY
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.server import LocalNats
 from ops.config import load_settings
@@ -109,7 +109,7 @@ async def cluster(tmp_path: Path, nats_server: LocalNats) -> AsyncIterator[Clust
     the gateway on the loopback Slack."""
     slack = SlackFake()
     await slack.__aenter__()
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     js = nc.jetstream()
     cfg = _cfg(tmp_path)
     accounts: dict[str, Harness] = {}
@@ -258,7 +258,9 @@ async def test_tradebot_gateway_process_answers_and_refuses_without_tokens(
             "slack.allowed_channels": ["C1"],
         },
     )
-    refused = await spawn_tradebot(None, "gateway", "--config", str(config))
+    refused = await spawn_tradebot(
+        None, "gateway", "--config", str(config), **nats_server.env(GATEWAY)
+    )
     _, err = await asyncio.wait_for(refused.communicate(), 60)
     assert refused.returncode == 2 and b"SLACK_BOT_TOKEN" in err
     async with SlackFake() as slack:
@@ -270,6 +272,7 @@ async def test_tradebot_gateway_process_answers_and_refuses_without_tokens(
             SLACK_BOT_TOKEN="xoxb-test",
             SLACK_APP_TOKEN="xapp-test",
             SLACK_API_URL=slack.api_url,
+            **nats_server.env(GATEWAY),
         )
         try:
             await slack.wait_connected(1, within=30)

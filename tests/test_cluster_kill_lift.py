@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
 from nats.js import JetStreamContext
 
 from bot.oms_cli import RunningOms, start_oms
@@ -17,6 +16,7 @@ from ops.cluster.acks import read_components
 from ops.cluster.codec import decode_intent, encode_bar
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import ControlPlane, request_kill
+from ops.cluster.credentials import oms_user
 from ops.cluster.replay import read_stream
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import INTENTS_STREAM, bar_msg_id, bar_subject
@@ -52,8 +52,8 @@ async def _cluster(
     config = alpaca_config(tmp_path, server)
     settings = load_settings(config)
     cfg = cluster_config(settings)
-    running = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
-    nc = await nats.connect(server.url)
+    running = await start_oms(ACCOUNT, config, alpaca_env(alpaca) | server.env(oms_user(ACCOUNT)))
+    nc = await server.connect()
     js = nc.jetstream()
     worker = build_worker(js, settings, cfg, STRATEGY, ALL, idle_fetch_sec=0.05)
     control = ControlPlane(js, cfg, "worker", WORKER.split(".", 1)[1], ACCOUNT)

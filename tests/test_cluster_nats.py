@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nats
 import pytest
 
 from ops.cluster.codec import decode_bar, encode_bar
@@ -42,7 +41,7 @@ async def test_a_duplicate_bar_publish_is_dropped_by_the_server(
 ) -> None:
     """Two ingestors publishing the same bar (same message id) store it once."""
     cfg = _cfg(tmp_path)
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     js = nc.jetstream()
     await ensure_streams(js, cfg)
     bar = Bar("SPY", 1_700_000_000.0, 1, 2, 0.5, 1.5, 100)
@@ -61,7 +60,7 @@ async def test_a_server_crash_loses_nothing_acknowledged(
     """With the shipped config (sync_interval: always) every acknowledged publish survives a
     SIGKILL of the server."""
     cfg = _cfg(tmp_path)
-    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.05)
+    nc = await nats_server.connect(max_reconnect_attempts=-1, reconnect_time_wait=0.05)
     js = nc.jetstream()
     await ensure_streams(js, cfg)
     bars = [Bar("QQQ", 1_700_000_000.0 + 60 * i, 1, 2, 0.5, 1.5, 100) for i in range(200)]
@@ -74,7 +73,7 @@ async def test_a_server_crash_loses_nothing_acknowledged(
     await nc.close()
     await nats_server.kill()
     await nats_server.start()
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     js = nc.jetstream()
     sub = await js.pull_subscribe("md.bar.>", stream=BARS_STREAM)
     got = []

@@ -21,6 +21,7 @@ from ops.cluster.acks import read_components
 from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import read_revisions, request_kill, request_pause, request_resume
+from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,
@@ -49,6 +50,7 @@ from tests.support import eventually, spawn_tradebot, stop_tradebot, write_confi
 
 ACCOUNT, STRATEGY = "main", "MeanReversionV1"
 COID = "tb-SPY-1767364200-e"
+OMS_USER = oms_user(ACCOUNT)
 PRICE = 500.0
 
 
@@ -157,7 +159,7 @@ async def lease_lapsed(js: JetStreamContext) -> bool:
 
 
 async def connect(server: LocalNats) -> tuple[nats.NATS, JetStreamContext]:
-    nc = await nats.connect(server.url)
+    nc = await server.connect()
     return nc, nc.jetstream()
 
 
@@ -166,9 +168,11 @@ async def test_a_second_order_manager_is_refused_and_named_the_holder(
 ) -> None:
     """`tradebot oms` for an account whose lease is held exits 2 saying who holds it."""
     config = oms_config(tmp_path, nats_server)
-    first = await start_oms(ACCOUNT, config, {})
+    first = await start_oms(ACCOUNT, config, nats_server.env(OMS_USER))
     try:
-        second = await spawn_tradebot(None, "oms", "--account", ACCOUNT, "--config", str(config))
+        second = await spawn_tradebot(
+            None, "oms", "--account", ACCOUNT, "--config", str(config), **nats_server.env(OMS_USER)
+        )
         _out, err = await asyncio.wait_for(second.communicate(), 60)
     finally:
         await first.stop()
@@ -181,7 +185,7 @@ async def test_a_second_order_manager_is_refused_and_named_the_holder(
 async def test_intents_are_refused_while_halted(tmp_path: Path, nats_server: LocalNats) -> None:
     """A HALTED order manager sends nothing; the worker learns the refusal as a REJECTED update
     on its exec subject, and the intent is acknowledged (not redelivered forever)."""
-    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), {})
+    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), nats_server.env(OMS_USER))
     nc, js = await connect(nats_server)
     try:
         running.service.set_state(TradingState.HALTED, "test", "U1")
@@ -220,7 +224,11 @@ async def test_an_intent_is_committed_to_the_journal_before_its_post(
     journal's writer held off (another connection has the write lock) the order waits for it."""
     async with JournalWitness(tmp_path / "journal.db") as alpaca:
         alpaca.prices["SPY"] = PRICE
-        running = await start_oms(ACCOUNT, alpaca_config(tmp_path, nats_server), alpaca_env(alpaca))
+        running = await start_oms(
+            ACCOUNT,
+            alpaca_config(tmp_path, nats_server),
+            alpaca_env(alpaca) | nats_server.env(OMS_USER),
+        )
         nc, js = await connect(nats_server)
         lock = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
         try:
@@ -247,7 +255,11 @@ async def test_every_update_is_published_on_the_exec_subject_with_its_message_id
     `update_msg_id`; a second delivery of the same update is dropped by the server."""
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = PRICE
-        running = await start_oms(ACCOUNT, alpaca_config(tmp_path, nats_server), alpaca_env(alpaca))
+        running = await start_oms(
+            ACCOUNT,
+            alpaca_config(tmp_path, nats_server),
+            alpaca_env(alpaca) | nats_server.env(OMS_USER),
+        )
         nc, js = await connect(nats_server)
         try:
             await publish_mark(js)
@@ -280,7 +292,7 @@ async def test_an_unacked_intent_redelivered_is_not_sent_again(
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = PRICE
         config = alpaca_config(tmp_path, nats_server)
-        first = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
+        first = await start_oms(ACCOUNT, config, alpaca_env(alpaca) | nats_server.env(OMS_USER))
         nc, js = await connect(nats_server)
         second: RunningOms | None = None
         try:
@@ -294,7 +306,9 @@ async def test_an_unacked_intent_redelivered_is_not_sent_again(
             await first.stop()
             info = await js.consumer_info(INTENTS_STREAM, oms_consumer(ACCOUNT))
             assert info.num_ack_pending == 1
-            second = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
+            second = await start_oms(
+                ACCOUNT, config, alpaca_env(alpaca) | nats_server.env(OMS_USER)
+            )
             await eventually(lambda: intents_done(js), within=10)
             assert second.oms.not_resent == 1
             assert len(alpaca.orders_for(COID)) == 1
@@ -316,7 +330,7 @@ async def test_an_order_manager_killed_between_post_and_ack_yields_one_order(
         config = alpaca_config(tmp_path, nats_server)
         nc, js = await connect(nats_server)
         args = ("oms", "--account", ACCOUNT, "--config", str(config))
-        proc = await spawn_tradebot(None, *args, **alpaca_env(alpaca))
+        proc = await spawn_tradebot(None, *args, **alpaca_env(alpaca) | nats_server.env(OMS_USER))
         try:
             await eventually(lambda: _has_consumer(js), within=30)
             await publish_mark(js)
@@ -327,7 +341,9 @@ async def test_an_order_manager_killed_between_post_and_ack_yields_one_order(
             await proc.wait()
             alpaca.release_order_replies()
             await eventually(lambda: lease_lapsed(js), within=15)
-            proc = await spawn_tradebot(None, *args, **alpaca_env(alpaca))
+            proc = await spawn_tradebot(
+                None, *args, **alpaca_env(alpaca) | nats_server.env(OMS_USER)
+            )
             await eventually(lambda: intents_done(js), within=30)
             assert OrderStatus.FILLED in await statuses(js)
         finally:
@@ -353,7 +369,7 @@ async def test_a_kill_and_a_pause_from_the_control_plane_are_obeyed_and_acknowle
     """pause.{account} moves ACTIVE to PAUSED and is acknowledged; kill.global takes the kill
     path (HALTED, flatten) and is acknowledged by the order manager's component key."""
     config = oms_config(tmp_path, nats_server)
-    running = await start_oms(ACCOUNT, config, {})
+    running = await start_oms(ACCOUNT, config, nats_server.env(OMS_USER))
     nc, js = await connect(nats_server)
     cfg = cluster_config(load_settings(config))
     try:
@@ -387,7 +403,10 @@ async def test_a_fill_after_a_restart_reaches_the_strategy_that_sent_the_order(
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = PRICE
         alpaca.delay_fills = True  # placed now, filled when the test says
-        config, env = alpaca_config(tmp_path, nats_server), alpaca_env(alpaca)
+        config, env = (
+            alpaca_config(tmp_path, nats_server),
+            alpaca_env(alpaca) | nats_server.env(OMS_USER),
+        )
         nc, js = await connect(nats_server)
         first = await start_oms(ACCOUNT, config, env)
         try:
@@ -420,13 +439,13 @@ async def test_a_pause_restored_after_a_restart_is_lifted_when_withdrawn(
     config = oms_config(tmp_path, nats_server)
     nc, js = await connect(nats_server)
     cfg = cluster_config(load_settings(config))
-    first = await start_oms(ACCOUNT, config, {})
+    first = await start_oms(ACCOUNT, config, nats_server.env(OMS_USER))
     try:
         await request_pause(js, cfg, ACCOUNT, "U1", "test")
         await eventually(lambda: first.service.gate.state is TradingState.PAUSED)
     finally:
         await first.stop()
-    second = await start_oms(ACCOUNT, config, {})
+    second = await start_oms(ACCOUNT, config, nats_server.env(OMS_USER))
     try:
         assert second.service.gate.state is TradingState.PAUSED
         await resume(js, cfg, ACCOUNT, "U1", "test")
@@ -442,7 +461,7 @@ async def test_a_simulated_order_manager_replaying_history_keeps_the_bars_time(
     """On the simulator, market time is the bars' own: bars from a past day (a replayed CSV)
     set the clock back to their time, so an intent decided on them is sent, not refused as
     stale against today's clock."""
-    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), {})
+    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), nats_server.env(OMS_USER))
     nc, js = await connect(nats_server)
     past = 1_767_364_200.0  # 2026-01-02 09:30 New York
     try:

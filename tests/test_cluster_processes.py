@@ -7,12 +7,12 @@ import asyncio
 import time
 from pathlib import Path
 
-import nats
 from nats.js import JetStreamContext
 
 from ops.cluster.acks import await_acks, read_components
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import request_kill
+from ops.cluster.credentials import oms_user, worker_user
 from ops.cluster.server import LocalNats
 from ops.config import load_settings
 from tests.support import eventually, spawn_tradebot, stop_tradebot, write_config
@@ -28,13 +28,14 @@ async def test_a_kill_is_acknowledged_by_every_role_process(
         tmp_path, **{"cluster.nats_url": nats_server.url, "cluster.partitions": 4}
     )
     cfg = cluster_config(load_settings(config))
+    worker = nats_server.env(worker_user("MeanReversionV1"))
     roles = [
-        ("oms", "--account", "main"),
-        ("worker", "--strategy", "MeanReversionV1", "--partitions", "0-1"),
-        ("worker", "--strategy", "MeanReversionV1", "--partitions", "2-3"),
+        (("oms", "--account", "main"), nats_server.env(oms_user("main"))),
+        (("worker", "--strategy", "MeanReversionV1", "--partitions", "0-1"), worker),
+        (("worker", "--strategy", "MeanReversionV1", "--partitions", "2-3"), worker),
     ]
-    procs = [await spawn_tradebot(None, *r, "--config", str(config)) for r in roles]
-    nc = await nats.connect(nats_server.url)
+    procs = [await spawn_tradebot(None, *r, "--config", str(config), **env) for r, env in roles]
+    nc = await nats_server.connect()
     js = nc.jetstream()
     expected = {"oms.main", "worker.MeanReversionV1-p00-01", "worker.MeanReversionV1-p02-03"}
     try:

@@ -10,7 +10,6 @@ import signal
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -20,6 +19,7 @@ from nats.js.errors import NotFoundError
 import strategy.book as book_module
 from ops.cluster.codec import decode_intent, encode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
+from ops.cluster.credentials import worker_user
 from ops.cluster.ingest import BarPublisher, ingest
 from ops.cluster.intents import IntentBroker
 from ops.cluster.replay import read_stream, replay_span
@@ -76,7 +76,7 @@ async def _cluster(
 ) -> AsyncIterator[tuple[Settings, ClusterConfig, JetStreamContext, Client]]:
     settings = load_settings(_config(tmp_path, server, **more))
     cfg = cluster_config(settings)
-    nc = await nats.connect(server.url)
+    nc = await server.connect()
     js = nc.jetstream()
     await ensure_streams(js, cfg)
     try:
@@ -139,7 +139,7 @@ async def test_two_ingestors_of_the_same_bars_store_each_bar_once(
     """Two ingestors (two connections) publishing the same feed: the server keeps one copy."""
     bars = _bars(20)
     async with _cluster(tmp_path, nats_server) as (_, _cfg, js, _nc):
-        other = await nats.connect(nats_server.url)
+        other = await nats_server.connect()
         first, second = BarPublisher(js, PARTITIONS), BarPublisher(other.jetstream(), PARTITIONS)
         counted = await asyncio.gather(
             ingest(SimFeed(bars, ManualClock(START)), first),
@@ -233,7 +233,7 @@ async def test_a_worker_killed_mid_run_resumes_and_decides_like_one_that_never_s
     config = _config(tmp_path, nats_server)
     args = ("worker", "--config", str(config), "--strategy", STRATEGY)
     async with _cluster(tmp_path, nats_server) as (_settings, _cfg, js, _nc):
-        proc = await spawn_tradebot(None, *args)
+        proc = await spawn_tradebot(None, *args, **nats_server.env(worker_user(STRATEGY)))
         await eventually(lambda: _consumers_exist(js, STRATEGY), within=20)
         await _publish(js, _bars(kill_after_minutes))
         await eventually(lambda: _drained(js, STRATEGY), within=20)
@@ -241,7 +241,7 @@ async def test_a_worker_killed_mid_run_resumes_and_decides_like_one_that_never_s
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         await _publish(js, _bars(40, first=kill_after_minutes + 40))
-        proc = await spawn_tradebot(None, *args)
+        proc = await spawn_tradebot(None, *args, **nats_server.env(worker_user(STRATEGY)))
         try:
             await eventually(lambda: _drained(js, STRATEGY), within=30)
         finally:

