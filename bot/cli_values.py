@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ops.params_registry import BY_PATH, ParamSpec, check_value
+from ops.param_spec import ParamSpec, check_value
+from ops.params_registry import BY_PATH
 
 DAY = 86_400.0
 YEAR = 365 * DAY

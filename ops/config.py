@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from ops.errors import ConfigError
-from ops.params_registry import BY_PATH, PARAMS, ParamSpec, check_value, find_param, parse_value
+from ops.param_spec import ParamSpec, check_value, parse_value
+from ops.params_registry import BY_PATH, PARAMS, find_param
 from strategy.params import RiskLimits, StrategyParams
 
 __all__ = [

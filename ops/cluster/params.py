@@ -31,7 +31,8 @@ from ops.cluster.subjects import params_key
 from ops.config import Settings
 from ops.errors import ConfigError
 from ops.formatting import format_value
-from ops.params_registry import BY_PATH, parse_value
+from ops.param_spec import parse_value
+from ops.params_registry import BY_PATH
 from ops.service import TradingService
 from strategy.clock import Clock, SystemClock
 from strategy.engine import Engine
