@@ -30,19 +30,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from ops import messages
 from ops.cluster.cancelling import raise_if_cancelling
 from ops.cluster.codec import CodecError, decode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig
-from ops.cluster.control import ControlOrder, ControlView
 from ops.cluster.lease import Lease
+from ops.cluster.oms_control import ControlObedience
 from ops.cluster.pull import fetch_or_nothing
 from ops.cluster.subjects import (
     ACCOUNT_ORDERS,
@@ -60,8 +58,6 @@ from strategy.types import Intent, OrderRequest, OrderUpdate, TradingState
 log = logging.getLogger(__name__)
 FETCH_WAIT_SEC = 1.0
 DRAIN_SEC = 5.0  # at a stop, for the updates not yet published
-CONTROL = "control plane"
-FROM_CONTROL = "(from the control plane)"  # ends the reason of a HALT or pause it made
 PUBLISH_RETRY_SEC = (0.05, 2.0)  # first wait, longest wait
 JOURNALED = """
     select 'order' as kind, '' as rule, '' as reason from orders where client_order_id = ?
@@ -94,8 +90,8 @@ class OrderManager:
         self._loop = asyncio.get_running_loop()
         self._engine.mark_only = True
         self._engine.events.update = self._on_update
-        self._view = ControlView()  # the control plane's orders, as last obeyed
-        service.kill_switch.resume_veto = self._veto_resume
+        self._control = ControlObedience(service)
+        self.obey = self._control.obey
         service.broker.guard_writes(self._write_refusal)
 
     async def start(self) -> None:
@@ -306,101 +302,3 @@ class OrderManager:
                 log.warning("exec publish %s failed, retrying: %r", subject, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
-
-    # -- control ---------------------------------------------------------------------------
-
-    async def obey(self, view: ControlView) -> bool:
-        """The control plane's orders in force for this account; True once applied (the caller
-        acknowledges them). A kill takes the service's kill path: HALTED at once, then cancel,
-        flatten, verify flat. A kill ends only by a resume record of the key that made the
-        HALT: then, once any kill running has ended, it resumes through the kill switch's
-        resume path, only a HALT a control-plane kill made (not the kill file's, not a
-        person's); refused there (the kill file exists), it stays HALTED and unacknowledged.
-        A pause moves ACTIVE to PAUSED; only a resume record of its key moves back, and only a
-        pause the control plane made. A key deleted or unreadable ends neither: an incident."""
-        service = self._service
-        self._view = view
-        self._report_kept(view)
-        killed, paused = view.killed, view.paused
-        if killed is not None:
-            if service.gate.state is not TradingState.HALTED:
-                reason = f"kill by {killed.requester} via {killed.key} {FROM_CONTROL}"
-                service.kill_switch.request(killed.requester, CONTROL, reason=reason)
-            await service.state_on_disk()  # acknowledged once the HALT survives a crash
-            return True
-        if self._by_control(TradingState.HALTED):
-            lift = self._lift(view, "kill")
-            if lift is None:
-                return True
-            await service.kill_switch.settled()
-            result = await service.kill_switch.resume(lift.requester, CONTROL)
-            if service.gate.state is TradingState.HALTED:
-                log.warning("kill lifted by %s, not resumed: %s", lift.requester, result)
-                return False
-        state = service.gate.state
-        if paused is not None and state is TradingState.ACTIVE:
-            reason = f"paused by {paused.requester} via {paused.key} {FROM_CONTROL}"
-            service.set_state(TradingState.PAUSED, reason, paused.requester)
-        elif paused is None and self._by_control(TradingState.PAUSED):
-            lift = self._lift(view, "pause")
-            if lift is not None:
-                service.set_state(
-                    TradingState.ACTIVE, f"pause withdrawn by {lift.requester}", CONTROL
-                )
-        await service.state_on_disk()
-        return True
-
-    def _veto_resume(self, via: str) -> str | None:
-        """A resume by another route (`tradebot resume`) while the control plane holds a kill
-        or a pause of this account, or made this HALT or pause: only its resume ends them."""
-        if via == CONTROL:
-            return None
-        view, gate = self._view, self._service.gate
-        held = view.killed or view.paused
-        if held is not None:
-            what = f"{held.key} by {held.requester} is in force on the control plane"
-        elif gate.state_reason.endswith(FROM_CONTROL):
-            what = f"{gate.state} by the control plane ({gate.state_reason})"
-        else:
-            return None
-        return messages.CONTROL_HOLDS.format(what=what)
-
-    def _by_control(self, state: TradingState) -> bool:
-        """In `state` by a control-plane order, in this process or restored from the journal."""
-        gate = self._service.gate
-        return gate.state is state and gate.state_reason.endswith(FROM_CONTROL)
-
-    def _lift(self, view: ControlView, kind: str) -> ControlOrder | None:
-        """The resume record that ends the kill or pause in force, or None (an incident: a
-        key deleted while no process watched ends nothing either)."""
-        made_by = _order_key(self._service.gate.state_reason)
-        lift = view.lift(made_by, kind)
-        key = f"control:{made_by or kind}"
-        if lift is None:
-            state = self._service.gate.state
-            why = messages.CONTROL_NO_RESUME.format(key=made_by or f"{kind}.*", state=state)
-            self._service.alert(key, "critical", why)
-        else:
-            self._service.resolve(key, f"{lift.key} resumed by {lift.requester}: {lift.reason}")
-        return lift
-
-    def _report_kept(self, view: ControlView) -> None:
-        """An incident per order kept in force though its key went; closed by a record."""
-        for order in view.orders:
-            key = f"control:{order.key}"
-            if not order.kept:
-                self._service.resolve(key, f"{order.key} holds a record again: {order.reason}")
-                continue
-            self._service.alert(
-                key,
-                "critical",
-                messages.CONTROL_KEPT.format(
-                    key=order.key, what=order.kept, kind=order.kind, by=order.requester
-                ),
-            )
-
-
-def _order_key(reason: str) -> str | None:
-    """The control key named in a HALT's or a pause's reason (None: an older reason)."""
-    found = re.search(r" via (\S+) " + re.escape(FROM_CONTROL) + "$", reason)
-    return found.group(1) if found else None
