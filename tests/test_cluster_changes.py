@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
@@ -115,7 +114,7 @@ async def start_rig(
     the loopback Slack."""
     slack = SlackFake()
     await slack.__aenter__()
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     js = nc.jetstream()
     config = write_config(tmp_path, **CLUSTER_KEYS)
     settings = load_settings(config)
