@@ -18,7 +18,7 @@ from bot.slack.gateway import GatewaySurface
 from ops.cluster.acks import read_components
 from ops.cluster.config import cluster_config
 from ops.cluster.control import request_kill
-from ops.cluster.credentials import INGEST, oms_user
+from ops.cluster.credentials import GATEWAY, INGEST, oms_user
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.incidents import IncidentPublisher, decode_event
 from ops.cluster.server import LocalNats
@@ -56,7 +56,7 @@ async def _gateway(
 ) -> AsyncIterator[GatewaySurface]:
     """The gateway as `tradebot gateway` composes it, its journal in tmp_path (kept across a
     restart of it); `started`: the how-manieth gateway on this Slack this is."""
-    nc = await server.connect()
+    nc = await server.connect(GATEWAY)
     journal = Journal(tmp_path / "gateway.db")
     journal.start()
     cfg = cluster_config(load_settings(tmp_path / "config.yaml"))

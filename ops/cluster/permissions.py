@@ -2,7 +2,8 @@
 
 Least privilege, by role: the ingestor publishes bars; a worker publishes its strategy's intents
 and consumes its strategy's bar partitions; an order manager consumes its account's intents and
-writes its account's executions, lease and heartbeat; only the gateway writes the control bucket.
+writes its account's executions, lease, parameters, heartbeat and incidents; only the gateway
+writes the control bucket and consumes the incidents.
 Every role may create (never update or delete) the streams and buckets it uses, read the control
 bucket and write its own heartbeat. JetStream's API is subjects too ($JS.API.>, $KV.<bucket>.>,
 $JS.ACK.<stream>.<consumer>.>, replies on the user's own _INBOX.<user>.>), so each is listed
