@@ -16,7 +16,7 @@ from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import await_acks
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import ControlPlane, request_kill, request_pause
-from ops.cluster.credentials import oms_user
+from ops.cluster.credentials import oms_user, worker_user
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
 from ops.cluster.subjects import CONTROL_BUCKET
@@ -141,8 +141,10 @@ async def test_a_worker_keeps_a_kill_whose_key_was_purged(
     settings = load_settings(config)
     cfg = cluster_config(settings)
     nc, js = await connect(nats_server)
-    worker = build_worker(js, settings, cfg, STRATEGY, tuple(range(cfg.partitions)))
-    control = ControlPlane(js, cfg, "worker", "w", ACCOUNT)
+    as_worker = await nats_server.connect(worker_user(STRATEGY))
+    worker_js = as_worker.jetstream()
+    worker = build_worker(worker_js, settings, cfg, STRATEGY, tuple(range(cfg.partitions)))
+    control = ControlPlane(worker_js, cfg, "worker", "w", ACCOUNT)
     await control.start(follow_control(worker.engine, control))
     try:
         await request_kill(js, cfg, None, "U1", "test")
@@ -154,6 +156,7 @@ async def test_a_worker_keeps_a_kill_whose_key_was_purged(
         assert worker.engine.gate.state is TradingState.HALTED
     finally:
         await control.stop()
+        await as_worker.close()
         await nc.close()
 
 
