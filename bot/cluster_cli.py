@@ -131,19 +131,24 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.config import cluster_config
-    from ops.cluster.permissions import Layout
+    from ops.cluster.permissions import Layout, password_variable
     from ops.cluster.server import LocalNats
 
     path = config_path(args.config, env)
     cfg = cluster_config(load_settings(path, env=env))
-    server = LocalNats(Path(cfg.store_dir), layout=Layout.of(cfg))
+    layout = Layout.of(cfg)
+    # a password set in TRADEBOT_NATS_PASSWORD_<USER> is that user's (to connect as the admin)
+    given = {user: env.get(password_variable(user), "") for user in layout.users()}
+    server = LocalNats(Path(cfg.store_dir), layout=layout, passwords=given)
     await server.start()
     users = ", ".join(user for user in server.logins)
     where = f"JetStream on {server.url} (pid {server.pid}), store {cfg.store_dir}"
     _say("nats", f"{where}; users {users}")
     common = ("--config", str(path))
     feed = [*(("--data", args.data) if args.data else ()), *_speed(args.speed)]
-    child_env = {**env, "TRADEBOT_NATS_URL": server.url}
+    given_names = {password_variable(user) for user in given}
+    child_env = {k: v for k, v in env.items() if k not in given_names}  # no role has another's
+    child_env["TRADEBOT_NATS_URL"] = server.url
     plan = roles(
         tuple(cfg.strategies),
         cfg.accounts,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.cluster.credentials import GATEWAY
 from ops.cluster.server import LocalNats
 from tests.fakes.alpaca import AlpacaFake
 from tests.fakes.slack import Message, SlackFake
@@ -225,7 +226,14 @@ async def test_the_cluster_gateway_stops_on_duration_while_slack_is_unreachable(
     config = write_config(tmp_path, **{"cluster.nats_url": nats_server.url})
     closed = f"http://127.0.0.1:{free_port()}/api/"
     proc = await spawn_tradebot(
-        None, "gateway", "--config", str(config), "--duration", "2", **slack_env(closed)
+        None,
+        "gateway",
+        "--config",
+        str(config),
+        "--duration",
+        "2",
+        **slack_env(closed),
+        **nats_server.env(GATEWAY),
     )
     try:
         _, err = await asyncio.wait_for(proc.communicate(), 60)

@@ -25,8 +25,11 @@ from ops.cluster.subjects import (
     COMPONENTS_BUCKET,
     CONTROL_BUCKET,
     EXEC_STREAM,
+    GATEWAY_INCIDENTS,
+    INCIDENTS_STREAM,
     INTENTS_STREAM,
     LEASES_BUCKET,
+    PARAMS_BUCKET,
     intent_subject,
     kill_key,
 )
@@ -156,6 +159,9 @@ FORBIDDEN = {
         f"{API}.CONSUMER.MSG.NEXT.{INTENTS_STREAM}.oms-main",  # taking intents meant for it
         f"{API}.STREAM.PURGE.{INTENTS_STREAM}",
         f"{API}.STREAM.DELETE.KV_{CONTROL_BUCKET}",
+        f"$KV.{PARAMS_BUCKET}.params.main",  # only the order manager writes its parameters
+        "incident.main.oms.main",  # an incident in the order manager's name
+        f"{API}.CONSUMER.MSG.NEXT.{INCIDENTS_STREAM}.{GATEWAY_INCIDENTS}",
     ],
     oms_user("main"): [
         KILL,
@@ -165,12 +171,18 @@ FORBIDDEN = {
         f"{API}.CONSUMER.CREATE.{INTENTS_STREAM}.oms-other.intent.other.>",
         f"{API}.CONSUMER.CREATE.{INTENTS_STREAM}.oms-main.intent.other.>",
         f"{API}.STREAM.UPDATE.{INTENTS_STREAM}",
+        f"$KV.{PARAMS_BUCKET}.params.other",  # another account's parameters
+        "incident.other.oms.other",  # another account's incident
+        "incident-ack.oms.other",  # acknowledging another account's incident
+        f"{API}.CONSUMER.MSG.NEXT.{INCIDENTS_STREAM}.{GATEWAY_INCIDENTS}",
     ],
     INGEST: [
         KILL,
         intent_subject("main", "MeanReversionV1", "SPY"),
         "exec.main.MeanReversionV1.SPY",
         f"$KV.{LEASES_BUCKET}.oms.main",
+        "incident.main.oms.main",
+        f"$KV.{PARAMS_BUCKET}.params.main",
     ],
     GATEWAY: [
         intent_subject("main", "MeanReversionV1", "SPY"),
@@ -178,6 +190,8 @@ FORBIDDEN = {
         "md.bar.p00.SPY",
         f"$KV.{LEASES_BUCKET}.oms.main",
         f"$KV.{COMPONENTS_BUCKET}.oms.main",
+        f"$KV.{PARAMS_BUCKET}.params.main",  # a change goes through the order manager
+        "incident.main.oms.main",
     ],
 }
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
 
 from bot.slack.authz import Policy
 from bot.slack.gateway import GatewaySurface
@@ -22,6 +22,7 @@ from ops.cluster.acks import read_components
 from ops.cluster.commands import serve_commands
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import ControlPlane, ControlView
+from ops.cluster.credentials import GATEWAY, oms_user, worker_user
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.params import (
     ParamsFollower,
@@ -72,6 +73,7 @@ class Rig:
     planes: list[ControlPlane] = field(default_factory=list)
     followers: list[ParamsFollower] = field(default_factory=list)
     subs: list[Subscription] = field(default_factory=list)
+    clients: list[Client] = field(default_factory=list)  # each role's own connection
 
     async def command(self, text: str, user: str = "U1") -> dict[str, Any]:
         return await slash_command(self.slack, text, user, "C1")
@@ -115,8 +117,14 @@ async def start_rig(
     the loopback Slack."""
     slack = SlackFake()
     await slack.__aenter__()
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
+    nc = await nats_server.connect()  # the test's own (the admin)
+    clients: list[Client] = []
+
+    async def connect_as(user: str) -> Client:
+        client = await nats_server.connect(user)
+        clients.append(client)
+        return client
+
     config = write_config(tmp_path, **CLUSTER_KEYS)
     settings = load_settings(config)
     cfg = cluster_config(settings)
@@ -126,19 +134,24 @@ async def start_rig(
         folder = tmp_path / account
         folder.mkdir()
         h = accounts[account] = make_harness(folder, four_eyes=four_eyes, **CLUSTER_KEYS)
+        oms_nc = await connect_as(oms_user(account))
+        js = oms_nc.jetstream()
         follower = await load_account_params(js, cfg, account, h.service)
         plane = ControlPlane(js, cfg, "oms", account, account)
         await plane.start(Obeying(plane))
         await follower.follow(plane)
 
-        async def publish(by: str, apply_open: bool, account: str = account) -> int:
+        async def publish(
+            by: str, apply_open: bool, account: str = account, js: JetStreamContext = js
+        ) -> int:
             return await publish_params(
                 js, cfg, account, accounts[account].service.settings, by, apply_open
             )
 
-        subs.append(await serve_commands(nc, account, h.core, publish))
+        subs.append(await serve_commands(oms_nc, account, h.core, publish))
         planes.append(plane)
         followers.append(follower)
+    js = (await connect_as(worker_user("MeanReversionV1"))).jetstream()
     worker = build_worker(js, settings, cfg, "MeanReversionV1", tuple(range(cfg.partitions)))
     follower = ParamsFollower(js, cfg, "main", engine_applier(worker.engine, settings))
     await follower.load()
@@ -151,7 +164,7 @@ async def start_rig(
     journal.start()
     wall = WallClock()
     core = GatewayCore(
-        nc,
+        await connect_as(GATEWAY),
         cfg,
         Confirmations(wall, four_eyes),
         journal,
@@ -164,7 +177,19 @@ async def start_rig(
     await surface.start()
     await slack.wait_connected(1)
     return Rig(
-        slack, nc, cfg, core, wall, journal, accounts, worker, surface, planes, followers, subs
+        slack,
+        nc,
+        cfg,
+        core,
+        wall,
+        journal,
+        accounts,
+        worker,
+        surface,
+        planes,
+        followers,
+        subs,
+        clients,
     )
 
 
@@ -174,7 +199,8 @@ async def stop_rig(rig: Rig) -> None:
         await follower.stop()
     for plane in rig.planes:
         await plane.stop()
-    await rig.nc.close()
+    for client in (*rig.clients, rig.nc):
+        await client.close()
     rig.journal.close()
     for h in rig.accounts.values():
         h.journal.close()

@@ -16,6 +16,7 @@ from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import await_acks
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import ControlPlane, request_kill, request_pause
+from ops.cluster.credentials import oms_user, worker_user
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
 from ops.cluster.subjects import CONTROL_BUCKET
@@ -56,7 +57,7 @@ async def test_an_order_set_while_no_order_manager_ran_applies_before_its_first_
             await request_pause(js, cfg, ACCOUNT, "U1", "while down")
         await publish_mark(js)
         await publish_intent(js, entry())
-        running = await start_oms(ACCOUNT, config, {})
+        running = await start_oms(ACCOUNT, config, nats_server.env(oms_user(ACCOUNT)))
         try:
             await eventually(lambda: intents_done(js), within=10)
             assert await statuses(js) == [OrderStatus.REJECTED]
@@ -78,7 +79,7 @@ async def test_a_purged_or_garbled_kill_key_keeps_the_kill_until_a_resume_record
     config = oms_config(tmp_path, nats_server)
     cfg = cluster_config(load_settings(config))
     nc, js = await connect(nats_server)
-    running = await start_oms(ACCOUNT, config, {})
+    running = await start_oms(ACCOUNT, config, nats_server.env(oms_user(ACCOUNT)))
     kv = await js.key_value(CONTROL_BUCKET)
     try:
         await request_kill(js, cfg, None, "U1", "test")
@@ -94,7 +95,7 @@ async def test_a_purged_or_garbled_kill_key_keeps_the_kill_until_a_resume_record
         await kv.delete("kill.global")
     finally:
         await running.stop()
-    again = await start_oms(ACCOUNT, config, {})
+    again = await start_oms(ACCOUNT, config, nats_server.env(oms_user(ACCOUNT)))
     try:
         assert again.service.gate.state is TradingState.HALTED
         assert "holds no resume record" in _incident(again, "kill.global")
@@ -114,7 +115,7 @@ async def test_a_deleted_pause_key_keeps_the_pause(tmp_path: Path, nats_server: 
     config = oms_config(tmp_path, nats_server)
     cfg = cluster_config(load_settings(config))
     nc, js = await connect(nats_server)
-    running = await start_oms(ACCOUNT, config, {})
+    running = await start_oms(ACCOUNT, config, nats_server.env(oms_user(ACCOUNT)))
     kv = await js.key_value(CONTROL_BUCKET)
     try:
         await request_pause(js, cfg, ACCOUNT, "U1", "test")
@@ -140,8 +141,10 @@ async def test_a_worker_keeps_a_kill_whose_key_was_purged(
     settings = load_settings(config)
     cfg = cluster_config(settings)
     nc, js = await connect(nats_server)
-    worker = build_worker(js, settings, cfg, STRATEGY, tuple(range(cfg.partitions)))
-    control = ControlPlane(js, cfg, "worker", "w", ACCOUNT)
+    as_worker = await nats_server.connect(worker_user(STRATEGY))
+    worker_js = as_worker.jetstream()
+    worker = build_worker(worker_js, settings, cfg, STRATEGY, tuple(range(cfg.partitions)))
+    control = ControlPlane(worker_js, cfg, "worker", "w", ACCOUNT)
     await control.start(follow_control(worker.engine, control))
     try:
         await request_kill(js, cfg, None, "U1", "test")
@@ -153,6 +156,7 @@ async def test_a_worker_keeps_a_kill_whose_key_was_purged(
         assert worker.engine.gate.state is TradingState.HALTED
     finally:
         await control.stop()
+        await as_worker.close()
         await nc.close()
 
 
@@ -187,7 +191,7 @@ async def test_a_resume_request_file_does_not_lift_a_control_plane_kill(
     config = oms_config(tmp_path, nats_server)
     cfg = cluster_config(load_settings(config))
     nc, js = await connect(nats_server)
-    running = await start_oms(ACCOUNT, config, {})
+    running = await start_oms(ACCOUNT, config, nats_server.env(oms_user(ACCOUNT)))
     try:
         await request_kill(js, cfg, None, "U1", "test")
         switch = running.service.kill_switch

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 
@@ -19,6 +18,7 @@ from bot.slack.gateway import GatewaySurface
 from ops.cluster.acks import read_components
 from ops.cluster.config import cluster_config
 from ops.cluster.control import request_kill
+from ops.cluster.credentials import GATEWAY, INGEST, oms_user
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.incidents import IncidentPublisher, decode_event
 from ops.cluster.server import LocalNats
@@ -56,7 +56,7 @@ async def _gateway(
 ) -> AsyncIterator[GatewaySurface]:
     """The gateway as `tradebot gateway` composes it, its journal in tmp_path (kept across a
     restart of it); `started`: the how-manieth gateway on this Slack this is."""
-    nc = await nats.connect(server.url)
+    nc = await server.connect(GATEWAY)
     journal = Journal(tmp_path / "gateway.db")
     journal.start()
     cfg = cluster_config(load_settings(tmp_path / "config.yaml"))
@@ -120,9 +120,16 @@ async def test_a_kill_not_flat_in_tradebot_oms_is_a_thread_and_its_outcome_in_th
         alpaca.prices["SPY"] = 500.0
         config = _config(tmp_path, nats_server)
         oms = await spawn_tradebot(
-            None, "oms", "--account", ACCOUNT, "--config", str(config), **alpaca_env(alpaca)
+            None,
+            "oms",
+            "--account",
+            ACCOUNT,
+            "--config",
+            str(config),
+            **alpaca_env(alpaca),
+            **nats_server.env(oms_user(ACCOUNT)),
         )
-        nc = await nats.connect(nats_server.url)
+        nc = await nats_server.connect()
         js = nc.jetstream()
         try:
             await eventually(lambda: _oms_up(js, config), within=30)
@@ -167,8 +174,10 @@ async def test_incidents_raised_while_the_gateway_is_down_are_posted_when_it_is_
         alpaca.prices["SPY"] = 500.0
         config = _config(tmp_path, nats_server)
         cfg = cluster_config(load_settings(config))
-        running = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
-        nc = await nats.connect(nats_server.url)
+        running = await start_oms(
+            ACCOUNT, config, alpaca_env(alpaca) | nats_server.env(oms_user(ACCOUNT))
+        )
+        nc = await nats_server.connect()
         js = nc.jetstream()
         try:
             async with _gateway(tmp_path, nats_server, slack):
@@ -206,8 +215,10 @@ async def test_acknowledge_in_slack_goes_to_the_order_manager_that_owns_the_inci
         alpaca.prices["SPY"] = 500.0
         config = _config(tmp_path, nats_server)
         cfg = cluster_config(load_settings(config))
-        running = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
-        nc = await nats.connect(nats_server.url)
+        running = await start_oms(
+            ACCOUNT, config, alpaca_env(alpaca) | nats_server.env(oms_user(ACCOUNT))
+        )
+        nc = await nats_server.connect()
         js = nc.jetstream()
         stopped = False
         try:
@@ -254,7 +265,9 @@ async def test_an_ingestors_refused_credentials_are_a_thread_resolved_when_accep
     async with AlpacaFake() as alpaca, SlackFake() as slack:
         alpaca.refuse_stream_auth = True
         config = _config(tmp_path, nats_server)
-        ingest = await spawn_tradebot(None, "ingest", "--config", str(config), **alpaca_env(alpaca))
+        ingest = await spawn_tradebot(
+            None, "ingest", "--config", str(config), **alpaca_env(alpaca), **nats_server.env(INGEST)
+        )
         try:
             async with _gateway(tmp_path, nats_server, slack):
                 await eventually(lambda: _alert_root(slack, FEED_AUTH), within=30)
@@ -273,7 +286,7 @@ async def test_publishing_never_waits_for_nats_and_keeps_the_newest_when_full(
     """While JetStream does not take the events (no INCIDENTS stream yet) a raise returns at
     once, the queue keeps its bound (the oldest dropped, said in the log) and the rest go out,
     retried, once it does."""
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     publisher = IncidentPublisher(nc, "oms", ACCOUNT, ACCOUNT, max_pending=3)
     try:
         await publisher.start()

@@ -10,10 +10,10 @@ import sqlite3
 import urllib.request
 from pathlib import Path
 
-import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import INTENTS_STREAM, oms_consumer
 from tests.support import eventually, free_port, spawn_tradebot, stop_tradebot, write_config
@@ -71,7 +71,7 @@ async def test_an_order_manager_is_refused_on_the_journal_a_service_runs_on(
     oms = None
     try:
         await eventually(lambda: asyncio.to_thread(run_started, port), within=30)
-        oms = await spawn_tradebot(None, *oms_args(config))
+        oms = await spawn_tradebot(None, *oms_args(config), **nats_server.env(oms_user("main")))
         _out, err = await asyncio.wait_for(oms.communicate(), 60)
         assert oms.returncode == 2, err.decode()
         assert "already running on this journal" in err.decode()
@@ -89,9 +89,9 @@ async def test_a_service_is_refused_on_the_journal_an_order_manager_runs_on(
 ) -> None:
     """`tradebot oms` first: `tradebot run` on its journal exits 2 naming the order manager."""
     config = shared_config(tmp_path, nats_server)
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     js = nc.jetstream()
-    oms = await spawn_tradebot(None, *oms_args(config))
+    oms = await spawn_tradebot(None, *oms_args(config), **nats_server.env(oms_user("main")))
     service = None
     try:
         await eventually(lambda: oms_started(js), within=30)

@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.config import cluster_config
 from ops.cluster.control import request_kill
+from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.config import load_settings
 from ops.kill_switch import KillOutcome
@@ -82,7 +83,12 @@ async def test_a_kill_that_cannot_prove_the_lease_sends_nothing_until_it_is_prov
     cfg = cluster_config(load_settings(config))
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = PRICE
-        running = await start_oms(ACCOUNT, config, alpaca_env(alpaca), lease_clock=clock)
+        running = await start_oms(
+            ACCOUNT,
+            config,
+            alpaca_env(alpaca) | nats_server.env(oms_user(ACCOUNT)),
+            lease_clock=clock,
+        )
         running.service.kill_switch.retry_sec = 0.2
         nc, js = await connect(nats_server)
         try:

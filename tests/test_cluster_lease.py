@@ -20,6 +20,7 @@ from nats.js.kv import KeyValue
 
 from bot.oms_cli import start_oms
 from ops.cluster.config import cluster_config
+from ops.cluster.credentials import oms_user
 from ops.cluster.lease import RENEWALS_PER_TTL, Lease, LeaseHeld
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import leases_bucket
@@ -126,7 +127,9 @@ async def test_the_lease_is_renewed_while_start_up_waits_for_the_broker(
     async with HeldAccount() as alpaca:
         alpaca.prices["SPY"] = PRICE
         config = alpaca_config(tmp_path, nats_server)
-        starting = asyncio.ensure_future(start_oms(ACCOUNT, config, alpaca_env(alpaca)))
+        starting = asyncio.ensure_future(
+            start_oms(ACCOUNT, config, alpaca_env(alpaca) | nats_server.env(oms_user(ACCOUNT)))
+        )
         nc, js = await connect(nats_server)
         try:
             await eventually(lambda: alpaca.account_reads, within=30)
@@ -201,7 +204,9 @@ async def test_an_order_waiting_for_a_thread_is_not_sent_once_the_lease_is_gone(
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = PRICE
         config = alpaca_config(tmp_path, nats_server)
-        running = await start_oms(ACCOUNT, config, alpaca_env(alpaca))
+        running = await start_oms(
+            ACCOUNT, config, alpaca_env(alpaca) | nats_server.env(oms_user(ACCOUNT))
+        )
         nc, js = await connect(nats_server)
         try:
             await publish_mark(js)
@@ -249,7 +254,10 @@ async def test_a_holder_that_cannot_prove_its_lease_sends_nothing_says_so_and_re
     incident = f"lease:{ACCOUNT}"
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = PRICE
-        config, env = alpaca_config(tmp_path, nats_server), alpaca_env(alpaca)
+        config, env = (
+            alpaca_config(tmp_path, nats_server),
+            alpaca_env(alpaca) | nats_server.env(oms_user(ACCOUNT)),
+        )
         running = await start_oms(ACCOUNT, config, env, lease_clock=clock)
         nc, js = await connect(nats_server)
         try:

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nats
-
 from ops.cluster.acks import read_components
 from ops.cluster.commands import AccountAnswer
 from ops.cluster.config import cluster_config
+from ops.cluster.credentials import GATEWAY, worker_user
 from ops.cluster.gateway import AccountAnswers, GatewayCore
 from ops.cluster.gateway_changes import ChangeOutcome
 from ops.cluster.params import load_account_params
@@ -64,7 +63,7 @@ async def test_set_through_the_gateway_reaches_role_processes_and_survives_their
         ("worker", "--strategy", "MeanReversionV1", "--partitions", "2-3"),
     ]
     expected = {"oms.main", "worker.MeanReversionV1-p00-01", "worker.MeanReversionV1-p02-03"}
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect(GATEWAY)
     js = nc.jetstream()
     journal = Journal(tmp_path / "gateway.db")
     journal.start()
@@ -75,7 +74,15 @@ async def test_set_through_the_gateway_reaches_role_processes_and_survives_their
     async def up() -> bool:
         return expected <= {c.key for c in await read_components(js, cfg)}
 
-    procs = [await spawn_tradebot(None, *r, "--config", str(config)) for r in roles]
+    envs = [nats_server.env(u) for u in ("oms.main", *[worker_user("MeanReversionV1")] * 2)]
+
+    async def spawn() -> list[asyncio.subprocess.Process]:
+        return [
+            await spawn_tradebot(None, *r, "--config", str(config), **env)
+            for r, env in zip(roles, envs, strict=True)
+        ]
+
+    procs = await spawn()
     try:
         await eventually(up, within=60)
         request = await core.handle("set entry_z 2.2", "U1", "C1", "test")
@@ -88,7 +95,7 @@ async def test_set_through_the_gateway_reaches_role_processes_and_survives_their
         for proc in procs:
             _, err = await stop_tradebot(proc)
             assert proc.returncode == 0, err.decode()[-2000:]
-        procs = [await spawn_tradebot(None, *r, "--config", str(config)) for r in roles]
+        procs = await spawn()
 
         async def acknowledged_again() -> bool:
             acks = {c.key: c.acks.get("params.main") for c in await read_components(js, cfg)}
@@ -123,7 +130,7 @@ async def test_an_order_manager_seeds_an_empty_bucket_and_one_with_another_journ
     """The first order manager of an account writes the runtime changes its journal holds
     (from `tradebot run`) when the bucket has none; one starting on another journal (another
     host) takes the bucket's values and journals them, so its journal agrees."""
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     js = nc.jetstream()
     cfg = cluster_config(load_settings(write_config(tmp_path, **TWO_ACCOUNTS)))
     (tmp_path / "a").mkdir()

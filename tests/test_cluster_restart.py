@@ -29,7 +29,9 @@ from ops.cluster.acks import await_acks, read_components
 from ops.cluster.codec import encode_bar, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import request_kill
+from ops.cluster.credentials import ADMIN, INGEST, oms_user, worker_user
 from ops.cluster.marks import NatsMarks
+from ops.cluster.permissions import password_variable
 from ops.cluster.resume import Reconnects
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams, leases_bucket
@@ -75,15 +77,19 @@ async def test_after_a_server_restart_a_kill_is_acknowledged_by_every_process_at
         ("worker", "--strategy", STRATEGY, "--partitions", "2-3"),
         ("ingest", "--speed", "120"),
     ]
-    procs = [await spawn_tradebot(None, *r, "--config", str(config)) for r in roles]
+    users = [oms_user(ACCOUNT), worker_user(STRATEGY), worker_user(STRATEGY), INGEST]
+    procs = [
+        await spawn_tradebot(None, *r, "--config", str(config), **nats_server.env(user))
+        for r, user in zip(roles, users, strict=True)
+    ]
     expected = {f"oms.{ACCOUNT}", *(f"worker.{w}" for w in WORKERS)}
     try:
-        nc = await nats.connect(nats_server.url)
+        nc = await nats_server.connect()
         await eventually(lambda: _up(nc.jetstream(), cfg, expected), within=60)
         await nc.close()
 
         answering = await _restart(nats_server)
-        nc = await nats.connect(nats_server.url)
+        nc = await nats_server.connect()
         js = nc.jetstream()
         revision = await request_kill(js, cfg, None, "U1", "right after the restart")
         report = await await_acks(js, cfg, "kill.global", revision, within_sec=BACK_WITHIN_SEC)
@@ -99,10 +105,12 @@ async def test_after_a_server_restart_a_kill_is_acknowledged_by_every_process_at
 
 
 @contextlib.asynccontextmanager
-async def _role_connection(server: LocalNats) -> AsyncIterator[tuple[JetStreamContext, Reconnects]]:
+async def _role_connection(
+    server: LocalNats, cfg: ClusterConfig, user: str
+) -> AsyncIterator[tuple[JetStreamContext, Reconnects]]:
     """A connection as a role makes it (bot.cluster_role.connect), with its Reconnects."""
     reconnects = Reconnects()
-    nc = await connect(server.url, "test-role", reconnects)
+    nc = await connect(cfg, server.env(user), "test-role", reconnects)
     try:
         yield nc.jetstream(), reconnects
     finally:
@@ -116,19 +124,19 @@ async def test_after_a_server_restart_a_worker_applies_an_exec_update_at_once(
     restart reaches its engine."""
     settings = load_settings(oms_config(tmp_path, nats_server, **{"cluster.partitions": 1}))
     cfg = cluster_config(settings)
-    async with _role_connection(nats_server) as (js, reconnects):
+    async with _role_connection(nats_server, cfg, worker_user(STRATEGY)) as (js, reconnects):
         await ensure_streams(js, cfg)
         worker = build_worker(js, settings, cfg, STRATEGY, (0,), 0.05, reconnects)
         await worker.restore()
         task = asyncio.create_task(worker.run())
         try:
-            nc = await nats.connect(nats_server.url)
+            nc = await nats_server.connect()
             await _publish_update(nc.jetstream(), "tb-before")
             await eventually(lambda: worker.counters.updates == 1)
             await nc.close()
 
             answering = await _restart(nats_server)
-            nc = await nats.connect(nats_server.url)
+            nc = await nats_server.connect()
             await _publish_update(nc.jetstream(), "tb-after")
             await eventually(lambda: worker.counters.updates == 2, within=BACK_WITHIN_SEC)
             took = time.perf_counter() - answering
@@ -156,7 +164,7 @@ async def test_after_a_server_restart_the_order_managers_marks_resume_at_once(
     """The order manager's feed (NatsMarks, as `tradebot oms` builds it) takes a bar published
     just after the restart."""
     cfg = cluster_config(load_settings(oms_config(tmp_path, nats_server)))
-    async with _role_connection(nats_server) as (js, reconnects):
+    async with _role_connection(nats_server, cfg, oms_user(ACCOUNT)) as (js, reconnects):
         await ensure_streams(js, cfg)
         marks = NatsMarks(js, reconnects=reconnects)
         taken: list[Bar] = []
@@ -167,13 +175,13 @@ async def test_after_a_server_restart_the_order_managers_marks_resume_at_once(
 
         task = asyncio.create_task(take())
         try:
-            nc = await nats.connect(nats_server.url)
+            nc = await nats_server.connect()
             await _publish_bar(nc.jetstream(), 60.0)
             await eventually(lambda: len(taken) == 1)
             await nc.close()
 
             answering = await _restart(nats_server)
-            nc = await nats.connect(nats_server.url)
+            nc = await nats_server.connect()
             await _publish_bar(nc.jetstream(), 120.0)
             await eventually(lambda: len(taken) == 2, within=BACK_WITHIN_SEC)
             took = time.perf_counter() - answering
@@ -199,7 +207,9 @@ async def test_an_outage_longer_than_the_lease_ttl_stops_sends_until_the_lease_i
     """The server is down longer than the TTL (2 s): the order manager no longer holds the
     lease (it would send nothing; an incident says so), but does not end; once the server is
     back it holds the lease again, the incident resolves, and it takes the next intent."""
-    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), {})
+    running = await start_oms(
+        ACCOUNT, oms_config(tmp_path, nats_server), nats_server.env(oms_user(ACCOUNT))
+    )
     lease = running.oms.lease
     try:
         await nats_server.stop()
@@ -210,7 +220,7 @@ async def test_an_outage_longer_than_the_lease_ttl_stops_sends_until_the_lease_i
         assert not lease.lost.is_set()
         await eventually(lambda: f"lease:{ACCOUNT}" not in running.service.open_alerts)
 
-        nc = await nats.connect(nats_server.url)
+        nc = await nats_server.connect()
         await publish_intent(nc.jetstream(), entry())
         await eventually(lambda: running.oms.taken == 1, within=15)
         await nc.close()
@@ -225,8 +235,16 @@ async def test_a_lease_taken_by_another_holder_ends_the_order_manager_with_exit_
     once a lapsed lease is gone): it exits 2 naming that holder."""
     config = oms_config(tmp_path, nats_server)
     cfg = cluster_config(load_settings(config))
-    proc = await spawn_tradebot(None, "oms", "--account", ACCOUNT, "--config", str(config))
-    nc = await nats.connect(nats_server.url)
+    proc = await spawn_tradebot(
+        None,
+        "oms",
+        "--account",
+        ACCOUNT,
+        "--config",
+        str(config),
+        **nats_server.env(oms_user(ACCOUNT)),
+    )
+    nc = await nats_server.connect()
     try:
         kv = await leases_bucket(nc.jetstream(), cfg)
         standby = json.dumps({"holder": "oms.main on standby-host (pid 7)"}).encode()
@@ -255,7 +273,8 @@ async def test_tradebot_cluster_starts_its_server_again_and_every_role_resumes(
     store, no role ends, and a kill written then is acknowledged by every watching role."""
     config = write_config(tmp_path, **{"cluster.store_dir": str(tmp_path / "nats")})
     cfg = cluster_config(load_settings(config))
-    proc = await spawn_tradebot(None, "cluster", "--config", str(config), "--speed", "60")
+    admin = {password_variable(ADMIN): "admin-password-of-this-test"}
+    proc = await spawn_tradebot(None, "cluster", "--config", str(config), "--speed", "60", **admin)
     assert proc.stdout is not None
     lines: list[str] = []
 
@@ -270,14 +289,14 @@ async def test_tradebot_cluster_starts_its_server_again_and_every_role_resumes(
         await eventually(lambda: _said(lines, "[nats] JetStream on"), within=30)
         started = _said(lines, "[nats] JetStream on")
         url, pid = started.split()[3], int(started.split("(pid ")[1].split(")")[0])
-        nc = await nats.connect(url)
+        nc = await nats.connect(url, user=ADMIN, password=admin[password_variable(ADMIN)])
         await eventually(lambda: _up(nc.jetstream(), cfg, expected), within=60)
         await nc.close()
 
         os.kill(pid, signal.SIGKILL)
         await eventually(lambda: _said(lines, "again (pid"), within=30)
         answering = time.perf_counter()
-        nc = await nats.connect(url)
+        nc = await nats.connect(url, user=ADMIN, password=admin[password_variable(ADMIN)])
         js = nc.jetstream()
         revision = await request_kill(js, cfg, None, "U1", "after the server came back")
         report = await await_acks(js, cfg, "kill.global", revision, within_sec=BACK_WITHIN_SEC)
@@ -308,12 +327,12 @@ async def test_a_kill_right_after_an_outage_longer_than_silent_after_is_acknowle
     silent"; the order manager's acknowledgement, a moment later, is counted."""
     config = oms_config(tmp_path, nats_server, **{"cluster.silent_after_sec": 1.2})
     cfg = cluster_config(load_settings(config))
-    running = await start_oms(ACCOUNT, config, {})
+    running = await start_oms(ACCOUNT, config, nats_server.env(oms_user(ACCOUNT)))
     try:
         await nats_server.stop()
         await eventually(lambda: not running.oms.lease.held, within=10)  # > TTL (2 s) away
         answering = await _start(nats_server)
-        nc = await nats.connect(nats_server.url)
+        nc = await nats_server.connect()
         js = nc.jetstream()
         revision = await request_kill(js, cfg, None, "U1", "after a long outage")
         report = await await_acks(js, cfg, "kill.global", revision, within_sec=BACK_WITHIN_SEC)

@@ -20,6 +20,7 @@ from nats.js.errors import NotFoundError
 
 from bot.oms_cli import start_oms
 from ops.cluster.codec import encode_bar
+from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,
@@ -57,7 +58,7 @@ async def oms_process(
     )
     nc, js = await connect(server)
     args = ("oms", "--account", ACCOUNT, "--config", str(path))
-    proc = await spawn_tradebot(None, *args, **alpaca_env(alpaca))
+    proc = await spawn_tradebot(None, *args, **alpaca_env(alpaca), **server.env(oms_user(ACCOUNT)))
     try:
         await eventually(lambda: oms_started(js), within=30)
         yield js
@@ -243,7 +244,9 @@ async def test_an_unhealthy_journal_stops_entries_in_the_order_manager(
     """The order manager's journal cannot write (another connection holds its write lock): a
     critical `journal` incident and REDUCING, as in `tradebot run`; writable again, the
     incident resolves and trading stays REDUCING until someone resumes."""
-    running = await start_oms(ACCOUNT, oms_config(tmp_path, nats_server), {})
+    running = await start_oms(
+        ACCOUNT, oms_config(tmp_path, nats_server), nats_server.env(oms_user(ACCOUNT))
+    )
     nc, js = await connect(nats_server)
     lock = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
     try:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from bot.oms_cli import start_oms
+from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from strategy.types import OrderStatus
 from tests.fakes.alpaca import AlpacaFake
@@ -57,7 +58,7 @@ async def test_a_standby_does_not_send_the_killed_holders_order_again(
     standby_dir.mkdir()
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = PRICE
-        env = alpaca_env(alpaca)
+        env = alpaca_env(alpaca) | nats_server.env(oms_user(ACCOUNT))
         holder_config = alpaca_config(holder_dir, nats_server)
         nc, js = await connect(nats_server)
         proc = await spawn_tradebot(
@@ -109,7 +110,11 @@ async def test_the_first_intent_after_taking_the_lease_is_looked_up_before_it_is
     async with AlpacaFake() as alpaca:
         alpaca.prices["SPY"] = PRICE
         alpaca.mute_trade_updates = True  # its events went to the predecessor
-        running = await start_oms(ACCOUNT, alpaca_config(tmp_path, nats_server), alpaca_env(alpaca))
+        running = await start_oms(
+            ACCOUNT,
+            alpaca_config(tmp_path, nats_server),
+            alpaca_env(alpaca) | nats_server.env(oms_user(ACCOUNT)),
+        )
         nc, js = await connect(nats_server)
         try:
             await publish_mark(js)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from bot.oms_cli import start_oms
+from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.config import load_settings
 from ops.errors import StartupError
@@ -227,25 +228,25 @@ async def test_each_cluster_account_keeps_its_own_journal(
         "journal.path": "",
         "journal.dir": str(tmp_path / "data"),
         "cluster.nats_url": nats_server.url,
-        "cluster.accounts": ["a", "b"],
-        "cluster.strategies": ["MeanReversionV1:a"],
+        "cluster.accounts": ["main", "other"],
+        "cluster.strategies": ["MeanReversionV1:main"],
     }
     config = write_config(tmp_path, **values)
-    a = await start_oms("a", config, {})
+    a = await start_oms("main", config, nats_server.env(oms_user("main")))
     try:
-        b = await start_oms("b", config, {})
+        b = await start_oms("other", config, nats_server.env(oms_user("other")))
         await b.stop()
     finally:
         await a.stop()
     data = tmp_path / "data"
-    assert sorted(p.name for p in data.glob("*.db")) == ["cluster-a.db", "cluster-b.db"]
-    assert rows(data / "cluster-b.db", "select venue, account from journal_owner") == [
-        ("cluster", "b")
+    assert sorted(p.name for p in data.glob("*.db")) == ["cluster-main.db", "cluster-other.db"]
+    assert rows(data / "cluster-other.db", "select venue, account from journal_owner") == [
+        ("cluster", "other")
     ]
     shared = write_config(tmp_path, **{**values, "journal.path": str(tmp_path / "one.db")})
-    await (await start_oms("a", shared, {})).stop()
-    with pytest.raises(StartupError, match="belongs to the cluster's simulated account a, not"):
-        await start_oms("b", shared, {})
+    await (await start_oms("main", shared, nats_server.env(oms_user("main")))).stop()
+    with pytest.raises(StartupError, match="belongs to the cluster's simulated account main, not"):
+        await start_oms("other", shared, nats_server.env(oms_user("other")))
 
 
 async def test_a_backtest_records_into_the_alpaca_accounts_journal(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import yaml
 
 from bot.kill_cli import Health, HealthClient
 from bot.oms_cli import start_oms
+from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.config import load_settings
 from ops.journal_owner import find_kill_file
@@ -237,7 +238,7 @@ async def test_each_cluster_order_manager_watches_its_own_kill_file(
     tmp_path: Path, nats_server: LocalNats
 ) -> None:
     """The cluster's order managers keep their kill file beside their own journal: the one of
-    account a kills a only; b goes on trading, its kill switch never asked."""
+    account main kills main only; other goes on trading, its kill switch never asked."""
     data = tmp_path / "data"
     config = write_config(
         tmp_path,
@@ -247,16 +248,16 @@ async def test_each_cluster_order_manager_watches_its_own_kill_file(
             "monitoring.kill_switch_file": SHIPPED_KILL_FILE,
             "kill.poll_sec": 0.05,
             "cluster.nats_url": nats_server.url,
-            "cluster.accounts": ["a", "b"],
-            "cluster.strategies": ["MeanReversionV1:a"],
+            "cluster.accounts": ["main", "other"],
+            "cluster.strategies": ["MeanReversionV1:main"],
         },
     )
-    a = await start_oms("a", config, {})
+    a = await start_oms("main", config, nats_server.env(oms_user("main")))
     try:
-        b = await start_oms("b", config, {})
+        b = await start_oms("other", config, nats_server.env(oms_user("other")))
         try:
-            assert a.service.kill_file == data / "cluster-a.db.kill"
-            assert b.service.kill_file == data / "cluster-b.db.kill"
+            assert a.service.kill_file == data / "cluster-main.db.kill"
+            assert b.service.kill_file == data / "cluster-other.db.kill"
             a.service.kill_file.touch()
             await eventually(lambda: a.service.kill_switch.status().kills == 1, within=10)
             assert a.service.gate.state is TradingState.HALTED

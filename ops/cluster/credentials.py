@@ -73,6 +73,10 @@ def login_from_env(env: Mapping[str, str]) -> Login | None:
     return Login(user, password)
 
 
-def generate_logins(users: Iterable[str]) -> dict[str, Login]:
-    """A fresh random password for each user (a local run's, gone when it ends)."""
-    return {user: Login(user, secrets.token_urlsafe(24)) for user in users}
+def generate_logins(
+    users: Iterable[str], given: Mapping[str, str] | None = None
+) -> dict[str, Login]:
+    """A fresh random password for each user (a local run's, gone when it ends), unless one is
+    given for it."""
+    given = given or {}
+    return {user: Login(user, given.get(user) or secrets.token_urlsafe(24)) for user in users}

@@ -2,7 +2,8 @@
 
 Least privilege, by role: the ingestor publishes bars; a worker publishes its strategy's intents
 and consumes its strategy's bar partitions; an order manager consumes its account's intents and
-writes its account's executions, lease and heartbeat; only the gateway writes the control bucket.
+writes its account's executions, lease, parameters, heartbeat and incidents; only the gateway
+writes the control bucket and consumes the incidents.
 Every role may create (never update or delete) the streams and buckets it uses, read the control
 bucket and write its own heartbeat. JetStream's API is subjects too ($JS.API.>, $KV.<bucket>.>,
 $JS.ACK.<stream>.<consumer>.>, replies on the user's own _INBOX.<user>.>), so each is listed
@@ -31,17 +32,23 @@ from ops.cluster.subjects import (
     COMPONENTS_BUCKET,
     CONTROL_BUCKET,
     EXEC_STREAM,
+    GATEWAY_INCIDENTS,
+    INCIDENTS_STREAM,
     INTENTS_STREAM,
     LEASES_BUCKET,
+    PARAMS_BUCKET,
     consumer_name,
+    incident_ack_subject,
+    incident_subject,
     intent_filter,
     lease_key,
     oms_consumer,
+    params_key,
     partition_filter,
 )
 
 API = "$JS.API"
-STREAMS = (BARS_STREAM, INTENTS_STREAM, EXEC_STREAM)
+STREAMS = (BARS_STREAM, INTENTS_STREAM, EXEC_STREAM, INCIDENTS_STREAM)
 
 
 def kv_stream(bucket: str) -> str:
@@ -74,6 +81,7 @@ class Layout:
         owned: dict[str, set[tuple[str, str]]] = {
             oms_user(a): {(INTENTS_STREAM, oms_consumer(a))} for a in self.accounts
         }
+        owned[GATEWAY] = {(INCIDENTS_STREAM, GATEWAY_INCIDENTS)}
         for strategy in self.strategies:
             owned[worker_user(strategy)] = {
                 (BARS_STREAM, consumer_name(strategy, p)) for p in range(self.partitions)
@@ -107,11 +115,16 @@ def grant(layout: Layout, user: str) -> Grant:
     deny = _foreign_durables(layout, user)
     inbox = (f"{inbox_prefix(user)}.>",)
     if user == INGEST:
-        return Grant((*base, "md.bar.>", _heartbeat("ingest.>")), inbox, deny)
+        publish = (*base, "md.bar.>", _heartbeat("ingest.>"), _incidents_of("ingest.*", INGEST))
+        return Grant(publish, (*inbox, _incident_acks_of("ingest.*")), deny, responses=True)
     if user == GATEWAY:
         publish = [*base, f"$KV.{CONTROL_BUCKET}.>", _heartbeat("gateway.>"), "cmd.*"]
         for bucket in (CONTROL_BUCKET, COMPONENTS_BUCKET):
             publish += _kv_read(bucket)
+        publish += [
+            incident_ack_subject(">"),  # an Acknowledge clicked, to the process that owns it
+            *_durable(INCIDENTS_STREAM, GATEWAY_INCIDENTS, "incident.>"),
+        ]
         return Grant(tuple(publish), inbox, deny)
     for account in layout.accounts:
         if user == oms_user(account):
@@ -135,9 +148,18 @@ def _oms(layout: Layout, account: str, base: list[str], deny: tuple[str, ...]) -
         f"{API}.STREAM.MSG.GET.{leases}",  # the subject to read is in the request
         *_kv_read(CONTROL_BUCKET),
         *_durable(INTENTS_STREAM, oms_consumer(account), intent_filter(account)),
+        # takeover: the unacknowledged intents, by sequence (the subject is in the request)
+        f"{API}.STREAM.MSG.GET.{INTENTS_STREAM}",
         *_ephemeral(BARS_STREAM),  # marks
+        _incidents_of(f"oms.{account}", account),
+        f"$KV.{PARAMS_BUCKET}.{params_key(account)}",
+        *_params_read(account),
     ]
-    subscribe = (f"{inbox_prefix(oms_user(account))}.>", f"cmd.{account}")
+    subscribe = (
+        f"{inbox_prefix(oms_user(account))}.>",
+        f"cmd.{account}",
+        _incident_acks_of(f"oms.{account}"),
+    )
     return Grant(tuple(publish), subscribe, deny, responses=True)
 
 
@@ -154,6 +176,7 @@ def _worker(
         *_ephemeral(BARS_STREAM),
         *_ephemeral(INTENTS_STREAM),  # its own intents, read back at a restart
         *_ephemeral(EXEC_STREAM),  # its fills (the filters are in the request, not the subject)
+        *_params_read(account),
     ]
     for partition in range(layout.partitions):
         name = consumer_name(strategy, partition)
@@ -163,6 +186,30 @@ def _worker(
 
 def _heartbeat(key: str) -> str:
     return f"$KV.{COMPONENTS_BUCKET}.{key}"
+
+
+def _incidents_of(process: str, scope: str) -> str:
+    """Its own incidents: incident.{account or role}.{role}.{name}, process = role.name."""
+    role, name = process.split(".", 1)
+    return incident_subject(scope, role, name)
+
+
+def _incident_acks_of(process: str) -> str:
+    """The Acknowledge requests for its own incidents, which it answers."""
+    return incident_ack_subject(process)
+
+
+def _params_read(account: str) -> list[str]:
+    """The account's parameter overrides: create the bucket, get and watch its key (a watch is
+    an ordered consumer, its filter in the request)."""
+    stream = kv_stream(PARAMS_BUCKET)
+    return [
+        f"{API}.STREAM.CREATE.{stream}",
+        f"{API}.STREAM.INFO.{stream}",
+        f"{API}.DIRECT.GET.{stream}.$KV.{PARAMS_BUCKET}.{params_key(account)}",
+        f"{API}.STREAM.MSG.GET.{stream}",
+        *_ephemeral(stream),
+    ]
 
 
 def _kv_read(bucket: str) -> list[str]:

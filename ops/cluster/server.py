@@ -11,6 +11,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,12 +54,13 @@ class LocalNats:
         port: int = 0,
         start_within_sec: float = 20.0,
         layout: Layout | None = None,
+        passwords: Mapping[str, str] | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.port = port
         self._start_within = start_within_sec
         self._layout = layout
-        self.logins: dict[str, Login] = generate_logins(layout.users()) if layout else {}
+        self.logins: dict[str, Login] = generate_logins(layout.users(), passwords) if layout else {}
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
         self.log_tail: list[bytes] = []
