@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from ops.cluster.acks import await_acks, read_components, read_orders
 from ops.cluster.codec import encode_intent
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import request_kill
+from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import GATEWAY, INGEST, oms_user, worker_user
 from ops.cluster.permissions import API
 from ops.cluster.server import LocalNats

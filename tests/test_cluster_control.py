@@ -12,12 +12,8 @@ from nats.aio.client import Client
 
 from ops.cluster.acks import Component, ack_report, await_acks, read_components, silent_components
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import (
-    ControlPlane,
-    ControlView,
-    request_kill,
-    request_pause,
-)
+from ops.cluster.control import ControlPlane, ControlView
+from ops.cluster.control_requests import request_kill, request_pause
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import kill_key, pause_key
 from ops.config import load_settings

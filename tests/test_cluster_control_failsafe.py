@@ -15,7 +15,8 @@ from nats.js.kv import KeyValue
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import await_acks
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import ControlPlane, request_kill, request_pause
+from ops.cluster.control import ControlPlane
+from ops.cluster.control_requests import request_kill, request_pause
 from ops.cluster.credentials import oms_user, worker_user
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams

@@ -20,7 +20,8 @@ from bot.slack.gateway import SILENT, GatewaySurface
 from ops.cluster.acks import read_orders
 from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status, serve_commands
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import ControlPlane, ControlView, request_kill
+from ops.cluster.control import ControlPlane, ControlView
+from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import GATEWAY
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.server import LocalNats

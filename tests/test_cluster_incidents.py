@@ -17,7 +17,7 @@ from bot.slack.authz import Policy
 from bot.slack.gateway import GatewaySurface
 from ops.cluster.acks import read_components
 from ops.cluster.config import cluster_config
-from ops.cluster.control import request_kill
+from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import GATEWAY, INGEST, oms_user
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.incidents import IncidentPublisher, decode_event

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.config import cluster_config
-from ops.cluster.control import request_kill
+from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.config import load_settings

@@ -15,7 +15,8 @@ from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import read_components
 from ops.cluster.codec import decode_intent, encode_bar
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import ControlPlane, request_kill
+from ops.cluster.control import ControlPlane
+from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import oms_user
 from ops.cluster.replay import read_stream
 from ops.cluster.server import LocalNats

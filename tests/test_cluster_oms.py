@@ -20,7 +20,7 @@ from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import read_components
 from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import read_revisions, request_kill, request_pause, request_resume
+from ops.cluster.control_requests import read_revisions, request_kill, request_pause, request_resume
 from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (

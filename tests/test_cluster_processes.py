@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 
 from ops.cluster.acks import await_acks, read_components
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import request_kill
+from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import oms_user, worker_user
 from ops.cluster.server import LocalNats
 from ops.config import load_settings

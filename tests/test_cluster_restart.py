@@ -28,7 +28,7 @@ from bot.oms_cli import start_oms
 from ops.cluster.acks import await_acks, read_components
 from ops.cluster.codec import encode_bar, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
-from ops.cluster.control import request_kill
+from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import ADMIN, INGEST, oms_user, worker_user
 from ops.cluster.marks import NatsMarks
 from ops.cluster.permissions import password_variable
