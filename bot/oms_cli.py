@@ -199,9 +199,6 @@ async def start_oms(
         await nc.close()
         raise
     await incidents.start(service.spawn)
-    await control.start(obey)  # a kill or pause in force applies before the first intent
-    await oms.start()
-    await params.follow(control)
     core = CommandCore(
         service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
     )
@@ -209,7 +206,12 @@ async def start_oms(
     async def publish(by: str, apply_open: bool) -> int:
         return await publish_params(js, cfg, account, service.settings, by, apply_open)
 
+    # commands are answered before the first heartbeat: the gateway that sees this order
+    # manager can ask it at once (a `set` right after its start found no one answering)
     commands = await serve_commands(nc, account, core, publish)
+    await control.start(obey)  # a kill or pause in force applies before the first intent
+    await oms.start()
+    await params.follow(control)
     running = RunningOms(oms, service, venue, nc, control, commands, net, lock, params, incidents)
     log.info("order manager of %s running (%s)", account, service.venue_label)
     return running
