@@ -89,17 +89,9 @@ async def _serve(
     except (StartupError, ConfigError):
         await venue.stop()
         raise
-    service = TradingService(
-        settings=settings,
-        journal=journal,
-        broker=venue.broker,
-        feed=venue.feed,
-        clock=venue.clock,
-        starting_cash=venue.starting_cash,
-    )
+    service = venue.service(settings, journal)
     net = SafetyNet(service)  # the checks `tradebot oms` has too
     venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
-    venue.report_to(service.alert, service.resolve)
     four_eyes = bool(settings.get("slack.four_eyes"))
     core = CommandCore(service, Confirmations(time.time, four_eyes), time.time)
     stop = asyncio.Event()

@@ -130,7 +130,6 @@ async def start_oms(
     from ops.confirm import Confirmations
     from ops.journal_owner import journal_file
     from ops.safety_net import SafetyNet
-    from ops.service import TradingService
 
     settings = load_settings(config, env=env)  # the journal's overrides come with the journal
     nc = lease = venue = lock = None
@@ -164,15 +163,7 @@ async def start_oms(
         if nc is not None:
             await nc.close()
         raise
-    service = TradingService(
-        settings=settings,
-        journal=journal,
-        broker=venue.broker,
-        feed=venue.feed,
-        clock=venue.clock,
-        starting_cash=venue.starting_cash,
-    )
-    venue.report_to(service.alert, service.resolve)
+    service = venue.service(settings, journal)
     incidents = IncidentPublisher(nc, "oms", account, account, service.acknowledge)
     service.add_alert_sink(incidents)  # the gateway posts them in Slack
     service.kill_switch.outcome_listeners.append(incidents.kill_outcome)

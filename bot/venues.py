@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 
 from ops.config import Settings
 from ops.errors import StartupError
+from ops.journal import Journal
 from ops.journal_owner import JournalOwner
 from ops.messages import bar_symbols
 from ops.retry import read_at_start
+from ops.service import TradingService
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import session_open
 from strategy.types import Bar
@@ -63,6 +65,19 @@ class Venue:
     replay: bool = False  # bars from a file: the feed ends, and so does the run
     # the feed waits before each bar while the check given here is true (simulated time only)
     hold_feed_while: Callable[[Callable[[], bool]], None] = field(default=_cannot_wait)
+
+    def service(self, settings: Settings, journal: Journal) -> TradingService:
+        """The trading service on this venue, its incidents reported to that service."""
+        service = TradingService(
+            settings=settings,
+            journal=journal,
+            broker=self.broker,
+            feed=self.feed,
+            clock=self.clock,
+            starting_cash=self.starting_cash,
+        )
+        self.report_to(service.alert, service.resolve)
+        return service
 
 
 def _replay(path: str, label: str) -> list[Bar]:

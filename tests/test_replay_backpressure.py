@@ -50,14 +50,7 @@ def compose(folder: Path, data: Path, journal_type: type[Journal]) -> TradingSer
     venue = build_sim(settings, str(data), 0)
     journal = journal_type(folder / "journal.db")
     journal.start()
-    service = TradingService(
-        settings=settings,
-        journal=journal,
-        broker=venue.broker,
-        feed=venue.feed,
-        clock=venue.clock,
-        starting_cash=venue.starting_cash,
-    )
+    service = venue.service(settings, journal)
     watch_journal(service)
     venue.hold_feed_while(journal.behind)
     return service
