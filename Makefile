@@ -38,7 +38,7 @@ lint: $(STAMP)
 # installed in their own venv (bench/.peers-venv, git-ignored), beside tradebot
 PEERS_VENV := bench/.peers-venv
 $(PEERS_VENV)/.installed-stamp:
-	test -x $(PEERS_VENV)/bin/python || python3.12 -m venv $(PEERS_VENV)
+	test -x $(PEERS_VENV)/bin/python || python3 -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		backtrader backtesting vectorbt nautilus_trader
 	touch $@

@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sweep", action="store_true", help="vary each key parameter -20%%..+20%%")
     parser.add_argument(
+        "--grid",
+        nargs="+",
+        metavar="NAME=START:STOP:COUNT",
+        help="with --sweep: every combination of these values instead, "
+        "e.g. entry_z=1.5:2.5:5 exit_z=0.25:0.75:5 (or NAME=V1,V2,...)",
+    )
+    parser.add_argument(
         "--split", type=float, nargs="?", const=0.7, help="in-sample fraction (default 0.7)"
     )
     parser.add_argument("--out", default="data/backtests", help="folder for the JSON and PNG")

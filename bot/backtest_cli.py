@@ -19,9 +19,10 @@ from bot.backtest_args import DEFAULT_DAYS
 from bot.progress import ProgressBar
 from ops.backtest import history, reference, report
 from ops.backtest.collector import tune_for_passes
+from ops.backtest.grid import Grid, GridError, parse_grid
 from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
 from ops.backtest.parallel import Beside
-from ops.backtest.robustness import robust, split, sweep
+from ops.backtest.robustness import robust, split, sweep, sweep_grid
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
 from ops.config import ConfigError, Settings, load_settings
 from ops.errors import StartupError
@@ -204,6 +205,7 @@ async def _backtest(
         raise StartupError("--days sets the length of synthetic bars; not with --data/--alpaca")
     if args.split is not None and not 0.1 <= args.split <= 0.9:
         raise StartupError("--split: the in-sample fraction must be 0.1..0.9")
+    grid = _grid(args, settings)
     costs, slippage_said = await _costs(args.slippage, settings, journal)
     rows, source = await _bars(args, settings, env)
     if not rows:
@@ -250,7 +252,9 @@ async def _backtest(
     }
     if args.no_costs:
         result["no_costs"] = runs[1][2].as_dict()
-    if args.sweep:
+    if grid is not None:
+        result["sweep"] = await _sweep_grid(bars, setup, grid, journal, source)
+    elif args.sweep:
         points = await sweep(bars, setup, ProgressBar("sweep"))
         print("\nparameter sweep (+-20%):\n" + report.sweep_table(points))
         print(
@@ -293,6 +297,33 @@ async def _backtest(
         print(f"tradebot: not recorded as the reference: {refused}", file=sys.stderr)
         return 1
     return 0
+
+
+def _grid(args: argparse.Namespace, settings: Settings) -> Grid | None:
+    """The --grid, checked before anything runs or is recorded."""
+    if args.grid is None:
+        return None
+    if not args.sweep:
+        raise StartupError("--grid is the grid of a sweep: add --sweep")
+    try:
+        return parse_grid(args.grid, settings)
+    except GridError as exc:
+        raise StartupError(str(exc)) from None
+
+
+async def _sweep_grid(
+    bars: BarColumns, setup: Setup, grid: Grid, journal: Journal, source: str
+) -> list[dict[str, object]]:
+    """Run, print and journal the grid (a row per point, as printed); its part of the JSON."""
+    results = await sweep_grid(bars, setup, grid, ProgressBar("sweep"))
+    print(f"\nparameter grid ({len(results)} points):\n" + report.grid_table(grid, results))
+    names = [a.name for a in grid.axes]
+    for r in results:
+        values = dict(zip(names, r.point.values, strict=True))
+        reference.record(journal, "sweep", source, True, r.point.params, r.metrics, **values)
+    return [
+        {**dict(zip(names, r.point.values, strict=True)), **r.metrics.as_dict()} for r in results
+    ]
 
 
 async def _record(

@@ -6,6 +6,7 @@ bars where a decision can happen (|z| past the entry or the exit threshold)."""
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,7 @@ def features(
 ) -> dict[str, SymbolFeatures]:
     """Per configured symbol; computed once per bars and window (every run on the same bars
     with the same lookback shares them: the costed and frictionless passes, most of a sweep)."""
-    key = ("features", symbols, lookback, vol_window)
+    key = _key(symbols, lookback, vol_window)
     cached = columns.cache.get(key)
     if cached is None:
         codes = {name: i for i, name in enumerate(columns.names)}
@@ -64,6 +65,24 @@ def features(
             cached[symbol] = symbol_features(rows, columns.close[rows], lookback, vol_window)
         columns.cache[key] = cached
     return cached  # type: ignore[return-value]
+
+
+def _key(symbols: tuple[str, ...], lookback: int, vol_window: int) -> tuple[object, ...]:
+    return ("features", symbols, lookback, vol_window)
+
+
+Window = tuple[tuple[str, ...], int, int]  # (symbols, lookback, vol_window)
+Shared = dict[tuple[object, ...], dict[str, SymbolFeatures]]
+
+
+def share(columns: BarColumns, windows: Iterable[Window]) -> Shared:
+    """The statistics of each distinct window, computed once here for every process that runs
+    on these bars (a sweep's workers): `adopt` hands them to another copy of the columns."""
+    return {_key(*w): features(columns, *w) for w in set(windows)}
+
+
+def adopt(columns: BarColumns, shared: Shared) -> None:
+    columns.cache.update(shared)
 
 
 def candidates(found: SymbolFeatures, entry_z: float, exit_z: float) -> tuple[list[int], list[int]]:

@@ -1,13 +1,13 @@
 """Backtests in other processes: the frictionless pass beside the costed one (`Beside`), and
 many backtests on the same bars across every core (a sweep: one worker process per core, each
-given the bars once; the statistics are computed once per worker and lookback)."""
+given the bars and the statistics of every lookback once, computed once here)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from multiprocessing import get_context
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ops.backtest.collector import tune_for_passes
-from ops.backtest.metrics import Metrics
+from ops.backtest.features import Shared, adopt, share
+from ops.backtest.metrics import Metrics, compute
 from ops.backtest.run import Outcome, Progress, Setup, run
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
@@ -29,8 +30,9 @@ _bars: BarColumns | None = None  # a worker's copy, set once by _receive
 _SEND_BARS = "send the bars"  # Beside's process read none, or not the caller's
 
 
-def _receive(columns: BarColumns) -> None:
+def _receive(columns: BarColumns, statistics: Shared) -> None:
     global _bars
+    adopt(columns, statistics)
     _bars = columns
     tune_for_passes()
 
@@ -38,6 +40,12 @@ def _receive(columns: BarColumns) -> None:
 def _run_one(setup: Setup) -> Outcome:
     assert _bars is not None, "worker started without bars"
     return asyncio.run(run(_bars, setup))
+
+
+def _judge_one(setup: Setup) -> Metrics:
+    """The metrics alone: a sweep point sends back what its row shows, not its curve and fills."""
+    assert _bars is not None, "worker started without bars"
+    return compute(asyncio.run(run(_bars, setup)), _bars)
 
 
 def _bare(columns: BarColumns) -> BarColumns:
@@ -180,16 +188,37 @@ def _draw(conn: Connection, outcome: Outcome) -> None:
 async def run_many(
     bars: Sequence[Bar], setups: Sequence[Setup], progress: Progress | None = None
 ) -> list[Outcome]:
-    """Each setup's outcome, in order; `progress` hears (runs done, runs) as they finish.
-    Spawned workers (not forked: the caller has threads, e.g. the journal's writer) are
-    started once and reused for every setup."""
-    columns = _bare(BarColumns.of(bars))
+    """Each setup's outcome, in order; `progress` hears (runs done, runs) as they finish."""
+    return await _spread(_run_one, bars, setups, progress)  # type: ignore[arg-type]
+
+
+async def judge_many(
+    bars: Sequence[Bar], setups: Sequence[Setup], progress: Progress | None = None
+) -> list[Metrics]:
+    """Each setup's metrics, in order, as `compute(run(...))` gives them."""
+    return await _spread(_judge_one, bars, setups, progress)  # type: ignore[arg-type]
+
+
+async def _spread(
+    task: Callable[[Setup], object],
+    bars: Sequence[Bar],
+    setups: Sequence[Setup],
+    progress: Progress | None,
+) -> list[object]:
+    """`task` of each setup in spawned workers (not forked: the caller has threads, e.g. the
+    journal's writer), started once and reused for every setup. The statistics of each
+    distinct lookback are computed here once and sent with the bars."""
+    whole = BarColumns.of(bars)
+    statistics = share(whole, ((s.symbols, s.params.lookback, s.vol_window) for s in setups))
     workers = min(os.cpu_count() or 1, len(setups))
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_receive, initargs=(columns,)
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=_receive,
+        initargs=(_bare(whole), statistics),
     ) as pool:
-        futures = [loop.run_in_executor(pool, _run_one, setup) for setup in setups]
+        futures = [loop.run_in_executor(pool, task, setup) for setup in setups]
         if progress is not None:
             done = [0]
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ops.backtest.grid import Grid, GridResult
 from ops.backtest.metrics import Metrics
 from ops.backtest.robustness import FACTORS, Split, SweepPoint
 from ops.backtest.run import Outcome
@@ -94,6 +95,29 @@ def sweep_table(points: Sequence[SweepPoint]) -> str:
         lines.append(f"{param:<11}{cells}")
     lines.append("cells: total return / Sharpe; each parameter varied alone")
     return "\n".join(lines)
+
+
+def grid_table(grid: Grid, results: Sequence[GridResult]) -> str:
+    """Two parameters: a matrix (rows: the first, columns: the second); otherwise a row per
+    point. Cells: total return / Sharpe / round trips."""
+
+    def cell(m: Metrics) -> str:
+        return f"{_pct(m.total_return)} / {_num(m.sharpe, '.1f')} / {m.trades:,}"
+
+    note = "cells: total return / Sharpe / round trips; other parameters as configured"
+    if len(grid.axes) != 2:
+        rows = [(grid.label(r.point), cell(r.metrics)) for r in results]
+        width = max(len(label) for label, _ in rows) + 2
+        return "\n".join([*(label.ljust(width) + c for label, c in rows), note])
+    first, second = grid.axes
+    cells = [cell(r.metrics) for r in results]
+    width = max(len(c) for c in cells) + 2
+    head = f"{first.name} \\ {second.name}"
+    lines = [head.ljust(len(head) + 2) + "".join(f"{v:>{width}g}" for v in second.values)]
+    for i, value in enumerate(first.values):
+        row = cells[i * len(second.values) : (i + 1) * len(second.values)]
+        lines.append(f"{value:<{len(head) + 2}g}" + "".join(c.rjust(width) for c in row))
+    return "\n".join([*lines, note])
 
 
 def split_table(result: Split) -> str:

@@ -1,13 +1,14 @@
 """Is the result an accident of its parameters or of its period? A +-20% sweep of each key
-parameter, and an in-sample / out-of-sample split."""
+parameter (or an explicit grid, grid.py), and an in-sample / out-of-sample split."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from ops.backtest.grid import Grid, GridResult
 from ops.backtest.metrics import Metrics, compute
-from ops.backtest.parallel import run_many
+from ops.backtest.parallel import judge_many
 from ops.backtest.run import Progress, Setup, run
 from strategy.types import Bar
 
@@ -44,17 +45,26 @@ async def sweep(
         if progress is not None:
             progress(done * len(bars), runs * len(bars))
 
-    base, *others = await run_many(bars, [setup, *varied], ticks)  # every core
+    base, *others = await judge_many(bars, [setup, *varied], ticks)  # every core
     found = iter(others)
     return [
-        SweepPoint(
-            param,
-            factor,
-            value,
-            compute(base if factor == 1.0 else next(found), bars),
-        )
+        SweepPoint(param, factor, value, base if factor == 1.0 else next(found))
         for param, factor, _, value in grid
     ]
+
+
+async def sweep_grid(
+    bars: Sequence[Bar], setup: Setup, grid: Grid, progress: Progress | None = None
+) -> list[GridResult]:
+    """Every point of the grid, the other parameters at the setup's, spread over every core."""
+
+    def ticks(done: int, runs: int) -> None:
+        if progress is not None:
+            progress(done * len(bars), runs * len(bars))
+
+    setups = [replace(setup, params=point.params) for point in grid.points]
+    found = await judge_many(bars, setups, ticks)
+    return [GridResult(p, m) for p, m in zip(grid.points, found, strict=True)]
 
 
 def robust(points: list[SweepPoint]) -> bool:
