@@ -81,6 +81,26 @@ async def test_the_fast_replay_makes_the_same_orders_fills_and_equity(seed: int)
     assert abs(fast.curve.equity - slow.curve.equity).max() < 0.005
 
 
+GRID = [(entry, exit_) for entry in (1.5, 2.0, 2.5) for exit_ in (0.25, 0.5, 0.75)]
+
+
+@pytest.mark.parametrize(("entry_z", "exit_z"), GRID)
+async def test_every_point_of_a_sweep_grid_skips_only_bars_that_cannot_act(
+    entry_z: float, exit_z: float
+) -> None:
+    """Across the sweep grid (entry_z x exit_z), the replay that skips bars makes the orders,
+    fills, refusals and equity curve of the one that shows the engine every bar."""
+    bars = _sessions(13, days=3)
+    setup = _setup(13).with_params(entry_z=entry_z, exit_z=exit_z)
+    slow, fast, slow_rows, fast_rows = await _both(bars, setup)
+    assert len(slow_rows.of("fills")) > 10  # the comparison means something
+    for table in ("orders", "fills", "refusals", "day_start"):
+        assert fast_rows.of(table) == slow_rows.of(table), table
+    assert (fast.bars, fast.orders, fast.refusals) == (slow.bars, slow.orders, slow.refusals)
+    assert fast.curve.ts.tolist() == slow.curve.ts.tolist()
+    assert abs(fast.curve.equity - slow.curve.equity).max() < 0.005
+
+
 async def test_a_frictionless_pass_on_the_same_bars_matches_too() -> None:
     """The second pass reuses the statistics computed for the first and still matches."""
     bars = BarColumns.of(_sessions(5, days=2))
