@@ -35,12 +35,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # the same strategy and bars in backtrader, backtesting.py, vectorbt and nautilus_trader,
-# installed in their own venv (bench/.peers-venv, git-ignored), beside tradebot
+# installed in their own venv (bench/.peers-venv, git-ignored; the python3 on the PATH), beside
+# tradebot. vectorbt 1.0 breaks on plotly 6 (its theme names scattermapbox, which plotly 6
+# removed)
 PEERS_VENV := bench/.peers-venv
 $(PEERS_VENV)/.installed-stamp:
 	test -x $(PEERS_VENV)/bin/python || python3 -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		backtrader backtesting vectorbt nautilus_trader
+		backtrader backtesting vectorbt nautilus_trader 'plotly<6'
 	touch $@
 
 bench-peers: $(STAMP) $(PEERS_VENV)/.installed-stamp

@@ -13,6 +13,8 @@ import pandas as pd
 
 LOOKBACK, VOL_WINDOW = 20, 10
 ENTRY_Z, EXIT_Z, OFFSET = 2.0, 0.5, 0.001
+GRID_ENTRY_Z = (1.5, 1.75, 2.0, 2.25, 2.5)  # `--grid entry_z=1.5:2.5:5 exit_z=0.25:0.75:5`
+GRID_EXIT_Z = (0.25, 0.375, 0.5, 0.625, 0.75)
 RISK_PCT, MAX_QTY, CASH = 0.01, 100, 100_000.0
 ANNUALIZATION = math.sqrt(252 * 390)
 OHLCV = ("open", "high", "low", "close", "volume")

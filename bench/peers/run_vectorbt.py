@@ -1,4 +1,4 @@
-"""vectorbt 1.2: signals for all bars at once, one portfolio sharing cash across symbols."""
+"""vectorbt 1.0: signals for all bars at once, one portfolio sharing cash across symbols."""
 
 from __future__ import annotations
 
@@ -15,26 +15,38 @@ DEVIATION = (
 )
 
 
-def main(path: str) -> None:
-    data = frames(path)
+def signals(
+    data: dict[str, pd.DataFrame], entry_z: float, exit_z: float
+) -> dict[str, pd.DataFrame]:
+    """The inputs of from_signals, symbols as columns."""
 
     def wide(column: str) -> pd.DataFrame:
         return pd.DataFrame({s: df[column] for s, df in data.items()})
 
     close, open_, z, vol = wide("close"), wide("open"), wide("z"), wide("vol")
     prev_close, prev_z, prev_vol = close.shift(), z.shift(), vol.shift()
-    long_in = (prev_z < -ENTRY_Z) & (open_ <= prev_close * (1 - OFFSET))
-    short_in = (prev_z > ENTRY_Z) & (open_ >= prev_close * (1 + OFFSET))
-    out = prev_z.abs() < EXIT_Z
     qty = np.floor(CASH * RISK_PCT / (2 * prev_vol + 1e-6) / prev_close).clip(1, MAX_QTY)
+    return {
+        "close": close,
+        "open": open_,
+        "long_in": (prev_z < -entry_z) & (open_ <= prev_close * (1 - OFFSET)),
+        "short_in": (prev_z > entry_z) & (open_ >= prev_close * (1 + OFFSET)),
+        "out": prev_z.abs() < exit_z,
+        "qty": qty.fillna(0.0),
+    }
+
+
+def main(path: str) -> None:
+    found = signals(frames(path), ENTRY_Z, EXIT_Z)
+    close = found["close"]
     portfolio = vbt.Portfolio.from_signals(
         close,
-        entries=long_in,
-        exits=out,
-        short_entries=short_in,
-        short_exits=out,
-        price=open_,
-        size=qty.fillna(0.0),
+        entries=found["long_in"],
+        exits=found["out"],
+        short_entries=found["short_in"],
+        short_exits=found["out"],
+        price=found["open"],
+        size=found["qty"],
         size_type="amount",
         init_cash=CASH,
         cash_sharing=True,
