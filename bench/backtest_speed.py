@@ -1,91 +1,87 @@
-"""Figure 11: a backtest as a user runs it, whole process: `tradebot backtest --data FILE
---no-costs` over 5 symbols x 100,000 minute bars (imports, loading, the costed and the
-frictionless pass, the report and the PNG). One warm-up run, then timed runs.
+"""Figure 11: `tradebot backtest` as a user runs it, whole processes, against the peer
+frameworks on the same bars (the shipped config's 5 symbols x 100,000 minute bars):
 
-Beside it, interleaved, the same command with an entry threshold no bar reaches: no order,
-fill or decision, everything else the same. Its time is what the command costs before any
-event logic, so its rate is the most any speed-up of the replay could reach."""
+- one backtest (`--no-costs`: the costed and the frictionless pass, the report and the PNG)
+  against the fastest of backtesting.py and vectorbt (the two fastest peers of
+  `make bench-peers`) running the strategy once: target >= 2x the fastest;
+- the 5 x 5 sweep (`--sweep --grid entry_z=1.5:2.5:5 exit_z=0.25:0.75:5`: a costed base run,
+  then 25 runs of the live engine across the cores) against vectorbt's vectorized grid of the
+  same 25 points: target at most half its wall time.
+
+Warm-ups on a slice first (page cache, .pyc files, numba's cache), then interleaved rounds, so
+that a slow moment of the shared machine hits every contender; medians."""
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable
 
-from bench.backtest_bars import bars_file, config_file
+from bench.backtest_bars import bars_file
 from bench.common import Figure
+from bench.peer_runs import SWEEP_ARGS, ours, peer, peers_installed, warm_up_ours, warm_up_peer
 
 RUNS = 3
-TARGET = 300_000.0
-BASELINE = 46_000.0  # the same command before the fast replay (issue 14), this machine
-# |z| of the newest return against a 20-close window stays below (20-1)/sqrt(20) = 4.25
-NO_ENTRY = {"entry_z_threshold": 10.0}
+BACKTEST_TARGET = 2.0  # x the fastest peer's bars/s
+SWEEP_TARGET = 0.5  # x vectorbt's wall time
+SINGLE_PEERS = {"backtesting.py": "run_backtesting.py", "vectorbt": "run_vectorbt.py"}
+SWEEP_PEER = "run_vectorbt_sweep.py"
 
 
-def backtest_seconds(
-    data: Path, folder: Path, strategy: Mapping[str, object] | None = None
-) -> float:
-    """Wall time of one `tradebot backtest` process; its report lands in folder/out."""
-    command = [
-        str(Path(sys.executable).with_name("tradebot")),
-        "backtest",
-        "--config",
-        str(config_file(folder, strategy)),
-        "--data",
-        str(data),
-        "--no-costs",
-        "--out",
-        str(folder / "out"),
-    ]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
-
-
-def orders(folder: Path) -> int:
-    """Orders of the costed pass in the newest report under folder/out."""
-    newest = max(Path(folder, "out").glob("*/report.json"))
-    return int(json.loads(newest.read_text())["with_costs"]["orders"])
-
-
-def medians(data: Path, runs: int = RUNS) -> tuple[float, float]:
-    """(seconds of the command, seconds of the command with no entry), medians of
-    interleaved runs after a warm-up of each."""
-    with tempfile.TemporaryDirectory() as trading, tempfile.TemporaryDirectory() as idle:
-        folders = (Path(trading), Path(idle))
-        seconds: tuple[list[float], list[float]] = ([], [])
-        for run in range(runs + 1):  # the first: warm-up (page cache, .pyc files)
-            for folder, strategy, times in zip(folders, (None, NO_ENTRY), seconds, strict=True):
-                took = backtest_seconds(data, folder, strategy)
-                if run > 0:
-                    times.append(took)
-        if orders(folders[1]) != 0 or orders(folders[0]) == 0:
-            raise RuntimeError("the no-entry run traded, or the real one did not")
-    return statistics.median(seconds[0]), statistics.median(seconds[1])
-
-
-def measure() -> Figure:
+def measure() -> list[Figure]:
     data = bars_file()
     rows = sum(1 for _ in data.open()) - 1
-    print(f"  [11] tradebot backtest --data {data.name} --no-costs, median of {RUNS}")
-    real, idle = medians(data)
-    rate, ceiling = rows / real, rows / idle
-    print(
-        f"  [11] the same command with no entry (entry_z_threshold {NO_ENTRY['entry_z_threshold']}"
-        f"): {idle:.2f} s, {ceiling:,.0f} bars/s; the command: {real:.2f} s, of which the "
-        f"event logic {real - idle:.2f} s ({(real - idle) / real:.0%})"
-    )
-    return Figure(
-        11,
-        "backtest, whole process",
-        f"{rate:,.0f} bars/s (no entry: {ceiling:,.0f})",
-        f"{BASELINE:,.0f} bars/s (before, issue 14)",
-        f"{rate / BASELINE:.1f}x",
-        f">= {TARGET:,.0f} bars/s",
-        rate >= TARGET,
-    )
+    if not peers_installed():
+        print("  [11] bench/.peers-venv is missing: `make bench-peers` installs the peers")
+        seconds, _ = ours(data)
+        return [
+            Figure(
+                11,
+                "backtest vs peers",
+                f"{rows / seconds:,.0f} bars/s",
+                "not run",
+                "-",
+                f">= {BACKTEST_TARGET:.0f}x the fastest peer",
+                None,
+            ),
+        ]
+    contenders: dict[str, Callable[[], float]] = {
+        "tradebot": lambda: ours(data)[0],
+        **{name: (lambda s=script: peer(s, data)[0]) for name, script in SINGLE_PEERS.items()},
+        "tradebot sweep": lambda: ours(data, SWEEP_ARGS)[0],
+        "vectorbt sweep": lambda: peer(SWEEP_PEER, data)[0],
+    }
+    print(f"  [11] {rows:,} bars, whole processes, median of {RUNS} interleaved rounds")
+    warm_up_ours(data)
+    warm_up_ours(data, SWEEP_ARGS)
+    for script in (*SINGLE_PEERS.values(), SWEEP_PEER):
+        warm_up_peer(script, data)
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(RUNS):
+        for name, run in contenders.items():
+            samples[name].append(run())
+    seconds = {name: statistics.median(values) for name, values in samples.items()}
+    for name, value in seconds.items():
+        print(f"       {name}: {value:.2f} s ({', '.join(f'{v:.2f}' for v in samples[name])})")
+    fastest = min(SINGLE_PEERS, key=lambda name: seconds[name])
+    speed = seconds[fastest] / seconds["tradebot"]
+    sweep = seconds["tradebot sweep"] / seconds["vectorbt sweep"]
+    return [
+        Figure(
+            11,
+            "one backtest (--no-costs) vs the fastest peer",
+            f"{rows / seconds['tradebot']:,.0f} bars/s",
+            f"{rows / seconds[fastest]:,.0f} bars/s ({fastest}, one pass)",
+            f"{speed:.2f}x",
+            f">= {BACKTEST_TARGET:.0f}x",
+            speed >= BACKTEST_TARGET,
+        ),
+        Figure(
+            11,
+            "5 x 5 sweep (entry_z x exit_z) vs vectorbt's grid",
+            f"{seconds['tradebot sweep']:.1f} s",
+            f"{seconds['vectorbt sweep']:.1f} s (vectorbt, vectorized)",
+            f"{sweep:.2f}x its time",
+            f"<= {SWEEP_TARGET}x its time",
+            sweep <= SWEEP_TARGET,
+        ),
+    ]

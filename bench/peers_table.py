@@ -1,66 +1,36 @@
 """`make bench-peers`: the same strategy on the same bars in tradebot and in backtrader,
 backtesting.py, vectorbt and nautilus_trader (installed in bench/.peers-venv, not the project's
-venv), each as a whole process; bars/s, round trips and final equity side by side.
+venv), each as a whole process; bars/s, round trips and final equity side by side, then the
+5 x 5 sweep (entry_z x exit_z) in tradebot and in vectorbt's vectorized grid.
 
 Every run is a fresh process timed from start to exit (imports and loading included). Each
 framework first runs once on a 20,000-row slice (page cache, .pyc files, numba's cache)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import tempfile
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from bench.backtest_bars import bars_file
-from bench.backtest_speed import backtest_seconds
 from bench.common import machine
+from bench.peer_runs import (
+    GRID,
+    SWEEP_ARGS,
+    ours,
+    peer,
+    peers_installed,
+    warm_up_ours,
+    warm_up_peer,
+)
 
-PEERS_PYTHON = Path(__file__).resolve().parent / ".peers-venv" / "bin" / "python"
-SCRIPTS = Path(__file__).resolve().parent / "peers"
 PEERS = {
     "backtrader": "run_backtrader.py",
     "backtesting.py": "run_backtesting.py",
     "vectorbt": "run_vectorbt.py",
     "nautilus_trader": "run_nautilus.py",
 }
-WARM_UP_ROWS = 20_000
-
-
-def slice_of(data: Path, rows: int) -> Path:
-    path = data.with_name(f"{data.stem}-head{rows}.csv")
-    if not path.is_file():
-        with data.open() as source, path.open("w") as target:
-            for _, line in zip(range(rows + 1), source, strict=False):
-                target.write(line)
-    return path
-
-
-def ours(data: Path) -> tuple[float, int, float]:
-    """(seconds, round trips, final equity) of `tradebot backtest --no-costs`, frictionless."""
-    with tempfile.TemporaryDirectory() as warm_up:
-        backtest_seconds(slice_of(data, WARM_UP_ROWS), Path(warm_up))
-    with tempfile.TemporaryDirectory() as folder:
-        seconds = backtest_seconds(data, Path(folder))
-        found = json.loads(next(Path(folder, "out").glob("*/report.json")).read_text())
-    free = found["no_costs"]
-    return seconds, int(free["trades"]), float(free["final_equity"])
-
-
-def peer(script: str, data: Path) -> tuple[float, int, float, str]:
-    """(seconds, round trips, final equity, deviation); raises with the peer's own error."""
-    command = [str(PEERS_PYTHON), str(SCRIPTS / script)]
-    subprocess.run([*command, str(slice_of(data, WARM_UP_ROWS))], check=True, capture_output=True)
-    started = time.perf_counter()
-    done = subprocess.run([*command, str(data)], capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1])
-    found = json.loads(done.stdout.strip().splitlines()[-1])
-    return seconds, int(found["trades"]), float(found["final_equity"]), found["deviation"]
+SWEEP_PEER = "run_vectorbt_sweep.py"
 
 
 def main() -> int:
@@ -70,25 +40,63 @@ def main() -> int:
     print(f"{rows:,} bars ({data.name}), no costs, whole process, one run after a warm-up\n")
     print("| framework | bars/s | round trips | final equity | deviation from tradebot |")
     print("|---|---|---|---|---|")
-    seconds, trips, equity = ours(data)
+    warm_up_ours(data)
+    seconds, found = ours(data)
+    free = found["no_costs"]
+    assert isinstance(free, dict)
     print(
-        f"| tradebot | {rows / seconds:,.0f} | {trips:,} | ${equity:,.2f} | "
-        "- (the live engine, gate, book and simulated broker) |",
+        f"| tradebot | {rows / seconds:,.0f} | {free['trades']:,} | ${free['final_equity']:,.2f} | "
+        "- (the live engine, gate, book and simulated broker; two passes: with and without "
+        "costs) |",
         flush=True,
     )
+    rates = {}
     for name, script in PEERS.items():
-        if not PEERS_PYTHON.is_file():
+        if not peers_installed():
             print(f"| {name} | not run | | | bench/.peers-venv is missing (make bench-peers) |")
             continue
         try:
-            seconds, trips, equity, deviation = peer(script, data)
+            warm_up_peer(script, data)
+            took, result = peer(script, data)
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             print(f"| {name} | failed | | | {exc} |", flush=True)
             continue
+        rates[name] = rows / took
         print(
-            f"| {name} | {rows / seconds:,.0f} | {trips:,} | ${equity:,.2f} | {deviation} |",
+            f"| {name} | {rows / took:,.0f} | {result['trades']:,} | "
+            f"${result['final_equity']:,.2f} | {result['deviation']} |",
             flush=True,
         )
+    if rates:
+        fastest = max(rates, key=rates.__getitem__)
+        print(
+            f"\ntradebot: {rows / seconds / rates[fastest]:.2f}x the fastest peer ({fastest}); "
+            "target >= 2x"
+        )
+    print(f"\n5 x 5 sweep ({' '.join(GRID)}), same bars, whole process, after a warm-up\n")
+    print("| framework | seconds | points | deviation |")
+    print("|---|---|---|---|")
+    warm_up_ours(data, SWEEP_ARGS)
+    sweep_seconds, found = ours(data, SWEEP_ARGS)
+    points = found["sweep"]
+    assert isinstance(points, list)
+    print(
+        f"| tradebot | {sweep_seconds:.1f} | {len(points)} | - (a costed base run, then each "
+        "point a run of the live engine, across the cores) |",
+        flush=True,
+    )
+    if not peers_installed():
+        return 0
+    try:
+        warm_up_peer(SWEEP_PEER, data)
+        took, result = peer(SWEEP_PEER, data)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"| vectorbt | failed | | {exc} |")
+        return 0
+    grid = result["points"]
+    assert isinstance(grid, list)
+    print(f"| vectorbt | {took:.1f} | {len(grid)} | vectorized, as its single run |")
+    print(f"\ntradebot's sweep: {sweep_seconds / took:.2f}x vectorbt's time; target <= 0.5x")
     return 0
 
 
