@@ -19,7 +19,7 @@ from bot.backtest_args import DEFAULT_DAYS
 from bot.progress import ProgressBar
 from ops.backtest import history, reference, report
 from ops.backtest.collector import tune_for_passes
-from ops.backtest.grid import Grid, GridError, parse_grid
+from ops.backtest.grid import Grid, GridError, GridResult, parse_grid
 from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
 from ops.backtest.parallel import Beside
 from ops.backtest.robustness import robust, split, sweep, sweep_grid
@@ -226,6 +226,10 @@ async def _backtest(
         )
     if beside is not None:  # the frictionless pass runs on another core meanwhile
         beside.submit(bars, replace(setup, costs=NO_COSTS))
+    gridded = None  # the grid's points start on every core now, beside the run here
+    if grid is not None:
+        gridded = asyncio.create_task(sweep_grid(bars, setup, grid, ProgressBar("sweep")))
+        await asyncio.sleep(0)  # its workers start before the (synchronous) run below
     outcome = await run(bars, setup, ProgressBar("with costs"))
     metrics = compute(outcome, bars)
     runs: list[tuple[str, Outcome, Metrics]] = [("with costs", outcome, metrics)]
@@ -252,8 +256,8 @@ async def _backtest(
     }
     if args.no_costs:
         result["no_costs"] = runs[1][2].as_dict()
-    if grid is not None:
-        result["sweep"] = await _sweep_grid(bars, setup, grid, journal, source)
+    if grid is not None and gridded is not None:
+        result["sweep"] = _report_grid(grid, await gridded, journal, source)
     elif args.sweep:
         points = await sweep(bars, setup, ProgressBar("sweep"))
         print("\nparameter sweep (+-20%):\n" + report.sweep_table(points))
@@ -311,11 +315,10 @@ def _grid(args: argparse.Namespace, settings: Settings) -> Grid | None:
         raise StartupError(str(exc)) from None
 
 
-async def _sweep_grid(
-    bars: BarColumns, setup: Setup, grid: Grid, journal: Journal, source: str
+def _report_grid(
+    grid: Grid, results: Sequence[GridResult], journal: Journal, source: str
 ) -> list[dict[str, object]]:
-    """Run, print and journal the grid (a row per point, as printed); its part of the JSON."""
-    results = await sweep_grid(bars, setup, grid, ProgressBar("sweep"))
+    """Print and journal the grid (a row per point, as printed); its part of the JSON."""
     print(f"\nparameter grid ({len(results)} points):\n" + report.grid_table(grid, results))
     names = [a.name for a in grid.axes]
     for r in results:
