@@ -5,11 +5,13 @@ python of bench/.peers-venv, which `make bench-peers` installs)."""
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.backtest_bars import config_file
@@ -22,6 +24,22 @@ GRID = ("entry_z=1.5:2.5:5", "exit_z=0.25:0.75:5")
 SWEEP_ARGS = ("--sweep", "--grid", *GRID)
 
 
+@dataclass(frozen=True, slots=True)
+class Took:
+    wall: float  # seconds from start to exit
+    cpu: float  # user + system seconds of the process and the children it waited for
+
+
+def _timed(command: Sequence[str]) -> tuple[Took, subprocess.CompletedProcess[str]]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Took(wall, cpu), done
+
+
 def slice_of(data: Path, rows: int) -> Path:
     """The first `rows` bars of the file, for warm-ups (page cache, .pyc files, numba)."""
     path = data.with_name(f"{data.stem}-head{rows}.csv")
@@ -32,13 +50,13 @@ def slice_of(data: Path, rows: int) -> Path:
     return path
 
 
-def backtest_seconds(
+def backtest_took(
     data: Path,
     folder: Path,
     strategy: Mapping[str, object] | None = None,
     args: Sequence[str] = ("--no-costs",),
-) -> float:
-    """Wall time of one `tradebot backtest` process; its report lands in folder/out."""
+) -> Took:
+    """One `tradebot backtest` process; its report lands in folder/out."""
     command = [
         str(Path(sys.executable).with_name("tradebot")),
         "backtest",
@@ -50,9 +68,10 @@ def backtest_seconds(
         "--out",
         str(folder / "out"),
     ]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
+    took, done = _timed(command)
+    if done.returncode != 0:
+        raise RuntimeError(f"tradebot backtest failed: {done.stderr.strip()}")
+    return took
 
 
 def newest_report(folder: Path) -> dict[str, object]:
@@ -60,16 +79,16 @@ def newest_report(folder: Path) -> dict[str, object]:
     return json.loads(newest.read_text())  # type: ignore[no-any-return]
 
 
-def ours(data: Path, args: Sequence[str] = ("--no-costs",)) -> tuple[float, dict[str, object]]:
-    """(seconds, report.json) of `tradebot backtest ARGS` in a scratch folder."""
+def ours(data: Path, args: Sequence[str] = ("--no-costs",)) -> tuple[Took, dict[str, object]]:
+    """`tradebot backtest ARGS` in a scratch folder, and its report.json."""
     with tempfile.TemporaryDirectory() as folder:
-        seconds = backtest_seconds(data, Path(folder), args=args)
-        return seconds, newest_report(Path(folder))
+        took = backtest_took(data, Path(folder), args=args)
+        return took, newest_report(Path(folder))
 
 
 def warm_up_ours(data: Path, args: Sequence[str] = ("--no-costs",)) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        backtest_seconds(slice_of(data, WARM_UP_ROWS), Path(folder), args=args)
+        backtest_took(slice_of(data, WARM_UP_ROWS), Path(folder), args=args)
 
 
 def peers_installed() -> bool:
@@ -81,12 +100,9 @@ def warm_up_peer(script: str, data: Path) -> None:
     subprocess.run(command, check=True, capture_output=True)
 
 
-def peer(script: str, data: Path) -> tuple[float, dict[str, object]]:
-    """(seconds, the JSON the script printed last); raises with the peer's own error."""
-    command = [str(PEERS_PYTHON), str(SCRIPTS / script), str(data)]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
+def peer(script: str, data: Path) -> tuple[Took, dict[str, object]]:
+    """The peer script's run and the JSON it printed last; raises with the peer's own error."""
+    took, done = _timed([str(PEERS_PYTHON), str(SCRIPTS / script), str(data)])
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip().splitlines()[-1])
-    return seconds, json.loads(done.stdout.strip().splitlines()[-1])
+    return took, json.loads(done.stdout.strip().splitlines()[-1])

@@ -41,7 +41,8 @@ def main() -> int:
     print("| framework | bars/s | round trips | final equity | deviation from tradebot |")
     print("|---|---|---|---|---|")
     warm_up_ours(data)
-    seconds, found = ours(data)
+    took, found = ours(data)
+    seconds = took.wall
     free = found["no_costs"]
     assert isinstance(free, dict)
     print(
@@ -57,13 +58,13 @@ def main() -> int:
             continue
         try:
             warm_up_peer(script, data)
-            took, result = peer(script, data)
+            ran, result = peer(script, data)
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             print(f"| {name} | failed | | | {exc} |", flush=True)
             continue
-        rates[name] = rows / took
+        rates[name] = rows / ran.wall
         print(
-            f"| {name} | {rows / took:,.0f} | {result['trades']:,} | "
+            f"| {name} | {rows / ran.wall:,.0f} | {result['trades']:,} | "
             f"${result['final_equity']:,.2f} | {result['deviation']} |",
             flush=True,
         )
@@ -74,29 +75,32 @@ def main() -> int:
             "target >= 2x"
         )
     print(f"\n5 x 5 sweep ({' '.join(GRID)}), same bars, whole process, after a warm-up\n")
-    print("| framework | seconds | points | deviation |")
-    print("|---|---|---|---|")
+    print("| framework | wall s | CPU s | points | deviation |")
+    print("|---|---|---|---|---|")
     warm_up_ours(data, SWEEP_ARGS)
-    sweep_seconds, found = ours(data, SWEEP_ARGS)
+    swept, found = ours(data, SWEEP_ARGS)
     points = found["sweep"]
     assert isinstance(points, list)
     print(
-        f"| tradebot | {sweep_seconds:.1f} | {len(points)} | - (a costed base run, then each "
-        "point a run of the live engine, across the cores) |",
+        f"| tradebot | {swept.wall:.1f} | {swept.cpu:.1f} | {len(points)} | - (a costed base "
+        "run, and each point a run of the live engine, across the cores) |",
         flush=True,
     )
     if not peers_installed():
         return 0
     try:
         warm_up_peer(SWEEP_PEER, data)
-        took, result = peer(SWEEP_PEER, data)
+        ran, result = peer(SWEEP_PEER, data)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"| vectorbt | failed | | {exc} |")
+        print(f"| vectorbt | failed | | | {exc} |")
         return 0
     grid = result["points"]
     assert isinstance(grid, list)
-    print(f"| vectorbt | {took:.1f} | {len(grid)} | vectorized, as its single run |")
-    print(f"\ntradebot's sweep: {sweep_seconds / took:.2f}x vectorbt's time; target <= 0.5x")
+    print(
+        f"| vectorbt | {ran.wall:.1f} | {ran.cpu:.1f} | {len(grid)} | vectorized, as its "
+        "single run |"
+    )
+    print(f"\ntradebot's sweep: {swept.wall / ran.wall:.2f}x vectorbt's time; target <= 0.5x")
     return 0
 
 
