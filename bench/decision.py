@@ -80,10 +80,14 @@ def measure() -> Figure:
         vol_window=settings.integer("strategy.vol_window"),
     )
 
-    def one_pass() -> None:
+    orders = [0]
+
+    def one_pass(quiet: bool = False) -> None:
         c = columns  # the arrays without their caches: the statistics are part of a pass
         fresh = BarColumns(c.names, c.code, c.ts, c.open, c.high, c.low, c.close, c.volume)
-        asyncio.run(run(fresh, setup))
+        orders[0] = asyncio.run(
+            run(fresh, setup.with_params(entry_z=10.0) if quiet else setup)
+        ).orders
 
     def loop() -> None:
         bare_loop(columns, params.lookback, params.entry_z)
@@ -91,12 +95,19 @@ def measure() -> Figure:
     print(f"  [1] one pass vs a bare z-score loop, {len(columns):,} bars, median of {RUNS}")
     found = interleaved(
         {
-            "pass": lambda: cpu_seconds(one_pass),
+            "quiet": lambda: cpu_seconds(lambda: one_pass(quiet=True)),
             "loop": lambda: cpu_seconds(loop),
+            "pass": lambda: cpu_seconds(one_pass),  # last: `orders` holds its count
         },
         RUNS,
     )
     ratio = found["pass"] / found["loop"]
+    per_order = (found["pass"] - found["quiet"]) / orders[0] * 1e6
+    print(
+        f"      the same pass with no entry (entry_z 10, no order): {found['quiet']:.2f} s, "
+        f"{found['quiet'] / found['loop']:.1f}x the loop; the rest is {orders[0]:,} orders "
+        f"at {per_order:.0f} us each (decision, gate, book, simulated broker, fills)"
+    )
     return Figure(
         1,
         "one engine pass (CPU)",
