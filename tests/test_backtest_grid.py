@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.backtest.features import adopt, features, share
 from ops.backtest.grid import GridError, parse_grid
 from ops.backtest.metrics import compute
 from ops.backtest.robustness import sweep_grid
@@ -162,3 +163,17 @@ def test_a_bad_grid_on_the_command_line_runs_and_records_nothing(tmp_path: Path)
         assert done.returncode == 2
         assert says in done.stderr and "Traceback" not in done.stderr
         assert not (tmp_path / "r").exists() and journal_kinds(tmp_path) == []
+
+
+def test_the_statistics_of_each_lookback_are_computed_once_for_every_worker() -> None:
+    """`share` computes one set per distinct lookback; a worker's copy of the bars that adopts
+    them finds them instead of computing its own."""
+    bars = BarColumns.of(_sessions(3, days=1))
+    windows = [(SYMBOLS, lookback, 10) for lookback in (20, 15, 20, 20, 15)]
+    shared = share(bars, windows)
+    assert len(shared) == 2
+    c = bars
+    worker_copy = BarColumns(c.names, c.code, c.ts, c.open, c.high, c.low, c.close, c.volume)
+    adopt(worker_copy, shared)
+    for lookback in (15, 20):
+        assert features(worker_copy, SYMBOLS, lookback, 10) is features(bars, SYMBOLS, lookback, 10)
