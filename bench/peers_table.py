@@ -79,7 +79,7 @@ def main() -> int:
     print("|---|---|---|---|---|")
     warm_up_ours(data, SWEEP_ARGS)
     swept, found = ours(data, SWEEP_ARGS)
-    points = found["sweep"]
+    points = found["grid"]
     assert isinstance(points, list)
     print(
         f"| tradebot | {swept.wall:.1f} | {swept.cpu:.1f} | {len(points)} | - (a costed base "

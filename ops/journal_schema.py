@@ -89,7 +89,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "runs": {"event": TEXT, "detail": TEXT},  # a run's events: start, stop, notice, kill...
     "run_info": {"pid": INT, "host": TEXT, "venue": TEXT, "config": TEXT},  # one row per run
     "backtests": {
-        "kind": TEXT,  # full | sweep | split-in | split-out
+        "kind": TEXT,  # full | reference | sweep | grid | split-in | split-out
         "source": TEXT,
         "costs": INT,
         "params": TEXT,  # JSON

@@ -122,14 +122,15 @@ def test_the_cli_grid_matches_tradebot_backtest_of_each_point(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "parameter grid (4 points)" in done.stdout
     (folder,) = (sweep_dir / "r").iterdir()
-    points = json.loads((folder / "report.json").read_text())["sweep"]
+    points = json.loads((folder / "report.json").read_text())["grid"]
     assert [(p["entry_z"], p["exit_z"]) for p in points] == [
         (1.6, 0.3),
         (1.6, 0.7),
         (2.4, 0.3),
         (2.4, 0.7),
     ]
-    assert journal_kinds(sweep_dir).count(("sweep", 1)) == 4
+    kinds = journal_kinds(sweep_dir)  # not "sweep": the checklist's +-20% item reads those
+    assert kinds.count(("grid", 1)) == 4 and ("sweep", 1) not in kinds
     for chosen in (points[0], points[3]):
         alone_dir = tmp_path / f"alone-{chosen['entry_z']}-{chosen['exit_z']}"
         alone_dir.mkdir()
