@@ -12,15 +12,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from strategy.book import Book
-from strategy.clock import ManualClock
-from strategy.engine import Engine
-from strategy.latency import LatencyTracker
-from strategy.params import RiskLimits, StrategyParams
-from strategy.recorder import MemoryRecorder
-from strategy.risk import RiskGate
-from strategy.types import Bar, Fill, OrderRequest, OrderStatus, OrderUpdate
-from strategy.venue import OrderListener, SendCheck
+from strategy.params import RiskLimits
+from strategy.types import Bar
 from strategy.venues.bars import synthetic_bars
 
 START = 1_767_364_200.0  # 2026-01-02 09:30 New York
@@ -51,56 +44,6 @@ def symbols(count: int) -> tuple[str, ...]:
 
 def bar_stream(names: tuple[str, ...], bars_per_symbol: int) -> list[Bar]:
     return list(synthetic_bars(names, SEED, START, count=bars_per_symbol))
-
-
-class InstantBroker:
-    """Fills every order at its reference price inside submit: no I/O, no market."""
-
-    name = "instant"
-
-    def __init__(self) -> None:
-        self._listeners: list[OrderListener] = []
-        self.submits = 0
-
-    def subscribe(self, listener: OrderListener) -> None:
-        self._listeners.append(listener)
-
-    def guard(self, check: SendCheck) -> None:
-        """No wait before sending here: the engine's own check before submit is the last."""
-
-    async def submit(self, order: OrderRequest) -> OrderUpdate:
-        self.submits += 1
-        price = order.reference_price
-        fill = Fill(
-            order.client_order_id, order.symbol, order.side, order.qty, price, 0.0, order.created_ts
-        )
-        return OrderUpdate(
-            order.client_order_id,
-            order.symbol,
-            OrderStatus.FILLED,
-            order.qty,
-            price,
-            order.created_ts,
-            fill,
-        )
-
-
-def bare_engine(names: tuple[str, ...]) -> tuple[Engine, ManualClock, InstantBroker]:
-    """The engine with its real book, gate and latency tracker, recording to memory."""
-    clock = ManualClock(start=START)
-    recorder = MemoryRecorder()
-    broker = InstantBroker()
-    engine = Engine(
-        symbols=names,
-        params=StrategyParams(),
-        gate=RiskGate(OPEN_LIMITS, names, clock),
-        book=Book(100_000.0, clock, recorder),
-        broker=broker,  # type: ignore[arg-type]
-        clock=clock,
-        recorder=recorder,
-        latency=LatencyTracker(recorder, clock),
-    )
-    return engine, clock, broker
 
 
 def interleaved(runs: dict[str, Callable[[], float]], count: int) -> dict[str, float]:
