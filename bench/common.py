@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: the bar stream, an engine without I/O, medians, the machine."""
+"""Shared by the benchmarks: the bar stream, medians, the machine, the figure row."""
 
 from __future__ import annotations
 
