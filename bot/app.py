@@ -93,7 +93,7 @@ async def _serve(
     net = SafetyNet(service)  # the checks `tradebot oms` has too
     venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
     four_eyes = bool(settings.get("slack.four_eyes"))
-    core = CommandCore(service, Confirmations(time.time, four_eyes), time.time)
+    core = CommandCore(service, Confirmations(time.time, four_eyes), time.time, venue.history)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

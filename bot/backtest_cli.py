@@ -23,6 +23,7 @@ from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per
 from ops.backtest.parallel import Beside
 from ops.backtest.robustness import robust, split, sweep
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
+from ops.backtest.setup import article_costs, backtest_setup
 from ops.config import ConfigError, Settings, load_settings
 from ops.errors import StartupError
 from ops.journal_owner import find_journal, journal_file, journal_folder
@@ -70,7 +71,7 @@ async def _costs(spec: str, settings: Settings, journal: Journal) -> tuple[Costs
     """The frictions and how to say them."""
     commission = settings.number("broker.commission_per_share")
     if spec == "article":
-        costs = Costs(commission_per_share=commission)
+        costs = article_costs(settings)
         return costs, f"{costs.slippage_bps:.2f} +- {costs.slippage_std_bps:.2f} bps (article)"
     if spec == "config":
         bps = settings.number("broker.slippage_bps")
@@ -93,19 +94,6 @@ async def _costs(spec: str, settings: Settings, journal: Journal) -> tuple[Costs
     if not 0 <= bps <= 1000 or math.isnan(bps):
         raise StartupError(f"--slippage {spec!r}: bps must be 0..1000")
     return Costs(commission, bps, 0.0), f"{bps:.2f} bps (--slippage)"
-
-
-def _setup(settings: Settings, costs: Costs, seed: int | None) -> Setup:
-    return Setup(
-        symbols=settings.symbols,
-        params=settings.strategy_params(),
-        limits=settings.risk_limits(),
-        costs=costs,
-        starting_cash=settings.number("broker.starting_cash"),
-        seed=seed if seed is not None else settings.integer("broker.seed"),
-        bar_sec=settings.integer("sim.bar_sec"),
-        vol_window=settings.integer("strategy.vol_window"),
-    )
 
 
 def _with_overrides(
@@ -209,7 +197,7 @@ async def _backtest(
     if not rows:
         raise StartupError(f"no bars in {source}")
     bars = BarColumns.of(rows)  # every pass, metric and chart reads the same columns
-    setup = _setup(settings, costs, args.seed)
+    setup = backtest_setup(settings, costs, args.seed)
     print(
         f"backtest of {settings.get('strategy.name')} on {source}: {len(bars):,} bars, "
         f"{bar_symbols(bars.names, setup.symbols)}; "

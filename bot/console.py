@@ -19,6 +19,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 
 from bot.render_text import render
 from ops.commands import CommandCore
+from ops.preview import Ticket
 from ops.results import CommandError, ConfirmRequest
 
 USER = "console"
@@ -142,9 +143,23 @@ class Console:
             self._say("! internal error while running that command; see the log")
 
     async def _confirm(self, request: ConfirmRequest) -> None:
-        answer = await self._ask("Confirm? [y/N] ")
+        ticket = self._core.previews.take(request.nonce)
+        shown = None
+        if ticket is not None:
+            self._say(f"  - {ticket.pending}")
+            shown = self._core.service.spawn("console-preview", self._show_preview(ticket))
+        try:
+            answer = await self._ask("Confirm? [y/N] ")
+        finally:
+            if shown is not None:  # answered first: a late preview is not wanted any more
+                shown.cancel()
         if answer is not None and answer.lower() in ("y", "yes"):
             result = await self._core.confirm(request.nonce, USER, CHANNEL, "console")
         else:
             result = self._core.cancel(request.nonce, USER, CHANNEL, "console")
         self._say(render(result))
+
+    async def _show_preview(self, ticket: Ticket) -> None:
+        """The backtest preview, printed while the confirmation waits for its answer."""
+        preview = await ticket.task
+        self._say("\n".join(f"  {line}" for line in preview.lines))

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ops.backtest.sessions import AlpacaSessions, RecentSessions, SessionSource, alpaca_fetch
 from ops.config import Settings
 from ops.errors import StartupError
 from ops.journal import Journal
-from ops.journal_owner import JournalOwner
+from ops.journal_owner import JournalOwner, journal_folder
 from ops.messages import bar_symbols
 from ops.retry import read_at_start
 from ops.service import TradingService
@@ -65,6 +66,7 @@ class Venue:
     replay: bool = False  # bars from a file: the feed ends, and so does the run
     # the feed waits before each bar while the check given here is true (simulated time only)
     hold_feed_while: Callable[[Callable[[], bool]], None] = field(default=_cannot_wait)
+    history: SessionSource | None = None  # the recent sessions a `set` is previewed on
 
     def service(self, settings: Settings, journal: Journal) -> TradingService:
         """The trading service on this venue, its incidents reported to that service."""
@@ -126,7 +128,9 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
     clock = ManualClock(start=start)
     broker = sim_broker(settings, clock)
     speed = speed if speed is not None else settings.number("sim.speed")
-    feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
+    recent = RecentSessions(settings.integer("confirm.preview_sessions"), bar_sec)
+    observers = [broker.on_bar, recent.observe]
+    feed = SimFeed(source, clock, observers=observers, speed=speed or None, bar_sec=bar_sec)
     owner = JournalOwner.simulator(data)
     return Venue(
         broker,
@@ -137,6 +141,7 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
         warnings=warnings,
         replay=bool(data),
         hold_feed_while=feed.hold_while,
+        history=recent,
     )
 
 
@@ -190,6 +195,14 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
             part.on_problem, part.on_recovered = problem, recovered
 
     warnings = () if paper else (LIVE_WARNING,)
+    fetch = alpaca_fetch(
+        key,
+        secret,
+        settings.text("broker.data_url"),
+        settings.text("broker.data_feed"),
+        journal_folder(settings) / "cache",
+        settings.number("broker.timeout_sec"),
+    )
     return Venue(
         broker,
         feed,
@@ -201,4 +214,5 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
         start=broker.start,
         stop=stop,
         report_to=report_to,
+        history=AlpacaSessions(settings.symbols, fetch, clock.now),
     )

@@ -205,3 +205,49 @@ def replay_finished(bars: int, pnl: float, waits: bool) -> str:
     sign = "+" if pnl >= 0 else "-"
     then = "the console stays open until `quit`" if waits else "stopping"
     return f"replay finished: {bars:,} bars, P&L {sign}${abs(pnl):,.2f}; {then}"
+
+
+# The backtest preview of a `set` / `reset` (ops/preview.py).
+PREVIEW_PENDING = "backtest of the last {count} sessions with each value: computing..."
+PREVIEW_NO_HISTORY = (
+    "backtest preview: no history yet (no complete session in the bars this service has)"
+)
+PREVIEW_TIMED_OUT = (
+    "backtest preview timed out after {sec:g} s (confirm.preview_timeout_sec); "
+    "the change can still be confirmed"
+)
+PREVIEW_FAILED = "backtest preview failed ({error}); the change can still be confirmed"
+
+
+def preview_table(
+    name: str,
+    old: str,
+    new: str,
+    wanted: int,
+    dates: Sequence[str],
+    before: tuple[int, float, float],
+    after: tuple[int, float, float],
+) -> tuple[str, ...]:
+    """The old and the new value side by side: (round trips, P&L after costs, max drawdown)."""
+    span = dates[0] if len(dates) == 1 else f"{dates[0]} .. {dates[-1]}"
+    used = (
+        f"the last {wanted} sessions"
+        if len(dates) >= wanted
+        else f"{len(dates)} of {wanted} sessions available"
+    )
+    width = max(14, len(old) + len(name) + 5, len(new) + len(name) + 5)
+
+    def money(x: float) -> str:
+        return f"{'+' if x >= 0 else '-'}${abs(x):,.2f}"
+
+    def row(label: str, a: str, b: str) -> str:
+        return f"{label:<16}{a:>{width}}{b:>{width}}"
+
+    return (
+        f"backtest of {used} ({span}, New York dates), "
+        "same engine and costs as `tradebot backtest`:",
+        row("", f"{name} {old} now", f"{name} {new}"),
+        row("round trips", str(before[0]), str(after[0])),
+        row("P&L after costs", money(before[1]), money(after[1])),
+        row("max drawdown", f"{before[2]:.2%}", f"{after[2]:.2%}"),
+    )

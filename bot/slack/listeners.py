@@ -7,6 +7,7 @@ core accepted its click, and every failure is answered in Slack without a traceb
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from bot.slack.authz import Policy
 from bot.slack.blocks import outcome_blocks, result_message
 from bot.slack.charts import equity_chart, slippage_histogram
 from bot.slack.middleware import Authorize
+from bot.slack.preview_update import pending_blocks, show_when_ready
 from bot.slack.replies import Refused, Replies
 from ops import messages
 from ops.commands import CommandCore
@@ -55,6 +57,7 @@ class SlackListeners:
         self.core = core
         self.policy = policy
         self.confirmations: dict[str, Posted] = {}
+        self._edits: dict[str, asyncio.Lock] = {}  # message ts -> held while it is edited
 
     def register(self, app: AsyncApp) -> None:
         app.use(Authorize(self.core.audit, self.core.service.spawn, self.policy))
@@ -90,14 +93,30 @@ class SlackListeners:
     ) -> bool:
         """Post the Confirm/Cancel message (also for App Home and the settings modal); if Slack
         will not show it, withdraw the pending action (nobody could confirm it), say why
-        through `replies`, and return False."""
-        fallback, blocks = result_message(request)
+        through `replies`, and return False. A backtest preview is added when ready."""
+        ticket = self.core.previews.take(request.nonce)
+        fallback, blocks = pending_blocks(request, ticket)
         posted = await replies.post(channel, fallback, blocks)
         if isinstance(posted, Refused):
+            if ticket is not None:
+                ticket.task.cancel()
             self.core.withdraw(request.nonce, channel, "slack", f"slack: {posted.error}")
             await replies.explain(posted, channel, render(request), messages.SLACK_WITHDRAWN)
             return False
         self.confirmations[request.nonce] = Posted(channel, posted, request.kind)
+        if ticket is not None:
+            edits = self._edits.setdefault(posted, asyncio.Lock())
+            self.core.service.spawn(
+                f"preview-update:{posted}",
+                show_when_ready(
+                    replies,
+                    (channel, posted),
+                    request,
+                    ticket,
+                    lambda: request.nonce in self.confirmations,
+                    edits,
+                ),
+            )
         return True
 
     async def _attach_picture(self, result: object, replies: Replies, channel: str) -> None:
@@ -205,11 +224,14 @@ class SlackListeners:
             if posted is not None:
                 await self._close(replies, posted.channel, posted.ts, EXPIRED, None)
 
-    @staticmethod
-    async def _close(replies: Replies, channel: str, ts: str, title: str, user: str | None) -> None:
+    async def _close(
+        self, replies: Replies, channel: str, ts: str, title: str, user: str | None
+    ) -> None:
         """The confirmation message after the fact (no buttons); told to the clicker instead
-        if Slack will not update it."""
-        await replies.update(channel, ts, title, outcome_blocks(title, "", user))
+        if Slack will not update it. A preview being put in waits until this is done."""
+        edits = self._edits.pop(ts, None) or asyncio.Lock()
+        async with edits:
+            await replies.update(channel, ts, title, outcome_blocks(title, "", user))
 
 
 def _button(body: dict[str, Any]) -> tuple[str, str, str, str]:
