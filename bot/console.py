@@ -151,7 +151,8 @@ class Console:
         try:
             answer = await self._ask("Confirm? [y/N] ")
         finally:
-            if shown is not None:  # answered first: a late preview is not wanted any more
+            if ticket is not None and shown is not None:  # answered: a late one is not wanted
+                ticket.task.cancel()
                 shown.cancel()
         if answer is not None and answer.lower() in ("y", "yes"):
             result = await self._core.confirm(request.nonce, USER, CHANNEL, "console")

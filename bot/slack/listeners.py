@@ -25,6 +25,7 @@ from bot.slack.replies import Refused, Replies
 from ops import messages
 from ops.commands import CommandCore
 from ops.parsing import parse_command
+from ops.preview import Ticket
 from ops.results import (
     CommandError,
     ConfirmationExpired,
@@ -58,6 +59,7 @@ class SlackListeners:
         self.policy = policy
         self.confirmations: dict[str, Posted] = {}
         self._edits: dict[str, asyncio.Lock] = {}  # message ts -> held while it is edited
+        self._previews: dict[str, Ticket] = {}  # message ts -> its preview on the way
 
     def register(self, app: AsyncApp) -> None:
         app.use(Authorize(self.core.audit, self.core.service.spawn, self.policy))
@@ -105,6 +107,7 @@ class SlackListeners:
             return False
         self.confirmations[request.nonce] = Posted(channel, posted, request.kind)
         if ticket is not None:
+            self._previews[posted] = ticket
             edits = self._edits.setdefault(posted, asyncio.Lock())
             self.core.service.spawn(
                 f"preview-update:{posted}",
@@ -229,6 +232,9 @@ class SlackListeners:
     ) -> None:
         """The confirmation message after the fact (no buttons); told to the clicker instead
         if Slack will not update it. A preview being put in waits until this is done."""
+        ticket = self._previews.pop(ts, None)
+        if ticket is not None:  # no longer wanted: its backtest stops
+            ticket.task.cancel()
         edits = self._edits.pop(ts, None) or asyncio.Lock()
         async with edits:
             await replies.update(channel, ts, title, outcome_blocks(title, "", user))
