@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import sys
 from pathlib import Path
 
 from bot.console import Console, PipeLines
 from ops.backtest.sessions import SessionSource
-from tests.preview_support import SYMBOLS, BrokenSessions, HeldSessions, recorded
-from tests.support import Harness, eventually, make_harness
+from strategy.market_day import trading_date
+from tests.preview_support import (
+    SYMBOLS,
+    BrokenSessions,
+    HeldSessions,
+    recorded,
+    session_bars,
+    write_csv,
+)
+from tests.support import REPO, Harness, eventually, make_harness, write_config
 
 
 async def console_for(
@@ -70,3 +80,56 @@ async def test_an_answer_before_the_preview_works_and_nothing_late_is_printed(
     reader.feed_data(b"status\nquit\n")
     assert await asyncio.wait_for(running, 10) is True
     assert "computing..." in out.getvalue() and "round trips" not in out.getvalue()
+
+
+async def test_tradebot_run_previews_a_set_on_the_replay_it_has_passed(tmp_path: Path) -> None:
+    """`tradebot run --data` at a console (a pipe): once the replay is done, `set` shows the
+    backtest of the file's last 5 sessions; answered n, nothing changes."""
+    data = write_csv(tmp_path / "week.csv", session_bars(6))
+    config = write_config(tmp_path, **{"strategy.symbols": SYMBOLS})
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALPACA_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config),
+        "--data",
+        str(data),
+        "--speed",
+        "0",
+        cwd=REPO,
+        env={k: v for k, v in clean.items() if not k.startswith("TRADEBOT_")},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    out, err = bytearray(), bytearray()
+
+    async def collect(stream: asyncio.StreamReader, into: bytearray) -> None:
+        while chunk := await stream.read(4096):
+            into.extend(chunk)
+
+    readers = [
+        asyncio.create_task(collect(proc.stdout, out)),
+        asyncio.create_task(collect(proc.stderr, err)),
+    ]
+    try:
+        await eventually(lambda: b"replay finished" in out + err, within=120)
+        proc.stdin.write(b"set entry_z 2.6\n")
+        await eventually(lambda: b"max drawdown" in out, within=60)
+        proc.stdin.write(b"n\nquit\n")
+        await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await asyncio.gather(*readers)
+    text = out.decode()
+    dates = sorted({trading_date(b.ts) for b in session_bars(6)})
+    assert f"backtest of the last 5 sessions ({dates[-5]} .. {dates[-1]}" in text
+    assert "round trips" in text and "P&L after costs" in text
+    assert "Cancelled by console; nothing changed." in text
+    assert proc.returncode == 0, err.decode()[-2000:]
