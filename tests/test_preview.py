@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import datetime
 from pathlib import Path
 
+from bot.venues import build_alpaca
 from ops.backtest import history
-from ops.backtest.sessions import AlpacaSessions, RecentSessions, alpaca_fetch
+from ops.backtest.sessions import RecentSessions
+from ops.config import load_settings
 from ops.preview import BacktestPreview
 from ops.results import ConfirmRequest
 from strategy.market_day import NEW_YORK, trading_date
@@ -20,6 +21,7 @@ from tests.fakes.alpaca import AlpacaFake
 from tests.preview_support import SYMBOLS, recorded, session_bars, write_csv
 from tests.support import Harness, make_harness, write_config
 from tests.test_backtest import backtest_cli
+from tests.test_venues import KEYS
 
 SYMBOL_CONFIG = {"strategy.symbols": SYMBOLS}
 
@@ -99,8 +101,8 @@ async def test_the_figures_equal_tradebot_backtest_over_the_same_sessions(
 
 
 async def test_alpaca_history_is_fetched_once_for_every_preview(tmp_path: Path) -> None:
-    """Alpaca's bars of the sessions before today, through the real alpaca-py client on the
-    loopback Alpaca: asked once, then every preview reads them from memory."""
+    """An Alpaca service's previews read Alpaca's bars of the sessions before today (the
+    real alpaca-py client on the loopback Alpaca): asked once, then from memory."""
     today = datetime.now(NEW_YORK).date()
     opens = history.sessions_before(today, 6)
     async with AlpacaFake() as alpaca:
@@ -109,11 +111,20 @@ async def test_alpaca_history_is_fetched_once_for_every_preview(tmp_path: Path) 
                 for i, symbol in enumerate(SYMBOLS):
                     close = 100 + i + (minute % 7) * 0.05
                     await alpaca.push_bar(symbol, opened + 60 * minute, close, live=False)
-        fetch = alpaca_fetch("PKTEST", "secret", alpaca.data_url, "iex", tmp_path, 5.0)
-        source = AlpacaSessions(SYMBOLS, fetch, time.time)
+        config = {
+            "broker.name": "alpaca",
+            "broker.base_url": alpaca.trading_url,
+            "broker.data_url": alpaca.data_url,
+            "journal.dir": str(tmp_path / "data"),
+            **SYMBOL_CONFIG,
+        }
+        venue = await build_alpaca(load_settings(write_config(tmp_path, **config)), KEYS)
+        source = venue.history
+        assert source is not None
         first = await source.last(5)
         asked = [r for r in alpaca.requests if "/bars" in r[1]]
         again = await source.last(5)
+        await venue.stop()
     assert len(asked) >= 1
     assert [r for r in alpaca.requests if "/bars" in r[1]] == asked
     assert first == again

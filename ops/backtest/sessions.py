@@ -100,7 +100,7 @@ class AlpacaSessions:
         self._symbols = tuple(symbols)
         self._fetch = fetch
         self._now = now
-        self._cached: tuple[tuple[str, str], Sequence[Bar]] | None = None
+        self._cached: tuple[tuple[str, str, int], Sessions] | None = None
         self._lock = asyncio.Lock()  # two previews at once share one fetch
 
     def _range(self, count: int) -> tuple[str, str]:
@@ -114,13 +114,17 @@ class AlpacaSessions:
     async def last(self, count: int) -> Sessions:
         if count <= 0:
             return NO_SESSIONS
-        span = self._range(count)
+        start, end = self._range(count)
+        key = (start, end, count)
         async with self._lock:
-            if self._cached is None or self._cached[0] != span:
-                bars = await asyncio.to_thread(self._fetch, self._symbols, *span)
-                self._cached = (span, bars)
-            bars = self._cached[1]
-        return by_session(bars, count)
+            if self._cached is None or self._cached[0] != key:
+                self._cached = (key, await asyncio.to_thread(self._sessions, key))
+            return self._cached[1]
+
+    def _sessions(self, key: tuple[str, str, int]) -> Sessions:
+        """Fetched (or read from the CSV cache) and cut into sessions: a worker thread's."""
+        start, end, count = key
+        return by_session(self._fetch(self._symbols, start, end), count)
 
 
 def alpaca_fetch(
