@@ -249,5 +249,5 @@ def preview_table(
         row("", f"{name} {old} now", f"{name} {new}"),
         row("round trips", str(before[0]), str(after[0])),
         row("P&L after costs", money(before[1]), money(after[1])),
-        row("max drawdown", f"{before[2]:.2%}", f"{after[2]:.2%}"),
+        row("max drawdown", f"{before[2]:.3%}", f"{after[2]:.3%}"),
     )

@@ -9,10 +9,12 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from bot.venues import build_alpaca
 from ops.backtest import history
 from ops.backtest.sessions import RecentSessions
-from ops.config import load_settings
+from ops.config import ConfigError, load_settings
 from ops.preview import BacktestPreview
 from ops.results import ConfirmRequest
 from strategy.market_day import NEW_YORK, trading_date
@@ -130,3 +132,21 @@ async def test_alpaca_history_is_fetched_once_for_every_preview(tmp_path: Path) 
     assert first == again
     assert first.dates == tuple(trading_date(t) for t in opens[-5:])
     assert len(first.bars) == 5 * 30 * len(SYMBOLS)
+
+
+def test_the_preview_settings_are_checked_like_every_setting(tmp_path: Path) -> None:
+    """confirm.preview_sessions is 0..20 (0 = off), its time-out 1..600 s."""
+    for key, value in (("confirm.preview_sessions", 21), ("confirm.preview_timeout_sec", 0)):
+        folder = tmp_path / key
+        folder.mkdir()
+        with pytest.raises(ConfigError, match=f"{key} = .* is out of range"):
+            load_settings(write_config(folder, **{key: value}))
+
+
+async def test_no_preview_when_it_is_off(tmp_path: Path) -> None:
+    h = make_harness(
+        tmp_path, history=recorded(days=5), **SYMBOL_CONFIG, **{"confirm.preview_sessions": 0}
+    )
+    request = await h.run("set entry_z 2.6")
+    assert isinstance(request, ConfirmRequest)
+    assert h.core.previews.take(request.nonce) is None
