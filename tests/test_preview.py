@@ -5,7 +5,9 @@ history, and never touching the service."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -14,8 +16,9 @@ import pytest
 from bot.venues import build_alpaca
 from ops.backtest import history
 from ops.backtest.sessions import RecentSessions
+from ops.backtest.setup import article_costs, backtest_setup
 from ops.config import ConfigError, load_settings
-from ops.preview import BacktestPreview
+from ops.preview import BacktestPreview, PreviewStopped, backtest_pair
 from ops.results import ConfirmRequest
 from strategy.market_day import NEW_YORK, trading_date
 from strategy.types import TradingState
@@ -150,3 +153,18 @@ async def test_no_preview_when_it_is_off(tmp_path: Path) -> None:
     request = await h.run("set entry_z 2.6")
     assert isinstance(request, ConfirmRequest)
     assert h.core.previews.take(request.nonce) is None
+
+
+def test_a_stopped_preview_ends_its_passes_cleanly(tmp_path: Path) -> None:
+    """Given up mid-pass (timed out, answered, shut down), the worker's backtest stops at its
+    next progress point and leaves no order submit half-made (no 'never awaited' warning)."""
+    settings = load_settings(
+        write_config(tmp_path, **SYMBOL_CONFIG, **{"strategy.entry_z_threshold": 1.0})
+    )
+    setup = backtest_setup(settings, article_costs(settings))
+    stop = threading.Event()
+    stop.set()
+    for _ in range(5):
+        with pytest.raises(PreviewStopped):
+            backtest_pair(session_bars(5), (setup, setup), stop)
+    gc.collect()
