@@ -168,3 +168,14 @@ def test_a_stopped_preview_ends_its_passes_cleanly(tmp_path: Path) -> None:
         with pytest.raises(PreviewStopped):
             backtest_pair(session_bars(5), (setup, setup), stop)
     gc.collect()
+
+
+async def test_reset_is_previewed_too(tmp_path: Path) -> None:
+    """`reset` previews the runtime value against the config file's."""
+    h = make_harness(tmp_path, history=recorded(days=5), **SYMBOL_CONFIG)
+    request, _ = await preview_of(h, "set entry_z 2.6")
+    await h.core.confirm(request.nonce, "U1", "C1", "test")
+    _, preview = await preview_of(h, "reset entry_z")
+    assert (preview.old_value, preview.new_value) == ("2.6", "2")
+    assert preview.old is not None and preview.new is not None
+    assert preview.old.round_trips < preview.new.round_trips
