@@ -20,7 +20,7 @@ from ops.backtest.robustness import Split, SweepPoint
 from ops.backtest.run import NO_COSTS, Curve, Outcome, Setup
 from ops.journal import Journal
 from ops.monitor import Monitor
-from ops.results import ChecklistResult
+from ops.results import ChecklistResult, Level
 from strategy.params import RiskLimits, StrategyParams
 from tests.support import make_harness, write_config
 from tests.test_backtest import backtest_cli
@@ -105,6 +105,39 @@ async def test_live_trading_ignores_a_reference_not_made_from_market_data(tmp_pa
     h.journal.flush()
     message = {r.key: r for r in await monitor.run()}["drawdown"].message
     assert "alert at 0.60%: 1.5x the backtest's max drawdown" in message
+
+
+async def test_a_reference_on_a_short_sample_holds_live_returns_to_nothing(
+    tmp_path: Path,
+) -> None:
+    """A market-data reference of two days, recorded before short samples were withheld (its
+    annualized +4,500% kept, no day count): the drift check says it is n/a and compares no
+    live returns with it, instead of telling the operator to stop a strategy that is fine."""
+    h = make_harness(tmp_path)
+    monitor = Monitor(h.service)
+    detail = metrics(annual=45.0).as_dict()
+    del detail["days"], detail["n/a"]  # an older version's row
+    h.journal.record(
+        "backtests",
+        {
+            "kind": "reference",
+            "source": "csv:two.csv",
+            "costs": 1,
+            "start_ts": OLD_OPEN,
+            "end_ts": OLD_OPEN + 86_400 + 23_400,
+            "annual_return": 45.0,
+            "max_drawdown": 0.01,
+            "slippage_bps": 1.0,
+            "detail": json.dumps(detail),
+        },
+    )
+    now = h.clock.now()
+    for day in range(31):  # a month of flat live equity
+        h.journal.record("equity", {"ts": now - (30 - day) * 86_400, "equity": 100_000.0})
+    h.journal.flush()
+    drift = {r.key: r for r in await monitor.drift()}["drift"]
+    assert drift.level is Level.OK, drift.message
+    assert f"annualized return is n/a (2 days; needs {NEEDS})" in drift.message
 
 
 # -- case 3: live slippage from market orders only -------------------------------------------

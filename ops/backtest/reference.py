@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ops import messages
-from ops.backtest.metrics import Metrics, sample_note
-from strategy.market_day import market_time
+from ops.backtest.metrics import MIN_SAMPLE_DAYS, Metrics, sample_note
+from strategy.market_day import NEW_YORK, market_time
 from strategy.params import StrategyParams
 
 if TYPE_CHECKING:
@@ -113,6 +114,17 @@ def _number(value: object) -> float:
     return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
+def _weekdays(start_ts: object, end_ts: object) -> int:
+    """New York weekdays from start to end: the days of a reference recorded without them."""
+    try:
+        first = datetime.fromtimestamp(float(start_ts), NEW_YORK).date()  # type: ignore[arg-type]
+        last = datetime.fromtimestamp(float(end_ts), NEW_YORK).date()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    span = (last - first).days + 1
+    return sum(1 for d in range(span) if (first + timedelta(days=d)).weekday() < 5)
+
+
 def _reference(row: dict[str, object]) -> tuple[Reference | None, str | None]:
     """The row as a reference, or why it cannot be one."""
     try:
@@ -120,14 +132,16 @@ def _reference(row: dict[str, object]) -> tuple[Reference | None, str | None]:
         fills, commission = int(detail["fills"]), float(detail["commission"])
     except (ValueError, TypeError, KeyError):
         return None, "it holds no backtest's figures (written by hand?)"
+    days = int(detail.get("days", _weekdays(row["start_ts"], row["end_ts"])))
     reference = Reference(
-        annual_return=_number(row["annual_return"]),
+        # recorded before short samples were withheld: withheld now
+        annual_return=_number(row["annual_return"]) if days >= MIN_SAMPLE_DAYS else math.nan,
         max_drawdown=_number(row["max_drawdown"]),
         slippage_bps=_number(row["slippage_bps"]),
         commission=commission,
         source=str(row["source"]),
         ts=float(row["ts"]),  # type: ignore[arg-type]
-        days=int(detail.get("days", 0)),
+        days=days,
     )
     if row["costs"] != 1:
         return None, "it was run without costs"
