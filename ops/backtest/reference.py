@@ -161,7 +161,3 @@ async def find(journal: Journal) -> Found:
             day = market_time(float(row["ts"]))  # type: ignore[arg-type]
             ignored = messages.REFERENCE_IGNORED.format(day=day, source=row["source"], why=why)
     return Found(None, ignored)
-
-
-async def latest(journal: Journal) -> Reference | None:
-    return (await find(journal)).reference
