@@ -137,10 +137,11 @@ def test_the_figure_shows_both_runs_and_says_why_the_histogram_is_empty() -> Non
 
 
 def test_report_folders_are_unique_within_the_same_second(tmp_path: Path) -> None:
-    """Two backtests in the same second get two folders."""
+    """Two backtests in the same second get two folders, named by the New York time (ET)."""
     now = datetime(2026, 1, 2, 15, 0, 0, tzinfo=UTC)
     first, second = report.new_folder(tmp_path, now), report.new_folder(tmp_path, now)
     assert first != second and first.is_dir() and second.is_dir()
+    assert first.name == "20260102-100000-ET"  # 15:00 UTC is 10:00 in New York
 
 
 def test_a_long_curve_is_drawn_thin_with_every_extreme_kept() -> None:

@@ -119,8 +119,9 @@ def split_table(result: Split) -> str:
 
 
 def new_folder(parent: Path, now: datetime) -> Path:
-    """A folder of its own for this report: the second it ran, then -2, -3... when taken."""
-    stamp = now.strftime("%Y%m%d-%H%M%S")
+    """A folder of its own for this report: the second it ran (New York time, labelled like
+    every time we print), then -2, -3... when taken."""
+    stamp = now.astimezone(NEW_YORK).strftime("%Y%m%d-%H%M%S-ET")
     parent.mkdir(parents=True, exist_ok=True)
     for n in itertools.count(1):
         folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
