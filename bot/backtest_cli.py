@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from bot.backtest_args import DEFAULT_DAYS
 from bot.progress import ProgressBar
+from ops import messages
 from ops.backtest import history, reference, report
 from ops.backtest.collector import tune_for_passes
+from ops.backtest.live_slippage import MIN_LIVE_FILLS, live_slippage
 from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
 from ops.backtest.parallel import Beside
 from ops.backtest.robustness import robust, split, sweep
@@ -77,14 +79,21 @@ async def _costs(spec: str, settings: Settings, journal: Journal) -> tuple[Costs
         bps = settings.number("broker.slippage_bps")
         return Costs(commission, bps, 0.0), f"{bps:.2f} bps (broker.slippage_bps)"
     if spec == "live":
-        rows = await journal.aquery("select slippage_bps from fills where slippage_bps is not null")
-        samples = tuple(float(r["slippage_bps"]) for r in rows)  # type: ignore[arg-type]
-        if not samples:
-            raise StartupError("--slippage live: the journal has no fills yet")
-        mean = sum(samples) / len(samples)
-        return Costs(commission, mean, 0.0, samples), (
-            f"drawn from {len(samples):,} live fills (mean {mean:+.2f} bps)"
-        )
+        market, limit = await live_slippage(journal)
+        if len(market) < MIN_LIVE_FILLS:
+            found = (
+                f"only {len(market)} market-order fill(s)"
+                if market
+                else "no market-order fills yet"
+            )
+            raise StartupError(
+                messages.LIVE_SLIPPAGE_TOO_FEW.format(
+                    found=found, limit=limit, needs=MIN_LIVE_FILLS
+                )
+            )
+        mean = sum(market) / len(market)
+        said = messages.LIVE_SLIPPAGE_SAID.format(market=len(market), mean=mean, limit=limit)
+        return Costs(commission, mean, 0.0, market), said
     try:
         bps = float(spec)
     except ValueError:
@@ -192,6 +201,8 @@ async def _backtest(
         raise StartupError("--days sets the length of synthetic bars; not with --data/--alpaca")
     if args.split is not None and not 0.1 <= args.split <= 0.9:
         raise StartupError("--split: the in-sample fraction must be 0.1..0.9")
+    if args.as_reference and not (args.data or args.alpaca):
+        raise StartupError(messages.REFERENCE_NEEDS_MARKET_DATA)
     costs, slippage_said = await _costs(args.slippage, settings, journal)
     rows, source = await _bars(args, settings, env)
     if not rows:
@@ -293,9 +304,12 @@ async def _record(
     """Journal the full runs; the costed one as the reference when asked and fit. Returns
     why it was refused as the reference, or None."""
     metrics = runs[0][2]
-    previous = await reference.latest(journal)
+    found = await reference.find(journal)
+    previous = found.reference
     now = f"current reference: {reference.describe(previous)}" if previous else "no reference yet"
-    refused = reference.unfit(metrics) if as_reference else None
+    if found.ignored:
+        print(f"\n{found.ignored}")
+    refused = reference.unfit(metrics, source) if as_reference else None
     kind = "reference" if as_reference and refused is None else "full"
     reference.record(journal, kind, source, True, setup.params, metrics)
     for _, _, free in runs[1:]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ops import messages
 from ops.results import (
     CashCompare,
@@ -21,7 +19,7 @@ from ops.results import (
     StatusResult,
 )
 from strategy.latency import StageStats
-from strategy.market_day import NEW_YORK
+from strategy.market_day import market_time
 
 
 def money(x: float) -> str:
@@ -44,7 +42,7 @@ def render(result: Result) -> str:
         case StatusResult():
             return _status(result)
         case PnlResult():
-            since = datetime.fromtimestamp(result.since_ts, NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
+            since = market_time(result.since_ts)
             return "\n".join(
                 [
                     f"P&L {result.period} (since {since}): {signed_money(result.pnl)} net",

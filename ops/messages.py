@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
-from strategy.market_day import NEW_YORK
+from strategy.market_day import market_time
 
 USAGE = (
     "usage: status | pnl [today|week|all] | positions | reconcile | config | "
@@ -170,7 +169,7 @@ STARTUP_KEYS_REFUSED = (
 
 def waiting_for_open(closed_until: float) -> str:
     """Why a kill is not flat after hours: the broker holds market orders for the open."""
-    opens = datetime.fromtimestamp(closed_until, NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
+    opens = market_time(closed_until)
     return f"the market is closed until {opens}: the broker holds the closes for the open"
 
 
@@ -251,3 +250,24 @@ def preview_table(
         row("P&L after costs", money(before[1]), money(after[1])),
         row("max drawdown", f"{before[2]:.3%}", f"{after[2]:.3%}"),
     )
+
+
+# Research evidence (issue 23): what a backtest may claim, and from what
+REFERENCE_NEEDS_MARKET_DATA = (
+    "--as-reference needs market data (--data FILE or --alpaca START END): synthetic bars are "
+    "made up, and live trading would be held to them (drawdown alert, drift check); nothing run"
+)
+REFERENCE_IGNORED = "the reference of {day} on {source} is ignored: {why}"
+REFERENCE_NOT_MARKET_DATA = "{source} is not market data (only --data or --alpaca bars are)"
+LIVE_SLIPPAGE_TOO_FEW = (
+    "--slippage live: the journal has {found} ({limit} limit-order fill(s) left out: a limit "
+    "fills at its price or better, never like a market order); it needs at least {needs}: use "
+    "article, config or a number of bps"
+)
+LIVE_SLIPPAGE_SAID = (
+    "drawn from {market:,} live market-order fills (mean {mean:+.2f} bps; {limit:,} limit "
+    "fill(s) left out)"
+)
+SMALL_SAMPLE = "n/a ({days} days; needs {needs})"
+NO_ROUND_TRIPS = "n/a (no round trips)"
+NO_VARIATION = "n/a (no day-to-day variation)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ops.backtest.reference import latest as latest_reference
+from ops.backtest.reference import find as find_reference
 from ops.drift import check as drift_check
 from ops.reconcile import reconcile
 from ops.results import CheckResult, Level
@@ -114,13 +114,18 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
     return [flow, quiet]
 
 
-def drawdown(service: TradingService, reference: float | None) -> CheckResult:
+def drawdown(
+    service: TradingService, reference: float | None, ignored: str | None = None
+) -> CheckResult:
     """Alert at 1.5x the backtest's max drawdown when one is recorded, else at
-    drawdown_alert_pct; at drawdown_halt_pct trading halts."""
+    drawdown_alert_pct (saying why a recorded reference is `ignored`, if one is); at
+    drawdown_halt_pct trading halts."""
     settings = service.settings
     current = service.book.drawdown()
     alert_at = 1.5 * reference if reference else settings.number("monitoring.drawdown_alert_pct")
     basis = "1.5x the backtest's max drawdown" if reference else "drawdown_alert_pct"
+    if ignored and not reference:
+        basis += f"; {ignored}"
     halt_at = settings.number("monitoring.drawdown_halt_pct")
     data = {"drawdown": current, "alert_at": alert_at, "halt_at": halt_at}
     if current >= halt_at:
@@ -130,7 +135,7 @@ def drawdown(service: TradingService, reference: float | None) -> CheckResult:
         message = f"drawdown {current:.2%} from peak is above {alert_at:.2%} ({basis})"
         return CheckResult("drawdown", Level.WARN, message, data)
     return CheckResult(
-        "drawdown", Level.OK, f"drawdown {current:.2%} (alert at {alert_at:.2%})", data
+        "drawdown", Level.OK, f"drawdown {current:.2%} (alert at {alert_at:.2%}: {basis})", data
     )
 
 
@@ -206,7 +211,7 @@ class Monitor:
         results = [
             *heartbeats(service),
             *trade_flow(service),
-            drawdown(service, await self._reference_drawdown()),
+            drawdown(service, *await self._reference_drawdown()),
             latency(service),
             await broker_reachable(service),
         ]
@@ -287,7 +292,8 @@ class Monitor:
                 DEADMAN, f"healthy again; trading stays {state} ({service.gate.state_reason})"
             )
 
-    async def _reference_drawdown(self) -> float | None:
-        """The max drawdown of the newest backtest with costs, if one is recorded."""
-        reference = await latest_reference(self._service.journal)
-        return reference.max_drawdown if reference and reference.max_drawdown > 0 else None
+    async def _reference_drawdown(self) -> tuple[float | None, str | None]:
+        """The max drawdown of the reference backtest, if one is recorded, and why a newer
+        one recorded is ignored (made from synthetic bars, or written by hand)."""
+        found = await find_reference(self._service.journal)
+        return (found.reference.max_drawdown if found.reference else None), found.ignored

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
@@ -20,7 +19,7 @@ from ops.foreign_orders import track_foreign, watch_foreign_orders
 from ops.reconcile import INCIDENT_PREFIX
 from ops.retry import read_at_start
 from ops.service import TradingService
-from strategy.market_day import trading_date
+from strategy.market_day import market_time, trading_date
 from strategy.types import (
     BrokerPosition,
     Intent,
@@ -187,11 +186,7 @@ async def _crash_note(service: TradingService) -> str:
         found = await journal.aquery(NEWEST_ROW.format(table=table))
         if found and found[0]["wall_ts"] is not None:
             newest.append(float(found[0]["wall_ts"]))  # type: ignore[arg-type]
-    when = (
-        datetime.fromtimestamp(max(newest), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        if newest
-        else "?"
-    )
+    when = market_time(max(newest), "%Y-%m-%d %H:%M:%S") if newest else "?"
     return (
         f"the last run ({rows[0]['run_id']}) did not stop cleanly: its newest journal row is from "
         f"{when}; rows of its last batch window may be lost, and any difference with the broker "

@@ -32,3 +32,8 @@ def session_open(ts: float) -> float:
     """Epoch seconds of 09:30 New York time on the date of `ts`."""
     local = datetime.fromtimestamp(ts, NEW_YORK)
     return datetime(local.year, local.month, local.day, 9, 30, tzinfo=NEW_YORK).timestamp()
+
+
+def market_time(ts: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A printed time: New York's clock, labelled ET (every time we print follows this rule)."""
+    return f"{datetime.fromtimestamp(ts, NEW_YORK).strftime(fmt)} ET"
