@@ -40,6 +40,7 @@ from strategy.venue import (
     allow_writes,
 )
 from strategy.venues.alpaca.activities import CashActivities
+from strategy.venues.alpaca.internals import no_retries, run_forever
 from strategy.venues.alpaca.mapping import (
     NotFound,
     RateLimited,
@@ -141,7 +142,7 @@ class AlpacaBroker:
     ) -> AlpacaBroker:
         client = TradingClient(api_key, secret_key, paper=paper, url_override=trading_url or None)
         bound_requests(client, timeout_sec)
-        client._retry = 0  # we own the retry policy: a blind retry could place a second order
+        no_retries(client)  # we own the retry policy: a blind retry could place a second order
         stream = _ReconnectingTradingStream(
             api_key,
             secret_key,
@@ -224,7 +225,7 @@ class AlpacaBroker:
             self._stream.on_listening = self._on_stream_connected
             self._stream.on_refused = self._on_stream_refused
         self._stream_task = asyncio.get_running_loop().create_task(
-            self._stream._run_forever(), name="alpaca-trade-updates"
+            run_forever(self._stream), name="alpaca-trade-updates"
         )
 
     async def stop(self) -> None:
