@@ -29,6 +29,7 @@ from alpaca.data.timeframe import TimeFrame
 from strategy.clock import Clock
 from strategy.market_day import NEW_YORK, session_open
 from strategy.types import Bar
+from strategy.venues.alpaca.internals import run_forever
 from strategy.venues.alpaca.streams import (
     ProblemSink,
     RecoveredSink,
@@ -173,7 +174,7 @@ class AlpacaFeed:
             self._stream.on_subscribed = self._on_subscribed
             self._stream.on_refused = self._on_refused
         self._task = asyncio.get_running_loop().create_task(
-            self._stream._run_forever(), name="alpaca-bars"
+            run_forever(self._stream), name="alpaca-bars"
         )
 
     async def stop(self) -> None:
