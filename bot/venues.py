@@ -23,7 +23,7 @@ from strategy.venue import Broker, Feed
 from strategy.venues.alpaca.broker import AlpacaBroker
 from strategy.venues.alpaca.feed import AlpacaFeed
 from strategy.venues.alpaca.streams import ProblemSink, RecoveredSink
-from strategy.venues.bars import csv_bars, synthetic_bars
+from strategy.venues.bars import LoadedBars, load_bars, synthetic_bars
 from strategy.venues.sim import SimBroker, SimSettings
 from strategy.venues.sim_feed import SimFeed
 
@@ -80,15 +80,15 @@ class Venue:
         return service
 
 
-def _replay(path: str, label: str) -> list[Bar]:
-    """The whole file read and checked before anything starts (the same checks and messages
-    as `backtest --data`): a bad row stops the start with one line naming it."""
+def _replay(path: str, label: str) -> LoadedBars:
+    """The whole file read and checked before anything starts (the same loader, checks and
+    messages as `backtest --data`): a bad row stops the start with one line naming it."""
     if not Path(path).is_file():
         raise StartupError(f"{label}: no such file {path!r}")
-    bars = list(csv_bars(path))
-    if not bars:
+    loaded = load_bars(path)
+    if not len(loaded.bars):
         raise StartupError(f"no bars in csv:{path}")
-    return bars
+    return loaded
 
 
 def sim_broker(settings: Settings, clock: ManualClock) -> SimBroker:
@@ -115,11 +115,12 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
     source: Iterable[Bar]
     warnings: tuple[str, ...] = ()
     if data:
-        source = _replay(data, label)
-        start = source[0].ts
-        present = {bar.symbol for bar in source}
-        if present != set(settings.symbols):  # named as `backtest --data` names them
-            warnings = (bar_symbols(present, settings.symbols),)
+        loaded = _replay(data, label)
+        source, warnings = loaded.bars, loaded.warnings
+        start = float(loaded.bars.ts[0])
+        names = loaded.bars.names
+        if set(names) != set(settings.symbols):  # named as `backtest --data` names them
+            warnings += (bar_symbols(names, settings.symbols),)
     else:
         start = session_open(time.time())
         source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 from strategy.market_day import NEW_YORK
 from strategy.types import Bar
-from strategy.venues.bars import COLUMNS, read_bars, synthetic_bars
+from strategy.venues.bars import COLUMNS, LoadedBars, load_bars, synthetic_bars
 
 MINUTES_PER_SESSION = 390
 
 
-def from_csv(path: str | Path) -> Sequence[Bar]:
-    """The whole file as columns (a sequence of bars): loaded fast, checked as `csv_bars`."""
-    return read_bars(path)
+def from_csv(path: str | Path) -> LoadedBars:
+    """The whole file as columns (a sequence of bars), checked, with its warnings."""
+    return load_bars(path)
 
 
 def sessions_before(today: date, count: int) -> list[float]:
@@ -65,9 +65,10 @@ def from_alpaca(
     feed: str,
     cache_folder: Path,
     timeout_sec: float,
-) -> tuple[Sequence[Bar], Path, bool]:
+) -> tuple[LoadedBars, Path, bool]:
     """(bars, cache file, whether it came from the cache). Blocking: run it in a thread.
-    `start` and `end` are dates (YYYY-MM-DD, UTC)."""
+    `start` and `end` are dates (YYYY-MM-DD, UTC). Fetched bars are read back from the cache
+    file they were written to: checked as any bar file, and the same bars as a cached run's."""
     # imported here: a backtest of a file never loads alpaca-py
     from alpaca.data.enums import DataFeed
     from alpaca.data.historical.stock import StockHistoricalDataClient
@@ -98,4 +99,4 @@ def from_alpaca(
         for b in bars:
             writer.writerow([b.ts, b.symbol, b.open, b.high, b.low, b.close, b.volume])
     partial.replace(path)  # a cache file is whole or absent
-    return bars, path, False
+    return from_csv(path), path, False
