@@ -17,7 +17,7 @@ from ops.messages import bar_symbols
 from ops.retry import read_at_start
 from ops.service import TradingService
 from strategy.clock import Clock, ManualClock, SystemClock
-from strategy.market_day import session_open
+from strategy.market_day import latest_session_open
 from strategy.types import Bar
 from strategy.venue import Broker, Feed
 from strategy.venues.alpaca.broker import AlpacaBroker
@@ -108,7 +108,9 @@ def sim_broker(settings: Settings, clock: ManualClock) -> SimBroker:
 
 def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venue:
     """A replay runs on the data's own clock (from its first bar), so gates, heartbeats and
-    alerts judge the bars in market time; synthetic bars start at today's session open."""
+    alerts judge the bars in market time; synthetic bars keep New York session hours from
+    today's session open (Friday's on a weekend): the feed crosses nights and weekends at once,
+    so trading starts promptly whatever the time, and a day's P&L starts with its session."""
     label = "--data" if data is not None else "sim.data"
     data = data if data is not None else settings.text("sim.data")
     bar_sec = settings.integer("sim.bar_sec")
@@ -122,8 +124,9 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
         if set(names) != set(settings.symbols):  # named as `backtest --data` names them
             warnings += (bar_symbols(names, settings.symbols),)
     else:
-        start = session_open(time.time())
-        source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
+        start = latest_session_open(time.time())
+        seed = settings.integer("broker.seed")
+        source = synthetic_bars(settings.symbols, seed, start, bar_sec, sessions=True)
     clock = ManualClock(start=start)
     broker = sim_broker(settings, clock)
     speed = speed if speed is not None else settings.number("sim.speed")

@@ -40,14 +40,8 @@ def synthetic(
     weekdays before today, so nights and weekends are not traded as if they were minutes."""
     count = int(days * MINUTES_PER_SESSION)
     today = today if today is not None else datetime.now(NEW_YORK).date()
-    opens = sessions_before(today, -(-count // MINUTES_PER_SESSION))
-    n = len(symbols)
-    bars = []
-    for i, b in enumerate(synthetic_bars(symbols, seed, 0.0, count=count)):
-        session, minute = divmod(i // n, MINUTES_PER_SESSION)
-        ts = opens[session] + 60 * minute
-        bars.append(Bar(b.symbol, ts, b.open, b.high, b.low, b.close, b.volume))
-    return bars
+    first = sessions_before(today, -(-count // MINUTES_PER_SESSION))[0]
+    return list(synthetic_bars(symbols, seed, first, count=count, sessions=True))
 
 
 def cache_path(folder: Path, symbols: Sequence[str], start: str, end: str, feed: str) -> Path:

@@ -4,6 +4,7 @@ one loader of `backtest --data`, `run --data` and the Alpaca cache."""
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from strategy.market_day import session_times
 from strategy.types import Bar
 from strategy.venues.bar_arrow import lines_of_rows, read_columnar
 from strategy.venues.bar_checks import BarDataError, Problems, find, judge
@@ -34,10 +36,12 @@ def synthetic_bars(
     bar_sec: int = 60,
     count: int | None = None,
     base_prices: Mapping[str, float] | None = None,
+    sessions: bool = False,
 ) -> Iterator[Bar]:
     """Round-robin bars (every symbol at t, then t + bar_sec) whose log price is a slow random
     walk plus an Ornstein-Uhlenbeck deviation with occasional shocks, so that z-scores of the
-    latest return cross +-2 regularly and revert. `count` = bars per symbol (None = endless)."""
+    latest return cross +-2 regularly and revert. `count` = bars per symbol (None = endless).
+    With `sessions`, t runs through New York sessions only (`session_times`), else on and on."""
     rng = np.random.default_rng(seed)
     n = len(symbols)
     base = base_prices or {}
@@ -45,7 +49,7 @@ def synthetic_bars(
     deviation = np.zeros(n)
     close = np.exp(fair)
     emitted = 0
-    ts = start_ts
+    times = session_times(start_ts, bar_sec) if sessions else itertools.count(start_ts, bar_sec)
     while count is None or emitted < count:
         k = CHUNK if count is None else min(CHUNK, count - emitted)
         fair_steps = rng.normal(0.0, FAIR_SIGMA, (k, n))
@@ -59,6 +63,7 @@ def synthetic_bars(
             deviation = deviation * DEVIATION_PHI + noise[i] + shocks[i]
             opens = close * gaps[i]
             close = np.exp(fair + deviation)
+            ts = next(times)
             for j, symbol in enumerate(symbols):
                 o, c = float(opens[j]), float(close[j])
                 yield Bar(
@@ -70,7 +75,6 @@ def synthetic_bars(
                     round(c, 4),
                     float(volumes[i, j]),
                 )
-            ts += bar_sec
         emitted += k
 
 
