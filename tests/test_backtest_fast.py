@@ -125,6 +125,8 @@ FILES = [
     HEADER + "1,SPY,1,1,1,1,1,1\n",  # an extra field
     HEADER + "60,SPY,1,2,1,1.5,1\n60,SPY,1,2,1,1.5,1\n60,QQQ,1,2,1,1.5,1\n",  # a repeat
     HEADER + "60,SPY,1,2,1,1.5,1\n60,SPY,1,2,1,1.6,1\n",  # a conflicting repeat
+    HEADER + "60,SPY,1,2,1,1.5,1\n60,QQQ,1,2,1,1.5,1\n60,SPY,1,2,1,1.5,1\n",  # apart
+    HEADER + "60,SPY,1,2,1,1.5,1\n60,QQQ,1,2,1,1.5,1\n120,QQQ,1,2,1,1.5,1\n120,SPY,1,2,1,1.5,1\n",
     HEADER + "60,SPY,1,1,2,1.5,1\n120,SPY,3,2,1,1.5,-1\n",  # high < low, negative volume
     HEADER + "60,SPY,1,2,1,2.5,1\n\n120,SPY,0.5,2,1,1.5,1\n",  # outside low..high, a blank line
     HEADER + "".join(f"{t},SPY,1,2,1,3,1\n" for t in range(9)),  # many rows with a warning

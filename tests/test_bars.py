@@ -148,14 +148,30 @@ def test_a_row_a_careful_quant_would_not_trust_refuses_the_file(
     assert refused.startswith(says)
 
 
-def test_an_identical_repeat_is_dropped_with_a_warning(tmp_path: Path) -> None:
-    """The same bar twice (files pasted together): the repeat is left out and named."""
-    loaded, refused = loaded_or_refused(tmp_path, HEADER + SPY_0930 + SPY_0930 + SPY_0931)
+QQQ_0930 = "1767364200,QQQ,400,401,399,400.5,800\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "kept", "said"),
+    [
+        (SPY_0930 + SPY_0930 + SPY_0931, ["SPY", "SPY"], "line 3: repeats line 2"),
+        (
+            SPY_0930 + QQQ_0930 + SPY_0930 + SPY_0931,
+            ["SPY", "QQQ", "SPY"],
+            "line 4: repeats line 2",
+        ),
+    ],
+)
+def test_an_identical_repeat_is_dropped_with_a_warning(
+    tmp_path: Path, rows: str, kept: list[str], said: str
+) -> None:
+    """The same bar twice (files pasted together), next to it or further down its minute:
+    the repeat is left out and named."""
+    loaded, refused = loaded_or_refused(tmp_path, HEADER + rows)
     assert refused == "" and loaded is not None
-    assert [b.ts for b in loaded.bars] == [1_767_364_200.0, 1_767_364_260.0]
+    assert [b.symbol for b in loaded.bars] == kept
     assert loaded.warnings == (
-        "bars.csv: 1 duplicate bar(s) dropped (same symbol, time and values); "
-        "line 3: repeats line 2",
+        f"bars.csv: 1 duplicate bar(s) dropped (same symbol, time and values); {said}",
     )
 
 

@@ -157,14 +157,10 @@ def _duplicates(bars: BarColumns, unordered: bool) -> list[Finding]:
 
 def _may_repeat(bars: BarColumns) -> bool:
     """Whether a symbol may appear twice at one time, for time-ordered bars, found without
-    sorting: each row's (run of equal timestamps, symbol) as one number, which rises row by
-    row when every minute lists its symbols in the same order, as files are written."""
-    key = np.empty(len(bars), np.int64)
-    key[0] = 0
-    np.cumsum(bars.ts[1:] != bars.ts[:-1], out=key[1:])
-    key *= len(bars.names)
-    key += bars.code
-    return not bool((key[1:] > key[:-1]).all())
+    sorting: not when each row moves on in time or to a later symbol (in order of first
+    appearance) than the row before, as files list every minute's symbols in one order."""
+    ts, code = bars.ts, bars.code
+    return not bool(((ts[1:] != ts[:-1]) | (code[1:] > code[:-1])).all())
 
 
 def judge(
