@@ -4,6 +4,7 @@ session, never at midnight in the middle of one."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, time
 from pathlib import Path
@@ -48,8 +49,8 @@ async def test_the_simulator_trades_session_hours_only(tmp_path: Path) -> None:
             break
     assert seen[0] == first and _local(first).time() == time(9, 30)
     assert all(_in_session(ts) for ts in seen), [_local(t) for t in seen if not _in_session(t)][:3]
-    sessions = sorted({_local(ts).date() for ts in seen})
-    assert len(sessions) == 3
+    per_day = Counter(_local(ts).date() for ts in seen)
+    assert list(per_day.values()) == [PER_SESSION * len(SYMBOLS)] * 3
 
 
 async def test_speed_compresses_the_session_and_the_night_takes_no_time() -> None:
