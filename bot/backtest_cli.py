@@ -39,17 +39,19 @@ if TYPE_CHECKING:
 
 async def _bars(
     args: argparse.Namespace, settings: Settings, env: Mapping[str, str]
-) -> tuple[list[Bar], str]:
+) -> tuple[Sequence[Bar], str, tuple[str, ...]]:
+    """(the bars, where they come from, warnings about them)."""
     if args.data:
         if not await asyncio.to_thread(Path(args.data).is_file):
             raise StartupError(f"--data: no such file {args.data!r}")
-        return await asyncio.to_thread(history.from_csv, args.data), f"csv:{args.data}"
+        loaded = await asyncio.to_thread(history.from_csv, args.data)
+        return loaded.bars, f"csv:{args.data}", loaded.warnings
     if args.alpaca:
         key, secret = env.get("ALPACA_API_KEY"), env.get("ALPACA_SECRET_KEY")
         if not key or not secret:
             raise StartupError("--alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
         start, end = args.alpaca
-        bars, path, cached = await asyncio.to_thread(
+        loaded, path, cached = await asyncio.to_thread(
             history.from_alpaca,
             settings.symbols,
             start,
@@ -62,11 +64,12 @@ async def _bars(
             settings.number("broker.timeout_sec"),
         )
         how = "read from the cache" if cached else "fetched and cached"
-        print(f"{len(bars):,} Alpaca bars {how} at {path}")
-        return bars, f"alpaca:{start}..{end}"
+        print(f"{len(loaded.bars):,} Alpaca bars {how} at {path}")
+        return loaded.bars, f"alpaca:{start}..{end}", loaded.warnings
     days = args.days if args.days is not None else DEFAULT_DAYS
     seed = args.seed if args.seed is not None else settings.integer("broker.seed")
-    return history.synthetic(settings.symbols, seed, days), f"synthetic:{days:g}d seed {seed}"
+    bars = history.synthetic(settings.symbols, seed, days)
+    return bars, f"synthetic:{days:g}d seed {seed}", ()
 
 
 async def _costs(spec: str, settings: Settings, journal: Journal) -> tuple[Costs, str]:
@@ -204,7 +207,7 @@ async def _backtest(
     if args.as_reference and not (args.data or args.alpaca):
         raise StartupError(messages.REFERENCE_NEEDS_MARKET_DATA)
     costs, slippage_said = await _costs(args.slippage, settings, journal)
-    rows, source = await _bars(args, settings, env)
+    rows, source, warnings = await _bars(args, settings, env)
     if not rows:
         raise StartupError(f"no bars in {source}")
     bars = BarColumns.of(rows)  # every pass, metric and chart reads the same columns
@@ -217,6 +220,8 @@ async def _backtest(
     )
     for line in _differences(file_settings, settings, overrides):
         print(line)
+    for warning in warnings:
+        print(f"warning: {warning}")
     if args.seed is not None and args.seed != file_settings.integer("broker.seed"):
         print(
             f"seed {args.seed} (--seed; the file's broker.seed: {file_settings.get('broker.seed')})"

@@ -18,13 +18,13 @@ from ops.messages import bar_symbols
 from ops.retry import read_at_start
 from ops.service import TradingService
 from strategy.clock import Clock, ManualClock, SystemClock
-from strategy.market_day import session_open
+from strategy.market_day import latest_session_open
 from strategy.types import Bar
 from strategy.venue import Broker, Feed
 from strategy.venues.alpaca.broker import AlpacaBroker
 from strategy.venues.alpaca.feed import AlpacaFeed
 from strategy.venues.alpaca.streams import ProblemSink, RecoveredSink
-from strategy.venues.bars import csv_bars, synthetic_bars
+from strategy.venues.bars import LoadedBars, load_bars, synthetic_bars
 from strategy.venues.sim import SimBroker, SimSettings
 from strategy.venues.sim_feed import SimFeed
 
@@ -82,15 +82,15 @@ class Venue:
         return service
 
 
-def _replay(path: str, label: str) -> list[Bar]:
-    """The whole file read and checked before anything starts (the same checks and messages
-    as `backtest --data`): a bad row stops the start with one line naming it."""
+def _replay(path: str, label: str) -> LoadedBars:
+    """The whole file read and checked before anything starts (the same loader, checks and
+    messages as `backtest --data`): a bad row stops the start with one line naming it."""
     if not Path(path).is_file():
         raise StartupError(f"{label}: no such file {path!r}")
-    bars = list(csv_bars(path))
-    if not bars:
+    loaded = load_bars(path)
+    if not len(loaded.bars):
         raise StartupError(f"no bars in csv:{path}")
-    return bars
+    return loaded
 
 
 def sim_broker(settings: Settings, clock: ManualClock) -> SimBroker:
@@ -110,21 +110,25 @@ def sim_broker(settings: Settings, clock: ManualClock) -> SimBroker:
 
 def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venue:
     """A replay runs on the data's own clock (from its first bar), so gates, heartbeats and
-    alerts judge the bars in market time; synthetic bars start at today's session open."""
+    alerts judge the bars in market time; synthetic bars keep New York session hours from
+    today's session open (Friday's on a weekend): the feed crosses nights and weekends at once,
+    so trading starts promptly whatever the time, and a day's P&L starts with its session."""
     label = "--data" if data is not None else "sim.data"
     data = data if data is not None else settings.text("sim.data")
     bar_sec = settings.integer("sim.bar_sec")
     source: Iterable[Bar]
     warnings: tuple[str, ...] = ()
     if data:
-        source = _replay(data, label)
-        start = source[0].ts
-        present = {bar.symbol for bar in source}
-        if present != set(settings.symbols):  # named as `backtest --data` names them
-            warnings = (bar_symbols(present, settings.symbols),)
+        loaded = _replay(data, label)
+        source, warnings = loaded.bars, loaded.warnings
+        start = float(loaded.bars.ts[0])
+        names = loaded.bars.names
+        if set(names) != set(settings.symbols):  # named as `backtest --data` names them
+            warnings += (bar_symbols(names, settings.symbols),)
     else:
-        start = session_open(time.time())
-        source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
+        start = latest_session_open(time.time())
+        seed = settings.integer("broker.seed")
+        source = synthetic_bars(settings.symbols, seed, start, bar_sec, sessions=True)
     clock = ManualClock(start=start)
     broker = sim_broker(settings, clock)
     speed = speed if speed is not None else settings.number("sim.speed")
