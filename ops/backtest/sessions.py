@@ -138,9 +138,9 @@ def alpaca_fetch(
     """`history.from_alpaca` with the account's keys (held in memory only)."""
 
     def fetch(symbols: Sequence[str], start: str, end: str) -> Sequence[Bar]:
-        bars, _, _ = history.from_alpaca(
+        loaded, _, _ = history.from_alpaca(
             symbols, start, end, api_key, secret_key, data_url, feed, cache_folder, timeout_sec
         )
-        return bars
+        return loaded.bars
 
     return fetch
