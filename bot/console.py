@@ -18,8 +18,9 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from bot.render_text import render
+from ops import messages
 from ops.commands import CommandCore
-from ops.results import CommandError, ConfirmRequest
+from ops.results import CommandError, ConfirmRequest, HelpResult
 
 USER = "console"
 CHANNEL = "terminal"
@@ -50,8 +51,26 @@ class PipeLines:
     async def ask(self, prompt: str, out: TextIO) -> str | None:
         out.write(prompt)
         out.flush()
-        raw = await self._reader.readline()
+        raw = await self._line()
         return None if not raw else raw.decode(errors="replace").strip()
+
+    async def _line(self) -> bytes:
+        """The next line; one longer than the reader's buffer is cut there (the core refuses
+        it as too long) and the rest of it skipped, so it never comes back as a second line."""
+        try:
+            return await self._reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as end:  # the last line has no newline
+            return end.partial
+        except asyncio.LimitOverrunError as overrun:
+            kept = await self._reader.readexactly(overrun.consumed)
+        while True:  # skip to the end of the line
+            try:
+                await self._reader.readuntil(b"\n")
+                return kept
+            except asyncio.IncompleteReadError:
+                return kept
+            except asyncio.LimitOverrunError as overrun:
+                await self._reader.readexactly(overrun.consumed)
 
 
 class PromptLines:
@@ -132,6 +151,8 @@ class Console:
     async def execute(self, line: str) -> None:
         try:
             result = await self._core.handle(line, USER, CHANNEL, "console")
+            if isinstance(result, HelpResult):  # the console's own command, beside the core's
+                result = HelpResult((*result.lines, *messages.CONSOLE_HELP))
             self._say(render(result))
             if isinstance(result, ConfirmRequest):
                 await self._confirm(result)
