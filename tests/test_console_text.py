@@ -119,3 +119,14 @@ async def test_status_shows_each_checks_age_and_a_verdict_from_before_a_state_ch
     assert "checked while trading was HALTED, before it became ACTIVE" in flow
     drawdown = next(line for line in shown.splitlines() if line.split()[1:2] == ["drawdown"])
     assert "12s ago" in drawdown and "before it became" not in drawdown
+
+
+@pytest.mark.parametrize("line", ["set entry_z " + "n" * 400, "set " + "q" * 400 + " 2"])
+async def test_a_long_value_or_parameter_is_echoed_cut(tmp_path: Path, line: str) -> None:
+    """`set` quotes back only the start of a value or a parameter name it refuses (the same
+    checks serve the Slack settings modal, whose fields have no command-line limit)."""
+    h = make_harness(tmp_path)
+    with pytest.raises(CommandError) as refused:
+        await h.run(line)
+    assert "(cut: 400 characters)" in str(refused.value), refused.value
+    assert "n" * 41 not in str(refused.value) and "q" * 41 not in str(refused.value)
