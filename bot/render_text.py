@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime
 
 from ops import messages
@@ -78,7 +77,8 @@ def render(result: Result) -> str:
 
 def _config(r: ConfigResult) -> str:
     """Columns as wide as their widest cell, so a long name never shifts the rest; a value
-    wider than CONFIG_VALUE_WIDTH wraps inside its column."""
+    wider than CONFIG_VALUE_WIDTH is shown whole, its source and range on the next line, in
+    their columns."""
     rows = [("parameter", "value", "source", "allowed")]
     for line in r.lines:
         name = line.path + (f" ({line.short})" if line.short else "")
@@ -89,12 +89,13 @@ def _config(r: ConfigResult) -> str:
     source_width = max(len(row[2]) for row in rows)
     text = []
     for name, value, source, allowed in rows:
-        parts = textwrap.wrap(value, value_width) or [""]
-        text.append(
-            f"{name:<{name_width}}  {parts[0]:<{value_width}}  {source:<{source_width}}  {allowed}"
-        )
-        text.extend(f"{'':<{name_width}}  {part}" for part in parts[1:])
-    return "\n".join(line.rstrip() for line in text)
+        rest = f"{source:<{source_width}}  {allowed}"
+        if len(value) > value_width:
+            text.append(f"{name:<{name_width}}  {value}")
+            text.append(f"{'':<{name_width + value_width + 2}}  {rest}")
+        else:
+            text.append(f"{name:<{name_width}}  {value:<{value_width}}  {rest}")
+    return "\n".join(text)
 
 
 def _checklist(r: ChecklistResult) -> str:

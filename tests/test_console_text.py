@@ -76,20 +76,25 @@ def test_money_puts_the_sign_before_the_dollar_everywhere() -> None:
 
 async def test_config_columns_line_up_with_long_names_and_values(tmp_path: Path) -> None:
     """Each column starts at the same place on every row, however long a name (the cooldown's
-    is longer than the old fixed width) or a value (the kill file's, wrapped in its column)."""
+    is longer than the old fixed width); a long value (the kill file's path) is shown whole,
+    its source and range on the next line, in their columns."""
     h = make_harness(tmp_path)
-    rows = render(await h.run("config")).splitlines()
-    header = rows[0]
-    value_at, source_at = header.index("value"), header.index("source")
+    result = await h.run("config")
+    rows = render(result).splitlines()
+    value_at, source_at = rows[0].index("value"), rows[0].index("source")
     wrapped = 0
-    for row in rows[1:]:
-        if row.startswith(" "):  # a long value's next part, under the value column
-            assert row[:value_at].strip() == "" and row[value_at] != " ", row
-            wrapped += 1
+    for line in result.lines:
+        at = next(i for i, row in enumerate(rows) if row.startswith(line.path + " "))
+        assert rows[at][value_at:].startswith(line.value), rows[at]
+        if rows[at][source_at:].startswith(line.source):
             continue
-        assert row[value_at - 1] == " " and row[source_at - 1] == " ", row
-        assert row[source_at:].split()[0] in ("default", "file", "override", "env"), row
-    assert wrapped
+        wrapped += 1  # too long for its column: source and range under it
+        assert rows[at + 1][:source_at].strip() == "", rows[at + 1]
+        assert rows[at + 1][source_at:].startswith(line.source), rows[at + 1]
+    assert wrapped and len(rows) == 1 + len(result.lines) + wrapped
+    assert any(
+        row.split()[:2] == ["monitoring.kill_switch_file", str(tmp_path / "kill")] for row in rows
+    )
 
 
 async def test_help_at_the_console_names_quit(tmp_path: Path) -> None:
