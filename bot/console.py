@@ -20,11 +20,20 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from bot.render_text import render
 from ops import messages
 from ops.commands import CommandCore
+from ops.parsing import MAX_COMMAND_CHARS
 from ops.results import CommandError, ConfirmRequest, HelpResult
 
 USER = "console"
 CHANNEL = "terminal"
 QUIT = frozenset({"quit", "exit", "q"})
+
+
+class LineTooLong(Exception):
+    """A line longer than a reader holds at once, skipped whole."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
 
 
 class Lines(Protocol):
@@ -35,7 +44,7 @@ class Lines(Protocol):
         ...
 
     async def ask(self, prompt: str, out: TextIO) -> str | None:
-        """The next line, stripped; None at end of input."""
+        """The next line, stripped; None at end of input; LineTooLong for one skipped."""
         ...
 
 
@@ -55,22 +64,24 @@ class PipeLines:
         return None if not raw else raw.decode(errors="replace").strip()
 
     async def _line(self) -> bytes:
-        """The next line; one longer than the reader's buffer is cut there (the core refuses
-        it as too long) and the rest of it skipped, so it never comes back as a second line."""
+        """The next line. One longer than the reader's buffer is skipped to its end (so no part
+        of it comes back as another line) and raises LineTooLong with its length."""
         try:
             return await self._reader.readuntil(b"\n")
         except asyncio.IncompleteReadError as end:  # the last line has no newline
             return end.partial
         except asyncio.LimitOverrunError as overrun:
-            kept = await self._reader.readexactly(overrun.consumed)
-        while True:  # skip to the end of the line
+            skipped = len(await self._reader.readexactly(overrun.consumed))
+        while True:
             try:
-                await self._reader.readuntil(b"\n")
-                return kept
-            except asyncio.IncompleteReadError:
-                return kept
+                skipped += len(await self._reader.readuntil(b"\n")) - 1  # not the newline
+                break
+            except asyncio.IncompleteReadError as end:
+                skipped += len(end.partial)
+                break
             except asyncio.LimitOverrunError as overrun:
-                await self._reader.readexactly(overrun.consumed)
+                skipped += len(await self._reader.readexactly(overrun.consumed))
+        raise LineTooLong(skipped)
 
 
 class PromptLines:
@@ -125,7 +136,15 @@ class Console:
         self._out.flush()
 
     async def _ask(self, prompt: str) -> str | None:
-        return await self._lines.ask(prompt, self._out)
+        """The next line; one too long to read is refused here and answers as empty."""
+        try:
+            return await self._lines.ask(prompt, self._out)
+        except LineTooLong as exc:
+            refusal = messages.LINE_TOO_LONG.format(most=MAX_COMMAND_CHARS, length=exc.length)
+            line = f"({exc.length:,} bytes)"
+            self._core.audit(USER, CHANNEL, "console", line, "refused", refusal)
+            self._say(f"! {refusal}")
+            return ""
 
     async def run(self) -> bool:
         """Serve commands until end of input; True if the user asked to quit."""

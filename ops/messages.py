@@ -42,6 +42,9 @@ UNKNOWN_COMMAND = "unknown command '{name}'. " + USAGE
 EMPTY_COMMAND = "no command given. " + USAGE
 CHECK_BEFORE_CHANGE = "checked while trading was {then}, before it became {now}"
 COMMAND_TOO_LONG = "too long for a command (over {most} characters): '{start}'; nothing was run"
+LINE_TOO_LONG = (
+    "too long for a command (over {most} characters): a line of {length:,} bytes; nothing was run"
+)
 BAD_PERIOD = "unknown period '{period}': use today, week or all"
 SET_USAGE = "usage: set <param> <value> [--open], e.g. `set entry_z 2.2`"
 RESET_USAGE = "usage: reset <param>, e.g. `reset entry_z`"

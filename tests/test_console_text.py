@@ -45,12 +45,17 @@ async def test_a_5000_character_line_is_refused_and_echoed_cut(tmp_path: Path) -
 async def test_a_line_longer_than_the_pipe_buffer_is_one_refusal_and_the_next_line_runs(
     tmp_path: Path,
 ) -> None:
-    """A line beyond the reader's buffer (64 KiB) is cut there and refused once; what follows it
-    on the pipe is read as the next command, not a tail of the paste."""
+    """A line beyond the reader's buffer (64 KiB) is skipped whole and refused once, saying how
+    long it was (and audited); what follows it on the pipe is read as the next command, not a
+    tail of the paste."""
     h = make_harness(tmp_path)
     printed = await console_output(h, b"y" * 200_000 + b"\nstatus")
     assert printed.count("too long for a command") == 1
+    assert "a line of 200,000 bytes; nothing was run" in printed and "yyy" not in printed
     assert "MeanReversionV1 on sim" in printed
+    h.journal.flush()
+    audited = h.journal.query("select command, outcome from commands")
+    assert {"command": "(200,000 bytes)", "outcome": "refused"} in audited
 
 
 async def test_an_unknown_word_is_echoed_cut(tmp_path: Path) -> None:
