@@ -90,10 +90,7 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
     stopped = _stopped_on_purpose(service)
     if stopped is not None:
         message = f"{stopped}: order flow not checked"
-        return [
-            replace(_ok("trade-flow", message), state=state),
-            replace(_ok("no-trades", message), state=state),
-        ]
+        return [replace(_ok(key, message), state=state) for key in ("trade-flow", "no-trades")]
     orders = service.gate.orders_today
     most = service.settings.integer("monitoring.max_trades_per_day")
     if orders > most:
@@ -117,7 +114,7 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
         )
     else:
         quiet = _ok("no-trades", f"{waiting} signal(s) since the last order")
-    return [replace(flow, state=state), replace(quiet, state=state)]
+    return [replace(result, state=state) for result in (flow, quiet)]  # they rest on it
 
 
 def drawdown(service: TradingService, reference: float | None) -> CheckResult:

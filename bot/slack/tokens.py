@@ -9,13 +9,12 @@ from ops.errors import StartupError
 BOT_VARIABLE = "SLACK_BOT_TOKEN"
 APP_VARIABLE = "SLACK_APP_TOKEN"
 BOT, APP, USER = "bot", "app", "user"
-# a rotating token (token rotation on) starts "xoxe." before its kind's own prefix
 PREFIXES = (("xoxb-", BOT), ("xapp-", APP), ("xoxp-", USER))
 
 
 def kind(token: str) -> str | None:
     """bot, app or user; None for text that is no Slack token."""
-    bare = token.removeprefix("xoxe.")
+    bare = token.removeprefix("xoxe.")  # a rotating token (token rotation on)
     return next((name for prefix, name in PREFIXES if bare.startswith(prefix)), None)
 
 
