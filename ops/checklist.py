@@ -10,6 +10,7 @@ import math
 from ops.backtest.metrics import sample_note
 from ops.backtest.reference import Reference, find
 from ops.backtest.robustness import FACTORS, SWEPT
+from ops.formatting import money
 from ops.journal import Journal
 from ops.results import ChecklistItem, ChecklistResult
 from ops.service import TradingService
@@ -47,7 +48,7 @@ async def _backtest_items(
                 "backtest includes commission and slippage",
                 "pass",
                 f"{_day(reference.ts)} on {reference.source}: commission "
-                f"${reference.commission:,.2f}, mean slippage {reference.slippage_bps:+.2f} bps",
+                f"{money(reference.commission)}, mean slippage {reference.slippage_bps:+.2f} bps",
             )
         )
     else:

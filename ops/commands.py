@@ -18,7 +18,7 @@ from ops.checklist import evaluate as evaluate_checklist
 from ops.config import ConfigError
 from ops.confirm import Confirmations, Pending
 from ops.foreign_orders import FOREIGN_ORDER_INCIDENT
-from ops.formatting import format_value
+from ops.formatting import echo, format_value, signed_money
 from ops.param_change import apply_change, preview_lines, read_change, settings_after
 from ops.parsing import ParsedCommand, parse_command
 from ops.preview import Previews
@@ -79,7 +79,7 @@ class CommandCore(AuditedCore):
             return self._take_incident(name, args, user)
         if args and name not in ("pnl",):
             raise CommandError(
-                messages.EXTRA_ARGS.format(extra=" ".join(args), usage=messages.USAGE)
+                messages.EXTRA_ARGS.format(extra=echo(" ".join(args)), usage=messages.USAGE)
             )
         if name == "checklist":
             return await evaluate_checklist(self.service)
@@ -266,7 +266,7 @@ class CommandCore(AuditedCore):
                     price=done.price.price,
                     source=done.price.source,
                     user=confirmer,
-                    gain=done.operator_pnl,
+                    gain=signed_money(done.operator_pnl),
                 )
             )
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 from ops.backtest.reference import find as find_reference
 from ops.drift import check as drift_check
+from ops.formatting import money
 from ops.reconcile import reconcile
 from ops.results import CheckResult, Level
 from ops.service import TradingService
@@ -84,10 +86,11 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
     """Too many orders today, or signals without orders for hours. Neither is checked while
     trading is HALTED or PAUSED by a person; `no-trades` only while entries are allowed (a
     REDUCING or dead-man state refuses them on purpose and has its own incident)."""
+    state = service.gate.state
     stopped = _stopped_on_purpose(service)
     if stopped is not None:
         message = f"{stopped}: order flow not checked"
-        return [_ok("trade-flow", message), _ok("no-trades", message)]
+        return [replace(_ok(key, message), state=state) for key in ("trade-flow", "no-trades")]
     orders = service.gate.orders_today
     most = service.settings.integer("monitoring.max_trades_per_day")
     if orders > most:
@@ -101,7 +104,7 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
     since = engine.last_order_ts if engine.last_order_ts is not None else engine.first_bar_ts
     waiting = engine.counters.signals - engine.signals_at_last_order
     idle = (service.clock.now() - since) / HOUR if since is not None else 0.0
-    entries = service.gate.state.allows_entries
+    entries = state.allows_entries
     if entries and service.gate.market_open and waiting > 0 and idle >= quiet_hours:
         quiet = CheckResult(
             "no-trades",
@@ -111,7 +114,7 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
         )
     else:
         quiet = _ok("no-trades", f"{waiting} signal(s) since the last order")
-    return [flow, quiet]
+    return [replace(result, state=state) for result in (flow, quiet)]  # they rest on it
 
 
 def drawdown(
@@ -167,7 +170,7 @@ async def broker_reachable(service: TradingService) -> CheckResult:
             f"the broker blocks trading on the account ({account.blocked}): every order, exits "
             "included, will be refused until it lifts the block",
         )
-    return _ok("broker", f"broker reachable, equity ${account.equity:,.2f}")
+    return _ok("broker", f"broker reachable, equity {money(account.equity)}")
 
 
 def clock_skew(service: TradingService, broker_now: float) -> CheckResult:
@@ -237,12 +240,16 @@ class Monitor:
 
     async def reconcile(self) -> CheckResult:
         result = await reconciliation(self._service)
-        self.results[result.key] = result
+        self.results[result.key] = self._stamped(result)
         return result
+
+    def _stamped(self, result: CheckResult) -> CheckResult:
+        """As `/trade status` shows it: with the market time it was made at (its age)."""
+        return replace(result, checked_at=self._service.clock.now())
 
     def _publish(self, results: list[CheckResult]) -> None:
         for result in results:
-            self.results[result.key] = result
+            self.results[result.key] = self._stamped(result)
             if result.level is Level.OK:
                 self._service.resolve(result.key, result.message)
             else:

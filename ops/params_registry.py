@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 
 from ops.errors import ConfigError
+from ops.formatting import echo
 from ops.param_spec import ParamSpec
 
 
@@ -366,4 +367,6 @@ def find_param(name: str) -> ParamSpec:
     settable = ", ".join(sorted(BY_SHORT))
     close = difflib.get_close_matches(key, [*BY_SHORT, *BY_PATH], n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    raise ConfigError(f"unknown parameter '{name}'{hint}; settable: {settable}, or a risk.* path")
+    raise ConfigError(
+        f"unknown parameter '{echo(name)}'{hint}; settable: {settable}, or a risk.* path"
+    )

@@ -16,6 +16,7 @@ from functools import partial
 from typing import TypeVar
 
 from ops.foreign_orders import track_foreign, watch_foreign_orders
+from ops.formatting import money
 from ops.reconcile import INCIDENT_PREFIX
 from ops.retry import read_at_start
 from ops.service import TradingService
@@ -77,9 +78,9 @@ class RecoveryReport:
 
     def lines(self) -> list[str]:
         lines = [
-            f"recovered at start-up: broker equity ${self.equity:,.2f}, "
-            f"book equity ${self.book_equity:,.2f}",
-            f"  drawdown peak ${self.peak:,.2f} (the journal's equity history)",
+            f"recovered at start-up: broker equity {money(self.equity)}, "
+            f"book equity {money(self.book_equity)}",
+            f"  drawdown peak {money(self.peak)} (the journal's equity history)",
             f"  {self.day_start}",
         ]
         lines += [f"  {self.crash}"] if self.crash else []
@@ -151,10 +152,10 @@ async def recover(service: TradingService) -> RecoveryReport:
     rows = await service.journal.aquery(DAY_START, (day,))
     if rows:
         book.restore_day(day, float(rows[0]["equity"]))  # type: ignore[arg-type]
-        day_start = f"day {day} started at ${book.day_start_equity():,.2f} (journaled earlier)"
+        day_start = f"day {day} started at {money(book.day_start_equity())} (journaled earlier)"
     else:
         book.start_day(day)
-        day_start = f"day {day} starts at ${book.day_start_equity():,.2f}"
+        day_start = f"day {day} starts at {money(book.day_start_equity())}"
     peak_rows = await service.journal.aquery(PEAK)
     journal_peak = peak_rows[0]["peak"] if peak_rows else None
     book.rebase_peak(float(journal_peak) if journal_peak is not None else 0.0)  # type: ignore[arg-type]

@@ -22,9 +22,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.render_text import money, signed_money
 from bot.slack.alerts import ICONS
 from bot.slack.blocks import escape
+from ops.formatting import money, signed_money
 from ops.results import PositionLine, StatusResult
 from strategy.market_day import market_time
 from strategy.types import TradingState

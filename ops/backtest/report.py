@@ -17,6 +17,7 @@ import numpy as np
 from ops.backtest.metrics import Metrics, not_shown
 from ops.backtest.robustness import FACTORS, Split, SweepPoint
 from ops.backtest.run import Outcome
+from ops.formatting import money
 from strategy.market_day import NEW_YORK, market_time, next_day_start
 
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ def _num(x: float, fmt: str = ".2f") -> str:
     return "n/a" if math.isnan(x) else format(x, fmt)
 
 
-def _money(x: float) -> str:
-    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
-
-
 def annualized(m: Metrics) -> str:
     return not_shown(m, "annual_return") or _pct(m.annual_return)
 
@@ -56,7 +53,7 @@ ROWS = (
     ("period", lambda m: f"{market_time(m.start_ts)} .. {market_time(m.end_ts)}"),
     ("New York days", lambda m: f"{m.days:,}"),
     ("bars", lambda m: f"{m.bars:,}"),
-    ("final equity", lambda m: f"${m.final_equity:,.2f}"),
+    ("final equity", lambda m: money(m.final_equity)),
     ("total return", lambda m: _pct(m.total_return)),
     ("annualized return", annualized),
     ("Sharpe (annualized)", sharpe),
@@ -69,12 +66,12 @@ ROWS = (
     ("round trips", lambda m: f"{m.trades:,}"),
     ("win rate", win_rate),
     ("turnover (x equity)", lambda m: _num(m.turnover, ".1f")),
-    ("commission", lambda m: f"${m.commission:,.2f}"),
+    ("commission", lambda m: money(m.commission)),
     ("slippage, open -> fill (bps)", lambda m: f"{m.slippage_bps:+.2f}"),
-    ("slippage cost, measured", lambda m: _money(m.slippage_cost)),
-    ("slippage cost, article", lambda m: _money(m.slippage_cost_article)),
+    ("slippage cost, measured", lambda m: money(m.slippage_cost)),
+    ("slippage cost, article", lambda m: money(m.slippage_cost_article)),
     ("latency, close -> next open (bps)", lambda m: f"{m.latency_bps:+.2f}"),
-    ("latency cost (one bar)", lambda m: _money(m.latency_cost)),
+    ("latency cost (one bar)", lambda m: money(m.latency_cost)),
 )
 COSTS_NOTE = "costs: positive = they cost; negative = the price moved in the trade's favour"
 
