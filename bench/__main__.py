@@ -15,6 +15,7 @@ from bench import (
     kill,
     memory,
     memory_days,
+    preview,
     reconnect,
     recovery,
     slack_ack,
@@ -35,6 +36,7 @@ FIGURES = {
     10: reconnect.measure,
     11: backtest_speed.measure,
     12: cluster.measure,
+    13: preview.measure,
 }
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.console import Console, open_stdin, stdin_is_readable
-from bot.render_text import render_summary, signed_money
+from bot.render_text import render_summary
 from bot.replay_end import CONSOLE, end_of_replay
+from bot.slack import tokens as slack_tokens
 from bot.slack.surface import SlackSurface
 from bot.venues import Venue, build_alpaca, build_sim
 from ops import instance_lock, journal_owner
@@ -21,6 +22,7 @@ from ops.commands import CommandCore
 from ops.config import ConfigError, Settings, config_path, load_settings
 from ops.confirm import Confirmations
 from ops.errors import StartupError
+from ops.formatting import money, signed_money
 from ops.journal import Journal, start_journal
 from ops.journal_owner import JournalOwner
 from ops.safety_net import SafetyNet
@@ -66,6 +68,7 @@ async def serve(options: RunOptions, env: Mapping[str, str]) -> int:
     another runs on the same journal, or when the journal is another venue's or account's.
     The venue is built first (nothing started: an Alpaca account is only read), since its
     account names the journal."""
+    slack_tokens.check(env.get(slack_tokens.BOT_VARIABLE), env.get(slack_tokens.APP_VARIABLE))
     path = config_path(options.config, env)
     file_settings = load_settings(path, env=env)
     venue = await build_venue(file_settings, options, env)
@@ -93,7 +96,7 @@ async def _serve(
     net = SafetyNet(service)  # the checks `tradebot oms` has too
     venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
     four_eyes = bool(settings.get("slack.four_eyes"))
-    core = CommandCore(service, Confirmations(time.time, four_eyes), time.time)
+    core = CommandCore(service, Confirmations(time.time, four_eyes), time.time, venue.history)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,7 +165,7 @@ async def _ticker(service: TradingService) -> None:
         log.info(
             "%s  equity %s  day %s  positions %d  bars %d  signals %d  fills %d  refusals %d",
             service.gate.state,
-            f"${service.book.equity():,.2f}",
+            money(service.book.equity()),
             signed_money(service.book.equity() - service.book.day_start_equity()),
             len(service.book.positions()),
             c.bars,

@@ -17,13 +17,16 @@ from typing import TYPE_CHECKING
 
 from bot.backtest_args import DEFAULT_DAYS
 from bot.progress import ProgressBar
+from ops import messages
 from ops.backtest import history, reference, report
 from ops.backtest.collector import tune_for_passes
 from ops.backtest.grid import Grid, GridError, GridResult, parse_grid
+from ops.backtest.live_slippage import MIN_LIVE_FILLS, live_slippage
 from ops.backtest.metrics import Metrics, compute, expected_prices, slippage_per_fill
 from ops.backtest.parallel import Beside
 from ops.backtest.robustness import robust, split, sweep, sweep_grid
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
+from ops.backtest.setup import article_costs, backtest_setup
 from ops.config import ConfigError, Settings, load_settings
 from ops.errors import StartupError
 from ops.journal_owner import find_journal, journal_file, journal_folder
@@ -37,17 +40,19 @@ if TYPE_CHECKING:
 
 async def _bars(
     args: argparse.Namespace, settings: Settings, env: Mapping[str, str]
-) -> tuple[list[Bar], str]:
+) -> tuple[Sequence[Bar], str, tuple[str, ...]]:
+    """(the bars, where they come from, warnings about them)."""
     if args.data:
         if not await asyncio.to_thread(Path(args.data).is_file):
             raise StartupError(f"--data: no such file {args.data!r}")
-        return await asyncio.to_thread(history.from_csv, args.data), f"csv:{args.data}"
+        loaded = await asyncio.to_thread(history.from_csv, args.data)
+        return loaded.bars, f"csv:{args.data}", loaded.warnings
     if args.alpaca:
         key, secret = env.get("ALPACA_API_KEY"), env.get("ALPACA_SECRET_KEY")
         if not key or not secret:
             raise StartupError("--alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
         start, end = args.alpaca
-        bars, path, cached = await asyncio.to_thread(
+        loaded, path, cached = await asyncio.to_thread(
             history.from_alpaca,
             settings.symbols,
             start,
@@ -60,31 +65,39 @@ async def _bars(
             settings.number("broker.timeout_sec"),
         )
         how = "read from the cache" if cached else "fetched and cached"
-        print(f"{len(bars):,} Alpaca bars {how} at {path}")
-        return bars, f"alpaca:{start}..{end}"
+        print(f"{len(loaded.bars):,} Alpaca bars {how} at {path}")
+        return loaded.bars, f"alpaca:{start}..{end}", loaded.warnings
     days = args.days if args.days is not None else DEFAULT_DAYS
     seed = args.seed if args.seed is not None else settings.integer("broker.seed")
-    return history.synthetic(settings.symbols, seed, days), f"synthetic:{days:g}d seed {seed}"
+    bars = history.synthetic(settings.symbols, seed, days)
+    return bars, f"synthetic:{days:g}d seed {seed}", ()
 
 
 async def _costs(spec: str, settings: Settings, journal: Journal) -> tuple[Costs, str]:
     """The frictions and how to say them."""
     commission = settings.number("broker.commission_per_share")
     if spec == "article":
-        costs = Costs(commission_per_share=commission)
+        costs = article_costs(settings)
         return costs, f"{costs.slippage_bps:.2f} +- {costs.slippage_std_bps:.2f} bps (article)"
     if spec == "config":
         bps = settings.number("broker.slippage_bps")
         return Costs(commission, bps, 0.0), f"{bps:.2f} bps (broker.slippage_bps)"
     if spec == "live":
-        rows = await journal.aquery("select slippage_bps from fills where slippage_bps is not null")
-        samples = tuple(float(r["slippage_bps"]) for r in rows)  # type: ignore[arg-type]
-        if not samples:
-            raise StartupError("--slippage live: the journal has no fills yet")
-        mean = sum(samples) / len(samples)
-        return Costs(commission, mean, 0.0, samples), (
-            f"drawn from {len(samples):,} live fills (mean {mean:+.2f} bps)"
-        )
+        market, limit = await live_slippage(journal)
+        if len(market) < MIN_LIVE_FILLS:
+            found = (
+                f"only {len(market)} market-order fill(s)"
+                if market
+                else "no market-order fills yet"
+            )
+            raise StartupError(
+                messages.LIVE_SLIPPAGE_TOO_FEW.format(
+                    found=found, limit=limit, needs=MIN_LIVE_FILLS
+                )
+            )
+        mean = sum(market) / len(market)
+        said = messages.LIVE_SLIPPAGE_SAID.format(market=len(market), mean=mean, limit=limit)
+        return Costs(commission, mean, 0.0, market), said
     try:
         bps = float(spec)
     except ValueError:
@@ -94,19 +107,6 @@ async def _costs(spec: str, settings: Settings, journal: Journal) -> tuple[Costs
     if not 0 <= bps <= 1000 or math.isnan(bps):
         raise StartupError(f"--slippage {spec!r}: bps must be 0..1000")
     return Costs(commission, bps, 0.0), f"{bps:.2f} bps (--slippage)"
-
-
-def _setup(settings: Settings, costs: Costs, seed: int | None) -> Setup:
-    return Setup(
-        symbols=settings.symbols,
-        params=settings.strategy_params(),
-        limits=settings.risk_limits(),
-        costs=costs,
-        starting_cash=settings.number("broker.starting_cash"),
-        seed=seed if seed is not None else settings.integer("broker.seed"),
-        bar_sec=settings.integer("sim.bar_sec"),
-        vol_window=settings.integer("strategy.vol_window"),
-    )
 
 
 def _with_overrides(
@@ -205,13 +205,15 @@ async def _backtest(
         raise StartupError("--days sets the length of synthetic bars; not with --data/--alpaca")
     if args.split is not None and not 0.1 <= args.split <= 0.9:
         raise StartupError("--split: the in-sample fraction must be 0.1..0.9")
+    if args.as_reference and not (args.data or args.alpaca):
+        raise StartupError(messages.REFERENCE_NEEDS_MARKET_DATA)
     grid = _grid(args, settings)
     costs, slippage_said = await _costs(args.slippage, settings, journal)
-    rows, source = await _bars(args, settings, env)
+    rows, source, warnings = await _bars(args, settings, env)
     if not rows:
         raise StartupError(f"no bars in {source}")
     bars = BarColumns.of(rows)  # every pass, metric and chart reads the same columns
-    setup = _setup(settings, costs, args.seed)
+    setup = backtest_setup(settings, costs, args.seed)
     print(
         f"backtest of {settings.get('strategy.name')} on {source}: {len(bars):,} bars, "
         f"{bar_symbols(bars.names, setup.symbols)}; "
@@ -220,6 +222,8 @@ async def _backtest(
     )
     for line in _differences(file_settings, settings, overrides):
         print(line)
+    for warning in warnings:
+        print(f"warning: {warning}")
     if args.seed is not None and args.seed != file_settings.integer("broker.seed"):
         print(
             f"seed {args.seed} (--seed; the file's broker.seed: {file_settings.get('broker.seed')})"
@@ -340,9 +344,12 @@ async def _record(
     """Journal the full runs; the costed one as the reference when asked and fit. Returns
     why it was refused as the reference, or None."""
     metrics = runs[0][2]
-    previous = await reference.latest(journal)
+    found = await reference.find(journal)
+    previous = found.reference
     now = f"current reference: {reference.describe(previous)}" if previous else "no reference yet"
-    refused = reference.unfit(metrics) if as_reference else None
+    if found.ignored:
+        print(f"\n{found.ignored}")
+    refused = reference.unfit(metrics, source) if as_reference else None
     kind = "reference" if as_reference and refused is None else "full"
     reference.record(journal, kind, source, True, setup.params, metrics)
     for _, _, free in runs[1:]:

@@ -130,10 +130,12 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from bot.slack import tokens as slack_tokens
     from ops.cluster.config import cluster_config
     from ops.cluster.permissions import Layout, password_variable
     from ops.cluster.server import LocalNats
 
+    slack_tokens.check(env.get(slack_tokens.BOT_VARIABLE), env.get(slack_tokens.APP_VARIABLE))
     path = config_path(args.config, env)
     cfg = cluster_config(load_settings(path, env=env))
     layout = Layout.of(cfg)

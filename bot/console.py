@@ -18,12 +18,23 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from bot.render_text import render
+from ops import messages
 from ops.commands import CommandCore
-from ops.results import CommandError, ConfirmRequest
+from ops.parsing import MAX_COMMAND_CHARS
+from ops.preview import Ticket
+from ops.results import CommandError, ConfirmRequest, HelpResult
 
 USER = "console"
 CHANNEL = "terminal"
 QUIT = frozenset({"quit", "exit", "q"})
+
+
+class LineTooLong(Exception):
+    """A line longer than a reader holds at once, skipped whole."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
 
 
 class Lines(Protocol):
@@ -34,7 +45,7 @@ class Lines(Protocol):
         ...
 
     async def ask(self, prompt: str, out: TextIO) -> str | None:
-        """The next line, stripped; None at end of input."""
+        """The next line, stripped; None at end of input; LineTooLong for one skipped."""
         ...
 
 
@@ -50,8 +61,28 @@ class PipeLines:
     async def ask(self, prompt: str, out: TextIO) -> str | None:
         out.write(prompt)
         out.flush()
-        raw = await self._reader.readline()
+        raw = await self._line()
         return None if not raw else raw.decode(errors="replace").strip()
+
+    async def _line(self) -> bytes:
+        """The next line. One longer than the reader's buffer is skipped to its end (so no part
+        of it comes back as another line) and raises LineTooLong with its length."""
+        try:
+            return await self._reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as end:  # the last line has no newline
+            return end.partial
+        except asyncio.LimitOverrunError as overrun:
+            skipped = len(await self._reader.readexactly(overrun.consumed))
+        while True:
+            try:
+                skipped += len(await self._reader.readuntil(b"\n")) - 1  # not the newline
+                break
+            except asyncio.IncompleteReadError as end:
+                skipped += len(end.partial)
+                break
+            except asyncio.LimitOverrunError as overrun:
+                skipped += len(await self._reader.readexactly(overrun.consumed))
+        raise LineTooLong(skipped)
 
 
 class PromptLines:
@@ -106,7 +137,15 @@ class Console:
         self._out.flush()
 
     async def _ask(self, prompt: str) -> str | None:
-        return await self._lines.ask(prompt, self._out)
+        """The next line; one too long to read is refused here and answers as empty."""
+        try:
+            return await self._lines.ask(prompt, self._out)
+        except LineTooLong as exc:
+            refusal = messages.LINE_TOO_LONG.format(most=MAX_COMMAND_CHARS, length=exc.length)
+            line = f"({exc.length:,} bytes)"
+            self._core.audit(USER, CHANNEL, "console", line, "refused", refusal)
+            self._say(f"! {refusal}")
+            return ""
 
     async def run(self) -> bool:
         """Serve commands until end of input; True if the user asked to quit."""
@@ -132,6 +171,8 @@ class Console:
     async def execute(self, line: str) -> None:
         try:
             result = await self._core.handle(line, USER, CHANNEL, "console")
+            if isinstance(result, HelpResult):  # the console's own command, beside the core's
+                result = HelpResult((*result.lines, *messages.CONSOLE_HELP))
             self._say(render(result))
             if isinstance(result, ConfirmRequest):
                 await self._confirm(result)
@@ -142,9 +183,24 @@ class Console:
             self._say("! internal error while running that command; see the log")
 
     async def _confirm(self, request: ConfirmRequest) -> None:
-        answer = await self._ask("Confirm? [y/N] ")
+        ticket = self._core.previews.take(request.nonce)
+        shown = None
+        if ticket is not None:
+            self._say(f"  - {ticket.pending}")
+            shown = self._core.service.spawn("console-preview", self._show_preview(ticket))
+        try:
+            answer = await self._ask("Confirm? [y/N] ")
+        finally:
+            if ticket is not None and shown is not None:  # answered: a late one is not wanted
+                ticket.task.cancel()
+                shown.cancel()
         if answer is not None and answer.lower() in ("y", "yes"):
             result = await self._core.confirm(request.nonce, USER, CHANNEL, "console")
         else:
             result = self._core.cancel(request.nonce, USER, CHANNEL, "console")
         self._say(render(result))
+
+    async def _show_preview(self, ticket: Ticket) -> None:
+        """The backtest preview, printed while the confirmation waits for its answer."""
+        preview = await ticket.task
+        self._say("\n".join(f"  {line}" for line in preview.lines))

@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from bot.slack import tokens as slack_tokens
     from bot.slack.authz import Policy
     from bot.slack.gateway import GatewaySurface
     from ops.cluster.config import cluster_config
@@ -40,6 +41,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     bot_token, app_token = env.get("SLACK_BOT_TOKEN"), env.get("SLACK_APP_TOKEN")
     if not bot_token or not app_token:
         raise StartupError("the gateway needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN")
+    slack_tokens.check(bot_token, app_token)
     settings = load_settings(config_path(args.config, env), env=env)
     cfg = cluster_config(settings)
     journal_path = args.journal or journal_folder(settings) / "gateway.db"

@@ -6,13 +6,12 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Mapping
-from datetime import datetime
 
 from ops.config import config_path, load_settings
 from ops.errors import StartupError
 from ops.journal_owner import find_journal
 from ops.retention import PruneResult, prune
-from strategy.market_day import NEW_YORK
+from strategy.market_day import market_time
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,11 +44,8 @@ def prune_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def render(result: PruneResult) -> str:
-    cutoff = datetime.fromtimestamp(result.cutoff_ts, NEW_YORK).strftime("%Y-%m-%d %H:%M")
-    head = (
-        f"journal {result.path}: keeping {result.retention_days:g} days "
-        f"(rows from {cutoff} New York on)"
-    )
+    cutoff = market_time(result.cutoff_ts)
+    head = f"journal {result.path}: keeping {result.retention_days:g} days (rows from {cutoff} on)"
     if not result.days:
         return f"{head}; nothing older to prune"
     span = result.days[0] if len(result.days) == 1 else f"{result.days[0]}..{result.days[-1]}"

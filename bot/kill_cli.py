@@ -24,6 +24,7 @@ from ops.journal_owner import expected_file, find_journal, find_kill_file
 from ops.kill_switch import KILL_FILE_POLL_SEC
 from ops.resume_request import ResumeRequest, resume_file
 from ops.seen import Seen
+from ops.trading_state import recorded_state
 from strategy.types import TradingState
 
 WAIT_MARGIN_SEC = 10.0  # beyond kill.timeout_sec: the file poll, the drain, the last read
@@ -102,15 +103,7 @@ def _where_to_look(settings: Settings, what: str) -> str:
 def kill(settings: Settings, clear: bool) -> int:
     path = Path(os.path.abspath(find_kill_file(settings)))  # a relative journal.dir: from here
     if clear:
-        if not path.exists():
-            print(f"no kill switch file at {path}; nothing to clear")
-            return 0
-        path.unlink(missing_ok=True)
-        print(
-            f"kill switch file {path} removed; trading stays HALTED until someone resumes "
-            "(`tradebot resume`)"
-        )
-        return 0
+        return _clear(settings, path)
     client, before, foreign = _read_service(settings, path)
     if path.exists():
         print(f"kill switch already armed: {path}; it killed when it appeared")
@@ -139,6 +132,32 @@ def kill(settings: Settings, clear: bool) -> int:
     print(render_outcome(last))
     print("to trade again: `tradebot kill --clear`, then `tradebot resume`")
     return 0 if last["flat"] else 1
+
+
+def _clear(settings: Settings, path: Path) -> int:
+    """Remove the file, and say what that leaves: a HALT (the running service's state, else the
+    journal's, which a start restores) stays until a resume; without one there was no kill."""
+    if not path.exists():
+        print(f"no kill switch file at {path}; nothing to clear")
+        return 0
+    _, health, _ = _read_service(settings, path)
+    if health is not None:
+        state: TradingState | None = TradingState(health["state"])
+        source = "the running service"
+    else:
+        try:
+            journal = find_journal(settings)
+        except StartupError:  # none or several: nothing to say for sure
+            journal = Path(expected_file(settings))
+        state = recorded_state(journal)
+        source = f"the journal {journal}"
+    path.unlink(missing_ok=True)
+    if state is TradingState.HALTED:
+        print(messages.KILL_CLEARED_HALTED.format(path=path, source=source))
+    else:
+        now = "no trading state" if state is None else f"trading {state}"
+        print(messages.KILL_CLEARED_NO_KILL.format(path=path, source=source, now=now))
+    return 0
 
 
 def render_outcome(last: Health) -> str:

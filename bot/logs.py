@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from strategy.market_day import market_time
+
 REFUSAL_WINDOW_SEC = 60.0
 
 
@@ -62,10 +64,18 @@ class RepeatLimiter(logging.Filter):
         return True
 
 
+class MarketTimeFormatter(logging.Formatter):
+    """Each line's time as every printed time is: New York's clock, labelled ET."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return market_time(record.created, datefmt or "%H:%M:%S")
+
+
 def stderr_handler(limiter: RepeatLimiter | None = None) -> logging.Handler:
     """The service's log handler: current stderr, refusals rate-limited."""
     handler = logging.StreamHandler(CurrentStderr())  # type: ignore[arg-type]
     handler.addFilter(limiter or RepeatLimiter())
+    handler.setFormatter(MarketTimeFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     return handler
 
 
@@ -73,8 +83,6 @@ def log_to_stderr(verbose: bool) -> None:
     """Every command's logging (the service and each cluster role): stderr, one format."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
         handlers=[stderr_handler()],  # follows sys.stderr: above the console's prompt
     )
     if not verbose:  # they log every job run and every retry; our callers log failures

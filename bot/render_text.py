@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ops import messages
+from ops.formatting import age, money, signed_money
 from ops.results import (
     CashCompare,
     ChecklistResult,
+    CheckResult,
     ConfigResult,
     ConfirmRequest,
     Done,
@@ -21,15 +21,9 @@ from ops.results import (
     StatusResult,
 )
 from strategy.latency import StageStats
-from strategy.market_day import NEW_YORK
+from strategy.market_day import market_time
 
-
-def money(x: float) -> str:
-    return f"{'-' if x < 0 else ''}${abs(x):,.2f}"
-
-
-def signed_money(x: float) -> str:
-    return f"{'+' if x >= 0 else '-'}${abs(x):,.2f}"
+CONFIG_VALUE_WIDTH = 32
 
 
 def latency_lines(stats: tuple[StageStats, ...]) -> list[str]:
@@ -44,7 +38,7 @@ def render(result: Result) -> str:
         case StatusResult():
             return _status(result)
         case PnlResult():
-            since = datetime.fromtimestamp(result.since_ts, NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
+            since = market_time(result.since_ts)
             return "\n".join(
                 [
                     f"P&L {result.period} (since {since}): {signed_money(result.pnl)} net",
@@ -58,12 +52,7 @@ def render(result: Result) -> str:
         case PositionsResult():
             return _positions(result)
         case ConfigResult():
-            rows = [f"{'parameter':<34} {'value':<28} {'source':<9} allowed"]
-            for line in result.lines:
-                name = line.path + (f" ({line.short})" if line.short else "")
-                mark = "" if line.settable else "  [restart to change]"
-                rows.append(f"{name:<34} {line.value:<28} {line.source:<9} {line.allowed}{mark}")
-            return "\n".join(rows)
+            return _config(result)
         case SlippageResult():
             if result.count == 0:
                 return "no fills yet: no slippage to report"
@@ -82,6 +71,29 @@ def render(result: Result) -> str:
         case KillReport():
             return render_kill(result)
     raise TypeError(f"no text rendering for {type(result).__name__}")
+
+
+def _config(r: ConfigResult) -> str:
+    """Columns as wide as their widest cell, so a long name never shifts the rest; a value
+    wider than CONFIG_VALUE_WIDTH is shown whole, its source and range on the next line, in
+    their columns."""
+    rows = [("parameter", "value", "source", "allowed")]
+    for line in r.lines:
+        name = line.path + (f" ({line.short})" if line.short else "")
+        mark = "" if line.settable else "  [restart to change]"
+        rows.append((name, line.value, line.source, line.allowed + mark))
+    name_width = max(len(row[0]) for row in rows)
+    value_width = min(CONFIG_VALUE_WIDTH, max(len(row[1]) for row in rows))
+    source_width = max(len(row[2]) for row in rows)
+    text = []
+    for name, value, source, allowed in rows:
+        rest = f"{source:<{source_width}}  {allowed}"
+        if len(value) > value_width:
+            text.append(f"{name:<{name_width}}  {value}")
+            text.append(f"{'':<{name_width + value_width + 2}}  {rest}")
+        else:
+            text.append(f"{name:<{name_width}}  {value:<{value_width}}  {rest}")
+    return "\n".join(text)
 
 
 def _checklist(r: ChecklistResult) -> str:
@@ -117,12 +129,23 @@ def _status(r: StatusResult) -> str:
         lines.append("  latency per stage:")
         lines.extend(latency_lines(r.latency))
     if r.checks:
-        lines.append("  health checks:")
-        lines.extend(f"  {c.level.value.upper():<8} {c.key:<14} {c.message}" for c in r.checks)
+        lines.append("  health checks (ages in market time):")
+        lines.extend(f"  {c.level.value.upper():<8} {c.key:<14} {_check(c, r)}" for c in r.checks)
     if r.open_incidents:
         lines.append(f"  open incidents ({len(r.open_incidents)}):")
         lines.extend(f"  - {incident}" for incident in r.open_incidents)
     return "\n".join(lines)
+
+
+def _check(c: CheckResult, r: StatusResult) -> str:
+    """A check's verdict with its age, and, when it rests on a trading state that has changed
+    since, which one: a HALTED verdict never reads as today's under ACTIVE."""
+    notes = []
+    if c.checked_at is not None and r.as_of is not None:
+        notes.append(f"{age(r.as_of - c.checked_at)} ago")
+    if c.state is not None and c.state is not r.state:
+        notes.append(messages.CHECK_BEFORE_CHANGE.format(then=c.state, now=r.state))
+    return c.message + (f"  ({'; '.join(notes)})" if notes else "")
 
 
 def _positions(r: PositionsResult) -> str:
@@ -153,7 +176,7 @@ def _cash(c: CashCompare) -> str:
     if c.foreign_cost:
         line += f" (which paid {money(c.foreign_cost)} for the shares held for you)"
     if c.operator_pnl:
-        line += messages.OPERATOR_PNL.format(pnl=c.operator_pnl)
+        line += messages.OPERATOR_PNL.format(pnl=signed_money(c.operator_pnl))
     return f"{line}  {'match' if c.matches else f'MISMATCH {signed_money(c.gap)}'}"
 
 

@@ -9,21 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ops.backtest.sessions import AlpacaSessions, RecentSessions, SessionSource, alpaca_fetch
 from ops.config import Settings
 from ops.errors import StartupError
 from ops.journal import Journal
-from ops.journal_owner import JournalOwner
+from ops.journal_owner import JournalOwner, journal_folder
 from ops.messages import bar_symbols
 from ops.retry import read_at_start
 from ops.service import TradingService
 from strategy.clock import Clock, ManualClock, SystemClock
-from strategy.market_day import session_open
+from strategy.market_day import latest_session_open
 from strategy.types import Bar
 from strategy.venue import Broker, Feed
 from strategy.venues.alpaca.broker import AlpacaBroker
 from strategy.venues.alpaca.feed import AlpacaFeed
 from strategy.venues.alpaca.streams import ProblemSink, RecoveredSink
-from strategy.venues.bars import csv_bars, synthetic_bars
+from strategy.venues.bars import LoadedBars, load_bars, synthetic_bars
 from strategy.venues.sim import SimBroker, SimSettings
 from strategy.venues.sim_feed import SimFeed
 
@@ -65,6 +66,7 @@ class Venue:
     replay: bool = False  # bars from a file: the feed ends, and so does the run
     # the feed waits before each bar while the check given here is true (simulated time only)
     hold_feed_while: Callable[[Callable[[], bool]], None] = field(default=_cannot_wait)
+    history: SessionSource | None = None  # the recent sessions a `set` is previewed on
 
     def service(self, settings: Settings, journal: Journal) -> TradingService:
         """The trading service on this venue, its incidents reported to that service."""
@@ -80,15 +82,15 @@ class Venue:
         return service
 
 
-def _replay(path: str, label: str) -> list[Bar]:
-    """The whole file read and checked before anything starts (the same checks and messages
-    as `backtest --data`): a bad row stops the start with one line naming it."""
+def _replay(path: str, label: str) -> LoadedBars:
+    """The whole file read and checked before anything starts (the same loader, checks and
+    messages as `backtest --data`): a bad row stops the start with one line naming it."""
     if not Path(path).is_file():
         raise StartupError(f"{label}: no such file {path!r}")
-    bars = list(csv_bars(path))
-    if not bars:
+    loaded = load_bars(path)
+    if not len(loaded.bars):
         raise StartupError(f"no bars in csv:{path}")
-    return bars
+    return loaded
 
 
 def sim_broker(settings: Settings, clock: ManualClock) -> SimBroker:
@@ -108,25 +110,31 @@ def sim_broker(settings: Settings, clock: ManualClock) -> SimBroker:
 
 def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venue:
     """A replay runs on the data's own clock (from its first bar), so gates, heartbeats and
-    alerts judge the bars in market time; synthetic bars start at today's session open."""
+    alerts judge the bars in market time; synthetic bars keep New York session hours from
+    today's session open (Friday's on a weekend): the feed crosses nights and weekends at once,
+    so trading starts promptly whatever the time, and a day's P&L starts with its session."""
     label = "--data" if data is not None else "sim.data"
     data = data if data is not None else settings.text("sim.data")
     bar_sec = settings.integer("sim.bar_sec")
     source: Iterable[Bar]
     warnings: tuple[str, ...] = ()
     if data:
-        source = _replay(data, label)
-        start = source[0].ts
-        present = {bar.symbol for bar in source}
-        if present != set(settings.symbols):  # named as `backtest --data` names them
-            warnings = (bar_symbols(present, settings.symbols),)
+        loaded = _replay(data, label)
+        source, warnings = loaded.bars, loaded.warnings
+        start = float(loaded.bars.ts[0])
+        names = loaded.bars.names
+        if set(names) != set(settings.symbols):  # named as `backtest --data` names them
+            warnings += (bar_symbols(names, settings.symbols),)
     else:
-        start = session_open(time.time())
-        source = synthetic_bars(settings.symbols, settings.integer("broker.seed"), start, bar_sec)
+        start = latest_session_open(time.time())
+        seed = settings.integer("broker.seed")
+        source = synthetic_bars(settings.symbols, seed, start, bar_sec, sessions=True)
     clock = ManualClock(start=start)
     broker = sim_broker(settings, clock)
     speed = speed if speed is not None else settings.number("sim.speed")
-    feed = SimFeed(source, clock, observers=[broker.on_bar], speed=speed or None, bar_sec=bar_sec)
+    recent = RecentSessions(settings.integer("confirm.preview_sessions"), bar_sec)
+    observers = [broker.on_bar, recent.observe]
+    feed = SimFeed(source, clock, observers=observers, speed=speed or None, bar_sec=bar_sec)
     owner = JournalOwner.simulator(data)
     return Venue(
         broker,
@@ -137,6 +145,7 @@ def build_sim(settings: Settings, data: str | None, speed: float | None) -> Venu
         warnings=warnings,
         replay=bool(data),
         hold_feed_while=feed.hold_while,
+        history=recent,
     )
 
 
@@ -190,6 +199,14 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
             part.on_problem, part.on_recovered = problem, recovered
 
     warnings = () if paper else (LIVE_WARNING,)
+    fetch = alpaca_fetch(
+        key,
+        secret,
+        settings.text("broker.data_url"),
+        settings.text("broker.data_feed"),
+        journal_folder(settings) / "cache",
+        settings.number("broker.timeout_sec"),
+    )
     return Venue(
         broker,
         feed,
@@ -201,4 +218,5 @@ async def build_alpaca(settings: Settings, env: Mapping[str, str]) -> Venue:
         start=broker.start,
         stop=stop,
         report_to=report_to,
+        history=AlpacaSessions(settings.symbols, fetch, clock.now),
     )

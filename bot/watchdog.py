@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.slack import tokens as slack_tokens
 from bot.slack.surface import DEFAULT_API_URL
 from ops.errors import StartupError
 from ops.watchdog import Notify, Watchdog
@@ -27,6 +28,7 @@ def slack_notifier(env: Mapping[str, str], channel: str | None) -> Notify:
 
         return send_webhook
     if token := env.get("SLACK_BOT_TOKEN"):
+        slack_tokens.check(token, None)
         if not channel:
             raise StartupError("tradebot watchdog: --channel is needed with SLACK_BOT_TOKEN")
         client = AsyncWebClient(token=token, base_url=env.get("SLACK_API_URL") or DEFAULT_API_URL)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from ops import messages
 from ops.confirm import Confirmations, Pending
+from ops.formatting import echo
+from ops.parsing import MAX_COMMAND_CHARS
 from ops.results import CommandError, ConfirmationExpired, Done
 from strategy.recorder import Recorder
 
@@ -51,7 +53,7 @@ class AuditedCore:
                 "user": user,
                 "channel": channel,
                 "surface": surface,
-                "command": command,
+                "command": echo(command, MAX_COMMAND_CHARS),  # a paste is not kept whole
                 "outcome": outcome,
                 "detail": detail,
             },

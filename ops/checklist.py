@@ -5,14 +5,17 @@ evidence yet), with the evidence shown."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import math
 
-from ops.backtest.reference import Reference, latest
+from ops.backtest.metrics import sample_note
+from ops.backtest.reference import Reference, find
 from ops.backtest.robustness import FACTORS, SWEPT
+from ops.formatting import money
 from ops.journal import Journal
 from ops.results import ChecklistItem, ChecklistResult
 from ops.service import TradingService
 from strategy.latency import nearest_rank
+from strategy.market_day import trading_date
 
 DAY = 86_400.0
 PAPER_DAYS = 14
@@ -22,7 +25,8 @@ SWEEP_POINTS = len(FACTORS) * len(SWEPT)  # one `backtest --sweep`
 
 
 def _day(ts: object) -> str:
-    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d")  # type: ignore[arg-type]
+    """The New York trading day of a time."""
+    return trading_date(float(ts))  # type: ignore[arg-type]
 
 
 def _item(name: str, verdict: str, evidence: str) -> ChecklistItem:
@@ -34,7 +38,7 @@ async def _rows(journal: Journal, sql: str, *params: object) -> list[dict[str, o
 
 
 async def _backtest_items(
-    journal: Journal, reference: Reference | None, tolerance: float
+    journal: Journal, reference: Reference | None, ignored: str | None, tolerance: float
 ) -> list[ChecklistItem]:
     any_full = await _rows(journal, "select * from backtests where kind = 'full' limit 1")
     items = []
@@ -44,16 +48,16 @@ async def _backtest_items(
                 "backtest includes commission and slippage",
                 "pass",
                 f"{_day(reference.ts)} on {reference.source}: commission "
-                f"${reference.commission:,.2f}, mean slippage {reference.slippage_bps:+.2f} bps",
+                f"{money(reference.commission)}, mean slippage {reference.slippage_bps:+.2f} bps",
             )
         )
     else:
-        why = "no reference backtest" if any_full else "no backtest recorded"
+        why = ignored or ("no reference backtest" if any_full else "no backtest recorded")
         items.append(
             _item(
                 "backtest includes commission and slippage",
                 "fail",
-                f"{why}: run `tradebot backtest --as-reference`",
+                f"{why}: run `tradebot backtest --as-reference` on --data or --alpaca bars",
             )
         )
     sweep = await _rows(
@@ -208,6 +212,10 @@ async def _paper_vs_backtest(
     growth = float(last["equity"]) / float(first["equity"])  # type: ignore[arg-type]
     paper = growth ** (1 / years) - 1
     backtest = reference.annual_return
+    if math.isnan(backtest):
+        return _item(
+            name, "unknown", f"the backtest's annualized return is {sample_note(reference.days)}"
+        )
     verdict = "pass" if abs(paper - backtest) <= PAPER_GAP else "fail"
     return _item(name, verdict, f"paper {paper:+.1%} vs backtest {backtest:+.1%} annualized")
 
@@ -215,7 +223,7 @@ async def _paper_vs_backtest(
 async def evaluate(service: TradingService) -> ChecklistResult:
     await service.journal.aflush()
     tolerance = service.settings.number("monitoring.max_drawdown_tolerance")
-    reference = await latest(service.journal)  # the newest backtest with costs
-    items = await _backtest_items(service.journal, reference, tolerance)
-    items += await _operations_items(service, reference)
+    found = await find(service.journal)  # the newest reference fit to be one
+    items = await _backtest_items(service.journal, found.reference, found.ignored, tolerance)
+    items += await _operations_items(service, found.reference)
     return ChecklistResult(tuple(items))

@@ -12,13 +12,16 @@ from collections.abc import Awaitable, Callable
 from ops import messages
 from ops.adoption import adoption_price, operator_gain
 from ops.audited_core import AuditedCore
+from ops.backtest.sessions import SessionSource
 from ops.checklist import TEST_ALERT
 from ops.checklist import evaluate as evaluate_checklist
 from ops.config import ConfigError
 from ops.confirm import Confirmations, Pending
 from ops.foreign_orders import FOREIGN_ORDER_INCIDENT
-from ops.param_change import apply_change, preview_lines, read_change
+from ops.formatting import echo, format_value, signed_money
+from ops.param_change import apply_change, preview_lines, read_change, settings_after
 from ops.parsing import ParsedCommand, parse_command
+from ops.preview import Previews
 from ops.queries import Queries
 from ops.results import (
     CommandError,
@@ -36,11 +39,16 @@ log = logging.getLogger(__name__)
 
 class CommandCore(AuditedCore):
     def __init__(
-        self, service: TradingService, confirmations: Confirmations, now: Callable[[], float]
+        self,
+        service: TradingService,
+        confirmations: Confirmations,
+        now: Callable[[], float],
+        history: SessionSource | None = None,  # the bars a `set` is previewed on
     ) -> None:
         super().__init__(confirmations, service.journal)
         self.service = service
         self.queries = Queries(service)
+        self.previews = Previews(lambda: service.settings, history, service.spawn)
         self._now = now
 
     async def handle(self, text: str, user: str, channel: str, surface: str) -> Result:
@@ -71,7 +79,7 @@ class CommandCore(AuditedCore):
             return self._take_incident(name, args, user)
         if args and name not in ("pnl",):
             raise CommandError(
-                messages.EXTRA_ARGS.format(extra=" ".join(args), usage=messages.USAGE)
+                messages.EXTRA_ARGS.format(extra=echo(" ".join(args)), usage=messages.USAGE)
             )
         if name == "checklist":
             return await evaluate_checklist(self.service)
@@ -156,7 +164,15 @@ class CommandCore(AuditedCore):
             return apply_change(self.service, change, user, confirmer)
 
         lines = preview_lines(self.service, change)
-        return self._ask(verb, user, channel, change.title, lines, apply)
+        request = self._ask(verb, user, channel, change.title, lines, apply)
+        settings = self.service.settings
+        self.previews.start(
+            request.nonce,
+            change.label,
+            (settings, format_value(change.old)),
+            (settings_after(settings, change), format_value(change.new)),
+        )
+        return request
 
     def _pause(self, user: str) -> Done:
         state = self.service.gate.state
@@ -250,7 +266,7 @@ class CommandCore(AuditedCore):
                     price=done.price.price,
                     source=done.price.source,
                     user=confirmer,
-                    gain=done.operator_pnl,
+                    gain=signed_money(done.operator_pnl),
                 )
             )
 

@@ -3,7 +3,10 @@ equity and realized slippage with the reference backtest and says so plainly whe
 
 from __future__ import annotations
 
-from ops.backtest.reference import latest
+import math
+
+from ops.backtest.metrics import sample_note
+from ops.backtest.reference import find
 from ops.results import CheckResult, Level
 from ops.service import TradingService
 
@@ -14,9 +17,12 @@ MIN_DAYS = 1.0  # annualizing less than a day of history says nothing
 
 async def check(service: TradingService) -> list[CheckResult]:
     settings = service.settings
-    reference = await latest(service.journal)
+    found = await find(service.journal)
+    reference = found.reference
     if reference is None:
-        return [CheckResult("drift", Level.OK, "no backtest reference recorded yet")]
+        return [
+            CheckResult("drift", Level.OK, found.ignored or "no backtest reference recorded yet")
+        ]
     window = settings.number("monitoring.drift_window_days") * DAY
     since = service.clock.now() - window
     journal = service.journal
@@ -26,8 +32,20 @@ async def check(service: TradingService) -> list[CheckResult]:
     fills = await journal.aquery(
         "select slippage_bps from fills where ts >= ? and slippage_bps is not null", (since,)
     )
+    returns = (
+        CheckResult(
+            "drift",
+            Level.OK,
+            f"the reference's annualized return is {sample_note(reference.days)}: "
+            "live returns are not compared with it",
+        )
+        if math.isnan(reference.annual_return)
+        else _returns(
+            curve, reference.annual_return, settings.number("monitoring.drift_return_gap")
+        )
+    )
     return [
-        _returns(curve, reference.annual_return, settings.number("monitoring.drift_return_gap")),
+        returns,
         _slippage(
             fills, reference.slippage_bps, settings.number("monitoring.drift_slippage_margin_bps")
         ),

@@ -8,11 +8,12 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 from typing import IO
 
 from ops.errors import StartupError
+from strategy.market_day import market_time
 
 
 class InstanceLock:
@@ -45,7 +46,7 @@ def hold(journal: Path) -> InstanceLock:
         ) from None
     handle.seek(0)
     handle.truncate()
-    since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    since = market_time(time.time(), "%Y-%m-%d %H:%M:%S")
     handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {since}")
     handle.flush()
     return InstanceLock(handle)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
-from strategy.market_day import NEW_YORK
+from ops.formatting import signed_money
+from strategy.market_day import market_time
 
 USAGE = (
     "usage: status | pnl [today|week|all] | positions | reconcile | config | "
@@ -35,9 +35,15 @@ HELP = (
     "test-alert             fire (and resolve) a test incident: do alerts reach you?",
     "help                   this list",
 )
+CONSOLE_HELP = ("quit                   stop the service (also `exit`, `q`, or Ctrl-D)",)
 
 UNKNOWN_COMMAND = "unknown command '{name}'. " + USAGE
 EMPTY_COMMAND = "no command given. " + USAGE
+CHECK_BEFORE_CHANGE = "checked while trading was {then}, before it became {now}"
+COMMAND_TOO_LONG = "too long for a command (over {most} characters): '{start}'; nothing was run"
+LINE_TOO_LONG = (
+    "too long for a command (over {most} characters): a line of {length:,} bytes; nothing was run"
+)
 BAD_PERIOD = "unknown period '{period}': use today, week or all"
 SET_USAGE = "usage: set <param> <value> [--open], e.g. `set entry_z 2.2`"
 RESET_USAGE = "usage: reset <param>, e.g. `reset entry_z`"
@@ -95,6 +101,13 @@ KILL_FILE_UNWATCHED = (
     "this lasts; use `/trade kill` or the console"
 )
 KILL_FILE_WATCHED = "the kill switch file is checked again"
+KILL_CLEARED_HALTED = (
+    "kill switch file {path} removed; trading stays HALTED ({source} says so) until someone "
+    "resumes (`tradebot resume`)"
+)
+KILL_CLEARED_NO_KILL = (
+    "kill switch file {path} removed; there was no kill to clear: {source} holds {now}"
+)
 KILL_FAILED = "the kill failed: {error}"
 KILL_CARRIES_ON = (
     "trading was HALTED at the last stop (by {by}) with {count} position(s) still open: "
@@ -106,9 +119,9 @@ ADOPT_AGREE = "book and broker already agree on {symbol} ({qty:+d}); nothing to 
 ADOPT_MOVED = "the broker's {symbol} position changed since this was asked; nothing applied"
 ADOPTED = (
     "{symbol}: the book holds the broker's {qty:+d}, by {user}: it bought the {added:+d} it "
-    "lacked at {price:.2f} ({source}); their P&L until then, {gain:+,.2f}, stays yours"
+    "lacked at {price:.2f} ({source}); their P&L until then, {gain}, stays yours"
 )
-OPERATOR_PNL = ", with {pnl:+,.2f} of your own P&L (your shares until adopted, your orders)"
+OPERATOR_PNL = ", with {pnl} of your own P&L (your shares until adopted, your orders)"
 
 
 def adopt_preview(
@@ -119,8 +132,8 @@ def adopt_preview(
         f"the book's {symbol} position becomes the broker's {qty:+d}; no order is sent",
         f"the book buys the {added:+d} shares it does not have at the market price when you "
         f"confirm (now {price:.2f}, {source}), so its equity does not move",
-        f"their P&L until then (now {gain:+,.2f} against the broker's average {avg:.2f}) stays "
-        "yours: it is not in today's P&L, the daily loss limit or the drawdown",
+        f"their P&L until then (now {signed_money(gain)} against the broker's average "
+        f"{avg:.2f}) stays yours: it is not in today's P&L, the daily loss limit or the drawdown",
         "the strategy trades the symbol again from now on",
     )
 
@@ -143,8 +156,8 @@ FOREIGN_FILLED = (
 )
 
 # The kill preview summarises a long book: the biggest positions, then the rest in one line.
-KILL_PREVIEW_MORE = "and {count} more position(s), value ${value:,.2f}"
-KILL_PREVIEW_TOTAL = "total: {count} position(s), gross ${gross:,.2f}, net ${net:,.2f}"
+KILL_PREVIEW_MORE = "and {count} more position(s), value {value}"
+KILL_PREVIEW_TOTAL = "total: {count} position(s), gross {gross}, net {net}"
 
 # Slack: what the user sees when Slack would not take a reply (sent via the response_url).
 SLACK_NOT_IN_CHANNEL = (
@@ -157,6 +170,17 @@ SLACK_WITHDRAWN = "Nothing is waiting for a Confirm and nothing was changed: ask
 SLACK_MORE_LINES = "... and {count} more line(s) not shown"
 SLACK_HOME_REFUSED = "(Slack would not redraw your Home tab ({error}), so this comes here.)"
 SLACK_SHORTENED = "... ({count} more characters in the journal)"  # an alert cut to fit
+SLACK_TOKENS_SWAPPED = (
+    "SLACK_BOT_TOKEN holds an app-level token (xapp-) and SLACK_APP_TOKEN a bot token (xoxb-): "
+    "they are swapped; exchange their values"
+)
+SLACK_TOKEN_WRONG = "{variable} holds {found}, not {wanted}"
+SLACK_TOKEN_KINDS: dict[str | None, str] = {
+    "bot": "a bot token (xoxb-: OAuth & Permissions, Bot User OAuth Token)",
+    "app": "an app-level token (xapp-: Basic Information, App-Level Tokens, connections:write)",
+    "user": "a user token (xoxp-)",
+    None: "no Slack token (it starts with none of xoxb-, xapp-, xoxp-)",
+}
 SLACK_DOWN = "the Slack connection is down{reason}; commands cannot reach us, retrying"
 
 # Start-up: a broker read that still fails after its retries stops the start, in one line.
@@ -170,7 +194,7 @@ STARTUP_KEYS_REFUSED = (
 
 def waiting_for_open(closed_until: float) -> str:
     """Why a kill is not flat after hours: the broker holds market orders for the open."""
-    opens = datetime.fromtimestamp(closed_until, NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
+    opens = market_time(closed_until)
     return f"the market is closed until {opens}: the broker holds the closes for the open"
 
 
@@ -202,6 +226,69 @@ def bar_symbols(present: Iterable[str], configured: Sequence[str]) -> str:
 
 def replay_finished(bars: int, pnl: float, waits: bool) -> str:
     """The end of a `run --data` replay; P&L is the change in equity, costs included."""
-    sign = "+" if pnl >= 0 else "-"
     then = "the console stays open until `quit`" if waits else "stopping"
-    return f"replay finished: {bars:,} bars, P&L {sign}${abs(pnl):,.2f}; {then}"
+    return f"replay finished: {bars:,} bars, P&L {signed_money(pnl)}; {then}"
+
+
+# The backtest preview of a `set` / `reset` (ops/preview.py).
+PREVIEW_PENDING = "backtest of the last {count} sessions with each value: computing..."
+PREVIEW_NO_HISTORY = (
+    "backtest preview: no history yet (no complete session in the bars this service has)"
+)
+PREVIEW_TIMED_OUT = (
+    "backtest preview timed out after {sec:g} s (confirm.preview_timeout_sec); "
+    "the change can still be confirmed"
+)
+PREVIEW_FAILED = "backtest preview failed ({error}); the change can still be confirmed"
+
+
+def preview_table(
+    name: str,
+    old: str,
+    new: str,
+    wanted: int,
+    dates: Sequence[str],
+    before: tuple[int, float, float],
+    after: tuple[int, float, float],
+) -> tuple[str, ...]:
+    """The old and the new value side by side: (round trips, P&L after costs, max drawdown)."""
+    span = dates[0] if len(dates) == 1 else f"{dates[0]} .. {dates[-1]}"
+    used = (
+        f"the last {wanted} sessions"
+        if len(dates) >= wanted
+        else f"{len(dates)} of {wanted} sessions available"
+    )
+    width = max(14, len(old) + len(name) + 5, len(new) + len(name) + 5)
+
+    def row(label: str, a: str, b: str) -> str:
+        return f"{label:<16}{a:>{width}}{b:>{width}}"
+
+    return (
+        f"backtest of {used} ({span}, New York dates), "
+        "same engine and costs as `tradebot backtest`:",
+        row("", f"{name} {old} now", f"{name} {new}"),
+        row("round trips", str(before[0]), str(after[0])),
+        row("P&L after costs", signed_money(before[1]), signed_money(after[1])),
+        row("max drawdown", f"{before[2]:.3%}", f"{after[2]:.3%}"),
+    )
+
+
+# Research evidence (issue 23): what a backtest may claim, and from what
+REFERENCE_NEEDS_MARKET_DATA = (
+    "--as-reference needs market data (--data FILE or --alpaca START END): synthetic bars are "
+    "made up, and live trading would be held to them (drawdown alert, drift check); nothing run"
+)
+REFERENCE_IGNORED = "the reference of {day} on {source} is ignored: {why}"
+REFERENCE_NOT_MARKET_DATA = "{source} is not market data (only --data or --alpaca bars are)"
+LIVE_SLIPPAGE_TOO_FEW = (
+    "--slippage live: the journal has {found} ({limit} limit-order fill(s) left out: a limit "
+    "fills at its price or better, never like a market order); it needs at least {needs}: use "
+    "article, config or a number of bps"
+)
+LIVE_SLIPPAGE_SAID = (
+    "drawn from {market:,} live market-order fills (mean {mean:+.2f} bps; {limit:,} limit "
+    "fill(s) left out)"
+)
+SMALL_SAMPLE = "n/a ({days} days; needs {needs})"
+NO_ROUND_TRIPS = "n/a (no round trips)"
+NO_VARIATION = "n/a (no day-to-day variation)"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
-from ops.backtest.reference import latest as latest_reference
+from ops.backtest.reference import find as find_reference
 from ops.drift import check as drift_check
+from ops.formatting import money
 from ops.reconcile import reconcile
 from ops.results import CheckResult, Level
 from ops.service import TradingService
@@ -84,10 +86,11 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
     """Too many orders today, or signals without orders for hours. Neither is checked while
     trading is HALTED or PAUSED by a person; `no-trades` only while entries are allowed (a
     REDUCING or dead-man state refuses them on purpose and has its own incident)."""
+    state = service.gate.state
     stopped = _stopped_on_purpose(service)
     if stopped is not None:
         message = f"{stopped}: order flow not checked"
-        return [_ok("trade-flow", message), _ok("no-trades", message)]
+        return [replace(_ok(key, message), state=state) for key in ("trade-flow", "no-trades")]
     orders = service.gate.orders_today
     most = service.settings.integer("monitoring.max_trades_per_day")
     if orders > most:
@@ -101,7 +104,7 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
     since = engine.last_order_ts if engine.last_order_ts is not None else engine.first_bar_ts
     waiting = engine.counters.signals - engine.signals_at_last_order
     idle = (service.clock.now() - since) / HOUR if since is not None else 0.0
-    entries = service.gate.state.allows_entries
+    entries = state.allows_entries
     if entries and service.gate.market_open and waiting > 0 and idle >= quiet_hours:
         quiet = CheckResult(
             "no-trades",
@@ -111,16 +114,21 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
         )
     else:
         quiet = _ok("no-trades", f"{waiting} signal(s) since the last order")
-    return [flow, quiet]
+    return [replace(result, state=state) for result in (flow, quiet)]  # they rest on it
 
 
-def drawdown(service: TradingService, reference: float | None) -> CheckResult:
+def drawdown(
+    service: TradingService, reference: float | None, ignored: str | None = None
+) -> CheckResult:
     """Alert at 1.5x the backtest's max drawdown when one is recorded, else at
-    drawdown_alert_pct; at drawdown_halt_pct trading halts."""
+    drawdown_alert_pct (saying why a recorded reference is `ignored`, if one is); at
+    drawdown_halt_pct trading halts."""
     settings = service.settings
     current = service.book.drawdown()
     alert_at = 1.5 * reference if reference else settings.number("monitoring.drawdown_alert_pct")
     basis = "1.5x the backtest's max drawdown" if reference else "drawdown_alert_pct"
+    if ignored and not reference:
+        basis += f"; {ignored}"
     halt_at = settings.number("monitoring.drawdown_halt_pct")
     data = {"drawdown": current, "alert_at": alert_at, "halt_at": halt_at}
     if current >= halt_at:
@@ -130,7 +138,7 @@ def drawdown(service: TradingService, reference: float | None) -> CheckResult:
         message = f"drawdown {current:.2%} from peak is above {alert_at:.2%} ({basis})"
         return CheckResult("drawdown", Level.WARN, message, data)
     return CheckResult(
-        "drawdown", Level.OK, f"drawdown {current:.2%} (alert at {alert_at:.2%})", data
+        "drawdown", Level.OK, f"drawdown {current:.2%} (alert at {alert_at:.2%}: {basis})", data
     )
 
 
@@ -162,7 +170,7 @@ async def broker_reachable(service: TradingService) -> CheckResult:
             f"the broker blocks trading on the account ({account.blocked}): every order, exits "
             "included, will be refused until it lifts the block",
         )
-    return _ok("broker", f"broker reachable, equity ${account.equity:,.2f}")
+    return _ok("broker", f"broker reachable, equity {money(account.equity)}")
 
 
 def clock_skew(service: TradingService, broker_now: float) -> CheckResult:
@@ -206,7 +214,7 @@ class Monitor:
         results = [
             *heartbeats(service),
             *trade_flow(service),
-            drawdown(service, await self._reference_drawdown()),
+            drawdown(service, *await self._reference_drawdown()),
             latency(service),
             await broker_reachable(service),
         ]
@@ -232,12 +240,16 @@ class Monitor:
 
     async def reconcile(self) -> CheckResult:
         result = await reconciliation(self._service)
-        self.results[result.key] = result
+        self.results[result.key] = self._stamped(result)
         return result
+
+    def _stamped(self, result: CheckResult) -> CheckResult:
+        """As `/trade status` shows it: with the market time it was made at (its age)."""
+        return replace(result, checked_at=self._service.clock.now())
 
     def _publish(self, results: list[CheckResult]) -> None:
         for result in results:
-            self.results[result.key] = result
+            self.results[result.key] = self._stamped(result)
             if result.level is Level.OK:
                 self._service.resolve(result.key, result.message)
             else:
@@ -287,7 +299,8 @@ class Monitor:
                 DEADMAN, f"healthy again; trading stays {state} ({service.gate.state_reason})"
             )
 
-    async def _reference_drawdown(self) -> float | None:
-        """The max drawdown of the newest backtest with costs, if one is recorded."""
-        reference = await latest_reference(self._service.journal)
-        return reference.max_drawdown if reference and reference.max_drawdown > 0 else None
+    async def _reference_drawdown(self) -> tuple[float | None, str | None]:
+        """The max drawdown of the reference backtest, if one is recorded, and why a newer
+        one recorded is ignored (made from synthetic bars, or written by hand)."""
+        found = await find_reference(self._service.journal)
+        return (found.reference.max_drawdown if found.reference else None), found.ignored

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ops import messages
-from ops.config import ParamSpec, find_param, parse_value
+from ops.config import ParamSpec, Settings, find_param, parse_value
 from ops.formatting import allowed_range, format_value
 from ops.results import CommandError, Done
 from ops.service import TradingService
@@ -76,6 +76,13 @@ def preview_lines(service: TradingService, change: ParamChange) -> tuple[str, ..
     return tuple(lines)
 
 
+def settings_after(settings: Settings, change: ParamChange) -> Settings:
+    """`settings` as they are once the change is applied."""
+    if change.verb == "set":
+        return settings.with_override(change.spec.path, change.new)
+    return settings.without_override(change.spec.path)
+
+
 def apply_change(
     service: TradingService, change: ParamChange, requester: str, confirmer: str
 ) -> Done:
@@ -89,11 +96,7 @@ def apply_change(
                 name=change.label, old=format_value(change.old), now=format_value(now_value)
             )
         )
-    if change.verb == "set":
-        new_settings = settings.with_override(spec.path, change.new)
-    else:
-        new_settings = settings.without_override(spec.path)
-    service.apply_settings(new_settings, change.apply_open)
+    service.apply_settings(settings_after(settings, change), change.apply_open)
     service.journal.record_param_change(
         spec.path,
         format_value(change.old),

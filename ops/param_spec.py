@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ops.errors import ConfigError
+from ops.formatting import echo
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +31,14 @@ def parse_value(spec: ParamSpec, text: str) -> object:
             return True
         if lowered in ("false", "no", "off", "0"):
             return False
-        raise ConfigError(f"{name}: '{text}' is not true or false")
+        raise ConfigError(f"{name}: '{echo(text)}' is not true or false")
     if spec.kind in (int, float):
         try:
             number = float(text)
         except ValueError:
-            raise ConfigError(f"{name}: '{text}' is not a number") from None
+            raise ConfigError(f"{name}: '{echo(text)}' is not a number") from None
         if spec.kind is int and not number.is_integer():
-            raise ConfigError(f"{name}: '{text}' is not a whole number")
+            raise ConfigError(f"{name}: '{echo(text)}' is not a whole number")
         return check_value(spec, int(number) if spec.kind is int else number, name)
     if spec.kind is list:
         return check_value(spec, [part.strip() for part in text.split(",") if part.strip()], name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 
 from ops.errors import ConfigError
+from ops.formatting import echo
 from ops.param_spec import ParamSpec
 
 
@@ -284,6 +285,22 @@ PARAMS: tuple[ParamSpec, ...] = (
     _p("kill.poll_sec", float, 0.5, "how often a kill polls positions", 0.01, 60),
     _p("confirm.set_ttl_sec", float, 300.0, "life of a set/reset/resume confirmation", 5, 86400),
     _p("confirm.kill_ttl_sec", float, 60.0, "life of a kill confirmation", 5, 3600),
+    _p(
+        "confirm.preview_sessions",
+        int,
+        5,
+        "sessions a `set` backtests with the old and the new value (0 = no preview)",
+        0,
+        20,
+    ),
+    _p(
+        "confirm.preview_timeout_sec",
+        float,
+        30.0,
+        "a `set`'s backtest preview not ready by then says so",
+        1,
+        600,
+    ),
     _p("journal.path", str, "", "SQLite journal; empty = one per venue and account in journal.dir"),
     _p("journal.dir", str, "data", "folder of the per-venue-and-account journals"),
     _p("journal.equity_every_sec", float, 60.0, "equity snapshot interval (market time)", 1, 86400),
@@ -350,4 +367,6 @@ def find_param(name: str) -> ParamSpec:
     settable = ", ".join(sorted(BY_SHORT))
     close = difflib.get_close_matches(key, [*BY_SHORT, *BY_PATH], n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    raise ConfigError(f"unknown parameter '{name}'{hint}; settable: {settable}, or a risk.* path")
+    raise ConfigError(
+        f"unknown parameter '{echo(name)}'{hint}; settable: {settable}, or a risk.* path"
+    )

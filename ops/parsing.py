@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ops import messages
+from ops.formatting import echo
 from ops.results import CommandError
 
 COMMANDS = frozenset(
@@ -31,6 +32,7 @@ COMMANDS = frozenset(
 )
 ALIASES = {"pos": "positions", "stop": "pause", "?": "help", "cfg": "config", "p&l": "pnl"}
 PREFIXES = ("/trade", "trade")
+MAX_COMMAND_CHARS = 500  # the longest real command is under 100: anything longer is a paste
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,10 @@ class ParsedCommand:
 
 
 def parse_command(text: str) -> ParsedCommand:
+    if len(text) > MAX_COMMAND_CHARS:
+        raise CommandError(
+            messages.COMMAND_TOO_LONG.format(most=MAX_COMMAND_CHARS, start=echo(text.strip()))
+        )
     words = text.strip().split()
     if words and words[0].lower() in PREFIXES:
         words = words[1:]
@@ -48,7 +54,7 @@ def parse_command(text: str) -> ParsedCommand:
         raise CommandError(messages.EMPTY_COMMAND)
     name = ALIASES.get(words[0].lower(), words[0].lower())
     if name not in COMMANDS:
-        raise CommandError(messages.UNKNOWN_COMMAND.format(name=words[0]))
+        raise CommandError(messages.UNKNOWN_COMMAND.format(name=echo(words[0])))
     args = words[1:]
     here = bool(args) and args[-1].lower() == "here"
     if here:

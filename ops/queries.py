@@ -7,7 +7,7 @@ import math
 
 from ops import messages
 from ops.config import PARAMS
-from ops.formatting import allowed_range, format_value
+from ops.formatting import allowed_range, format_value, money
 from ops.pnl import PERIODS, period_figures
 from ops.reconcile import compare as compare_positions
 from ops.reconcile import reconcile as reconcile_positions
@@ -34,16 +34,18 @@ def close_lines(held: list[tuple[str, int, float]]) -> list[str]:
     KILL_PREVIEW_MAX by name, then one line for the rest, then the totals."""
     biggest = sorted(held, key=lambda h: abs(h[2]), reverse=True)
     lines = [
-        f"close {symbol}: {qty:+d} shares, value ${value:,.2f}"
+        f"close {symbol}: {qty:+d} shares, value {money(value)}"
         for symbol, qty, value in biggest[:KILL_PREVIEW_MAX]
     ]
     rest = biggest[KILL_PREVIEW_MAX:]
     if rest:
         value = sum(abs(v) for _, _, v in rest)
-        lines.append(messages.KILL_PREVIEW_MORE.format(count=len(rest), value=value))
+        lines.append(messages.KILL_PREVIEW_MORE.format(count=len(rest), value=money(value)))
     if len(held) > 1:
         gross, net = sum(abs(v) for _, _, v in held), sum(v for _, _, v in held)
-        lines.append(messages.KILL_PREVIEW_TOTAL.format(count=len(held), gross=gross, net=net))
+        lines.append(
+            messages.KILL_PREVIEW_TOTAL.format(count=len(held), gross=money(gross), net=money(net))
+        )
     return lines
 
 
@@ -92,6 +94,7 @@ class Queries:
             kill_switch_armed=svc.kill_file.exists(),
             checks=tuple(svc.checks.values()),
             open_incidents=tuple(f"{key}: {msg}" for key, msg in svc.open_alerts.items()),
+            as_of=svc.clock.now(),
         )
 
     def _position_lines(self) -> list[PositionLine]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from ops import messages
+from ops.formatting import money, signed_money
 from ops.results import CashCompare, PositionCompare, PositionsResult
 from ops.service import TradingService
 from strategy.foreign_holdings import operator_cost
@@ -116,15 +117,19 @@ async def _reconcile_cash(service: TradingService) -> None:
     if cash.gap is None:
         return
     if cash.matches:
-        service.resolve(CASH_INCIDENT, f"cash: book and broker agree (${cash.book:,.2f})")
+        service.resolve(CASH_INCIDENT, f"cash: book and broker agree ({money(cash.book)})")
         return
     service.alert(
         CASH_INCIDENT,
         "critical",
-        f"cash: broker ${cash.broker:,.2f}, book ${cash.book:,.2f}"
-        + (f" less ${cash.foreign_cost:,.2f} of shares held for you" if cash.foreign_cost else "")
-        + (messages.OPERATOR_PNL.format(pnl=cash.operator_pnl) if cash.operator_pnl else "")
-        + f": {'-' if cash.gap < 0 else '+'}${abs(cash.gap):,.2f} unexplained (tolerance "
-        f"${cash.tolerance:,.2f}); loss and "
+        f"cash: broker {money(cash.broker)}, book {money(cash.book)}"
+        + (f" less {money(cash.foreign_cost)} of shares held for you" if cash.foreign_cost else "")
+        + (_operator_pnl(cash.operator_pnl) if cash.operator_pnl else "")
+        + f": {signed_money(cash.gap)} unexplained (tolerance "
+        f"{money(cash.tolerance)}); loss and "
         "drawdown limits use the book's figure",
     )
+
+
+def _operator_pnl(pnl: float) -> str:
+    return messages.OPERATOR_PNL.format(pnl=signed_money(pnl))

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
 from ops.foreign_orders import track_foreign, watch_foreign_orders
+from ops.formatting import money
 from ops.reconcile import INCIDENT_PREFIX
 from ops.retry import read_at_start
 from ops.service import TradingService
-from strategy.market_day import trading_date
+from strategy.market_day import market_time, trading_date
 from strategy.types import (
     BrokerPosition,
     Intent,
@@ -78,9 +78,9 @@ class RecoveryReport:
 
     def lines(self) -> list[str]:
         lines = [
-            f"recovered at start-up: broker equity ${self.equity:,.2f}, "
-            f"book equity ${self.book_equity:,.2f}",
-            f"  drawdown peak ${self.peak:,.2f} (the journal's equity history)",
+            f"recovered at start-up: broker equity {money(self.equity)}, "
+            f"book equity {money(self.book_equity)}",
+            f"  drawdown peak {money(self.peak)} (the journal's equity history)",
             f"  {self.day_start}",
         ]
         lines += [f"  {self.crash}"] if self.crash else []
@@ -152,10 +152,10 @@ async def recover(service: TradingService) -> RecoveryReport:
     rows = await service.journal.aquery(DAY_START, (day,))
     if rows:
         book.restore_day(day, float(rows[0]["equity"]))  # type: ignore[arg-type]
-        day_start = f"day {day} started at ${book.day_start_equity():,.2f} (journaled earlier)"
+        day_start = f"day {day} started at {money(book.day_start_equity())} (journaled earlier)"
     else:
         book.start_day(day)
-        day_start = f"day {day} starts at ${book.day_start_equity():,.2f}"
+        day_start = f"day {day} starts at {money(book.day_start_equity())}"
     peak_rows = await service.journal.aquery(PEAK)
     journal_peak = peak_rows[0]["peak"] if peak_rows else None
     book.rebase_peak(float(journal_peak) if journal_peak is not None else 0.0)  # type: ignore[arg-type]
@@ -187,11 +187,7 @@ async def _crash_note(service: TradingService) -> str:
         found = await journal.aquery(NEWEST_ROW.format(table=table))
         if found and found[0]["wall_ts"] is not None:
             newest.append(float(found[0]["wall_ts"]))  # type: ignore[arg-type]
-    when = (
-        datetime.fromtimestamp(max(newest), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        if newest
-        else "?"
-    )
+    when = market_time(max(newest), "%Y-%m-%d %H:%M:%S") if newest else "?"
     return (
         f"the last run ({rows[0]['run_id']}) did not stop cleanly: its newest journal row is from "
         f"{when}; rows of its last batch window may be lost, and any difference with the broker "

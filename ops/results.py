@@ -32,6 +32,8 @@ class CheckResult:
     level: Level
     message: str
     data: Mapping[str, object] = field(default_factory=dict)
+    checked_at: float | None = None  # market time, stamped when the monitor keeps it
+    state: TradingState | None = None  # the trading state a verdict depends on, if it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class StatusResult:
     kill_switch_armed: bool
     checks: tuple[CheckResult, ...] = ()
     open_incidents: tuple[str, ...] = ()
+    as_of: float | None = None  # market time of this status (the checks' ages count to it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any
 from ops import journal_owner
 from ops.adoption import Adopted, adoption_price
 from ops.config import Settings
+from ops.formatting import signed_money
 from ops.incidents import Incidents
 from ops.journal import Journal
 from ops.kill_switch import KillSwitch
@@ -266,7 +267,7 @@ class TradingService:
         )
         detail = (
             f"{symbol} {qty:+d} (broker average {avg_price:.2f}) at {price.price:.2f}, "
-            f"{price.source}, by {user}; the operator's P&L on them until now {made:+,.2f}"
+            f"{price.source}, by {user}; the operator's P&L on them until now {signed_money(made)}"
         )
         self.journal.record("runs", {"event": "adopt", "detail": detail})
         self.resolve(

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
 
 from ops.journal import Journal
 from strategy.risk import RiskGate
@@ -117,6 +120,19 @@ class TradingStateOwner:
         self._gate.set_state(state, f"restored from the journal: {rows[0]['reason']}")
         self.changed_by = str(rows[0]["user"])
         log.warning("trading state restored as %s (%s)", state, rows[0]["reason"])
+
+
+def recorded_state(journal: Path) -> TradingState | None:
+    """The state the journal at `journal` holds, which a start restores (for a command that
+    starts no service, such as `tradebot kill --clear`); None without a journal or a change."""
+    if not journal.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            row = db.execute("select state from state_changes order by id desc limit 1").fetchone()
+    except sqlite3.Error:  # no state_changes table (yet), or not a journal
+        return None
+    return None if row is None else TradingState(str(row[0]))
 
 
 def _once_on_disk(written: asyncio.Future[bool], tell: Callable[[], None]) -> None:

@@ -60,12 +60,15 @@ class Engine:
         drain_timeout_sec: float = 5.0,
         stats: Mapping[str, SignalStats] | None = None,
         order_prefix: str = "tb",
+        fill_log_level: int = logging.INFO,
     ) -> None:
         """`stats`: each symbol's statistics, when they come from elsewhere (a backtest's are
         computed for all bars at once); by default O(1) rolling ones updated bar by bar.
-        `order_prefix` starts every client_order_id (a cluster worker adds its strategy)."""
+        `order_prefix` starts every client_order_id (a cluster worker adds its strategy).
+        `fill_log_level`: a book that mirrors fills another process logs keeps them to DEBUG."""
         self._params = params
         self._order_prefix = order_prefix
+        self._fill_log_level = fill_log_level
         self.gate = gate
         self.book = book
         self.broker = broker
@@ -356,7 +359,8 @@ class Engine:
         self.book.apply(update)
         if update.fill is not None:
             self.counters.fills += 1
-            log.info(
+            log.log(
+                self._fill_log_level,
                 "fill %s %s %s @ %.2f (%s)",
                 update.fill.side,
                 update.fill.qty,

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import yaml
 
+from ops.backtest.sessions import SessionSource
 from ops.commands import CommandCore
 from ops.config import load_settings
 from ops.confirm import Confirmations
@@ -174,6 +175,7 @@ def make_harness(
     bars: Iterable[Bar] = (),
     four_eyes: bool = False,
     journal_type: type[Journal] = Journal,
+    history: SessionSource | None = None,
     **config: object,
 ) -> Harness:
     """A service on the simulator, not started: tests push bars by hand unless they start it."""
@@ -194,5 +196,6 @@ def make_harness(
         starting_cash=100_000.0,
     )
     wall = WallClock()
-    core = CommandCore(service, Confirmations(wall, bool(settings.get("slack.four_eyes"))), wall)
+    confirmations = Confirmations(wall, bool(settings.get("slack.four_eyes")))
+    core = CommandCore(service, confirmations, wall, history)
     return Harness(service, core, broker, clock, journal, wall, feed)

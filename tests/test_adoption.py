@@ -97,8 +97,8 @@ async def test_adopting_old_losses_is_not_a_loss_today(alpaca: AlpacaFake, tmp_p
     assert "cash" not in service.open_alerts and "reconcile:SPY" not in service.open_alerts
     lines = "\n".join(request.lines)
     assert "at the market price when you confirm (now 95.00" in lines
-    assert "-5,000.00 against the broker's average 100.00" in lines
-    assert "bought the +1000 it lacked at 95.00" in done.title and "-5,000.00" in done.title
+    assert "-$5,000.00 against the broker's average 100.00" in lines
+    assert "bought the +1000 it lacked at 95.00" in done.title and "-$5,000.00" in done.title
     await service.journal.aflush()
     assert period_figures(service.journal, "today", START).realized == 0.0
     service.journal.close()

@@ -13,7 +13,7 @@ from ops.backtest.metrics import compute
 from ops.backtest.parallel import Beside
 from ops.backtest.run import NO_COSTS, Outcome, run
 from strategy.venues.bar_columns import BarColumns
-from strategy.venues.bars import COLUMNS, read_bars
+from strategy.venues.bars import COLUMNS, load_bars
 from tests.test_backtest_fast import _sessions, _setup
 
 
@@ -37,7 +37,7 @@ async def _beside(data: Path | None, bars: BarColumns, seed: int) -> Outcome:
 
 async def test_the_process_reads_the_file_and_runs_as_in_process(tmp_path: Path) -> None:
     """Given the bar file, the process beside makes the outcome the run makes in-process."""
-    bars = read_bars(_write(tmp_path / "bars.csv", 7))
+    bars = load_bars(_write(tmp_path / "bars.csv", 7)).bars
     outcome = await _beside(tmp_path / "bars.csv", bars, 7)
     here = await run(bars, _setup(7))
     assert here.fills  # something to compare
@@ -48,14 +48,14 @@ async def test_the_process_reads_the_file_and_runs_as_in_process(tmp_path: Path)
 async def test_bars_other_than_the_file_it_read_are_sent_and_used(tmp_path: Path) -> None:
     """When the file the process read is not the caller's bars (changed since, or another),
     the run is made on the caller's bars."""
-    bars = read_bars(_write(tmp_path / "mine.csv", 7))
+    bars = load_bars(_write(tmp_path / "mine.csv", 7)).bars
     outcome = await _beside(_write(tmp_path / "other.csv", 8), bars, 7)
     assert outcome.fills == (await run(bars, _setup(7))).fills
 
 
 async def test_without_a_file_the_bars_are_sent(tmp_path: Path) -> None:
     """No file (synthetic or Alpaca bars): the process is sent the caller's bars."""
-    bars = read_bars(_write(tmp_path / "bars.csv", 9))
+    bars = load_bars(_write(tmp_path / "bars.csv", 9)).bars
     outcome = await _beside(None, bars, 9)
     assert outcome.curve == (await run(bars, _setup(9))).curve
 
@@ -70,7 +70,7 @@ def test_closing_before_submitting_ends_the_process(tmp_path: Path) -> None:
 async def test_the_process_draws_the_chart_this_process_would(tmp_path: Path) -> None:
     """After its run, the process draws the same PNG of the caller's run and its own as
     report.png draws in-process."""
-    bars = read_bars(_write(tmp_path / "bars.csv", 7))
+    bars = load_bars(_write(tmp_path / "bars.csv", 7)).bars
     first = await run(bars, _setup(7))
     beside = Beside(tmp_path / "bars.csv")
     try:

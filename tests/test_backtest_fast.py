@@ -17,7 +17,7 @@ from strategy.recorder import MemoryRecorder
 from strategy.stats import RollingStats
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
-from strategy.venues.bars import BarDataError, csv_bars, read_bars, synthetic_bars
+from strategy.venues.bars import BarDataError, load_bars, synthetic_bars
 from tests.support import START
 
 SYMBOLS = ("SPY", "QQQ", "IWM")
@@ -142,6 +142,15 @@ FILES = [
     HEADER + "1,,1,1,1,1,1\n",
     HEADER + "1,SPY,1,1,1,1\n",
     "\ufeff" + HEADER + "1,SPY,1,1,1,1,1\n",
+    HEADER + "1,SPY,1,1,1,1,1,1\n",  # an extra field
+    HEADER + "60,SPY,1,2,1,1.5,1\n60,SPY,1,2,1,1.5,1\n60,QQQ,1,2,1,1.5,1\n",  # a repeat
+    HEADER + "60,SPY,1,2,1,1.5,1\n60,SPY,1,2,1,1.6,1\n",  # a conflicting repeat
+    HEADER + "60,SPY,1,2,1,1.5,1\n60,QQQ,1,2,1,1.5,1\n60,SPY,1,2,1,1.5,1\n",  # apart
+    HEADER + "60,SPY,1,2,1,1.5,1\n60,QQQ,1,2,1,1.5,1\n120,QQQ,1,2,1,1.5,1\n120,SPY,1,2,1,1.5,1\n",
+    HEADER + "60,SPY,1,1,2,1.5,1\n120,SPY,3,2,1,1.5,-1\n",  # high < low, negative volume
+    HEADER + "60,SPY,1,2,1,2.5,1\n\n120,SPY,0.5,2,1,1.5,1\n",  # outside low..high, a blank line
+    HEADER + "".join(f"{t},SPY,1,2,1,3,1\n" for t in range(9)),  # many rows with a warning
+    HEADER + "".join(f"{t},SPY,-1,2,1,1,1\n" for t in range(9)),  # many bad rows
 ]
 
 
@@ -149,18 +158,17 @@ FILES = [
 def test_the_columnar_reader_accepts_and_refuses_as_the_row_reader(
     tmp_path: Path, body: str
 ) -> None:
-    """Same bars, or the same message naming the file, line and value."""
+    """Same bars and warnings, or the same message naming the file, line and value."""
     path = tmp_path / "bars.csv"
     path.write_text(body)
-    try:
-        expected: object = list(csv_bars(path))
-    except BarDataError as exc:
-        expected = str(exc)
-    try:
-        got: object = list(read_bars(path))
-    except BarDataError as exc:
-        got = str(exc)
-    assert repr(got) == repr(expected)  # repr: nan volumes compare equal
+    verdicts = []
+    for columnar in (False, True):
+        try:
+            loaded = load_bars(path, columnar=columnar)
+            verdicts.append(repr((list(loaded.bars), loaded.warnings)))
+        except BarDataError as exc:
+            verdicts.append(str(exc))
+    assert verdicts[1] == verdicts[0]
 
 
 async def test_runs_spread_over_every_core_give_the_runs_made_one_by_one() -> None:

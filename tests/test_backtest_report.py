@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ops.backtest import history, report
-from ops.backtest.metrics import compute
+from ops.backtest.metrics import MIN_SAMPLE_DAYS, compute
 from ops.backtest.run import NO_COSTS, Curve, Outcome, Setup
 from ops.journal import Journal
 from strategy.market_day import NEW_YORK
@@ -31,6 +31,11 @@ def reference_rows(folder: Path) -> list[tuple[object, ...]]:
         return list(db.execute("select source, max_drawdown from backtests where kind='reference'"))
 
 
+def sessions_csv(path: Path, days: float, seed: int = 7) -> Path:
+    """Bars shaped like a market's (390 a session, 09:30 New York, weekdays) in a CSV."""
+    return write_bars(path, history.synthetic(SYMBOLS, seed, days, today=date(2026, 1, 5)))
+
+
 def test_a_backtest_is_the_reference_only_when_asked_and_never_a_tiny_one(tmp_path: Path) -> None:
     """Plain runs leave the reference alone; --as-reference records one and says what it
     replaces; a run with too few fills is refused as the reference (exit 1)."""
@@ -41,20 +46,19 @@ def test_a_backtest_is_the_reference_only_when_asked_and_never_a_tiny_one(tmp_pa
     assert "not the live reference (no reference yet)" in plain.stdout
     assert reference_rows(tmp_path) == []
 
-    first = backtest_cli("--days", "2", "--as-reference", "--out", out, config=config)
+    two, three = sessions_csv(tmp_path / "two.csv", 2), sessions_csv(tmp_path / "three.csv", 3)
+    first = backtest_cli("--data", str(two), "--as-reference", "--out", out, config=config)
     assert first.returncode == 0, first.stderr
     assert "recorded as the strategy's reference (the first one)" in first.stdout
-    second = backtest_cli("--days", "3", "--as-reference", "--out", out, config=config)
-    assert "replaces the reference of" in second.stdout and "synthetic:2d" in second.stdout
-    assert [r[0] for r in reference_rows(tmp_path)] == [
-        "synthetic:2d seed 7",
-        "synthetic:3d seed 7",
-    ]
+    second = backtest_cli("--data", str(three), "--as-reference", "--out", out, config=config)
+    assert "replaces the reference of" in second.stdout and "two.csv" in second.stdout
+    assert [r[0] for r in reference_rows(tmp_path)] == [f"csv:{two}", f"csv:{three}"]
 
-    tiny = backtest_cli("--days", "0.02", "--as-reference", "--out", out, config=config)
-    assert tiny.returncode == 1
-    assert "not recorded as the reference: 0 fill(s); a reference needs at least" in tiny.stderr
-    assert "alerts above 0.000%" not in tiny.stdout
+    tiny = sessions_csv(tmp_path / "tiny.csv", 0.02)
+    refused = backtest_cli("--data", str(tiny), "--as-reference", "--out", out, config=config)
+    assert refused.returncode == 1
+    assert "not recorded as the reference: 0 fill(s); a reference needs at least" in refused.stderr
+    assert "alerts above 0.000%" not in refused.stdout
     assert len(reference_rows(tmp_path)) == 2
 
 
@@ -109,8 +113,8 @@ def outcome(curve: list[tuple[float, float]]) -> Outcome:
 
 def test_sharpe_is_annualized_from_daily_returns() -> None:
     """Intraday wiggles do not count: Sharpe = mean / std of day-close returns x sqrt(252)."""
-    days = [OLD_OPEN + d * 86_400 for d in range(4)]
-    closes = [101_000.0, 100_500.0, 102_000.0, 102_500.0]
+    days = [OLD_OPEN + d * 86_400 for d in range(MIN_SAMPLE_DAYS)]
+    closes = [100_000.0 + 500 * ((3 * d) % 7) for d in range(1, MIN_SAMPLE_DAYS + 1)]
     curve = []
     for start, close in zip(days, closes, strict=True):
         curve += [(start + 60 * i, close + (50 if i % 2 else -50)) for i in range(10)]
@@ -133,10 +137,11 @@ def test_the_figure_shows_both_runs_and_says_why_the_histogram_is_empty() -> Non
 
 
 def test_report_folders_are_unique_within_the_same_second(tmp_path: Path) -> None:
-    """Two backtests in the same second get two folders."""
+    """Two backtests in the same second get two folders, named by the New York time (ET)."""
     now = datetime(2026, 1, 2, 15, 0, 0, tzinfo=UTC)
     first, second = report.new_folder(tmp_path, now), report.new_folder(tmp_path, now)
     assert first != second and first.is_dir() and second.is_dir()
+    assert first.name == "20260102-100000-ET"  # 15:00 UTC is 10:00 in New York
 
 
 def test_a_long_curve_is_drawn_thin_with_every_extreme_kept() -> None:

@@ -22,6 +22,7 @@ def metrics(total: float = 0.05, annual: float = 0.20, drawdown: float = 0.08) -
     return Metrics(
         start_ts=0.0,
         end_ts=DAY,
+        days=30,
         bars=1000,
         final_equity=100_000 * (1 + total),
         total_return=total,

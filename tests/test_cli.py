@@ -9,15 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import REPO, write_config
+import pytest
+
+from bot.slack import tokens as slack_tokens
+from ops import messages
+from ops.errors import StartupError
+from tests.support import REPO, free_port, write_config
 
 
 def tradebot(
-    *args: str, stdin: str | None = None, timeout: float = 60
+    *args: str, stdin: str | None = None, timeout: float = 60, **given: str
 ) -> subprocess.CompletedProcess[str]:
+    """A `tradebot` process with a clean environment, plus the `given` variables."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALPACA_", "TRADEBOT_"))
-    }
+    } | given
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=REPO,
@@ -145,3 +151,58 @@ def test_the_command_line_loads_no_heavy_library_before_a_command_needs_it() -> 
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+SWAPPED = {"SLACK_BOT_TOKEN": "xapp-1-A1-secret-app", "SLACK_APP_TOKEN": "xoxb-1-secret-bot"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("run", "--duration", "5"), ("gateway",), ("cluster", "--duration", "5")],
+    ids=["run", "gateway", "cluster"],
+)
+def test_swapped_slack_tokens_are_refused_at_start_naming_each_variable(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """An app-level token in SLACK_BOT_TOKEN and a bot token in SLACK_APP_TOKEN stop the start in
+    one line that says which variable holds which kind, before anything starts (no journal, no
+    NATS), and never shows a token."""
+    config = write_config(tmp_path, **{"cluster.store_dir": str(tmp_path / "nats")})
+    nats = f"nats://127.0.0.1:{free_port()}"  # nothing listens: the gateway would say so
+    done = tradebot(*command, "--config", str(config), TRADEBOT_NATS_URL=nats, **SWAPPED)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"tradebot: {messages.SLACK_TOKENS_SWAPPED}"
+    assert "secret" not in done.stdout + done.stderr
+    assert not (tmp_path / "journal.db").exists() and not (tmp_path / "nats").exists()
+
+
+def test_a_watchdog_given_an_app_token_for_its_bot_token_says_so() -> None:
+    """`tradebot watchdog` posts with SLACK_BOT_TOKEN: an app-level token there is refused."""
+    url = f"http://127.0.0.1:{free_port()}/health"
+    given = {"SLACK_BOT_TOKEN": SWAPPED["SLACK_BOT_TOKEN"]}
+    done = tradebot("watchdog", "--url", url, "--channel", "C1", "--duration", "1", **given)
+    assert done.returncode == 2
+    assert "SLACK_BOT_TOKEN holds an app-level token (xapp-" in done.stderr
+    assert "not a bot token (xoxb-" in done.stderr and "secret" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("bot", "app", "said"),
+    [
+        ("xoxp-1-secret", "xapp-1-secret", "SLACK_BOT_TOKEN holds a user token (xoxp-), not a bot"),
+        ("xoxb-1-secret", "xoxb-2-secret", "SLACK_APP_TOKEN holds a bot token (xoxb-"),
+        ("secret", "xapp-1-secret", "SLACK_BOT_TOKEN holds no Slack token"),
+    ],
+)
+def test_a_token_of_the_wrong_kind_is_named_by_its_variable(bot: str, app: str, said: str) -> None:
+    """Each variable's token is checked for its own kind; the refusal quotes none of it."""
+    with pytest.raises(StartupError) as refused:
+        slack_tokens.check(bot, app)
+    assert said in str(refused.value) and "secret" not in str(refused.value)
+
+
+def test_rotating_and_ordinary_tokens_of_the_right_kind_pass() -> None:
+    """xoxb- and xapp- pass, and so does a rotating bot token (xoxe.xoxb-)."""
+    slack_tokens.check("xoxb-1", "xapp-1")
+    slack_tokens.check("xoxe.xoxb-1", "xapp-1")
+    slack_tokens.check("xoxb-1", None)

@@ -439,3 +439,13 @@ async def test_a_resume_confirmed_after_a_new_kill_is_refused(cluster: Cluster) 
 def _reply(rig: Cluster, message: Message) -> Message | None:
     replies = rig.slack.thread(message.ts)
     return replies[0] if replies else None
+
+
+async def test_long_extra_words_are_quoted_back_cut_at_the_gateway(cluster: Cluster) -> None:
+    """Extra words after a read-only command are refused and only their start is quoted back,
+    as at the console; nobody is asked."""
+    text = (await cluster.command("status " + "w" * 300))["text"]
+    assert "unexpected 'wwww" in text and "(cut: 300 characters)" in text
+    assert "w" * 41 not in text
+    for h in cluster.accounts.values():
+        assert _commands(h.journal) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import signal
 from collections.abc import AsyncIterator, Iterable
@@ -431,3 +432,19 @@ def _order(coid: str, decided_ts: float) -> OrderRequest:
         intent=Intent.ENTRY,
         created_ts=decided_ts,
     )
+
+
+async def test_a_worker_leaves_logging_its_fills_to_the_order_manager(
+    tmp_path: Path, nats_server: LocalNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The order manager logs each fill it gets from the broker; the worker's book only mirrors
+    it, so the worker logs it at DEBUG: `tradebot cluster` shows every fill once, not twice."""
+    caplog.set_level(logging.DEBUG, logger="strategy.engine")
+    async with _cluster(tmp_path, nats_server) as (settings, cfg, js, _nc):
+        filler = _Filler(js)
+        await filler.start()
+        worker = await _filled_worker(js, settings, cfg, filler, range(60))
+    fills = [r for r in caplog.records if r.getMessage().startswith("fill ")]
+    assert worker.engine.counters.fills > 0
+    assert len(fills) == worker.engine.counters.fills
+    assert {r.levelno for r in fills} == {logging.DEBUG}

@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.support import REPO, write_config
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-LOG_LINE = re.compile(r"\d\d:\d\d:\d\d INFO ")
+LOG_LINE = re.compile(r"\d\d:\d\d:\d\d ET INFO ")
 
 
 class Terminal:

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from bot.kill_cli import HealthClient
+from ops.journal import Journal
 from tests.support import eventually, free_port, spawn_tradebot, stop_tradebot, write_config
 
 
@@ -36,7 +37,7 @@ async def test_kill_reports_the_outcome_and_resume_restarts_trading(tmp_path: Pa
         assert code == 1 and "`tradebot kill --clear` first" in out
 
         out, code = await tradebot("kill", "--config", str(config), "--clear")
-        assert code == 0 and "removed" in out
+        assert code == 0 and "removed" in out and "trading stays HALTED (the running service" in out
 
         async def switch_closed() -> bool:
             health = await asyncio.to_thread(client.get)
@@ -76,3 +77,28 @@ async def test_resume_needs_yes_without_a_terminal(tmp_path: Path) -> None:
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2 and b"--yes" in err
     assert not (tmp_path / "kill.resume").exists()
+
+
+async def test_kill_clear_with_no_kill_behind_the_file_says_there_was_none(tmp_path: Path) -> None:
+    """A file armed while no service ran killed nothing: `kill --clear` removes it and says there
+    was no kill to clear (it said trading stays HALTED)."""
+    config = write_config(tmp_path)
+    await tradebot("kill", "--config", str(config))
+    assert (tmp_path / "kill").exists()
+    out, code = await tradebot("kill", "--config", str(config), "--clear")
+    assert code == 0 and not (tmp_path / "kill").exists()
+    assert "there was no kill to clear" in out and "HALTED" not in out
+
+
+async def test_kill_clear_after_a_kill_says_trading_stays_halted(tmp_path: Path) -> None:
+    """The service that was killed has stopped: its journal still holds HALTED (a start restores
+    it), so `kill --clear` says trading stays HALTED until a resume."""
+    config = write_config(tmp_path)
+    journal = Journal(tmp_path / "journal.db")
+    journal.start()
+    journal.record("state_changes", {"state": "HALTED", "reason": "kill", "user": "U1"})
+    journal.close()
+    (tmp_path / "kill").touch()
+    out, code = await tradebot("kill", "--config", str(config), "--clear")
+    assert code == 0 and not (tmp_path / "kill").exists()
+    assert "trading stays HALTED" in out and "no kill to clear" not in out

@@ -1,13 +1,19 @@
-"""New York trading days, and the risk gate's day count that rolls on them."""
+"""New York trading days and sessions, and the risk gate's day count that rolls on them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 import pytest
 
 from strategy.clock import ManualClock
-from strategy.market_day import NEW_YORK, day_bounds, trading_date
+from strategy.market_day import (
+    NEW_YORK,
+    day_bounds,
+    latest_session_open,
+    session_times,
+    trading_date,
+)
 from strategy.params import RiskLimits
 from strategy.risk import RiskGate
 
@@ -37,3 +43,24 @@ def test_the_gate_day_count_follows_the_date_whichever_way_the_clock_moves() -> 
     assert gate.orders_today == 1
     clock.jump(evening + 59)  # a wall clock stepped back over midnight
     assert gate.orders_today == 0
+
+
+def _ny(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=NEW_YORK).timestamp()
+
+
+def test_a_simulated_session_starts_at_the_latest_weekday_open() -> None:
+    """Today's 09:30 on a weekday (whatever the hour), Friday's on a weekend."""
+    assert latest_session_open(_ny("2026-12-07T03:00")) == _ny("2026-12-07T09:30")  # Monday
+    assert latest_session_open(_ny("2026-12-07T22:00")) == _ny("2026-12-07T09:30")
+    assert latest_session_open(_ny("2026-12-05T12:00")) == _ny("2026-12-04T09:30")  # Saturday
+    assert latest_session_open(_ny("2026-12-06T23:59")) == _ny("2026-12-04T09:30")  # Sunday
+
+
+def test_session_times_skip_nights_and_weekends_across_a_clock_change() -> None:
+    """Friday 2026-10-30's session, then Monday's after the fall-back to EST: 390 minutes each
+    from 09:30 New York."""
+    times = session_times(_ny("2026-10-30T09:30"), 60)
+    friday, monday = [next(times) for _ in range(390)], next(times)
+    assert datetime.fromtimestamp(friday[-1], NEW_YORK).time() == time(15, 59)
+    assert monday == _ny("2026-11-02T09:30") and monday - friday[-1] == 3 * 86_400 - 389 * 60 + 3600

@@ -74,7 +74,7 @@ async def test_pnl_today_shows_only_the_days_fills(tmp_path: Path) -> None:
     assert result.unrealized_change == pytest.approx(-250.0)
     assert result.pnl == pytest.approx(-11.10)
     assert result.equity == pytest.approx(100_687.50)
-    assert "P&L today (since 2026-01-05 00:00 EST): -$11.10 net" in render(result)
+    assert "P&L today (since 2026-01-05 00:00 ET): -$11.10 net" in render(result)
     h.journal.close()
 
 

@@ -92,10 +92,28 @@ def _sorted_by_symbol(tmp_path: Path) -> Path:
     return _write(tmp_path / "bad.csv", COLUMNS, sorted(_rows(), key=lambda r: str(r[1])))
 
 
+def _high_below_low(tmp_path: Path) -> Path:
+    rows = _rows()
+    rows[2][3], rows[2][4] = rows[2][4], rows[2][3]
+    return _write(tmp_path / "bad.csv", COLUMNS, rows)
+
+
+def _two_bars_at_once(tmp_path: Path) -> Path:
+    rows = _rows()
+    rows.insert(4, [*rows[3][:5], float(rows[3][5]) + 0.01, rows[3][6]])  # type: ignore[arg-type]
+    return _write(tmp_path / "bad.csv", COLUMNS, rows)
+
+
+def _extra_field(tmp_path: Path) -> Path:
+    rows = _rows()
+    rows[6].append("1")
+    return _write(tmp_path / "bad.csv", COLUMNS, rows)
+
+
 def _backtest_message(path: Path) -> str:
     """What `backtest --data` says about the same file (it reads it with history.from_csv)."""
     try:
-        bars = history.from_csv(path)
+        bars = history.from_csv(path).bars
     except BarDataError as exc:
         return f"tradebot: {exc}"
     assert not bars
@@ -110,6 +128,9 @@ def _backtest_message(path: Path) -> str:
         (_empty, "missing column(s) timestamp"),
         (_header_only, "no bars in csv:"),
         (_sorted_by_symbol, "timestamp goes back in time"),
+        (_high_below_low, "bad.csv line 4: high "),
+        (_two_bars_at_once, "line 6: SPY at the same time as line 5, with other prices"),
+        (_extra_field, "bad.csv line 8: 8 fields where the header has 7"),
     ],
 )
 def test_run_data_refuses_a_bad_file_before_starting(tmp_path: Path, make, says: str) -> None:
@@ -126,3 +147,26 @@ def test_run_data_refuses_a_bad_file_before_starting(tmp_path: Path, make, says:
             tables = {r[0] for r in db.execute("select name from sqlite_master")}
             if "alerts" in tables:
                 assert db.execute("select count(*) from alerts").fetchone() == (0,)
+
+
+def test_run_and_backtest_accept_an_excel_file_and_warn_alike(tmp_path: Path) -> None:
+    """A file saved by Excel (UTF-8 BOM) with a bar pasted twice and a close above its high:
+    `run --data` and `backtest --data` both use it, without the repeat, and say the same."""
+    config = write_config(tmp_path, **{"strategy.symbols": SYMBOLS})
+    bars = list(synthetic_bars(SYMBOLS, 3, OLD_OPEN, count=30))
+    rows = [[b.ts, b.symbol, b.open, b.high, b.low, b.close, b.volume] for b in bars]
+    rows.insert(8, rows[7])  # line 10 repeats line 9
+    rows[20][5] = float(rows[20][3]) + 0.5  # type: ignore[arg-type]  # line 22: close > high
+    data = tmp_path / "excel.csv"
+    with data.open("w", newline="", encoding="utf-8-sig") as handle:
+        csv.writer(handle).writerows([COLUMNS, *rows])
+    repeat = "excel.csv: 1 duplicate bar(s) dropped (same symbol, time and values); line 10"
+    outside = "excel.csv: 1 bar(s) with the open or close outside low..high, kept as they are"
+    ran = tradebot("run", "--config", str(config), "--data", str(data), "--speed", "0")
+    assert ran.returncode == 0, ran.stderr
+    assert repeat in ran.stderr and outside in ran.stderr
+    assert "replay finished: 90 bars" in ran.stderr
+    tested = tradebot("backtest", "--config", str(config), "--data", str(data))
+    assert tested.returncode == 0, tested.stderr
+    assert f"warning: {repeat}" in tested.stdout and f"warning: {outside}" in tested.stdout
+    assert ": 90 bars, 3 symbol(s)" in tested.stdout

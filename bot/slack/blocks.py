@@ -105,12 +105,14 @@ def result_message(result: Result) -> tuple[str, list[BlockDict]]:
     return fallback, code_sections(text)
 
 
-def confirm_blocks(request: ConfirmRequest) -> list[BlockDict]:
+def confirm_blocks(request: ConfirmRequest, preview: str = "") -> list[BlockDict]:
+    """The request, then its backtest preview (or that one is coming) in monospace, then who
+    asked and the buttons."""
     seconds = max(0, round(request.expires_at - time.time()))
     danger = request.kind == "kill"
     title = clip(f"*{escape(request.title)}*", SECTION_LIMIT // 4)
     lines = fit_lines([f"• {escape(line)}" for line in request.lines], SECTION_LIMIT - len(title))
-    return dicts(
+    blocks = dicts(
         [
             section("\n".join([title, *lines])),
             ContextBlock(
@@ -136,6 +138,9 @@ def confirm_blocks(request: ConfirmRequest) -> list[BlockDict]:
             ),
         ]
     )
+    if preview:
+        blocks[1:1] = code_sections(preview, MAX_BLOCKS - len(blocks))
+    return blocks
 
 
 def outcome_blocks(title: str, detail: str, who: str | None) -> list[BlockDict]:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from ops.results import SlippageResult
+from strategy.market_day import NEW_YORK
 
 _lock = threading.Lock()
 
@@ -30,7 +32,13 @@ def _png(fig: Figure) -> bytes:
 
 
 def _equity_png(curve: list[tuple[float, float]]) -> bytes:
-    times = [datetime.fromtimestamp(ts, UTC) for ts, _ in curve]
+    return _png(equity_figure(curve))
+
+
+def equity_figure(curve: list[tuple[float, float]]) -> Figure:
+    """Equity over drawdown on one time axis in New York time, labelled ET; matplotlib's
+    concise date labels keep it readable from an hour to a year."""
+    times = [datetime.fromtimestamp(ts, NEW_YORK) for ts, _ in curve]
     equity = [e for _, e in curve]
     peak, drawdown = equity[0], []
     for value in equity:
@@ -43,8 +51,11 @@ def _equity_png(curve: list[tuple[float, float]]) -> bytes:
     top.set_title("Equity and drawdown")
     bottom.fill_between(times, drawdown, 0, color="tab:red", alpha=0.4)
     bottom.set_ylabel("drawdown (%)")
-    fig.autofmt_xdate()
-    return _png(fig)
+    locator = AutoDateLocator(tz=NEW_YORK)
+    bottom.xaxis.set_major_locator(locator)
+    bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=NEW_YORK))
+    bottom.set_xlabel("New York time (ET)")
+    return fig
 
 
 def _slippage_png(result: SlippageResult) -> bytes:

@@ -5,11 +5,12 @@ single-process Slack surface renders the same result."""
 
 from __future__ import annotations
 
-from bot.render_text import money, render, signed_money
+from bot.render_text import render
 from ops.cluster.acks import AckReport
 from ops.cluster.commands import AccountAnswer, AccountRefused, AccountStatus, AccountUnreachable
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome
 from ops.cluster.gateway_changes import ChangeOutcome
+from ops.formatting import money, signed_money
 from ops.results import Done
 
 

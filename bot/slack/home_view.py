@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -23,10 +22,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.render_text import money, signed_money
 from bot.slack.alerts import ICONS
 from bot.slack.blocks import escape
+from ops.formatting import money, signed_money
 from ops.results import PositionLine, StatusResult
+from strategy.market_day import market_time
 from strategy.types import TradingState
 
 MAX_POSITIONS = 10
@@ -109,7 +109,7 @@ def _freshness(status: StatusResult, facts: HomeFacts) -> str:
 
 
 def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S UTC")
+    return market_time(ts, "%H:%M:%S")
 
 
 def _controls(state: TradingState) -> ActionsBlock:

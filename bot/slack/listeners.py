@@ -7,6 +7,7 @@ core accepted its click, and every failure is answered in Slack without a traceb
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +20,12 @@ from bot.slack.authz import Policy
 from bot.slack.blocks import outcome_blocks, result_message
 from bot.slack.charts import equity_chart, slippage_histogram
 from bot.slack.middleware import Authorize
+from bot.slack.preview_update import pending_blocks, show_when_ready
 from bot.slack.replies import Refused, Replies
 from ops import messages
 from ops.commands import CommandCore
 from ops.parsing import parse_command
+from ops.preview import Ticket
 from ops.results import (
     CommandError,
     ConfirmationExpired,
@@ -55,6 +58,8 @@ class SlackListeners:
         self.core = core
         self.policy = policy
         self.confirmations: dict[str, Posted] = {}
+        self._edits: dict[str, asyncio.Lock] = {}  # message ts -> held while it is edited
+        self._previews: dict[str, Ticket] = {}  # message ts -> its preview on the way
 
     def register(self, app: AsyncApp) -> None:
         app.use(Authorize(self.core.audit, self.core.service.spawn, self.policy))
@@ -90,14 +95,31 @@ class SlackListeners:
     ) -> bool:
         """Post the Confirm/Cancel message (also for App Home and the settings modal); if Slack
         will not show it, withdraw the pending action (nobody could confirm it), say why
-        through `replies`, and return False."""
-        fallback, blocks = result_message(request)
+        through `replies`, and return False. A backtest preview is added when ready."""
+        ticket = self.core.previews.take(request.nonce)
+        fallback, blocks = pending_blocks(request, ticket)
         posted = await replies.post(channel, fallback, blocks)
         if isinstance(posted, Refused):
+            if ticket is not None:
+                ticket.task.cancel()
             self.core.withdraw(request.nonce, channel, "slack", f"slack: {posted.error}")
             await replies.explain(posted, channel, render(request), messages.SLACK_WITHDRAWN)
             return False
         self.confirmations[request.nonce] = Posted(channel, posted, request.kind)
+        if ticket is not None:
+            self._previews[posted] = ticket
+            edits = self._edits.setdefault(posted, asyncio.Lock())
+            self.core.service.spawn(
+                f"preview-update:{posted}",
+                show_when_ready(
+                    replies,
+                    (channel, posted),
+                    request,
+                    ticket,
+                    lambda: request.nonce in self.confirmations,
+                    edits,
+                ),
+            )
         return True
 
     async def _attach_picture(self, result: object, replies: Replies, channel: str) -> None:
@@ -205,11 +227,17 @@ class SlackListeners:
             if posted is not None:
                 await self._close(replies, posted.channel, posted.ts, EXPIRED, None)
 
-    @staticmethod
-    async def _close(replies: Replies, channel: str, ts: str, title: str, user: str | None) -> None:
+    async def _close(
+        self, replies: Replies, channel: str, ts: str, title: str, user: str | None
+    ) -> None:
         """The confirmation message after the fact (no buttons); told to the clicker instead
-        if Slack will not update it."""
-        await replies.update(channel, ts, title, outcome_blocks(title, "", user))
+        if Slack will not update it. A preview being put in waits until this is done."""
+        ticket = self._previews.pop(ts, None)
+        if ticket is not None:  # no longer wanted: its backtest stops
+            ticket.task.cancel()
+        edits = self._edits.pop(ts, None) or asyncio.Lock()
+        async with edits:
+            await replies.update(channel, ts, title, outcome_blocks(title, "", user))
 
 
 def _button(body: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -215,7 +215,12 @@ class Replay:
             if following < NEVER:
                 heapq.heappush(heap, (following, symbol))
             if progress is not None and g >= next_report:
-                progress(g, total)
+                try:
+                    progress(g, total)
+                except BaseException:  # the caller gave up (a preview stopped): no submit left
+                    for submit in queued:
+                        submit.close()
+                    raise
                 next_report = g + report_every
         mark_before(total)
         clock.set(ts[-1] + bar_sec)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 from strategy.market_day import NEW_YORK
 from strategy.types import Bar
-from strategy.venues.bars import COLUMNS, read_bars, synthetic_bars
+from strategy.venues.bars import COLUMNS, LoadedBars, load_bars, synthetic_bars
 
 MINUTES_PER_SESSION = 390
 
 
-def from_csv(path: str | Path) -> Sequence[Bar]:
-    """The whole file as columns (a sequence of bars): loaded fast, checked as `csv_bars`."""
-    return read_bars(path)
+def from_csv(path: str | Path) -> LoadedBars:
+    """The whole file as columns (a sequence of bars), checked, with its warnings."""
+    return load_bars(path)
 
 
 def sessions_before(today: date, count: int) -> list[float]:
@@ -40,14 +40,8 @@ def synthetic(
     weekdays before today, so nights and weekends are not traded as if they were minutes."""
     count = int(days * MINUTES_PER_SESSION)
     today = today if today is not None else datetime.now(NEW_YORK).date()
-    opens = sessions_before(today, -(-count // MINUTES_PER_SESSION))
-    n = len(symbols)
-    bars = []
-    for i, b in enumerate(synthetic_bars(symbols, seed, 0.0, count=count)):
-        session, minute = divmod(i // n, MINUTES_PER_SESSION)
-        ts = opens[session] + 60 * minute
-        bars.append(Bar(b.symbol, ts, b.open, b.high, b.low, b.close, b.volume))
-    return bars
+    first = sessions_before(today, -(-count // MINUTES_PER_SESSION))[0]
+    return list(synthetic_bars(symbols, seed, first, count=count, sessions=True))
 
 
 def cache_path(folder: Path, symbols: Sequence[str], start: str, end: str, feed: str) -> Path:
@@ -65,9 +59,10 @@ def from_alpaca(
     feed: str,
     cache_folder: Path,
     timeout_sec: float,
-) -> tuple[Sequence[Bar], Path, bool]:
+) -> tuple[LoadedBars, Path, bool]:
     """(bars, cache file, whether it came from the cache). Blocking: run it in a thread.
-    `start` and `end` are dates (YYYY-MM-DD, UTC)."""
+    `start` and `end` are dates (YYYY-MM-DD, UTC). Fetched bars are read back from the cache
+    file they were written to: checked as any bar file, and the same bars as a cached run's."""
     # imported here: a backtest of a file never loads alpaca-py
     from alpaca.data.enums import DataFeed
     from alpaca.data.historical.stock import StockHistoricalDataClient
@@ -98,4 +93,4 @@ def from_alpaca(
         for b in bars:
             writer.writerow([b.ts, b.symbol, b.open, b.high, b.low, b.close, b.volume])
     partial.replace(path)  # a cache file is whole or absent
-    return bars, path, False
+    return from_csv(path), path, False

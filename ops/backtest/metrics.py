@@ -2,7 +2,11 @@
 
 Costs are positive when they cost. A fill's gap from the signal bar's close splits in two:
 latency (signal close -> the open of the bar it filled on, the one bar of delay) and slippage
-(that open, the price expected, -> the fill)."""
+(that open, the price expected, -> the fill).
+
+Annualized return, Sharpe and win rate are withheld (NaN; null in JSON, with the reason)
+below MIN_SAMPLE_DAYS New York days: on a day or two they are noise printed as a fact (a
+Sharpe of 453 on a day and a half)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ops import messages
 from ops.backtest.run import Curve, FillRow, Outcome
 from strategy.market_day import next_day_start
 from strategy.types import Bar
@@ -20,6 +25,8 @@ from strategy.venues.bar_columns import BarColumns
 
 TRADING_DAYS = 252
 SESSION_SEC = 6.5 * 3600
+MIN_SAMPLE_DAYS = 20  # New York days a run needs before its annualized figures are shown
+SAMPLED = ("annual_return", "sharpe", "win_rate")  # withheld below MIN_SAMPLE_DAYS
 
 
 def periods_per_year(bar_sec: int) -> float:
@@ -31,6 +38,7 @@ def periods_per_year(bar_sec: int) -> float:
 class Metrics:
     start_ts: float
     end_ts: float
+    days: int  # New York days with equity in the curve: the sample the statistics rest on
     bars: int
     final_equity: float
     total_return: float
@@ -51,8 +59,28 @@ class Metrics:
     latency_cost: float  # $ of signal close -> expected (the one bar of delay)
     slippage_cost_article: float  # the article's estimate: fills x mean slippage x avg size
 
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, object]:
+        """For JSON: a withheld or undefined figure is null, and `n/a` says why."""
+        figures: dict[str, object] = asdict(self)
+        reasons = {name: not_shown(self, name) for name in SAMPLED}
+        for name, value in figures.items():
+            if isinstance(value, float) and math.isnan(value):
+                figures[name] = None
+        figures["n/a"] = {name: why for name, why in reasons.items() if why is not None}
+        return figures
+
+
+def sample_note(days: int) -> str:
+    return messages.SMALL_SAMPLE.format(days=days, needs=MIN_SAMPLE_DAYS)
+
+
+def not_shown(metrics: Metrics, name: str) -> str | None:
+    """Why a statistic of SAMPLED reads n/a (the whole text), or None when it has a value."""
+    if not math.isnan(getattr(metrics, name)):
+        return None
+    if metrics.days < MIN_SAMPLE_DAYS:
+        return sample_note(metrics.days)
+    return messages.NO_ROUND_TRIPS if name == "win_rate" else messages.NO_VARIATION
 
 
 def _drawdown(curve: Curve) -> tuple[float, float, float]:
@@ -78,10 +106,10 @@ def daily_closes(curve: Curve) -> list[float]:
     return closes
 
 
-def _sharpe(start_equity: float, curve: Curve) -> float:
+def _sharpe(start_equity: float, closes: Sequence[float]) -> float:
     """Annualized from daily returns (sqrt(252)): bar returns within a day are autocorrelated
     and would inflate it. n/a with fewer than two days."""
-    equity = [start_equity, *daily_closes(curve)]
+    equity = [start_equity, *closes]
     returns = [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
     if len(returns) < 2:
         return math.nan
@@ -163,21 +191,25 @@ def compute(outcome: Outcome, bars: Sequence[Bar]) -> Metrics:
     # summed in order, as the figures have always been (numpy's pairwise sum differs by ulps)
     average_equity = sum(curve.equity.tolist()) / len(curve) if len(curve) else start_equity
     trips = _round_trips(fills)
+    closes = daily_closes(curve)
+    days = len(closes)
+    enough = days >= MIN_SAMPLE_DAYS
     return Metrics(
         start_ts=outcome.first_ts,
         end_ts=outcome.last_ts,
+        days=days,
         bars=outcome.bars,
         final_equity=final,
         total_return=total,
-        annual_return=annual,
-        sharpe=_sharpe(start_equity, curve),
+        annual_return=annual if enough else math.nan,
+        sharpe=_sharpe(start_equity, closes) if enough else math.nan,
         max_drawdown=depth,
         drawdown_peak_ts=peak_ts,
         drawdown_trough_ts=trough_ts,
         orders=outcome.orders,
         fills=len(fills),
         trades=len(trips),
-        win_rate=sum(1 for p in trips if p > 0) / len(trips) if trips else math.nan,
+        win_rate=sum(1 for p in trips if p > 0) / len(trips) if trips and enough else math.nan,
         turnover=sum(notionals) / average_equity if average_equity > 0 else math.nan,
         commission=sum(f.commission for f in fills),
         slippage_bps=mean_slippage,

@@ -21,7 +21,7 @@ from ops.backtest.metrics import Metrics, compute
 from ops.backtest.run import Outcome, Progress, Setup, run
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
-from strategy.venues.bars import read_bars
+from strategy.venues.bars import load_bars
 
 if TYPE_CHECKING:
     from ops.backtest.report import Line
@@ -151,7 +151,7 @@ def _serve(conn: Connection, data: str | Path | None) -> None:
     loaded = None
     if data is not None:
         try:
-            loaded = read_bars(data)
+            loaded = load_bars(data).bars
         except Exception:  # the caller reads the same file and says what is wrong with it
             loaded = None
     try:

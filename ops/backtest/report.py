@@ -8,27 +8,26 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ops.backtest.grid import Grid, GridResult
-from ops.backtest.metrics import Metrics
+from ops.backtest.metrics import Metrics, not_shown
 from ops.backtest.robustness import FACTORS, Split, SweepPoint
 from ops.backtest.run import Outcome
-from strategy.market_day import NEW_YORK, next_day_start
+from ops.formatting import money
+from strategy.market_day import NEW_YORK, market_time, next_day_start
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 Line = tuple[str, np.ndarray, np.ndarray, Metrics]  # a run charted: name, timestamps, equity
 CHART_BUCKETS = 1_000  # per line: about one per pixel column of the 9-inch, 100-dpi figure
-
-
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+MAX_TICK_LABELS = 10  # on the 9-inch time axis: each label ("Jan 02", "11:00") has room
+LABEL_HOURS = ((10, 11, 12, 13, 14, 15), (11, 13), (12,))  # within a day, for a few days
 
 
 def _pct(x: float) -> str:
@@ -39,29 +38,41 @@ def _num(x: float, fmt: str = ".2f") -> str:
     return "n/a" if math.isnan(x) else format(x, fmt)
 
 
-def _money(x: float) -> str:
-    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
+def annualized(m: Metrics) -> str:
+    return not_shown(m, "annual_return") or _pct(m.annual_return)
+
+
+def sharpe(m: Metrics) -> str:
+    return not_shown(m, "sharpe") or _num(m.sharpe)
+
+
+def win_rate(m: Metrics) -> str:
+    return not_shown(m, "win_rate") or f"{m.win_rate:.1%}"
 
 
 ROWS = (
-    ("period", lambda m: f"{_day(m.start_ts)} .. {_day(m.end_ts)}"),
+    ("period", lambda m: f"{market_time(m.start_ts)} .. {market_time(m.end_ts)}"),
+    ("New York days", lambda m: f"{m.days:,}"),
     ("bars", lambda m: f"{m.bars:,}"),
-    ("final equity", lambda m: f"${m.final_equity:,.2f}"),
+    ("final equity", lambda m: money(m.final_equity)),
     ("total return", lambda m: _pct(m.total_return)),
-    ("annualized return", lambda m: _pct(m.annual_return)),
-    ("Sharpe (annualized)", lambda m: _num(m.sharpe)),
+    ("annualized return", annualized),
+    ("Sharpe (annualized)", sharpe),
     ("max drawdown", lambda m: f"{m.max_drawdown:.2%}"),
-    ("  from .. to", lambda m: f"{_day(m.drawdown_peak_ts)} .. {_day(m.drawdown_trough_ts)}"),
+    (
+        "  from .. to",
+        lambda m: f"{market_time(m.drawdown_peak_ts)} .. {market_time(m.drawdown_trough_ts)}",
+    ),
     ("orders / fills", lambda m: f"{m.orders:,} / {m.fills:,}"),
     ("round trips", lambda m: f"{m.trades:,}"),
-    ("win rate", lambda m: "n/a" if math.isnan(m.win_rate) else f"{m.win_rate:.1%}"),
+    ("win rate", win_rate),
     ("turnover (x equity)", lambda m: _num(m.turnover, ".1f")),
-    ("commission", lambda m: f"${m.commission:,.2f}"),
+    ("commission", lambda m: money(m.commission)),
     ("slippage, open -> fill (bps)", lambda m: f"{m.slippage_bps:+.2f}"),
-    ("slippage cost, measured", lambda m: _money(m.slippage_cost)),
-    ("slippage cost, article", lambda m: _money(m.slippage_cost_article)),
+    ("slippage cost, measured", lambda m: money(m.slippage_cost)),
+    ("slippage cost, article", lambda m: money(m.slippage_cost_article)),
     ("latency, close -> next open (bps)", lambda m: f"{m.latency_bps:+.2f}"),
-    ("latency cost (one bar)", lambda m: _money(m.latency_cost)),
+    ("latency cost (one bar)", lambda m: money(m.latency_cost)),
 )
 COSTS_NOTE = "costs: positive = they cost; negative = the price moved in the trade's favour"
 
@@ -94,6 +105,8 @@ def sweep_table(points: Sequence[SweepPoint]) -> str:
         )
         lines.append(f"{param:<11}{cells}")
     lines.append("cells: total return / Sharpe; each parameter varied alone")
+    withheld = {not_shown(p.metrics, "sharpe") for p in points} - {None}
+    lines.extend(f"Sharpe {why}" for why in sorted(withheld))  # type: ignore[type-var]
     return "\n".join(lines)
 
 
@@ -104,11 +117,15 @@ def grid_table(grid: Grid, results: Sequence[GridResult]) -> str:
     def cell(m: Metrics) -> str:
         return f"{_pct(m.total_return)} / {_num(m.sharpe, '.1f')} / {m.trades:,}"
 
-    note = "cells: total return / Sharpe / round trips; other parameters as configured"
+    withheld = {not_shown(r.metrics, "sharpe") for r in results} - {None}
+    notes = [
+        "cells: total return / Sharpe / round trips; other parameters as configured",
+        *(f"Sharpe {why}" for why in sorted(withheld)),  # type: ignore[type-var]
+    ]
     if len(grid.axes) != 2:
         rows = [(grid.label(r.point), cell(r.metrics)) for r in results]
         width = max(len(label) for label, _ in rows) + 2
-        return "\n".join([*(label.ljust(width) + c for label, c in rows), note])
+        return "\n".join([*(label.ljust(width) + c for label, c in rows), *notes])
     first, second = grid.axes
     cells = [cell(r.metrics) for r in results]
     width = max(len(c) for c in cells) + 2
@@ -117,18 +134,19 @@ def grid_table(grid: Grid, results: Sequence[GridResult]) -> str:
     for i, value in enumerate(first.values):
         row = cells[i * len(second.values) : (i + 1) * len(second.values)]
         lines.append(f"{value:<{len(head) + 2}g}" + "".join(c.rjust(width) for c in row))
-    return "\n".join([*lines, note])
+    return "\n".join([*lines, *notes])
 
 
 def split_table(result: Split) -> str:
-    return f"split at {_day(result.split_ts)}\n" + table(
+    return f"split at {market_time(result.split_ts)}\n" + table(
         [("in sample", result.in_sample), ("out of sample", result.out_of_sample)]
     )
 
 
 def new_folder(parent: Path, now: datetime) -> Path:
-    """A folder of its own for this report: the second it ran, then -2, -3... when taken."""
-    stamp = now.strftime("%Y%m%d-%H%M%S")
+    """A folder of its own for this report: the second it ran (New York time, labelled like
+    every time we print), then -2, -3... when taken."""
+    stamp = now.astimezone(NEW_YORK).strftime("%Y%m%d-%H%M%S-ET")
     parent.mkdir(parents=True, exist_ok=True)
     for n in itertools.count(1):
         folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
@@ -149,19 +167,37 @@ def lines(runs: Sequence[tuple[str, Outcome, Metrics]]) -> list[Line]:
     return [(name, o.curve.ts, o.curve.equity, metrics) for name, o, metrics in runs]
 
 
-def _session_axis(times: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int], list[str]]:
+def _session_axis(times: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int], list[str], str]:
     """Bar positions instead of clock time, so nights and weekends take no room: every
-    timestamp in order (a timestamp's position is its index), and the positions and labels of
-    each New York day's first bar."""
+    timestamp in order (a timestamp's position is its index), the ticks and their labels, and
+    the axis title. Each New York day's first bar is labelled with its date ("Jan 02"); over a
+    few days, hours within each day too ("11:00"); over many, every few days. Ticks closer
+    than a label's room (e.g. a day of a few bars) are left out, so no two labels overlap."""
     stamps = np.unique(np.concatenate(times))
-    ticks, labels, i = [], [], 0
+    starts, i = [], 0
     while i < len(stamps):  # one step per day: the first bar at or after the next day's start
-        ts = float(stamps[i])
-        ticks.append(i)
-        labels.append(datetime.fromtimestamp(ts, NEW_YORK).strftime("%m-%d"))
-        i = max(i + 1, int(np.searchsorted(stamps, next_day_start(ts))))
-    step = max(1, len(ticks) // 12)
-    return stamps, ticks[::step], labels[::step]
+        starts.append(i)
+        i = max(i + 1, int(np.searchsorted(stamps, next_day_start(float(stamps[i])))))
+    hours = next((h for h in LABEL_HOURS if len(starts) * (1 + len(h)) <= MAX_TICK_LABELS), ())
+    step = 1 if hours else -(-len(starts) // MAX_TICK_LABELS)
+    ticks: list[int] = []
+    labels: list[str] = []
+    room = len(stamps) / (MAX_TICK_LABELS + 4)  # positions a label needs
+    for day, first in enumerate(starts):
+        marks = [(first, "%b %d")] if day % step == 0 else []
+        local = datetime.fromtimestamp(float(stamps[first]), NEW_YORK)
+        for hour in hours:
+            at = local.replace(hour=hour, minute=0, second=0, microsecond=0).timestamp()
+            found = int(np.searchsorted(stamps, at))
+            if found < len(stamps) and stamps[found] < next_day_start(float(stamps[first])):
+                marks.append((found, "%H:%M"))
+        for position, fmt in marks:
+            if not ticks or position - ticks[-1] >= room:
+                ticks.append(position)
+                when = datetime.fromtimestamp(float(stamps[position]), NEW_YORK)
+                labels.append(when.strftime(fmt))
+    span = f"{market_time(float(stamps[0]))} .. {market_time(float(stamps[-1]))}"
+    return stamps, ticks, labels, f"New York time, sessions only: {span}"
 
 
 def thin(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -204,7 +240,7 @@ def chart(charted: Sequence[Line], slippage: Sequence[float]) -> Figure:
     histogram of the first run's slippage per fill (bps)."""
     from matplotlib.figure import Figure  # imported when drawn: a backtest draws last
 
-    stamps, ticks, labels = _session_axis([ts for _, ts, _, _ in charted])
+    stamps, ticks, labels, title = _session_axis([ts for _, ts, _, _ in charted])
     fig = Figure(figsize=(9, 8))
     # fixed margins, as tight_layout sets them for this figure (it cost a third of the drawing);
     # only the equity tick labels vary in width, and the left margin holds 9 digits
@@ -221,13 +257,13 @@ def chart(charted: Sequence[Line], slippage: Sequence[float]) -> Figure:
     top.set_ylabel("equity ($)")
     top.set_title(
         f"Backtest ({first_name}): {first_metrics.total_return:+.2%} total, "
-        f"{first_metrics.annual_return:+.2%} annualized"
+        f"annualized {annualized(first_metrics)}"
     )
     top.legend(loc="best")
     middle.set_ylabel("drawdown (%)")
     for axis in (top, middle):
         axis.set_xticks(ticks, labels)
-    middle.set_xlabel("New York trading days (sessions only)")
+    middle.set_xlabel(title)
     if slippage:
         bottom.hist(np.asarray(slippage, np.float64), bins=40, edgecolor="black", alpha=0.7)
         bottom.axvline(first_metrics.slippage_bps, color="red", linestyle="--", label="mean")

@@ -49,6 +49,7 @@ from ops.cluster.gateway_changes import ChangeOutcome, GatewayChanges
 from ops.cluster.result_codec import QUERIES
 from ops.cluster.subjects import kill_key, pause_key
 from ops.confirm import Confirmations, Pending
+from ops.formatting import echo
 from ops.journal import Journal
 from ops.parsing import ParsedCommand, parse_command
 from ops.pnl import PERIODS
@@ -194,7 +195,7 @@ class GatewayCore(AuditedCore):
         if name in QUERIES or name == "status":
             usable = 1 if name == "pnl" else 0
             if len(args) > usable:
-                extra = " ".join(args[usable:])
+                extra = echo(" ".join(args[usable:]))
                 raise CommandError(messages.EXTRA_ARGS.format(extra=extra, usage=_usage(name)))
             if args and args[0].lower() not in PERIODS:
                 raise CommandError(messages.BAD_PERIOD.format(period=args[0]))

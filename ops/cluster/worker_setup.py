@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from nats.js import JetStreamContext
@@ -99,6 +100,7 @@ def build_worker(
         bar_sec=bar_sec,
         equity_every_sec=settings.number("journal.equity_every_sec"),
         order_prefix=f"tb-{strategy}",  # strategies sharing an account never share an id
+        fill_log_level=logging.DEBUG,  # the order manager logs each fill; this book mirrors it
     )
     spec = WorkerSpec(
         strategy, account, partitions, cfg.ack_wait_sec, bar_sec, idle_fetch_sec=idle_fetch_sec

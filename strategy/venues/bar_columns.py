@@ -12,6 +12,8 @@ import numpy as np
 
 from strategy.types import Bar
 
+COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")  # a bar file's header
+
 
 @dataclass(frozen=True, eq=False)
 class BarColumns(Sequence[Bar]):

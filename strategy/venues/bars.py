@@ -1,21 +1,24 @@
-"""Bar sources for the simulator: seeded synthetic minute bars, or a CSV replay (row by row,
-or whole and columnar for a backtest)."""
+"""Bar sources: seeded synthetic minute bars, or a bar file (CSV) loaded whole and checked, the
+one loader of `backtest --data`, `run --data` and the Alpaca cache."""
 
 from __future__ import annotations
 
 import csv
-import math
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from strategy.market_day import session_times
 from strategy.types import Bar
-from strategy.venues.bar_columns import BarColumns
+from strategy.venues.bar_arrow import lines_of_rows, read_columnar
+from strategy.venues.bar_checks import BarDataError, Problems, find, judge
+from strategy.venues.bar_columns import COLUMNS, BarColumns
 
-COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
-PRICES = ("open", "high", "low", "close")
+__all__ = ["COLUMNS", "BarDataError", "LoadedBars", "load_bars", "synthetic_bars"]
 CHUNK = 256  # timestamps generated per numpy batch
 FAIR_SIGMA = 0.0003  # slow random walk of the fair value, per bar (3 bps)
 DEVIATION_PHI = 0.85  # the mean-reverting deviation keeps 85% of itself per bar
@@ -26,10 +29,6 @@ GAP_SIGMA = 0.0012  # next open vs previous close
 WICK_SIGMA = 0.0004
 
 
-class BarDataError(ValueError):
-    """A bar file that cannot be replayed; the message names the file, line and column."""
-
-
 def synthetic_bars(
     symbols: Sequence[str],
     seed: int,
@@ -37,10 +36,12 @@ def synthetic_bars(
     bar_sec: int = 60,
     count: int | None = None,
     base_prices: Mapping[str, float] | None = None,
+    sessions: bool = False,
 ) -> Iterator[Bar]:
     """Round-robin bars (every symbol at t, then t + bar_sec) whose log price is a slow random
     walk plus an Ornstein-Uhlenbeck deviation with occasional shocks, so that z-scores of the
-    latest return cross +-2 regularly and revert. `count` = bars per symbol (None = endless)."""
+    latest return cross +-2 regularly and revert. `count` = bars per symbol (None = endless).
+    With `sessions`, t runs through New York sessions only (`session_times`), else on and on."""
     rng = np.random.default_rng(seed)
     n = len(symbols)
     base = base_prices or {}
@@ -48,7 +49,7 @@ def synthetic_bars(
     deviation = np.zeros(n)
     close = np.exp(fair)
     emitted = 0
-    ts = start_ts
+    times = session_times(start_ts, bar_sec) if sessions else itertools.count(start_ts, bar_sec)
     while count is None or emitted < count:
         k = CHUNK if count is None else min(CHUNK, count - emitted)
         fair_steps = rng.normal(0.0, FAIR_SIGMA, (k, n))
@@ -62,6 +63,7 @@ def synthetic_bars(
             deviation = deviation * DEVIATION_PHI + noise[i] + shocks[i]
             opens = close * gaps[i]
             close = np.exp(fair + deviation)
+            ts = next(times)
             for j, symbol in enumerate(symbols):
                 o, c = float(opens[j]), float(close[j])
                 yield Bar(
@@ -73,8 +75,32 @@ def synthetic_bars(
                     round(c, 4),
                     float(volumes[i, j]),
                 )
-            ts += bar_sec
         emitted += k
+
+
+@dataclass(frozen=True)
+class LoadedBars:
+    bars: BarColumns
+    warnings: tuple[str, ...]  # what was accepted but should be known, e.g. a dropped repeat
+
+
+def load_bars(path: str | Path, *, columnar: bool = True) -> LoadedBars:
+    """The whole file, checked (bar_checks): refused with a BarDataError naming the first bad
+    rows, or the bars and warnings. A plain file is read by the columnar reader; anything it
+    cannot read, and the line numbers of a file with problems when its rows are not one per
+    line, come from the row reader (`columnar=False`: only that one), so a file gets the same
+    verdict either way."""
+    path = Path(path)
+    bars = read_columnar(path) if columnar else None
+    if bars is not None:
+        found = find(bars)
+        if not found:
+            return LoadedBars(bars, ())
+        lines = lines_of_rows(path, len(bars))
+        if lines is not None:
+            return LoadedBars(*judge(path.name, bars, found, lines.item, Problems()))
+    rows, line_of, parsed = _read_rows(path)
+    return LoadedBars(*judge(path.name, rows, find(rows), line_of.__getitem__, parsed))
 
 
 def _timestamp(text: str) -> float:
@@ -88,143 +114,64 @@ def _timestamp(text: str) -> float:
     return parsed.timestamp()
 
 
-def csv_bars(path: str | Path) -> Iterator[Bar]:
-    """Bars from a CSV with the header timestamp,symbol,open,high,low,close,volume.
-    Timestamps are ISO 8601 (naive = UTC) or epoch seconds, in non-decreasing order."""
-    path = Path(path)
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-        if missing:
-            raise BarDataError(f"{path.name}: missing column(s) {', '.join(missing)}")
-        previous = -math.inf
-        for row in reader:
-            line = reader.line_num
-            try:
-                ts = _timestamp(row["timestamp"])
-            except ValueError:
-                raise BarDataError(
-                    f"{path.name} line {line}: timestamp {row['timestamp']!r} is not ISO 8601 "
-                    "or epoch seconds"
-                ) from None
-            if ts < previous:
-                raise BarDataError(f"{path.name} line {line}: timestamp goes back in time")
-            previous = ts
-            values = {}
-            for column in COLUMNS[2:]:
-                try:
-                    values[column] = float(row[column])
-                except (TypeError, ValueError):
-                    raise BarDataError(
-                        f"{path.name} line {line}: {column} {row[column]!r} is not a number"
-                    ) from None
-                if column != "volume" and not values[column] > 0:
-                    raise BarDataError(
-                        f"{path.name} line {line}: {column} {row[column]!r} must be positive"
-                    )
-            symbol = (row["symbol"] or "").strip().upper()
-            if not symbol:
-                raise BarDataError(f"{path.name} line {line}: symbol is empty")
-            yield Bar(
-                symbol,
-                ts,
-                values["open"],
-                values["high"],
-                values["low"],
-                values["close"],
-                values["volume"],
-            )
+def _read_rows(path: Path) -> tuple[BarColumns, list[int], Problems]:
+    """(the rows that parse, as columns; each one's line number; the rows that do not).
+    A UTF-8 BOM (Excel's "CSV UTF-8") is skipped, and so are blank lines, as the columnar
+    reader skips them; bytes that are not UTF-8 matter only in the columns used."""
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        return _parse(path.name, csv.reader(handle))
 
 
-def read_bars(path: str | Path) -> BarColumns:
-    """The whole file, checked, as columns. A plain file is read by a columnar reader
-    (pyarrow, several times faster); anything it would have to judge differently (empty or
-    odd values, ISO timestamps with fractions, a bad row) is read by `csv_bars`, so a file is
-    accepted or refused with the same message either way."""
-    columns = _read_columnar(Path(path))
-    return columns if columns is not None else BarColumns.of(csv_bars(path))
+def _parse(name: str, reader: Iterator[list[str]]) -> tuple[BarColumns, list[int], Problems]:
+    header = next(reader, [])
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise BarDataError(f"{name}: missing column(s) {', '.join(missing)}")
+    twice = [c for c in COLUMNS if header.count(c) > 1]
+    if twice:
+        raise BarDataError(f"{name}: column(s) {', '.join(twice)} named twice in the header")
+    at = [header.index(c) for c in COLUMNS]
+    width = len(header)
+    problems = Problems()
+    lines: list[int] = []
+    codes: dict[str, int] = {}
+    code: list[int] = []
+    values: list[list[float]] = [[] for _ in range(6)]  # ts, open, high, low, close, volume
+    for row in reader:
+        if not row:
+            continue
+        line = reader.line_num  # type: ignore[attr-defined]
+        if len(row) != width:
+            problems.add(line, f"{len(row)} fields where the header has {width}")
+            continue
+        parsed = _row(row, at)
+        if isinstance(parsed, str):
+            problems.add(line, parsed)
+            continue
+        symbol, numbers = parsed
+        lines.append(line)
+        code.append(codes.setdefault(symbol, len(codes)))
+        for column, number in zip(values, numbers, strict=True):
+            column.append(number)
+    columns = (np.asarray(c, np.float64) for c in values)
+    return BarColumns(tuple(codes), np.asarray(code, np.int32), *columns), lines, problems
 
 
-def _read_columnar(path: Path) -> BarColumns | None:
-    """None: let the row-by-row reader decide."""
-    import pyarrow as pa  # only a backtest pays for importing it
-    import pyarrow.csv as pa_csv
-
-    with path.open("rb") as handle:
-        if handle.read(3) == b"\xef\xbb\xbf":  # csv_bars would not strip a BOM
-            return None
+def _row(row: list[str], at: list[int]) -> tuple[str, list[float]] | str:
+    """(symbol, [ts, open, high, low, close, volume]), or what is wrong with the row."""
+    text = row[at[0]]
     try:
-        table = pa_csv.read_csv(path)
-    except (pa.ArrowException, UnicodeDecodeError):
-        return None
-    names = table.column_names
-    if len(set(names)) != len(names) or any(c not in names for c in COLUMNS):
-        return None
-    if table.num_rows == 0 or any(table.column(c).null_count for c in COLUMNS):
-        return None
-    ts = _seconds(table.column("timestamp"))
-    values = {c: _floats(table.column(c)) for c in COLUMNS[2:]}
-    if ts is None or any(v is None for v in values.values()):
-        return None
-    if np.isnan(ts).any() or (np.diff(ts) < 0).any():
-        return None
-    if any(not (values[c] > 0).all() for c in PRICES):  # NaN fails too
-        return None
-    symbols = _symbols(table.column("symbol"))
-    if symbols is None:
-        return None
-    names_, code = symbols
-    return BarColumns(names_, code, ts, *(values[c] for c in COLUMNS[2:]))  # type: ignore[arg-type]
-
-
-def _floats(column: object) -> np.ndarray | None:
-    import pyarrow as pa
-
-    kind = column.type  # type: ignore[attr-defined]
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        return _numpy(column).astype(np.float64)
-    return None
-
-
-def _numpy(column: object) -> np.ndarray:
-    """A null-free primitive column as one numpy array. Read from the buffers: pyarrow's own
-    to_numpy imports pandas, which would cost more than the whole read."""
-    chunks = [
-        np.frombuffer(
-            chunk.buffers()[1],
-            dtype=chunk.type.to_pandas_dtype(),
-            count=len(chunk),
-            offset=chunk.offset * chunk.type.bit_width // 8,
-        )
-        for chunk in column.chunks  # type: ignore[attr-defined]
-    ]
-    return np.concatenate(chunks) if chunks else np.empty(0)
-
-
-def _seconds(column: object) -> np.ndarray | None:
-    """Epoch seconds, or ISO 8601 whole seconds (naive = UTC, as `_timestamp` reads them)."""
-    import pyarrow as pa
-
-    kind = column.type  # type: ignore[attr-defined]
-    if pa.types.is_timestamp(kind) and kind.unit == "s":
-        return _numpy(column.cast(pa.int64())).astype(np.float64)  # type: ignore[attr-defined]
-    return _floats(column)
-
-
-def _symbols(column: object) -> tuple[tuple[str, ...], np.ndarray] | None:
-    """(distinct symbols, each row's index into them), stripped and upper-cased."""
-    import pyarrow as pa
-
-    if not pa.types.is_string(column.type):  # type: ignore[attr-defined]
-        return None
-    encoded = column.combine_chunks().dictionary_encode()  # type: ignore[attr-defined]
-    indices = pa.chunked_array([encoded.indices])
-    names: dict[str, int] = {}
-    remap = []
-    for raw in encoded.dictionary.to_pylist():
-        symbol = raw.strip().upper()
-        if not symbol:
-            return None
-        remap.append(names.setdefault(symbol, len(names)))
-    code = np.asarray(remap, np.int32)[_numpy(indices)]
-    return tuple(names), code
+        numbers = [_timestamp(text)]
+    except ValueError:
+        return f"timestamp {text!r} is not ISO 8601 or epoch seconds"
+    for column, index in zip(COLUMNS[2:], at[2:], strict=True):
+        try:
+            numbers.append(float(row[index]))
+        except ValueError:
+            return f"{column} {row[index]!r} is not a number"
+    symbol = row[at[1]].strip().upper()
+    if not symbol:
+        return "symbol is empty"
+    if not symbol.isprintable():  # bytes that are not UTF-8 read as surrogates
+        return f"symbol {row[at[1]]!r} is not UTF-8 text (save the file as CSV UTF-8)"
+    return symbol, numbers

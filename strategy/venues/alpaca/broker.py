@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
@@ -40,20 +39,23 @@ from strategy.venue import (
     allow_writes,
 )
 from strategy.venues.alpaca.activities import CashActivities
+from strategy.venues.alpaca.catch_up import CatchUp
+from strategy.venues.alpaca.internals import no_retries, run_forever
 from strategy.venues.alpaca.mapping import (
     NotFound,
-    RateLimited,
-    broker_error,
+    account_of,
+    broker_position,
     implied_fill,
+    market_clock,
     order_request,
     order_update,
     trade_update,
 )
-from strategy.venues.alpaca.pacing import TokenBucket
+from strategy.venues.alpaca.rest_calls import RestCalls
 from strategy.venues.alpaca.streams import (
     ProblemSink,
+    ReconnectingTradingStream,
     RecoveredSink,
-    RefusalHook,
     Refusals,
     log_problem,
     log_recovered,
@@ -64,30 +66,6 @@ from strategy.venues.alpaca.timeouts import bound_requests, stream_params
 from strategy.venues.alpaca.tracking import OrderTracker
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-# TradeAccount flags under which Alpaca accepts no order on the account, exits included
-BLOCKING_FLAGS = ("account_blocked", "trading_blocked", "trade_suspended_by_user")
-
-
-class _ReconnectingTradingStream(RefusalHook, TradingStream):
-    """alpaca-py's stream, with hooks: `on_listening` once the server confirms trade_updates
-    after every (re)connection (fills that happened while the socket was down are then
-    recovered by re-reading orders over REST), `on_refused` when it refuses our keys."""
-
-    on_listening: Callable[[], None] = staticmethod(lambda: None)
-
-    async def _dispatch(self, msg: dict[str, Any]) -> None:
-        if msg.get("stream") == "listening":
-            self.on_listening()
-        await super()._dispatch(msg)
-
-
-def _checked_call(check: Callable[[], str | None] | None, fn: Callable[..., T], *args: Any) -> T:
-    """In the worker thread: the check, then at once the request it allows."""
-    refusal = check() if check is not None else None
-    if refusal is not None:
-        raise SendRefused(refusal)
-    return fn(*args)
 
 
 class AlpacaBroker:
@@ -104,19 +82,25 @@ class AlpacaBroker:
         reread_backoff_cap_sec: float = 5.0,
     ) -> None:
         self._client = client
-        self._rate_limit_pause = rate_limit_pause_sec
+        self._call = RestCalls(
+            requests_per_min, rate_limit_pause_sec, self._rest_refused, self._rest_accepted
+        )
         self._stream = stream
-        self._bucket = TokenBucket(requests_per_min)
         self._commission = commission_per_share
         self._listeners: list[OrderListener] = []
         self._send_check: SendCheck = allow_every_order
         self._write_check: WriteCheck = allow_writes
         self._orders = OrderTracker()
         self._sending: set[str] = set()  # submits whose outcome is not known yet
-        self._reread_backoff = (reread_backoff_sec, reread_backoff_cap_sec)
+        self._catch_up = CatchUp(
+            self._orders,
+            self._sending,
+            self._lookup,
+            self._emit,
+            reread_backoff_sec,
+            reread_backoff_cap_sec,
+        )
         self._stream_task: asyncio.Task[None] | None = None
-        self._refresh_task: asyncio.Task[None] | None = None
-        self._refresh_again = False
         self._activities = CashActivities(self._get)
         self._refusals = Refusals(
             "broker-auth", "trading", "ALPACA_API_KEY, ALPACA_SECRET_KEY and broker.paper"
@@ -141,8 +125,8 @@ class AlpacaBroker:
     ) -> AlpacaBroker:
         client = TradingClient(api_key, secret_key, paper=paper, url_override=trading_url or None)
         bound_requests(client, timeout_sec)
-        client._retry = 0  # we own the retry policy: a blind retry could place a second order
-        stream = _ReconnectingTradingStream(
+        no_retries(client)  # we own the retry policy: a blind retry could place a second order
+        stream = ReconnectingTradingStream(
             api_key,
             secret_key,
             paper=paper,
@@ -160,26 +144,11 @@ class AlpacaBroker:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    async def _call(
-        self, fn: Callable[..., T], *args: Any, send_check: Callable[[], str | None] | None = None
-    ) -> T:
-        """One REST call, paced, in a worker thread, errors mapped to the BrokerError tree.
-        `send_check` is asked in that thread right before the request: neither the wait for
-        the rate limit nor the wait for a free thread comes between the check and the wire."""
-        await self._bucket.acquire()
-        try:
-            result = await asyncio.to_thread(_checked_call, send_check, fn, *args)
-        except SendRefused:
-            raise
-        except Exception as exc:
-            mapped = broker_error(exc)
-            if isinstance(mapped, RateLimited):
-                self._bucket.pause(self._rate_limit_pause)
-            if isinstance(mapped, BrokerAuthError):
-                self._refusals.refused("REST API", str(mapped), self.on_problem)
-            raise mapped from exc
+    def _rest_refused(self, cause: str) -> None:
+        self._refusals.refused("REST API", cause, self.on_problem)
+
+    def _rest_accepted(self) -> None:
         self._refusals.accepted("REST API", self.on_recovered)
-        return result
 
     def _emit(self, update: OrderUpdate) -> None:
         """Stream events and re-reads: to the listeners, if they are news."""
@@ -219,18 +188,16 @@ class AlpacaBroker:
         if self._stream is None:
             return
         self._stream.subscribe_trade_updates(self._on_trade_update)
-        if isinstance(self._stream, _ReconnectingTradingStream):
+        if isinstance(self._stream, ReconnectingTradingStream):
             quiet_refusals("alpaca.trading.stream")
             self._stream.on_listening = self._on_stream_connected
             self._stream.on_refused = self._on_stream_refused
         self._stream_task = asyncio.get_running_loop().create_task(
-            self._stream._run_forever(), name="alpaca-trade-updates"
+            run_forever(self._stream), name="alpaca-trade-updates"
         )
 
     async def stop(self) -> None:
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
-            await asyncio.gather(self._refresh_task, return_exceptions=True)
+        await self._catch_up.stop()
         if self._stream is not None and self._stream_task is not None:
             await stop_stream(self._stream, self._stream_task)
 
@@ -244,41 +211,7 @@ class AlpacaBroker:
         """Listening again: whatever happened while the socket was down is re-read."""
         self.reconnects += 1
         self._refusals.accepted("trade_updates stream", self.on_recovered)
-        if self._refresh_task is not None and not self._refresh_task.done():
-            self._refresh_again = True  # the running pass may have read before this gap
-            return
-        self._refresh_task = asyncio.get_running_loop().create_task(
-            self._refresh_until_current(), name="alpaca-refresh"
-        )
-        self._refresh_task.add_done_callback(_log_failure)
-
-    async def _refresh_until_current(self) -> None:
-        self._refresh_again = True
-        while self._refresh_again:
-            self._refresh_again = False
-            await self.refresh_working()
-
-    async def refresh_working(self) -> None:
-        """Re-read every order that may be live, including those whose submit reply has not
-        arrived; a failed read is retried until it succeeds. Listeners get only news."""
-        for coid in self._orders.working():
-            found = await self._reread(coid)
-            if found is not None:
-                self._emit(found)
-            elif coid not in self._sending:
-                self._orders.not_placed(coid)
-
-    async def _reread(self, coid: str) -> OrderUpdate | None:
-        delay, cap = self._reread_backoff
-        while True:
-            try:
-                return await self._lookup(coid)
-            except BrokerError as exc:
-                if not self._orders.is_working(coid):  # its final event arrived meanwhile
-                    return None
-                log.warning("re-read of order %s failed (%s); retry in %.1fs", coid, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, cap)
+        self._catch_up.start()
 
     # -- Broker protocol -------------------------------------------------------------------
 
@@ -355,32 +288,14 @@ class AlpacaBroker:
         return CloseAllResult(tuple(placed), tuple(refused))
 
     async def positions(self) -> list[BrokerPosition]:
-        held = await self._call(self._client.get_all_positions)
-        return [
-            BrokerPosition(
-                symbol=p.symbol,  # type: ignore[union-attr]
-                qty=int(float(p.qty)),  # type: ignore[union-attr]
-                avg_price=float(p.avg_entry_price),  # type: ignore[union-attr]
-                market_price=float(p.current_price or p.avg_entry_price),  # type: ignore[union-attr]
-            )
-            for p in held
-        ]
+        held: Any = await self._call(self._client.get_all_positions)
+        return [broker_position(p) for p in held]
 
     async def account(self) -> Account:
-        a: Any = await self._call(self._client.get_account)
-        return Account(
-            equity=float(a.equity),
-            cash=float(a.cash),
-            buying_power=float(a.buying_power),
-            blocked=", ".join(flag for flag in BLOCKING_FLAGS if getattr(a, flag, None)),
-            number=str(a.account_number),
-        )
+        return account_of(await self._call(self._client.get_account))
 
     async def clock(self) -> MarketClock:
-        c: Any = await self._call(self._client.get_clock)
-        return MarketClock(
-            c.is_open, c.timestamp.timestamp(), c.next_open.timestamp(), c.next_close.timestamp()
-        )
+        return market_clock(await self._call(self._client.get_clock))
 
     async def open_orders(self) -> list[OrderUpdate]:
         request = GetOrdersRequest(status=QueryOrderStatus.OPEN)
@@ -393,8 +308,3 @@ class AlpacaBroker:
 
     async def _get(self, path: str, query: dict[str, object]) -> Any:
         return await self._call(self._client.get, path, query)
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s failed", task.get_name(), exc_info=task.exception())

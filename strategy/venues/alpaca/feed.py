@@ -27,8 +27,9 @@ from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 
 from strategy.clock import Clock
-from strategy.market_day import session_open
+from strategy.market_day import NEW_YORK, session_open
 from strategy.types import Bar
+from strategy.venues.alpaca.internals import run_forever
 from strategy.venues.alpaca.streams import (
     ProblemSink,
     RecoveredSink,
@@ -96,7 +97,7 @@ def bars_of(barset: Any) -> list[Bar]:
 
 
 def _hhmm(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M")
+    return datetime.fromtimestamp(ts, NEW_YORK).strftime("%H:%M")
 
 
 class AlpacaFeed:
@@ -173,7 +174,7 @@ class AlpacaFeed:
             self._stream.on_subscribed = self._on_subscribed
             self._stream.on_refused = self._on_refused
         self._task = asyncio.get_running_loop().create_task(
-            self._stream._run_forever(), name="alpaca-bars"
+            run_forever(self._stream), name="alpaca-bars"
         )
 
     async def stop(self) -> None:
@@ -247,7 +248,7 @@ class AlpacaFeed:
             except (TimeoutError, requests.Timeout):
                 failure = BackfillTimeout(
                     f"the historical bars API did not answer {', '.join(symbols)} "
-                    f"{_hhmm(start)}-{_hhmm(end)} UTC within {self._timeout:g} s"
+                    f"{_hhmm(start)}-{_hhmm(end)} ET within {self._timeout:g} s"
                 )
             except Exception as exc:  # any failure: what was missed is reported, not raised
                 failure = exc
@@ -297,7 +298,7 @@ class AlpacaFeed:
             self.on_problem(
                 FEED_GAP,
                 "warning",
-                f"bars missing for {', '.join(gaps)} UTC and the backfill failed "
+                f"bars missing for {', '.join(gaps)} ET and the backfill failed "
                 f"({type(failure).__name__}: {failure}); the strategy went on without them",
             )
         elif isinstance(failure, BackfillTimeout):  # whether bars were missed is unknown

@@ -9,11 +9,14 @@ import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import OrderSide
 from alpaca.trading.enums import TimeInForce as AlpacaTif
-from alpaca.trading.models import Order, TradeUpdate
+from alpaca.trading.models import Clock, Order, Position, TradeAccount, TradeUpdate
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 
 from strategy.types import (
+    Account,
+    BrokerPosition,
     Fill,
+    MarketClock,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -137,6 +140,35 @@ def implied_fill(
         ts=update.ts,
     )
     return replace(update, fill=fill)
+
+
+# TradeAccount flags under which Alpaca accepts no order on the account, exits included
+BLOCKING_FLAGS = ("account_blocked", "trading_blocked", "trade_suspended_by_user")
+
+
+def broker_position(p: Position) -> BrokerPosition:
+    return BrokerPosition(
+        symbol=p.symbol,
+        qty=int(float(p.qty)),
+        avg_price=float(p.avg_entry_price),
+        market_price=float(p.current_price or p.avg_entry_price),
+    )
+
+
+def account_of(a: TradeAccount) -> Account:
+    return Account(
+        equity=float(a.equity),  # type: ignore[arg-type]
+        cash=float(a.cash),  # type: ignore[arg-type]
+        buying_power=float(a.buying_power),  # type: ignore[arg-type]
+        blocked=", ".join(flag for flag in BLOCKING_FLAGS if getattr(a, flag, None)),
+        number=str(a.account_number),
+    )
+
+
+def market_clock(c: Clock) -> MarketClock:
+    return MarketClock(
+        c.is_open, c.timestamp.timestamp(), c.next_open.timestamp(), c.next_close.timestamp()
+    )
 
 
 def broker_error(exc: Exception) -> BrokerError:

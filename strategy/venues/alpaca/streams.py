@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from alpaca.trading.stream import TradingStream
+
 log = logging.getLogger(__name__)
 
 ProblemSink = Callable[[str, str, str], None]
@@ -45,6 +47,19 @@ class RefusalHook:
         except ValueError as exc:
             self.on_refused(str(exc))
             raise StreamRefused(str(exc)) from exc
+
+
+class ReconnectingTradingStream(RefusalHook, TradingStream):
+    """alpaca-py's stream, with hooks: `on_listening` once the server confirms trade_updates
+    after every (re)connection (fills that happened while the socket was down are then
+    recovered by re-reading orders over REST), `on_refused` when it refuses our keys."""
+
+    on_listening: Callable[[], None] = staticmethod(lambda: None)
+
+    async def _dispatch(self, msg: dict[str, Any]) -> None:
+        if msg.get("stream") == "listening":
+            self.on_listening()
+        await super()._dispatch(msg)
 
 
 class _NoRefusalTracebacks(logging.Filter):

@@ -1,6 +1,7 @@
 """A time limit on every Alpaca call (`broker.timeout_sec`). alpaca-py sets none on its REST
 requests and offers no way to pass one (alpacahq/alpaca-py#415), so its clients get a session
-that adds it; its websockets take theirs through the public `websocket_params`."""
+that adds it (see internals.py); its websockets take theirs through the public
+`websocket_params`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import requests
 from alpaca.common.rest import RESTClient
+
+from strategy.venues.alpaca.internals import require
 
 PING_INTERVAL_SEC = 10  # alpaca-py's own; its 180 s wait for the answer is what is bounded here
 MAX_QUEUE = 1024  # alpaca-py's own
@@ -28,6 +31,7 @@ class TimeoutSession(requests.Session):
 
 def bound_requests(client: RESTClient, timeout_sec: float) -> None:
     """The client's requests time out after `timeout_sec`."""
+    require(client, "_session")
     client._session = TimeoutSession(timeout_sec)
 
 
