@@ -20,7 +20,7 @@ from ops.backtest.collector import tune_for_passes
 from ops.backtest.run import Costs, Setup, run
 from ops.config import load_settings
 from strategy.venues.bar_columns import BarColumns
-from strategy.venues.bars import read_bars
+from strategy.venues.bars import load_bars
 
 RUNS = 5
 TARGET_RATIO = 3.0  # a pass within 3x of the bare loop (issue 25; 5.5x before it)
@@ -68,7 +68,7 @@ def measure() -> Figure:
     data = bars_file()
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(config_file(Path(folder)))
-    columns = read_bars(data)
+    columns = load_bars(data).bars
     params = settings.strategy_params()
     setup = Setup(
         settings.symbols,
