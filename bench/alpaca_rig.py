@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.config import load_settings
-from ops.journal import Journal
-from ops.service import TradingService
+from ops.config.settings import load_settings
+from ops.journal.journal import Journal
+from ops.service.service import TradingService
 from strategy.clock import SystemClock
 from strategy.venues.alpaca.broker import AlpacaBroker
 from strategy.venues.alpaca.feed import AlpacaFeed

@@ -24,9 +24,9 @@ import yaml
 from bench.common import SEED, Figure, symbols
 from bench.throughput import engine_seconds
 from bot.cluster_cli import split
-from ops.config import Settings, load_settings
-from ops.journal import Journal
-from ops.journal_owner import JournalOwner, journal_file
+from ops.config.settings import Settings, load_settings
+from ops.journal.journal import Journal
+from ops.journal.owner import JournalOwner, journal_file
 from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.engine import Engine

@@ -18,7 +18,7 @@ from bench.backtest_bars import bars_file, config_file
 from bench.common import Figure, interleaved
 from ops.backtest.collector import tune_for_passes
 from ops.backtest.run import Costs, Setup, run
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.bars import load_bars
 

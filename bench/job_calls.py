@@ -12,11 +12,11 @@ from pathlib import Path
 
 from bench.alpaca_rig import CASH, alpaca_rig
 from bot.slack.surface import SlackSurface
-from ops.commands import CommandCore
-from ops.confirm import Confirmations
-from ops.safety_net import recover_at_start, schedule_service_jobs
-from ops.scheduler import Job, Scheduler
-from ops.service import TradingService
+from ops.control.commands import CommandCore
+from ops.control.confirm import Confirmations
+from ops.service.service import TradingService
+from ops.watch.safety_net import recover_at_start, schedule_service_jobs
+from ops.watch.scheduler import Job, Scheduler
 from tests.fakes.alpaca import AlpacaFake
 from tests.fakes.slack import SlackFake
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.common import Figure
-from ops.journal import Journal
+from ops.journal.journal import Journal
 
 ROWS = 400_000
 BATCH = 1000

@@ -15,10 +15,10 @@ from alpaca.trading.requests import MarketOrderRequest
 
 from bench.alpaca_rig import CASH, KEY, SECRET, alpaca_rig
 from bench.common import Figure, symbols
-from ops.commands import CommandCore
-from ops.confirm import Confirmations
-from ops.recovery import recover
-from ops.results import ConfirmRequest, KillReport
+from ops.control.commands import CommandCore
+from ops.control.confirm import Confirmations
+from ops.service.recovery import recover
+from ops.shared.results import ConfirmRequest, KillReport
 from tests.fakes.alpaca import AlpacaFake
 
 POSITIONS = 100

@@ -19,12 +19,12 @@ from ops.backtest.metrics import compute
 from ops.backtest.run import run
 from ops.backtest.sessions import RecentSessions
 from ops.backtest.setup import article_costs, backtest_setup
-from ops.commands import CommandCore
-from ops.config import load_settings
-from ops.confirm import Confirmations
-from ops.journal import Journal
-from ops.results import ConfirmRequest
-from ops.service import TradingService
+from ops.config.settings import load_settings
+from ops.control.commands import CommandCore
+from ops.control.confirm import Confirmations
+from ops.journal.journal import Journal
+from ops.service.service import TradingService
+from ops.shared.results import ConfirmRequest
 from strategy.clock import ManualClock
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.sim import SimBroker, SimSettings

@@ -1,6 +1,6 @@
 """Figure 7: start-up recovery's journal queries on a journal of 100,000 orders (most finished,
 a few still working): the unfinished orders, the fills of each, the expected positions, the
-day's start and the drawdown peak, as ops/recovery.py runs them. Baseline: the same journal
+day's start and the drawdown peak, as ops/service/recovery.py runs them. Baseline: the same journal
 with its indexes dropped (the queries stopped after a cap, the old cost being quadratic)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from bench.common import START, Figure, symbols
-from ops.journal import Journal
-from ops.recovery import DAY_START, EXPECTED_POSITIONS, JOURNALED_FILLS, PEAK, UNFINISHED
+from ops.journal.journal import Journal
+from ops.service.recovery import DAY_START, EXPECTED_POSITIONS, JOURNALED_FILLS, PEAK, UNFINISHED
 
 ORDERS = 100_000
 UNFINISHED_ORDERS = 20

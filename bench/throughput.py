@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bench.common import OPEN_LIMITS, START, Figure, bar_stream, interleaved, symbols
-from ops.journal import Journal
+from ops.journal.journal import Journal
 from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.engine import Engine

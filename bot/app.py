@@ -17,17 +17,18 @@ from bot.replay_end import CONSOLE, end_of_replay
 from bot.slack import tokens as slack_tokens
 from bot.slack.surface import SlackSurface
 from bot.venues import Venue, build_alpaca, build_sim
-from ops import instance_lock, journal_owner
-from ops.commands import CommandCore
-from ops.config import ConfigError, Settings, config_path, load_settings
-from ops.confirm import Confirmations
-from ops.errors import StartupError
-from ops.formatting import money, signed_money
-from ops.journal import Journal, start_journal
-from ops.journal_owner import JournalOwner
-from ops.safety_net import SafetyNet
-from ops.scheduler import Scheduler
-from ops.service import TradingService
+from ops.config.formatting import money, signed_money
+from ops.config.settings import ConfigError, Settings, config_path, load_settings
+from ops.control.commands import CommandCore
+from ops.control.confirm import Confirmations
+from ops.journal import owner as journal_owner
+from ops.journal.journal import Journal, start_journal
+from ops.journal.owner import JournalOwner
+from ops.safety import instance_lock
+from ops.service.service import TradingService
+from ops.shared.errors import StartupError
+from ops.watch.safety_net import SafetyNet
+from ops.watch.scheduler import Scheduler
 
 log = logging.getLogger("tradebot")
 TICKER_SEC = 10.0

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from bot.backtest_args import DEFAULT_DAYS
 from bot.progress import ProgressBar
-from ops import messages
 from ops.backtest import history, reference, report
 from ops.backtest.collector import tune_for_passes
 from ops.backtest.grid import Grid, GridError, GridResult, parse_grid
@@ -27,15 +26,16 @@ from ops.backtest.parallel import Beside
 from ops.backtest.robustness import robust, split, sweep, sweep_grid
 from ops.backtest.run import NO_COSTS, Costs, Outcome, Setup, run
 from ops.backtest.setup import article_costs, backtest_setup
-from ops.config import ConfigError, Settings, load_settings
-from ops.errors import StartupError
-from ops.journal_owner import find_journal, journal_file, journal_folder
-from ops.messages import bar_symbols
+from ops.config.settings import ConfigError, Settings, load_settings
+from ops.journal.owner import find_journal, journal_file, journal_folder
+from ops.shared import messages
+from ops.shared.errors import StartupError
+from ops.shared.messages import bar_symbols
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
 
 if TYPE_CHECKING:
-    from ops.journal import Journal
+    from ops.journal.journal import Journal
 
 
 async def _bars(
@@ -185,7 +185,7 @@ def _start_journal(settings: Settings, path: Path) -> Journal:
     if hidden:
         sys.modules["pandas"] = None  # type: ignore[assignment]  # `import pandas` fails
     try:
-        from ops.journal import start_journal
+        from ops.journal.journal import start_journal
     finally:
         if hidden:
             del sys.modules["pandas"]

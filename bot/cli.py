@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from bot import cli_values, cluster_cli, gateway_cli, ingest_cli, journal_cli, oms_cli, worker_cli
 from bot.backtest_args import add_arguments as add_backtest_arguments
 from bot.logs import log_to_stderr
-from ops.config import config_path, load_settings
-from ops.errors import ConfigError, StartupError
+from ops.config.settings import config_path, load_settings
+from ops.shared.errors import ConfigError, StartupError
 from strategy.venues.bars import BarDataError
 
 REPLAY_HELP = "the service replaying this CSV (`run --data`), whose journal names its kill file"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ops.param_spec import ParamSpec, check_value
-from ops.params_registry import BY_PATH
+from ops.config.param_spec import ParamSpec, check_value
+from ops.config.params_registry import BY_PATH
 
 DAY = 86_400.0
 YEAR = 365 * DAY

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ops.config import config_path, load_settings
-from ops.errors import ConfigError
+from ops.config.settings import config_path, load_settings
+from ops.shared.errors import ConfigError
 
 if TYPE_CHECKING:
     from ops.cluster.credentials import Login

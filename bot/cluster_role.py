@@ -13,7 +13,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from bot.logs import log_to_stderr
-from ops.errors import ConfigError, StartupError
+from ops.shared.errors import ConfigError, StartupError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

@@ -18,11 +18,11 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from bot.render_text import render
-from ops import messages
-from ops.commands import CommandCore
-from ops.parsing import MAX_COMMAND_CHARS
-from ops.preview import Ticket
-from ops.results import CommandError, ConfirmRequest, HelpResult
+from ops.control.commands import CommandCore
+from ops.control.parsing import MAX_COMMAND_CHARS
+from ops.control.preview import Ticket
+from ops.shared import messages
+from ops.shared.results import CommandError, ConfirmRequest, HelpResult
 
 USER = "console"
 CHANNEL = "terminal"

@@ -10,9 +10,9 @@ import time
 from collections.abc import Mapping
 
 from bot.cluster_role import add_role_parser, connect, run_until_stopped
-from ops.config import config_path, load_settings
-from ops.errors import StartupError
-from ops.journal_owner import journal_folder
+from ops.config.settings import config_path, load_settings
+from ops.journal.owner import journal_folder
+from ops.shared.errors import StartupError
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -34,8 +34,8 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.control import ControlPlane
     from ops.cluster.gateway import GatewayCore
     from ops.cluster.streams import ensure_streams
-    from ops.confirm import Confirmations
-    from ops.journal import Journal
+    from ops.control.confirm import Confirmations
+    from ops.journal.journal import Journal
     from strategy.clock import SystemClock
 
     bot_token, app_token = env.get("SLACK_BOT_TOKEN"), env.get("SLACK_APP_TOKEN")

@@ -9,8 +9,8 @@ import logging
 from collections.abc import Mapping
 
 from bot.cluster_role import add_role_parser, connect, run_until_stopped
-from ops.config import Settings, config_path, load_settings
-from ops.errors import StartupError
+from ops.config.settings import Settings, config_path, load_settings
+from ops.shared.errors import StartupError
 
 log = logging.getLogger("tradebot")
 

@@ -7,10 +7,10 @@ import argparse
 import time
 from collections.abc import Mapping
 
-from ops.config import config_path, load_settings
-from ops.errors import StartupError
-from ops.journal_owner import find_journal
-from ops.retention import PruneResult, prune
+from ops.config.settings import config_path, load_settings
+from ops.journal.owner import find_journal
+from ops.journal.retention import PruneResult, prune
+from ops.shared.errors import StartupError
 from strategy.market_day import market_time
 
 

@@ -17,14 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ops import messages
-from ops.config import Settings
-from ops.errors import StartupError
-from ops.journal_owner import expected_file, find_journal, find_kill_file
-from ops.kill_switch import KILL_FILE_POLL_SEC
-from ops.resume_request import ResumeRequest, resume_file
-from ops.seen import Seen
-from ops.trading_state import recorded_state
+from ops.config.settings import Settings
+from ops.journal.owner import expected_file, find_journal, find_kill_file
+from ops.safety.kill_switch import KILL_FILE_POLL_SEC
+from ops.safety.resume_request import ResumeRequest, resume_file
+from ops.safety.seen import Seen
+from ops.safety.trading_state import recorded_state
+from ops.shared import messages
+from ops.shared.errors import StartupError
 from strategy.types import TradingState
 
 WAIT_MARGIN_SEC = 10.0  # beyond kill.timeout_sec: the file poll, the drain, the last read

@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     from ops.cluster.oms import OrderManager
     from ops.cluster.params import ParamsFollower
     from ops.cluster.resume import Reconnects
-    from ops.config import Settings
-    from ops.instance_lock import InstanceLock
-    from ops.results import RunSummary
-    from ops.safety_net import SafetyNet
-    from ops.service import TradingService
+    from ops.config.settings import Settings
+    from ops.safety.instance_lock import InstanceLock
+    from ops.service.service import TradingService
+    from ops.shared.results import RunSummary
+    from ops.watch.safety_net import SafetyNet
 
 log = logging.getLogger("tradebot.oms")
 
@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Until --duration, SIGINT/SIGTERM, or the lease taken by another order manager (exit 2,
     naming it). A NATS outage ends nothing: without a renewed lease nothing is sent."""
-    from ops.config import config_path
+    from ops.config.settings import config_path
 
     account, duration = args.account, args.duration
     stop = asyncio.Event()  # before the start: a SIGTERM while starting is a clean stop too
@@ -113,7 +113,6 @@ async def start_oms(
     another account's or a service runs on it. `lease_clock` is the monotonic clock the
     lease's proof is read by (tests step it)."""
     from bot.app import open_journal
-    from ops import instance_lock
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane, ControlView
@@ -125,11 +124,12 @@ async def start_oms(
     from ops.cluster.streams import ensure_streams, leases_bucket
     from ops.cluster.subjects import component_key, lease_key
     from ops.cluster.takeover import journal_in_flight
-    from ops.commands import CommandCore
-    from ops.config import load_settings
-    from ops.confirm import Confirmations
-    from ops.journal_owner import journal_file
-    from ops.safety_net import SafetyNet
+    from ops.config.settings import load_settings
+    from ops.control.commands import CommandCore
+    from ops.control.confirm import Confirmations
+    from ops.journal.owner import journal_file
+    from ops.safety import instance_lock
+    from ops.watch.safety_net import SafetyNet
 
     settings = load_settings(config, env=env)  # the journal's overrides come with the journal
     nc = lease = venue = lock = None
@@ -219,7 +219,7 @@ async def _venue(
     them). A simulated account is the cluster's own, with a journal of its own."""
     from bot.venues import Venue, build_alpaca, sim_broker
     from ops.cluster.marks import NatsMarks
-    from ops.journal_owner import JournalOwner
+    from ops.journal.owner import JournalOwner
     from strategy.clock import ManualClock
     from strategy.market_day import session_open
     from strategy.types import Bar

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ops import messages
-from ops.formatting import age, money, signed_money
-from ops.results import (
+from ops.config.formatting import age, money, signed_money
+from ops.shared import messages
+from ops.shared.results import (
     CashCompare,
     ChecklistResult,
     CheckResult,

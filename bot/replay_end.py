@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ops import messages
-from ops.service import TradingService
+from ops.service.service import TradingService
+from ops.shared import messages
 
 CONSOLE = "console"  # the console's task (bot/app.py)
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ops.backtest.sessions import AlpacaSessions, RecentSessions, SessionSource, alpaca_fetch
-from ops.config import Settings
-from ops.errors import StartupError
-from ops.journal import Journal
-from ops.journal_owner import JournalOwner, journal_folder
-from ops.messages import bar_symbols
-from ops.retry import read_at_start
-from ops.service import TradingService
+from ops.config.settings import Settings
+from ops.journal.journal import Journal
+from ops.journal.owner import JournalOwner, journal_folder
+from ops.service.retry import read_at_start
+from ops.service.service import TradingService
+from ops.shared.errors import StartupError
+from ops.shared.messages import bar_symbols
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import latest_session_open
 from strategy.types import Bar

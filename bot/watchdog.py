@@ -13,8 +13,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack import tokens as slack_tokens
 from bot.slack.surface import DEFAULT_API_URL
-from ops.errors import StartupError
-from ops.watchdog import Notify, Watchdog
+from ops.shared.errors import StartupError
+from ops.watch.watchdog import Notify, Watchdog
 
 
 def slack_notifier(env: Mapping[str, str], channel: str | None) -> Notify:

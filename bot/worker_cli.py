@@ -7,8 +7,8 @@ import argparse
 from collections.abc import Mapping
 
 from bot.cluster_role import add_role_parser, connect, run_until_stopped
-from ops.config import config_path, load_settings
-from ops.errors import ConfigError
+from ops.config.settings import config_path, load_settings
+from ops.shared.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

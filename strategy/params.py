@@ -1,4 +1,5 @@
-"""The parameters the core runs on. ops/config.py builds these from config.yaml + overrides."""
+"""The parameters the core runs on. ops/config/settings.py builds these from config.yaml +
+overrides."""
 
 from __future__ import annotations
 

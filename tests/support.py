@@ -17,11 +17,11 @@ from typing import TypeVar
 import yaml
 
 from ops.backtest.sessions import SessionSource
-from ops.commands import CommandCore
-from ops.config import load_settings
-from ops.confirm import Confirmations
-from ops.journal import Journal
-from ops.service import TradingService
+from ops.config.settings import load_settings
+from ops.control.commands import CommandCore
+from ops.control.confirm import Confirmations
+from ops.journal.journal import Journal
+from ops.service.service import TradingService
 from strategy.clock import ManualClock
 from strategy.types import Bar, Intent, OrderRequest, OrderType, Side, TimeInForce
 from strategy.venues.sim import SimBroker, SimSettings

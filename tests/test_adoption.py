@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ops.commands import CommandCore
-from ops.confirm import Confirmations
-from ops.monitor import Monitor
-from ops.pnl import period_figures
-from ops.recovery import recover
-from ops.results import ConfirmRequest, Done
-from ops.service import TradingService
+from ops.control.commands import CommandCore
+from ops.control.confirm import Confirmations
+from ops.journal.pnl import period_figures
+from ops.service.recovery import recover
+from ops.service.service import TradingService
+from ops.shared.results import ConfirmRequest, Done
+from ops.watch.monitor import Monitor
 from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.recorder import MemoryRecorder

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from bot.render_text import render_kill
-from ops.config import load_settings
-from ops.journal import Journal
-from ops.monitor import Monitor
-from ops.queries import Queries
-from ops.recovery import recover
-from ops.service import TradingService
+from ops.config.settings import load_settings
+from ops.control.queries import Queries
+from ops.journal.journal import Journal
+from ops.service.recovery import recover
+from ops.service.service import TradingService
+from ops.watch.monitor import Monitor
 from strategy.clock import SystemClock
 from strategy.types import OrderStatus, TradingState
 from strategy.venues.alpaca.broker import AlpacaBroker

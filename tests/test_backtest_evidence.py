@@ -18,9 +18,9 @@ from ops.backtest.metrics import compute
 from ops.backtest.reference import Reference, describe, record
 from ops.backtest.robustness import Split, SweepPoint
 from ops.backtest.run import NO_COSTS, Curve, Outcome, Setup
-from ops.journal import Journal
-from ops.monitor import Monitor
-from ops.results import ChecklistResult, Level
+from ops.journal.journal import Journal
+from ops.shared.results import ChecklistResult, Level
+from ops.watch.monitor import Monitor
 from strategy.params import RiskLimits, StrategyParams
 from tests.support import make_harness, write_config
 from tests.test_backtest import backtest_cli

@@ -15,7 +15,7 @@ from ops.backtest.grid import GridError, parse_grid
 from ops.backtest.metrics import compute
 from ops.backtest.robustness import sweep_grid
 from ops.backtest.run import Costs, Setup, run
-from ops.config import Settings, load_settings
+from ops.config.settings import Settings, load_settings
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.bars import COLUMNS, synthetic_bars
 from tests.support import START, write_config

@@ -15,7 +15,7 @@ import pytest
 from ops.backtest import history, report
 from ops.backtest.metrics import MIN_SAMPLE_DAYS, compute
 from ops.backtest.run import NO_COSTS, Curve, Outcome, Setup
-from ops.journal import Journal
+from ops.journal.journal import Journal
 from strategy.market_day import NEW_YORK
 from strategy.params import RiskLimits, StrategyParams
 from strategy.venues.bars import synthetic_bars

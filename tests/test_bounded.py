@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from bot.slack.alerts import AlertPoster
-from ops.results import KillReport, SlippageResult
+from ops.shared.results import KillReport, SlippageResult
 from strategy import book as book_module
 from strategy.book import Book
 from strategy.clock import ManualClock

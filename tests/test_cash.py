@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.render_text import render
-from ops.monitor import Monitor
-from ops.results import PositionsResult
+from ops.shared.results import PositionsResult
+from ops.watch.monitor import Monitor
 from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.recorder import MemoryRecorder

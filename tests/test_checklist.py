@@ -9,8 +9,8 @@ from pathlib import Path
 from ops.backtest.metrics import Metrics
 from ops.backtest.reference import record
 from ops.backtest.robustness import FACTORS, SWEPT
-from ops.monitor import Monitor
-from ops.results import ChecklistResult, Done, Level
+from ops.shared.results import ChecklistResult, Done, Level
+from ops.watch.monitor import Monitor
 from strategy.params import StrategyParams
 from tests.support import Harness, bar, make_harness
 from tests.test_commands import feed_bars_until, open_spy_position

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.slack import tokens as slack_tokens
-from ops import messages
-from ops.errors import StartupError
+from ops.shared import messages
+from ops.shared.errors import StartupError
 from tests.support import REPO, free_port, write_config
 
 

@@ -33,7 +33,7 @@ from ops.cluster.subjects import (
     intent_subject,
     kill_key,
 )
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.types import Intent, OrderRequest, OrderType, Side, TimeInForce
 from tests.support import eventually, spawn_tradebot, stop_tradebot, write_config
 

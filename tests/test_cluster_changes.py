@@ -34,9 +34,9 @@ from ops.cluster.server import LocalNats
 from ops.cluster.streams import params_bucket
 from ops.cluster.worker import Worker
 from ops.cluster.worker_setup import build_worker, follow_control
-from ops.config import load_settings
-from ops.confirm import Confirmations
-from ops.journal import Journal
+from ops.config.settings import load_settings
+from ops.control.confirm import Confirmations
+from ops.journal.journal import Journal
 from strategy.clock import SystemClock
 from strategy.types import Intent, OrderRequest, OrderType, Side, TimeInForce
 from tests.fakes.slack import Message, SlackFake

@@ -16,7 +16,7 @@ from ops.cluster.control import ControlPlane, ControlView
 from ops.cluster.control_requests import request_kill, request_pause
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import kill_key, pause_key
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.clock import ManualClock
 from tests.support import eventually, write_config
 from tests.test_cluster_oms import resume

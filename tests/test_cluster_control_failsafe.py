@@ -22,8 +22,8 @@ from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
 from ops.cluster.subjects import CONTROL_BUCKET
 from ops.cluster.worker_setup import build_worker, follow_control
-from ops.config import load_settings
-from ops.resume_request import ResumeRequest, resume_file
+from ops.config.settings import load_settings
+from ops.safety.resume_request import ResumeRequest, resume_file
 from strategy.types import OrderStatus, TradingState
 from tests.support import eventually
 from tests.test_cluster_oms import (

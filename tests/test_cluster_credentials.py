@@ -25,8 +25,8 @@ from ops.cluster.credentials import (
 )
 from ops.cluster.permissions import Layout, password_variable
 from ops.cluster.server import SERVER_CONF, server_binary, write_private
-from ops.config import load_settings
-from ops.errors import ConfigError
+from ops.config.settings import load_settings
+from ops.shared.errors import ConfigError
 from tests.support import write_config
 
 LAYOUT = Layout(("a", "b"), {"MR": "a", "Trend": "b"}, 4)

@@ -25,9 +25,9 @@ from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import GATEWAY
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.server import LocalNats
-from ops.config import load_settings
-from ops.confirm import Confirmations
-from ops.journal import Journal
+from ops.config.settings import load_settings
+from ops.control.confirm import Confirmations
+from ops.journal.journal import Journal
 from strategy.clock import ManualClock, SystemClock
 from tests.fakes.slack import Message, SlackFake
 from tests.slack_rig import nonce, slash_command

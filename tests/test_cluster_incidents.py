@@ -24,9 +24,9 @@ from ops.cluster.incidents import IncidentPublisher, decode_event
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
 from ops.cluster.subjects import INCIDENTS_STREAM
-from ops.config import load_settings
-from ops.confirm import Confirmations
-from ops.journal import Journal
+from ops.config.settings import load_settings
+from ops.control.confirm import Confirmations
+from ops.journal.journal import Journal
 from strategy.clock import SystemClock
 from strategy.types import OrderStatus
 from tests.fakes.alpaca import AlpacaFake

@@ -23,7 +23,7 @@ from ops.cluster.server import LocalNats
 from ops.cluster.subjects import INTENTS_STREAM, bar_msg_id, bar_subject
 from ops.cluster.worker import Worker
 from ops.cluster.worker_setup import build_worker, follow_control
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.types import Bar, Intent, OrderStatus, TradingState
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import eventually

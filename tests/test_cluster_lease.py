@@ -25,7 +25,7 @@ from ops.cluster.lease import RENEWALS_PER_TTL, Lease, LeaseHeld
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import leases_bucket
 from ops.cluster.subjects import lease_key
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.types import OrderStatus
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import eventually

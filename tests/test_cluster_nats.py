@@ -11,7 +11,7 @@ from ops.cluster.config import cluster_config
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
 from ops.cluster.subjects import BARS_STREAM, bar_msg_id, bar_subject, partition_of
-from ops.config import ConfigError, load_settings
+from ops.config.settings import ConfigError, load_settings
 from strategy.types import Bar
 from tests.support import write_config
 

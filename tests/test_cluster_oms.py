@@ -33,7 +33,7 @@ from ops.cluster.subjects import (
     lease_key,
     oms_consumer,
 )
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.types import (
     Bar,
     Intent,

@@ -17,10 +17,10 @@ from ops.cluster.gateway import AccountAnswers, GatewayCore
 from ops.cluster.gateway_changes import ChangeOutcome
 from ops.cluster.params import load_account_params
 from ops.cluster.server import LocalNats
-from ops.config import load_settings
-from ops.confirm import Confirmations
-from ops.journal import Journal
-from ops.results import ConfigResult, ConfirmRequest
+from ops.config.settings import load_settings
+from ops.control.confirm import Confirmations
+from ops.journal.journal import Journal
+from ops.shared.results import ConfigResult, ConfirmRequest
 from strategy.clock import SystemClock
 from tests.support import (
     Harness,

@@ -14,7 +14,7 @@ from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import oms_user, worker_user
 from ops.cluster.server import LocalNats
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from tests.support import eventually, spawn_tradebot, stop_tradebot, write_config
 
 

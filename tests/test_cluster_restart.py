@@ -37,7 +37,7 @@ from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams, leases_bucket
 from ops.cluster.subjects import bar_msg_id, bar_subject, exec_subject, lease_key
 from ops.cluster.worker_setup import build_worker
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.types import Bar, OrderUpdate
 from tests.support import eventually, spawn_tradebot, stop_tradebot, write_config
 from tests.test_cluster_oms import ACCOUNT, STRATEGY, entry, oms_config, publish_intent

@@ -35,7 +35,7 @@ from ops.cluster.subjects import (
 )
 from ops.cluster.worker import Worker
 from ops.cluster.worker_setup import build_worker
-from ops.config import Settings, load_settings
+from ops.config.settings import Settings, load_settings
 from strategy.clock import ManualClock
 from strategy.types import (
     Bar,

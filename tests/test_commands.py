@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.results import (
+from ops.shared.results import (
     CommandError,
     ConfigResult,
     ConfirmRequest,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.config import ConfigError, find_param, load_settings, parse_value
+from ops.config.settings import ConfigError, find_param, load_settings, parse_value
 from strategy.params import RiskLimits, StrategyParams
 from tests.support import REPO
 

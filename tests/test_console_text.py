@@ -12,9 +12,9 @@ import pytest
 
 from bot.console import Console, PipeLines
 from bot.render_text import render
-from ops.monitor import Monitor
-from ops.queries import close_lines
-from ops.results import CashCompare, CommandError, PositionsResult
+from ops.control.queries import close_lines
+from ops.shared.results import CashCompare, CommandError, PositionsResult
+from ops.watch.monitor import Monitor
 from strategy.types import TradingState
 from tests.support import Harness, bar, make_harness
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ops.monitor import Monitor
-from ops.results import Done
+from ops.shared.results import Done
+from ops.watch.monitor import Monitor
 from strategy.types import TradingState
 from strategy.venues.sim import SimBroker
 from tests.support import Harness, bar, make_harness

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.monitor import Monitor
-from ops.recovery import recover
+from ops.service.recovery import recover
+from ops.watch.monitor import Monitor
 from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.recorder import MemoryRecorder

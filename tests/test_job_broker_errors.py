@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ops.monitor import Monitor
-from ops.results import Level
-from ops.scheduler import guarded
+from ops.shared.results import Level
+from ops.watch.monitor import Monitor
+from ops.watch.scheduler import guarded
 from tests.test_alpaca import start_live, stop_live
 
 

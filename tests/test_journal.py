@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from ops.journal import Journal
+from ops.journal.journal import Journal
 
 
 def test_schema_wal_and_rows_on_disk_after_flush(tmp_path: Path) -> None:

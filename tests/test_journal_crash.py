@@ -13,7 +13,7 @@ from tests.support import REPO
 
 WRITER = """
 import sys, time
-from ops.journal import Journal
+from ops.journal.journal import Journal
 journal = Journal(sys.argv[1])
 journal.start()
 for i in range(1, 2001):

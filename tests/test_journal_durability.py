@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ops.journal import Journal
+from ops.journal.journal import Journal
 
 EVERYTHING = 1_073_741_823  # sqlite's largest max_page_count
 

@@ -16,9 +16,9 @@ import yaml
 from bot.oms_cli import start_oms
 from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
-from ops.config import load_settings
-from ops.errors import StartupError
-from ops.journal_owner import JournalOwner, claim, find_journal, journal_file
+from ops.config.settings import load_settings
+from ops.journal.owner import JournalOwner, claim, find_journal, journal_file
+from ops.shared.errors import StartupError
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import REPO, eventually, spawn_tradebot, stop_tradebot, write_config
 from tests.test_replay import SYMBOLS, history_csv

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ops.journal import Journal
-from ops.journal_schema import SCHEMA
-from ops.journal_watch import INCIDENT, watch_journal
-from ops.recovery import DAY_START, JOURNALED_FILLS, PEAK, UNFINISHED
+from ops.journal.journal import Journal
+from ops.journal.schema import SCHEMA
+from ops.service.recovery import DAY_START, JOURNALED_FILLS, PEAK, UNFINISHED
+from ops.watch.journal_watch import INCIDENT, watch_journal
 from strategy.types import TradingState
 from tests.support import eventually, make_harness
 

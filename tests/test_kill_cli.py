@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from bot.kill_cli import HealthClient
-from ops.journal import Journal
+from ops.journal.journal import Journal
 from tests.support import eventually, free_port, spawn_tradebot, stop_tradebot, write_config
 
 

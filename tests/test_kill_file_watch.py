@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.kill_file_watch import INCIDENT
-from ops.resume_request import resume_file
+from ops.safety.kill_file_watch import INCIDENT
+from ops.safety.resume_request import resume_file
 from strategy.types import TradingState
 from tests.support import Harness, eventually
 from tests.test_kill_switch import kill_rows, started

@@ -15,8 +15,8 @@ from bot.kill_cli import Health, HealthClient
 from bot.oms_cli import start_oms
 from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
-from ops.config import load_settings
-from ops.journal_owner import find_kill_file
+from ops.config.settings import load_settings
+from ops.journal.owner import find_kill_file
 from strategy.types import TradingState
 from tests.support import REPO, eventually, free_port, spawn_tradebot, stop_tradebot, write_config
 from tests.test_journal_owner import tradebot_run

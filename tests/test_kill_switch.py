@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.kill import KILL_PREFIX
-from ops.resume_request import resume_file
+from ops.safety.kill import KILL_PREFIX
+from ops.safety.resume_request import resume_file
 from strategy.types import (
     BrokerPosition,
     CloseAllResult,

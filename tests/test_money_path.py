@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.monitor import Monitor
-from ops.results import ConfirmRequest
+from ops.shared.results import ConfirmRequest
+from ops.watch.monitor import Monitor
 from strategy.market_day import trading_date
 from strategy.types import Bar, Intent, OrderRequest, OrderStatus, OrderUpdate, TradingState
 from strategy.venue import BrokerUnavailable, OrderRejected

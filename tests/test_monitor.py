@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ops.backtest.reference import record
-from ops.monitor import Monitor, latency, trade_flow
-from ops.results import CommandError, ConfirmRequest, Done, Level
-from ops.scheduler import guarded
+from ops.shared.results import CommandError, ConfirmRequest, Done, Level
+from ops.watch.monitor import Monitor, latency, trade_flow
+from ops.watch.scheduler import guarded
 from strategy.params import StrategyParams
 from strategy.types import (
     Account,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.render_text import render
-from ops.pnl import period_start
-from ops.results import PnlResult
+from ops.journal.pnl import period_start
+from ops.shared.results import PnlResult
 from strategy.market_day import NEW_YORK
 from strategy.types import (
     Fill,

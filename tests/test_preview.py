@@ -17,9 +17,9 @@ from bot.venues import build_alpaca
 from ops.backtest import history
 from ops.backtest.sessions import RecentSessions
 from ops.backtest.setup import article_costs, backtest_setup
-from ops.config import ConfigError, load_settings
-from ops.preview import BacktestPreview, PreviewStopped, backtest_pair
-from ops.results import ConfirmRequest
+from ops.config.settings import ConfigError, load_settings
+from ops.control.preview import BacktestPreview, PreviewStopped, backtest_pair
+from ops.shared.results import ConfirmRequest
 from strategy.market_day import NEW_YORK, trading_date
 from strategy.types import TradingState
 from tests.fakes.alpaca import AlpacaFake

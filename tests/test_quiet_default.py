@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ops.monitor import DEADMAN, trade_flow
-from ops.results import Level
+from ops.shared.results import Level
+from ops.watch.monitor import DEADMAN, trade_flow
 from strategy.types import TradingState
 from strategy.venues.bars import synthetic_bars
 from tests.support import START, Harness, bar, make_harness

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from ops.commands import CommandCore
-from ops.config import load_settings
-from ops.confirm import Confirmations
-from ops.journal import Journal
-from ops.monitor import Monitor
-from ops.recovery import recover
-from ops.results import Level
-from ops.service import TradingService
+from ops.config.settings import load_settings
+from ops.control.commands import CommandCore
+from ops.control.confirm import Confirmations
+from ops.journal.journal import Journal
+from ops.service.recovery import recover
+from ops.service.service import TradingService
+from ops.shared.results import Level
+from ops.watch.monitor import Monitor
 from strategy.clock import ManualClock
 from strategy.market_day import trading_date
 from strategy.types import Bar, Intent, OrderRequest, OrderType, Side, TimeInForce, TradingState

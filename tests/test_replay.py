@@ -12,7 +12,7 @@ import pytest
 
 from bot.venues import build_sim
 from ops.backtest import history
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.types import Bar
 from strategy.venues.bars import COLUMNS, BarDataError, synthetic_bars
 from tests.support import write_config

@@ -12,10 +12,10 @@ from pathlib import Path
 import sqlite_utils
 
 from bot.venues import build_sim
-from ops.config import load_settings
-from ops.journal import Journal
-from ops.journal_watch import watch_journal
-from ops.service import TradingService
+from ops.config.settings import load_settings
+from ops.journal.journal import Journal
+from ops.service.service import TradingService
+from ops.watch.journal_watch import watch_journal
 from strategy.types import TradingState
 from tests.support import eventually, write_config
 from tests.test_replay import history_csv

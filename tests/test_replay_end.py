@@ -9,8 +9,8 @@ import asyncio
 from pathlib import Path
 
 from bot.replay_end import CONSOLE, end_of_replay
-from ops.monitor import Monitor
-from ops.results import Level
+from ops.shared.results import Level
+from ops.watch.monitor import Monitor
 from strategy.clock import ManualClock
 from strategy.types import Bar
 from strategy.venues.bars import synthetic_bars

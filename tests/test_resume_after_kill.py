@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.console import Console, PipeLines
-from ops.results import CommandError, ConfirmRequest
-from ops.resume_request import ResumeRequest, resume_file
-from ops.seen import Seen
+from ops.safety.resume_request import ResumeRequest, resume_file
+from ops.safety.seen import Seen
+from ops.shared.results import CommandError, ConfirmRequest
 from strategy.types import TradingState
 from tests.slack_rig import Rig
 from tests.support import eventually, make_harness

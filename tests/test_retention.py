@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from ops import retention
-from ops.journal import Journal
+from ops.journal import retention
+from ops.journal.journal import Journal
 from strategy.market_day import NEW_YORK
 from tests.support import make_harness, write_config
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ops.journal import Journal
-from ops.journal_schema import SCHEMA
+from ops.journal.journal import Journal
+from ops.journal.schema import SCHEMA
 from tests.support import make_harness, write_config
 from tests.test_cli import tradebot
 from tests.test_kill_switch import FAST, Market, holding

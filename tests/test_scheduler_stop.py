@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.scheduler import Scheduler
+from ops.watch.scheduler import Scheduler
 from tests.support import make_harness
 
 

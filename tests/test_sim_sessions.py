@@ -10,8 +10,8 @@ from datetime import datetime, time
 from pathlib import Path
 
 from bot.venues import build_sim
-from ops.config import load_settings
-from ops.journal import Journal
+from ops.config.settings import load_settings
+from ops.journal.journal import Journal
 from strategy.clock import Clock, ManualClock
 from strategy.market_day import NEW_YORK
 from strategy.venues.bars import synthetic_bars

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.slack.surface import SlackSurface
-from ops.monitor import Monitor
+from ops.watch.monitor import Monitor
 from strategy.types import (
     BrokerPosition,
     TradingState,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.slack.authz import Asked, classify
-from ops.confirm import Pending, may_cancel
+from ops.control.confirm import Pending, may_cancel
 
 
 def slash(text: str) -> dict[str, Any]:

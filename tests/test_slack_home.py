@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.slack.home_view import MAX_POSITIONS, HomeFacts, home_view
-from ops.results import PositionLine
+from ops.shared.results import PositionLine
 from strategy.types import TradingState
 from tests.fakes.slack import view_errors
 from tests.slack_rig import Rig, nonce, start_rig

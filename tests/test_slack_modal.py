@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ops.params_registry import PARAMS
+from ops.config.params_registry import PARAMS
 from tests.fakes.slack import view_errors
 from tests.slack_rig import Rig, nonce
 from tests.support import eventually

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.slack.blocks import result_message
-from ops.results import HelpResult
+from ops.shared.results import HelpResult
 from strategy.types import BrokerPosition
 from strategy.venues.sim import SimBroker
 from tests.fakes.slack import block_kit_errors

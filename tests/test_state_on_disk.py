@@ -16,8 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ops.journal import Journal
-from ops.results import ConfirmRequest, Done, KillReport
+from ops.journal.journal import Journal
+from ops.shared.results import ConfirmRequest, Done, KillReport
 from strategy.clock import Clock
 from strategy.types import CloseAllResult, TradingState
 from strategy.venues.sim import SimBroker, SimSettings

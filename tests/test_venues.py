@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.venues import StartupError, build_alpaca
-from ops.config import load_settings
+from ops.config.settings import load_settings
 from strategy.venue import BrokerAuthError
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import write_config

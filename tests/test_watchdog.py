@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 
 from bot.watchdog import slack_notifier
-from ops.health_endpoint import HealthEndpoint
-from ops.watchdog import Watchdog
+from ops.watch.health_endpoint import HealthEndpoint
+from ops.watch.watchdog import Watchdog
 from tests.fakes.slack import SlackFake
 from tests.support import (
     REPO,

@@ -40,8 +40,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack.blocks import SECTION_LIMIT, escape
 from bot.slack.refusals import BLOCK_ERRORS, error_code, is_transient
-from ops import messages
-from ops.reconcile import INCIDENT_PREFIX as RECONCILE_PREFIX
+from ops.service.reconcile import INCIDENT_PREFIX as RECONCILE_PREFIX
+from ops.shared import messages
 
 log = logging.getLogger(__name__)
 ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
@@ -75,7 +75,7 @@ class _Event:
 
 
 class AlertPoster:
-    """Implements ops.incidents.AlertSink for a Slack channel."""
+    """Implements ops.service.incidents.AlertSink for a Slack channel."""
 
     def __init__(
         self,

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ops.config import Settings
-from ops.parsing import parse_command
-from ops.results import CommandError
+from ops.config.settings import Settings
+from ops.control.parsing import parse_command
+from ops.shared.results import CommandError
 
 CHANGES = frozenset(
     {

@@ -21,8 +21,8 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.render_text import render
-from ops import messages
-from ops.results import ConfirmRequest, KillReport, Result
+from ops.shared import messages
+from ops.shared.results import ConfirmRequest, KillReport, Result
 
 BlockDict = dict[str, Any]
 SECTION_LIMIT = 3000  # characters in a section's text

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from ops.results import SlippageResult
+from ops.shared.results import SlippageResult
 from strategy.market_day import NEW_YORK
 
 _lock = threading.Lock()

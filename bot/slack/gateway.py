@@ -39,7 +39,7 @@ from bot.slack.socket_mode import SocketModeHandler
 from ops.cluster.acks import read_components, silent_components, watch_acks
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome, GatewayCore
 from ops.cluster.gateway_changes import ChangeOutcome
-from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
+from ops.shared.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
 
 log = logging.getLogger(__name__)
 SURFACE = "slack"

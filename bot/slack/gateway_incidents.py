@@ -23,7 +23,7 @@ from bot.slack.replies import Replies
 from ops.cluster.config import ClusterConfig
 from ops.cluster.incident_feed import ask_acknowledge, follow_incidents
 from ops.cluster.incidents import IncidentEvent
-from ops.journal import Journal
+from ops.journal.journal import Journal
 
 log = logging.getLogger(__name__)
 SEPARATOR = "/"  # process/key

@@ -10,8 +10,8 @@ from ops.cluster.acks import AckReport
 from ops.cluster.commands import AccountAnswer, AccountRefused, AccountStatus, AccountUnreachable
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome
 from ops.cluster.gateway_changes import ChangeOutcome
-from ops.formatting import money, signed_money
-from ops.results import Done
+from ops.config.formatting import money, signed_money
+from ops.shared.results import Done
 
 
 def ack_line(report: AckReport) -> str:

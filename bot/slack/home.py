@@ -29,9 +29,9 @@ from bot.slack.authz import Policy, decide
 from bot.slack.home_view import ACK, KILL, PAUSE, RESUME, SETTINGS, HomeFacts, home_view
 from bot.slack.replies import Replies
 from bot.slack.told import Told, tell_privately
-from ops import messages
-from ops.commands import CommandCore
-from ops.results import CommandError, ConfirmRequest, Done
+from ops.control.commands import CommandCore
+from ops.shared import messages
+from ops.shared.results import CommandError, ConfirmRequest, Done
 
 log = logging.getLogger(__name__)
 MAX_VIEWERS = 100  # the tab is refreshed for the users who opened it most recently

@@ -22,11 +22,11 @@ from bot.slack.charts import equity_chart, slippage_histogram
 from bot.slack.middleware import Authorize
 from bot.slack.preview_update import pending_blocks, show_when_ready
 from bot.slack.replies import Refused, Replies
-from ops import messages
-from ops.commands import CommandCore
-from ops.parsing import parse_command
-from ops.preview import Ticket
-from ops.results import (
+from ops.control.commands import CommandCore
+from ops.control.parsing import parse_command
+from ops.control.preview import Ticket
+from ops.shared import messages
+from ops.shared.results import (
     CommandError,
     ConfirmationExpired,
     ConfirmRequest,

@@ -16,9 +16,9 @@ from bot.slack.authz import Policy, decide
 from bot.slack.modal_view import CALLBACK_ID, NOTHING, origin_of, read_submission, set_modal
 from bot.slack.replies import Replies
 from bot.slack.told import Told, tell_privately
-from ops.commands import CommandCore
-from ops.parsing import parse_command
-from ops.results import CommandError, ConfirmRequest
+from ops.control.commands import CommandCore
+from ops.control.parsing import parse_command
+from ops.shared.results import CommandError, ConfirmRequest
 
 log = logging.getLogger(__name__)
 PostConfirmation = Callable[[Replies, str, ConfirmRequest], Awaitable[bool]]

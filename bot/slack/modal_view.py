@@ -18,9 +18,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from ops.config import ConfigError, ParamSpec, Settings, parse_value
-from ops.params_registry import BY_PATH
-from ops.results import ConfigResult
+from ops.config.params_registry import BY_PATH
+from ops.config.settings import ConfigError, ParamSpec, Settings, parse_value
+from ops.shared.results import ConfigResult
 
 CALLBACK_ID = "set_params"
 VALUE = "value"  # the action_id of every parameter's input

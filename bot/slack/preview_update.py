@@ -10,8 +10,8 @@ from collections.abc import Callable
 from bot.render_text import render
 from bot.slack.blocks import MAX_TEXT, BlockDict, clip, confirm_blocks
 from bot.slack.replies import Replies
-from ops.preview import Ticket
-from ops.results import ConfirmRequest
+from ops.control.preview import Ticket
+from ops.shared.results import ConfirmRequest
 
 
 def pending_blocks(request: ConfirmRequest, ticket: Ticket | None) -> tuple[str, list[BlockDict]]:

@@ -17,8 +17,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.render_text import render
 from bot.slack.blocks import SECTION_LIMIT, BlockDict, fit_lines, result_message
-from ops import messages
-from ops.results import Result
+from ops.shared import messages
+from ops.shared.results import Result
 
 log = logging.getLogger(__name__)
 NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})

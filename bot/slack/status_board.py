@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.render_text import render
 from bot.slack.blocks import BlockDict, code_sections
-from ops.commands import CommandCore
+from ops.control.commands import CommandCore
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from bot.slack.listeners import SlackListeners
 from bot.slack.modal import SetModal
 from bot.slack.socket_mode import SocketModeHandler
 from bot.slack.status_board import StatusBoard
-from ops import messages
-from ops.commands import CommandCore
-from ops.monitor import SLACK_LOST
-from ops.scheduler import Scheduler
+from ops.control.commands import CommandCore
+from ops.shared import messages
+from ops.watch.monitor import SLACK_LOST
+from ops.watch.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://slack.com/api/"

@@ -3,8 +3,8 @@ are refused at start, naming the variable and the kind it holds, never the token
 
 from __future__ import annotations
 
-from ops import messages
-from ops.errors import StartupError
+from ops.shared import messages
+from ops.shared.errors import StartupError
 
 BOT_VARIABLE = "SLACK_BOT_TOKEN"
 APP_VARIABLE = "SLACK_APP_TOKEN"

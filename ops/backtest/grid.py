@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ops.backtest.metrics import Metrics
-from ops.config import PARAMS, ConfigError, Settings, find_param
-from ops.param_spec import ParamSpec, check_value
+from ops.config.param_spec import ParamSpec, check_value
+from ops.config.settings import PARAMS, ConfigError, Settings, find_param
 from strategy.params import StrategyParams
 
 MAX_VALUES = 50  # per parameter

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ops.journal import Journal
+    from ops.journal.journal import Journal
 
 MIN_LIVE_FILLS = 20  # fewer say little about a distribution the backtest samples from
 FILLS_BY_TYPE = """

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ops import messages
 from ops.backtest.run import Curve, FillRow, Outcome
+from ops.shared import messages
 from strategy.market_day import next_day_start
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns

@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ops import messages
 from ops.backtest.metrics import MIN_SAMPLE_DAYS, Metrics, sample_note
+from ops.shared import messages
 from strategy.market_day import NEW_YORK, market_time
 from strategy.params import StrategyParams
 
 if TYPE_CHECKING:
-    from ops.journal import Journal
+    from ops.journal.journal import Journal
 
 REFERENCES = """
     select * from backtests where kind = 'reference' order by id desc limit 100

@@ -18,7 +18,7 @@ from ops.backtest.grid import Grid, GridResult
 from ops.backtest.metrics import Metrics, not_shown
 from ops.backtest.robustness import FACTORS, Split, SweepPoint
 from ops.backtest.run import Outcome
-from ops.formatting import money
+from ops.config.formatting import money
 from strategy.market_day import NEW_YORK, market_time, next_day_start
 
 if TYPE_CHECKING:

@@ -1,10 +1,10 @@
 """How the settings become a backtest's setup and its default costs: one place, so that
-`tradebot backtest` and the preview of a change (ops/preview.py) run the same thing."""
+`tradebot backtest` and the preview of a change (ops/control/preview.py) run the same thing."""
 
 from __future__ import annotations
 
 from ops.backtest.run import Costs, Setup
-from ops.config import Settings
+from ops.config.settings import Settings
 
 
 def article_costs(settings: Settings) -> Costs:

@@ -31,10 +31,10 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from ops.cluster.result_codec import QUERIES, QueryResult, decode_result, encode_result
 from ops.cluster.subjects import command_subject
-from ops.commands import CommandCore
-from ops.param_change import OPEN_FLAGS
-from ops.parsing import parse_command
-from ops.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, StatusResult
+from ops.control.commands import CommandCore
+from ops.control.param_change import OPEN_FLAGS
+from ops.control.parsing import parse_command
+from ops.shared.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, StatusResult
 
 log = logging.getLogger(__name__)
 CHANGES = frozenset({"set", "reset", "adopt", "cancel-order"})

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ops.config import Settings
-from ops.errors import ConfigError
+from ops.config.settings import Settings
+from ops.shared.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 

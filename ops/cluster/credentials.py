@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.errors import ConfigError
+from ops.shared.errors import ConfigError
 
 USER_ENV = "TRADEBOT_NATS_USER"
 PASSWORD_ENV = "TRADEBOT_NATS_PASSWORD"

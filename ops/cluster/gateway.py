@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client
 
-from ops import messages
-from ops.audited_core import AuditedCore
 from ops.cluster.acks import (
     AckReport,
     Component,
@@ -48,12 +46,14 @@ from ops.cluster.control_requests import (
 from ops.cluster.gateway_changes import ChangeOutcome, GatewayChanges
 from ops.cluster.result_codec import QUERIES
 from ops.cluster.subjects import kill_key, pause_key
-from ops.confirm import Confirmations, Pending
-from ops.formatting import echo
-from ops.journal import Journal
-from ops.parsing import ParsedCommand, parse_command
-from ops.pnl import PERIODS
-from ops.results import CommandError, ConfirmRequest, Done, HelpResult
+from ops.config.formatting import echo
+from ops.control.audited_core import AuditedCore
+from ops.control.confirm import Confirmations, Pending
+from ops.control.parsing import ParsedCommand, parse_command
+from ops.journal.journal import Journal
+from ops.journal.pnl import PERIODS
+from ops.shared import messages
+from ops.shared.results import CommandError, ConfirmRequest, Done, HelpResult
 from strategy.clock import Clock
 
 CONTROL = frozenset({"kill", "pause", "resume"})

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client
 
-from ops import messages
 from ops.cluster.acks import AckReport, await_acks
 from ops.cluster.commands import (
     AccountDone,
@@ -25,8 +24,9 @@ from ops.cluster.commands import (
 )
 from ops.cluster.config import ClusterConfig
 from ops.cluster.subjects import params_key
-from ops.confirm import Confirmations
-from ops.results import CommandError, ConfirmRequest, Done
+from ops.control.confirm import Confirmations
+from ops.shared import messages
+from ops.shared.results import CommandError, ConfirmRequest, Done
 from strategy.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """A role process's incidents on the INCIDENTS stream, for the gateway to post in Slack.
 
-`IncidentPublisher` is an AlertSink (ops/incidents.py): every raise, resolve, notice and
+`IncidentPublisher` is an AlertSink (ops/service/incidents.py): every raise, resolve, notice and
 acknowledgement of the process, and each kill outcome (FLAT after N s / NOT FLAT ...) with the
 control-plane kill it answers, goes out as one JSON event on
 `incident.{account or role}.{role}.{name}`, message id = the event's id (a retried publish is
@@ -82,7 +82,8 @@ def decode_event(data: bytes) -> IncidentEvent:
 
 
 class IncidentPublisher:
-    """Implements ops.incidents.AlertSink on the INCIDENTS stream (see the module docstring)."""
+    """Implements ops.service.incidents.AlertSink on the INCIDENTS stream (see the module
+    docstring)."""
 
     def __init__(
         self,

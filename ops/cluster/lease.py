@@ -31,7 +31,7 @@ from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from ops.cluster.cancelling import raise_if_cancelling
-from ops.errors import StartupError
+from ops.shared.errors import StartupError
 
 log = logging.getLogger(__name__)
 RENEWALS_PER_TTL = 3

@@ -50,7 +50,7 @@ from ops.cluster.subjects import (
     intent_filter,
     oms_consumer,
 )
-from ops.service import TradingService
+from ops.service.service import TradingService
 from strategy.order_ids import order_prefix
 from strategy.risk import Denial
 from strategy.types import Intent, OrderRequest, OrderUpdate, TradingState

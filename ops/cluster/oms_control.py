@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import re
 
-from ops import messages
 from ops.cluster.control import ControlOrder, ControlView
-from ops.service import TradingService
+from ops.service.service import TradingService
+from ops.shared import messages
 from strategy.types import TradingState
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from ops.results import (
+from ops.shared.results import (
     CashCompare,
     ChecklistItem,
     ChecklistResult,

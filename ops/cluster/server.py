@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ops.cluster.credentials import ADMIN, Login, generate_logins
 from ops.cluster.permissions import Layout, authorization
-from ops.errors import ConfigError
+from ops.shared.errors import ConfigError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

@@ -20,7 +20,7 @@ from nats.js.errors import NotFoundError
 
 from ops.cluster.codec import CodecError, decode_intent
 from ops.cluster.subjects import INTENTS_STREAM, intent_filter, oms_consumer
-from ops.service import TradingService
+from ops.service.service import TradingService
 from strategy.book_records import order_row
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from ops.cluster.intents import IntentBroker
 from ops.cluster.resume import Reconnects
 from ops.cluster.subjects import partition_of
 from ops.cluster.worker import Worker, WorkerSpec
-from ops.config import Settings
+from ops.config.settings import Settings
 from strategy.book import Book
 from strategy.clock import BarClock
 from strategy.engine import Engine

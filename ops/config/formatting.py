@@ -1,0 +1,55 @@
+"""How values reach people: money, parameter values and ranges, ages, and echoed input."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ops.config.param_spec import ParamSpec
+
+ECHO_MAX_CHARS = 40  # what a refusal quotes back of someone's input
+
+
+def money(x: float) -> str:
+    """-$1,968.24: the sign before the dollar, everywhere."""
+    return f"{'-' if x < 0 else ''}${abs(x):,.2f}"
+
+
+def signed_money(x: float) -> str:
+    """+$2.68 / -$2.68: a change, signed either way."""
+    return f"{'+' if x >= 0 else '-'}${abs(x):,.2f}"
+
+
+def echo(text: str, most: int = ECHO_MAX_CHARS) -> str:
+    """Someone's input quoted back: whole when short, else its start and how much was cut."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most]}... (cut: {len(text):,} characters)"
+
+
+def age(seconds: float) -> str:
+    """How long ago, in the largest unit that keeps it readable: 12s, 4m, 2.5h, 3.0d."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def format_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple | list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def allowed_range(spec: ParamSpec) -> str:
+    if spec.choices:
+        return " | ".join(spec.choices)
+    if spec.low is not None and spec.high is not None:
+        return f"{spec.low:g} .. {spec.high:g}"
+    return spec.kind.__name__
