@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.backtest_args import DEFAULT_DAYS
 from bot.progress import ProgressBar
-from ops.backtest import history, reference, report
+from ops.backtest import chart, history, reference, report
 from ops.backtest.collector import tune_for_passes
 from ops.backtest.grid import Grid, GridError, GridResult, parse_grid
 from ops.backtest.live_slippage import MIN_LIVE_FILLS, live_slippage
@@ -244,11 +244,11 @@ async def _backtest(
         # when its run is over already, else this one while it waits for that run
         painter = beside if beside.finished() else None
         if painter is None:
-            report.load_drawing()
+            chart.load_drawing()
         free = await beside.result()
         runs.append(("no costs", free, compute(free, bars)))
         if painter is not None:  # its own run's curve is there already
-            painter.draw(report.lines(runs[:1])[0], ("no costs", runs[1][2]), slippage)
+            painter.draw(chart.lines(runs[:1])[0], ("no costs", runs[1][2]), slippage)
     print(report.table([(name, m) for name, _, m in runs]))
     refused = await _record(args.as_reference, journal, source, setup, runs)
     result: dict[str, object] = {
@@ -298,7 +298,7 @@ async def _backtest(
     if painter is not None:
         picture = await painter.picture()
     else:
-        picture = await asyncio.to_thread(report.png, runs, slippage)
+        picture = await asyncio.to_thread(chart.png, runs, slippage)
     out = await asyncio.to_thread(_save, Path(args.out), result, picture)
     print(f"\nreport: {out / 'report.json'} and {out / 'report.png'}")
     if refused is not None:

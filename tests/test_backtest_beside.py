@@ -8,7 +8,7 @@ import multiprocessing
 from dataclasses import replace
 from pathlib import Path
 
-from ops.backtest import report
+from ops.backtest import chart
 from ops.backtest.metrics import compute
 from ops.backtest.parallel import Beside
 from ops.backtest.run import NO_COSTS, Outcome, run
@@ -69,7 +69,7 @@ def test_closing_before_submitting_ends_the_process(tmp_path: Path) -> None:
 
 async def test_the_process_draws_the_chart_this_process_would(tmp_path: Path) -> None:
     """After its run, the process draws the same PNG of the caller's run and its own as
-    report.png draws in-process."""
+    chart.png draws in-process."""
     bars = load_bars(_write(tmp_path / "bars.csv", 7)).bars
     first = await run(bars, _setup(7))
     beside = Beside(tmp_path / "bars.csv")
@@ -78,7 +78,7 @@ async def test_the_process_draws_the_chart_this_process_would(tmp_path: Path) ->
         own = await beside.result()
         runs = [("with costs", first, compute(first, bars)), ("no costs", own, compute(own, bars))]
         slippage = [f.slippage_bps for f in first.fills]
-        beside.draw(report.lines(runs[:1])[0], ("no costs", runs[1][2]), slippage)
-        assert await beside.picture() == report.png(runs, slippage)
+        beside.draw(chart.lines(runs[:1])[0], ("no costs", runs[1][2]), slippage)
+        assert await beside.picture() == chart.png(runs, slippage)
     finally:
         beside.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ops.backtest import report
+from ops.backtest import chart, report
 from ops.backtest.metrics import compute
 from ops.backtest.reference import Reference, describe, record
 from ops.backtest.robustness import Split, SweepPoint
@@ -227,7 +227,7 @@ def test_statistics_below_the_minimum_sample_read_na_with_the_reason() -> None:
     assert long.as_dict()["sharpe"] == long.sharpe and "sharpe" not in long.as_dict()["n/a"]
 
     line = ("with costs", np.asarray([OLD_OPEN]), np.asarray([100_000.0]), short)
-    assert f"annualized {na}" in report.chart([line], []).axes[0].get_title()
+    assert f"annualized {na}" in chart.chart([line], []).axes[0].get_title()
     halves = report.split_table(Split(short, short, OLD_OPEN))
     assert na in next(row for row in halves.splitlines() if row.startswith("Sharpe"))
     sweep = report.sweep_table([SweepPoint("entry_z", 1.0, 2.0, short)])
@@ -276,7 +276,7 @@ def test_the_chart_time_axis_is_readable_at_any_length(sessions: int) -> None:
 
     curve = outcome(session_curve(sessions))
     found = compute(curve, [])
-    figure = report.chart(report.lines([("with costs", curve, found)]), [])
+    figure = chart.chart(chart.lines([("with costs", curve, found)]), [])
     renderer = FigureCanvasAgg(figure).get_renderer()
     figure.draw(renderer)
     top, middle, _ = figure.axes

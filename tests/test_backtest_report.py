@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ops.backtest import history, report
+from ops.backtest import chart, history, report
 from ops.backtest.metrics import MIN_SAMPLE_DAYS, compute
 from ops.backtest.run import NO_COSTS, Curve, Outcome, Setup
 from ops.journal.journal import Journal
@@ -131,7 +131,7 @@ def test_the_figure_shows_both_runs_and_says_why_the_histogram_is_empty() -> Non
     runs = [
         (name, outcome(curve), compute(outcome(curve), [])) for name in ("with costs", "no costs")
     ]
-    top, middle, bottom = report.chart(report.lines(runs), []).axes
+    top, middle, bottom = chart.chart(chart.lines(runs), []).axes
     assert len(top.get_lines()) == 2 and len(middle.get_lines()) == 2
     assert "no fills" in bottom.texts[0].get_text()
 
@@ -150,13 +150,13 @@ def test_a_long_curve_is_drawn_thin_with_every_extreme_kept() -> None:
     rng = np.random.default_rng(3)
     y = np.cumsum(rng.normal(size=100_000))
     x = np.arange(len(y), dtype=np.float64)
-    tx, ty = report.thin(x, y, 1_000)
+    tx, ty = chart.thin(x, y, 1_000)
     assert len(tx) <= 2_002
     assert (tx[0], tx[-1]) == (0, len(y) - 1)
     assert (np.diff(tx) > 0).all()  # in time order
     assert ty.min() == y.min() and ty.max() == y.max()
     assert tx[ty.argmin()] == y.argmin() and tx[ty.argmax()] == y.argmax()
-    assert report.thin(x[:50], y[:50], 1_000)[1].tolist() == y[:50].tolist()  # short: as is
+    assert chart.thin(x[:50], y[:50], 1_000)[1].tolist() == y[:50].tolist()  # short: as is
 
 
 def test_max_drawdown_runs_from_the_first_time_the_peak_was_reached() -> None:

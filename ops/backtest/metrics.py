@@ -83,6 +83,26 @@ def not_shown(metrics: Metrics, name: str) -> str | None:
     return messages.NO_ROUND_TRIPS if name == "win_rate" else messages.NO_VARIATION
 
 
+def signed_pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:+.2%}"
+
+
+def plain(x: float, fmt: str = ".2f") -> str:
+    return "n/a" if math.isnan(x) else format(x, fmt)
+
+
+def annualized(m: Metrics) -> str:
+    return not_shown(m, "annual_return") or signed_pct(m.annual_return)
+
+
+def sharpe(m: Metrics) -> str:
+    return not_shown(m, "sharpe") or plain(m.sharpe)
+
+
+def win_rate(m: Metrics) -> str:
+    return not_shown(m, "win_rate") or f"{m.win_rate:.1%}"
+
+
 def _drawdown(curve: Curve) -> tuple[float, float, float]:
     """(max drawdown, ts of its peak, ts of its trough): the first deepest point, measured
     from the first time the running peak reached its value."""

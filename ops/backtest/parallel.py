@@ -15,6 +15,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ops.backtest import chart
 from ops.backtest.collector import tune_for_passes
 from ops.backtest.features import Shared, adopt, share
 from ops.backtest.metrics import Metrics, compute
@@ -24,7 +25,7 @@ from strategy.venues.bar_columns import BarColumns
 from strategy.venues.bars import load_bars
 
 if TYPE_CHECKING:
-    from ops.backtest.report import Line
+    from ops.backtest.chart import Line
 
 _bars: BarColumns | None = None  # a worker's copy, set once by _receive
 _SEND_BARS = "send the bars"  # Beside's process read none, or not the caller's
@@ -106,7 +107,7 @@ class Beside:
         return self._value(reply)  # type: ignore[no-any-return]
 
     def draw(self, first: Line, own: tuple[str, Metrics], slippage: Sequence[float]) -> None:
-        """Start drawing the chart (report.chart_png) of `first` and then the process's own run,
+        """Start drawing the chart (chart.chart_png) of `first` and then the process's own run,
         named and judged by `own`, with the histogram of `slippage`. Sent from a thread: the
         process reads it once matplotlib is loaded, and the caller need not wait for that."""
         message = (first, own, list(slippage))
@@ -174,13 +175,11 @@ def _serve(conn: Connection, data: str | Path | None) -> None:
 
 
 def _draw(conn: Connection, outcome: Outcome) -> None:
-    from ops.backtest import report  # here, not above: report imports robustness, which us
-
-    report.load_drawing()  # while the caller finishes its own run
+    chart.load_drawing()  # while the caller finishes its own run
     first, (name, metrics), slippage = conn.recv()
     try:
-        charted = [first, *report.lines([(name, outcome, metrics)])]
-        conn.send((True, report.chart_png(charted, slippage)))
+        charted = [first, *chart.lines([(name, outcome, metrics)])]
+        conn.send((True, chart.chart_png(charted, slippage)))
     except Exception:
         conn.send((False, traceback.format_exc()))
 
