@@ -114,7 +114,7 @@ async def test_the_daily_job_prunes_on_the_service_clock(tmp_path: Path) -> None
         h.journal.record("equity", {"ts": ts, "equity": value})
     await h.journal.aflush()
     h.clock.set(NOW)
-    result = await retention.scheduled(h.service)()
+    result = await retention.scheduled(h.service.settings, h.journal, h.clock)()
     assert result.days == ("2026-03-02",) and result.equity_deleted == 1
     assert h.journal.query("select day, close from daily_equity") == [
         {"day": "2026-03-02", "close": 100.0}

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strategy.latency import nearest_rank
-
-if TYPE_CHECKING:  # the service imports the whole engine; pruning needs none of it
-    from ops.service.service import TradingService
 from strategy.market_day import NEW_YORK, next_day_start, trading_date
+
+if TYPE_CHECKING:
+    from ops.config.settings import Settings
+    from ops.journal.journal import Journal
+    from strategy.clock import Clock
 
 log = logging.getLogger(__name__)
 DAY_SEC = 86_400.0
@@ -145,12 +147,14 @@ def _fold_latency(conn: sqlite3.Connection, day: str, start: float, end: float) 
     return conn.execute(f"delete {span}", (start, end)).rowcount
 
 
-def scheduled(service: TradingService) -> Callable[[], Awaitable[PruneResult]]:
+def scheduled(
+    settings: Settings, journal: Journal, clock: Clock
+) -> Callable[[], Awaitable[PruneResult]]:
     """The daily job: prune the service's journal on its own clock, off the event loop."""
 
     async def job() -> PruneResult:
-        days = service.settings.number("journal.retention_days")
-        result = await asyncio.to_thread(prune, service.journal.path, days, service.clock.now())
+        days = settings.number("journal.retention_days")
+        result = await asyncio.to_thread(prune, journal.path, days, clock.now())
         log.info(
             "journal pruned: %d day(s) summarized, %d equity and %d latency rows deleted",
             len(result.days),

@@ -58,7 +58,9 @@ def schedule_service_jobs(scheduler: Scheduler, service: TradingService) -> None
         "reconcile", settings.number("monitoring.reconcile_every_min") * 60, monitor.reconcile
     )
     scheduler.every("drift", settings.number("monitoring.drift_check_min") * 60, monitor.drift)
-    scheduler.daily("journal-prune", 4, 30, retention.scheduled(service))  # New York time
+    scheduler.daily(
+        "journal-prune", 4, 30, retention.scheduled(settings, service.journal, service.clock)
+    )  # New York time
 
 
 async def recover_at_start(service: TradingService, scheduler: Scheduler) -> None:
