@@ -8,7 +8,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from bot.cluster_role import add_role_parser, connect, run_until_stopped
+from bot.cluster_role import add_role_parser, run_until_stopped
+from ops.cluster.connection import connect
 from ops.config.settings import Settings, config_path, load_settings
 from ops.shared.errors import StartupError
 

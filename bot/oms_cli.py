@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cluster_role import add_role_parser, connect
+from bot.cluster_role import add_role_parser
+from ops.cluster.connection import connect
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS

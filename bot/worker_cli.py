@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from bot.cluster_role import add_role_parser, connect, run_until_stopped
+from bot.cluster_role import add_role_parser, run_until_stopped
+from ops.cluster.connection import connect
 from ops.config.settings import config_path, load_settings
 from ops.shared.errors import ConfigError
 

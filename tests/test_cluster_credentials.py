@@ -13,8 +13,8 @@ import pytest
 
 from bot.cli import main
 from bot.cluster_cli import roles
-from bot.cluster_role import tls_context
 from ops.cluster.config import cluster_config
+from ops.cluster.connection import tls_context
 from ops.cluster.credentials import (
     PASSWORD_ENV,
     USER_ENV,

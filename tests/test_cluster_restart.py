@@ -23,11 +23,11 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 
-from bot.cluster_role import connect
 from bot.oms_cli import start_oms
 from ops.cluster.acks import await_acks, read_components
 from ops.cluster.codec import encode_bar, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
+from ops.cluster.connection import connect
 from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import ADMIN, INGEST, oms_user, worker_user
 from ops.cluster.marks import NatsMarks
@@ -108,7 +108,7 @@ async def test_after_a_server_restart_a_kill_is_acknowledged_by_every_process_at
 async def _role_connection(
     server: LocalNats, cfg: ClusterConfig, user: str
 ) -> AsyncIterator[tuple[JetStreamContext, Reconnects]]:
-    """A connection as a role makes it (bot.cluster_role.connect), with its Reconnects."""
+    """A connection as a role makes it (ops.cluster.connection.connect), with its Reconnects."""
     reconnects = Reconnects()
     nc = await connect(cfg, server.env(user), "test-role", reconnects)
     try:
