@@ -87,7 +87,8 @@ def _dispatch(args: argparse.Namespace, env: dict[str, str]) -> int:
 
         return asyncio.run(backtest(args, config_path(args.config, env), env))
     if args.command == "watchdog":
-        from bot.watchdog import slack_notifier, watch
+        from bot.slack.watchdog_notify import slack_notifier
+        from bot.watchdog import watch
 
         log_to_stderr(verbose=False)
         notify = slack_notifier(env, args.channel)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.watchdog import slack_notifier
+from bot.slack.watchdog_notify import slack_notifier
 from ops.watch.health_endpoint import HealthEndpoint
 from ops.watch.watchdog import Watchdog
 from tests.fakes.slack import SlackFake
