@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from strategy.market_day import NEW_YORK
@@ -64,27 +64,14 @@ def from_alpaca(
     `start` and `end` are dates (YYYY-MM-DD, UTC). Fetched bars are read back from the cache
     file they were written to: checked as any bar file, and the same bars as a cached run's."""
     # imported here: a backtest of a file never loads alpaca-py
-    from alpaca.data.enums import DataFeed
-    from alpaca.data.historical.stock import StockHistoricalDataClient
-    from alpaca.data.requests import StockBarsRequest
-    from alpaca.data.timeframe import TimeFrame
-
-    from strategy.venues.alpaca.feed import bars_of
-    from strategy.venues.alpaca.timeouts import bound_requests
+    from strategy.venues.alpaca.minute_bars import fetch_minute_bars
 
     path = cache_path(cache_folder, symbols, start, end, feed)
     if path.is_file():
         return from_csv(path), path, True
-    client = StockHistoricalDataClient(api_key, secret_key, url_override=data_url or None)
-    bound_requests(client, timeout_sec)
-    request = StockBarsRequest(
-        symbol_or_symbols=list(symbols),
-        timeframe=TimeFrame.Minute,
-        start=datetime.fromisoformat(start).replace(tzinfo=UTC),
-        end=datetime.fromisoformat(end).replace(tzinfo=UTC),
-        feed=DataFeed.SIP if feed == "sip" else DataFeed.IEX,
+    bars = fetch_minute_bars(
+        list(symbols), start, end, api_key, secret_key, data_url, feed, timeout_sec
     )
-    bars = bars_of(client.get_stock_bars(request))
     cache_folder.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".part")
     with partial.open("w", newline="") as handle:
