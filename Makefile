@@ -33,6 +33,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # the same strategy and bars in backtrader, backtesting.py, vectorbt and nautilus_trader,
 # installed in their own venv (bench/.peers-venv, git-ignored; the python3 on the PATH), beside
