@@ -17,7 +17,6 @@ from bot.replay_end import CONSOLE, end_of_replay
 from bot.slack import tokens as slack_tokens
 from bot.slack.surface import SlackSurface
 from bot.venues import Venue, build_alpaca, build_sim
-from ops.config.formatting import money, signed_money
 from ops.config.settings import ConfigError, Settings, config_path, load_settings
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
@@ -27,6 +26,7 @@ from ops.journal.owner import JournalOwner
 from ops.safety import instance_lock
 from ops.service.service import TradingService
 from ops.shared.errors import StartupError
+from ops.shared.formatting import money, signed_money
 from ops.watch.safety_net import SafetyNet
 from ops.watch.scheduler import Scheduler
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ops.config.formatting import age, money, signed_money
 from ops.shared import messages
+from ops.shared.formatting import age, money, signed_money
 from ops.shared.results import (
     CashCompare,
     ChecklistResult,

@@ -10,7 +10,7 @@ from ops.cluster.acks import AckReport
 from ops.cluster.commands import AccountAnswer, AccountRefused, AccountStatus, AccountUnreachable
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome
 from ops.cluster.gateway_changes import ChangeOutcome
-from ops.config.formatting import money, signed_money
+from ops.shared.formatting import money, signed_money
 from ops.shared.results import Done
 
 

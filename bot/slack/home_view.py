@@ -24,7 +24,7 @@ from slack_sdk.models.views import View
 
 from bot.slack.alerts import ICONS
 from bot.slack.blocks import escape
-from ops.config.formatting import money, signed_money
+from ops.shared.formatting import money, signed_money
 from ops.shared.results import PositionLine, StatusResult
 from strategy.market_day import market_time
 from strategy.types import TradingState

@@ -12,7 +12,7 @@ from pathlib import Path
 from ops.backtest.grid import Grid, GridResult
 from ops.backtest.metrics import Metrics, annualized, not_shown, plain, sharpe, signed_pct, win_rate
 from ops.backtest.robustness import FACTORS, Split, SweepPoint
-from ops.config.formatting import money
+from ops.shared.formatting import money
 from strategy.market_day import NEW_YORK, market_time
 
 ROWS = (

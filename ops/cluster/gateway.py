@@ -46,13 +46,13 @@ from ops.cluster.control_requests import (
 from ops.cluster.gateway_changes import ChangeOutcome, GatewayChanges
 from ops.cluster.result_codec import QUERIES
 from ops.cluster.subjects import kill_key, pause_key
-from ops.config.formatting import echo
 from ops.control.audited_core import AuditedCore
 from ops.control.confirm import Confirmations, Pending
 from ops.control.parsing import ParsedCommand, parse_command
 from ops.journal.journal import Journal
 from ops.journal.pnl import PERIODS
 from ops.shared import messages
+from ops.shared.formatting import echo
 from ops.shared.results import CommandError, ConfirmRequest, Done, HelpResult
 from strategy.clock import Clock
 

@@ -28,12 +28,12 @@ from ops.cluster.config import ClusterConfig
 from ops.cluster.control import ControlPlane
 from ops.cluster.streams import params_bucket
 from ops.cluster.subjects import params_key
-from ops.config.formatting import format_value
 from ops.config.param_spec import parse_value
 from ops.config.params_registry import BY_PATH
 from ops.config.settings import Settings
 from ops.service.service import TradingService
 from ops.shared.errors import ConfigError
+from ops.shared.formatting import format_value
 from strategy.clock import Clock, SystemClock
 from strategy.engine import Engine
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ops.config.formatting import echo
 from ops.shared.errors import ConfigError
+from ops.shared.formatting import echo
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +68,11 @@ def _kind_name(kind: type) -> str:
         list: "a list",
         str: "text",
     }[kind]
+
+
+def allowed_range(spec: ParamSpec) -> str:
+    if spec.choices:
+        return " | ".join(spec.choices)
+    if spec.low is not None and spec.high is not None:
+        return f"{spec.low:g} .. {spec.high:g}"
+    return spec.kind.__name__

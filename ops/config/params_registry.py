@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 
-from ops.config.formatting import echo
 from ops.config.param_spec import ParamSpec
 from ops.shared.errors import ConfigError
+from ops.shared.formatting import echo
 
 
 def _p(

@@ -3,10 +3,10 @@ command, confirmation click, cancel and expiry audited in a journal's commands t
 
 from __future__ import annotations
 
-from ops.config.formatting import echo
 from ops.control.confirm import Confirmations, Pending
 from ops.control.parsing import MAX_COMMAND_CHARS
 from ops.shared import messages
+from ops.shared.formatting import echo
 from ops.shared.results import CommandError, ConfirmationExpired, Done
 from strategy.recorder import Recorder
 

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ops.backtest.sessions import SessionSource
-from ops.config.formatting import echo, format_value, signed_money
 from ops.config.settings import ConfigError
 from ops.control.audited_core import AuditedCore
 from ops.control.confirm import Confirmations, Pending
@@ -22,6 +21,7 @@ from ops.service.adoption import adoption_price, operator_gain
 from ops.service.foreign_orders import FOREIGN_ORDER_INCIDENT
 from ops.service.service import TradingService
 from ops.shared import messages
+from ops.shared.formatting import echo, format_value, signed_money
 from ops.shared.results import (
     CommandError,
     ConfirmRequest,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ops.config.formatting import allowed_range, format_value
+from ops.config.param_spec import allowed_range
 from ops.config.settings import ParamSpec, Settings, find_param, parse_value
 from ops.service.service import TradingService
 from ops.shared import messages
+from ops.shared.formatting import format_value
 from ops.shared.results import CommandError, Done
 
 OPEN_FLAGS = frozenset({"--open", "open", "--apply-open"})

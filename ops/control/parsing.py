@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ops.config.formatting import echo
 from ops.shared import messages
+from ops.shared.formatting import echo
 from ops.shared.results import CommandError
 
 COMMANDS = frozenset(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import math
 
-from ops.config.formatting import allowed_range, format_value, money
+from ops.config.param_spec import allowed_range
 from ops.config.settings import PARAMS
 from ops.journal.pnl import PERIODS, period_figures
 from ops.service.reconcile import compare as compare_positions
 from ops.service.reconcile import reconcile as reconcile_positions
 from ops.service.service import TradingService
 from ops.shared import messages
+from ops.shared.formatting import format_value, money
 from ops.shared.results import (
     CommandError,
     ConfigLine,

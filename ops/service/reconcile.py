@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 
-from ops.config.formatting import money, signed_money
 from ops.service.service import TradingService
 from ops.shared import messages
+from ops.shared.formatting import money, signed_money
 from ops.shared.results import CashCompare, PositionCompare, PositionsResult
 from strategy.foreign_holdings import operator_cost
 from strategy.venue import BrokerError

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
-from ops.config.formatting import money
 from ops.service.foreign_orders import track_foreign, watch_foreign_orders
 from ops.service.reconcile import INCIDENT_PREFIX
 from ops.service.retry import read_at_start
 from ops.service.service import TradingService
+from ops.shared.formatting import money
 from strategy.market_day import market_time, trading_date
 from strategy.types import (
     BrokerPosition,

@@ -13,7 +13,6 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from ops.config.formatting import signed_money
 from ops.config.settings import Settings
 from ops.journal import owner as journal_owner
 from ops.journal.journal import Journal
@@ -22,6 +21,7 @@ from ops.safety.trading_state import TradingStateOwner
 from ops.service.adoption import Adopted, adoption_price
 from ops.service.incidents import Incidents
 from ops.service.supervise import RESTART_SEC, supervised
+from ops.shared.formatting import signed_money
 from ops.shared.results import CheckResult, KillReport, RunSummary
 from strategy.book import Book
 from strategy.clock import Clock

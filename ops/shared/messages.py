@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ops.config.formatting import signed_money
+from ops.shared.formatting import signed_money
 from strategy.market_day import market_time
 
 USAGE = (

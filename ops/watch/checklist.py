@@ -10,9 +10,9 @@ import math
 from ops.backtest.metrics import sample_note
 from ops.backtest.reference import Reference, find
 from ops.backtest.robustness import FACTORS, SWEPT
-from ops.config.formatting import money
 from ops.journal.journal import Journal
 from ops.service.service import TradingService
+from ops.shared.formatting import money
 from ops.shared.results import ChecklistItem, ChecklistResult
 from strategy.latency import nearest_rank
 from strategy.market_day import trading_date

@@ -13,10 +13,10 @@ import time
 from dataclasses import replace
 
 from ops.backtest.reference import find as find_reference
-from ops.config.formatting import money
 from ops.safety.trading_state import DEADMAN_BY
 from ops.service.reconcile import reconcile
 from ops.service.service import TradingService
+from ops.shared.formatting import money
 from ops.shared.results import CheckResult, Level
 from ops.watch.drift import check as drift_check
 from strategy.types import TradingState

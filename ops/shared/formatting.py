@@ -1,11 +1,6 @@
-"""How values reach people: money, parameter values and ranges, ages, and echoed input."""
+"""How values reach people: money, parameter values, ages, and echoed input."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ops.config.param_spec import ParamSpec
 
 ECHO_MAX_CHARS = 40  # what a refusal quotes back of someone's input
 
@@ -45,11 +40,3 @@ def format_value(value: object) -> str:
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value)
     return str(value)
-
-
-def allowed_range(spec: ParamSpec) -> str:
-    if spec.choices:
-        return " | ".join(spec.choices)
-    if spec.low is not None and spec.high is not None:
-        return f"{spec.low:g} .. {spec.high:g}"
-    return spec.kind.__name__
