@@ -18,17 +18,16 @@ from nats.js.errors import NotFoundError
 
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import read_components
-from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
+from ops.cluster.codec import decode_update, encode_intent, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control_requests import read_revisions, request_kill, request_pause, request_resume
 from ops.cluster.credentials import oms_user
+from ops.cluster.ingest import batches
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,
     INTENTS_STREAM,
     LEASES_BUCKET,
-    bar_msg_id,
-    bar_subject,
     intent_subject,
     lease_key,
     oms_consumer,
@@ -120,9 +119,8 @@ async def publish_mark(js: JetStreamContext, symbol: str = "SPY") -> None:
     """The current minute's bar: the order manager's reference price for the collar."""
     ts = time.time() // 60 * 60
     bar = Bar(symbol, ts, PRICE, PRICE, PRICE, PRICE, 1000)
-    await js.publish(
-        bar_subject(symbol, 16), encode_bar(bar), headers={"Nats-Msg-Id": bar_msg_id(symbol, ts)}
-    )
+    [batch] = batches([bar], 16)
+    await js.publish(batch.subject, batch.data, headers=batch.headers)
 
 
 async def exec_updates(js: JetStreamContext) -> list[tuple[str, str, OrderUpdate]]:
@@ -466,11 +464,8 @@ async def test_a_simulated_order_manager_replaying_history_keeps_the_bars_time(
     past = 1_767_364_200.0  # 2026-01-02 09:30 New York
     try:
         bar = Bar("SPY", past, PRICE, PRICE, PRICE, PRICE, 1000)
-        await js.publish(
-            bar_subject("SPY", 16),
-            encode_bar(bar),
-            headers={"Nats-Msg-Id": bar_msg_id("SPY", past)},
-        )
+        [batch] = batches([bar], 16)
+        await js.publish(batch.subject, batch.data, headers=batch.headers)
         await eventually(lambda: running.service.book.last_price("SPY"))
         order = entry()
         await publish_intent(js, OrderRequest(**{**_fields(order), "created_ts": past + 60}))

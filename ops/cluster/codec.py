@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from strategy.types import (
@@ -32,27 +33,24 @@ def _loads(data: bytes) -> dict[str, Any]:
     return body
 
 
-def encode_bar(bar: Bar) -> bytes:
+def encode_bars(bars: Sequence[Bar]) -> bytes:
+    """A batch: bars of one bar time (the first one's), as `[ts, [[SYM, o, h, l, c, v], ...]]`."""
     return json.dumps(
-        [bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume],
+        [bars[0].ts, [[b.symbol, b.open, b.high, b.low, b.close, b.volume] for b in bars]],
         separators=(",", ":"),
     ).encode()
 
 
-def decode_bar(data: bytes) -> Bar:
+def decode_bars(data: bytes) -> list[Bar]:
     try:
-        symbol, ts, open_, high, low, close, volume = json.loads(data)
-        return Bar(
-            str(symbol),
-            float(ts),
-            float(open_),
-            float(high),
-            float(low),
-            float(close),
-            float(volume),
-        )
+        ts, rows = json.loads(data)
+        ts = float(ts)
+        return [
+            Bar(str(symbol), ts, float(open_), float(high), float(low), float(close), float(vol))
+            for symbol, open_, high, low, close, vol in rows
+        ]
     except (ValueError, TypeError) as exc:
-        raise CodecError(f"not a bar: {exc}") from None
+        raise CodecError(f"not a bar batch: {exc}") from None
 
 
 def encode_intent(order: OrderRequest, strategy: str) -> bytes:
