@@ -58,8 +58,8 @@ async def test_a_duplicate_bar_publish_is_dropped_by_the_server(
 async def test_a_server_crash_loses_nothing_acknowledged(
     tmp_path: Path, nats_server: LocalNats
 ) -> None:
-    """With the shipped config (sync_interval: always) every acknowledged publish survives a
-    SIGKILL of the server."""
+    """With the shipped config every acknowledged publish survives a SIGKILL of the server
+    (what it wrote is in the page cache; its fsync interval is for a power cut)."""
     cfg = _cfg(tmp_path)
     nc = await nats_server.connect(max_reconnect_attempts=-1, reconnect_time_wait=0.05)
     js = nc.jetstream()

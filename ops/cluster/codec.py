@@ -42,15 +42,37 @@ def encode_bars(bars: Sequence[Bar]) -> bytes:
 
 
 def decode_bars(data: bytes) -> list[Bar]:
+    ts, rows = decode_batch(data)
+    return [bar_of(ts, row) for row in rows]
+
+
+def decode_batch(data: bytes) -> tuple[float, list[list[Any]]]:
+    """A batch's bar time and its rows, each checked by `bar_of` (or `quote_of`) when used."""
     try:
         ts, rows = json.loads(data)
-        ts = float(ts)
-        return [
-            Bar(str(symbol), ts, float(open_), float(high), float(low), float(close), float(vol))
-            for symbol, open_, high, low, close, vol in rows
-        ]
+        if not isinstance(rows, list):
+            raise TypeError("rows are not a list")
+        return float(ts), rows
     except (ValueError, TypeError) as exc:
         raise CodecError(f"not a bar batch: {exc}") from None
+
+
+def bar_of(ts: float, row: list[Any]) -> Bar:
+    try:
+        symbol, open_, high, low, close, volume = row
+        return Bar(
+            str(symbol), ts, float(open_), float(high), float(low), float(close), float(volume)
+        )
+    except (ValueError, TypeError) as exc:
+        raise CodecError(f"not a bar: {exc}") from None
+
+
+def quote_of(row: list[Any]) -> tuple[str, float]:
+    """A row's symbol and close, without the rest of the bar."""
+    try:
+        return str(row[0]), float(row[4])
+    except (IndexError, ValueError, TypeError) as exc:
+        raise CodecError(f"not a bar: {exc}") from None
 
 
 def encode_intent(order: OrderRequest, strategy: str) -> bytes:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from ops.cluster.codec import CodecError, decode_bars
+from ops.cluster.codec import CodecError, bar_of, decode_batch, quote_of
 from ops.cluster.resume import OrderedFeed, Reconnects
 from ops.cluster.subjects import BARS_STREAM
 from strategy.book import Book
@@ -83,34 +83,38 @@ class NatsMarks:
             while True:
                 msg = await self._arrived.get()
                 try:
-                    batch = decode_bars(msg.data)
+                    ts, rows = decode_batch(msg.data)
+                    passed = self._pass_on(ts, rows)
                 except CodecError as exc:
                     self.bad += 1
                     log.warning("bars on %s skipped: %s", msg.subject, exc)
                     continue
-                if not batch:
+                if not rows:
                     continue
-                self._last_bar_ts = batch[0].ts
-                for bar in self._pass_on(batch):
+                self._last_bar_ts = ts
+                for bar in passed:
                     for observe in self._observers:
                         observe(bar)
                     yield bar
         finally:
             await feed.stop()
 
-    def _pass_on(self, batch: list[Bar]) -> list[Bar]:
-        """Quote every bar; the bars to pass on."""
+    def _pass_on(self, ts: float, rows: list[list[object]]) -> list[Bar]:
+        """Quote every row; the bars to pass on (a Bar is built only for those)."""
         wanted, book, quotes = self._wanted, self._book, self._quotes
-        bar_end = batch[0].ts + self._bar_sec
+        bar_end = ts + self._bar_sec
         passed = []
-        for bar in batch:
+        for row in rows:
+            symbol, close = quote_of(row)
             if book is not None:
-                book.mark(bar.symbol, bar.close, bar_end)
+                book.mark(symbol, close, bar_end)
             for quote in quotes:
-                quote(bar.symbol, bar.close)
-            if wanted(bar.symbol):
-                passed.append(bar)
-        return passed or batch[:1]
+                quote(symbol, close)
+            if wanted(symbol):
+                passed.append(bar_of(ts, row))
+        if not passed and rows:
+            passed.append(bar_of(ts, rows[0]))
+        return passed
 
     async def _arrive(self, msg: Msg) -> None:
         self._arrived.put_nowait(msg)
