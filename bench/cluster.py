@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -26,6 +25,15 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 import yaml
 
+from bench.cluster_reads import (
+    Burst,
+    bar_times,
+    bursts_of,
+    cpu_seconds,
+    intent_latencies,
+    journal_counts,
+    servers,
+)
 from bench.common import SEED, Figure, symbols
 from bench.throughput import engine_seconds
 from bot.cluster_cli import split
@@ -43,7 +51,6 @@ from strategy.venues.bars import synthetic_bars
 from strategy.venues.sim import SimBroker, SimSettings
 
 if TYPE_CHECKING:
-    from nats.js import JetStreamContext
     from nats.js.api import ConsumerInfo
 
 SYMBOLS = 5_000
@@ -58,7 +65,6 @@ POLL_SEC = 0.1
 FAST_POLL_SEC = 0.01
 START_WITHIN_SEC = 120.0
 DONE_WITHIN_SEC = 300.0
-TICKS = os.sysconf("SC_CLK_TCK")
 # Wide enough that the order manager turns every intent into an order: it runs behind the
 # bars (the simulator's clock follows the newest mark), so the staleness and collar checks
 # would otherwise refuse intents for lagging, not for risk.
@@ -74,15 +80,6 @@ OPEN_RISK = {
     "max_orders_per_minute": 10_000,
     "reference_max_age_sec": 86_400.0,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Burst:
-    """One minute close published at once: seconds from its first bar published."""
-
-    intents: int
-    stored_sec: float  # to the last of its intents stored in INTENTS
-    answered_sec: float  # to the order manager's first update of the last of them, stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +197,7 @@ async def run_cluster(
     cpu_before: dict[str, float] = {}
 
     def sample() -> None:
-        for name, pid in [*((n, p.pid) for n, p in procs.items()), *_servers()]:
+        for name, pid in [*((n, p.pid) for n, p in procs.items()), *servers()]:
             used = cpu_seconds(pid)
             if used is not None:
                 cpu[name] = used
@@ -260,9 +257,9 @@ async def run_cluster(
         infos = await consumers(BARS_STREAM, bar_consumers)
         oms_info = (await consumers(INTENTS_STREAM, oms_name) or [None])[0]
         assert infos is not None and oms_info is not None
-        stored = await _bar_times(js)
+        stored = await bar_times(js)
         bar_sec = settings.integer("sim.bar_sec")
-        latencies, unmatched = await _intent_latencies(js, stored, bar_sec)
+        latencies, unmatched = await intent_latencies(js, stored, bar_sec)
         published_at = []
         for minute in minutes:
             publisher = BarPublisher(js, cfg.partitions)
@@ -272,7 +269,7 @@ async def run_cluster(
             await publisher.flush()
             await _until(bars_drained, DONE_WITHIN_SEC, "a minute close")
             await _until(intents_taken, DONE_WITHIN_SEC, "its intents")
-        bursts = await _bursts(js, [m[0].ts + bar_sec for m in minutes], published_at)
+        bursts = await bursts_of(js, [m[0].ts + bar_sec for m in minutes], published_at)
     finally:
         for proc in reversed(list(procs.values())):
             if proc.returncode is None:
@@ -287,7 +284,7 @@ async def run_cluster(
         sum(infos[p].ack_floor.consumer_seq for p in range(first, last + 1))
         for first, last in ranges
     ]
-    orders, refusals = _journal_counts(journal_file(settings, JournalOwner("cluster", ACCOUNT)))
+    orders, refusals = journal_counts(journal_file(settings, JournalOwner("cluster", ACCOUNT)))
     first_ts = min(stored.values())
     return ClusterRun(
         bars_stored=len(stored),
@@ -307,104 +304,8 @@ async def run_cluster(
     )
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a live process (Linux /proc); None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def _servers() -> list[tuple[str, int]]:
-    """The nats-server this process started (a child of one of its threads)."""
-    found = []
-    for children in Path("/proc/self/task").glob("*/children"):
-        for pid in children.read_text().split():
-            comm = Path(f"/proc/{pid}/comm")
-            if comm.is_file() and comm.read_text().strip() == "nats-server":
-                found.append(("nats-server", int(pid)))
-    return found
-
-
 async def _some(found: Awaitable[list[ConsumerInfo] | None]) -> bool:
     return await found is not None
-
-
-def _bar_key(symbol: str, bar_ts: float) -> str:
-    return f"{symbol}:{int(bar_ts)}"
-
-
-async def _bar_times(js: JetStreamContext) -> dict[str, float]:
-    """Each stored bar's server timestamp (its batch's) by {SYM}:{bar_ts}."""
-    from ops.cluster.codec import decode_bars
-    from ops.cluster.replay import read_stream
-    from ops.cluster.subjects import BARS_STREAM
-
-    stored: dict[str, float] = {}
-    async for msg in read_stream(js, BARS_STREAM, ["md.bar.>"]):
-        at = msg.metadata.timestamp.timestamp()
-        for bar in decode_bars(msg.data):
-            stored[_bar_key(bar.symbol, bar.ts)] = at
-    return stored
-
-
-async def _bursts(
-    js: JetStreamContext, decided_at: list[float], published_at: list[float]
-) -> list[Burst]:
-    """Per burst (its intents' created_ts, when its first bar was published): the last of its
-    intents stored, and the order manager's first update of the last of them."""
-    from ops.cluster.codec import decode_intent, decode_update
-    from ops.cluster.replay import read_stream
-    from ops.cluster.subjects import EXEC_STREAM, INTENTS_STREAM
-
-    by_burst: dict[float, list[tuple[str, float]]] = {ts: [] for ts in decided_at}
-    async for msg in read_stream(js, INTENTS_STREAM, ["intent.>"]):
-        order, _ = decode_intent(msg.data)
-        if order.created_ts in by_burst:
-            by_burst[order.created_ts].append(
-                (order.client_order_id, msg.metadata.timestamp.timestamp())
-            )
-    answered: dict[str, float] = {}
-    async for msg in read_stream(js, EXEC_STREAM, ["exec.>"]):
-        answered.setdefault(
-            decode_update(msg.data).client_order_id, msg.metadata.timestamp.timestamp()
-        )
-    bursts = []
-    for ts, published in zip(decided_at, published_at, strict=True):
-        found = by_burst[ts]
-        stored = max((at for _, at in found), default=published)
-        answer = max((answered.get(coid, float("inf")) for coid, _ in found), default=published)
-        bursts.append(Burst(len(found), stored - published, answer - published))
-    return bursts
-
-
-async def _intent_latencies(
-    js: JetStreamContext, bars: dict[str, float], bar_sec: int
-) -> tuple[list[float], int]:
-    """Intent stored - its bar stored, in ms. An intent is created at its bar's end (the
-    worker's clock), so its bar is (symbol, created_ts - bar_sec)."""
-    from ops.cluster.codec import decode_intent
-    from ops.cluster.replay import read_stream
-    from ops.cluster.subjects import INTENTS_STREAM
-
-    latencies: list[float] = []
-    unmatched = 0
-    async for msg in read_stream(js, INTENTS_STREAM, ["intent.>"]):
-        order, _ = decode_intent(msg.data)
-        bar_at = bars.get(_bar_key(order.symbol, order.created_ts - bar_sec))
-        if bar_at is None:
-            unmatched += 1
-            continue
-        latencies.append((msg.metadata.timestamp.timestamp() - bar_at) * 1000)
-    return latencies, unmatched
-
-
-def _journal_counts(path: Path) -> tuple[int, int]:
-    with sqlite3.connect(path) as db:
-        orders = db.execute("select count(*) from orders").fetchone()[0]
-        refusals = db.execute("select count(*) from refusals").fetchone()[0]
-    return orders, refusals
 
 
 def single_process(settings: Settings, bars: list[Bar], folder: Path) -> tuple[float, float, int]:
