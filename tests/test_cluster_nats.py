@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.cluster.codec import decode_bars
+from ops.cluster.codec import CodecError, decode_bars
 from ops.cluster.config import cluster_config
 from ops.cluster.ingest import batches
 from ops.cluster.server import LocalNats
@@ -81,3 +81,18 @@ async def test_a_server_crash_loses_nothing_acknowledged(
             await msg.ack()
     assert got == bars
     await nc.close()
+
+
+def test_a_body_that_is_not_a_bar_batch_is_refused_with_the_reason() -> None:
+    """A worker drops (and counts) a message that is not a batch; the error says what it was."""
+    bars = [Bar(s, 1_700_000_000.0, 1, 2, 0.5, 1.5, 100) for s in ("SPY", "QQQ")]
+    [batch] = batches(bars, 1)
+    assert decode_bars(batch.data) == bars
+    for body, reason in (
+        (b"", "incomplete"),
+        (b'{"a": 1}', "ExtraData"),
+        (batch.data + b"x", "ExtraData"),
+        (batches([bars[0]], 1)[0].data[:-3], "incomplete"),
+    ):
+        with pytest.raises(CodecError, match=reason):
+            decode_bars(body)

@@ -1,10 +1,14 @@
-"""Bars, intents and order updates as JSON message bodies (the roles' only shared format)."""
+"""Bar batches (msgpack), intents and order updates (JSON) as message bodies: the roles' only
+shared format. A batch is the one body every bar crosses three times (the ingestor writes it, a
+worker and the order manager read it): msgpack costs a tenth of JSON's time each way."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from typing import Any
+
+import msgpack
 
 from strategy.types import (
     Bar,
@@ -35,10 +39,9 @@ def _loads(data: bytes) -> dict[str, Any]:
 
 def encode_bars(bars: Sequence[Bar]) -> bytes:
     """A batch: bars of one bar time (the first one's), as `[ts, [[SYM, o, h, l, c, v], ...]]`."""
-    return json.dumps(
-        [bars[0].ts, [[b.symbol, b.open, b.high, b.low, b.close, b.volume] for b in bars]],
-        separators=(",", ":"),
-    ).encode()
+    return msgpack.packb(
+        [bars[0].ts, [[b.symbol, b.open, b.high, b.low, b.close, b.volume] for b in bars]]
+    )
 
 
 def decode_bars(data: bytes) -> list[Bar]:
@@ -49,12 +52,12 @@ def decode_bars(data: bytes) -> list[Bar]:
 def decode_batch(data: bytes) -> tuple[float, list[list[Any]]]:
     """A batch's bar time and its rows, each checked by `bar_of` (or `quote_of`) when used."""
     try:
-        ts, rows = json.loads(data)
+        ts, rows = msgpack.unpackb(data)
         if not isinstance(rows, list):
             raise TypeError("rows are not a list")
         return float(ts), rows
-    except (ValueError, TypeError) as exc:
-        raise CodecError(f"not a bar batch: {exc}") from None
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise CodecError(f"not a bar batch: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def bar_of(ts: float, row: list[Any]) -> Bar:
