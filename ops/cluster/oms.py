@@ -11,9 +11,9 @@ a time; their updates published; then each intent acknowledged. No duplicate ord
   client_order_id: found, its state is published and nothing is sent; not found, it never
   reached the broker and goes the ordinary way;
 - an intent this process has not seen that may have reached the broker all the same (a
-  redelivery, or the first after acquiring the lease: a predecessor, with its own journal,
-  may have sent it) is looked up too: found, it is taken into the book and journal as the order
-  it is, published, and nothing is sent;
+  redelivery, or one of the first fetch after acquiring the lease: a predecessor, with its own
+  journal, may have sent it) is looked up too: found, it is taken into the book and journal as
+  the order it is, published, and nothing is sent;
 - the ordinary way: risk gate, book (which journals the order), the journal COMMITTED, then the
   submit, awaited; the broker's client_order_id uniqueness is the last line. An intent left
   unacknowledged (a stop, a crash, a lease not proven) comes back as a redelivery.
@@ -195,7 +195,11 @@ class OrderManager:
                 await msg.term()  # it will never decode: not redelivered
                 continue
             intents.append((msg, order, strategy))
-        journaled = await self._journaled([order.client_order_id for _, order, _ in intents])
+        try:
+            journaled = await self._journaled([order.client_order_id for _, order, _ in intents])
+        except Exception as exc:
+            self._service.report_error("oms-intent", exc)
+            return
         taken, admitted = [], []
         for msg, order, strategy in intents:
             if not self.lease.held:
@@ -229,8 +233,8 @@ class OrderManager:
         return found
 
     def _may_be_elsewhere(self, msg: Msg) -> bool:
-        """A redelivery, or the first intent since this process took the lease: another
-        order manager may have sent it before it died."""
+        """A redelivery, or an intent of the first fetch since this process took the lease:
+        another order manager may have sent it before it died."""
         return self.taken == 0 or msg.metadata.num_delivered > 1
 
     async def _check(
