@@ -7,7 +7,7 @@ import contextlib
 import functools
 import math
 import signal
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from pathlib import Path
 
 import pytest
@@ -152,6 +152,29 @@ async def test_two_ingestors_of_the_same_bars_store_each_bar_once(
     assert info.state.messages == 20 * PARTITIONS
     assert sum(c.published for c in counted) == len(bars)
     assert sum(c.duplicates for c in counted) == len(bars)
+
+
+async def test_a_minutes_bars_go_out_as_one_batch_a_partition_once_the_feed_pauses(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """A live feed's minute close, then nothing until the next minute: the minute's bars are
+    stored as one message per partition within the linger, not held for the next bar."""
+    async with _cluster(tmp_path, nats_server) as (_, _cfg, js, _nc):
+        publisher = BarPublisher(js, PARTITIONS, linger_sec=0.05)
+        for b in _bars(1):
+            await publisher.publish(b)
+
+        async def stored() -> int:
+            return (await js.stream_info(BARS_STREAM)).state.messages
+
+        await eventually(lambda: _is(stored(), PARTITIONS))
+        await publisher.flush()
+    assert publisher.counters.published == len(SYMBOLS)
+    assert publisher.counters.batches == PARTITIONS
+
+
+async def _is(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
 
 
 async def test_a_bar_not_newer_than_the_last_of_its_symbol_is_acked_and_dropped(
