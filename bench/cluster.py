@@ -364,7 +364,7 @@ def measure() -> Figure:
     cpu_ratio = per_bar_us / single_us
     stored_ms = [b.stored_sec * 1000 for b in run.bursts]
     answered_ms = [b.answered_sec * 1000 for b in run.bursts]
-    burst_p50, burst_p99 = np.percentile(answered_ms, [50, 99])
+    stored_p99, answered_p99 = np.percentile(stored_ms, 99), np.percentile(answered_ms, 99)
     print(
         f"       bars stored {run.bars_stored:,}; acked per worker "
         f"{', '.join(f'{n:,}' for n in run.acked_per_worker)} ({run.redelivered} redelivered); "
@@ -390,15 +390,16 @@ def measure() -> Figure:
         f"bar published -> last intent stored {_ms(stored_ms)}; -> the oms's answer to the "
         f"last one {_ms(answered_ms)}"
     )
-    met = bool(cpu_ratio <= CPU_TARGET and burst_p99 <= BURST_TARGET_MS)
+    # "at the order manager": answered by it (the stricter reading; stored is printed too)
+    met = bool(cpu_ratio <= CPU_TARGET and answered_p99 <= BURST_TARGET_MS)
     return Figure(
         12,
         "cluster CPU per bar; a 5,000-symbol minute close to its last intent at the oms",
-        f"{per_bar_us:.1f} us/bar ({rate:,.0f} bars/s); close p50 {burst_p50:,.0f} ms, "
-        f"p99 {burst_p99:,.0f} ms",
+        f"{per_bar_us:.1f} us/bar ({rate:,.0f} bars/s); close p99: last intent stored "
+        f"{stored_p99:,.0f} ms, answered {answered_p99:,.0f} ms",
         f"{single_us:.1f} us/bar (one process, same bars)",
         f"{cpu_ratio:.2f}x the CPU a bar",
-        f"<= {CPU_TARGET:g}x; close p99 <= {BURST_TARGET_MS:,.0f} ms",
+        f"<= {CPU_TARGET:g}x; close answered p99 <= {BURST_TARGET_MS:,.0f} ms",
         met,
     )
 
