@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.venues import Venue
     from ops.cluster.control import ControlPlane
     from ops.cluster.incidents import IncidentPublisher
+    from ops.cluster.marks import NatsMarks
     from ops.cluster.oms import OrderManager
     from ops.cluster.params import ParamsFollower
     from ops.cluster.resume import Reconnects
@@ -150,7 +151,7 @@ async def start_oms(
         )
         await held.acquire()
         lease = held
-        venue = await _venue(settings, env, js, account, reconnects)
+        venue, marks = await _venue(settings, env, js, account, reconnects)
         journal_path = journal_file(settings, venue.owner)
         lock = instance_lock.hold(journal_path)  # a `tradebot run` on the same account too
         settings, journal = open_journal(config, env, journal_path, venue.owner)
@@ -165,6 +166,7 @@ async def start_oms(
             await nc.close()
         raise
     service = venue.service(settings, journal)
+    marks.price(service.book)  # every close a last price; bars on only for what it trades
     incidents = IncidentPublisher(nc, "oms", account, account, service.acknowledge)
     service.add_alert_sink(incidents)  # the gateway posts them in Slack
     service.kill_switch.outcome_listeners.append(incidents.kill_outcome)
@@ -215,9 +217,9 @@ async def _venue(
     js: JetStreamContext,
     account: str,
     reconnects: Reconnects,
-) -> Venue:
-    """The configured broker; the bars are NATS marks (the simulator's clock and fills follow
-    them). A simulated account is the cluster's own, with a journal of its own."""
+) -> tuple[Venue, NatsMarks]:
+    """The configured broker; the bars are NATS marks (the simulator's clock, quotes and fills
+    follow them). A simulated account is the cluster's own, with a journal of its own."""
     from bot.venues import Venue, build_alpaca, sim_broker
     from ops.cluster.marks import NatsMarks
     from ops.journal.owner import JournalOwner
@@ -225,13 +227,13 @@ async def _venue(
     from strategy.market_day import session_open
     from strategy.types import Bar
 
+    bar_sec = settings.integer("sim.bar_sec")
     if settings.get("broker.name") == "alpaca":
         venue = await build_alpaca(settings, env)
-        venue.feed = NatsMarks(js, reconnects=reconnects)
-        return venue
+        venue.feed = marks = NatsMarks(js, bar_sec, reconnects=reconnects)
+        return venue, marks
     clock = ManualClock(start=session_open(time.time()))
     broker = sim_broker(settings, clock)
-    bar_sec = settings.integer("sim.bar_sec")
 
     first = True
 
@@ -244,6 +246,8 @@ async def _venue(
         else:
             clock.set(bar.ts + bar_sec)
 
-    feed = NatsMarks(js, observers=[follow, broker.on_bar], reconnects=reconnects)
+    marks = NatsMarks(
+        js, bar_sec, observers=[follow, broker.on_bar], quotes=[broker.mark], reconnects=reconnects
+    )
     cash = settings.number("broker.starting_cash")
-    return Venue(broker, feed, clock, cash, JournalOwner("cluster", account))
+    return Venue(broker, marks, clock, cash, JournalOwner("cluster", account)), marks

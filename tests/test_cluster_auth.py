@@ -30,6 +30,7 @@ from ops.cluster.subjects import (
     INTENTS_STREAM,
     LEASES_BUCKET,
     PARAMS_BUCKET,
+    bar_subject,
     intent_subject,
     kill_key,
 )
@@ -187,7 +188,7 @@ FORBIDDEN = {
     GATEWAY: [
         intent_subject("main", "MeanReversionV1", "SPY"),
         "exec.main.MeanReversionV1.SPY",
-        "md.bar.p00.SPY",
+        bar_subject(0),
         f"$KV.{LEASES_BUCKET}.oms.main",
         f"$KV.{COMPONENTS_BUCKET}.oms.main",
         f"$KV.{PARAMS_BUCKET}.params.main",  # a change goes through the order manager
@@ -229,7 +230,7 @@ async def test_each_role_still_does_its_own_work_with_its_own_user(
     allowed = {
         worker_user("MeanReversionV1"): intent_subject("main", "MeanReversionV1", "SPY"),
         oms_user("main"): "exec.main.MeanReversionV1.SPY",
-        INGEST: "md.bar.p00.SPY",
+        INGEST: bar_subject(0),
     }
     for user, subject in allowed.items():
         client = await nats_server.connect(user)

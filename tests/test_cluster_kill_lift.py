@@ -13,14 +13,15 @@ from nats.js import JetStreamContext
 
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import read_components
-from ops.cluster.codec import decode_intent, encode_bar
+from ops.cluster.codec import decode_intent
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import ControlPlane
 from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import oms_user
+from ops.cluster.ingest import batches
 from ops.cluster.replay import read_stream
 from ops.cluster.server import LocalNats
-from ops.cluster.subjects import INTENTS_STREAM, bar_msg_id, bar_subject
+from ops.cluster.subjects import INTENTS_STREAM
 from ops.cluster.worker import Worker
 from ops.cluster.worker_setup import build_worker, follow_control
 from ops.config.settings import load_settings
@@ -133,11 +134,8 @@ def _minute_bars(closes: list[float], last_ts: float) -> list[Bar]:
 
 async def _publish_bars(js: JetStreamContext, bars: list[Bar]) -> None:
     for b in bars:
-        await js.publish(
-            bar_subject(b.symbol, 16),
-            encode_bar(b),
-            headers={"Nats-Msg-Id": bar_msg_id(b.symbol, b.ts)},
-        )
+        for batch in batches([b], 16):
+            await js.publish(batch.subject, batch.data, headers=batch.headers)
 
 
 async def _intents(js: JetStreamContext) -> list[tuple[str, Intent]]:

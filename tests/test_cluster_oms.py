@@ -1,4 +1,4 @@
-"""The order manager (`tradebot oms`): one per account, intents one at a time, no duplicate
+"""The order manager (`tradebot oms`): one per account, intents a fetch at a time, no duplicate
 order ever. A real nats-server; the real alpaca-py clients against the loopback Alpaca where the
 broker matters, the simulator elsewhere."""
 
@@ -18,17 +18,16 @@ from nats.js.errors import NotFoundError
 
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import read_components
-from ops.cluster.codec import decode_update, encode_bar, encode_intent, update_msg_id
+from ops.cluster.codec import decode_update, encode_intent, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control_requests import read_revisions, request_kill, request_pause, request_resume
 from ops.cluster.credentials import oms_user
+from ops.cluster.ingest import batches
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,
     INTENTS_STREAM,
     LEASES_BUCKET,
-    bar_msg_id,
-    bar_subject,
     intent_subject,
     lease_key,
     oms_consumer,
@@ -120,9 +119,8 @@ async def publish_mark(js: JetStreamContext, symbol: str = "SPY") -> None:
     """The current minute's bar: the order manager's reference price for the collar."""
     ts = time.time() // 60 * 60
     bar = Bar(symbol, ts, PRICE, PRICE, PRICE, PRICE, 1000)
-    await js.publish(
-        bar_subject(symbol, 16), encode_bar(bar), headers={"Nats-Msg-Id": bar_msg_id(symbol, ts)}
-    )
+    [batch] = batches([bar], 16)
+    await js.publish(batch.subject, batch.data, headers=batch.headers)
 
 
 async def exec_updates(js: JetStreamContext) -> list[tuple[str, str, OrderUpdate]]:
@@ -466,11 +464,8 @@ async def test_a_simulated_order_manager_replaying_history_keeps_the_bars_time(
     past = 1_767_364_200.0  # 2026-01-02 09:30 New York
     try:
         bar = Bar("SPY", past, PRICE, PRICE, PRICE, PRICE, 1000)
-        await js.publish(
-            bar_subject("SPY", 16),
-            encode_bar(bar),
-            headers={"Nats-Msg-Id": bar_msg_id("SPY", past)},
-        )
+        [batch] = batches([bar], 16)
+        await js.publish(batch.subject, batch.data, headers=batch.headers)
         await eventually(lambda: running.service.book.last_price("SPY"))
         order = entry()
         await publish_intent(js, OrderRequest(**{**_fields(order), "created_ts": past + 60}))
@@ -484,3 +479,35 @@ async def test_a_simulated_order_manager_replaying_history_keeps_the_bars_time(
 
 def _fields(order: OrderRequest) -> dict[str, object]:
     return {name: getattr(order, name) for name in OrderRequest.__slots__}
+
+
+async def test_every_close_prices_the_book_and_only_what_it_trades_goes_on_as_a_bar(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """A minute's batch gives every symbol its last price (the collar's reference for any
+    intent), but only the bars of symbols the order manager holds or has working reach its
+    engine and simulated broker, plus one bar a batch that keeps its market time moving."""
+    symbols = ["SPY", "QQQ", "IWM", "DIA"]
+    config = oms_config(tmp_path, nats_server, **{"strategy.symbols": symbols})
+    running = await start_oms(ACCOUNT, config, nats_server.env(OMS_USER))
+    nc, js = await connect(nats_server)
+    book, engine = running.service.book, running.service.engine
+    ts = time.time() // 60 * 60
+    try:
+        for minute, price in enumerate((PRICE, PRICE - 1)):
+            at = ts + 60 * minute
+            [batch] = batches([Bar(s, at, price, price, price, price, 1000) for s in symbols], 1)
+            await js.publish(batch.subject, batch.data, headers=batch.headers)
+            await eventually(lambda: book.last_price("DIA") == (price, at + 60))  # noqa: B023
+            if minute == 0:
+                assert engine.counters.bars == 1  # nothing held or working: one bar passes
+                assert all(book.last_price(s) == (PRICE, ts + 60) for s in symbols)
+                await publish_intent(js, entry())  # SPY working until its next bar
+                await eventually(lambda: intents_done(js))
+                assert book.has_working_order("SPY")
+        assert engine.counters.bars == 2  # then SPY's bar only: it fills the order
+        await eventually(lambda: book.position("SPY") is not None)
+        assert book.position_qty("SPY") == 1
+    finally:
+        await running.stop()
+        await nc.close()

@@ -25,17 +25,18 @@ from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 
 from bot.oms_cli import start_oms
 from ops.cluster.acks import await_acks, read_components
-from ops.cluster.codec import encode_bar, encode_update, update_msg_id
+from ops.cluster.codec import encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.connection import connect
 from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import ADMIN, INGEST, oms_user, worker_user
+from ops.cluster.ingest import batches
 from ops.cluster.marks import NatsMarks
 from ops.cluster.permissions import password_variable
 from ops.cluster.resume import Reconnects
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams, leases_bucket
-from ops.cluster.subjects import bar_msg_id, bar_subject, exec_subject, lease_key
+from ops.cluster.subjects import exec_subject, lease_key
 from ops.cluster.worker_setup import build_worker
 from ops.config.settings import load_settings
 from strategy.types import Bar, OrderUpdate
@@ -166,7 +167,7 @@ async def test_after_a_server_restart_the_order_managers_marks_resume_at_once(
     cfg = cluster_config(load_settings(oms_config(tmp_path, nats_server)))
     async with _role_connection(nats_server, cfg, oms_user(ACCOUNT)) as (js, reconnects):
         await ensure_streams(js, cfg)
-        marks = NatsMarks(js, reconnects=reconnects)
+        marks = NatsMarks(js, 60, reconnects=reconnects)
         taken: list[Bar] = []
 
         async def take() -> None:
@@ -196,9 +197,8 @@ async def test_after_a_server_restart_the_order_managers_marks_resume_at_once(
 
 async def _publish_bar(js: JetStreamContext, ts: float) -> None:
     bar = Bar("SPY", ts, 500.0, 500.0, 500.0, 500.0, 1000)
-    await js.publish(
-        bar_subject("SPY", 16), encode_bar(bar), headers={"Nats-Msg-Id": bar_msg_id("SPY", ts)}
-    )
+    [batch] = batches([bar], 16)
+    await js.publish(batch.subject, batch.data, headers=batch.headers)
 
 
 async def test_an_outage_longer_than_the_lease_ttl_stops_sends_until_the_lease_is_renewed(

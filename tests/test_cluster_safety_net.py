@@ -19,14 +19,12 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bot.oms_cli import start_oms
-from ops.cluster.codec import encode_bar
 from ops.cluster.credentials import oms_user
+from ops.cluster.ingest import batches
 from ops.cluster.server import LocalNats
 from ops.cluster.subjects import (
     EXEC_STREAM,
     INTENTS_STREAM,
-    bar_msg_id,
-    bar_subject,
     oms_consumer,
 )
 from strategy.types import Bar, OrderStatus, TradingState
@@ -108,9 +106,8 @@ async def publish_mark_at(js: JetStreamContext, price: float) -> None:
     """Next minute's bar, priced `price`: newer than `publish_mark`'s, with its own message id."""
     ts = time.time() // 60 * 60 + 60
     bar = Bar("SPY", ts, price, price, price, price, 1000)
-    await js.publish(
-        bar_subject("SPY", 16), encode_bar(bar), headers={"Nats-Msg-Id": bar_msg_id("SPY", ts)}
-    )
+    [batch] = batches([bar], 16)
+    await js.publish(batch.subject, batch.data, headers=batch.headers)
 
 
 async def hold_spy(js: JetStreamContext, qty: int) -> None:

@@ -8,7 +8,7 @@ import functools
 import logging
 import math
 import signal
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,7 @@ from ops.cluster.subjects import (
     consumer_name,
     exec_subject,
     intent_subject,
+    partition_of,
 )
 from ops.cluster.worker import Worker
 from ops.cluster.worker_setup import build_worker
@@ -137,7 +138,8 @@ async def _running(worker: Worker) -> AsyncIterator[Worker]:
 async def test_two_ingestors_of_the_same_bars_store_each_bar_once(
     tmp_path: Path, nats_server: LocalNats
 ) -> None:
-    """Two ingestors (two connections) publishing the same feed: the server keeps one copy."""
+    """Two ingestors (two connections) publishing the same feed batch it alike (a partition's
+    bars of one minute): the server keeps one copy of each batch."""
     bars = _bars(20)
     async with _cluster(tmp_path, nats_server) as (_, _cfg, js, _nc):
         other = await nats_server.connect()
@@ -148,9 +150,32 @@ async def test_two_ingestors_of_the_same_bars_store_each_bar_once(
         )
         await other.close()
         info = await js.stream_info(BARS_STREAM)
-    assert info.state.messages == len(bars)
+    assert info.state.messages == 20 * PARTITIONS
     assert sum(c.published for c in counted) == len(bars)
     assert sum(c.duplicates for c in counted) == len(bars)
+
+
+async def test_a_minutes_bars_go_out_as_one_batch_a_partition_once_the_feed_pauses(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """A live feed's minute close, then nothing until the next minute: the minute's bars are
+    stored as one message per partition within the linger, not held for the next bar."""
+    async with _cluster(tmp_path, nats_server) as (_, _cfg, js, _nc):
+        publisher = BarPublisher(js, PARTITIONS, linger_sec=0.05)
+        for b in _bars(1):
+            await publisher.publish(b)
+
+        async def stored() -> int:
+            return (await js.stream_info(BARS_STREAM)).state.messages
+
+        await eventually(lambda: _is(stored(), PARTITIONS))
+        await publisher.flush()
+    assert publisher.counters.published == len(SYMBOLS)
+    assert publisher.counters.batches == PARTITIONS
+
+
+async def _is(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
 
 
 async def test_a_bar_not_newer_than_the_last_of_its_symbol_is_acked_and_dropped(
@@ -448,3 +473,84 @@ async def test_a_worker_leaves_logging_its_fills_to_the_order_manager(
     assert worker.engine.counters.fills > 0
     assert len(fills) == worker.engine.counters.fills
     assert {r.levelno for r in fills} == {logging.DEBUG}
+
+
+class _Crash(Exception):
+    """The worker process dying at a chosen point."""
+
+
+async def _unacked_partitions(js: JetStreamContext, strategy: str) -> list[int]:
+    found = []
+    for partition in ALL:
+        info = await js.consumer_info(BARS_STREAM, consumer_name(strategy, partition))
+        if info.num_ack_pending:
+            found.append(partition)
+    return found
+
+
+async def test_a_batch_redelivered_after_a_crash_is_neither_lost_nor_applied_twice(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """A worker dies after a minute's batches produced intents (stored) and before it acked
+    them: the restarted worker is given those batches again and takes every bar of them once
+    (none dropped as stale; its statistics agree with a worker's that never stopped), publishes
+    none of their intents again, and in the end the intents are the uninterrupted worker's."""
+    minutes = 60
+    async with _cluster(tmp_path, nats_server) as (settings, cfg, js, _nc):
+        own = await nats_server.connect()
+        dying = build_worker(own.jetstream(), settings, cfg, STRATEGY, ALL)
+        broker = dying.engine.broker
+        assert isinstance(broker, IntentBroker)
+        settled = broker.settled
+
+        async def die_once_the_intents_are_stored() -> None:
+            await settled()
+            raise _Crash
+
+        broker.settled = die_once_the_intents_are_stored  # type: ignore[method-assign]
+        await dying.restore()
+        task = asyncio.create_task(dying.run())
+        minute = 0
+        while not task.done():  # a minute at a time until one produces intents
+            assert minute < minutes, "no minute produced an intent"
+            await _publish(js, _bars(1, first=minute))
+            minute += 1
+            await eventually(lambda: task.done() or _drained(js, STRATEGY), within=20)
+        with pytest.raises(ExceptionGroup) as died:
+            await task
+        assert died.group_contains(_Crash)
+        await own.close()
+        crash_intents = await _intents(js, STRATEGY)
+        unacked = await _unacked_partitions(js, STRATEGY)
+        assert crash_intents and unacked
+        redelivered = [s for s in SYMBOLS if partition_of(s, PARTITIONS) in unacked]
+
+        restarted = build_worker(js, settings, cfg, STRATEGY, ALL)
+        async with _running(restarted):
+            await _publish(js, _bars(minutes - minute, first=minute))
+            await eventually(lambda: _drained(js, STRATEGY), within=30)
+        got = await _intents(js, STRATEGY)
+        again = restarted.engine.broker
+        assert isinstance(again, IntentBroker)
+    ref_dir = tmp_path / "reference"
+    server = LocalNats(ref_dir / "nats")
+    await server.start()
+    try:
+        async with _cluster(ref_dir, server) as (settings, cfg, ref_js, _nc):
+            await _publish(ref_js, _bars(minutes))
+            reference = build_worker(ref_js, settings, cfg, STRATEGY, ALL)
+            async with _running(reference):
+                await eventually(lambda: _drained(ref_js, STRATEGY), within=30)
+            want = await _intents(ref_js, STRATEGY)
+    finally:
+        await server.stop()
+    assert sorted(got) == sorted(want)
+    assert again.published == len(want) - len(crash_intents)  # none of them again
+    # the unacked batches' bars decided by the restarted worker, each once, then the rest
+    assert restarted.counters.bars == len(redelivered) + (minutes - minute) * len(SYMBOLS)
+    assert restarted.counters.stale == 0
+    for symbol in SYMBOLS:
+        ours, theirs = restarted.engine.stats(symbol), reference.engine.stats(symbol)
+        assert ours is not None and theirs is not None
+        assert math.isclose(ours.z, theirs.z, rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(ours.vol, theirs.vol, rel_tol=1e-9)

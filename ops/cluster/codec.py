@@ -1,9 +1,14 @@
-"""Bars, intents and order updates as JSON message bodies (the roles' only shared format)."""
+"""Bar batches (msgpack), intents and order updates (JSON) as message bodies: the roles' only
+shared format. A batch is the one body every bar crosses three times (the ingestor writes it, a
+worker and the order manager read it): msgpack costs a tenth of JSON's time each way."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
+
+import msgpack
 
 from strategy.types import (
     Bar,
@@ -32,26 +37,44 @@ def _loads(data: bytes) -> dict[str, Any]:
     return body
 
 
-def encode_bar(bar: Bar) -> bytes:
-    return json.dumps(
-        [bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume],
-        separators=(",", ":"),
-    ).encode()
+def encode_bars(bars: Sequence[Bar]) -> bytes:
+    """A batch: bars of one bar time (the first one's), as `[ts, [[SYM, o, h, l, c, v], ...]]`."""
+    return msgpack.packb(
+        [bars[0].ts, [[b.symbol, b.open, b.high, b.low, b.close, b.volume] for b in bars]]
+    )
 
 
-def decode_bar(data: bytes) -> Bar:
+def decode_bars(data: bytes) -> list[Bar]:
+    ts, rows = decode_batch(data)
+    return [bar_of(ts, row) for row in rows]
+
+
+def decode_batch(data: bytes) -> tuple[float, list[list[Any]]]:
+    """A batch's bar time and its rows, each checked by `bar_of` (or `quote_of`) when used."""
     try:
-        symbol, ts, open_, high, low, close, volume = json.loads(data)
+        ts, rows = msgpack.unpackb(data)
+        if not isinstance(rows, list):
+            raise TypeError("rows are not a list")
+        return float(ts), rows
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise CodecError(f"not a bar batch: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def bar_of(ts: float, row: list[Any]) -> Bar:
+    try:
+        symbol, open_, high, low, close, volume = row
         return Bar(
-            str(symbol),
-            float(ts),
-            float(open_),
-            float(high),
-            float(low),
-            float(close),
-            float(volume),
+            str(symbol), ts, float(open_), float(high), float(low), float(close), float(volume)
         )
     except (ValueError, TypeError) as exc:
+        raise CodecError(f"not a bar: {exc}") from None
+
+
+def quote_of(row: list[Any]) -> tuple[str, float]:
+    """A row's symbol and close, without the rest of the bar."""
+    try:
+        return str(row[0]), float(row[4])
+    except (IndexError, ValueError, TypeError) as exc:
         raise CodecError(f"not a bar: {exc}") from None
 
 

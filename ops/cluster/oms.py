@@ -1,19 +1,22 @@
 """The order manager of one account: the only process that talks to its broker.
 
 It wraps the ordinary TradingService (journal, book, risk gate, broker, kill path, trading
-state), with the engine in mark-only mode, and takes the account's intents from JetStream one at
-a time (durable consumer, max_ack_pending=1, explicit acks). No duplicate order, ever:
+state), with the engine in mark-only mode, and takes the account's intents from JetStream as
+they were fetched, up to INTENT_BATCH at once (durable consumer, explicit acks): each one checked
+and admitted in turn, the admitted ones committed to the journal together and then sent, one at
+a time; their updates published; then each intent acknowledged. No duplicate order, ever:
 
 - an intent already in this process's book was taken: nothing is sent again;
 - an intent the journal has (an earlier process took it) is looked up at the broker by
   client_order_id: found, its state is published and nothing is sent; not found, it never
   reached the broker and goes the ordinary way;
 - an intent this process has not seen that may have reached the broker all the same (a
-  redelivery, or the first after acquiring the lease: a predecessor, with its own journal,
-  may have sent it) is looked up too: found, it is taken into the book and journal as the order
-  it is, published, and nothing is sent;
+  redelivery, or one of the first fetch after acquiring the lease: a predecessor, with its own
+  journal, may have sent it) is looked up too: found, it is taken into the book and journal as
+  the order it is, published, and nothing is sent;
 - the ordinary way: risk gate, book (which journals the order), the journal COMMITTED, then the
-  submit, awaited; the broker's client_order_id uniqueness is the last line.
+  submit, awaited; the broker's client_order_id uniqueness is the last line. An intent left
+  unacknowledged (a stop, a crash, a lease not proven) comes back as a redelivery.
 
 One sender per account: the broker asks, in the thread that sends and immediately before each
 request that changes the account goes out (every order, cancel, and the kill's cancel-all and
@@ -57,12 +60,15 @@ from strategy.types import Intent, OrderRequest, OrderUpdate, TradingState
 
 log = logging.getLogger(__name__)
 FETCH_WAIT_SEC = 1.0
+INTENT_BATCH = 64  # its sends at Alpaca's pacing (200 a minute) take < 20 s: inside ack_wait (30)
 DRAIN_SEC = 5.0  # at a stop, for the updates not yet published
 PUBLISH_RETRY_SEC = (0.05, 2.0)  # first wait, longest wait
+PUBACK_SEC = 5.0  # for a pipelined update's PubAck, before it is published again alone
 JOURNALED = """
-    select 'order' as kind, '' as rule, '' as reason from orders where client_order_id = ?
+    select client_order_id, 'order' as kind, '' as rule, '' as reason from orders
+    where client_order_id in ({ids})
     union all
-    select 'refusal', rule, reason from refusals where client_order_id = ?
+    select client_order_id, 'refusal', rule, reason from refusals where client_order_id in ({ids})
 """
 
 
@@ -104,7 +110,7 @@ class OrderManager:
             config=ConsumerConfig(
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
-                max_ack_pending=1,
+                max_ack_pending=INTENT_BATCH,
                 ack_wait=self._cfg.ack_wait_sec,
             ),
         )
@@ -116,7 +122,7 @@ class OrderManager:
         ]
 
     async def stop(self) -> None:
-        """Stop taking intents at once (one in flight stays unacknowledged: redelivered to the
+        """Stop taking intents at once (those in flight stay unacknowledged: redelivered to the
         next holder), then publishing; before the service stops (the lease is renewed until its
         release, after the service)."""
         intents, *others = self._tasks
@@ -171,58 +177,92 @@ class OrderManager:
                 await lease.proven()
                 continue
             self._service.resolve(self._lease_incident, "lease renewed: sending again")
-            msgs = await fetch_or_nothing(self._sub, 1, FETCH_WAIT_SEC)
-            for msg in msgs:
-                if not lease.held:
-                    break  # left unacknowledged: redelivered to whoever holds the lease
-                await self._take(msg)
+            msgs = await fetch_or_nothing(self._sub, INTENT_BATCH, FETCH_WAIT_SEC)
+            if msgs:
+                await self._take(msgs)
 
-    async def _take(self, msg: Msg) -> None:
+    async def _take(self, msgs: list[Msg]) -> None:
+        """One fetch, as the module says. An intent that fails (or every one, when the sends
+        fail) is left unacknowledged: redelivered after ack_wait."""
+        intents = []
+        for msg in msgs:
+            try:
+                order, strategy = decode_intent(msg.data)
+            except CodecError as exc:
+                self._service.journal.record(
+                    "anomalies", {"kind": "bad_intent", "detail": f"{msg.subject}: {exc}"}
+                )
+                await msg.term()  # it will never decode: not redelivered
+                continue
+            intents.append((msg, order, strategy))
         try:
-            order, strategy = decode_intent(msg.data)
-        except CodecError as exc:
-            self._service.journal.record(
-                "anomalies", {"kind": "bad_intent", "detail": f"{msg.subject}: {exc}"}
-            )
-            await msg.term()  # it will never decode: not redelivered
-            return
-        try:
-            await self.handle(order, strategy, unseen=self._may_be_elsewhere(msg))
-            await self._outbox.join()  # its updates are on the exec stream first
-            await msg.ack_sync()
-        except Exception as exc:  # left unacknowledged: redelivered after ack_wait
+            journaled = await self._journaled([order.client_order_id for _, order, _ in intents])
+        except Exception as exc:
             self._service.report_error("oms-intent", exc)
             return
-        self.taken += 1
+        taken, admitted = [], []
+        for msg, order, strategy in intents:
+            if not self.lease.held:
+                break  # left unacknowledged: redelivered to whoever holds the lease
+            rows = journaled.get(order.client_order_id, [])
+            try:
+                if await self._check(order, strategy, rows, self._may_be_elsewhere(msg)):
+                    admitted.append(order)
+            except Exception as exc:
+                self._service.report_error("oms-intent", exc)
+                continue
+            taken.append(msg)
+        try:
+            await self._send(admitted)
+            await self._outbox.join()  # their updates are on the exec stream first
+            for msg in taken:
+                await msg.ack()
+                self.taken += 1
+        except Exception as exc:
+            self._service.report_error("oms-intent", exc)
+
+    async def _journaled(self, coids: list[str]) -> dict[str, list[dict[str, object]]]:
+        """What the journal has of these intents (orders, refusals), by client_order_id."""
+        if not coids:
+            return {}
+        ids = ",".join("?" * len(coids))
+        rows = await self._service.journal.aquery(JOURNALED.format(ids=ids), (*coids, *coids))
+        found: dict[str, list[dict[str, object]]] = {}
+        for row in rows:
+            found.setdefault(str(row["client_order_id"]), []).append(row)
+        return found
 
     def _may_be_elsewhere(self, msg: Msg) -> bool:
-        """A redelivery, or the first intent since this process took the lease: another
-        order manager may have sent it before it died."""
+        """A redelivery, or an intent of the first fetch since this process took the lease:
+        another order manager may have sent it before it died."""
         return self.taken == 0 or msg.metadata.num_delivered > 1
 
-    async def handle(self, order: OrderRequest, strategy: str, unseen: bool = False) -> None:
-        """One intent, delivered for the first time or again: sent at most once, ever.
-        `unseen`: it may have reached the broker through another process (see the module)."""
+    async def _check(
+        self, order: OrderRequest, strategy: str, rows: list[dict[str, object]], unseen: bool
+    ) -> bool:
+        """One intent, delivered for the first time or again: True once the book holds it to
+        send (the risk gate admitted it), so that it is sent at most once, ever. `rows`: what
+        the journal has of it; `unseen`: it may have reached the broker through another
+        process (see the module)."""
         coid = order.client_order_id
         self._strategies[coid] = strategy
         if order.intent is Intent.FLATTEN:
             self._refuse(order, Denial("intent", "flatten orders are the kill's own"))
-            return
+            return False
         if self._engine.book.order(coid) is not None:
             log.info("intent %s again: already taken by this process", coid)
-            return
-        rows = await self._service.journal.aquery(JOURNALED, (coid, coid))
+            return False
         if any(row["kind"] == "order" for row in rows):
             found = await self._service.broker.get_order(coid)
             if found is not None:
                 self.not_resent += 1
                 log.warning("intent %s again: the broker has it (%s), not sent", coid, found.status)
                 self._outbox.put_nowait((strategy, found))
-                return
+                return False
             log.warning("intent %s: journaled, never reached the broker; sending it now", coid)
         elif rows:
             self._refuse(order, Denial(str(rows[0]["rule"]), str(rows[0]["reason"])))
-            return
+            return False
         elif unseen:
             found = await self._service.broker.get_order(coid)
             if found is not None:
@@ -230,20 +270,25 @@ class OrderManager:
                 log.warning("intent %s: a predecessor sent it (%s), not sent", coid, found.status)
                 self._engine.book.track(order, found)  # journals it as the order it is
                 self._outbox.put_nowait((strategy, found))
-                return
-        await self._send(order)
-
-    async def _send(self, order: OrderRequest) -> None:
+                return False
         denial = self._engine.admit(order, bar_ts=order.created_ts)
         if denial is not None:
             self._refuse(order, denial)
+            return False
+        return True
+
+    async def _send(self, orders: list[OrderRequest]) -> None:
+        """Orders the book holds: sent once the journal committed them, one at a time."""
+        if not orders:
             return
         if not await self._service.journal.aflush():
             unsent = "not sent: the journal did not commit the order"
             now = self._service.clock.now()
-            self._engine.on_order_update(OrderUpdate.rejected(order, unsent, now))
+            for order in orders:
+                self._engine.on_order_update(OrderUpdate.rejected(order, unsent, now))
             return
-        await self._engine.submit(order)  # the lease is checked at the send (_write_refusal)
+        for order in orders:
+            await self._engine.submit(order)  # the lease is checked at the send (_write_refusal)
 
     def _refuse(self, order: OrderRequest, denial: Denial) -> None:
         """A refusal never reaches the book; the worker learns it as a REJECTED update."""
@@ -280,12 +325,44 @@ class OrderManager:
         return ACCOUNT_ORDERS
 
     async def _publish_loop(self) -> None:
+        """Whatever the outbox holds, sent at once in its order; then every PubAck awaited."""
         while True:
-            strategy, update = await self._outbox.get()
+            queued = [await self._outbox.get()]
+            while not self._outbox.empty():
+                queued.append(self._outbox.get_nowait())
             try:
-                await self._publish(strategy, update)
+                await self._publish_all(queued)
             finally:
-                self._outbox.task_done()
+                for _ in queued:
+                    self._outbox.task_done()
+
+    async def _publish_all(self, queued: list[tuple[str, OrderUpdate]]) -> None:
+        """An update without its PubAck is published again, alone, until the server has it
+        (the same message id: a copy already stored is dropped). Sent again after later ones,
+        it reaches a worker's book late, which ignores a status that goes back."""
+        sent = []
+        for strategy, update in queued:
+            subject = exec_subject(self.account, strategy, update.symbol)
+            headers = {"Nats-Msg-Id": update_msg_id(update)}
+            try:
+                future = await self._js.publish_async(
+                    subject, encode_update(update), headers=headers
+                )
+            except NatsError as exc:
+                log.warning("exec publish of %s failed: %r", update.client_order_id, exc)
+                future = None
+            sent.append((strategy, update, future))
+        for strategy, update, future in sent:
+            if future is not None:
+                try:
+                    async with asyncio.timeout(PUBACK_SEC):
+                        await future
+                    self.published += 1
+                    continue
+                except (NatsError, TimeoutError) as exc:
+                    raise_if_cancelling()
+                    log.warning("exec update %s: no PubAck (%r)", update.client_order_id, exc)
+            await self._publish(strategy, update)
 
     async def _publish(self, strategy: str, update: OrderUpdate) -> None:
         """Until the server has it: a lost update would leave a worker's order working."""

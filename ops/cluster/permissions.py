@@ -37,6 +37,7 @@ from ops.cluster.subjects import (
     INTENTS_STREAM,
     LEASES_BUCKET,
     PARAMS_BUCKET,
+    bar_subject,
     consumer_name,
     incident_ack_subject,
     incident_subject,
@@ -44,7 +45,6 @@ from ops.cluster.subjects import (
     lease_key,
     oms_consumer,
     params_key,
-    partition_filter,
 )
 
 API = "$JS.API"
@@ -180,7 +180,7 @@ def _worker(
     ]
     for partition in range(layout.partitions):
         name = consumer_name(strategy, partition)
-        publish += _durable(BARS_STREAM, name, partition_filter(partition))
+        publish += _durable(BARS_STREAM, name, bar_subject(partition))
     return Grant(tuple(publish), (f"{inbox_prefix(worker_user(strategy))}.>",), deny)
 
 

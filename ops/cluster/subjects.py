@@ -1,6 +1,8 @@
 """Subject, message-id, stream and bucket names: the wire contract between the roles.
 
-md.bar.p{PP}.{SYM}                 bars; PP = crc32(SYM) % partitions, msg id {SYM}:{bar_ts}
+md.bar.p{PP}                       bar batches: the bars of one partition and one bar time,
+                                   PP = crc32(SYM) % partitions; msg id
+                                   {bar_ts}:p{PP}:{digest of the batch's symbols}
 intent.{account}.{strategy}.{SYM}  order intents; msg id = the deterministic client_order_id
 exec.{account}.{strategy}.{SYM}    order updates and fills from the order manager; msg id =
                                    the broker's execution id (or the update's own key);
@@ -14,7 +16,9 @@ incident-ack.{role}.{name}         request-reply: an Acknowledge clicked in Slac
 
 from __future__ import annotations
 
+import hashlib
 import zlib
+from collections.abc import Iterable
 
 BARS_STREAM = "MD_BARS"
 INTENTS_STREAM = "INTENTS"
@@ -32,17 +36,16 @@ def partition_of(symbol: str, partitions: int) -> int:
     return zlib.crc32(symbol.encode()) % partitions
 
 
-def bar_subject(symbol: str, partitions: int) -> str:
-    return f"md.bar.p{partition_of(symbol, partitions):02d}.{symbol}"
+def bar_subject(partition: int) -> str:
+    """A partition's bar batches (a worker's consumer filters on exactly this)."""
+    return f"md.bar.p{partition:02d}"
 
 
-def partition_filter(partition: int) -> str:
-    return f"md.bar.p{partition:02d}.>"
-
-
-def bar_msg_id(symbol: str, bar_ts: float) -> str:
-    """Two ingestors publishing the same bar de-duplicate each other on this id."""
-    return f"{symbol}:{int(bar_ts)}"
+def bar_batch_msg_id(partition: int, bar_ts: float, symbols: Iterable[str]) -> str:
+    """The same batch published again (a lost PubAck, a second ingestor of the same feed
+    batching the same minute alike) is dropped by the server on this id."""
+    digest = hashlib.blake2b("\n".join(symbols).encode(), digest_size=8).hexdigest()
+    return f"{int(bar_ts)}:p{partition:02d}:{digest}"
 
 
 def intent_subject(account: str, strategy: str, symbol: str) -> str:

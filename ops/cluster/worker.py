@@ -1,9 +1,10 @@
 """A strategy worker: the Engine over a range of bar partitions, its orders published as intents.
 
-Per partition one durable pull consumer (explicit acks). A fetched batch is decided bar by bar
-(synchronous, no I/O); only when a bar produced an order does the batch wait, for that intent's
-PubAck; then every bar of the batch is acked. A bar not newer than the last one of its symbol is
-acked and dropped.
+Per partition one durable pull consumer (explicit acks) of its bar batches (one message per
+partition and bar time, see ops.cluster.ingest). What one fetch brings is decided bar by bar
+(synchronous, no I/O); only when a bar produced an order does it wait, for that intent's
+PubAck; then every message is acked. A bar not newer than the last one of its symbol (a batch
+delivered again, another ingestor's copy) is dropped; its message is acked all the same.
 
 After a restart the worker first rebuilds what it knew: the intents it had sent (INTENTS) and
 their updates (EXEC), read whole (one per order: far fewer than bars); then the bars of a
@@ -35,7 +36,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from ops.cluster.codec import CodecError, decode_bar, decode_intent, decode_update
+from ops.cluster.codec import CodecError, decode_bars, decode_intent, decode_update
 from ops.cluster.intents import IntentBroker
 from ops.cluster.kill_fills import close_by_kill
 from ops.cluster.pull import fetch_or_nothing
@@ -46,9 +47,9 @@ from ops.cluster.subjects import (
     EXEC_STREAM,
     INTENTS_STREAM,
     KILL_ORDERS,
+    bar_subject,
     consumer_name,
     exec_filter,
-    partition_filter,
 )
 from strategy.clock import BarClock
 from strategy.engine import Engine
@@ -162,7 +163,7 @@ class Worker:
         start.ack_wait = self._spec.ack_wait_sec
         start.max_ack_pending = -1
         self._subs[partition] = await self._js.pull_subscribe(
-            partition_filter(partition), durable=durable, stream=BARS_STREAM, config=start
+            bar_subject(partition), durable=durable, stream=BARS_STREAM, config=start
         )
         return floor
 
@@ -239,25 +240,28 @@ class Worker:
         upto = max(floors.values(), default=0)
         if upto == 0:
             return
-        subjects = [partition_filter(p) for p, floor in floors.items() if floor > 0]
+        subjects = [bar_subject(p) for p, floor in floors.items() if floor > 0]
         async for msg in read_stream(
             self._js, BARS_STREAM, subjects, upto=upto, start=start or None
         ):
             partition = int(msg.subject.split(".")[2][1:])
             if stream_seq(msg) > floors[partition]:
                 continue
-            bar = self._decode(msg)
-            if bar is None or bar.ts < since:
+            bars = self._decode(msg)
+            if not bars or bars[0].ts < since:
                 continue
-            while updates and updates[0][1].ts <= bar.ts:
+            bar_ts = bars[0].ts
+            while updates and updates[0][1].ts <= bar_ts:
                 self._restore_update(*updates.popleft())
-            if bar.ts < decided:
-                if self._warm(bar):
-                    self.counters.replayed_bars += 1
+            if bar_ts < decided:
+                for bar in bars:
+                    if self._warm(bar):
+                        self.counters.replayed_bars += 1
                 continue
             orders = self.engine.counters.orders
-            if self._take(bar):
-                self.counters.replayed_bars += 1
+            for bar in bars:
+                if self._take(bar):
+                    self.counters.replayed_bars += 1
             if self.engine.counters.orders != orders:
                 await self._settle()
 
@@ -322,13 +326,14 @@ class Worker:
             await self.handle(msgs)
 
     async def handle(self, msgs: list[Msg]) -> None:
-        """Decide a batch; wait for the PubAcks of any intents it produced; then ack it all."""
+        """Decide what one fetch brought; wait for the PubAcks of any intents it produced; then
+        ack it all."""
         orders = self.engine.counters.orders
         received_ns = self._clock.monotonic_ns()
         for msg in msgs:
-            bar = self._decode(msg)
-            if bar is not None and self._take(bar, received_ns):
-                self.counters.bars += 1
+            for bar in self._decode(msg):
+                if self._take(bar, received_ns):
+                    self.counters.bars += 1
         if self.engine.counters.orders != orders:
             await self._settle()
         for msg in msgs:
@@ -340,13 +345,13 @@ class Worker:
         await self.engine.drain()
         await self._broker.settled()
 
-    def _decode(self, msg: Msg) -> Bar | None:
+    def _decode(self, msg: Msg) -> list[Bar]:
         try:
-            return decode_bar(msg.data)
+            return decode_bars(msg.data)
         except CodecError as exc:
             self.counters.malformed += 1
-            log.error("bar %s: %s (dropped)", msg.subject, exc)
-            return None
+            log.error("bars %s: %s (dropped)", msg.subject, exc)
+            return []
 
     def _newer(self, bar: Bar) -> bool:
         """Newer than the last bar of its symbol (now the last), or counted as stale."""
@@ -384,7 +389,10 @@ class Worker:
 
 
 def _bar_ts(msg: Msg) -> float:
-    return decode_bar(msg.data).ts
+    bars = decode_bars(msg.data)
+    if not bars:
+        raise CodecError("an empty bar batch")
+    return bars[0].ts
 
 
 def _token(subject: str) -> str:
