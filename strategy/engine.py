@@ -394,6 +394,13 @@ class Engine:
         self.book.snapshot_equity(now)
         self._next_equity_ts = now + self._equity_every_sec
 
+    def track(self, order: OrderRequest, ack: OrderUpdate) -> None:
+        """An order this engine did not send (a kill's close-all order): the book tracks it and
+        its ack is announced like every update the book applies (the cluster's order manager
+        publishes it); updates the book held before this ack were announced when they came."""
+        self.book.track(order, ack)
+        self.events.update(ack)
+
     async def drain(self) -> None:
         """Wait for in-flight submits, e.g. before a kill's cancel-all or shutdown, for as long
         as one broker request may take."""

@@ -16,18 +16,19 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ops.shared.results import KillReport, PositionExit
+from strategy.book import Book
 from strategy.book_records import BookOrder
 from strategy.clock import Clock
-from strategy.engine import Engine
 from strategy.types import (
     BrokerPosition,
     OrderRequest,
     OrderUpdate,
     Side,
 )
-from strategy.venue import BrokerError, SendRefused
+from strategy.venue import Broker, BrokerError, SendRefused
 
 log = logging.getLogger(__name__)
 KILL_PREFIX = "kill-"
@@ -45,16 +46,31 @@ async def _nothing_to_wait_for() -> None:
     return None
 
 
+class OrderFlow(Protocol):
+    """What flattening needs of the engine (strategy.engine.Engine): its submits in flight land
+    before the cancel-all, and the flatten orders' acks go where every order's go."""
+
+    async def drain(self) -> None: ...
+
+    def on_order_update(self, update: OrderUpdate) -> None: ...
+
+    def track(self, order: OrderRequest, ack: OrderUpdate) -> None: ...
+
+
 class Flattener:
     def __init__(
         self,
-        engine: Engine,
+        orders: OrderFlow,
+        broker: Broker,
+        book: Book,
         clock: Clock,
         timeout_sec: float,
         poll_sec: float,
         before_closing: Callable[[], Awaitable[object]] = _nothing_to_wait_for,
     ) -> None:
-        self._engine = engine
+        self._orders = orders
+        self._broker = broker
+        self._book = book
         self._clock = clock
         self._before_closing = before_closing  # awaited before the first close goes out
         self._timeout = timeout_sec
@@ -70,8 +86,8 @@ class Flattener:
         started = time.monotonic()
         deadline = started + self._timeout
         errors: list[str] = []
-        await self._engine.drain()  # an entry already on its way must land before cancel_all
-        canceled = len(self._engine.book.working_orders())
+        await self._orders.drain()  # an entry already on its way must land before cancel_all
+        canceled = len(self._book.working_orders())
         await self._cancel_all(errors)
         exits: dict[str, _Exit] = {}
         flat = False
@@ -80,8 +96,8 @@ class Flattener:
         while True:
             self._track_untracked(exits)
             try:
-                held = await self._engine.broker.positions()
-                open_orders = await self._engine.broker.open_orders()
+                held = await self._broker.positions()
+                open_orders = await self._broker.open_orders()
                 ours = {oid for e in exits.values() for oid in e.order_ids}
                 stray = [o for o in open_orders if o.client_order_id not in ours]
             except BrokerError as exc:
@@ -132,7 +148,7 @@ class Flattener:
         """The next open when the market is closed (the broker holds market orders until then),
         else None."""
         try:
-            clock = await self._engine.broker.clock()
+            clock = await self._broker.clock()
         except BrokerError as exc:
             errors.append(f"reading the market clock failed: {exc}")
             return None
@@ -140,17 +156,17 @@ class Flattener:
 
     async def _cancel_all(self, errors: list[str]) -> None:
         try:
-            await self._engine.broker.cancel_all()
+            await self._broker.cancel_all()
         except BrokerError as exc:
             self._failed(errors, "cancel all orders", exc)
 
     async def _close_all(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
     ) -> None:
-        book = self._engine.book
+        book = self._book
         book.expect_broker_orders()  # their updates may come before the reply names them
         try:
-            result = await self._engine.broker.close_all()
+            result = await self._broker.close_all()
         except BrokerError as exc:
             book.broker_orders_named(())
             self._failed(errors, "close all positions", exc)
@@ -181,7 +197,7 @@ class Flattener:
             self._track(position, ack, exits)
 
     def _book_position(self, symbol: str) -> BrokerPosition | None:
-        book = self._engine.book
+        book = self._book
         position = book.position(symbol)
         if position is None:
             return None
@@ -192,16 +208,13 @@ class Flattener:
     def _track(self, position: BrokerPosition, ack: OrderUpdate, exits: dict[str, _Exit]) -> None:
         order = self._flatten_order(position, ack.client_order_id)
         exits.setdefault(position.symbol, _Exit(position)).order_ids.append(order.client_order_id)
-        self._engine.book.track(order, ack)
-        # announced like every update the book applies (the cluster's order manager publishes
-        # it); updates the book held before this ack were announced when they came
-        self._engine.events.update(ack)
+        self._orders.track(order, ack)
 
     async def _close_remaining(
         self, held: list[BrokerPosition], exits: dict[str, _Exit], errors: list[str]
     ) -> None:
         """Send a flatten order for each position that has no flatten order working."""
-        book = self._engine.book
+        book = self._book
         sends = []
         for position in held:
             exit_ = exits[position.symbol]
@@ -228,19 +241,19 @@ class Flattener:
 
     async def _send(self, order: OrderRequest, errors: list[str]) -> None:
         try:
-            ack = await self._engine.broker.submit(order)
+            ack = await self._broker.submit(order)
         except BrokerError as exc:
             self._failed(errors, f"closing {order.symbol}", exc)
-            self._engine.book.apply(OrderUpdate.rejected(order, str(exc), self._clock.now()))
+            self._book.apply(OrderUpdate.rejected(order, str(exc), self._clock.now()))
             return
-        self._engine.on_order_update(ack)
+        self._orders.on_order_update(ack)
 
     def _failed(self, errors: list[str], what: str, exc: BrokerError) -> None:
         errors.append(f"{what} failed: {exc}")
         self._refused = self._refused or isinstance(exc, SendRefused)
 
     def _summarize(self, exit_: _Exit) -> PositionExit:
-        book = self._engine.book
+        book = self._book
         filled = 0
         cost = 0.0
         for oid in exit_.order_ids:

@@ -14,13 +14,11 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ops.safety.resume_request import MAX_BYTES, ResumeRequest, resume_file
 from ops.shared import messages
-
-if TYPE_CHECKING:
-    from ops.safety.kill_switch import KillHost, KillSwitch
+from strategy.book import Book
 
 log = logging.getLogger(__name__)
 INCIDENT = "kill-file-watch"
@@ -28,8 +26,38 @@ FILE = "kill file"
 RESUME_VIA = "tradebot resume"
 
 
+class FileSwitch(Protocol):
+    """What the watch asks of the kill switch (ops.safety.kill_switch.KillSwitch)."""
+
+    file_poll_sec: float
+
+    @property
+    def running(self) -> bool: ...
+
+    def request(self, user: str, source: str) -> object: ...
+
+    async def take_resume(self, request: ResumeRequest, written_at: float, via: str) -> None: ...
+
+    def resume_answered(self, user: str, via: str, result: str) -> None: ...
+
+
+class FileHost(Protocol):
+    """What the watch asks of the service (ops.safety.kill_switch.KillHost)."""
+
+    book: Book
+
+    @property
+    def kill_file(self) -> Path: ...
+
+    def alert(self, key: str, severity: str, message: str) -> None: ...
+
+    def resolve(self, key: str, message: str) -> None: ...
+
+    def notify(self, message: str) -> None: ...
+
+
 class KillFileWatch:
-    def __init__(self, switch: KillSwitch, host: KillHost) -> None:
+    def __init__(self, switch: FileSwitch, host: FileHost) -> None:
         self._switch = switch
         self._host = host
         self._armed = False  # the kill file was there at the last look

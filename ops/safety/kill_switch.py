@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from ops.config.settings import Settings
 from ops.journal.journal import Journal
-from ops.safety.kill import Flattener
+from ops.safety.kill import Flattener, OrderFlow
 from ops.safety.kill_file_watch import KillFileWatch
 from ops.safety.resume_request import ResumeRequest
 from ops.safety.seen import Seen
@@ -25,7 +25,6 @@ from ops.shared import messages
 from ops.shared.results import KillReport
 from strategy.book import Book
 from strategy.clock import Clock
-from strategy.engine import Engine
 from strategy.risk import RiskGate
 from strategy.types import Intent, OrderUpdate, TradingState
 from strategy.venue import Broker
@@ -46,10 +45,9 @@ class KillHost(Protocol):
     clock: Clock
     journal: Journal
     broker: Broker
-    engine: Engine
+    engine: OrderFlow
     book: Book
     gate: RiskGate
-    open_alerts: dict[str, str]
 
     @property
     def kill_file(self) -> Path: ...
@@ -57,6 +55,8 @@ class KillHost(Protocol):
     def set_state(self, state: TradingState, reason: str, user: str) -> None: ...
 
     async def state_on_disk(self) -> bool: ...
+
+    def incident_open(self, key: str) -> bool: ...
 
     def alert(self, key: str, severity: str, message: str) -> None: ...
 
@@ -201,6 +201,8 @@ class KillSwitch:
         settings = self._host.settings
         return Flattener(
             self._host.engine,
+            self._host.broker,
+            self._host.book,
             self._host.clock,
             timeout_sec=settings.number("kill.timeout_sec"),
             poll_sec=settings.number("kill.poll_sec"),
@@ -249,7 +251,7 @@ class KillSwitch:
                 f"elapsed={elapsed:.2f}s" + ("" if report.flat else f"; {outcome}"),
             },
         )
-        if "kill-switch" in self._host.open_alerts:
+        if self._host.incident_open("kill-switch"):
             self._host.alert(
                 "kill-switch",
                 "critical",

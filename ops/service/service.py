@@ -225,6 +225,9 @@ class TradingService:
         """Until the latest state change is on disk: await it before telling anyone."""
         return await self.trading.on_disk()
 
+    def incident_open(self, key: str) -> bool:
+        return key in self.incidents.open
+
     def _order_unknown(self, order: OrderRequest, message: str) -> None:
         self.alert(
             f"{ORDER_UNKNOWN}{order.symbol}", "critical", f"{order.client_order_id}: {message}"
