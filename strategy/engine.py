@@ -132,11 +132,28 @@ class Engine:
         bar must not stop trading on every other symbol."""
         monotonic_ns = self._clock.monotonic_ns
         async for bar in feed.bars():
-            try:
-                self.on_bar(bar, monotonic_ns())
-            except Exception as exc:  # the engine loop's boundary
-                self.counters.errors += 1
-                self.events.error(f"engine-{bar.symbol}", exc)
+            self.take(bar, monotonic_ns())
+
+    def take(self, bar: Bar, received_ns: int | None = None) -> None:
+        """`on_bar` within the engine loop's boundary: a bar that raises is reported, skipped."""
+        try:
+            self.on_bar(bar, received_ns)
+        except Exception as exc:
+            self.counters.errors += 1
+            self.events.error(f"engine-{bar.symbol}", exc)
+
+    def warm(self, bar: Bar) -> None:
+        """What `on_bar` does before deciding, and only that: the symbol's mark and statistics
+        (a bar replayed to rebuild them). A close the statistics refuse is reported."""
+        self.book.mark(bar.symbol, bar.close, bar.ts + self._bar_sec)
+        try:
+            self._stats[bar.symbol].update(bar.close)
+        except ValueError as exc:
+            self.events.error(f"engine-{bar.symbol}", exc)
+
+    def restore_sent(self, order: OrderRequest) -> None:
+        """An order sent before a restart: the book takes it as sent, under today's parameters."""
+        self.book.add_order(order, self._params)
 
     def on_bar(self, bar: Bar, received_ns: int | None = None) -> None:
         monotonic_ns = self._clock.monotonic_ns

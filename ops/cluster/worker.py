@@ -127,7 +127,7 @@ class Worker:
                 self._restore_update(*updates.popleft())
             for coid, order in self._sent.items():  # sent, never re-decided, not final yet
                 if coid not in ended and self.engine.book.order(coid) is None:
-                    self.engine.book.add_order(order, self.engine.params)
+                    self.engine.restore_sent(order)
         finally:
             self._broker.replaying = False
             self._sent.clear()  # the stream's intents were needed only to rebuild
@@ -221,7 +221,7 @@ class Worker:
         day = trading_date(decided + bar_sec)
         before = [o for o in self._sent.values() if o.created_ts - bar_sec < decided]
         for order in sorted(before, key=lambda o: o.created_ts):
-            self.engine.book.add_order(order, self.engine.params)
+            self.engine.restore_sent(order)
             if trading_date(order.created_ts) == day:
                 self.engine.gate.record_sent(order.created_ts)
 
@@ -271,7 +271,7 @@ class Worker:
         book = self.engine.book
         sent = self._sent.get(update.client_order_id)
         if sent is not None and book.order(update.client_order_id) is None:
-            book.add_order(sent, self.engine.params)
+            self.engine.restore_sent(sent)
         self._apply(token, update)
         self.counters.restored_updates += 1
 
@@ -365,14 +365,9 @@ class Worker:
     def _warm(self, bar: Bar) -> bool:
         """A replayed bar before the decided part: its symbol's statistics and mark only, what
         the engine's on_bar does before deciding."""
-        stats = self.engine.stats(bar.symbol)
-        if stats is None or not self._newer(bar):
+        if self.engine.stats(bar.symbol) is None or not self._newer(bar):
             return False
-        self.engine.book.mark(bar.symbol, bar.close, bar.ts + self._spec.bar_sec)
-        try:
-            stats.update(bar.close)
-        except ValueError as exc:  # a close the engine would refuse too
-            self.engine.events.error(f"engine-{bar.symbol}", exc)
+        self.engine.warm(bar)
         return True
 
     def _take(self, bar: Bar, received_ns: int | None = None) -> bool:
@@ -380,11 +375,7 @@ class Worker:
         if not self._newer(bar):
             return False
         self._clock.set(bar.ts + self._spec.bar_sec)
-        try:
-            self.engine.on_bar(bar, received_ns)
-        except Exception as exc:  # like Engine.run: one bad bar must not stop every symbol
-            self.engine.counters.errors += 1
-            self.engine.events.error(f"engine-{bar.symbol}", exc)
+        self.engine.take(bar, received_ns)  # one bad bar must not stop every symbol
         return True
 
 
