@@ -27,7 +27,6 @@ from ops.safety import instance_lock
 from ops.service.service import TradingService
 from ops.shared.errors import StartupError
 from ops.shared.formatting import money, signed_money
-from ops.watch.safety_net import SafetyNet
 from ops.watch.scheduler import Scheduler
 
 log = logging.getLogger("tradebot")
@@ -93,8 +92,8 @@ async def _serve(
     except (StartupError, ConfigError):
         await venue.stop()
         raise
-    service = venue.service(settings, journal)
-    net = SafetyNet(service)  # the checks `tradebot oms` has too
+    composed = venue.account(settings, journal)  # as `tradebot oms` composes its own
+    service, net = composed.service, composed.net
     venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
     four_eyes = bool(settings.get("slack.four_eyes"))
     core = CommandCore(service, Confirmations(time.time, four_eyes), time.time, venue.history)

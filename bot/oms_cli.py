@@ -131,7 +131,6 @@ async def start_oms(
     from ops.control.confirm import Confirmations
     from ops.journal.owner import journal_file
     from ops.safety import instance_lock
-    from ops.watch.safety_net import SafetyNet
 
     settings = load_settings(config, env=env)  # the journal's overrides come with the journal
     nc = lease = venue = lock = None
@@ -165,7 +164,8 @@ async def start_oms(
         if nc is not None:
             await nc.close()
         raise
-    service = venue.service(settings, journal)
+    composed = venue.account(settings, journal)  # as `tradebot run` composes its own
+    service, net = composed.service, composed.net
     marks.price(service.book)  # every close a last price; bars on only for what it trades
     incidents = IncidentPublisher(nc, "oms", account, account, service.acknowledge)
     service.add_alert_sink(incidents)  # the gateway posts them in Slack
@@ -178,7 +178,6 @@ async def start_oms(
         if await oms.obey(view):
             await control.acknowledge(*view.revisions)
 
-    net = SafetyNet(service)  # the same checks as `tradebot run`
     await venue.start()
     try:
         params = await load_account_params(js, cfg, account, service)  # the changes in force

@@ -17,6 +17,7 @@ from ops.service.retry import read_at_start
 from ops.service.service import TradingService
 from ops.shared.errors import StartupError
 from ops.shared.messages import bar_symbols
+from ops.watch.safety_net import Account, SafetyNet
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import latest_session_open
 from strategy.types import Bar
@@ -68,8 +69,9 @@ class Venue:
     hold_feed_while: Callable[[Callable[[], bool]], None] = field(default=_cannot_wait)
     history: SessionSource | None = None  # the recent sessions a `set` is previewed on
 
-    def service(self, settings: Settings, journal: Journal) -> TradingService:
-        """The trading service on this venue, its incidents reported to that service."""
+    def account(self, settings: Settings, journal: Journal) -> Account:
+        """The account on this venue: its trading service (the venue's incidents reported to
+        it) and the safety net around it. On the event loop."""
         service = TradingService(
             settings=settings,
             journal=journal,
@@ -79,7 +81,7 @@ class Venue:
             starting_cash=self.starting_cash,
         )
         self.report_to(service.alert, service.resolve)
-        return service
+        return Account(service, SafetyNet(service))
 
 
 def _replay(path: str, label: str) -> LoadedBars:

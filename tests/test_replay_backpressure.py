@@ -15,7 +15,6 @@ from bot.venues import build_sim
 from ops.config.settings import load_settings
 from ops.journal.journal import Journal
 from ops.service.service import TradingService
-from ops.watch.journal_watch import watch_journal
 from strategy.types import TradingState
 from tests.support import eventually, write_config
 from tests.test_replay import history_csv
@@ -50,8 +49,7 @@ def compose(folder: Path, data: Path, journal_type: type[Journal]) -> TradingSer
     venue = build_sim(settings, str(data), 0)
     journal = journal_type(folder / "journal.db")
     journal.start()
-    service = venue.service(settings, journal)
-    watch_journal(service)
+    service = venue.account(settings, journal).service
     venue.hold_feed_while(journal.behind)
     return service
 

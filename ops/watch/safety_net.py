@@ -8,6 +8,8 @@ read. A surface (Slack, console) adds its own jobs to `scheduler`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ops.journal import retention
 from ops.service.recovery import recover
 from ops.service.retry import read_at_start
@@ -19,6 +21,15 @@ from ops.watch.scheduler import Scheduler
 
 MARKET_CLOCK_SEC = 60.0
 HEALTH_ENDPOINT = "health-endpoint"  # the incident of an endpoint that could not start
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account as `tradebot run` and each order manager compose it, in one place
+    (bot.venues.Venue.account): the trading service and its safety net, never one alone."""
+
+    service: TradingService
+    net: SafetyNet
 
 
 class SafetyNet:
