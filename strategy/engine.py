@@ -105,7 +105,7 @@ class Engine:
         # an order's cost there, and the simulated broker answers at once)
         self.deferred_submits: list[Coroutine[Any, Any, None]] | None = None
         broker.subscribe(self.on_order_update)
-        broker.guard(self.send_refusal)
+        broker.guard(gate.send_refusal)
 
     @property
     def params(self) -> StrategyParams:
@@ -297,7 +297,7 @@ class Engine:
         await self._submit(order)
 
     async def _submit(self, order: OrderRequest) -> None:
-        refusal = self.send_refusal(order)
+        refusal = self.gate.send_refusal(order)
         if refusal is not None:
             self._reject(order, refusal)
             return
@@ -319,18 +319,6 @@ class Engine:
             return
         self.latency.observe("submit", self._clock.monotonic_ns() - started)
         self.on_order_update(ack)
-
-    def send_refusal(self, order: OrderRequest) -> str | None:
-        """Asked again immediately before an order goes out (a HALT or a pause may have come
-        while it waited for the rate limit or a worker thread): the reason it must not be
-        sent, or None. A venue may ask it from the thread that sends: it reads only the
-        gate's state snapshot."""
-        now = self.gate.state_now
-        if now.state is TradingState.HALTED and order.intent is not Intent.FLATTEN:
-            return f"trading HALTED before the order was sent ({now.reason})"
-        if order.intent is Intent.ENTRY and not now.state.allows_entries:
-            return f"trading {now.state} before the entry was sent ({now.reason})"
-        return None
 
     async def _resolve_unknown(self, order: OrderRequest, exc: Exception) -> None:
         """An order whose submit failed in transit (see strategy.unknown_orders)."""

@@ -96,6 +96,18 @@ class RiskGate:
     def set_state(self, state: TradingState, reason: str) -> None:
         self._now = StateNow(state, reason)
 
+    def send_refusal(self, order: OrderRequest) -> str | None:
+        """Asked again immediately before an order goes out (a HALT or a pause may have come
+        while it waited for the rate limit or a worker thread): the reason it must not be
+        sent, or None. A venue may ask it from the thread that sends: it reads only the
+        state snapshot."""
+        now = self.state_now
+        if now.state is TradingState.HALTED and order.intent is not Intent.FLATTEN:
+            return f"trading HALTED before the order was sent ({now.reason})"
+        if order.intent is Intent.ENTRY and not now.state.allows_entries:
+            return f"trading {now.state} before the entry was sent ({now.reason})"
+        return None
+
     def check(
         self, order: OrderRequest, view: RiskView, bar_ts: float | None = None
     ) -> Denial | None:
