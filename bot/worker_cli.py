@@ -4,12 +4,15 @@ publishing order intents for the strategy's account; it mirrors kill and pause."
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Mapping
 
 from bot.cluster_role import add_role_parser, run_until_stopped
 from ops.cluster.connection import connect
 from ops.config.settings import config_path, load_settings
 from ops.shared.errors import ConfigError
+
+log = logging.getLogger("tradebot")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +56,14 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         finally:
             await params.stop()
             await control.stop()
+            counters = worker.engine.counters
+            log.info(  # its fills are the order manager's to log; this says they came back
+                "worker %s stopped: %d bars, %d orders decided, %d fills mirrored",
+                name,
+                counters.bars,
+                counters.orders,
+                counters.fills,
+            )
     finally:
         await nc.close()
     return 0

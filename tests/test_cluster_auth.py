@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -278,7 +279,7 @@ async def test_tradebot_cluster_runs_authenticated_end_to_end(tmp_path: Path) ->
     assert proc.stdout is not None
     seen: list[str] = []
     try:
-        while not any(line.startswith("[worker.") and "(filled)" in line for line in seen):
+        while not any(line.startswith("[oms.") and "(filled)" in line for line in seen):
             line = await asyncio.wait_for(proc.stdout.readline(), 120)
             assert line, "tradebot cluster ended:\n" + "".join(seen[-20:])
             seen.append(line.decode(errors="replace"))
@@ -289,3 +290,5 @@ async def test_tradebot_cluster_runs_authenticated_end_to_end(tmp_path: Path) ->
     assert "users admin, gateway, ingest, oms.main, worker.MeanReversionV1" in text
     assert "violation" not in text.lower() and "refused the connection" not in text
     assert "[cluster] stopped" in text
+    mirrored = re.findall(r"^\[worker\.[^\]]+\] .* stopped: .* (\d+) fills mirrored", text, re.M)
+    assert mirrored and sum(map(int, mirrored)) > 0, text  # fills came back to the workers
