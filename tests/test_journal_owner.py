@@ -96,7 +96,7 @@ async def test_the_simulator_then_alpaca_on_the_default_config_keep_apart(tmp_pa
         )
     assert code == 0, err
     assert out.split("trade> ")[1].startswith("MeanReversionV1 on alpaca: ACTIVE")
-    assert re.search(r"\(entry_z\) 2 +file", out)
+    assert re.search(r"\(entry_z\) +2 +file", out)
     assert "NOT the bot's, held for the operator: SPY +10 @ 500.00" in err
     assert "drawdown peak $25,000.00" in err and "starts at $25,000.00" in err
     data = tmp_path / "data"
@@ -284,7 +284,7 @@ async def test_a_replay_after_a_console_session_starts_from_its_own_journal(
     )
     assert code == 0, err
     assert out.split("trade> ")[1].startswith("MeanReversionV1 on sim: ACTIVE")
-    assert re.search(r"\(entry_z\) 2 +file", out)
+    assert re.search(r"\(entry_z\) +2 +file", out)
     names = sorted(p.name for p in (tmp_path / "data").glob("*.db"))
     assert names == ["replay-bars.db", "sim.db"]
 

@@ -85,7 +85,7 @@ async def test_day_pnl_resets_between_sessions_not_in_one(tmp_path: Path) -> Non
     venue = build_sim(settings, None, 0)
     journal = DayStarts(tmp_path / "journal.db", venue.clock)
     journal.start()
-    service = venue.service(settings, journal)
+    service = venue.account(settings, journal).service
     venue.hold_feed_while(journal.behind)
     feed = venue.feed
     assert isinstance(feed, SimFeed)
