@@ -22,6 +22,7 @@ from strategy.types import OrderRequest, OrderStatus, OrderUpdate
 # (order, the update, shares newly filled, their price, their commission)
 FillSink = Callable[[BookOrder, OrderUpdate, int, float, float], None]
 AnomalySink = Callable[[str, str], None]  # (kind, detail)
+NONE_ALLOWED: frozenset[OrderStatus] = frozenset()  # from a final status
 
 
 class OrderLedger:
@@ -85,7 +86,8 @@ class OrderLedger:
             self._finished.popitem(last=False)
 
     def apply(self, update: OrderUpdate) -> None:
-        order = self.get(update.client_order_id)
+        coid = update.client_order_id  # on every update: `get` inlined
+        order = self._working.get(coid) or self._finished.get(coid)
         if order is None:
             self._orphans.hold(update)
             return
@@ -99,17 +101,16 @@ class OrderLedger:
             self._fill(order, update, delta)
         if update.status is order.status:
             return
-        if update.status not in ALLOWED.get(order.status, frozenset()):
+        if update.status not in ALLOWED.get(order.status, NONE_ALLOWED):
             self._anomaly(
                 "illegal_transition",
                 f"{update.client_order_id}: {order.status} -> {update.status} ignored",
             )
             return
-        was_working = order.working
-        order.status = update.status
+        order.status = update.status  # from a working one: ALLOWED holds none from a final one
         if update.reason:
             order.reason = update.reason
-        if was_working and not order.working:
+        if update.status.is_final:
             self._working_by_symbol[order.request.symbol] -= 1
             self._retire(order)
 

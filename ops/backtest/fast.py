@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,14 @@ def fits(columns: BarColumns, known: np.ndarray, bar_sec: int) -> bool:
     return bool((np.diff(distinct) >= bar_sec).all())
 
 
+def _flags(size: int, pools: Iterable[list[int]]) -> bytes:
+    """One byte per bar, 1 where a pool holds it: a pool's membership in O(1)."""
+    flags = np.zeros(size, np.uint8)
+    for pool in pools:
+        flags[pool] = 1
+    return flags.tobytes()
+
+
 class Replay:
     """One pass over the bars. The engine must have been built with `stats=self.stats` and
     without periodic equity snapshots (the replay starts the days; `curve` is the curve)."""
@@ -85,6 +93,8 @@ class Replay:
         self._entries, self._exits = {}, {}
         for s, f in found.items():
             self._entries[s], self._exits[s] = candidates(f, entry_z, exit_z)
+        self._may_enter = _flags(len(columns), self._entries.values())
+        self._may_exit = _flags(len(columns), self._exits.values())
         self._position = np.zeros(len(columns), np.int64)  # each bar's index within its symbol
         for f in found.values():
             self._position[f.rows] = np.arange(len(f.rows))
@@ -145,9 +155,6 @@ class Replay:
                     broker.mark(symbol, close[g])  # nothing works there: only the price
                     book.mark(symbol, close[g], ts[g] + bar_sec)
 
-        def bar_at(g: int) -> Bar:
-            return Bar(symbol_of[code[g]], ts[g], open_[g], high[g], low[g], close[g], volume[g])
-
         def next_event(symbol: str, after: int) -> int:
             if book.has_working_order(symbol):
                 pool = rows[symbol]
@@ -158,6 +165,7 @@ class Replay:
             i = bisect_right(pool, after)
             return pool[i] if i < len(pool) else NEVER
 
+        may_enter, may_exit = self._may_enter, self._may_exit
         upcoming = {s: next_event(s, -1) for s in symbols}
         heap = [(g, s) for s, g in upcoming.items() if g < NEVER]
         heapq.heapify(heap)
@@ -181,8 +189,10 @@ class Replay:
                 clock.set(ts[yield_at - 1] + bar_sec)
                 run_submits(queued)  # the submits decided since the last yield
                 for symbol in pending:
-                    upcoming[symbol] = next_event(symbol, yield_at - 1)
-                    heapq.heappush(heap, (upcoming[symbol], symbol))
+                    following = next_event(symbol, yield_at - 1)
+                    if following != upcoming[symbol]:  # the submit was refused
+                        upcoming[symbol] = following
+                        heapq.heappush(heap, (following, symbol))
                 pending.clear()
                 yield_at = NEVER
                 continue
@@ -193,24 +203,31 @@ class Replay:
             if held:
                 mark_before(g)
             clock.set(ts[g] + bar_sec)
-            bar = bar_at(g)
+            bar = Bar(symbol, ts[g], open_[g], high[g], low[g], close[g], volume[g])
             before = len(fills)
             broker.on_bar(bar)
             if len(fills) != before:
                 fill_bars.extend([g] * (len(fills) - before))
                 held[:] = [p.symbol for p in book.positions()]
-            if days[day] == g:  # what the engine's periodic work would do
+            day_starts = days[day] == g
+            if day_starts:  # what the engine's periodic work would do
                 day += 1
                 book.mark(symbol, bar.close, bar.ts + bar_sec)
                 book.start_day(trading_date(bar.ts + bar_sec))
-            orders = counters.orders
-            engine.on_bar(bar)
-            marked[symbol] = g
-            if counters.orders != orders:
-                pending.add(symbol)
-                i = bisect_right(yields, g)
-                if i < len(yields):
-                    yield_at = min(yield_at, yields[i])
+            # a bar seen only for the order that just filled or was canceled is the engine's
+            # only where its state now lets it act (the bars next_event visits for)
+            if day_starts or (
+                not book.has_working_order(symbol)
+                and (may_exit if book.position(symbol) is not None else may_enter)[g]
+            ):
+                orders = counters.orders
+                engine.on_bar(bar)
+                marked[symbol] = g
+                if counters.orders != orders:
+                    pending.add(symbol)
+                    i = bisect_right(yields, g)
+                    if i < len(yields):
+                        yield_at = min(yield_at, yields[i])
             upcoming[symbol] = following = next_event(symbol, g)
             if following < NEVER:
                 heapq.heappush(heap, (following, symbol))
