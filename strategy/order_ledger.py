@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from strategy.book_records import ALLOWED, BookOrder, order_row, update_row
 from strategy.orphan_updates import OrphanUpdates
 from strategy.params import StrategyParams
-from strategy.recorder import Recorder
+from strategy.recorder import Recorder, keeps
 from strategy.types import OrderRequest, OrderStatus, OrderUpdate
 
 # (order, the update, shares newly filled, their price, their commission)
@@ -30,6 +30,8 @@ class OrderLedger:
         self, recorder: Recorder, on_fill: FillSink, anomaly: AnomalySink, max_finished: int
     ) -> None:
         self._recorder = recorder
+        self._records_orders = keeps(recorder, "orders")
+        self._records_updates = keeps(recorder, "order_updates")
         self._on_fill = on_fill
         self._anomaly = anomaly
         self._max_finished = max_finished
@@ -45,7 +47,8 @@ class OrderLedger:
         self._finished.pop(request.client_order_id, None)
         self._working[request.client_order_id] = order
         self._working_by_symbol[request.symbol] = self._working_by_symbol.get(request.symbol, 0) + 1
-        self._recorder.record("orders", order_row(request))
+        if self._records_orders:
+            self._recorder.record("orders", order_row(request))
         return order
 
     def adopt(self, request: OrderRequest, update: OrderUpdate) -> BookOrder:
@@ -96,7 +99,8 @@ class OrderLedger:
         delta = update.filled_qty - order.filled_qty
         if delta <= 0 and update.status is order.status:
             return  # a repeat (an ack both emitted and returned, a replay): nothing to journal
-        self._recorder.record("order_updates", update_row(update))
+        if self._records_updates:
+            self._recorder.record("order_updates", update_row(update))
         if delta > 0:
             self._fill(order, update, delta)
         if update.status is order.status:

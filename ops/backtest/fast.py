@@ -155,17 +155,20 @@ class Replay:
                     broker.mark(symbol, close[g])  # nothing works there: only the price
                     book.mark(symbol, close[g], ts[g] + bar_sec)
 
-        def next_event(symbol: str, after: int) -> int:
-            if book.has_working_order(symbol):
-                pool = rows[symbol]
-            elif book.position(symbol) is not None:
-                pool = self._exits[symbol]
-            else:
-                pool = self._entries[symbol]
+        entries, exits = self._entries, self._exits
+        may_enter, may_exit = self._may_enter, self._may_exit
+
+        def first_after(pool: list[int], after: int) -> int:
             i = bisect_right(pool, after)
             return pool[i] if i < len(pool) else NEVER
 
-        may_enter, may_exit = self._may_enter, self._may_exit
+        def next_event(symbol: str, after: int) -> int:
+            if book.has_working_order(symbol):
+                return first_after(rows[symbol], after)
+            if book.position(symbol) is not None:
+                return first_after(exits[symbol], after)
+            return first_after(entries[symbol], after)
+
         upcoming = {s: next_event(s, -1) for s in symbols}
         heap = [(g, s) for s, g in upcoming.items() if g < NEVER]
         heapq.heapify(heap)
@@ -214,21 +217,27 @@ class Replay:
                 day += 1
                 book.mark(symbol, bar.close, bar.ts + bar_sec)
                 book.start_day(trading_date(bar.ts + bar_sec))
-            # a bar seen only for the order that just filled or was canceled is the engine's
-            # only where its state now lets it act (the bars next_event visits for)
-            if day_starts or (
-                not book.has_working_order(symbol)
-                and (may_exit if book.position(symbol) is not None else may_enter)[g]
-            ):
+            # the bars next_event would visit next, and whether the engine may act at this one:
+            # a bar seen only for the order that just filled or was canceled may not be its
+            acts: bytes | None
+            if book.has_working_order(symbol):
+                pool, acts = rows[symbol], None
+            elif book.position(symbol) is not None:
+                pool, acts = exits[symbol], may_exit
+            else:
+                pool, acts = entries[symbol], may_enter
+            if day_starts or (acts is not None and acts[g]):
                 orders = counters.orders
-                engine.on_bar(bar)
+                engine.on_bar(bar)  # moves no position: only an order it sends changes the pool
                 marked[symbol] = g
                 if counters.orders != orders:
+                    pool = rows[symbol]  # it works until the symbol's next bar at least
                     pending.add(symbol)
-                    i = bisect_right(yields, g)
-                    if i < len(yields):
-                        yield_at = min(yield_at, yields[i])
-            upcoming[symbol] = following = next_event(symbol, g)
+                    if yield_at == NEVER:  # else one comes at or before this bar's
+                        i = bisect_right(yields, g)
+                        if i < len(yields):
+                            yield_at = yields[i]
+            upcoming[symbol] = following = first_after(pool, g)
             if following < NEVER:
                 heapq.heappush(heap, (following, symbol))
             if progress is not None and g >= next_report:
