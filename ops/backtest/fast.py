@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import numpy as np
@@ -64,14 +64,6 @@ def fits(columns: BarColumns, known: np.ndarray, bar_sec: int) -> bool:
     return bool((np.diff(distinct) >= bar_sec).all())
 
 
-def _flags(size: int, pools: Iterable[list[int]]) -> bytes:
-    """One byte per bar, 1 where a pool holds it: a pool's membership in O(1)."""
-    flags = np.zeros(size, np.uint8)
-    for pool in pools:
-        flags[pool] = 1
-    return flags.tobytes()
-
-
 class Replay:
     """One pass over the bars. The engine must have been built with `stats=self.stats` and
     without periodic equity snapshots (the replay starts the days; `curve` is the curve)."""
@@ -94,10 +86,13 @@ class Replay:
         self._symbol_of = {codes[s]: s for s in symbols if s in codes}
         self._rows = {s: f.rows.tolist() for s, f in found.items()}
         self._entries, self._exits = {}, {}
+        may_enter, may_exit = np.zeros(len(columns), np.uint8), np.zeros(len(columns), np.uint8)
         for s, f in found.items():
-            self._entries[s], self._exits[s] = candidates(f, entry_z, exit_z)
-        self._may_enter = _flags(len(columns), self._entries.values())
-        self._may_exit = _flags(len(columns), self._exits.values())
+            entries, exits = candidates(f, entry_z, exit_z)
+            self._entries[s], self._exits[s] = entries.tolist(), exits.tolist()
+            may_enter[entries] = may_exit[exits] = 1
+        self._may_enter = may_enter.tobytes()  # one byte per bar: is it in a pool, in O(1)
+        self._may_exit = may_exit.tobytes()
         self._position = np.zeros(len(columns), np.int64)  # each bar's index within its symbol
         for f in found.values():
             self._position[f.rows] = np.arange(len(f.rows))
