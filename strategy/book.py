@@ -33,6 +33,10 @@ class Book:
     mark: Callable[[str, float, float], None]  # (symbol, price, ts)
     position: Callable[[str], Position | None]  # the symbol's open position
     has_working_order: Callable[[str], bool]
+    is_foreign: Callable[[str], bool]  # the operator's until adopted
+    # and on every order and order update
+    add_order: Callable[[OrderRequest, StrategyParams | None], BookOrder]
+    apply: Callable[[OrderUpdate], None]
 
     def __init__(
         self,
@@ -54,11 +58,11 @@ class Book:
         self.mark = self._positions.mark
         self.position = self._positions.open
         self.has_working_order = self._orders.has_working
+        self.is_foreign = self._foreign.__contains__
+        self.add_order = self._orders.add
+        self.apply = self._orders.apply
 
     # -- orders ----------------------------------------------------------------------------
-
-    def add_order(self, request: OrderRequest, params: StrategyParams | None) -> BookOrder:
-        return self._orders.add(request, params)
 
     def adopt_order(self, request: OrderRequest, update: OrderUpdate) -> BookOrder:
         """Track an order found at the broker (start-up recovery) in its current state,
@@ -71,9 +75,6 @@ class Book:
 
     def working_orders(self) -> list[BookOrder]:
         return self._orders.working()
-
-    def apply(self, update: OrderUpdate) -> None:
-        self._orders.apply(update)
 
     def expect_broker_orders(self) -> None:
         """A close-all is on its way: see OrphanUpdates.expect."""
@@ -152,9 +153,6 @@ class Book:
 
     def foreign(self) -> dict[str, tuple[int, float]]:
         return self._foreign.as_dict()
-
-    def is_foreign(self, symbol: str) -> bool:
-        return symbol in self._foreign
 
     def foreign_cost(self) -> float:
         return self._foreign.cost()

@@ -19,7 +19,7 @@ from strategy.latency import LatencyTracker
 from strategy.market_day import next_day_start, trading_date
 from strategy.order_ids import client_order_id
 from strategy.params import StrategyParams
-from strategy.recorder import Recorder
+from strategy.recorder import Recorder, keeps
 from strategy.risk import Denial, RiskGate
 from strategy.signals import entry_limit_price, entry_side, position_size, should_exit
 from strategy.stats import RollingStats, SignalStats
@@ -74,6 +74,7 @@ class Engine:
         self.broker = broker
         self._clock = clock
         self._recorder = recorder
+        self._records_signals = keeps(recorder, "signals")
         self.latency = latency
         self._bar_sec = bar_sec
         self._equity_every_sec = equity_every_sec
@@ -214,18 +215,19 @@ class Engine:
             limit = entry_limit_price(bar.close, side, params.entry_offset)
         self._last_signal_ts[symbol] = bar_end
         self.counters.signals += 1
-        self._recorder.record(
-            "signals",
-            {
-                "ts": bar_end,
-                "symbol": symbol,
-                "z": z,
-                "vol": stats.vol,
-                "side": str(side),  # the value (see book.order_row)
-                "price": bar.close,
-                "action": str(intent),
-            },
-        )
+        if self._records_signals:
+            self._recorder.record(
+                "signals",
+                {
+                    "ts": bar_end,
+                    "symbol": symbol,
+                    "z": z,
+                    "vol": stats.vol,
+                    "side": str(side),  # the value (see book.order_row)
+                    "price": bar.close,
+                    "action": str(intent),
+                },
+            )
         return OrderRequest(
             client_order_id=client_order_id(symbol, bar.ts, intent, self._order_prefix),
             symbol=symbol,

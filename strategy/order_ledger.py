@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable
 from strategy.book_records import ALLOWED, BookOrder, order_row, update_row
 from strategy.orphan_updates import OrphanUpdates
 from strategy.params import StrategyParams
-from strategy.recorder import Recorder
+from strategy.recorder import Recorder, keeps
 from strategy.types import OrderRequest, OrderStatus, OrderUpdate
 
 # (order, the update, shares newly filled, their price, their commission)
 FillSink = Callable[[BookOrder, OrderUpdate, int, float, float], None]
 AnomalySink = Callable[[str, str], None]  # (kind, detail)
+NONE_ALLOWED: frozenset[OrderStatus] = frozenset()  # from a final status
 
 
 class OrderLedger:
@@ -29,6 +30,8 @@ class OrderLedger:
         self, recorder: Recorder, on_fill: FillSink, anomaly: AnomalySink, max_finished: int
     ) -> None:
         self._recorder = recorder
+        self._records_orders = keeps(recorder, "orders")
+        self._records_updates = keeps(recorder, "order_updates")
         self._on_fill = on_fill
         self._anomaly = anomaly
         self._max_finished = max_finished
@@ -44,7 +47,8 @@ class OrderLedger:
         self._finished.pop(request.client_order_id, None)
         self._working[request.client_order_id] = order
         self._working_by_symbol[request.symbol] = self._working_by_symbol.get(request.symbol, 0) + 1
-        self._recorder.record("orders", order_row(request))
+        if self._records_orders:
+            self._recorder.record("orders", order_row(request))
         return order
 
     def adopt(self, request: OrderRequest, update: OrderUpdate) -> BookOrder:
@@ -85,7 +89,8 @@ class OrderLedger:
             self._finished.popitem(last=False)
 
     def apply(self, update: OrderUpdate) -> None:
-        order = self.get(update.client_order_id)
+        coid = update.client_order_id  # on every update: `get` inlined
+        order = self._working.get(coid) or self._finished.get(coid)
         if order is None:
             self._orphans.hold(update)
             return
@@ -94,22 +99,22 @@ class OrderLedger:
         delta = update.filled_qty - order.filled_qty
         if delta <= 0 and update.status is order.status:
             return  # a repeat (an ack both emitted and returned, a replay): nothing to journal
-        self._recorder.record("order_updates", update_row(update))
+        if self._records_updates:
+            self._recorder.record("order_updates", update_row(update))
         if delta > 0:
             self._fill(order, update, delta)
         if update.status is order.status:
             return
-        if update.status not in ALLOWED.get(order.status, frozenset()):
+        if update.status not in ALLOWED.get(order.status, NONE_ALLOWED):
             self._anomaly(
                 "illegal_transition",
                 f"{update.client_order_id}: {order.status} -> {update.status} ignored",
             )
             return
-        was_working = order.working
-        order.status = update.status
+        order.status = update.status  # from a working one: ALLOWED holds none from a final one
         if update.reason:
             order.reason = update.reason
-        if was_working and not order.working:
+        if update.status.is_final:
             self._working_by_symbol[order.request.symbol] -= 1
             self._retire(order)
 

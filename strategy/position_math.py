@@ -4,10 +4,10 @@ so the two cannot disagree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from strategy.value_type import value_type
 
 
-@dataclass(frozen=True, slots=True)
+@value_type  # one per fill
 class PositionChange:
     qty: int
     avg_price: float

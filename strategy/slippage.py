@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 
 from strategy.types import Side
+from strategy.value_type import value_type
 
 SAMPLE_SIZE = 4_096  # recent fills kept for p95 and the histogram
 
 
-@dataclass(frozen=True, slots=True)
+@value_type  # one per fill
 class SlippageSample:
     symbol: str
     side: Side

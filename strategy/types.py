@@ -10,14 +10,18 @@ import enum
 
 from strategy.value_type import value_type
 
+# `Side.sign`, `OrderStatus.is_final` and `TradingState.allows_entries` are read several times
+# an order: attributes set once per member, where a property's call cost more than its test.
+
 
 class Side(enum.StrEnum):
     BUY = "buy"
     SELL = "sell"
 
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+    sign: int  # +1 buy, -1 sell
+
+    def __init__(self, value: str) -> None:
+        self.sign = 1 if value == "buy" else -1
 
     @property
     def opposite(self) -> Side:
@@ -43,14 +47,10 @@ class OrderStatus(enum.StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
 
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL_STATUSES
+    is_final: bool
 
-
-_FINAL_STATUSES = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
-)
+    def __init__(self, value: str) -> None:
+        self.is_final = value in ("filled", "canceled", "rejected", "expired")
 
 
 class TradingState(enum.StrEnum):
@@ -59,9 +59,10 @@ class TradingState(enum.StrEnum):
     REDUCING = "REDUCING"  # an automatic risk breach: exits only, entries refused
     HALTED = "HALTED"  # a kill or a person: nothing but the kill's own flatten orders
 
-    @property
-    def allows_entries(self) -> bool:
-        return self is TradingState.ACTIVE
+    allows_entries: bool
+
+    def __init__(self, value: str) -> None:
+        self.allows_entries = value == "ACTIVE"
 
 
 class Intent(enum.StrEnum):

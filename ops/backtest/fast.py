@@ -3,11 +3,13 @@ where something can happen, with the statistics of every bar computed beforehand
 
 A bar can matter only if its symbol has a working order (it fills or cancels at this bar's
 open), or is flat with |z| past the entry threshold, or holds a position with |z| inside the
-exit threshold, or the bar opens a New York day (the day's starting equity). Every other bar
-only moves prices: the book's and the broker's marks are brought up to date lazily, before
-anything reads them, and the equity curve is computed from the fills and the closes at the
-end. Submits run where the feed would have let them run (its yields), so every order, fill
-and refusal is the one the bar-by-bar replay makes; tests/test_backtest_fast.py checks that.
+exit threshold, or the bar opens a New York day (the day's starting equity); a bar seen for a
+working order is shown to the engine only if, once the order filled or was canceled, the
+symbol's new state lets it act there. Every other bar only moves prices: the book's and the
+broker's marks are brought up to date lazily, before anything reads them, and the equity curve
+is computed from the fills and the closes at the end. Submits run where the feed would have let
+them run (its yields), so every order, fill and refusal is the one the bar-by-bar replay makes;
+tests/test_backtest_fast.py checks that.
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ def run_submits(queued: list[Coroutine[Any, Any, None]]) -> None:
     batch = queued[:]
     queued.clear()
     for submit in batch:
-        try:
-            submit.send(None)
-        except StopIteration:
-            continue
-        submit.close()
-        raise RuntimeError("a backtest's submit waited: the simulated broker must answer at once")
+        # iterated, not sent to: its end raises no StopIteration to catch (~1 us an order);
+        # a step it yields is a wait
+        for _ in submit.__await__():
+            submit.close()
+            raise RuntimeError(
+                "a backtest's submit waited: the simulated broker must answer at once"
+            )
 
 
 def fits(columns: BarColumns, known: np.ndarray, bar_sec: int) -> bool:
@@ -83,8 +86,13 @@ class Replay:
         self._symbol_of = {codes[s]: s for s in symbols if s in codes}
         self._rows = {s: f.rows.tolist() for s, f in found.items()}
         self._entries, self._exits = {}, {}
+        may_enter, may_exit = np.zeros(len(columns), np.uint8), np.zeros(len(columns), np.uint8)
         for s, f in found.items():
-            self._entries[s], self._exits[s] = candidates(f, entry_z, exit_z)
+            entries, exits = candidates(f, entry_z, exit_z)
+            self._entries[s], self._exits[s] = entries.tolist(), exits.tolist()
+            may_enter[entries] = may_exit[exits] = 1
+        self._may_enter = may_enter.tobytes()  # one byte per bar: is it in a pool, in O(1)
+        self._may_exit = may_exit.tobytes()
         self._position = np.zeros(len(columns), np.int64)  # each bar's index within its symbol
         for f in found.values():
             self._position[f.rows] = np.arange(len(f.rows))
@@ -145,18 +153,19 @@ class Replay:
                     broker.mark(symbol, close[g])  # nothing works there: only the price
                     book.mark(symbol, close[g], ts[g] + bar_sec)
 
-        def bar_at(g: int) -> Bar:
-            return Bar(symbol_of[code[g]], ts[g], open_[g], high[g], low[g], close[g], volume[g])
+        entries, exits = self._entries, self._exits
+        may_enter, may_exit = self._may_enter, self._may_exit
+
+        def first_after(pool: list[int], after: int) -> int:
+            i = bisect_right(pool, after)
+            return pool[i] if i < len(pool) else NEVER
 
         def next_event(symbol: str, after: int) -> int:
             if book.has_working_order(symbol):
-                pool = rows[symbol]
-            elif book.position(symbol) is not None:
-                pool = self._exits[symbol]
-            else:
-                pool = self._entries[symbol]
-            i = bisect_right(pool, after)
-            return pool[i] if i < len(pool) else NEVER
+                return first_after(rows[symbol], after)
+            if book.position(symbol) is not None:
+                return first_after(exits[symbol], after)
+            return first_after(entries[symbol], after)
 
         upcoming = {s: next_event(s, -1) for s in symbols}
         heap = [(g, s) for s, g in upcoming.items() if g < NEVER]
@@ -181,8 +190,10 @@ class Replay:
                 clock.set(ts[yield_at - 1] + bar_sec)
                 run_submits(queued)  # the submits decided since the last yield
                 for symbol in pending:
-                    upcoming[symbol] = next_event(symbol, yield_at - 1)
-                    heapq.heappush(heap, (upcoming[symbol], symbol))
+                    following = next_event(symbol, yield_at - 1)
+                    if following != upcoming[symbol]:  # the submit was refused
+                        upcoming[symbol] = following
+                        heapq.heappush(heap, (following, symbol))
                 pending.clear()
                 yield_at = NEVER
                 continue
@@ -193,25 +204,38 @@ class Replay:
             if held:
                 mark_before(g)
             clock.set(ts[g] + bar_sec)
-            bar = bar_at(g)
+            bar = Bar(symbol, ts[g], open_[g], high[g], low[g], close[g], volume[g])
             before = len(fills)
             broker.on_bar(bar)
             if len(fills) != before:
                 fill_bars.extend([g] * (len(fills) - before))
                 held[:] = [p.symbol for p in book.positions()]
-            if days[day] == g:  # what the engine's periodic work would do
+            day_starts = days[day] == g
+            if day_starts:  # what the engine's periodic work would do
                 day += 1
                 book.mark(symbol, bar.close, bar.ts + bar_sec)
                 book.start_day(trading_date(bar.ts + bar_sec))
-            orders = counters.orders
-            engine.on_bar(bar)
-            marked[symbol] = g
-            if counters.orders != orders:
-                pending.add(symbol)
-                i = bisect_right(yields, g)
-                if i < len(yields):
-                    yield_at = min(yield_at, yields[i])
-            upcoming[symbol] = following = next_event(symbol, g)
+            # the bars next_event would visit next, and whether the engine may act at this one:
+            # a bar seen only for the order that just filled or was canceled may not be its
+            acts: bytes | None
+            if book.has_working_order(symbol):
+                pool, acts = rows[symbol], None
+            elif book.position(symbol) is not None:
+                pool, acts = exits[symbol], may_exit
+            else:
+                pool, acts = entries[symbol], may_enter
+            if day_starts or (acts is not None and acts[g]):
+                orders = counters.orders
+                engine.on_bar(bar)  # moves no position: only an order it sends changes the pool
+                marked[symbol] = g
+                if counters.orders != orders:
+                    pool = rows[symbol]  # it works until the symbol's next bar at least
+                    pending.add(symbol)
+                    if yield_at == NEVER:  # else one comes at or before this bar's
+                        i = bisect_right(yields, g)
+                        if i < len(yields):
+                            yield_at = yields[i]
+            upcoming[symbol] = following = first_after(pool, g)
             if following < NEVER:
                 heapq.heappush(heap, (following, symbol))
             if progress is not None and g >= next_report:

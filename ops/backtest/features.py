@@ -85,11 +85,13 @@ def adopt(columns: BarColumns, shared: Shared) -> None:
     columns.cache.update(shared)
 
 
-def candidates(found: SymbolFeatures, entry_z: float, exit_z: float) -> tuple[list[int], list[int]]:
+def candidates(
+    found: SymbolFeatures, entry_z: float, exit_z: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(bars where |z| > entry_z, bars where |z| < exit_z), as indices into the columns: the
     only bars where a flat symbol may enter, or a held one exit."""
     z = np.abs(found.z)  # nan compares False: not ready, no candidate
-    return found.rows[z > entry_z].tolist(), found.rows[z < exit_z].tolist()
+    return found.rows[z > entry_z], found.rows[z < exit_z]
 
 
 class PrecomputedStats:

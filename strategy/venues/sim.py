@@ -271,23 +271,23 @@ class SimBroker:
         if cost > power:
             raise OrderRejected(f"insufficient buying power: need ${cost:,.2f}, have ${power:,.2f}")
         self._serial += 1
-        sim_order = _Order(
-            order,
-            OrderUpdate(
-                order.client_order_id,
-                order.symbol,
-                OrderStatus.NEW,
-                0,
-                None,
-                self._clock.now(),
-                broker_order_id=f"sim-{self._serial}",
-                side=order.side,
-                qty=order.qty,
-            ),
+        accepted = OrderUpdate(  # what _emit would make from a NEW one, built once
+            order.client_order_id,
+            order.symbol,
+            OrderStatus.ACCEPTED,
+            0,
+            None,
+            self._clock.now(),
+            broker_order_id=f"sim-{self._serial}",
+            side=order.side,
+            qty=order.qty,
         )
+        sim_order = _Order(order, accepted)
         self._orders[order.client_order_id] = sim_order
         self._working.setdefault(order.symbol, []).append(sim_order)
-        return self._emit(sim_order, OrderStatus.ACCEPTED)
+        for listener in self._listeners:
+            listener(accepted)
+        return accepted
 
     async def cancel(self, client_order_id: str) -> None:
         order = self._orders.get(client_order_id)
