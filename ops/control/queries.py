@@ -134,8 +134,8 @@ class Queries:
 
     async def positions(self, reconcile: bool) -> PositionsResult:
         if reconcile:
-            return await reconcile_positions(self._service)
-        return await compare_positions(self._service)
+            return await reconcile_positions(self._service.broker_facing())
+        return await compare_positions(self._service.broker_facing())
 
     def config(self) -> ConfigResult:
         settings = self._service.settings

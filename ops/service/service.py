@@ -19,6 +19,7 @@ from ops.journal.journal import Journal
 from ops.safety.kill_switch import KillSwitch
 from ops.safety.trading_state import TradingStateOwner
 from ops.service.adoption import Adopted, adoption_price
+from ops.service.broker_facing import BrokerFacing
 from ops.service.incidents import Incidents
 from ops.service.supervise import RESTART_SEC, supervised
 from ops.shared.formatting import signed_money
@@ -164,6 +165,20 @@ class TradingService:
         await self.engine.run(self.feed)
         self.feed_done.set()
         log.info("market data feed ended after %d bars", self.engine.progress().counters.bars)
+
+    def broker_facing(self) -> BrokerFacing:
+        """The parts start-up recovery and reconcile read and restore, and nothing else."""
+        return BrokerFacing(
+            self.broker,
+            self.journal,
+            self.book,
+            self.clock,
+            self.engine.symbols,
+            lambda: self.settings,
+            self.alert,
+            self.resolve,
+            self.open_alerts,
+        )
 
     def announce_updates(self, to: Callable[[OrderUpdate], None]) -> None:
         """Every order update once the book has it goes to `to` (the order manager's)."""

@@ -191,7 +191,7 @@ def clock_skew(service: TradingService, broker_now: float) -> CheckResult:
 
 async def reconciliation(service: TradingService) -> CheckResult:
     """Scheduled every `monitoring.reconcile_every_min`; mismatches are their own incidents."""
-    result = await reconcile(service)
+    result = await reconcile(service.broker_facing())
     if result.broker_error is not None:
         return CheckResult("reconcile", Level.WARN, f"broker unreadable: {result.broker_error}")
     if result.mismatches:
