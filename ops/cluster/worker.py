@@ -76,16 +76,6 @@ class WorkerSpec:
     idle_fetch_sec: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerParts:
-    """What the worker's engine was built with that the worker itself uses."""
-
-    book: Book
-    gate: RiskGate
-    broker: IntentBroker
-    clock: BarClock
-
-
 @dataclass(slots=True)
 class WorkerCounters:
     bars: int = 0  # decided
@@ -105,15 +95,18 @@ class Worker:
         js: JetStreamContext,
         spec: WorkerSpec,
         engine: Engine,
-        parts: WorkerParts,
+        book: Book,
+        gate: RiskGate,
+        broker: IntentBroker,
+        clock: BarClock,
         reconnects: Reconnects | None = None,
     ) -> None:
+        """`book`, `gate`, `broker`, `clock`: what `engine` was built with."""
         self._js = js
         self._reconnects = reconnects
         self._spec = spec
         self.engine = engine
-        self.book, self.gate = parts.book, parts.gate  # the engine's, given at composition
-        broker, clock = parts.broker, parts.clock
+        self.book, self.gate = book, gate
         self._broker = broker
         self._clock = clock
         self._symbols = frozenset(engine.symbols)

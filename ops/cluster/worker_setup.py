@@ -12,7 +12,7 @@ from ops.cluster.control import ControlPlane, ControlView, OnChange
 from ops.cluster.intents import IntentBroker
 from ops.cluster.resume import Reconnects
 from ops.cluster.subjects import partition_of
-from ops.cluster.worker import Worker, WorkerParts, WorkerSpec
+from ops.cluster.worker import Worker, WorkerSpec
 from ops.config.settings import Settings
 from strategy.book import Book
 from strategy.clock import BarClock
@@ -106,4 +106,4 @@ def build_worker(
     spec = WorkerSpec(
         strategy, account, partitions, cfg.ack_wait_sec, bar_sec, idle_fetch_sec=idle_fetch_sec
     )
-    return Worker(js, spec, engine, WorkerParts(book, gate, broker, clock), reconnects)
+    return Worker(js, spec, engine, book, gate, broker, clock, reconnects)
