@@ -65,7 +65,7 @@ async def kill_seconds(folder: Path) -> float:
         rig = alpaca_rig(alpaca, names, folder, requests_per_min=200.0)
         service = rig.service
         await rig.broker.start()
-        await recover(service)
+        await recover(service.broker_facing())
         await service.start()
         core = CommandCore(service, Confirmations(time.time, False), time.time)
         request = await core.handle("kill", "U1", "C1", "bench")

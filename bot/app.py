@@ -161,7 +161,7 @@ async def _ticker(service: TradingService) -> None:
     """A one-line status in the log, so a run without a terminal shows progress."""
     while True:
         await asyncio.sleep(TICKER_SEC)
-        c = service.engine.counters
+        c = service.engine.progress().counters
         log.info(
             "%s  equity %s  day %s  positions %d  bars %d  signals %d  fills %d  refusals %d",
             service.gate.state,

@@ -115,6 +115,7 @@ async def start_oms(
     another account's or a service runs on it. `lease_clock` is the monotonic clock the
     lease's proof is read by (tests step it)."""
     from bot.app import open_journal
+    from ops.cluster.account_parts import AccountParts
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane, ControlView
@@ -164,13 +165,25 @@ async def start_oms(
         if nc is not None:
             await nc.close()
         raise
-    composed = venue.account(settings, journal)  # as `tradebot run` composes its own
+    composed = venue.account(settings, journal, decides=False)  # as `tradebot run` composes
     service, net = composed.service, composed.net
     marks.price(service.book)  # every close a last price; bars on only for what it trades
     incidents = IncidentPublisher(nc, "oms", account, account, service.acknowledge)
     service.add_alert_sink(incidents)  # the gateway posts them in Slack
     service.kill_switch.outcome_listeners.append(incidents.kill_outcome)
-    oms = OrderManager(js, cfg, account, service, lease)
+    parts = AccountParts(
+        intake=service.engine,
+        ledger=service.book,
+        trading=service.trading,
+        kill_switch=service.kill_switch,
+        broker=service.broker,
+        journal=service.journal,
+        incidents=service.incidents,
+        clock=service.clock,
+        spawn=service.spawn,
+        announce_updates=service.announce_updates,
+    )
+    oms = OrderManager(js, cfg, account, parts, lease)
     control = ControlPlane(js, cfg, "oms", account, account, reconnects=reconnects)
 
     async def obey(view: ControlView) -> None:
@@ -180,9 +193,10 @@ async def start_oms(
 
     await venue.start()
     try:
-        params = await load_account_params(js, cfg, account, service)  # the changes in force
+        params = await load_account_params(js, cfg, account, service, service.journal)  # in force
         if venue.recover:
-            await journal_in_flight(js, account, service)  # before recovery reads the broker
+            # before recovery reads the broker
+            await journal_in_flight(js, account, service.journal, service.broker)
         await net.start(recover=venue.recover)
     except BaseException:
         await venue.stop()

@@ -16,7 +16,7 @@ async def end_of_replay(service: TradingService, starting_cash: float, stop: asy
     await service.engine.drain()  # the last bar's order updates are in the book
     pnl = service.book.equity() - starting_cash
     console = service.running(CONSOLE)
-    bars = service.engine.counters.bars
+    bars = service.engine.progress().counters.bars
     service.notify(messages.replay_finished(bars, pnl, waits=console is not None))
     if console is not None:
         await asyncio.wait({console})

@@ -69,9 +69,10 @@ class Venue:
     hold_feed_while: Callable[[Callable[[], bool]], None] = field(default=_cannot_wait)
     history: SessionSource | None = None  # the recent sessions a `set` is previewed on
 
-    def account(self, settings: Settings, journal: Journal) -> Account:
+    def account(self, settings: Settings, journal: Journal, *, decides: bool = True) -> Account:
         """The account on this venue: its trading service (the venue's incidents reported to
-        it) and the safety net around it. On the event loop."""
+        it) and the safety net around it. On the event loop. `decides`: False for an order
+        manager (its workers decide)."""
         service = TradingService(
             settings=settings,
             journal=journal,
@@ -79,6 +80,7 @@ class Venue:
             feed=self.feed,
             clock=self.clock,
             starting_cash=self.starting_cash,
+            decides=decides,
         )
         self.report_to(service.alert, service.resolve)
         return Account(service, SafetyNet(service))

@@ -45,18 +45,20 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         js = nc.jetstream()
         await ensure_streams(js, cfg)
         worker = build_worker(js, settings, cfg, args.strategy, partitions, reconnects=reconnects)
-        params = ParamsFollower(js, cfg, account, engine_applier(worker.engine, settings))
+        params = ParamsFollower(
+            js, cfg, account, engine_applier(worker.engine, worker.gate, settings)
+        )
         await params.load()  # the account's changes in force, before any bar is decided
         await worker.restore()
         control = ControlPlane(js, cfg, "worker", name, account, reconnects=reconnects)
-        await control.start(follow_control(worker.engine, control))
+        await control.start(follow_control(worker.gate, control))
         await params.follow(control)
         try:
             await run_until_stopped(worker.run, args.duration, f"worker.{name}")
         finally:
             await params.stop()
             await control.stop()
-            counters = worker.engine.counters
+            counters = worker.engine.progress().counters
             log.info(  # its fills are the order manager's to log; this says they came back
                 "worker %s stopped: %d bars, %d orders decided, %d fills mirrored",
                 name,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 from strategy.book import Book
 from strategy.clock import Clock
-from strategy.engine_outputs import EngineCounters, EngineEvents
+from strategy.engine_outputs import EngineCounters, EngineEvents, EngineProgress
 from strategy.latency import LatencyTracker
 from strategy.market_day import next_day_start, trading_date
 from strategy.order_ids import client_order_id
@@ -61,11 +62,15 @@ class Engine:
         stats: Mapping[str, SignalStats] | None = None,
         order_prefix: str = "tb",
         fill_log_level: int = logging.INFO,
+        events: EngineEvents | None = None,
+        mark_only: bool = False,
     ) -> None:
         """`stats`: each symbol's statistics, when they come from elsewhere (a backtest's are
         computed for all bars at once); by default O(1) rolling ones updated bar by bar.
         `order_prefix` starts every client_order_id (a cluster worker adds its strategy).
-        `fill_log_level`: a book that mirrors fills another process logs keeps them to DEBUG."""
+        `fill_log_level`: a book that mirrors fills another process logs keeps them to DEBUG.
+        `events`: the owner's callbacks. `mark_only`: bars price the book and decide nothing
+        (the order manager's engine: its workers decide)."""
         self._params = params
         self._order_prefix = order_prefix
         self._fill_log_level = fill_log_level
@@ -98,9 +103,8 @@ class Engine:
         self.signals_at_last_order = 0  # signals counted when it was sent
         self._unknown_policy = unknown_orders or UnknownOrderPolicy()
         self._drain_timeout = drain_timeout_sec
-        self.events = EngineEvents()
-        # bars price the book and decide nothing (the order manager's: its workers decide)
-        self.mark_only = False
+        self.events = events or EngineEvents()
+        self.mark_only = mark_only
         # submits queued here instead of on tasks, for whoever runs them (a backtest's replay
         # runs them where the feed would have let tasks run: a task per order is a third of
         # an order's cost there, and the simulated broker answers at once)
@@ -118,6 +122,20 @@ class Engine:
 
     def stats(self, symbol: str) -> SignalStats | None:
         return self._stats.get(symbol)
+
+    def progress(self) -> EngineProgress:
+        """A copy of the counters and market-time stamps, for status and checks."""
+        return EngineProgress(
+            replace(self.counters),
+            self.first_bar_ts,
+            self.last_bar_ts,
+            self.last_order_ts,
+            self.signals_at_last_order,
+        )
+
+    def defer_submits(self, queue: list[Coroutine[Any, Any, None]]) -> None:
+        """Queue submits on `queue` instead of tasks, for whoever runs them (see __init__)."""
+        self.deferred_submits = queue
 
     def set_params(self, params: StrategyParams, apply_to_open: bool) -> None:
         """Swap thresholds. Open positions keep their entry parameters unless `apply_to_open`."""

@@ -60,3 +60,23 @@ class EngineCounters:
     broker_rejects: int = 0
     fills: int = 0
     errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EngineProgress:
+    """The engine's counters and market-time stamps at one moment (a copy)."""
+
+    counters: EngineCounters
+    first_bar_ts: float | None
+    last_bar_ts: float | None
+    last_order_ts: float | None  # market time of the newest order sent
+    signals_at_last_order: int  # signals counted when it was sent
+
+    @property
+    def quiet_since(self) -> float | None:
+        """Since when no order went out: the newest order, else the first bar."""
+        return self.last_order_ts if self.last_order_ts is not None else self.first_bar_ts
+
+    @property
+    def signals_since_order(self) -> int:
+        return self.counters.signals - self.signals_at_last_order

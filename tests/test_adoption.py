@@ -82,7 +82,7 @@ async def test_adopting_old_losses_is_not_a_loss_today(alpaca: AlpacaFake, tmp_p
     alpaca.positions["SPY"] = (1000, 100.0)
     alpaca.cash = 0.0
     service = await service_on(alpaca, tmp_path)
-    await recover(service)
+    await recover(service.broker_facing())
     book = service.book
     book.snapshot_equity(START)  # the drawdown peak: $100,000
     assert book.equity() == pytest.approx(100_000.0)
@@ -104,7 +104,7 @@ async def test_adopting_old_losses_is_not_a_loss_today(alpaca: AlpacaFake, tmp_p
     service.journal.close()
 
     again = await service_on(alpaca, tmp_path)
-    await recover(again)
+    await recover(again.broker_facing())
     assert again.book.equity() == pytest.approx(100_000.0)
     assert again.book.drawdown() == pytest.approx(0.0)
     await Monitor(again).run()

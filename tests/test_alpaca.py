@@ -277,7 +277,7 @@ async def test_restart_with_an_order_in_flight_rebuilds_the_book(tmp_path: Path)
         clock=SystemClock(),
         starting_cash=account.cash,
     )
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     assert len(report.finished_while_away) == 1 and "filled" in report.finished_while_away[0]
     position = service.book.position("SPY")
     assert position is not None and position.qty == alpaca.positions["SPY"][0]

@@ -136,7 +136,7 @@ async def start_rig(
         h = accounts[account] = make_harness(folder, four_eyes=four_eyes, **CLUSTER_KEYS)
         oms_nc = await connect_as(oms_user(account))
         js = oms_nc.jetstream()
-        follower = await load_account_params(js, cfg, account, h.service)
+        follower = await load_account_params(js, cfg, account, h.service, h.service.journal)
         plane = ControlPlane(js, cfg, "oms", account, account)
         await plane.start(Obeying(plane))
         await follower.follow(plane)
@@ -153,10 +153,10 @@ async def start_rig(
         followers.append(follower)
     js = (await connect_as(worker_user("MeanReversionV1"))).jetstream()
     worker = build_worker(js, settings, cfg, "MeanReversionV1", tuple(range(cfg.partitions)))
-    follower = ParamsFollower(js, cfg, "main", engine_applier(worker.engine, settings))
+    follower = ParamsFollower(js, cfg, "main", engine_applier(worker.engine, worker.gate, settings))
     await follower.load()
     plane = ControlPlane(js, cfg, *WORKER.split(".", 1), "main")
-    await plane.start(follow_control(worker.engine, plane))
+    await plane.start(follow_control(worker.gate, plane))
     await follower.follow(plane)
     planes.append(plane)
     followers.append(follower)
@@ -411,11 +411,13 @@ async def test_a_new_worker_starts_with_the_accounts_changed_values(
     settings = load_settings(tmp_path / "config.yaml")
     fresh = build_worker(js, settings, rig.cfg, "MeanReversionV1", (0,))
     assert fresh.engine.params.lookback == 20
-    follower = ParamsFollower(js, rig.cfg, "main", engine_applier(fresh.engine, settings))
+    follower = ParamsFollower(
+        js, rig.cfg, "main", engine_applier(fresh.engine, fresh.gate, settings)
+    )
     record = await follower.load()
     assert record is not None and fresh.engine.params.lookback == 30
     plane = ControlPlane(js, rig.cfg, "worker", "restarted", "main")
-    await plane.start(follow_control(fresh.engine, plane))
+    await plane.start(follow_control(fresh.gate, plane))
     await follower.follow(plane)
     try:
         components = {c.key: c for c in await read_components(js, rig.cfg)}

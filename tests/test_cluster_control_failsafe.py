@@ -146,7 +146,7 @@ async def test_a_worker_keeps_a_kill_whose_key_was_purged(
     worker_js = as_worker.jetstream()
     worker = build_worker(worker_js, settings, cfg, STRATEGY, tuple(range(cfg.partitions)))
     control = ControlPlane(worker_js, cfg, "worker", "w", ACCOUNT)
-    await control.start(follow_control(worker.engine, control))
+    await control.start(follow_control(worker.gate, control))
     try:
         await request_kill(js, cfg, None, "U1", "test")
         await eventually(lambda: worker.engine.gate.state is TradingState.HALTED)

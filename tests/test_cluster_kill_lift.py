@@ -62,7 +62,7 @@ async def _cluster(
     task: asyncio.Task[None] | None = None
     try:
         await worker.restore()
-        await control.start(follow_control(worker.engine, control))
+        await control.start(follow_control(worker.gate, control))
         task = asyncio.create_task(worker.run())
         yield running, worker, js, cfg
     finally:

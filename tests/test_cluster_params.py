@@ -141,9 +141,9 @@ async def test_an_order_manager_seeds_an_empty_bucket_and_one_with_another_journ
         asked = await first.run("set exit_z 0.7")
         assert isinstance(asked, ConfirmRequest)
         await first.core.confirm(asked.nonce, "U1", "C1", "test")
-        seeded = await load_account_params(js, cfg, "main", first.service)
+        seeded = await load_account_params(js, cfg, "main", first.service, first.service.journal)
         assert seeded.applied > 0
-        standby = await load_account_params(js, cfg, "main", second.service)
+        standby = await load_account_params(js, cfg, "main", second.service, second.service.journal)
         assert standby.applied == seeded.applied
         assert second.service.settings.get("strategy.exit_z_threshold") == 0.7
         assert second.service.engine.params.exit_z == 0.7

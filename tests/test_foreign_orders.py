@@ -82,7 +82,7 @@ async def started_with_a_foreign_order(tmp_path: Path) -> Live:
     live.alpaca.mute_trade_updates = True
     await place_by_hand(live.alpaca, "by-hand-1", 10)
     live.alpaca.mute_trade_updates = False
-    report = await recover(live.service)
+    report = await recover(live.service.broker_facing())
     assert report.foreign_orders and live.service.book.has_working_order("SPY")
     return live
 
@@ -140,11 +140,11 @@ async def test_an_operators_order_that_filled_while_we_were_down_stays_theirs(
         alpaca.delay_fills = True
         await place_by_hand(alpaca, "by-hand-1", 10)
         first = await service_on(alpaca, tmp_path)
-        await recover(first)
+        await recover(first.broker_facing())
         first.journal.close()
         alpaca.fill_pending()
         service = await service_on(alpaca, tmp_path)
-        await recover(service)
+        await recover(service.broker_facing())
         await service.journal.aflush()
         assert service.journal.query("select * from fills") == []
         assert service.book.position("SPY") is None and service.book.is_foreign("SPY")

@@ -75,7 +75,7 @@ async def test_a_restart_keeps_the_days_loss_budget(alpaca: AlpacaFake, tmp_path
     first.journal.record("day_start", {"day": trading_date(START), "equity": 104_000.0})
     first.journal.close()
     service = await service_on(alpaca, tmp_path)
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     assert service.book.day_start_equity() == pytest.approx(104_000.0)
     assert "journaled earlier" in "\n".join(report.lines())
     await Monitor(service).run()
@@ -94,7 +94,7 @@ async def test_restarting_while_short_is_not_a_drawdown(alpaca: AlpacaFake, tmp_
     first.journal.record("equity", {"equity": 100_000.0, "cash": 140_000.0, "drawdown": 0.0})
     first.journal.close()
     service = await service_on(alpaca, tmp_path)
-    await recover(service)
+    await recover(service.broker_facing())
     assert service.book.equity() == pytest.approx(100_000.0)
     assert service.book.drawdown() == pytest.approx(0.0)
     results = {r.key: r for r in await Monitor(service).run()}
@@ -113,7 +113,7 @@ async def test_a_position_the_journal_never_saw_is_held_for_the_operator(
     alpaca.positions["SPY"] = (10, 100.0)
     alpaca.cash = 99_000.0
     service = await service_on(alpaca, tmp_path)
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     book = service.book
     assert report.differences and "NOT the bot's" in "\n".join(report.lines())
     assert "/trade adopt SPY" in service.open_alerts["reconcile:SPY"]
@@ -137,7 +137,7 @@ async def test_a_journaled_position_is_the_bots_again(alpaca: AlpacaFake, tmp_pa
     journal_fill(first.journal, "SPY", "buy", 10, 100.0)
     first.journal.close()
     service = await service_on(alpaca, tmp_path)
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     assert not report.differences
     assert service.book.position_qty("SPY") == 10 and not service.book.is_foreign("SPY")
     assert service.book.equity() == pytest.approx(alpaca.equity())
@@ -169,7 +169,7 @@ async def test_fills_made_while_away_are_journaled_as_fills(
     first.journal.close()
     alpaca.fill_pending()  # while nobody is listening
     service = await service_on(alpaca, tmp_path, **{"broker.commission_per_share": 0.01})
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     await service.journal.aflush()
     (fill,) = service.journal.query("select symbol, side, qty, price, commission from fills")
     assert fill == {"symbol": "SPY", "side": "buy", "qty": 10, "price": 100.0, "commission": 0.1}
@@ -202,7 +202,7 @@ async def test_an_open_order_the_journal_never_sent_is_an_incident_with_a_choice
     await placer.broker.submit(request)
     placer.journal.close()
     service = await service_on(alpaca, tmp_path)
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     assert report.foreign_orders and "by-hand-1" in report.foreign_orders[0]
     assert "/trade cancel-order by-hand-1" in service.open_alerts["order-foreign:SPY"]
     assert service.book.has_working_order("SPY")
@@ -224,7 +224,7 @@ async def test_a_transient_failure_during_recovery_is_retried_and_said(
     alpaca.positions["SPY"] = (10, 100.0)
     service = await service_on(alpaca, tmp_path, **{"broker.startup_retry_sec": 0.01})
     alpaca.fail_next("GET", "/v2/positions", 503)
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     assert report.foreign and alpaca.requests.count(("GET", "/v2/positions")) == 2
     assert any("Alpaca positions unreachable" in r.getMessage() for r in caplog.records)
     service.journal.close()
@@ -239,10 +239,10 @@ async def test_after_a_crash_recovery_says_what_the_journal_may_lack(
     crashed.journal.record("runs", {"event": "start", "detail": ""})
     crashed.journal.close()
     service = await service_on(alpaca, tmp_path)
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     assert report.differences and "did not stop cleanly" in "\n".join(report.lines())
     service.journal.record("runs", {"event": "stop", "detail": ""})
     service.journal.close()
     again = await service_on(alpaca, tmp_path)
-    assert not (await recover(again)).crash
+    assert not (await recover(again.broker_facing())).crash
     again.journal.close()

@@ -179,7 +179,7 @@ class Replay:
         next_report = report_every
         counters = engine.counters
         queued: list[Coroutine[Any, Any, None]] = []
-        engine.deferred_submits = queued
+        engine.defer_submits(queued)
         while True:
             while heap and upcoming[heap[0][1]] != heap[0][0]:
                 heapq.heappop(heap)  # superseded

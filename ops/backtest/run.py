@@ -137,7 +137,7 @@ def _build(
     recorder: MemoryRecorder,
     stats: Mapping[str, SignalStats] | None = None,
     equity_every_sec: float | None = None,
-) -> tuple[Engine, SimBroker]:
+) -> tuple[Engine, SimBroker, Book]:
     costs = setup.costs
     broker = SimBroker(
         SimSettings(
@@ -150,11 +150,12 @@ def _build(
         ),
         clock,
     )
+    book = Book(setup.starting_cash, clock, recorder, equity_curve_len=CURVE_LIMIT)
     engine = Engine(
         symbols=setup.symbols,
         params=setup.params,
         gate=RiskGate(setup.limits, setup.symbols, clock),
-        book=Book(setup.starting_cash, clock, recorder, equity_curve_len=CURVE_LIMIT),
+        book=book,
         broker=broker,
         clock=clock,
         recorder=recorder,
@@ -164,7 +165,7 @@ def _build(
         equity_every_sec=setup.bar_sec if equity_every_sec is None else equity_every_sec,
         stats=stats,
     )
-    return engine, broker
+    return engine, broker, book
 
 
 def _outcome(
@@ -174,7 +175,7 @@ def _outcome(
     curve: Curve,
     bars: Sequence[Bar],
 ) -> Outcome:
-    counters = engine.counters
+    counters = engine.progress().counters
     return Outcome(
         setup=setup,
         curve=curve,
@@ -212,7 +213,7 @@ async def run(
         return await run_bar_by_bar(columns, setup, progress, recorder)
     recorder = recorder if recorder is not None else MemoryRecorder(READ_TABLES)
     clock = ManualClock(start=float(columns.ts[0]))
-    engine, broker = _build(setup, clock, recorder, replay.stats, equity_every_sec=math.inf)
+    engine, broker, _ = _build(setup, clock, recorder, replay.stats, equity_every_sec=math.inf)
     replay.run(engine, broker, clock, recorder, progress)
     if progress is not None:
         progress(len(columns), len(columns))
@@ -232,7 +233,7 @@ async def run_bar_by_bar(
         raise ValueError("no bars to backtest")
     clock = ManualClock(start=bars[0].ts)
     recorder = recorder if recorder is not None else MemoryRecorder(READ_TABLES)
-    engine, broker = _build(setup, clock, recorder)
+    engine, broker, book = _build(setup, clock, recorder)
     feed = SimFeed(bars, clock, observers=[broker.on_bar], speed=None, bar_sec=setup.bar_sec)
     done = 0
     async for bar in feed.bars():
@@ -241,7 +242,7 @@ async def run_bar_by_bar(
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done, len(bars))
     await engine.drain()
-    engine.book.snapshot_equity(clock.now())
+    book.snapshot_equity(clock.now())
     if progress is not None:
         progress(len(bars), len(bars))
-    return _outcome(setup, engine, recorder, Curve.of(engine.book.equity_curve), bars)
+    return _outcome(setup, engine, recorder, Curve.of(book.equity_curve), bars)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from strategy.book import Book
 from strategy.engine import Engine
 from strategy.types import (
     Fill,
@@ -15,7 +16,7 @@ from strategy.types import (
 log = logging.getLogger(__name__)
 
 
-def close_by_kill(engine: Engine, strategy: str, fill: Fill, ts: float) -> bool:
+def close_by_kill(book: Book, engine: Engine, strategy: str, fill: Fill, ts: float) -> bool:
     """The kill closes the ACCOUNT's position in a symbol, the sum of every strategy's
     there; its fill does not say whose shares it sold. So each strategy's book closes ALL
     of its own position at the kill's first fill price (no commission: the account paid
@@ -24,14 +25,14 @@ def close_by_kill(engine: Engine, strategy: str, fill: Fill, ts: float) -> bool:
     the account no longer has, which it would later try to exit. A kill that ends NOT FLAT
     leaves the remainder with the order manager (its book holds it; the kill retries).
     True when it closed a position."""
-    position = engine.book.position(fill.symbol)
+    position = book.position(fill.symbol)
     if position is None:
         return False
     close = OrderRequest.flatten(
         f"{fill.client_order_id}-{strategy}", fill.symbol, position.qty, fill.price, ts
     )
     side, qty = close.side, close.qty
-    engine.book.add_order(close, None)
+    book.add_order(close, None)
     engine.on_order_update(
         OrderUpdate(
             client_order_id=close.client_order_id,

@@ -1,10 +1,11 @@
 """The order manager of one account: the only process that talks to its broker.
 
-It wraps the ordinary TradingService (journal, book, risk gate, broker, kill path, trading
-state), with the engine in mark-only mode, and takes the account's intents from JetStream as
-they were fetched, up to INTENT_BATCH at once (durable consumer, explicit acks): each one checked
-and admitted in turn, the admitted ones committed to the journal together and then sent, one at
-a time; their updates published; then each intent acknowledged. No duplicate order, ever:
+It is given the parts of the ordinary TradingService it uses (journal, book, engine, broker,
+kill switch, trading state: AccountParts), the engine in mark-only mode, and takes the
+account's intents from JetStream as they were fetched, up to INTENT_BATCH at once (durable
+consumer, explicit acks): each one checked and admitted in turn, the admitted ones committed to
+the journal together and then sent, one at a time; their updates published; then each intent
+acknowledged. No duplicate order, ever:
 
 - an intent already in this process's book was taken: nothing is sent again;
 - an intent the journal has (an earlier process took it) is looked up at the broker by
@@ -39,6 +40,7 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from ops.cluster.account_parts import AccountParts
 from ops.cluster.cancelling import raise_if_cancelling
 from ops.cluster.codec import CodecError, decode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig
@@ -53,7 +55,6 @@ from ops.cluster.subjects import (
     intent_filter,
     oms_consumer,
 )
-from ops.service.service import TradingService
 from strategy.order_ids import order_prefix
 from strategy.risk import Denial
 from strategy.types import Intent, OrderRequest, OrderUpdate, TradingState
@@ -78,14 +79,15 @@ class OrderManager:
         js: JetStreamContext,
         cfg: ClusterConfig,
         account: str,
-        service: TradingService,
+        parts: AccountParts,
         lease: Lease,
     ) -> None:
         self._js = js
         self._cfg = cfg
         self.account = account
-        self._service = service
-        self._engine = service.engine
+        self._intake, self._ledger = parts.intake, parts.ledger
+        self._trading, self._broker, self._journal = parts.trading, parts.broker, parts.journal
+        self._incidents, self._clock, self._spawn = parts.incidents, parts.clock, parts.spawn
         self.lease = lease
         self._strategies: dict[str, str] = {}  # client_order_id -> strategy, while working
         self._outbox: asyncio.Queue[tuple[str, OrderUpdate]] = asyncio.Queue()
@@ -94,11 +96,10 @@ class OrderManager:
         self.not_resent = 0  # redelivered intents found at the broker (nothing sent)
         self.published = 0
         self._loop = asyncio.get_running_loop()
-        self._engine.mark_only = True
-        self._engine.events.update = self._on_update
-        self._control = ControlObedience(service)
+        parts.announce_updates(self._on_update)
+        self._control = ControlObedience(parts.trading, parts.kill_switch, parts.incidents)
         self.obey = self._control.obey
-        service.broker.guard_writes(self._write_refusal)
+        parts.broker.guard_writes(self._write_refusal)
 
     async def start(self) -> None:
         """Bind the intents consumer and start publishing, watching the lease (renewed since it
@@ -114,7 +115,7 @@ class OrderManager:
                 ack_wait=self._cfg.ack_wait_sec,
             ),
         )
-        spawn = self._service.spawn
+        spawn = self._spawn
         self._tasks = [
             spawn("oms-intents", self._intents()),
             spawn("oms-publish", self._publish_loop()),
@@ -136,7 +137,7 @@ class OrderManager:
 
     async def _watch_lease(self) -> None:
         await self.lease.lost.wait()
-        self._service.alert(
+        self._incidents.alert(
             self._lease_incident,
             "critical",
             f"order manager of {self.account} lost its lease ({self.lease.lost_reason}): "
@@ -160,7 +161,7 @@ class OrderManager:
     def _lease_unproven(self) -> None:
         if self.lease.lost.is_set():
             return  # the lost lease's own incident says it
-        self._service.alert(
+        self._incidents.alert(
             self._lease_incident,
             "critical",
             f"order manager of {self.account} cannot prove it still holds its lease: it sends "
@@ -176,7 +177,7 @@ class OrderManager:
                 self._lease_unproven()
                 await lease.proven()
                 continue
-            self._service.resolve(self._lease_incident, "lease renewed: sending again")
+            self._incidents.resolve(self._lease_incident, "lease renewed: sending again")
             msgs = await fetch_or_nothing(self._sub, INTENT_BATCH, FETCH_WAIT_SEC)
             if msgs:
                 await self._take(msgs)
@@ -189,7 +190,7 @@ class OrderManager:
             try:
                 order, strategy = decode_intent(msg.data)
             except CodecError as exc:
-                self._service.journal.record(
+                self._journal.record(
                     "anomalies", {"kind": "bad_intent", "detail": f"{msg.subject}: {exc}"}
                 )
                 await msg.term()  # it will never decode: not redelivered
@@ -198,7 +199,7 @@ class OrderManager:
         try:
             journaled = await self._journaled([order.client_order_id for _, order, _ in intents])
         except Exception as exc:
-            self._service.report_error("oms-intent", exc)
+            self._incidents.report_error("oms-intent", exc)
             return
         taken, admitted = [], []
         for msg, order, strategy in intents:
@@ -209,7 +210,7 @@ class OrderManager:
                 if await self._check(order, strategy, rows, self._may_be_elsewhere(msg)):
                     admitted.append(order)
             except Exception as exc:
-                self._service.report_error("oms-intent", exc)
+                self._incidents.report_error("oms-intent", exc)
                 continue
             taken.append(msg)
         try:
@@ -219,14 +220,14 @@ class OrderManager:
                 await msg.ack()
                 self.taken += 1
         except Exception as exc:
-            self._service.report_error("oms-intent", exc)
+            self._incidents.report_error("oms-intent", exc)
 
     async def _journaled(self, coids: list[str]) -> dict[str, list[dict[str, object]]]:
         """What the journal has of these intents (orders, refusals), by client_order_id."""
         if not coids:
             return {}
         ids = ",".join("?" * len(coids))
-        rows = await self._service.journal.aquery(JOURNALED.format(ids=ids), (*coids, *coids))
+        rows = await self._journal.aquery(JOURNALED.format(ids=ids), (*coids, *coids))
         found: dict[str, list[dict[str, object]]] = {}
         for row in rows:
             found.setdefault(str(row["client_order_id"]), []).append(row)
@@ -249,11 +250,11 @@ class OrderManager:
         if order.intent is Intent.FLATTEN:
             self._refuse(order, Denial("intent", "flatten orders are the kill's own"))
             return False
-        if self._engine.book.order(coid) is not None:
+        if self._ledger.order(coid) is not None:
             log.info("intent %s again: already taken by this process", coid)
             return False
         if any(row["kind"] == "order" for row in rows):
-            found = await self._service.broker.get_order(coid)
+            found = await self._broker.get_order(coid)
             if found is not None:
                 self.not_resent += 1
                 log.warning("intent %s again: the broker has it (%s), not sent", coid, found.status)
@@ -264,14 +265,14 @@ class OrderManager:
             self._refuse(order, Denial(str(rows[0]["rule"]), str(rows[0]["reason"])))
             return False
         elif unseen:
-            found = await self._service.broker.get_order(coid)
+            found = await self._broker.get_order(coid)
             if found is not None:
                 self.not_resent += 1
                 log.warning("intent %s: a predecessor sent it (%s), not sent", coid, found.status)
-                self._engine.book.track(order, found)  # journals it as the order it is
+                self._ledger.track(order, found)  # journals it as the order it is
                 self._outbox.put_nowait((strategy, found))
                 return False
-        denial = self._engine.admit(order, bar_ts=order.created_ts)
+        denial = self._intake.admit(order, bar_ts=order.created_ts)
         if denial is not None:
             self._refuse(order, denial)
             return False
@@ -281,19 +282,19 @@ class OrderManager:
         """Orders the book holds: sent once the journal committed them, one at a time."""
         if not orders:
             return
-        if not await self._service.journal.aflush():
+        if not await self._journal.aflush():
             unsent = "not sent: the journal did not commit the order"
-            now = self._service.clock.now()
+            now = self._clock.now()
             for order in orders:
-                self._engine.on_order_update(OrderUpdate.rejected(order, unsent, now))
+                self._intake.on_order_update(OrderUpdate.rejected(order, unsent, now))
             return
         for order in orders:
-            await self._engine.submit(order)  # the lease is checked at the send (_write_refusal)
+            await self._intake.submit(order)  # the lease is checked at the send (_write_refusal)
 
     def _refuse(self, order: OrderRequest, denial: Denial) -> None:
         """A refusal never reaches the book; the worker learns it as a REJECTED update."""
         reason = f"refused by the order manager ({denial.rule}): {denial.reason}"
-        self._on_update(OrderUpdate.rejected(order, reason, self._service.clock.now()))
+        self._on_update(OrderUpdate.rejected(order, reason, self._clock.now()))
 
     # -- executions ------------------------------------------------------------------------
 
@@ -317,8 +318,8 @@ class OrderManager:
         """No intent asked for this order: the kill's own (a flatten order, or anything traded
         while HALTED: a close-all's fill may come before the book knows the order) or another
         of the account's (placed by hand)."""
-        order = self._engine.book.order(coid)
-        if self._service.gate.state is TradingState.HALTED or (
+        order = self._ledger.order(coid)
+        if self._trading.state is TradingState.HALTED or (
             order is not None and order.request.intent is Intent.FLATTEN
         ):
             return KILL_ORDERS

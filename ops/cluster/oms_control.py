@@ -9,7 +9,9 @@ import logging
 import re
 
 from ops.cluster.control import ControlOrder, ControlView
-from ops.service.service import TradingService
+from ops.safety.kill_switch import KillSwitch
+from ops.safety.trading_state import StateControl
+from ops.service.incidents import IncidentReporter
 from ops.shared import messages
 from strategy.types import TradingState
 
@@ -19,10 +21,14 @@ FROM_CONTROL = "(from the control plane)"  # ends the reason of a HALT or pause 
 
 
 class ControlObedience:
-    def __init__(self, service: TradingService) -> None:
-        self._service = service
+    def __init__(
+        self, trading: StateControl, kill_switch: KillSwitch, incidents: IncidentReporter
+    ) -> None:
+        self._trading = trading
+        self._kill_switch = kill_switch
+        self._incidents = incidents
         self._view = ControlView()  # the control plane's orders, as last obeyed
-        service.kill_switch.resume_veto = self._veto_resume
+        kill_switch.resume_veto = self._veto_resume
 
     async def obey(self, view: ControlView) -> bool:
         """The control plane's orders in force for this account; True once applied (the caller
@@ -33,36 +39,34 @@ class ControlObedience:
         person's); refused there (the kill file exists), it stays HALTED and unacknowledged.
         A pause moves ACTIVE to PAUSED; only a resume record of its key moves back, and only a
         pause the control plane made. A key deleted or unreadable ends neither: an incident."""
-        service = self._service
+        trading, kill_switch = self._trading, self._kill_switch
         self._view = view
         self._report_kept(view)
         killed, paused = view.killed, view.paused
         if killed is not None:
-            if service.gate.state is not TradingState.HALTED:
+            if trading.state is not TradingState.HALTED:
                 reason = f"kill by {killed.requester} via {killed.key} {FROM_CONTROL}"
-                service.kill_switch.request(killed.requester, CONTROL, reason=reason)
-            await service.state_on_disk()  # acknowledged once the HALT survives a crash
+                kill_switch.request(killed.requester, CONTROL, reason=reason)
+            await trading.on_disk()  # acknowledged once the HALT survives a crash
             return True
         if self._by_control(TradingState.HALTED):
             lift = self._lift(view, "kill")
             if lift is None:
                 return True
-            await service.kill_switch.settled()
-            result = await service.kill_switch.resume(lift.requester, CONTROL)
-            if service.gate.state is TradingState.HALTED:
+            await kill_switch.settled()
+            result = await kill_switch.resume(lift.requester, CONTROL)
+            if trading.state is TradingState.HALTED:
                 log.warning("kill lifted by %s, not resumed: %s", lift.requester, result)
                 return False
-        state = service.gate.state
+        state = trading.state
         if paused is not None and state is TradingState.ACTIVE:
             reason = f"paused by {paused.requester} via {paused.key} {FROM_CONTROL}"
-            service.set_state(TradingState.PAUSED, reason, paused.requester)
+            trading.change(TradingState.PAUSED, reason, paused.requester)
         elif paused is None and self._by_control(TradingState.PAUSED):
             lift = self._lift(view, "pause")
             if lift is not None:
-                service.set_state(
-                    TradingState.ACTIVE, f"pause withdrawn by {lift.requester}", CONTROL
-                )
-        await service.state_on_disk()
+                trading.change(TradingState.ACTIVE, f"pause withdrawn by {lift.requester}", CONTROL)
+        await trading.on_disk()
         return True
 
     def _veto_resume(self, via: str) -> str | None:
@@ -70,33 +74,33 @@ class ControlObedience:
         or a pause of this account, or made this HALT or pause: only its resume ends them."""
         if via == CONTROL:
             return None
-        view, gate = self._view, self._service.gate
+        view, trading = self._view, self._trading
         held = view.killed or view.paused
         if held is not None:
             what = f"{held.key} by {held.requester} is in force on the control plane"
-        elif gate.state_reason.endswith(FROM_CONTROL):
-            what = f"{gate.state} by the control plane ({gate.state_reason})"
+        elif trading.reason.endswith(FROM_CONTROL):
+            what = f"{trading.state} by the control plane ({trading.reason})"
         else:
             return None
         return messages.CONTROL_HOLDS.format(what=what)
 
     def _by_control(self, state: TradingState) -> bool:
         """In `state` by a control-plane order, in this process or restored from the journal."""
-        gate = self._service.gate
-        return gate.state is state and gate.state_reason.endswith(FROM_CONTROL)
+        trading = self._trading
+        return trading.state is state and trading.reason.endswith(FROM_CONTROL)
 
     def _lift(self, view: ControlView, kind: str) -> ControlOrder | None:
         """The resume record that ends the kill or pause in force, or None (an incident: a
         key deleted while no process watched ends nothing either)."""
-        made_by = _order_key(self._service.gate.state_reason)
+        made_by = _order_key(self._trading.reason)
         lift = view.lift(made_by, kind)
         key = f"control:{made_by or kind}"
         if lift is None:
-            state = self._service.gate.state
+            state = self._trading.state
             why = messages.CONTROL_NO_RESUME.format(key=made_by or f"{kind}.*", state=state)
-            self._service.alert(key, "critical", why)
+            self._incidents.alert(key, "critical", why)
         else:
-            self._service.resolve(key, f"{lift.key} resumed by {lift.requester}: {lift.reason}")
+            self._incidents.resolve(key, f"{lift.key} resumed by {lift.requester}: {lift.reason}")
         return lift
 
     def _report_kept(self, view: ControlView) -> None:
@@ -104,9 +108,9 @@ class ControlObedience:
         for order in view.orders:
             key = f"control:{order.key}"
             if not order.kept:
-                self._service.resolve(key, f"{order.key} holds a record again: {order.reason}")
+                self._incidents.resolve(key, f"{order.key} holds a record again: {order.reason}")
                 continue
-            self._service.alert(
+            self._incidents.alert(
                 key,
                 "critical",
                 messages.CONTROL_KEPT.format(

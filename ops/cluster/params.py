@@ -30,12 +30,13 @@ from ops.cluster.streams import params_bucket
 from ops.cluster.subjects import params_key
 from ops.config.param_spec import parse_value
 from ops.config.params_registry import BY_PATH
-from ops.config.settings import Settings
-from ops.service.service import TradingService
+from ops.config.settings import Settings, SettingsHolder
+from ops.journal.access import ParamChanges
 from ops.shared.errors import ConfigError
 from ops.shared.formatting import format_value
 from strategy.clock import Clock, SystemClock
 from strategy.engine import Engine
+from strategy.risk import RiskGate
 
 log = logging.getLogger(__name__)
 SEEDED_BY = "journal"  # the record an order manager writes from its journal's overrides
@@ -171,34 +172,34 @@ class ParamsFollower:
                 await self._watcher.stop()
 
 
-def engine_applier(engine: Engine, base: Settings) -> Apply:
-    """A worker's engine: strategy parameters and its pre-check risk limits."""
+def engine_applier(engine: Engine, gate: RiskGate, base: Settings) -> Apply:
+    """A worker's engine: strategy parameters, and its gate's pre-check risk limits."""
 
     def apply(record: ParamsRecord) -> None:
         settings = with_overrides(base, record.overrides)
         engine.set_params(settings.strategy_params(), record.apply_open)
-        engine.gate.set_limits(settings.risk_limits())
+        gate.set_limits(settings.risk_limits())
 
     return apply
 
 
-def service_applier(service: TradingService) -> Apply:
+def holder_applier(holder: SettingsHolder, journal: ParamChanges) -> Apply:
     """An order manager: its own change is already in force (nothing to do); one it did not
     make (another process's journal) is applied and journaled, so the journal agrees."""
 
     def apply(record: ParamsRecord) -> None:
-        previous = service.settings
+        previous = holder.settings
         current = overrides_of(previous)
         if current == record.overrides:
             return
-        service.apply_settings(with_overrides(previous, record.overrides), record.apply_open)
+        holder.apply_settings(with_overrides(previous, record.overrides), record.apply_open)
         for path in sorted(current.keys() | record.overrides.keys()):
             old, new = current.get(path), record.overrides.get(path)
             if old == new:
                 continue
             before = old if old is not None else format_value(previous.get(path))
             action = "set" if new is not None else "reset"
-            service.journal.record_param_change(
+            journal.record_param_change(
                 path, before, new, f"{record.by} (from the cluster)", action, record.apply_open
             )
 
@@ -206,14 +207,18 @@ def service_applier(service: TradingService) -> Apply:
 
 
 async def load_account_params(
-    js: JetStreamContext, cfg: ClusterConfig, account: str, service: TradingService
+    js: JetStreamContext,
+    cfg: ClusterConfig,
+    account: str,
+    holder: SettingsHolder,
+    journal: ParamChanges,
 ) -> ParamsFollower:
     """The order manager's follower, its values in force before it takes an intent: the
     bucket's record applied, or, with none, the journal's overrides written as the first.
     `follow(control)` once the control plane runs."""
-    follower = ParamsFollower(js, cfg, account, service_applier(service))
-    if await follower.load() is None and overrides_of(service.settings):
+    follower = ParamsFollower(js, cfg, account, holder_applier(holder, journal))
+    if await follower.load() is None and overrides_of(holder.settings):
         follower.applied = await publish_params(
-            js, cfg, account, service.settings, SEEDED_BY, apply_open=False
+            js, cfg, account, holder.settings, SEEDED_BY, apply_open=False
         )
     return follower

@@ -20,14 +20,17 @@ from nats.js.errors import NotFoundError
 
 from ops.cluster.codec import CodecError, decode_intent
 from ops.cluster.subjects import INTENTS_STREAM, intent_filter, oms_consumer
-from ops.service.service import TradingService
+from ops.journal.access import JournalAccess
 from strategy.book_records import order_row
+from strategy.venue import Broker
 
 log = logging.getLogger(__name__)
 JOURNALED_ORDER = "select 1 from orders where client_order_id = ? limit 1"
 
 
-async def journal_in_flight(js: JetStreamContext, account: str, service: TradingService) -> int:
+async def journal_in_flight(
+    js: JetStreamContext, account: str, journal: JournalAccess, broker: Broker
+) -> int:
     """Journal the orders of the account's unacknowledged intents that reached the broker; how
     many were."""
     try:
@@ -50,13 +53,13 @@ async def journal_in_flight(js: JetStreamContext, account: str, service: Trading
         except CodecError:
             continue  # the consumer terminates it
         coid = order.client_order_id
-        if await service.journal.aquery(JOURNALED_ORDER, (coid,)):
+        if await journal.aquery(JOURNALED_ORDER, (coid,)):
             continue
-        if await service.broker.get_order(coid) is None:
+        if await broker.get_order(coid) is None:
             continue  # it never reached the broker: the redelivery sends it
         log.warning("intent %s: a predecessor sent it; journaled before recovery", coid)
-        service.journal.record("orders", order_row(order))
+        journal.record("orders", order_row(order))
         journaled += 1
     if journaled:
-        await service.journal.aflush()
+        await journal.aflush()
     return journaled

@@ -51,9 +51,11 @@ from ops.cluster.subjects import (
     consumer_name,
     exec_filter,
 )
+from strategy.book import Book
 from strategy.clock import BarClock
 from strategy.engine import Engine
 from strategy.market_day import trading_date
+from strategy.risk import RiskGate
 from strategy.types import (
     Bar,
     OrderRequest,
@@ -93,14 +95,18 @@ class Worker:
         js: JetStreamContext,
         spec: WorkerSpec,
         engine: Engine,
+        book: Book,
+        gate: RiskGate,
         broker: IntentBroker,
         clock: BarClock,
         reconnects: Reconnects | None = None,
     ) -> None:
+        """`book`, `gate`, `broker`, `clock`: what `engine` was built with."""
         self._js = js
         self._reconnects = reconnects
         self._spec = spec
         self.engine = engine
+        self.book, self.gate = book, gate
         self._broker = broker
         self._clock = clock
         self._symbols = frozenset(engine.symbols)
@@ -126,7 +132,7 @@ class Worker:
             while updates:
                 self._restore_update(*updates.popleft())
             for coid, order in self._sent.items():  # sent, never re-decided, not final yet
-                if coid not in ended and self.engine.book.order(coid) is None:
+                if coid not in ended and self.book.order(coid) is None:
                     self.engine.restore_sent(order)
         finally:
             self._broker.replaying = False
@@ -223,7 +229,7 @@ class Worker:
         for order in sorted(before, key=lambda o: o.created_ts):
             self.engine.restore_sent(order)
             if trading_date(order.created_ts) == day:
-                self.engine.gate.record_sent(order.created_ts)
+                self.gate.record_sent(order.created_ts)
 
     async def _replay_bars(
         self,
@@ -258,17 +264,17 @@ class Worker:
                     if self._warm(bar):
                         self.counters.replayed_bars += 1
                 continue
-            orders = self.engine.counters.orders
+            orders = self._orders_decided()
             for bar in bars:
                 if self._take(bar):
                     self.counters.replayed_bars += 1
-            if self.engine.counters.orders != orders:
+            if self._orders_decided() != orders:
                 await self._settle()
 
     def _restore_update(self, token: str, update: OrderUpdate) -> None:
         """An update of an order sent before the restart that the replay did not decide again
         (the live worker had it): the book takes the order as it was sent."""
-        book = self.engine.book
+        book = self.book
         sent = self._sent.get(update.client_order_id)
         if sent is not None and book.order(update.client_order_id) is None:
             self.engine.restore_sent(sent)
@@ -278,10 +284,10 @@ class Worker:
     def _apply(self, token: str, update: OrderUpdate) -> None:
         """One of the strategy's own orders (under whichever token the order manager published
         it), or a fill of the kill's."""
-        if token != KILL_ORDERS or self.engine.book.order(update.client_order_id) is not None:
+        if token != KILL_ORDERS or self.book.order(update.client_order_id) is not None:
             self.engine.on_order_update(update)
         elif update.fill is not None and close_by_kill(
-            self.engine, self._spec.strategy, update.fill, update.ts
+            self.book, self.engine, self._spec.strategy, update.fill, update.ts
         ):
             self.counters.closed_by_kill += 1
 
@@ -328,16 +334,19 @@ class Worker:
     async def handle(self, msgs: list[Msg]) -> None:
         """Decide what one fetch brought; wait for the PubAcks of any intents it produced; then
         ack it all."""
-        orders = self.engine.counters.orders
+        orders = self._orders_decided()
         received_ns = self._clock.monotonic_ns()
         for msg in msgs:
             for bar in self._decode(msg):
                 if self._take(bar, received_ns):
                     self.counters.bars += 1
-        if self.engine.counters.orders != orders:
+        if self._orders_decided() != orders:
             await self._settle()
         for msg in msgs:
             await msg.ack()
+
+    def _orders_decided(self) -> int:
+        return self.engine.progress().counters.orders
 
     async def _settle(self) -> None:
         """The submit tasks have started (drain may time out, never before that) and every

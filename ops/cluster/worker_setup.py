@@ -41,8 +41,8 @@ def parse_partitions(text: str, partitions: int) -> tuple[int, ...]:
     return tuple(range(lo, hi + 1))
 
 
-def mirror_control(engine: Engine, killed: str | None, paused: str | None) -> TradingState:
-    """The control plane's kill or pause (its reason; None = not in force) as the engine's gate
+def mirror_control(gate: RiskGate, killed: str | None, paused: str | None) -> TradingState:
+    """The control plane's kill or pause (its reason; None = not in force) as the worker's gate
     state, a pre-check only: the order manager enforces them."""
     if killed is not None:
         state, reason = TradingState.HALTED, killed
@@ -50,17 +50,17 @@ def mirror_control(engine: Engine, killed: str | None, paused: str | None) -> Tr
         state, reason = TradingState.PAUSED, paused
     else:
         state, reason = TradingState.ACTIVE, ""
-    engine.gate.set_state(state, reason)
+    gate.set_state(state, reason)
     return state
 
 
-def follow_control(engine: Engine, control: ControlPlane) -> OnChange:
+def follow_control(gate: RiskGate, control: ControlPlane) -> OnChange:
     """The control plane's callback for a worker: mirror the orders in force, acknowledge."""
 
     async def on_change(view: ControlView) -> None:
         killed, paused = view.killed, view.paused
         mirror_control(
-            engine,
+            gate,
             killed.reason or "kill" if killed else None,
             paused.reason or "pause" if paused else None,
         )
@@ -87,10 +87,11 @@ def build_worker(
     broker = IntentBroker(js, account, strategy, clock)
     recorder = DropRecorder()
     book = Book(settings.number("broker.starting_cash"), clock, recorder)
+    gate = RiskGate(settings.risk_limits(), settings.symbols, clock)
     engine = Engine(
         symbols=symbols,
         params=settings.strategy_params(),
-        gate=RiskGate(settings.risk_limits(), settings.symbols, clock),
+        gate=gate,
         book=book,
         broker=broker,  # type: ignore[arg-type]  # publishes; the order manager does the rest
         clock=clock,
@@ -105,4 +106,4 @@ def build_worker(
     spec = WorkerSpec(
         strategy, account, partitions, cfg.ack_wait_sec, bar_sec, idle_fetch_sec=idle_fetch_sec
     )
-    return Worker(js, spec, engine, broker, clock, reconnects)
+    return Worker(js, spec, engine, book, gate, broker, clock, reconnects)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -212,3 +213,12 @@ def _cross_check(values: Mapping[str, object], sources: Mapping[str, str]) -> No
         raise ConfigError(f"strategy.symbols: {bad[0]!r} is not an upper-case ticker")
     if len(set(symbols)) != len(symbols):
         raise ConfigError("strategy.symbols lists a ticker twice")
+
+
+class SettingsHolder(Protocol):
+    """Whoever holds the settings in force and applies new ones at runtime (the service)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def apply_settings(self, settings: Settings, apply_to_open: bool) -> None: ...

@@ -69,8 +69,8 @@ class Queries:
 
     def status(self) -> StatusResult:
         svc = self._service
-        book, counters = svc.book, svc.engine.counters
-        last_bar = svc.engine.last_bar_ts
+        book, progress = svc.book, svc.engine.progress()
+        counters, last_bar = progress.counters, progress.last_bar_ts
         bar_sec = svc.settings.number("sim.bar_sec")
         return StatusResult(
             strategy=str(svc.settings.get("strategy.name")),
@@ -134,8 +134,8 @@ class Queries:
 
     async def positions(self, reconcile: bool) -> PositionsResult:
         if reconcile:
-            return await reconcile_positions(self._service)
-        return await compare_positions(self._service)
+            return await reconcile_positions(self._service.broker_facing())
+        return await compare_positions(self._service.broker_facing())
 
     def config(self) -> ConfigResult:
         settings = self._service.settings

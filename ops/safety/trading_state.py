@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Protocol
 
 from ops.journal.journal import Journal
 from strategy.risk import RiskGate
@@ -38,6 +39,21 @@ WRITE_WAIT_SEC = 5.0  # at most this long a change waits for the disk before it 
 
 Alert = Callable[[str, str, str], None]  # key, severity, message
 Resolve = Callable[[str, str], None]  # key, message
+
+
+class StateControl(Protocol):
+    """What obeying orders from outside (the cluster's control plane) needs of the trading
+    state (TradingStateOwner): read it, change it through its owner, wait until on disk."""
+
+    @property
+    def state(self) -> TradingState: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    def change(self, state: TradingState, reason: str, by: str) -> None: ...
+
+    async def on_disk(self) -> bool: ...
 
 
 class TradingStateOwner:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from ops.service.broker_facing import BrokerFacing
 from ops.service.reconcile import INCIDENT_PREFIX
-from ops.service.service import TradingService
 from ops.shared import messages
 from strategy.book_records import order_row
 from strategy.types import Intent, OrderRequest, OrderType, OrderUpdate, Side, TimeInForce
@@ -19,11 +19,11 @@ from strategy.types import Intent, OrderRequest, OrderType, OrderUpdate, Side, T
 FOREIGN_ORDER_INCIDENT = "order-foreign:"
 
 
-def track_foreign(service: TradingService, update: OrderUpdate) -> str:
+def track_foreign(parts: BrokerFacing, update: OrderUpdate) -> str:
     """Track it so its fills reach the operator's holding and its symbol waits for it; the
     operator is told and may cancel it. Journaled, so a later restart knows it is theirs."""
     side = update.side or Side.BUY
-    last = service.book.last_price(update.symbol)
+    last = parts.book.last_price(update.symbol)
     request = OrderRequest(
         client_order_id=update.client_order_id,
         symbol=update.symbol,
@@ -34,11 +34,11 @@ def track_foreign(service: TradingService, update: OrderUpdate) -> str:
         limit_price=None,
         decision_price=last[0] if last else (update.filled_avg_price or 0.0),
         intent=Intent.FOREIGN,
-        created_ts=service.clock.now(),
+        created_ts=parts.clock.now(),
     )
-    service.journal.record("orders", order_row(request))
-    service.book.adopt_order(request, update)
-    service.alert(
+    parts.journal.record("orders", order_row(request))
+    parts.book.adopt_order(request, update)
+    parts.alert(
         f"{FOREIGN_ORDER_INCIDENT}{update.symbol}",
         "critical",
         messages.FOREIGN_ORDER.format(
@@ -52,20 +52,20 @@ def track_foreign(service: TradingService, update: OrderUpdate) -> str:
     return f"{update.client_order_id} ({side} {update.qty} {update.symbol}): {update.status}"
 
 
-def watch_foreign_orders(service: TradingService) -> None:
+def watch_foreign_orders(parts: BrokerFacing) -> None:
     """After the engine's listener (the book has the update): a fill of an operator's order is
     their holding's incident, and a final status ends the order's incident."""
-    service.broker.subscribe(partial(_on_update, service))
+    parts.broker.subscribe(partial(_on_update, parts))
 
 
-def _on_update(service: TradingService, update: OrderUpdate) -> None:
-    order = service.book.order(update.client_order_id)
+def _on_update(parts: BrokerFacing, update: OrderUpdate) -> None:
+    order = parts.book.order(update.client_order_id)
     if order is None or order.request.intent is not Intent.FOREIGN:
         return
     symbol, coid = update.symbol, update.client_order_id
     if update.fill is not None:
-        held = service.book.foreign().get(symbol, (0, 0.0))[0]
-        service.alert(
+        held = parts.book.foreign().get(symbol, (0, 0.0))[0]
+        parts.alert(
             f"{INCIDENT_PREFIX}{symbol}",
             "critical",
             messages.FOREIGN_FILLED.format(
@@ -73,4 +73,4 @@ def _on_update(service: TradingService, update: OrderUpdate) -> None:
             ),
         )
     if update.status.is_final:
-        service.resolve(f"{FOREIGN_ORDER_INCIDENT}{symbol}", f"{coid}: {update.status}")
+        parts.resolve(f"{FOREIGN_ORDER_INCIDENT}{symbol}", f"{coid}: {update.status}")

@@ -44,6 +44,16 @@ class AlertSink(Protocol):
     def acknowledge(self, key: str, user: str) -> None: ...
 
 
+class IncidentReporter(Protocol):
+    """What a part that raises and resolves its own incidents needs (Incidents)."""
+
+    def alert(self, key: str, severity: str, message: str) -> None: ...
+
+    def resolve(self, key: str, message: str) -> None: ...
+
+    def report_error(self, where: str, exc: BaseException) -> None: ...
+
+
 class Incidents:
     def __init__(self, journal: Journal, settings: Callable[[], Settings]) -> None:
         self._journal = journal

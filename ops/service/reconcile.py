@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from ops.service.service import TradingService
+from ops.service.broker_facing import BrokerFacing
 from ops.shared import messages
 from ops.shared.formatting import money, signed_money
 from ops.shared.results import CashCompare, PositionCompare, PositionsResult
@@ -20,15 +20,15 @@ CASH_INCIDENT = "cash"
 log = logging.getLogger(__name__)
 
 
-async def compare(service: TradingService) -> PositionsResult:
+async def compare(parts: BrokerFacing) -> PositionsResult:
     broker_error = None
     held: dict[str, tuple[int, float]] = {}
     try:
-        for bp in await service.broker.positions():
+        for bp in await parts.broker.positions():
             held[bp.symbol] = (bp.qty, bp.avg_price)
     except BrokerError as exc:
         broker_error = str(exc)
-    mine = {p.symbol: p for p in service.book.positions()}
+    mine = {p.symbol: p for p in parts.book.positions()}
     rows = []
     for symbol in sorted(set(mine) | set(held)):
         position = mine.get(symbol)
@@ -42,53 +42,53 @@ async def compare(service: TradingService) -> PositionsResult:
                 broker_avg=broker_avg,
             )
         )
-    return PositionsResult(tuple(rows), broker_error, reconcile=False, cash=await _cash(service))
+    return PositionsResult(tuple(rows), broker_error, reconcile=False, cash=await _cash(parts))
 
 
-async def _cash(service: TradingService) -> CashCompare:
-    book = service.book
+async def _cash(parts: BrokerFacing) -> CashCompare:
+    book = parts.book
     try:
-        broker: float | None = (await service.broker.account()).cash
+        broker: float | None = (await parts.broker.account()).cash
     except BrokerError:
         broker = None
     return CashCompare(
         book=book.cash,
         broker=broker,
         foreign_cost=book.foreign_cost(),
-        tolerance=service.settings.number("monitoring.cash_tolerance"),
+        tolerance=parts.settings().number("monitoring.cash_tolerance"),
         operator_pnl=book.operator_pnl,
     )
 
 
-async def book_charges(service: TradingService) -> None:
+async def book_charges(parts: BrokerFacing) -> None:
     """The fees, dividends and interest the broker booked since the last look move the
     book's cash (journaled as charges)."""
     try:
-        charges = await service.broker.new_charges()
+        charges = await parts.broker.new_charges()
     except BrokerError as exc:  # read again at the next reconcile; cash may differ meanwhile
         log.warning("broker fees and dividends not read: %s", exc)
         return
     for charge in charges:
-        service.book.charge(charge.amount, charge.reason, charge.ref)
+        parts.book.charge(charge.amount, charge.reason, charge.ref)
 
 
-async def reconcile(service: TradingService) -> PositionsResult:
+async def reconcile(parts: BrokerFacing) -> PositionsResult:
     """Book the broker's new fees and dividends, compare, then open an incident per mismatched
     symbol (and for cash) and resolve those that agree again (including symbols that no longer
     appear on either side)."""
-    await book_charges(service)
-    result = await compare(service)
+    await book_charges(parts)
+    result = await compare(parts)
     result = PositionsResult(result.rows, result.broker_error, reconcile=True, cash=result.cash)
     if result.broker_error is not None:
         return result
     seen = set()
-    book = service.book
+    book = parts.book
     for row in result.rows:
         key = f"{INCIDENT_PREFIX}{row.symbol}"
         seen.add(key)
         if row.matches:
             book.hold_foreign(row.symbol, 0, 0.0)
-            service.resolve(key, f"{row.symbol}: book and broker agree")
+            parts.resolve(key, f"{row.symbol}: book and broker agree")
         else:
             if not book.has_working_order(row.symbol):  # else it may be a fill on its way
                 broker_qty, book_avg = row.broker_qty or 0, row.book_avg or 0.0
@@ -99,27 +99,27 @@ async def reconcile(service: TradingService) -> PositionsResult:
                 f" the strategy does not trade {row.symbol} until you adopt the broker's view"
                 f" (`/trade adopt {row.symbol}`)"
             )
-            service.alert(key, "critical", message)
-    for key in [k for k in service.open_alerts if k.startswith(INCIDENT_PREFIX)]:
+            parts.alert(key, "critical", message)
+    for key in [k for k in parts.open_alerts if k.startswith(INCIDENT_PREFIX)]:
         if key not in seen:
             book.hold_foreign(key.removeprefix(INCIDENT_PREFIX), 0, 0.0)
-            service.resolve(key, f"{key.removeprefix(INCIDENT_PREFIX)}: flat on both sides")
-    await _reconcile_cash(service)
+            parts.resolve(key, f"{key.removeprefix(INCIDENT_PREFIX)}: flat on both sides")
+    await _reconcile_cash(parts)
     return result
 
 
-async def _reconcile_cash(service: TradingService) -> None:
+async def _reconcile_cash(parts: BrokerFacing) -> None:
     """Judged after the positions (which may have changed the foreign holdings), and not while
     an order works: its fill may have reached the broker's cash but not yet the book's."""
-    if service.book.working_orders():
+    if parts.book.working_orders():
         return
-    cash = await _cash(service)
+    cash = await _cash(parts)
     if cash.gap is None:
         return
     if cash.matches:
-        service.resolve(CASH_INCIDENT, f"cash: book and broker agree ({money(cash.book)})")
+        parts.resolve(CASH_INCIDENT, f"cash: book and broker agree ({money(cash.book)})")
         return
-    service.alert(
+    parts.alert(
         CASH_INCIDENT,
         "critical",
         f"cash: broker {money(cash.broker)}, book {money(cash.book)}"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+from ops.service.broker_facing import BrokerFacing
 from ops.service.foreign_orders import track_foreign, watch_foreign_orders
 from ops.service.reconcile import INCIDENT_PREFIX
 from ops.service.retry import read_at_start
-from ops.service.service import TradingService
 from ops.shared.formatting import money
 from strategy.market_day import market_time, trading_date
 from strategy.types import (
@@ -105,8 +105,8 @@ class RecoveryReport:
         )
 
 
-async def _read(service: TradingService, call: Callable[[], Awaitable[T]], what: str) -> T:
-    return await read_at_start(service.settings, call, what)
+async def _read(parts: BrokerFacing, call: Callable[[], Awaitable[T]], what: str) -> T:
+    return await read_at_start(parts.settings(), call, what)
 
 
 def _request(row: dict[str, object]) -> OrderRequest:
@@ -125,38 +125,36 @@ def _request(row: dict[str, object]) -> OrderRequest:
     )
 
 
-async def recover(service: TradingService) -> RecoveryReport:
-    crash = await _crash_note(service)
-    working, finished, unknown = await _orders(service)
-    open_orders = await _read(service, service.broker.open_orders, "Alpaca open orders")
-    watch_foreign_orders(service)
+async def recover(parts: BrokerFacing) -> RecoveryReport:
+    crash = await _crash_note(parts)
+    working, finished, unknown = await _orders(parts)
+    open_orders = await _read(parts, parts.broker.open_orders, "Alpaca open orders")
+    watch_foreign_orders(parts)
     foreign_orders = []
-    for listed in _foreign(service, open_orders):
+    for listed in _foreign(parts, open_orders):
         coid = listed.client_order_id  # looked up by id: the broker then follows it like ours
-        found = await _read(
-            service, partial(service.broker.get_order, coid), f"Alpaca order {coid}"
-        )
-        foreign_orders.append(track_foreign(service, found or listed))
-    await service.journal.aflush()  # the fills found above count in the expected positions
+        found = await _read(parts, partial(parts.broker.get_order, coid), f"Alpaca order {coid}")
+        foreign_orders.append(track_foreign(parts, found or listed))
+    await parts.journal.aflush()  # the fills found above count in the expected positions
     expected = {
         str(row["symbol"]): int(row["qty"])  # type: ignore[call-overload]
-        for row in await service.journal.aquery(EXPECTED_POSITIONS)
+        for row in await parts.journal.aquery(EXPECTED_POSITIONS)
     }
-    at_broker = await _read(service, service.broker.positions, "Alpaca positions")
-    held, foreign, journal_only = _positions(service, at_broker, expected)
-    account = await _read(service, service.broker.account, "Alpaca account")
-    book = service.book
-    operator_pnl = await service.journal.aquery(OPERATOR_PNL)
+    at_broker = await _read(parts, parts.broker.positions, "Alpaca positions")
+    held, foreign, journal_only = _positions(parts, at_broker, expected)
+    account = await _read(parts, parts.broker.account, "Alpaca account")
+    book = parts.book
+    operator_pnl = await parts.journal.aquery(OPERATOR_PNL)
     book.restore_operator_pnl(float(operator_pnl[0]["total"]))  # type: ignore[arg-type]
-    day = trading_date(service.clock.now())
-    rows = await service.journal.aquery(DAY_START, (day,))
+    day = trading_date(parts.clock.now())
+    rows = await parts.journal.aquery(DAY_START, (day,))
     if rows:
         book.restore_day(day, float(rows[0]["equity"]))  # type: ignore[arg-type]
         day_start = f"day {day} started at {money(book.day_start_equity())} (journaled earlier)"
     else:
         book.start_day(day)
         day_start = f"day {day} starts at {money(book.day_start_equity())}"
-    peak_rows = await service.journal.aquery(PEAK)
+    peak_rows = await parts.journal.aquery(PEAK)
     journal_peak = peak_rows[0]["peak"] if peak_rows else None
     book.rebase_peak(float(journal_peak) if journal_peak is not None else 0.0)  # type: ignore[arg-type]
     return RecoveryReport(
@@ -175,10 +173,10 @@ async def recover(service: TradingService) -> RecoveryReport:
     )
 
 
-async def _crash_note(service: TradingService) -> str:
+async def _crash_note(parts: BrokerFacing) -> str:
     """After a run that did not stop cleanly, what the journal may lack: the rows of its last
     batch window. The differences with the broker below this line are what they held."""
-    journal = service.journal
+    journal = parts.journal
     rows = await journal.aquery(LAST_EVENT, (journal.run_id,))
     if not rows or rows[0]["event"] == "stop":
         return ""
@@ -195,23 +193,23 @@ async def _crash_note(service: TradingService) -> str:
     )
 
 
-async def _orders(service: TradingService) -> tuple[list[str], list[str], list[str]]:
+async def _orders(parts: BrokerFacing) -> tuple[list[str], list[str], list[str]]:
     """Look up every journaled order that never reached a final state."""
-    broker, book = service.broker, service.book
+    broker, book = parts.broker, parts.book
     working, finished, unknown = [], [], []
     seen: set[str] = set()
-    for row in await service.journal.aquery(UNFINISHED):
+    for row in await parts.journal.aquery(UNFINISHED):
         request = _request(row)
         if request.client_order_id in seen:
             continue
         seen.add(request.client_order_id)
         coid = request.client_order_id
-        update = await _read(service, partial(broker.get_order, coid), f"Alpaca order {coid}")
+        update = await _read(parts, partial(broker.get_order, coid), f"Alpaca order {coid}")
         label = f"{request.client_order_id} ({request.side} {request.qty} {request.symbol})"
         if update is None:
             unknown.append(label)
             continue
-        service.journal.record(
+        parts.journal.record(
             "order_updates",
             {
                 "client_order_id": update.client_order_id,
@@ -222,7 +220,7 @@ async def _orders(service: TradingService) -> tuple[list[str], list[str], list[s
             },
         )
         if request.intent is not Intent.FOREIGN:  # the operator's fills are not the bot's
-            await _journal_missed_fill(service, request, update.filled_qty, update.filled_avg_price)
+            await _journal_missed_fill(parts, request, update.filled_qty, update.filled_avg_price)
         if update.status.is_final:
             finished.append(f"{label}: {update.status}, filled {update.filled_qty}")
         else:
@@ -232,10 +230,10 @@ async def _orders(service: TradingService) -> tuple[list[str], list[str], list[s
 
 
 async def _journal_missed_fill(
-    service: TradingService, request: OrderRequest, filled: int, avg: float | None
+    parts: BrokerFacing, request: OrderRequest, filled: int, avg: float | None
 ) -> None:
     """Shares the broker filled while we were away become one fills row (P&L, slippage)."""
-    rows = await service.journal.aquery(JOURNALED_FILLS, (request.client_order_id,))
+    rows = await parts.journal.aquery(JOURNALED_FILLS, (request.client_order_id,))
     known_qty = int(rows[0]["qty"])  # type: ignore[call-overload]
     known_notional = float(rows[0]["notional"])  # type: ignore[arg-type]
     missed = filled - known_qty
@@ -243,7 +241,7 @@ async def _journal_missed_fill(
         return
     price = (avg * filled - known_notional) / missed
     decision = request.decision_price
-    service.journal.record(
+    parts.journal.record(
         "fills",
         {
             "client_order_id": request.client_order_id,
@@ -251,25 +249,25 @@ async def _journal_missed_fill(
             "side": request.side.value,
             "qty": missed,
             "price": price,
-            "commission": missed * service.settings.number("broker.commission_per_share"),
+            "commission": missed * parts.settings().number("broker.commission_per_share"),
             "slippage_bps": request.side.sign * (price - decision) / decision * 1e4,
             "decision_price": decision,
         },
     )
 
 
-def _foreign(service: TradingService, open_orders: list[OrderUpdate]) -> list[OrderUpdate]:
+def _foreign(parts: BrokerFacing, open_orders: list[OrderUpdate]) -> list[OrderUpdate]:
     """Open orders at the broker that the journal never sent (so the book does not track)."""
-    return [o for o in open_orders if service.book.order(o.client_order_id) is None]
+    return [o for o in open_orders if parts.book.order(o.client_order_id) is None]
 
 
 def _positions(
-    service: TradingService, at_broker: list[BrokerPosition], expected: dict[str, int]
+    parts: BrokerFacing, at_broker: list[BrokerPosition], expected: dict[str, int]
 ) -> tuple[list[str], list[str], list[str]]:
     """The broker's positions into the book: the part the journal accounts for is the bot's,
     the rest is held for the operator (an incident each, with an Adopt button)."""
-    book, now = service.book, service.clock.now()
-    configured = set(service.engine.symbols)
+    book, now = parts.book, parts.clock.now()
+    configured = set(parts.symbols)
     held, foreign, journal_only = [], [], []
     for position in at_broker:
         symbol, qty, avg = position.symbol, position.qty, position.avg_price
@@ -287,7 +285,7 @@ def _positions(
         extra = qty - ours
         book.hold_foreign(symbol, extra, avg, paid=True)
         foreign.append(f"{symbol} {extra:+d} @ {avg:.2f} (broker {qty:+d}, journal {mine:+d})")
-        service.alert(
+        parts.alert(
             f"{INCIDENT_PREFIX}{symbol}",
             "critical",
             _foreign_message(symbol, extra, mine, symbol in configured),

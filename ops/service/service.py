@@ -19,6 +19,7 @@ from ops.journal.journal import Journal
 from ops.safety.kill_switch import KillSwitch
 from ops.safety.trading_state import TradingStateOwner
 from ops.service.adoption import Adopted, adoption_price
+from ops.service.broker_facing import BrokerFacing
 from ops.service.incidents import Incidents
 from ops.service.supervise import RESTART_SEC, supervised
 from ops.shared.formatting import signed_money
@@ -26,9 +27,10 @@ from ops.shared.results import CheckResult, KillReport, RunSummary
 from strategy.book import Book
 from strategy.clock import Clock
 from strategy.engine import Engine
+from strategy.engine_outputs import EngineEvents
 from strategy.latency import LatencyTracker
 from strategy.risk import RiskGate
-from strategy.types import OrderRequest, TradingState
+from strategy.types import OrderRequest, OrderUpdate, TradingState
 from strategy.unknown_orders import UnknownOrderPolicy
 from strategy.venue import Broker, Feed
 
@@ -50,7 +52,10 @@ class TradingService:
         feed: Feed,
         clock: Clock,
         starting_cash: float,
+        decides: bool = True,
     ) -> None:
+        """`decides`: False for an order manager's service (its engine only prices the book:
+        the workers decide)."""
         self.settings = settings
         self.journal = journal
         self.broker = broker
@@ -59,6 +64,7 @@ class TradingService:
         self.latency = LatencyTracker(recorder=journal, clock=clock)
         self.book = Book(starting_cash=starting_cash, clock=clock, recorder=journal)
         self.gate = RiskGate(settings.risk_limits(), settings.symbols, clock)
+        self._engine_events = EngineEvents()
         self.engine = Engine(
             symbols=settings.symbols,
             params=settings.strategy_params(),
@@ -76,6 +82,8 @@ class TradingService:
                 alert_after_sec=settings.number("monitoring.unknown_order_alert_sec"),
             ),
             drain_timeout_sec=settings.number("broker.timeout_sec") + DRAIN_MARGIN_SEC,
+            events=self._engine_events,
+            mark_only=not decides,
         )
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self.restart_sec = RESTART_SEC  # before a supervised task starts again
@@ -89,11 +97,12 @@ class TradingService:
         self.add_alert_sink = self.incidents.add_sink
         self.open_incidents = self.incidents.all
         self.trading = TradingStateOwner(self.gate, journal, self.alert, self.resolve)
-        self.engine.events.risk_breach = self.trading.risk_breach
-        self.engine.events.order_unknown = self._order_unknown
-        self.engine.events.order_known = self._order_known
-        self.engine.events.exit_refused = self._exit_refused
-        self.engine.events.flat = self._flat
+        events = self._engine_events
+        events.risk_breach = self.trading.risk_breach
+        events.order_unknown = self._order_unknown
+        events.order_known = self._order_known
+        events.exit_refused = self._exit_refused
+        events.flat = self._flat
         self.checks: dict[str, CheckResult] = {}  # the monitor's latest result per check key
         self.kill_switch = KillSwitch(self)
         self._started_engine = False
@@ -115,7 +124,7 @@ class TradingService:
             },
         )
         self._started_engine = True
-        self.engine.events.error = self.report_error
+        self._engine_events.error = self.report_error
         self.spawn("engine", self._run_engine())
         self.supervise("kill-switch", self.kill_switch.watch)
         self.kill_switch.carry_on(self.trading.changed_by)
@@ -155,7 +164,25 @@ class TradingService:
     async def _run_engine(self) -> None:
         await self.engine.run(self.feed)
         self.feed_done.set()
-        log.info("market data feed ended after %d bars", self.engine.counters.bars)
+        log.info("market data feed ended after %d bars", self.engine.progress().counters.bars)
+
+    def broker_facing(self) -> BrokerFacing:
+        """The parts start-up recovery and reconcile read and restore, and nothing else."""
+        return BrokerFacing(
+            self.broker,
+            self.journal,
+            self.book,
+            self.clock,
+            self.engine.symbols,
+            lambda: self.settings,
+            self.alert,
+            self.resolve,
+            self.open_alerts,
+        )
+
+    def announce_updates(self, to: Callable[[OrderUpdate], None]) -> None:
+        """Every order update once the book has it goes to `to` (the order manager's)."""
+        self._engine_events.update = to
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Start a named background task whose failure is logged, journaled and alerted."""
@@ -198,7 +225,7 @@ class TradingService:
         return self.summary()  # after the final flush: every row written is counted
 
     def summary(self) -> RunSummary:
-        counters = self.engine.counters
+        counters = self.engine.progress().counters
         return RunSummary(
             duration_sec=time.monotonic() - self.started_at,
             bars=counters.bars,

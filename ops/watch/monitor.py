@@ -48,7 +48,7 @@ def heartbeats(service: TradingService) -> list[CheckResult]:
     results = []
     stamps = (
         ("feed-stale", "feed", service.feed.last_bar_ts),
-        ("engine-stale", "engine", service.engine.last_bar_ts),
+        ("engine-stale", "engine", service.engine.progress().last_bar_ts),
     )
     for key, what, stamp in stamps:
         if not service.gate.market_open:
@@ -99,10 +99,9 @@ def trade_flow(service: TradingService) -> list[CheckResult]:
         )
     else:
         flow = _ok("trade-flow", f"{orders} orders today (alert above {most})")
-    engine = service.engine
+    progress = service.engine.progress()
     quiet_hours = service.settings.number("monitoring.no_trade_alert_hours")
-    since = engine.last_order_ts if engine.last_order_ts is not None else engine.first_bar_ts
-    waiting = engine.counters.signals - engine.signals_at_last_order
+    since, waiting = progress.quiet_since, progress.signals_since_order
     idle = (service.clock.now() - since) / HOUR if since is not None else 0.0
     entries = state.allows_entries
     if entries and service.gate.market_open and waiting > 0 and idle >= quiet_hours:
@@ -192,7 +191,7 @@ def clock_skew(service: TradingService, broker_now: float) -> CheckResult:
 
 async def reconciliation(service: TradingService) -> CheckResult:
     """Scheduled every `monitoring.reconcile_every_min`; mismatches are their own incidents."""
-    result = await reconcile(service)
+    result = await reconcile(service.broker_facing())
     if result.broker_error is not None:
         return CheckResult("reconcile", Level.WARN, f"broker unreadable: {result.broker_error}")
     if result.mismatches:

@@ -77,7 +77,7 @@ def schedule_service_jobs(scheduler: Scheduler, service: TradingService) -> None
 async def recover_at_start(service: TradingService, scheduler: Scheduler) -> None:
     """Rebuild the book from the broker and watch its market clock. Every read is retried
     alike; what still fails is a StartupError."""
-    report = await recover(service)
+    report = await recover(service.broker_facing())
     service.notify("\n".join(report.lines()))
     if report.differences:
         service.alert("startup", "warning", "; ".join(report.lines()[1:]))
