@@ -64,13 +64,15 @@ class Engine:
         fill_log_level: int = logging.INFO,
         events: EngineEvents | None = None,
         mark_only: bool = False,
+        counters: EngineCounters | None = None,
     ) -> None:
         """`stats`: each symbol's statistics, when they come from elsewhere (a backtest's are
         computed for all bars at once); by default O(1) rolling ones updated bar by bar.
         `order_prefix` starts every client_order_id (a cluster worker adds its strategy).
         `fill_log_level`: a book that mirrors fills another process logs keeps them to DEBUG.
         `events`: the owner's callbacks. `mark_only`: bars price the book and decide nothing
-        (the order manager's engine: its workers decide)."""
+        (the order manager's engine: its workers decide). `counters`: kept by the owner too (a
+        backtest's replay counts the bars it did not need to show)"""
         self._params = params
         self._order_prefix = order_prefix
         self._fill_log_level = fill_log_level
@@ -96,7 +98,7 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_equity_ts = 0.0
         self._next_day_ts = 0.0
-        self.counters = EngineCounters()
+        self.counters = counters if counters is not None else EngineCounters()
         self.first_bar_ts: float | None = None
         self.last_bar_ts: float | None = None
         self.last_order_ts: float | None = None  # market time of the newest order sent

@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from ops.backtest.features import PrecomputedStats, candidates, features
+from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.engine import Engine
+from strategy.engine_outputs import EngineCounters
 from strategy.market_day import next_day_start, trading_date
 from strategy.recorder import MemoryRecorder
 from strategy.types import Bar
@@ -126,12 +128,14 @@ class Replay:
     def run(
         self,
         engine: Engine,
+        book: Book,
+        counters: EngineCounters,
         broker: SimBroker,
         clock: ManualClock,
         recorder: MemoryRecorder,
         progress: Progress | None,
     ) -> None:
-        book = engine.book
+        """`book` and `counters` are the engine's, handed over where it was built."""
         ts, open_, high, low, close, volume = self._columns.scalars()
         code = self._columns.codes()
         position = array("q", self._position.tobytes())  # not a list: see BarColumns.scalars
@@ -177,7 +181,6 @@ class Replay:
         yield_at = NEVER
         total, report_every = len(ts), max(len(ts) // 20, 1)
         next_report = report_every
-        counters = engine.counters
         queued: list[Coroutine[Any, Any, None]] = []
         engine.defer_submits(queued)
         while True:

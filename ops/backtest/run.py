@@ -12,6 +12,7 @@ from ops.backtest.fast import Replay, fits
 from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.engine import Engine
+from strategy.engine_outputs import EngineCounters
 from strategy.latency import LatencyTracker
 from strategy.params import RiskLimits, StrategyParams
 from strategy.recorder import MemoryRecorder
@@ -137,6 +138,7 @@ def _build(
     recorder: MemoryRecorder,
     stats: Mapping[str, SignalStats] | None = None,
     equity_every_sec: float | None = None,
+    counters: EngineCounters | None = None,
 ) -> tuple[Engine, SimBroker, Book]:
     costs = setup.costs
     broker = SimBroker(
@@ -164,6 +166,7 @@ def _build(
         bar_sec=setup.bar_sec,
         equity_every_sec=setup.bar_sec if equity_every_sec is None else equity_every_sec,
         stats=stats,
+        counters=counters,
     )
     return engine, broker, book
 
@@ -213,8 +216,11 @@ async def run(
         return await run_bar_by_bar(columns, setup, progress, recorder)
     recorder = recorder if recorder is not None else MemoryRecorder(READ_TABLES)
     clock = ManualClock(start=float(columns.ts[0]))
-    engine, broker, _ = _build(setup, clock, recorder, replay.stats, equity_every_sec=math.inf)
-    replay.run(engine, broker, clock, recorder, progress)
+    counters = EngineCounters()
+    engine, broker, book = _build(
+        setup, clock, recorder, replay.stats, equity_every_sec=math.inf, counters=counters
+    )
+    replay.run(engine, book, counters, broker, clock, recorder, progress)
     if progress is not None:
         progress(len(columns), len(columns))
     ts, equity = replay.curve(recorder.of("fills"), setup.starting_cash, clock.now())
