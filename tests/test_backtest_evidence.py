@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from ops.backtest import chart, report
+from ops.backtest.live_slippage import live_slippage
 from ops.backtest.metrics import compute
 from ops.backtest.reference import Reference, describe, record
 from ops.backtest.robustness import Split, SweepPoint
@@ -182,6 +183,25 @@ def test_live_slippage_with_too_few_market_fills_is_refused(tmp_path: Path) -> N
     assert "--slippage live: the journal has only 5 market-order fill(s) (40 limit" in done.stderr
     assert "needs at least 20" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "r").exists() and backtests(tmp_path) == []
+
+
+async def test_live_slippage_joins_each_fill_to_its_own_runs_order(tmp_path: Path) -> None:
+    """Simulator runs repeat client order ids: o0 is a market order in one run and a limit in
+    the next, each filled once. Each fill counts once, as its own run's order type."""
+    for kind, bps in (("market", 3.0), ("limit", -8.21)):
+        journal = Journal(tmp_path / "journal.db")
+        journal.start()
+        journal.record("orders", {"ts": OLD_OPEN, "client_order_id": "o0", "type": kind})
+        journal.record(
+            "fills", {"ts": OLD_OPEN, "client_order_id": "o0", "qty": 10, "slippage_bps": bps}
+        )
+        journal.close()
+    journal = Journal(tmp_path / "journal.db")
+    journal.start()
+    try:
+        assert await live_slippage(journal) == ((3.0,), 1)
+    finally:
+        journal.close()
 
 
 # -- case 4: no statistic as a fact on a tiny sample -----------------------------------------

@@ -11,10 +11,11 @@ if TYPE_CHECKING:
     from ops.journal.journal import Journal
 
 MIN_LIVE_FILLS = 20  # fewer say little about a distribution the backtest samples from
+# joined on (run_id, client_order_id): simulator runs repeat order ids
 FILLS_BY_TYPE = """
     select fills.slippage_bps as bps, orders.type as type from fills
-    join (select distinct client_order_id, type from orders) as orders
-    on orders.client_order_id = fills.client_order_id
+    join (select distinct run_id, client_order_id, type from orders) as orders
+    on orders.run_id = fills.run_id and orders.client_order_id = fills.client_order_id
     where fills.slippage_bps is not null
     order by fills.id
 """
