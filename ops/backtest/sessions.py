@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from ops.backtest import history
-from strategy.market_day import NEW_YORK, day_bounds, trading_date
+from strategy.market_day import NEW_YORK, SESSION_SEC, day_bounds, session_open, trading_date
 from strategy.types import Bar
-
-SESSION_CLOSE = (16, 0)  # New York: a session whose bars reach this is complete
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +35,6 @@ class SessionSource(Protocol):
         ...
 
 
-def _close_of(day_start: float) -> float:
-    local = datetime.fromtimestamp(day_start, NEW_YORK)
-    return local.replace(hour=SESSION_CLOSE[0], minute=SESSION_CLOSE[1]).timestamp()
-
-
 class RecentSessions:
     """A feed observer keeping the bars of the last `keep` sessions it saw. A session is
     complete once a later day's bar came, or its bars reached the 16:00 close."""
@@ -59,7 +52,11 @@ class RecentSessions:
             if self._current:
                 self._done.append((self._date, self._current))
             start, self._day_end = day_bounds(bar.ts)
-            self._date, self._current, self._close = trading_date(bar.ts), [], _close_of(start)
+            self._date, self._current, self._close = (
+                trading_date(bar.ts),
+                [],
+                session_open(start) + SESSION_SEC,
+            )
         self._current.append(bar)
 
     def _complete(self) -> list[tuple[str, list[Bar]]]:
