@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.alpaca_rig import CASH, alpaca_rig
 from bot.slack.surface import SlackSurface
+from bot.venues import control_parts
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
 from ops.service.service import TradingService
@@ -74,9 +75,8 @@ async def job_calls(names: tuple[str, ...], folder: Path) -> list[JobCalls]:
         await rig.broker.start()
         await recover_at_start(service, jobs)
         await service.start()
-        surface = SlackSurface(
-            CommandCore(service, Confirmations(time.time, False), time.time), "xoxb-b", "xapp-b"
-        )
+        core = CommandCore(control_parts(service), Confirmations(time.time, False), time.time)
+        surface = SlackSurface(core, "xoxb-b", "xapp-b")
         surface.schedule(jobs)
         await surface.start()
         await slack.wait_connected(1)

@@ -15,6 +15,7 @@ from alpaca.trading.requests import MarketOrderRequest
 
 from bench.alpaca_rig import CASH, KEY, SECRET, alpaca_rig
 from bench.common import Figure, symbols
+from bot.venues import control_parts
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
 from ops.service.recovery import recover
@@ -67,7 +68,7 @@ async def kill_seconds(folder: Path) -> float:
         await rig.broker.start()
         await recover(service.broker_facing())
         await service.start()
-        core = CommandCore(service, Confirmations(time.time, False), time.time)
+        core = CommandCore(control_parts(service), Confirmations(time.time, False), time.time)
         request = await core.handle("kill", "U1", "C1", "bench")
         assert isinstance(request, ConfirmRequest)
         started = time.perf_counter()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.backtest_bars import REPO
 from bench.common import Figure
+from bot.venues import control_parts
 from ops.backtest import history
 from ops.backtest.metrics import compute
 from ops.backtest.run import run
@@ -54,7 +55,7 @@ async def preview_seconds(folder: Path) -> tuple[list[float], float, int]:
         clock=clock,
         starting_cash=100_000.0,
     )
-    core = CommandCore(service, Confirmations(time.time), time.time, recent)
+    core = CommandCore(control_parts(service), Confirmations(time.time), time.time, recent)
     took = []
     for i in range(RUNS + 1):  # the first: warm-up
         started = time.perf_counter()

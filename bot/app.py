@@ -16,7 +16,7 @@ from bot.render_text import render_summary
 from bot.replay_end import CONSOLE, end_of_replay
 from bot.slack import tokens as slack_tokens
 from bot.slack.surface import SlackSurface
-from bot.venues import Venue, build_alpaca, build_sim
+from bot.venues import Venue, build_alpaca, build_sim, control_parts
 from ops.config.settings import ConfigError, Settings, config_path, load_settings
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
@@ -96,7 +96,8 @@ async def _serve(
     service, net = composed.service, composed.net
     venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
     four_eyes = bool(settings.get("slack.four_eyes"))
-    core = CommandCore(service, Confirmations(time.time, four_eyes), time.time, venue.history)
+    confirmations = Confirmations(time.time, four_eyes)
+    core = CommandCore(control_parts(service), confirmations, time.time, venue.history)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -145,7 +146,7 @@ async def _start_surface(
 
     scheduler.every("confirm-expiry", EXPIRY_SWEEP_SEC, expire)
     if stdin_is_readable():
-        core.service.spawn(CONSOLE, _console(core, stop))
+        core.spawn(CONSOLE, _console(core, stop))
     return None
 
 

@@ -179,7 +179,7 @@ class Console:
         except CommandError as exc:
             self._say(f"! {exc}")
         except Exception as exc:  # the surface's boundary: report, never crash the service
-            self._core.service.report_error("console-command", exc)
+            self._core.incidents.report_error("console-command", exc)
             self._say("! internal error while running that command; see the log")
 
     async def _confirm(self, request: ConfirmRequest) -> None:
@@ -187,7 +187,7 @@ class Console:
         shown = None
         if ticket is not None:
             self._say(f"  - {ticket.pending}")
-            shown = self._core.service.spawn("console-preview", self._show_preview(ticket))
+            shown = self._core.spawn("console-preview", self._show_preview(ticket))
         try:
             answer = await self._ask("Confirm? [y/N] ")
         finally:

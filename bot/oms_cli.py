@@ -115,6 +115,7 @@ async def start_oms(
     another account's or a service runs on it. `lease_clock` is the monotonic clock the
     lease's proof is read by (tests step it)."""
     from bot.app import open_journal
+    from bot.venues import control_parts
     from ops.cluster.account_parts import AccountParts
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
@@ -206,9 +207,8 @@ async def start_oms(
         await nc.close()
         raise
     await incidents.start(service.spawn)
-    core = CommandCore(
-        service, Confirmations(time.time, bool(settings.get("slack.four_eyes"))), time.time
-    )
+    confirmations = Confirmations(time.time, bool(settings.get("slack.four_eyes")))
+    core = CommandCore(control_parts(service), confirmations, time.time)
 
     async def publish(by: str, apply_open: bool) -> int:
         return await publish_params(js, cfg, account, service.settings, by, apply_open)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from ops.backtest.sessions import AlpacaSessions, RecentSessions, SessionSource, alpaca_fetch
 from ops.config.settings import Settings
+from ops.control.parts import ControlParts
 from ops.journal.journal import Journal
 from ops.journal.owner import JournalOwner, journal_folder
 from ops.service.retry import read_at_start
@@ -84,6 +85,31 @@ class Venue:
         )
         self.report_to(service.alert, service.resolve)
         return Account(service, SafetyNet(service))
+
+
+def control_parts(service: TradingService) -> ControlParts:
+    """What the command core and its surfaces are handed of a composed account (`tradebot
+    run`'s and each order manager's)."""
+    return ControlParts(
+        settings=lambda: service.settings,
+        apply_settings=service.apply_settings,
+        journal=service.journal,
+        book=service.book,
+        clock=service.clock,
+        symbols=service.engine.symbols,
+        trading=service.trading,
+        gate=service.gate,
+        progress=service.engine.progress,
+        latency=service.latency.summary,
+        checks=lambda: service.checks,
+        kill_switch=service.kill_switch,
+        kill_file=lambda: service.kill_file,
+        incidents=service.incidents,
+        spawn=service.spawn,
+        broker=lambda: service.broker,
+        broker_facing=service.broker_facing,
+        adopt_position=service.adopt_position,
+    )
 
 
 def _replay(path: str, label: str) -> LoadedBars:

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import yaml
 
+from bot.venues import control_parts
 from ops.backtest.sessions import SessionSource
 from ops.config.settings import load_settings
 from ops.control.commands import CommandCore
@@ -197,5 +198,5 @@ def make_harness(
     )
     wall = WallClock()
     confirmations = Confirmations(wall, bool(settings.get("slack.four_eyes")))
-    core = CommandCore(service, confirmations, wall, history)
+    core = CommandCore(control_parts(service), confirmations, wall, history)
     return Harness(service, core, broker, clock, journal, wall, feed)

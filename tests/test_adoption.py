@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.venues import control_parts
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
 from ops.journal.pnl import period_figures
@@ -65,7 +66,7 @@ def test_adopting_more_of_a_held_symbol_pays_only_for_the_operators_shares() -> 
 
 
 async def adopt_by_command(service: TradingService, symbol: str) -> tuple[ConfirmRequest, Done]:
-    core = CommandCore(service, Confirmations(lambda: 0.0, False), lambda: 0.0)
+    core = CommandCore(control_parts(service), Confirmations(lambda: 0.0, False), lambda: 0.0)
     request = await core.handle(f"adopt {symbol}", "U1", "C1", "test")
     assert isinstance(request, ConfirmRequest)
     done = await core.confirm(request.nonce, "U1", "C1", "test")

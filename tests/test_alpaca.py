@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.render_text import render_kill
+from bot.venues import control_parts
 from ops.config.settings import load_settings
 from ops.control.queries import Queries
 from ops.journal.journal import Journal
@@ -195,7 +196,7 @@ async def test_429_and_5xx_are_refusals_not_duplicates(live: Live) -> None:
     (refusal,) = live.journal.query("select rule, reason from refusals")
     assert refusal["rule"] == "broker" and "429" in str(refusal["reason"])
     live.alpaca.fail_next("GET", "/v2/positions", 503)
-    view = await Queries(live.service).positions(reconcile=False)
+    view = await Queries(control_parts(live.service)).positions(reconcile=False)
     assert view.broker_error is not None and "503" in view.broker_error
 
 
@@ -290,7 +291,7 @@ async def test_a_broker_position_the_bot_does_not_know_is_a_mismatch(live: Live)
     """reconcile reports the unknown position and opens an incident for it."""
     live.alpaca.prices["AAPL"] = 150.0
     live.alpaca.positions["AAPL"] = (10, 150.0)
-    result = await Queries(live.service).positions(reconcile=True)
+    result = await Queries(control_parts(live.service)).positions(reconcile=True)
     (row,) = result.mismatches
     assert (row.symbol, row.book_qty, row.broker_qty) == ("AAPL", 0, 10)
     assert "reconcile:AAPL" in live.service.open_alerts

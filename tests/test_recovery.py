@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.venues import control_parts
 from ops.config.settings import load_settings
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
@@ -206,7 +207,7 @@ async def test_an_open_order_the_journal_never_sent_is_an_incident_with_a_choice
     assert report.foreign_orders and "by-hand-1" in report.foreign_orders[0]
     assert "/trade cancel-order by-hand-1" in service.open_alerts["order-foreign:SPY"]
     assert service.book.has_working_order("SPY")
-    core = CommandCore(service, Confirmations(lambda: 0.0, False), lambda: 0.0)
+    core = CommandCore(control_parts(service), Confirmations(lambda: 0.0, False), lambda: 0.0)
     done = await core.handle("cancel-order by-hand-1", "U1", "C1", "test")
     assert "cancel of by-hand-1" in str(done)
     (order,) = [o for o in alpaca.orders.values() if o["client_order_id"] == "by-hand-1"]

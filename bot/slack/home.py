@@ -172,8 +172,7 @@ class HomeTab:
             last_heartbeat=self.last_heartbeat,
             now=self._now(),
         )
-        service = self.core.service
-        return home_view(self.core.queries.status(), service.open_incidents(), facts)
+        return home_view(self.core.queries.status(), self.core.incidents.all(), facts)
 
     def _remember(self, user: str, notice: str | None = None) -> None:
         self._viewers[user] = notice
@@ -198,7 +197,7 @@ class HomeTab:
             return f":warning: {exc}"
         except Exception as exc:
             incident = f"error:slack-home:{type(exc).__name__}"
-            self.core.service.report_error("slack-home", exc)
+            self.core.incidents.report_error("slack-home", exc)
             self.core.audit(user, channel, "slack-home", text, "error", incident)
             return f":x: something went wrong (incident `{incident}`); the journal has the trace"
         if isinstance(result, ConfirmRequest):

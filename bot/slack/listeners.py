@@ -62,7 +62,7 @@ class SlackListeners:
         self._previews: dict[str, Ticket] = {}  # message ts -> its preview on the way
 
     def register(self, app: AsyncApp) -> None:
-        app.use(Authorize(self.core.audit, self.core.service.spawn, self.policy))
+        app.use(Authorize(self.core.audit, self.core.spawn, self.policy))
         app.command("/trade")(self.on_command)
         app.action("confirm")(self.on_confirm)
         app.action("cancel")(self.on_cancel)
@@ -109,7 +109,7 @@ class SlackListeners:
         if ticket is not None:
             self._previews[posted] = ticket
             edits = self._edits.setdefault(posted, asyncio.Lock())
-            self.core.service.spawn(
+            self.core.spawn(
                 f"preview-update:{posted}",
                 show_when_ready(
                     replies,
@@ -124,7 +124,7 @@ class SlackListeners:
 
     async def _attach_picture(self, result: object, replies: Replies, channel: str) -> None:
         if isinstance(result, PnlResult):
-            curve = self.core.service.book.equity_curve
+            curve = self.core.queries.equity_curve()
             png = await equity_chart(curve)
             title = f"equity and drawdown ({result.period})"
         elif isinstance(result, SlippageResult) and result.count:
@@ -149,7 +149,7 @@ class SlackListeners:
         self, replies: Replies, user: str, channel: str, text: str, exc: Exception, where: str
     ) -> None:
         incident = f"error:{where}:{type(exc).__name__}"
-        self.core.service.report_error(where, exc)
+        self.core.incidents.report_error(where, exc)
         self.core.audit(user, channel, "slack", text, "error", incident)
         await replies.say(
             f":x: something went wrong running that (incident `{incident}`); nothing was "

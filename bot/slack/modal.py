@@ -85,7 +85,7 @@ class SetModal:
             self.core.audit(user, channel, "slack", "set (form)", "unauthorized", refusal)
             await ack(response_action="errors", errors={first: refusal})
             return
-        changes, errors, apply_open = read_submission(values, self.core.service.settings)
+        changes, errors, apply_open = read_submission(values, self.core.settings)
         if not changes and not errors:
             errors = {first: NOTHING}
         if errors:

@@ -33,7 +33,7 @@ STOP_WAIT_SEC = 5.0
 
 class SlackSurface:
     def __init__(self, core: CommandCore, bot_token: str, app_token: str) -> None:
-        settings = core.service.settings
+        settings = core.settings
         self.core = core
         self.client = AsyncWebClient(
             token=bot_token, base_url=settings.text("slack.api_url") or DEFAULT_API_URL
@@ -52,7 +52,7 @@ class SlackSurface:
         self.home.register(self.app)
         self.handler = SocketModeHandler(self.app, app_token)
         channel = settings.text("slack.channel")
-        journal = core.service.journal
+        journal = core.journal
         self.alerts = AlertPoster(
             self.client,
             settings.text("slack.alerts_channel") or channel,
@@ -67,7 +67,7 @@ class SlackSurface:
         self._connecting: asyncio.Task[None] | None = None
 
     def schedule(self, scheduler: Scheduler) -> None:
-        settings = self.core.service.settings
+        settings = self.core.settings
         scheduler.every(
             "confirm-expiry", EXPIRY_SWEEP_SEC, lambda: self.listeners.expire(self.client)
         )
@@ -104,11 +104,11 @@ class SlackSurface:
     async def start(self) -> None:
         """Alert threads now; the connection in the background, so a Slack that cannot be
         reached holds up neither the start nor a stop (--duration, a signal)."""
-        service = self.core.service
+        core = self.core
         await self._resume_threads()
-        service.add_alert_sink(self.alerts)
-        service.spawn("slack-alerts", self.alerts.run())
-        self._connecting = service.spawn("slack-connect", self._connect())
+        core.incidents.add_sink(self.alerts)
+        core.spawn("slack-alerts", self.alerts.run())
+        self._connecting = core.spawn("slack-connect", self._connect())
 
     async def _connect(self) -> None:
         await self.handler.connect_until_up(self._down)
@@ -117,41 +117,40 @@ class SlackSurface:
 
     async def _resume_threads(self) -> None:
         """Incidents still open from the last run keep their Slack thread, not a new root."""
-        service = self.core.service
-        rows = await service.journal.aquery(
+        rows = await self.core.journal.aquery(
             "select key, root_ts from slack_threads where channel = ? order by id",
             (self.alerts.channel,),
         )
         roots = {str(r["key"]): str(r["root_ts"]) for r in rows}
-        for key, (severity, message) in service.open_incidents().items():
+        for key, (severity, message) in self.core.incidents.all().items():
             if key in roots:
                 self.alerts.resume(key, severity, message, roots[key])
 
     async def check_connection(self) -> None:
         """A lost Socket Mode connection is an incident (slack_sdk keeps reconnecting)."""
-        service = self.core.service
+        incidents = self.core.incidents
         if not await self.handler.client.is_connected():
             self._down()
         elif self._down_since is not None:
             self._down_since = None
-            service.resolve("slack", "Slack connection is back")
-            service.resolve(SLACK_LOST, "Slack connection is back")
+            incidents.resolve("slack", "Slack connection is back")
+            incidents.resolve(SLACK_LOST, "Slack connection is back")
 
     def _down(self) -> None:
         """The `slack` incident, from the first failed attempt to connect or the first check
         that finds the connection lost; with `monitoring.pause_on_slack_lost_sec` set, a long
         loss is also a dead-man condition."""
-        service = self.core.service
+        incidents = self.core.incidents
         now = time.monotonic()
         if self._down_since is None:
             self._down_since = now
         down = now - self._down_since
         error = self.handler.client.last_error
         reason = f" ({error})" if error else ""
-        service.alert("slack", "warning", messages.SLACK_DOWN.format(reason=reason))
-        limit = service.settings.number("monitoring.pause_on_slack_lost_sec")
+        incidents.alert("slack", "warning", messages.SLACK_DOWN.format(reason=reason))
+        limit = self.core.settings.number("monitoring.pause_on_slack_lost_sec")
         if limit and down >= limit:
-            service.alert(
+            incidents.alert(
                 SLACK_LOST, "critical", f"Slack unreachable for {down:.0f}s: entries paused"
             )
 

@@ -10,16 +10,17 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ops.backtest.sessions import SessionSource
-from ops.config.settings import ConfigError
+from ops.config.settings import ConfigError, Settings
 from ops.control.audited_core import AuditedCore
 from ops.control.confirm import Confirmations, Pending
 from ops.control.param_change import apply_change, preview_lines, read_change, settings_after
 from ops.control.parsing import ParsedCommand, parse_command
+from ops.control.parts import ControlParts, IncidentDesk, Spawn
 from ops.control.preview import Previews
 from ops.control.queries import Queries
+from ops.journal.access import JournalAccess
 from ops.service.adoption import adoption_price, operator_gain
 from ops.service.foreign_orders import FOREIGN_ORDER_INCIDENT
-from ops.service.service import TradingService
 from ops.shared import messages
 from ops.shared.formatting import echo, format_value, signed_money
 from ops.shared.results import (
@@ -40,20 +41,30 @@ log = logging.getLogger(__name__)
 class CommandCore(AuditedCore):
     def __init__(
         self,
-        service: TradingService,
+        parts: ControlParts,
         confirmations: Confirmations,
         now: Callable[[], float],
         history: SessionSource | None = None,  # the bars a `set` is previewed on
     ) -> None:
-        super().__init__(confirmations, service.journal)
-        self.service = service
-        self.queries = Queries(service)
-        self.previews = Previews(lambda: service.settings, history, service.spawn)
+        super().__init__(confirmations, parts.journal)
+        self._parts = parts
+        self.queries = Queries(parts)
+        self.previews = Previews(parts.settings, history, parts.spawn)
+        # what the surfaces use beside the commands: the account's incidents (their alert
+        # threads, their own errors), its journal (where a thread's root is kept), its tasks
+        self.incidents: IncidentDesk = parts.incidents
+        self.journal: JournalAccess = parts.journal
+        self.spawn: Spawn = parts.spawn
         self._now = now
+
+    @property
+    def settings(self) -> Settings:
+        """Those in force."""
+        return self._parts.settings()
 
     async def handle(self, text: str, user: str, channel: str, surface: str) -> Result:
         """Run one command line. CommandError means: refused, nothing changed."""
-        changes = self.service.trading.changes
+        changes = self._parts.trading.changes
         try:
             command = parse_command(text)
             result = await self._dispatch(command, user, channel)
@@ -82,7 +93,8 @@ class CommandCore(AuditedCore):
                 messages.EXTRA_ARGS.format(extra=echo(" ".join(args)), usage=messages.USAGE)
             )
         if name == "checklist":
-            return await evaluate_checklist(self.service)
+            parts = self._parts
+            return await evaluate_checklist(parts.journal, parts.settings(), parts.clock)
         if name == "test-alert":
             return self._test_alert(user)
         if name == "help":
@@ -106,7 +118,7 @@ class CommandCore(AuditedCore):
     async def apply(self, pending: Pending, user: str, channel: str, surface: str) -> Result:
         """Run an accepted action; a refusal at this point (the value moved meanwhile, say) is
         audited too."""
-        changes = self.service.trading.changes
+        changes = self._parts.trading.changes
         try:
             result = await pending.apply(user)
             await self._state_on_disk_since(changes)
@@ -120,8 +132,8 @@ class CommandCore(AuditedCore):
 
     async def _state_on_disk_since(self, changes: int) -> None:
         """A reply that follows a state change waits until the change is on disk."""
-        if self.service.trading.changes != changes:
-            await self.service.state_on_disk()
+        if self._parts.trading.changes != changes:
+            await self._parts.trading.on_disk()
 
     def withdraw(self, nonce: str, channel: str, surface: str, reason: str) -> None:
         """Drop a confirmation whose message could not be shown, so no action waits unseen."""
@@ -151,21 +163,23 @@ class CommandCore(AuditedCore):
 
     def _ttl(self, kind: str) -> float:
         key = "confirm.kill_ttl_sec" if kind == "kill" else "confirm.set_ttl_sec"
-        return self.service.settings.number(key)
+        return self.settings.number(key)
 
     # -- changes ---------------------------------------------------------------------------
 
     def _request_change(
         self, verb: str, args: tuple[str, ...], user: str, channel: str
     ) -> ConfirmRequest:
-        change = read_change(self.service, verb, args)
+        parts = self._parts
+        change = read_change(parts.settings(), verb, args)
 
         async def apply(confirmer: str) -> Result:
-            return apply_change(self.service, change, user, confirmer)
+            settings, journal = parts.settings(), parts.journal
+            return apply_change(settings, parts.apply_settings, journal, change, user, confirmer)
 
-        lines = preview_lines(self.service, change)
+        lines = preview_lines(len(parts.book.positions()), change)
         request = self._ask(verb, user, channel, change.title, lines, apply)
-        settings = self.service.settings
+        settings = parts.settings()
         self.previews.start(
             request.nonce,
             change.label,
@@ -175,31 +189,33 @@ class CommandCore(AuditedCore):
         return request
 
     def _pause(self, user: str) -> Done:
-        state = self.service.gate.state
+        trading = self._parts.trading
+        state = trading.state
         if state is TradingState.HALTED:
             raise CommandError(messages.PAUSE_WHILE_HALTED)
-        deadman = self.service.trading.paused_by_deadman  # taken over: the operator's now
+        deadman = trading.paused_by_deadman  # taken over: the operator's now
         if state is TradingState.PAUSED and not deadman:
             raise CommandError(messages.ALREADY.format(state=state.value))
-        reason = self.service.gate.state_reason
-        self.service.set_state(TradingState.PAUSED, f"paused by {user}", user)
+        reason = trading.reason
+        trading.change(TradingState.PAUSED, f"paused by {user}", user)
         if deadman:
             return Done(messages.PAUSE_TAKEN_FROM_DEADMAN.format(user=user, reason=reason))
         return Done(f"Paused by {user}: no new entries; exits still run.")
 
     def _request_resume(self, user: str, channel: str) -> ConfirmRequest:
-        state = self.service.gate.state
+        trading = self._parts.trading
+        state = trading.state
         if state is TradingState.ACTIVE:
             raise CommandError(messages.ALREADY.format(state=state.value))
         self._check_kill_file()
-        kill_switch = self.service.kill_switch
+        kill_switch = self._parts.kill_switch
         seen = kill_switch.seen()  # a kill or another state change since then refuses it
 
         async def apply(confirmer: str) -> Result:
             refusal = await kill_switch.resume_refusal(seen)
             if refusal is not None:
                 raise CommandError(refusal)
-            self.service.set_state(TradingState.ACTIVE, f"resumed by {confirmer}", confirmer)
+            trading.change(TradingState.ACTIVE, f"resumed by {confirmer}", confirmer)
             return Done(f"Resumed by {confirmer}: trading is ACTIVE.")
 
         return self._ask(
@@ -208,23 +224,22 @@ class CommandCore(AuditedCore):
             channel,
             f"resume: {state.value} -> ACTIVE",
             (
-                f"now {state.value}: {self.service.gate.state_reason}",
+                f"now {state.value}: {trading.reason}",
                 "new entries will be placed again",
             ),
             apply,
         )
 
     def _check_kill_file(self) -> None:
-        if self.service.kill_file.exists():
-            raise CommandError(
-                messages.RESUME_BLOCKED_KILL_FILE.format(path=self.service.kill_file)
-            )
+        kill_file = self._parts.kill_file()
+        if kill_file.exists():
+            raise CommandError(messages.RESUME_BLOCKED_KILL_FILE.format(path=kill_file))
 
     async def _request_kill(self, user: str, channel: str) -> ConfirmRequest:
         lines = await self.queries.kill_preview()
 
         async def apply(confirmer: str) -> Result:
-            return await self.service.kill(confirmer)
+            return await self._parts.kill_switch.kill(confirmer, "kill command")
 
         return self._ask(
             "kill",
@@ -241,15 +256,16 @@ class CommandCore(AuditedCore):
         if len(args) != 1:
             raise CommandError(messages.ADOPT_USAGE)
         symbol = args[0].upper()
-        if symbol not in self.service.engine.symbols:
+        parts = self._parts
+        if symbol not in parts.symbols:
             raise CommandError(f"{symbol} is not a configured symbol. {messages.ADOPT_USAGE}")
         broker_qty, broker_avg, broker_price = await self._broker_position(symbol)
-        book = self.service.book
+        book = parts.book
         book_qty = book.position_qty(symbol)
         if broker_qty == book_qty:
             raise CommandError(messages.ADOPT_AGREE.format(symbol=symbol, qty=book_qty))
-        fresh_sec = self.service.settings.number("risk.stale_bar_sec")
-        now = self.service.clock.now()
+        fresh_sec = self.settings.number("risk.stale_bar_sec")
+        now = parts.clock.now()
         price = adoption_price(book, symbol, now, fresh_sec, broker_avg, broker_price)
         gain = operator_gain(book, symbol, broker_qty, broker_avg, price.price)
 
@@ -257,7 +273,7 @@ class CommandCore(AuditedCore):
             qty, avg, price_now = await self._broker_position(symbol)
             if (qty, avg) != (broker_qty, broker_avg):
                 raise CommandError(messages.ADOPT_MOVED.format(symbol=symbol))
-            done = self.service.adopt_position(symbol, qty, avg, confirmer, price_now)
+            done = parts.adopt_position(symbol, qty, avg, confirmer, price_now)
             return Done(
                 messages.ADOPTED.format(
                     symbol=symbol,
@@ -293,15 +309,15 @@ class CommandCore(AuditedCore):
         if len(args) != 1:
             raise CommandError(messages.CANCEL_ORDER_USAGE)
         coid = args[0]
-        order = self.service.book.order(coid)
+        order = self._parts.book.order(coid)
         if order is None or not order.working:
             raise CommandError(messages.CANCEL_ORDER_UNKNOWN.format(coid=coid))
         try:
-            await self.service.broker.cancel(coid)
+            await self._parts.broker().cancel(coid)
         except BrokerError as exc:
             raise CommandError(messages.CANCEL_ORDER_FAILED.format(coid=coid, error=exc)) from exc
         r = order.request
-        self.service.resolve(
+        self.incidents.resolve(
             f"{FOREIGN_ORDER_INCIDENT}{r.symbol}", f"{coid}: cancel sent by {user}"
         )
         filled = "stay yours until adopted" if r.intent is Intent.FOREIGN else "stay booked"
@@ -313,7 +329,7 @@ class CommandCore(AuditedCore):
     async def _broker_position(self, symbol: str) -> tuple[int, float, float | None]:
         """(qty, average price, current price) at the broker; (0, 0.0, None) if it holds none."""
         try:
-            held = await self.service.broker.positions()
+            held = await self._parts.broker().positions()
         except BrokerError as exc:
             raise CommandError(f"cannot read the broker's positions: {exc}") from exc
         for position in held:
@@ -323,8 +339,8 @@ class CommandCore(AuditedCore):
 
     def _test_alert(self, user: str) -> Done:
         message = f"test alert fired by {user}: if you can read this, alerts reach you"
-        self.service.alert(TEST_ALERT, "warning", message)
-        self.service.resolve(TEST_ALERT, f"test alert by {user} resolved")
+        self.incidents.alert(TEST_ALERT, "warning", message)
+        self.incidents.resolve(TEST_ALERT, f"test alert by {user} resolved")
         return Done(
             f"test alert fired by {user}: look for `{TEST_ALERT}` in the alerts channel "
             "(in the log when Slack is not connected)"
@@ -332,14 +348,15 @@ class CommandCore(AuditedCore):
 
     def _take_incident(self, verb: str, args: tuple[str, ...], user: str) -> Done:
         """`ack` records who took an incident; `resolve` closes it by hand."""
-        open_keys = ", ".join(self.service.open_alerts) or "none"
+        open_incidents = self.incidents.open
+        open_keys = ", ".join(open_incidents) or "none"
         if len(args) != 1:
             raise CommandError(messages.ACK_USAGE.format(verb=verb, open=open_keys))
         key = args[0]
-        if key not in self.service.open_alerts:
+        if key not in open_incidents:
             raise CommandError(messages.ACK_UNKNOWN.format(key=key, open=open_keys))
         if verb == "ack":
-            self.service.acknowledge(key, user)
+            self.incidents.acknowledge(key, user)
             return Done(f"incident {key} acknowledged by {user}")
-        self.service.resolve(key, f"resolved by hand by {user}")
+        self.incidents.resolve(key, f"resolved by hand by {user}")
         return Done(f"incident {key} resolved by {user}")

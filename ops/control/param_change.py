@@ -3,11 +3,12 @@ included), and the change itself once confirmed, refused if the value moved mean
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ops.config.param_spec import allowed_range
 from ops.config.settings import ParamSpec, Settings, find_param, parse_value
-from ops.service.service import TradingService
+from ops.journal.access import ParamChanges
 from ops.shared import messages
 from ops.shared.formatting import format_value
 from ops.shared.results import CommandError, Done
@@ -32,7 +33,7 @@ class ParamChange:
         return f"{self.verb} {self.label}: {format_value(self.old)} -> {format_value(self.new)}"
 
 
-def read_change(service: TradingService, verb: str, args: tuple[str, ...]) -> ParamChange:
+def read_change(settings: Settings, verb: str, args: tuple[str, ...]) -> ParamChange:
     """The change `set NAME VALUE` / `reset NAME` asks for; CommandError (or ConfigError) when
     it is malformed, unchanged or would not hold with the other settings."""
     apply_open = any(a.lower() in OPEN_FLAGS for a in args)
@@ -42,7 +43,6 @@ def read_change(service: TradingService, verb: str, args: tuple[str, ...]) -> Pa
     spec = find_param(words[0])
     if not spec.hot:
         raise CommandError(messages.NOT_SETTABLE.format(path=spec.path))
-    settings = service.settings
     old = settings.get(spec.path)
     label = spec.short or spec.path
     if verb == "set":
@@ -61,8 +61,7 @@ def read_change(service: TradingService, verb: str, args: tuple[str, ...]) -> Pa
     return ParamChange(verb, spec, old, new, apply_open)
 
 
-def preview_lines(service: TradingService, change: ParamChange) -> tuple[str, ...]:
-    open_positions = len(service.book.positions())
+def preview_lines(open_positions: int, change: ParamChange) -> tuple[str, ...]:
     keeps = (
         f"the {open_positions} open position(s) switch to the new value"
         if change.apply_open
@@ -85,10 +84,15 @@ def settings_after(settings: Settings, change: ParamChange) -> Settings:
 
 
 def apply_change(
-    service: TradingService, change: ParamChange, requester: str, confirmer: str
+    settings: Settings,
+    apply_settings: Callable[[Settings, bool], None],
+    journal: ParamChanges,
+    change: ParamChange,
+    requester: str,
+    confirmer: str,
 ) -> Done:
-    """Apply and journal the change, unless the value moved since it was asked."""
-    settings = service.settings
+    """Apply (through `apply_settings`) and journal the change to `settings` (those in force),
+    unless the value moved since it was asked."""
     spec = change.spec
     now_value = settings.get(spec.path)
     if now_value != change.old:
@@ -97,8 +101,8 @@ def apply_change(
                 name=change.label, old=format_value(change.old), now=format_value(now_value)
             )
         )
-    service.apply_settings(settings_after(settings, change), change.apply_open)
-    service.journal.record_param_change(
+    apply_settings(settings_after(settings, change), change.apply_open)
+    journal.record_param_change(
         spec.path,
         format_value(change.old),
         format_value(change.new) if change.verb == "set" else None,

@@ -7,10 +7,10 @@ import math
 
 from ops.config.param_spec import allowed_range
 from ops.config.settings import PARAMS
+from ops.control.parts import ControlParts
 from ops.journal.pnl import PERIODS, period_figures
 from ops.service.reconcile import compare as compare_positions
 from ops.service.reconcile import reconcile as reconcile_positions
-from ops.service.service import TradingService
 from ops.shared import messages
 from ops.shared.formatting import format_value, money
 from ops.shared.results import (
@@ -51,8 +51,8 @@ def close_lines(held: list[tuple[str, int, float]]) -> list[str]:
 
 
 class Queries:
-    def __init__(self, service: TradingService) -> None:
-        self._service = service
+    def __init__(self, parts: ControlParts) -> None:
+        self._parts = parts
 
     async def run(self, name: str, args: tuple[str, ...]) -> Result:
         if name == "status":
@@ -68,15 +68,16 @@ class Queries:
         raise CommandError(messages.UNKNOWN_COMMAND.format(name=name))
 
     def status(self) -> StatusResult:
-        svc = self._service
-        book, progress = svc.book, svc.engine.progress()
+        parts = self._parts
+        book, progress, settings = parts.book, parts.progress(), parts.settings()
         counters, last_bar = progress.counters, progress.last_bar_ts
-        bar_sec = svc.settings.number("sim.bar_sec")
+        bar_sec = settings.number("sim.bar_sec")
+        now = parts.clock.now()
         return StatusResult(
-            strategy=str(svc.settings.get("strategy.name")),
-            venue=svc.broker.name,
-            state=svc.gate.state,
-            state_reason=svc.gate.state_reason,
+            strategy=str(settings.get("strategy.name")),
+            venue=parts.broker().name,
+            state=parts.trading.state,
+            state_reason=parts.trading.reason,
             equity=book.equity(),
             day_pnl=book.equity() - book.day_start_equity(),
             realized=book.realized_pnl,
@@ -85,21 +86,21 @@ class Queries:
             drawdown=book.drawdown(),
             positions=tuple(self._position_lines()),
             working_orders=len(book.working_orders()),
-            orders_today=svc.gate.orders_today,
+            orders_today=parts.gate.orders_today,
             bars=counters.bars,
             signals=counters.signals,
             fills=counters.fills,
             refusals=counters.refusals + counters.broker_rejects,
-            last_bar_age_sec=None if last_bar is None else svc.clock.now() - last_bar - bar_sec,
-            latency=tuple(svc.latency.summary()),
-            kill_switch_armed=svc.kill_file.exists(),
-            checks=tuple(svc.checks.values()),
-            open_incidents=tuple(f"{key}: {msg}" for key, msg in svc.open_alerts.items()),
-            as_of=svc.clock.now(),
+            last_bar_age_sec=None if last_bar is None else now - last_bar - bar_sec,
+            latency=tuple(parts.latency()),
+            kill_switch_armed=parts.kill_file().exists(),
+            checks=tuple(parts.checks().values()),
+            open_incidents=tuple(f"{key}: {msg}" for key, msg in parts.incidents.open.items()),
+            as_of=now,
         )
 
     def _position_lines(self) -> list[PositionLine]:
-        book = self._service.book
+        book = self._parts.book
         lines = []
         for p in book.positions():
             last = book.last_price(p.symbol)
@@ -112,10 +113,10 @@ class Queries:
         """The period's figures from the journal (across restarts), marked at today's prices."""
         if period not in PERIODS:
             raise CommandError(messages.BAD_PERIOD.format(period=period))
-        svc = self._service
-        book = svc.book
-        await asyncio.to_thread(svc.journal.flush, PNL_FLUSH_SEC)  # the latest fills count
-        figures = await asyncio.to_thread(period_figures, svc.journal, period, svc.clock.now())
+        parts = self._parts
+        book, journal = parts.book, parts.journal
+        await asyncio.to_thread(journal.flush, PNL_FLUSH_SEC)  # the latest fills count
+        figures = await asyncio.to_thread(period_figures, journal, period, parts.clock.now())
         unrealized = book.unrealized_pnl()
         change = unrealized - figures.unrealized_at_start
         return PnlResult(
@@ -134,11 +135,15 @@ class Queries:
 
     async def positions(self, reconcile: bool) -> PositionsResult:
         if reconcile:
-            return await reconcile_positions(self._service.broker_facing())
-        return await compare_positions(self._service.broker_facing())
+            return await reconcile_positions(self._parts.broker_facing())
+        return await compare_positions(self._parts.broker_facing())
+
+    def equity_curve(self) -> list[tuple[float, float]]:
+        """(time, equity) points of the book's recent history, for the P&L chart."""
+        return self._parts.book.equity_curve
 
     def config(self) -> ConfigResult:
-        settings = self._service.settings
+        settings = self._parts.settings()
         return ConfigResult(
             tuple(
                 ConfigLine(
@@ -155,17 +160,17 @@ class Queries:
 
     def _shown(self, path: str) -> str:
         """A setting's value; an empty journal.path or kill_switch_file as the file in use."""
-        value = format_value(self._service.settings.get(path))
+        value = format_value(self._parts.settings().get(path))
         if path == "journal.path" and not value:
-            return messages.JOURNAL_PER_OWNER.format(path=self._service.journal.path)
+            return messages.JOURNAL_PER_OWNER.format(path=self._parts.journal.path)
         if path == "monitoring.kill_switch_file" and not value:
-            return messages.KILL_FILE_PER_JOURNAL.format(path=self._service.kill_file)
+            return messages.KILL_FILE_PER_JOURNAL.format(path=self._parts.kill_file())
         return value
 
     def slippage(self) -> SlippageResult:
         """Count, mean and std over every fill (streaming); p95 and the histogram over the
         most recent fills the book keeps."""
-        stats = self._service.book.slippage_stats
+        stats = self._parts.book.slippage_stats
         if not stats.count:
             return SlippageResult(0, math.nan, math.nan, math.nan, ())
         samples = tuple(s.bps for s in stats.recent)
@@ -175,10 +180,10 @@ class Queries:
 
     async def kill_preview(self) -> tuple[str, ...]:
         """What a kill would do, from the broker's view (falling back to the book's)."""
-        svc = self._service
+        parts = self._parts
         lines = []
         try:
-            held = [(p.symbol, p.qty, p.market_value) for p in await svc.broker.positions()]
+            held = [(p.symbol, p.qty, p.market_value) for p in await parts.broker().positions()]
         except BrokerError as exc:
             lines.append(f"broker positions unavailable ({exc}); showing the bot's book")
             held = [
@@ -188,9 +193,9 @@ class Queries:
         lines.extend(close_lines(held))
         if not held:
             lines.append("no open positions")
-        working = svc.book.working_orders()
+        working = parts.book.working_orders()
         lines.append(f"cancel {len(working)} open order(s)")
         lines.append(
-            f"then trading stays HALTED until someone resumes (state now {svc.gate.state})"
+            f"then trading stays HALTED until someone resumes (state now {parts.trading.state})"
         )
         return tuple(lines)

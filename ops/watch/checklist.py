@@ -10,10 +10,11 @@ import math
 from ops.backtest.metrics import sample_note
 from ops.backtest.reference import Reference, find
 from ops.backtest.robustness import FACTORS, SWEPT
+from ops.config.settings import Settings
 from ops.journal.journal import Journal
-from ops.service.service import TradingService
 from ops.shared.formatting import money
 from ops.shared.results import ChecklistItem, ChecklistResult
+from strategy.clock import Clock
 from strategy.latency import nearest_rank
 from strategy.market_day import trading_date
 
@@ -119,9 +120,8 @@ async def _backtest_items(
 
 
 async def _operations_items(
-    service: TradingService, reference: Reference | None
+    journal: Journal, clock: Clock, reference: Reference | None
 ) -> list[ChecklistItem]:
-    journal = service.journal
     items = []
     samples = await _rows(journal, "select ns from latency where stage = 'ingest'")
     if samples:
@@ -158,13 +158,15 @@ async def _operations_items(
         )
     else:
         items.append(_item("an alert test fired", "fail", "never: run `/trade test-alert`"))
-    items.extend(await _paper_items(service, reference))
+    items.extend(await _paper_items(journal, clock, reference))
     return items
 
 
-async def _paper_items(service: TradingService, reference: Reference | None) -> list[ChecklistItem]:
+async def _paper_items(
+    journal: Journal, clock: Clock, reference: Reference | None
+) -> list[ChecklistItem]:
     runs = await _rows(
-        service.journal,
+        journal,
         "select ts, event, detail from runs where event in ('start', 'stop') order by id",
     )
     paper = [r for r in runs if r["event"] == "start" and "alpaca paper" in str(r["detail"])]
@@ -185,7 +187,7 @@ async def _paper_items(service: TradingService, reference: Reference | None) -> 
             running = True
         else:
             running = False
-    days = (service.clock.now() - since) / DAY
+    days = (clock.now() - since) / DAY
     verdict = "pass" if days >= PAPER_DAYS and crashes == 0 else "fail"
     items = [
         _item(
@@ -194,7 +196,7 @@ async def _paper_items(service: TradingService, reference: Reference | None) -> 
             f"paper since {_day(since)} ({days:.1f} days), {crashes} crash(es)",
         )
     ]
-    items.append(await _paper_vs_backtest(service.journal, since, reference))
+    items.append(await _paper_vs_backtest(journal, since, reference))
     return items
 
 
@@ -220,10 +222,11 @@ async def _paper_vs_backtest(
     return _item(name, verdict, f"paper {paper:+.1%} vs backtest {backtest:+.1%} annualized")
 
 
-async def evaluate(service: TradingService) -> ChecklistResult:
-    await service.journal.aflush()
-    tolerance = service.settings.number("monitoring.max_drawdown_tolerance")
-    found = await find(service.journal)  # the newest reference fit to be one
-    items = await _backtest_items(service.journal, found.reference, found.ignored, tolerance)
-    items += await _operations_items(service, found.reference)
+async def evaluate(journal: Journal, settings: Settings, clock: Clock) -> ChecklistResult:
+    """The checklist from `journal`'s facts, `settings` those in force, at `clock`'s now."""
+    await journal.aflush()
+    tolerance = settings.number("monitoring.max_drawdown_tolerance")
+    found = await find(journal)  # the newest reference fit to be one
+    items = await _backtest_items(journal, found.reference, found.ignored, tolerance)
+    items += await _operations_items(journal, clock, found.reference)
     return ChecklistResult(tuple(items))
