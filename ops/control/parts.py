@@ -13,12 +13,12 @@ from typing import Any, Protocol
 
 from ops.config.settings import Settings
 from ops.journal.journal import Journal
-from ops.safety.kill_switch import KillSwitch
+from ops.safety.seen import Seen
 from ops.safety.trading_state import StateControl
 from ops.service.adoption import Adopted
 from ops.service.broker_facing import BrokerFacing
 from ops.service.incidents import AlertSink, IncidentReporter
-from ops.shared.results import CheckResult
+from ops.shared.results import CheckResult, KillReport
 from strategy.book import Book
 from strategy.clock import Clock
 from strategy.engine_outputs import EngineProgress
@@ -54,6 +54,17 @@ class IncidentDesk(IncidentReporter, Protocol):
     def add_sink(self, sink: AlertSink) -> None: ...
 
 
+class KillControl(Protocol):
+    """The kill switch (KillSwitch) as commands use it: a kill, and whether a resume asked
+    on what was `seen` may go ahead."""
+
+    async def kill(self, user: str, source: str) -> KillReport: ...
+
+    def seen(self) -> Seen: ...
+
+    async def resume_refusal(self, seen: Seen | None) -> str | None: ...
+
+
 class OrdersToday(Protocol):
     """The risk gate's count of the day's orders."""
 
@@ -74,7 +85,7 @@ class ControlParts:
     progress: Callable[[], EngineProgress]  # the engine's counters and stamps
     latency: Callable[[], list[StageStats]]  # per stage, those measured so far
     checks: Callable[[], Mapping[str, CheckResult]]  # the monitor's latest, per check
-    kill_switch: KillSwitch
+    kill_switch: KillControl
     kill_file: Callable[[], Path]
     incidents: IncidentDesk
     spawn: Spawn  # a named background task, its failure reported
