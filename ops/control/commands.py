@@ -13,16 +13,15 @@ from ops.backtest.sessions import SessionSource
 from ops.config.settings import ConfigError, Settings
 from ops.control.audited_core import AuditedCore
 from ops.control.confirm import Confirmations, Pending
+from ops.control.holdings import Holdings
 from ops.control.param_change import apply_change, preview_lines, read_change, settings_after
 from ops.control.parsing import ParsedCommand, parse_command
 from ops.control.parts import ControlParts, IncidentDesk, Spawn
 from ops.control.preview import Previews
 from ops.control.queries import Queries
 from ops.journal.access import JournalAccess
-from ops.service.adoption import adoption_price, operator_gain
-from ops.service.foreign_orders import FOREIGN_ORDER_INCIDENT
 from ops.shared import messages
-from ops.shared.formatting import echo, format_value, signed_money
+from ops.shared.formatting import echo, format_value
 from ops.shared.results import (
     CommandError,
     ConfirmRequest,
@@ -32,8 +31,7 @@ from ops.shared.results import (
 )
 from ops.watch.checklist import TEST_ALERT
 from ops.watch.checklist import evaluate as evaluate_checklist
-from strategy.types import Intent, TradingState
-from strategy.venue import BrokerError
+from strategy.types import TradingState
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +47,7 @@ class CommandCore(AuditedCore):
         super().__init__(confirmations, parts.journal)
         self._parts = parts
         self.queries = Queries(parts)
+        self.holdings = Holdings(parts)
         self.previews = Previews(parts.settings, history, parts.spawn)
         # what the surfaces use beside the commands: the account's incidents (their alert
         # threads, their own errors), its journal (where a thread's root is kept), its tasks
@@ -83,9 +82,10 @@ class CommandCore(AuditedCore):
         if name in ("set", "reset"):
             return self._request_change(name, args, user, channel)
         if name == "adopt":
-            return await self._request_adopt(args, user, channel)
+            adopt = await self.holdings.adoption(args)
+            return self._ask("adopt", user, channel, adopt.title, adopt.lines, adopt.apply)
         if name == "cancel-order":
-            return await self._cancel_order(args, user)
+            return await self.holdings.cancel_order(args, user)
         if name in ("ack", "resolve"):
             return self._take_incident(name, args, user)
         if args and name not in ("pnl",):
@@ -249,93 +249,6 @@ class CommandCore(AuditedCore):
             lines,
             apply,
         )
-
-    async def _request_adopt(
-        self, args: tuple[str, ...], user: str, channel: str
-    ) -> ConfirmRequest:
-        if len(args) != 1:
-            raise CommandError(messages.ADOPT_USAGE)
-        symbol = args[0].upper()
-        parts = self._parts
-        if symbol not in parts.symbols:
-            raise CommandError(f"{symbol} is not a configured symbol. {messages.ADOPT_USAGE}")
-        broker_qty, broker_avg, broker_price = await self._broker_position(symbol)
-        book = parts.book
-        book_qty = book.position_qty(symbol)
-        if broker_qty == book_qty:
-            raise CommandError(messages.ADOPT_AGREE.format(symbol=symbol, qty=book_qty))
-        fresh_sec = self.settings.number("risk.stale_bar_sec")
-        now = parts.clock.now()
-        price = adoption_price(book, symbol, now, fresh_sec, broker_avg, broker_price)
-        gain = operator_gain(book, symbol, broker_qty, broker_avg, price.price)
-
-        async def apply(confirmer: str) -> Result:
-            qty, avg, price_now = await self._broker_position(symbol)
-            if (qty, avg) != (broker_qty, broker_avg):
-                raise CommandError(messages.ADOPT_MOVED.format(symbol=symbol))
-            done = parts.adopt_position(symbol, qty, avg, confirmer, price_now)
-            return Done(
-                messages.ADOPTED.format(
-                    symbol=symbol,
-                    qty=qty,
-                    added=done.added,
-                    price=done.price.price,
-                    source=done.price.source,
-                    user=confirmer,
-                    gain=signed_money(done.operator_pnl),
-                )
-            )
-
-        return self._ask(
-            "adopt",
-            user,
-            channel,
-            f"adopt {symbol}: book {book_qty:+d} -> broker {broker_qty:+d}",
-            messages.adopt_preview(
-                symbol,
-                broker_qty - book_qty,
-                broker_qty,
-                broker_avg,
-                price.price,
-                price.source,
-                gain,
-            ),
-            apply,
-        )
-
-    async def _cancel_order(self, args: tuple[str, ...], user: str) -> Done:
-        """One working order canceled at the broker (a foreign one found at start-up, say);
-        no confirmation: canceling only ever reduces what can happen."""
-        if len(args) != 1:
-            raise CommandError(messages.CANCEL_ORDER_USAGE)
-        coid = args[0]
-        order = self._parts.book.order(coid)
-        if order is None or not order.working:
-            raise CommandError(messages.CANCEL_ORDER_UNKNOWN.format(coid=coid))
-        try:
-            await self._parts.broker().cancel(coid)
-        except BrokerError as exc:
-            raise CommandError(messages.CANCEL_ORDER_FAILED.format(coid=coid, error=exc)) from exc
-        r = order.request
-        self.incidents.resolve(
-            f"{FOREIGN_ORDER_INCIDENT}{r.symbol}", f"{coid}: cancel sent by {user}"
-        )
-        filled = "stay yours until adopted" if r.intent is Intent.FOREIGN else "stay booked"
-        return Done(
-            f"cancel of {coid} ({r.side} {r.qty} {r.symbol}) sent by {user}; "
-            f"shares it filled before {filled}"
-        )
-
-    async def _broker_position(self, symbol: str) -> tuple[int, float, float | None]:
-        """(qty, average price, current price) at the broker; (0, 0.0, None) if it holds none."""
-        try:
-            held = await self._parts.broker().positions()
-        except BrokerError as exc:
-            raise CommandError(f"cannot read the broker's positions: {exc}") from exc
-        for position in held:
-            if position.symbol == symbol:
-                return position.qty, position.avg_price, position.market_price
-        return 0, 0.0, None
 
     def _test_alert(self, user: str) -> Done:
         message = f"test alert fired by {user}: if you can read this, alerts reach you"
