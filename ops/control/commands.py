@@ -47,7 +47,7 @@ class CommandCore(AuditedCore):
         super().__init__(confirmations, parts.journal)
         self._parts = parts
         self.queries = Queries(parts)
-        self.holdings = Holdings(parts)
+        self._holdings = Holdings(parts)
         self.previews = Previews(parts.settings, history, parts.spawn)
         # what the surfaces use beside the commands: the account's incidents (their alert
         # threads, their own errors), its journal (where a thread's root is kept), its tasks
@@ -82,10 +82,10 @@ class CommandCore(AuditedCore):
         if name in ("set", "reset"):
             return self._request_change(name, args, user, channel)
         if name == "adopt":
-            adopt = await self.holdings.adoption(args)
+            adopt = await self._holdings.adoption(args)
             return self._ask("adopt", user, channel, adopt.title, adopt.lines, adopt.apply)
         if name == "cancel-order":
-            return await self.holdings.cancel_order(args, user)
+            return await self._holdings.cancel_order(args, user)
         if name in ("ack", "resolve"):
             return self._take_incident(name, args, user)
         if args and name not in ("pnl",):
