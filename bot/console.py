@@ -23,7 +23,7 @@ from ops.control.commands import CommandCore
 from ops.control.parsing import MAX_COMMAND_CHARS
 from ops.control.preview import Ticket
 from ops.shared import messages
-from ops.shared.results import CommandError, ConfirmRequest, HelpResult
+from ops.shared.results import CommandError, ConfirmRequest, HelpResult, UnknownCommand
 
 log = logging.getLogger(__name__)
 USER = "console"
@@ -195,6 +195,8 @@ class Console:
             self._say(render(result))
             if isinstance(result, ConfirmRequest):
                 await self._confirm(result)
+        except UnknownCommand as exc:
+            self._say(f"! {exc}{messages.CONSOLE_USAGE}")
         except CommandError as exc:
             self._say(f"! {exc}")
         except Exception as exc:  # the surface's boundary: report, never crash the service

@@ -36,6 +36,7 @@ HELP = (
     "help                   this list",
 )
 CONSOLE_HELP = ("quit                   stop the service (also `exit`, `q`, or Ctrl-D)",)
+CONSOLE_USAGE = " | quit"  # the console's own command, after the core's usage
 
 UNKNOWN_COMMAND = "unknown command '{name}'. " + USAGE
 EMPTY_COMMAND = "no command given. " + USAGE

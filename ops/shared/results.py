@@ -14,6 +14,10 @@ class CommandError(Exception):
     """A user-facing refusal: bad input, not allowed, expired. Shown as is; nothing changed."""
 
 
+class UnknownCommand(CommandError):
+    """The line names no command; a surface with commands of its own adds them to the usage."""
+
+
 class ConfirmationExpired(CommandError):
     """The pending action's time ran out; the surface may mark its message as expired."""
 
