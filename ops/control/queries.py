@@ -190,7 +190,5 @@ class Queries:
             lines.append("no open positions")
         working = svc.book.working_orders()
         lines.append(f"cancel {len(working)} open order(s)")
-        lines.append(
-            f"then trading stays HALTED until someone resumes (state now {svc.gate.state})"
-        )
+        lines.append(messages.KILL_PREVIEW_AFTER.format(state=svc.gate.state))
         return tuple(lines)
