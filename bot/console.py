@@ -23,7 +23,7 @@ from ops.control.commands import CommandCore
 from ops.control.parsing import MAX_COMMAND_CHARS
 from ops.control.preview import Ticket
 from ops.shared import messages
-from ops.shared.results import CommandError, ConfirmRequest, HelpResult, UnknownCommand
+from ops.shared.results import CommandError, ConfirmRequest, HelpResult, UsageRefused
 
 log = logging.getLogger(__name__)
 USER = "console"
@@ -195,7 +195,7 @@ class Console:
             self._say(render(result))
             if isinstance(result, ConfirmRequest):
                 await self._confirm(result)
-        except UnknownCommand as exc:
+        except UsageRefused as exc:
             self._say(f"! {exc}{messages.CONSOLE_USAGE}")
         except CommandError as exc:
             self._say(f"! {exc}")

@@ -69,12 +69,14 @@ async def test_an_unknown_word_is_echoed_cut(tmp_path: Path) -> None:
 async def test_the_usage_for_an_unknown_command_lists_quit_at_the_console_only(
     tmp_path: Path,
 ) -> None:
-    """The usage printed for an unknown command names `quit`, as `help` does; the same
-    refusal on another surface (no `quit` there) does not."""
+    """The usage printed for an unknown command, or for words a command takes none of, names
+    `quit`, as `help` does; the same refusal on another surface (no `quit` there) does not."""
     h = make_harness(tmp_path)
-    printed = await console_output(h, b"launch rockets\nhelp")
+    printed = await console_output(h, b"launch rockets\nstatus now\nhelp")
     refusal, listed = printed.split("! unknown command 'launch'.")[1].split("trade> ", 1)
     assert refusal.rstrip().endswith("| help | quit") and "\nquit " in listed
+    extra = printed.split("! unexpected 'now'.")[1].split("trade> ", 1)[0]
+    assert extra.rstrip().endswith("| help | quit")
     with pytest.raises(CommandError) as refused:
         await h.run("launch rockets")
     assert "quit" not in str(refused.value)

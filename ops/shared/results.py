@@ -14,8 +14,9 @@ class CommandError(Exception):
     """A user-facing refusal: bad input, not allowed, expired. Shown as is; nothing changed."""
 
 
-class UnknownCommand(CommandError):
-    """The line names no command; a surface with commands of its own adds them to the usage."""
+class UsageRefused(CommandError):
+    """A refusal ending with the usage line (no command named, or words it takes none of); a
+    surface with commands of its own adds them to it."""
 
 
 class ConfirmationExpired(CommandError):
