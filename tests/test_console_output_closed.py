@@ -4,6 +4,7 @@ nothing about it is an incident of the trading service, in this run or the next.
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import sqlite3
 import subprocess
@@ -95,3 +96,36 @@ def test_a_summary_nobody_reads_is_not_a_failed_run(tmp_path: Path) -> None:
     _, log = proc.communicate(timeout=60)
     assert proc.returncode == 0, log
     assert "BrokenPipe" not in log and "Traceback" not in log
+
+
+def test_at_a_terminal_a_closed_stdout_stops_the_run_as_end_of_input_does(tmp_path: Path) -> None:
+    """`tradebot run | head` typed at a terminal (stdin a terminal, stdout the pipe): once
+    `head` has gone, the next answer ends the console and, as Ctrl-D there would, the run,
+    cleanly (exit 0, no traceback, no incident)."""
+    config = write_config(tmp_path)
+    terminal, typed = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(config), "--speed", "0"],
+        cwd=REPO,
+        env=clean_env(),
+        stdin=typed,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(typed)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().startswith("console ready")
+        proc.stdout.close()
+        os.write(terminal, b"status\n")
+        _, log = proc.communicate(timeout=60)  # it stops by itself
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(terminal)
+    assert proc.returncode == 0, log
+    assert ENDED in log
+    assert "BrokenPipe" not in log and "Traceback" not in log and " ERROR " not in log
+    assert error_keys(tmp_path / "journal.db") == set()
