@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,10 @@ from bot.oms_cli import start_oms
 from bot.slack.authz import Policy
 from bot.slack.gateway import GatewaySurface
 from ops.backtest.sessions import SessionSource
+from ops.cluster.acks import read_components
 from ops.cluster.commands import serve_commands
-from ops.cluster.config import cluster_config
-from ops.cluster.credentials import GATEWAY, oms_user
+from ops.cluster.config import ClusterConfig, cluster_config
+from ops.cluster.credentials import GATEWAY, INGEST, oms_user
 from ops.cluster.gateway import GatewayCore
 from ops.cluster.ingest import batches
 from ops.cluster.server import LocalNats
@@ -32,9 +34,24 @@ from ops.journal.journal import Journal
 from ops.shared.results import ConfirmRequest
 from strategy.clock import SystemClock
 from tests.fakes.slack import Message, SlackFake
-from tests.preview_support import SYMBOLS, BrokenSessions, HeldSessions, recorded, session_bars
+from tests.preview_support import (
+    SYMBOLS,
+    BrokenSessions,
+    HeldSessions,
+    recorded,
+    session_bars,
+    write_csv,
+)
 from tests.slack_rig import nonce
-from tests.support import Harness, WallClock, eventually, make_harness, write_config
+from tests.support import (
+    Harness,
+    WallClock,
+    eventually,
+    make_harness,
+    spawn_tradebot,
+    stop_tradebot,
+    write_config,
+)
 
 CLUSTER_KEYS: dict[str, object] = {
     "cluster.accounts": ["main", "other"],
@@ -51,19 +68,27 @@ class Rig:
     wall: WallClock  # the gateway's confirmations' clock
 
     async def request(self, text: str) -> Message:
-        """A command that asks to confirm: the confirmation it posted in C1."""
-        before = set(self.slack.messages)
-        envelope = await self.slack.send_slash_command(text, user_id="U1")
-        await envelope.acked()
-        await eventually(lambda: set(self.slack.messages) - before)
-        (ts,) = set(self.slack.messages) - before
-        return self.slack.messages[ts]
+        return await request(self.slack, text)
 
     async def click(self, message: Message, action: str) -> None:
-        edits = message.edits
-        envelope = await self.slack.send_block_action(message.ts, action, nonce(message), "U1")
-        await envelope.acked()
-        await eventually(lambda: message.edits > edits)
+        await click(self.slack, message, action)
+
+
+async def request(slack: SlackFake, text: str, within: float = 5.0) -> Message:
+    """A command that asks to confirm: the confirmation it posted."""
+    before = set(slack.messages)
+    envelope = await slack.send_slash_command(text, user_id="U1")
+    await envelope.acked()
+    await eventually(lambda: set(slack.messages) - before, within=within)
+    (ts,) = set(slack.messages) - before
+    return slack.messages[ts]
+
+
+async def click(slack: SlackFake, message: Message, action: str) -> None:
+    edits = message.edits
+    envelope = await slack.send_block_action(message.ts, action, nonce(message), "U1")
+    await envelope.acked()
+    await eventually(lambda: message.edits > edits)
 
 
 @asynccontextmanager
@@ -107,6 +132,17 @@ def shows(message: Message, text: str) -> Callable[[], bool]:
     return lambda: any(text in str(block) for block in message.blocks)
 
 
+def first_posted(slack: SlackFake, text: str = "") -> str:
+    """The latest confirmation as first posted in C1 (before any update), if it has `text`."""
+    posts = [
+        c.params
+        for c in slack.calls_to("chat.postMessage")
+        if c.params.get("channel") == "C1" and not c.params.get("thread_ts")
+    ]
+    posted = str(posts[-1])
+    return posted if text in posted else ""
+
+
 def has_buttons(message: Message) -> bool:
     return any(block["type"] == "actions" for block in message.blocks)
 
@@ -125,7 +161,7 @@ async def test_a_cluster_set_is_updated_with_the_order_managers_figures(
     async with rig_with(tmp_path, nats_server, recorded(days=5)) as rig:
         message = await rig.request("set entry_z 2.6 --account main")
         assert shows(message, "main: set entry_z")()
-        assert shows(message, "computing...")() and has_buttons(message)
+        assert first_posted(rig.slack, "computing...") and "actions" in first_posted(rig.slack)
         await eventually(shows(message, "max drawdown"), within=60)
         for text in ("the last 5 sessions (2026-01-07 .. 2026-01-13", "round trips", "P&amp;L"):
             assert shows(message, text)(), text
@@ -220,3 +256,85 @@ async def test_the_order_manager_previews_on_the_sessions_its_marks_brought(
         for client in (admin, gateway_nc):
             await client.close()
         journal.close()
+
+
+async def test_the_real_roles_preview_a_set_on_the_session_the_ingestor_sent(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """`tradebot oms`, `tradebot gateway` (on the loopback Slack) and `tradebot ingest --data`
+    replaying a whole session, each its own process: once the order manager has that session,
+    `/trade set entry_z 2.6` is posted with "computing..." and updated with its backtest."""
+    config = write_config(
+        tmp_path,
+        **{
+            "cluster.nats_url": nats_server.url,
+            "strategy.symbols": SYMBOLS,
+            "slack.operators": ["U1"],
+            "slack.allowed_channels": ["C1"],
+        },
+    )
+    cfg = cluster_config(load_settings(config))
+    day = write_csv(tmp_path / "day.csv", session_bars(1))  # 2026-01-13
+    admin = await nats_server.connect()
+    async with SlackFake() as slack:
+        roles = [
+            await spawn_tradebot(
+                None,
+                "oms",
+                "--account",
+                "main",
+                "--config",
+                str(config),
+                **nats_server.env(oms_user("main")),
+            ),
+            await spawn_tradebot(
+                None,
+                "gateway",
+                "--config",
+                str(config),
+                SLACK_BOT_TOKEN="xoxb-test",
+                SLACK_APP_TOKEN="xapp-test",
+                SLACK_API_URL=slack.api_url,
+                **nats_server.env(GATEWAY),
+            ),
+        ]
+        try:
+            up = {"oms.main", "gateway.slack"}
+            await eventually(lambda: heartbeating(admin, cfg, up), within=60)
+            await slack.wait_connected(1, within=30)
+            ingest = await spawn_tradebot(
+                None,
+                "ingest",
+                "--data",
+                str(day),
+                "--speed",
+                "0",
+                "--config",
+                str(config),
+                **nats_server.env(INGEST),
+            )
+            _, err = await asyncio.wait_for(ingest.communicate(), 120)
+            assert ingest.returncode == 0, err.decode()[-2000:]
+            message = await request(slack, "set entry_z 2.6", within=30)
+            assert first_posted(slack, "computing...") and "actions" in first_posted(slack)
+            await eventually(partial(settled, message), within=60)
+            while shows(message, "no history yet")():  # asked before it had the last bars
+                await click(slack, message, "cancel")
+                message = await request(slack, "set entry_z 2.6", within=30)
+                await eventually(partial(settled, message), within=60)
+            assert shows(message, "1 of 5 sessions available (2026-01-13,")(), message.text
+            assert shows(message, "max drawdown")() and has_buttons(message)
+        finally:
+            outputs = [await stop_tradebot(proc) for proc in roles]
+            await admin.close()
+    for proc, (_, err) in zip(roles, outputs, strict=True):
+        assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def settled(message: Message) -> bool:
+    """The preview came: figures, or that there is no session yet."""
+    return shows(message, "max drawdown")() or shows(message, "no history yet")()
+
+
+async def heartbeating(nc: Client, cfg: ClusterConfig, keys: set[str]) -> bool:
+    return keys <= {c.key for c in await read_components(nc.jetstream(), cfg)}
