@@ -48,18 +48,21 @@ class ServedPreviews:
         reply.add_done_callback(self._replies.discard)
 
     async def _reply(self, msg: Msg, nonce: str) -> None:
-        ticket = self._tickets.get(nonce)
-        reply: dict[str, object] = {"ok": False, "error": NO_PREVIEW}
-        if ticket is not None:
-            await asyncio.wait([ticket.task])
-            if self._tickets.get(nonce) is ticket:
-                del self._tickets[nonce]
-            if not ticket.task.cancelled() and ticket.task.exception() is None:
-                reply = {"ok": True, "preview": asdict(ticket.task.result())}
         try:
-            await msg.respond(json.dumps(reply).encode())
-        except Exception:  # the connection closed meanwhile: the gateway's request times out
+            await msg.respond(json.dumps(await self._preview(nonce)).encode())
+        except Exception:  # e.g. the connection closed meanwhile: the gateway's request times out
             log.warning("the preview of %s's change was not answered", self.account, exc_info=True)
+
+    async def _preview(self, nonce: str) -> dict[str, object]:
+        ticket = self._tickets.get(nonce)
+        if ticket is None:
+            return {"ok": False, "error": NO_PREVIEW}
+        await asyncio.wait([ticket.task])
+        if self._tickets.get(nonce) is ticket:
+            del self._tickets[nonce]
+        if ticket.task.cancelled() or ticket.task.exception() is not None:
+            return {"ok": False, "error": NO_PREVIEW}
+        return {"ok": True, "preview": asdict(ticket.task.result())}
 
 
 def preview_of(body: dict[str, object]) -> BacktestPreview:
