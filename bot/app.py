@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -124,8 +125,19 @@ async def _serve(
         await surface.stop()
     summary = await service.stop()
     await venue.stop()
-    print(render_summary(summary), flush=True)
+    try:
+        print(render_summary(summary), flush=True)
+    except BrokenPipeError:  # nobody reads it (`tradebot run | head`): not a failed run
+        discard_stdout()
     return 0
+
+
+def discard_stdout() -> None:
+    """Whatever is still written to stdout, including the interpreter's last flush, goes
+    nowhere instead of failing on a pipe whose reader has gone."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 async def _start_surface(
@@ -153,7 +165,10 @@ async def _start_surface(
 async def _console(core: CommandCore, stop: asyncio.Event) -> None:
     interactive = sys.stdin.isatty()  # asked now: at end of input the pipe closes stdin
     reader = await open_stdin()
-    quit_asked = await Console(core, reader, sys.stdout).run()
+    console = Console(core, reader, sys.stdout)
+    quit_asked = await console.run()
+    if console.output_closed:
+        discard_stdout()
     if quit_asked or interactive:
         stop.set()
 

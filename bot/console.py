@@ -7,6 +7,7 @@ pipe (scripts, tests) lines are read plainly and the prompt is written to stdout
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 import sys
@@ -22,8 +23,9 @@ from ops.control.commands import CommandCore
 from ops.control.parsing import MAX_COMMAND_CHARS
 from ops.control.preview import Ticket
 from ops.shared import messages
-from ops.shared.results import CommandError, ConfirmRequest, HelpResult
+from ops.shared.results import CommandError, ConfirmRequest, HelpResult, UsageRefused
 
+log = logging.getLogger(__name__)
 USER = "console"
 CHANNEL = "terminal"
 QUIT = frozenset({"quit", "exit", "q"})
@@ -131,15 +133,32 @@ class Console:
         self._core = core
         self._lines = lines
         self._out = out
+        self.output_closed = False  # whoever read the output has gone (`tradebot run | head`)
 
     def _say(self, text: str) -> None:
-        self._out.write(text + "\n")
-        self._out.flush()
+        try:
+            self._out.write(text + "\n")
+            self._out.flush()
+        except BrokenPipeError:
+            self._output_gone()
+
+    def _output_gone(self) -> None:
+        """Nobody reads the answers any more: the console ends as at the end of its input.
+        Not an incident: trading never depended on it."""
+        if not self.output_closed:
+            log.info("console: its output was closed; the console ends as at end of input")
+        self.output_closed = True
 
     async def _ask(self, prompt: str) -> str | None:
-        """The next line; one too long to read is refused here and answers as empty."""
+        """The next line; one too long to read is refused here and answers as empty; None at
+        the end of input or once the output is closed."""
+        if self.output_closed:
+            return None
         try:
             return await self._lines.ask(prompt, self._out)
+        except BrokenPipeError:  # the prompt could not be written
+            self._output_gone()
+            return None
         except LineTooLong as exc:
             refusal = messages.LINE_TOO_LONG.format(most=MAX_COMMAND_CHARS, length=exc.length)
             line = f"({exc.length:,} bytes)"
@@ -176,6 +195,8 @@ class Console:
             self._say(render(result))
             if isinstance(result, ConfirmRequest):
                 await self._confirm(result)
+        except UsageRefused as exc:
+            self._say(f"! {exc}{messages.CONSOLE_USAGE}")
         except CommandError as exc:
             self._say(f"! {exc}")
         except Exception as exc:  # the surface's boundary: report, never crash the service

@@ -16,6 +16,7 @@ from ops.journal.owner import journal_folder
 from ops.shared.errors import StartupError
 
 DEFAULT_API_URL = "https://slack.com/api/"
+PREVIEW_MARGIN_SEC = 5.0  # an order manager's preview says it timed out itself, if it does
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,6 +62,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             kill_ttl_sec=settings.number("confirm.kill_ttl_sec"),
             ack_within_sec=1.0,
             set_ttl_sec=settings.number("confirm.set_ttl_sec"),
+            preview_within_sec=settings.number("confirm.preview_timeout_sec") + PREVIEW_MARGIN_SEC,
         )
         surface = GatewaySurface(
             core,

@@ -208,7 +208,8 @@ async def start_oms(
         raise
     await incidents.start(service.spawn)
     confirmations = Confirmations(time.time, bool(settings.get("slack.four_eyes")))
-    core = CommandCore(control_parts(service), confirmations, time.time)
+    # a `set` through the gateway is previewed as `tradebot run`'s is
+    core = CommandCore(control_parts(service), confirmations, time.time, venue.history)
 
     async def publish(by: str, apply_open: bool) -> int:
         return await publish_params(js, cfg, account, service.settings, by, apply_open)
@@ -234,6 +235,7 @@ async def _venue(
     """The configured broker; the bars are NATS marks (the simulator's clock, quotes and fills
     follow them). A simulated account is the cluster's own, with a journal of its own."""
     from bot.venues import Venue, build_alpaca, sim_broker
+    from ops.backtest.sessions import RecentSessions
     from ops.cluster.marks import NatsMarks
     from ops.journal.owner import JournalOwner
     from strategy.clock import ManualClock
@@ -259,8 +261,15 @@ async def _venue(
         else:
             clock.set(bar.ts + bar_sec)
 
+    recent = RecentSessions(settings.integer("confirm.preview_sessions"), bar_sec)
     marks = NatsMarks(
-        js, bar_sec, observers=[follow, broker.on_bar], quotes=[broker.mark], reconnects=reconnects
+        js,
+        bar_sec,
+        observers=[follow, broker.on_bar],
+        quotes=[broker.mark],
+        reconnects=reconnects,
+        recorders=[recent.observe],  # every symbol's bars, as the simulator's feed records them
     )
     cash = settings.number("broker.starting_cash")
-    return Venue(broker, marks, clock, cash, JournalOwner("cluster", account)), marks
+    owner = JournalOwner("cluster", account)
+    return Venue(broker, marks, clock, cash, owner, history=recent), marks

@@ -184,12 +184,14 @@ async def feed_bars_until(h: Harness, task: asyncio.Task[object], start_minute: 
 
 
 async def test_kill_halts_cancels_flattens_and_reports_each_exit(tmp_path: Path) -> None:
-    """Confirmed kill: HALTED at once, broker flat, per-position exit with price and slippage."""
+    """The preview names each close and the state now and after; confirmed: HALTED at once,
+    broker flat, per-position exit with price and slippage."""
     h = make_harness(tmp_path, **{"kill.poll_sec": 0.01})
     qty = await open_spy_position(h)
     request = await h.run("kill")
     assert isinstance(request, ConfirmRequest)
     assert any(line.startswith(f"close SPY: +{qty} shares") for line in request.lines)
+    assert request.lines[-1] == "state now ACTIVE; after the kill, HALTED until someone resumes"
     task = asyncio.create_task(h.core.confirm(request.nonce, "U1", "C1", "test"))
     await asyncio.sleep(0)
     assert h.service.gate.state is TradingState.HALTED

@@ -1,6 +1,6 @@
 """What the console prints, as a user reads it: long input refused and echoed cut, money signed
-one way, `config` in columns, `help` naming `quit`, and health checks with their age and the
-state they were made under."""
+one way, `config` in columns, `help` and the usage naming `quit`, and health checks with their
+age and the state they were made under."""
 
 from __future__ import annotations
 
@@ -64,6 +64,22 @@ async def test_an_unknown_word_is_echoed_cut(tmp_path: Path) -> None:
     with pytest.raises(CommandError) as refused:
         await h.run("z" * 300)
     assert "(cut: 300 characters)" in str(refused.value) and "z" * 41 not in str(refused.value)
+
+
+async def test_the_usage_for_an_unknown_command_lists_quit_at_the_console_only(
+    tmp_path: Path,
+) -> None:
+    """The usage printed for an unknown command, or for words a command takes none of, names
+    `quit`, as `help` does; the same refusal on another surface (no `quit` there) does not."""
+    h = make_harness(tmp_path)
+    printed = await console_output(h, b"launch rockets\nstatus now\nhelp")
+    refusal, listed = printed.split("! unknown command 'launch'.")[1].split("trade> ", 1)
+    assert refusal.rstrip().endswith("| help | quit") and "\nquit " in listed
+    extra = printed.split("! unexpected 'now'.")[1].split("trade> ", 1)[0]
+    assert extra.rstrip().endswith("| help | quit")
+    with pytest.raises(CommandError) as refused:
+        await h.run("launch rockets")
+    assert "quit" not in str(refused.value)
 
 
 def test_money_puts_the_sign_before_the_dollar_everywhere() -> None:

@@ -34,6 +34,7 @@ from bot.slack.gateway_view import (
     status_done,
 )
 from bot.slack.middleware import Authorize
+from bot.slack.preview_update import PreviewEdits, pending_blocks
 from bot.slack.replies import Refused, Replies
 from bot.slack.socket_mode import SocketModeHandler
 from ops.cluster.acks import read_components, silent_components, watch_acks
@@ -77,6 +78,7 @@ class GatewaySurface:
         self.incidents = GatewayIncidents(core.nc, core.cfg, self.alerts, self.client, core.journal)
         self.app.action("ack")(self.on_acknowledge)
         self.confirmations: dict[str, tuple[str, str]] = {}  # nonce -> (channel, ts)
+        self.previews = PreviewEdits(self.spawn)  # a set's backtest, put in when ready
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._silent: set[str] = set()
         self._stopping = False
@@ -145,13 +147,24 @@ class GatewaySurface:
     async def _post_confirmation(
         self, replies: Replies, channel: str, request: ConfirmRequest
     ) -> None:
-        fallback, blocks = result_message(request)
+        ticket = self.core.changes.take_preview(request.nonce)
+        fallback, blocks = pending_blocks(request, ticket)
         posted = await replies.post(channel, fallback, blocks)
         if isinstance(posted, Refused):  # nobody could click it: nothing may wait for it
+            if ticket is not None:
+                ticket.task.cancel()
             self.core.confirmations.withdraw(request.nonce)
             await replies.explain(posted, channel, fallback)
             return
         self.confirmations[request.nonce] = (channel, posted)
+        if ticket is not None:
+            self.previews.show(
+                replies,
+                (channel, posted),
+                request,
+                ticket,
+                lambda: request.nonce in self.confirmations,
+            )
 
     # -- buttons ---------------------------------------------------------------------------
 
@@ -162,14 +175,16 @@ class GatewaySurface:
             pending = self.core.accept(nonce, user, channel, SURFACE)
         except ConfirmationExpired as exc:
             self.confirmations.pop(nonce, None)
-            await _close(replies, channel, ts, "Expired: nothing was changed", user)
+            async with self.previews.closing(ts):
+                await _close(replies, channel, ts, "Expired: nothing was changed", user)
             await replies.say(f":warning: {exc}")
             return
         except CommandError as exc:  # refused: the message stays, still confirmable
             await replies.say(f":warning: {exc}")
             return
         self.confirmations.pop(nonce, None)
-        await _close(replies, channel, ts, f"{pending.kind} confirmed: writing it...", user)
+        async with self.previews.closing(ts):
+            await _close(replies, channel, ts, f"{pending.kind} confirmed: writing it...", user)
         try:
             outcome = await self.core.apply(pending, user, channel, SURFACE)
         except CommandError as exc:  # refused at this point (the account, or written since)
@@ -251,14 +266,16 @@ class GatewaySurface:
             return
         self.confirmations.pop(nonce, None)
         await self.core.withdraw_held(nonce, user, channel)
-        await _close(replies, channel, ts, done.title, user)
+        async with self.previews.closing(ts):
+            await _close(replies, channel, ts, done.title, user)
 
     async def expire(self) -> None:
         replies = Replies(self.client, None)
         for nonce in self.core.expire():
             where = self.confirmations.pop(nonce, None)
             if where is not None:
-                await _close(replies, *where, "Expired: nothing was changed", None)
+                async with self.previews.closing(where[1]):
+                    await _close(replies, *where, "Expired: nothing was changed", None)
 
     # -- silent processes --------------------------------------------------------------------
 

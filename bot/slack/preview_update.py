@@ -5,7 +5,9 @@ click: a Confirm or Cancel that came first is never undone by a late preview."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
 
 from bot.render_text import render
 from bot.slack.blocks import MAX_TEXT, BlockDict, clip, confirm_blocks
@@ -39,3 +41,38 @@ async def show_when_ready(
             return
         fallback = clip(f"{render(request)}\n{text}", MAX_TEXT)
         await replies.update(*where, fallback, confirm_blocks(request, text))
+
+
+class PreviewEdits:
+    """The previews on their way into posted confirmations (by message ts), and a lock per
+    message, so that closing it (a click, a cancel, expiry) and a late preview never cross."""
+
+    def __init__(self, spawn: Callable[[str, Coroutine[Any, Any, Any]], object]) -> None:
+        self._spawn = spawn
+        self._tickets: dict[str, Ticket] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def show(
+        self,
+        replies: Replies,
+        where: tuple[str, str],
+        request: ConfirmRequest,
+        ticket: Ticket,
+        waiting: Callable[[], bool],
+    ) -> None:
+        ts = where[1]
+        self._tickets[ts] = ticket
+        edits = self._locks.setdefault(ts, asyncio.Lock())
+        self._spawn(
+            f"preview-update:{ts}", show_when_ready(replies, where, request, ticket, waiting, edits)
+        )
+
+    @asynccontextmanager
+    async def closing(self, ts: str) -> AsyncIterator[None]:
+        """Held while message `ts` is closed: its preview stops, and one being put in is
+        finished first (then `waiting()`, false by now, keeps any later one out)."""
+        ticket = self._tickets.pop(ts, None)
+        if ticket is not None:
+            ticket.task.cancel()
+        async with self._locks.pop(ts, None) or asyncio.Lock():
+            yield

@@ -14,6 +14,11 @@ confirmer, four_eyes and expiry again) or {"cancel": nonce, ...}; a change done 
 confirmed one, replies {"ok": true, "done": {title, lines}}, with "params_revision" when a
 `set`/`reset` wrote the account's overrides to the params bucket. Kill, pause and resume reach
 the accounts through the control bucket, never here.
+
+A `set`/`reset` the core previews with a backtest (the sessions the order manager has) says so
+in its confirm ("preview": the line to show meanwhile); {"preview": nonce} is answered when the
+backtest is done, {"ok": true, "preview": BacktestPreview}, without holding up other requests.
+A confirm or cancel that comes first stops it, and its request is refused.
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from ops.cluster.result_codec import QUERIES, QueryResult, decode_result, encode_result
+from ops.cluster.served_previews import ServedPreviews, preview_of
 from ops.cluster.subjects import command_subject
 from ops.control.commands import CommandCore
 from ops.control.param_change import OPEN_FLAGS
 from ops.control.parsing import parse_command
+from ops.control.preview import BacktestPreview
 from ops.shared.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, StatusResult
 
 log = logging.getLogger(__name__)
@@ -141,7 +148,11 @@ async def serve_commands(
 
     async def answer(msg: Msg) -> None:
         try:
-            reply = await server.run(json.loads(msg.data))
+            request = json.loads(msg.data)
+            if "preview" in request:  # answered once ready: other requests go on meanwhile
+                server.previews.answer(msg, str(request["preview"]))
+                return
+            reply = await server.run(request)
         except Exception as exc:  # never leave the gateway waiting for a timeout
             log.exception("cluster command failed")
             reply = {"ok": False, "error": f"{type(exc).__name__} in the order manager"}
@@ -156,6 +167,7 @@ class _Server:
         self.core = core
         self.publish = publish
         self.apply_open: dict[str, bool] = {}  # nonce of a pending set/reset -> its --open
+        self.previews = ServedPreviews(account)  # the backtests of pending sets/resets
 
     async def run(self, request: dict[str, object]) -> dict[str, object]:
         user, channel = str(request.get("user", "")), str(request.get("channel", ""))
@@ -165,6 +177,7 @@ class _Server:
             if "cancel" in request:
                 nonce = str(request["cancel"])
                 self.apply_open.pop(nonce, None)
+                self.previews.drop(nonce)
                 return {"ok": True, "done": _done(self.core.cancel(nonce, user, channel, SURFACE))}
             return await self.command(str(request.get("command", "")), user, channel)
         except CommandError as exc:
@@ -181,18 +194,23 @@ class _Server:
             if command.name in PARAM_CHANGES:
                 opened = any(a.lower() in OPEN_FLAGS for a in command.args)
                 self.apply_open[result.nonce] = opened
-            return {"ok": True, "confirm": _confirm(result)}
+            return {"ok": True, "confirm": _confirm(result, self._preview_of(result.nonce))}
         if isinstance(result, Done):
             return {"ok": True, "done": _done(result)}
         assert isinstance(result, QueryResult)  # SERVED holds the read-only commands
         return {"ok": True, "result": encode_result(result)}
+
+    def _preview_of(self, nonce: str) -> str | None:
+        return self.previews.keep(nonce, self.core.previews.take(nonce))
 
     async def confirm(self, nonce: str, user: str, channel: str) -> dict[str, object]:
         try:
             pending = self.core.accept(nonce, user, channel, SURFACE)
         except ConfirmationExpired:
             self.apply_open.pop(nonce, None)
+            self.previews.drop(nonce)
             raise
+        self.previews.drop(nonce)  # decided: its backtest is no longer wanted
         apply_open = self.apply_open.pop(nonce, False)
         result = await self.core.apply(pending, user, channel, SURFACE)
         assert isinstance(result, Done)  # every change's apply says what it did
@@ -206,13 +224,14 @@ class _Server:
         return reply
 
 
-def _confirm(request: ConfirmRequest) -> dict[str, object]:
+def _confirm(request: ConfirmRequest, preview: str | None) -> dict[str, object]:
     return {
         "nonce": request.nonce,
         "kind": request.kind,
         "title": request.title,
         "lines": list(request.lines),
         "expires_at": request.expires_at,
+        "preview": preview,
     }
 
 
@@ -281,6 +300,7 @@ class RemoteConfirm:
     title: str
     lines: tuple[str, ...]
     expires_at: float
+    preview: str | None = None  # what to show while its backtest preview is computed
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +335,23 @@ async def ask_change(
             str(c["title"]),
             tuple(str(line) for line in c["lines"]),
             float(c["expires_at"]),
+            str(c["preview"]) if c.get("preview") is not None else None,
         )
     return _account_done(account, reply)
+
+
+async def ask_preview(
+    nc: Client, account: str, nonce: str, user: str, channel: str, within_sec: float
+) -> BacktestPreview | AccountRefused | AccountUnreachable:
+    """The backtest preview of the account's pending change `nonce`, once it is done."""
+    reply = await _request(nc, account, {"preview": nonce}, user, channel, within_sec)
+    if isinstance(reply, AccountUnreachable):
+        return reply
+    if not reply.get("ok"):
+        return AccountRefused(account, str(reply.get("error", "refused")))
+    body = reply["preview"]
+    assert isinstance(body, dict)
+    return preview_of(body)
 
 
 async def confirm_change(

@@ -139,6 +139,7 @@ class GatewayCore(AuditedCore):
         ask_within_sec: float = 2.0,
         query_within_sec: float = 5.0,  # pnl waits up to 2 s for its journal; positions, the broker
         set_ttl_sec: float = 300.0,
+        preview_within_sec: float = 35.0,  # an order manager's preview gives up after 30 s
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -151,7 +152,14 @@ class GatewayCore(AuditedCore):
         self.ask_within_sec = ask_within_sec
         self.query_within_sec = query_within_sec
         self.changes = GatewayChanges(
-            nc, cfg, confirmations, clock, set_ttl_sec, query_within_sec, ack_within_sec
+            nc,
+            cfg,
+            confirmations,
+            clock,
+            set_ttl_sec,
+            query_within_sec,
+            ack_within_sec,
+            preview_within_sec,
         )
 
     async def handle(self, text: str, user: str, channel: str, surface: str) -> GatewayResult:

@@ -2,10 +2,15 @@
 sent to the account's order manager, whose command core previews it, holds it behind its own
 nonce and applies it; the gateway holds the Confirm of the operator's message (its own nonce,
 expiry, four_eyes) and passes the click on. A confirmed `set`/`reset` is then awaited in the
-heartbeats of the account's processes: "acknowledged by N of M", silent ones named."""
+heartbeats of the account's processes: "acknowledged by N of M", silent ones named.
+
+A `set`/`reset`'s backtest preview, computed by the order manager's core on the sessions it
+has, is asked for as soon as the change is held: a Ticket the surface takes to put the figures
+into the confirmation when they come, as the single service's surfaces do."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,12 +24,14 @@ from ops.cluster.commands import (
     AccountUnreachable,
     RemoteConfirm,
     ask_change,
+    ask_preview,
     cancel_change,
     confirm_change,
 )
 from ops.cluster.config import ClusterConfig
 from ops.cluster.subjects import params_key
 from ops.control.confirm import Confirmations
+from ops.control.preview import BacktestPreview, Ticket
 from ops.shared import messages
 from ops.shared.results import CommandError, ConfirmRequest, Done
 from strategy.clock import Clock
@@ -55,6 +62,7 @@ class GatewayChanges:
         set_ttl_sec: float,
         within_sec: float,
         ack_within_sec: float,
+        preview_within_sec: float,
     ) -> None:
         self.nc = nc
         self.cfg = cfg
@@ -63,7 +71,9 @@ class GatewayChanges:
         self.set_ttl_sec = set_ttl_sec
         self.within_sec = within_sec
         self.ack_within_sec = ack_within_sec
+        self.preview_within_sec = preview_within_sec
         self._held: dict[str, RemoteConfirm] = {}  # the gateway's nonce -> the account's
+        self._previews: dict[str, Ticket] = {}  # the gateway's nonce -> its preview, untaken
 
     def account_of(self, name: str, account: str | None) -> str:
         """The account named, or the only one configured."""
@@ -93,10 +103,16 @@ class GatewayChanges:
 
         async def apply(confirmer: str) -> ChangeOutcome:
             self._held.pop(pending.nonce, None)
+            self._drop_preview(pending.nonce)
             return await self._confirm(remote, confirmer, channel)
 
         pending = self.confirmations.open(remote.kind, user, channel, self.set_ttl_sec, apply)  # type: ignore[arg-type]
         self._held[pending.nonce] = remote
+        if remote.preview is not None:
+            task = asyncio.get_running_loop().create_task(
+                self._preview(remote, user, channel), name=f"preview:{pending.nonce[:8]}"
+            )
+            self._previews[pending.nonce] = Ticket(remote.preview, task)
         lines = remote.lines
         if remote.kind in PARAM_CHANGES:
             lines += (messages.CLUSTER_CHANGE_REACHES.format(account=account),)
@@ -109,8 +125,32 @@ class GatewayChanges:
             pending.expires_at,
         )
 
+    def take_preview(self, nonce: str) -> Ticket | None:
+        """The backtest preview of held change `nonce`, for the surface that shows it (once)."""
+        return self._previews.pop(nonce, None)
+
+    async def _preview(self, remote: RemoteConfirm, user: str, channel: str) -> BacktestPreview:
+        """The order manager's preview when it is done, or why there is none (told in its place:
+        the confirmation works either way)."""
+        try:
+            answer = await ask_preview(
+                self.nc, remote.account, remote.nonce, user, channel, self.preview_within_sec
+            )
+        except Exception as exc:  # e.g. the connection closing
+            answer = AccountRefused(remote.account, f"{type(exc).__name__}: {exc}")
+        if isinstance(answer, BacktestPreview):
+            return answer
+        error = messages.PREVIEW_FAILED.format(error=f"{answer.account}: {answer.error}")
+        return BacktestPreview(remote.kind, "", "", 0, problem=error)
+
+    def _drop_preview(self, nonce: str) -> None:
+        ticket = self._previews.pop(nonce, None)
+        if ticket is not None:  # never taken by a surface: nobody waits for it
+            ticket.task.cancel()
+
     async def withdraw(self, nonce: str, user: str, channel: str) -> None:
         """A change cancelled at the gateway is cancelled at the account too (audited there)."""
+        self._drop_preview(nonce)
         remote = self._held.pop(nonce, None)
         if remote is None:
             return
@@ -124,6 +164,7 @@ class GatewayChanges:
         """Expired at the gateway: the account's own pending expires at the same time."""
         for nonce in nonces:
             self._held.pop(nonce, None)
+            self._drop_preview(nonce)
 
     async def _confirm(self, remote: RemoteConfirm, confirmer: str, channel: str) -> ChangeOutcome:
         account = remote.account

@@ -33,7 +33,8 @@ def _every_symbol(symbol: str) -> bool:
 class NatsMarks:
     """A Feed: each partition's newest stored batch first, then every new one, in order (an
     OrderedFeed: resumed at once after a reconnection). `observers` see each bar passed on
-    before the engine does; `quotes` see every bar's (symbol, close)."""
+    before the engine does; `quotes` see every bar's (symbol, close); `recorders` every bar
+    (the recent sessions a `set` is previewed on)."""
 
     def __init__(
         self,
@@ -42,11 +43,13 @@ class NatsMarks:
         observers: Sequence[Callable[[Bar], None]] = (),
         quotes: Sequence[Callable[[str, float], None]] = (),
         reconnects: Reconnects | None = None,
+        recorders: Sequence[Callable[[Bar], None]] = (),
     ) -> None:
         self._js = js
         self._bar_sec = bar_sec
         self._observers = tuple(observers)
         self._quotes = tuple(quotes)
+        self._recorders = tuple(recorders)
         self._reconnects = reconnects
         self._last_bar_ts: float | None = None
         self._arrived: asyncio.Queue[Msg] = asyncio.Queue()
@@ -101,7 +104,7 @@ class NatsMarks:
 
     def _pass_on(self, ts: float, rows: list[list[object]]) -> list[Bar]:
         """Quote every row; the bars to pass on (a Bar is built only for those)."""
-        wanted, book, quotes = self._wanted, self._book, self._quotes
+        wanted, book, quotes, recorders = self._wanted, self._book, self._quotes, self._recorders
         bar_end = ts + self._bar_sec
         passed = []
         for row in rows:
@@ -110,8 +113,12 @@ class NatsMarks:
                 book.mark(symbol, close, bar_end)
             for quote in quotes:
                 quote(symbol, close)
-            if wanted(symbol):
-                passed.append(bar_of(ts, row))
+            if recorders or wanted(symbol):
+                bar = bar_of(ts, row)
+                for record in recorders:
+                    record(bar)
+                if wanted(symbol):
+                    passed.append(bar)
         if not passed and rows:
             passed.append(bar_of(ts, rows[0]))
         return passed

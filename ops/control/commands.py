@@ -28,6 +28,7 @@ from ops.shared.results import (
     Done,
     HelpResult,
     Result,
+    UsageRefused,
 )
 from ops.watch.checklist import TEST_ALERT
 from ops.watch.checklist import evaluate as evaluate_checklist
@@ -89,7 +90,7 @@ class CommandCore(AuditedCore):
         if name in ("ack", "resolve"):
             return self._take_incident(name, args, user)
         if args and name not in ("pnl",):
-            raise CommandError(
+            raise UsageRefused(
                 messages.EXTRA_ARGS.format(extra=echo(" ".join(args)), usage=messages.USAGE)
             )
         if name == "checklist":

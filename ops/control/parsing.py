@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ops.shared import messages
 from ops.shared.formatting import echo
-from ops.shared.results import CommandError
+from ops.shared.results import CommandError, UsageRefused
 
 COMMANDS = frozenset(
     {
@@ -51,10 +51,10 @@ def parse_command(text: str) -> ParsedCommand:
     if words and words[0].lower() in PREFIXES:
         words = words[1:]
     if not words:
-        raise CommandError(messages.EMPTY_COMMAND)
+        raise UsageRefused(messages.EMPTY_COMMAND)
     name = ALIASES.get(words[0].lower(), words[0].lower())
     if name not in COMMANDS:
-        raise CommandError(messages.UNKNOWN_COMMAND.format(name=echo(words[0])))
+        raise UsageRefused(messages.UNKNOWN_COMMAND.format(name=echo(words[0])))
     args = words[1:]
     here = bool(args) and args[-1].lower() == "here"
     if here:

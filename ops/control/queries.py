@@ -195,7 +195,5 @@ class Queries:
             lines.append("no open positions")
         working = parts.book.working_orders()
         lines.append(f"cancel {len(working)} open order(s)")
-        lines.append(
-            f"then trading stays HALTED until someone resumes (state now {parts.trading.state})"
-        )
+        lines.append(messages.KILL_PREVIEW_AFTER.format(state=parts.trading.state))
         return tuple(lines)

@@ -36,6 +36,7 @@ HELP = (
     "help                   this list",
 )
 CONSOLE_HELP = ("quit                   stop the service (also `exit`, `q`, or Ctrl-D)",)
+CONSOLE_USAGE = " | quit"  # the console's own command, after the core's usage
 
 UNKNOWN_COMMAND = "unknown command '{name}'. " + USAGE
 EMPTY_COMMAND = "no command given. " + USAGE
@@ -158,6 +159,7 @@ FOREIGN_FILLED = (
 # The kill preview summarises a long book: the biggest positions, then the rest in one line.
 KILL_PREVIEW_MORE = "and {count} more position(s), value {value}"
 KILL_PREVIEW_TOTAL = "total: {count} position(s), gross {gross}, net {net}"
+KILL_PREVIEW_AFTER = "state now {state}; after the kill, HALTED until someone resumes"
 
 # Slack: what the user sees when Slack would not take a reply (sent via the response_url).
 SLACK_NOT_IN_CHANNEL = (

@@ -14,6 +14,11 @@ class CommandError(Exception):
     """A user-facing refusal: bad input, not allowed, expired. Shown as is; nothing changed."""
 
 
+class UsageRefused(CommandError):
+    """A refusal ending with the usage line (no command named, or words it takes none of); a
+    surface with commands of its own adds them to it."""
+
+
 class ConfirmationExpired(CommandError):
     """The pending action's time ran out; the surface may mark its message as expired."""
 
