@@ -41,8 +41,9 @@ def has_buttons(message: Message) -> bool:
 async def test_the_confirmation_is_updated_with_the_figures(tmp_path: Path) -> None:
     async with rig_with(tmp_path, recorded(days=5)) as rig:
         message = await rig.request("set entry_z 2.6")
-        assert shows(message, "computing...")() and has_buttons(message)
         await eventually(shows(message, "max drawdown"), within=60)
+        (posted,) = [c.params for c in rig.slack.calls_to("chat.postMessage")]
+        assert "computing..." in str(posted) and "actions" in str(posted)  # before its update
         for text in ("the last 5 sessions (2026-01-07 .. 2026-01-13", "round trips", "P&amp;L"):
             assert shows(message, text)(), text
         assert has_buttons(message) and message.edits == 1
