@@ -24,9 +24,9 @@ from ops.journal import owner as journal_owner
 from ops.journal.journal import Journal, start_journal
 from ops.journal.owner import JournalOwner
 from ops.safety import instance_lock
-from ops.service.service import TradingService
 from ops.shared.errors import StartupError
 from ops.shared.formatting import money, signed_money
+from ops.watch.parts import WatchedParts
 from ops.watch.scheduler import Scheduler
 
 log = logging.getLogger("tradebot")
@@ -112,8 +112,8 @@ async def _serve(
         raise
     surface = await _start_surface(core, net.scheduler, env, stop)
     if venue.replay:
-        service.spawn("replay-end", end_of_replay(service, venue.starting_cash, stop))
-    service.spawn("ticker", _ticker(service))
+        service.spawn("replay-end", end_of_replay(composed.watched, venue.starting_cash, stop))
+    service.spawn("ticker", _ticker(composed.watched))
     try:
         await asyncio.wait_for(stop.wait(), timeout=options.duration)
     except TimeoutError:
@@ -157,17 +157,18 @@ async def _console(core: CommandCore, stop: asyncio.Event) -> None:
         stop.set()
 
 
-async def _ticker(service: TradingService) -> None:
+async def _ticker(parts: WatchedParts) -> None:
     """A one-line status in the log, so a run without a terminal shows progress."""
+    book = parts.book
     while True:
         await asyncio.sleep(TICKER_SEC)
-        c = service.engine.progress().counters
+        c = parts.engine.progress().counters
         log.info(
             "%s  equity %s  day %s  positions %d  bars %d  signals %d  fills %d  refusals %d",
-            service.gate.state,
-            money(service.book.equity()),
-            signed_money(service.book.equity() - service.book.day_start_equity()),
-            len(service.book.positions()),
+            parts.trading.state,
+            money(book.equity()),
+            signed_money(book.equity() - book.day_start_equity()),
+            len(book.positions()),
             c.bars,
             c.signals,
             c.fills,

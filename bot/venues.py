@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.account import Account, compose
 from ops.backtest.sessions import AlpacaSessions, RecentSessions, SessionSource, alpaca_fetch
 from ops.config.settings import Settings
 from ops.journal.journal import Journal
@@ -17,7 +18,6 @@ from ops.service.retry import read_at_start
 from ops.service.service import TradingService
 from ops.shared.errors import StartupError
 from ops.shared.messages import bar_symbols
-from ops.watch.safety_net import Account, SafetyNet
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import latest_session_open
 from strategy.types import Bar
@@ -83,7 +83,7 @@ class Venue:
             decides=decides,
         )
         self.report_to(service.alert, service.resolve)
-        return Account(service, SafetyNet(service))
+        return compose(service)
 
 
 def _replay(path: str, label: str) -> LoadedBars:
