@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.alpaca_rig import CASH, alpaca_rig
+from bot.account import watched_parts
 from bot.slack.surface import SlackSurface
 from bot.venues import control_parts
 from ops.control.commands import CommandCore
@@ -42,7 +43,7 @@ class JobList(Scheduler):
     """Takes the registrations a Scheduler gets, keeping each job and its rate, schedules none."""
 
     def __init__(self, service: TradingService) -> None:
-        super().__init__(service)
+        super().__init__(service.report_error)
         self.jobs: list[tuple[str, float, Job]] = []
 
     def every(self, name: str, seconds: float, job: Job) -> None:
@@ -67,13 +68,14 @@ async def job_calls(names: tuple[str, ...], folder: Path) -> list[JobCalls]:
         )
         service = rig.service
         jobs = JobList(service)
-        schedule_service_jobs(jobs, service)
+        watched = watched_parts(service)
+        schedule_service_jobs(jobs, watched)
         for symbol in names:  # adopted earlier: the bot's own positions, not an operator's
             row = {"symbol": symbol, "qty": SHARES, "avg_price": PRICE, "user": "bench"}
             service.journal.record("adoptions", row)
         service.journal.flush()
         await rig.broker.start()
-        await recover_at_start(service, jobs)
+        await recover_at_start(watched, jobs)
         await service.start()
         core = CommandCore(control_parts(service), Confirmations(time.time, False), time.time)
         surface = SlackSurface(core, "xoxb-b", "xapp-b")

@@ -17,7 +17,7 @@ from bot.render_text import render_summary
 from bot.replay_end import CONSOLE, end_of_replay
 from bot.slack import tokens as slack_tokens
 from bot.slack.surface import SlackSurface
-from bot.venues import Venue, build_alpaca, build_sim, control_parts
+from bot.venues import Venue, build_alpaca, build_sim
 from ops.config.settings import ConfigError, Settings, config_path, load_settings
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
@@ -25,9 +25,9 @@ from ops.journal import owner as journal_owner
 from ops.journal.journal import Journal, start_journal
 from ops.journal.owner import JournalOwner
 from ops.safety import instance_lock
-from ops.service.service import TradingService
 from ops.shared.errors import StartupError
 from ops.shared.formatting import money, signed_money
+from ops.watch.parts import WatchedParts
 from ops.watch.scheduler import Scheduler
 
 log = logging.getLogger("tradebot")
@@ -98,7 +98,7 @@ async def _serve(
     venue.hold_feed_while(journal.behind)  # a simulated feed waits for the journal
     four_eyes = bool(settings.get("slack.four_eyes"))
     confirmations = Confirmations(time.time, four_eyes)
-    core = CommandCore(control_parts(service), confirmations, time.time, venue.history)
+    core = CommandCore(composed.control, confirmations, time.time, venue.history)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,8 +114,8 @@ async def _serve(
         raise
     surface = await _start_surface(core, net.scheduler, env, stop)
     if venue.replay:
-        service.spawn("replay-end", end_of_replay(service, venue.starting_cash, stop))
-    service.spawn("ticker", _ticker(service))
+        service.spawn("replay-end", end_of_replay(composed.watched, venue.starting_cash, stop))
+    service.spawn("ticker", _ticker(composed.watched))
     try:
         await asyncio.wait_for(stop.wait(), timeout=options.duration)
     except TimeoutError:
@@ -173,17 +173,18 @@ async def _console(core: CommandCore, stop: asyncio.Event) -> None:
         stop.set()
 
 
-async def _ticker(service: TradingService) -> None:
+async def _ticker(parts: WatchedParts) -> None:
     """A one-line status in the log, so a run without a terminal shows progress."""
+    book = parts.book
     while True:
         await asyncio.sleep(TICKER_SEC)
-        c = service.engine.progress().counters
+        c = parts.engine.progress().counters
         log.info(
             "%s  equity %s  day %s  positions %d  bars %d  signals %d  fills %d  refusals %d",
-            service.gate.state,
-            money(service.book.equity()),
-            signed_money(service.book.equity() - service.book.day_start_equity()),
-            len(service.book.positions()),
+            parts.trading.state,
+            money(book.equity()),
+            signed_money(book.equity() - book.day_start_equity()),
+            len(book.positions()),
             c.bars,
             c.signals,
             c.fills,

@@ -115,7 +115,6 @@ async def start_oms(
     another account's or a service runs on it. `lease_clock` is the monotonic clock the
     lease's proof is read by (tests step it)."""
     from bot.app import open_journal
-    from bot.venues import control_parts
     from ops.cluster.account_parts import AccountParts
     from ops.cluster.commands import serve_commands
     from ops.cluster.config import cluster_config
@@ -209,7 +208,7 @@ async def start_oms(
     await incidents.start(service.spawn)
     confirmations = Confirmations(time.time, bool(settings.get("slack.four_eyes")))
     # a `set` through the gateway is previewed as `tradebot run`'s is
-    core = CommandCore(control_parts(service), confirmations, time.time, venue.history)
+    core = CommandCore(composed.control, confirmations, time.time, venue.history)
 
     async def publish(by: str, apply_open: bool) -> int:
         return await publish_params(js, cfg, account, service.settings, by, apply_open)

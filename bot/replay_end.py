@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import asyncio
 
-from ops.service.service import TradingService
 from ops.shared import messages
+from ops.watch.parts import WatchedParts
 
 CONSOLE = "console"  # the console's task (bot/app.py)
 
 
-async def end_of_replay(service: TradingService, starting_cash: float, stop: asyncio.Event) -> None:
-    await service.feed_done.wait()
-    await service.engine.drain()  # the last bar's order updates are in the book
-    pnl = service.book.equity() - starting_cash
-    console = service.running(CONSOLE)
-    bars = service.engine.progress().counters.bars
-    service.notify(messages.replay_finished(bars, pnl, waits=console is not None))
+async def end_of_replay(parts: WatchedParts, starting_cash: float, stop: asyncio.Event) -> None:
+    await parts.run.feed_done.wait()
+    await parts.engine.drain()  # the last bar's order updates are in the book
+    pnl = parts.book.equity() - starting_cash
+    console = parts.run.running(CONSOLE)
+    bars = parts.engine.progress().counters.bars
+    parts.incidents.notify(messages.replay_finished(bars, pnl, waits=console is not None))
     if console is not None:
         await asyncio.wait({console})
     stop.set()

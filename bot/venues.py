@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.account import Account, compose
 from ops.backtest.sessions import AlpacaSessions, RecentSessions, SessionSource, alpaca_fetch
 from ops.config.settings import Settings
-from ops.control.parts import ControlParts
 from ops.journal.journal import Journal
 from ops.journal.owner import JournalOwner, journal_folder
 from ops.service.retry import read_at_start
 from ops.service.service import TradingService
 from ops.shared.errors import StartupError
 from ops.shared.messages import bar_symbols
-from ops.watch.safety_net import Account, SafetyNet
 from strategy.clock import Clock, ManualClock, SystemClock
 from strategy.market_day import latest_session_open
 from strategy.types import Bar
@@ -84,32 +83,7 @@ class Venue:
             decides=decides,
         )
         self.report_to(service.alert, service.resolve)
-        return Account(service, SafetyNet(service))
-
-
-def control_parts(service: TradingService) -> ControlParts:
-    """What the command core and its surfaces are handed of a composed account (`tradebot
-    run`'s and each order manager's)."""
-    return ControlParts(
-        settings=lambda: service.settings,
-        apply_settings=service.apply_settings,
-        journal=service.journal,
-        book=service.book,
-        clock=service.clock,
-        symbols=service.engine.symbols,
-        trading=service.trading,
-        gate=service.gate,
-        progress=service.engine.progress,
-        latency=service.latency.summary,
-        checks=lambda: service.checks,
-        kill_switch=service.kill_switch,
-        kill_file=lambda: service.kill_file,
-        incidents=service.incidents,
-        spawn=service.spawn,
-        broker=lambda: service.broker,
-        broker_facing=service.broker_facing,
-        adopt_position=service.adopt_position,
-    )
+        return compose(service)
 
 
 def _replay(path: str, label: str) -> LoadedBars:

@@ -9,14 +9,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
 
-from bot.venues import control_parts
+from bot.account import control_parts
 from ops.backtest.sessions import SessionSource
 from ops.config.settings import load_settings
 from ops.control.commands import CommandCore
@@ -103,6 +103,21 @@ class WallClock:
         return self.t
 
 
+class PushedFeed:
+    """The service's feed in a harness: the bars it was made with, then each push's. One
+    object, so the watchers' view composed with it reads every push's stamp."""
+
+    def __init__(self, feed: SimFeed) -> None:
+        self.current = feed
+
+    def bars(self) -> AsyncIterator[Bar]:
+        return self.current.bars()
+
+    @property
+    def last_bar_ts(self) -> float | None:
+        return self.current.last_bar_ts
+
+
 @dataclass
 class Harness:
     service: TradingService
@@ -112,12 +127,13 @@ class Harness:
     journal: Journal
     wall: WallClock
     feed: SimFeed
+    pushed: PushedFeed  # the service's feed
 
     async def push(self, *bars: Bar) -> None:
         """Deliver bars through a simulated feed (clock, market, then the engine) without
         starting the service; the feed becomes the service's, for the monitor to read."""
         feed = SimFeed(bars, self.clock, observers=[self.broker.on_bar])
-        self.service.feed = feed
+        self.pushed.current = feed
         async for b in feed.bars():
             self.service.engine.on_bar(b, self.clock.monotonic_ns())
         await settle()
@@ -188,15 +204,16 @@ def make_harness(
     clock = ManualClock(start=START)
     broker = SimBroker(SIM_SETTINGS, clock)
     feed = SimFeed(bars, clock, observers=[broker.on_bar], speed=None)
+    pushed = PushedFeed(feed)
     service = TradingService(
         settings=settings,
         journal=journal,
         broker=broker,
-        feed=feed,
+        feed=pushed,
         clock=clock,
         starting_cash=100_000.0,
     )
     wall = WallClock()
     confirmations = Confirmations(wall, bool(settings.get("slack.four_eyes")))
     core = CommandCore(control_parts(service), confirmations, wall, history)
-    return Harness(service, core, broker, clock, journal, wall, feed)
+    return Harness(service, core, broker, clock, journal, wall, feed, pushed)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.venues import control_parts
+from bot.account import control_parts, watched_parts
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
 from ops.journal.pnl import period_figures
@@ -92,9 +92,9 @@ async def test_adopting_old_losses_is_not_a_loss_today(alpaca: AlpacaFake, tmp_p
     assert book.equity() == pytest.approx(100_000.0)
     assert book.equity() - book.day_start_equity() == pytest.approx(0.0)
     assert book.drawdown() == pytest.approx(0.0)
-    await Monitor(service).run()
+    await Monitor(watched_parts(service)).run()
     assert service.gate.state is TradingState.ACTIVE
-    await Monitor(service).reconcile()
+    await Monitor(watched_parts(service)).reconcile()
     assert "cash" not in service.open_alerts and "reconcile:SPY" not in service.open_alerts
     lines = "\n".join(request.lines)
     assert "at the market price when you confirm (now 95.00" in lines
@@ -108,9 +108,9 @@ async def test_adopting_old_losses_is_not_a_loss_today(alpaca: AlpacaFake, tmp_p
     await recover(again.broker_facing())
     assert again.book.equity() == pytest.approx(100_000.0)
     assert again.book.drawdown() == pytest.approx(0.0)
-    await Monitor(again).run()
+    await Monitor(watched_parts(again)).run()
     assert again.gate.state is TradingState.ACTIVE
-    await Monitor(again).reconcile()
+    await Monitor(watched_parts(again)).reconcile()
     assert "cash" not in again.open_alerts
     again.journal.close()
 

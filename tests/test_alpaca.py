@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.account import control_parts, watched_parts
 from bot.render_text import render_kill
-from bot.venues import control_parts
 from ops.config.settings import load_settings
 from ops.control.queries import Queries
 from ops.journal.journal import Journal
@@ -308,7 +308,7 @@ async def test_sub_penny_limits_are_rounded_before_sending(live: Live) -> None:
 async def test_an_account_alpaca_blocks_from_trading_is_a_broker_incident(live: Live) -> None:
     """Alpaca blocks trading on the account (its trading_blocked flag): the broker check
     fails naming the flag, so the dead-man pauses entries, before any exit is refused."""
-    monitor = Monitor(live.service)
+    monitor = Monitor(watched_parts(live.service))
     await monitor.run()
     assert "broker" not in live.service.open_alerts
     live.alpaca.account_flags["trading_blocked"] = True
@@ -369,7 +369,7 @@ async def test_a_clock_off_the_brokers_is_an_incident_until_they_agree(live: Liv
     """This machine's clock 2 minutes ahead of Alpaca's: bars look older than they are, and
     past risk.stale_bar_sec every entry would be refused as stale without a word. The
     market-clock job says so (`clock-skew`) and resolves it once the clocks agree."""
-    monitor = Monitor(live.service)
+    monitor = Monitor(watched_parts(live.service))
     await monitor.market_clock()
     assert "clock-skew" not in live.service.open_alerts
     live.alpaca.clock_offset_sec = -120.0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.account import watched_parts
 from ops.backtest import chart, report
 from ops.backtest.live_slippage import live_slippage
 from ops.backtest.metrics import compute
@@ -81,7 +82,7 @@ async def test_live_trading_ignores_a_reference_not_made_from_market_data(tmp_pa
     alert: the drawdown check stays at drawdown_alert_pct and says why, the drift check and
     the checklist name the ignored reference. A market-data reference is used."""
     h = make_harness(tmp_path, **{"monitoring.drawdown_alert_pct": 0.01})
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     record(h.journal, "reference", SYNTHETIC, True, StrategyParams(), metrics(drawdown=0.0001))
     h.journal.flush()
     found = {r.key: r for r in await monitor.run()}
@@ -115,7 +116,7 @@ async def test_a_reference_on_a_short_sample_holds_live_returns_to_nothing(
     annualized +4,500% kept, no day count): the drift check says it is n/a and compares no
     live returns with it, instead of telling the operator to stop a strategy that is fine."""
     h = make_harness(tmp_path)
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     detail = metrics(annual=45.0).as_dict()
     del detail["days"], detail["n/a"]  # an older version's row
     h.journal.record(

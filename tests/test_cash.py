@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.account import watched_parts
 from bot.render_text import render
 from ops.shared.results import PositionsResult
 from ops.watch.monitor import Monitor
@@ -63,7 +64,7 @@ async def test_a_fill_read_over_rest_carries_its_commission() -> None:
 async def test_an_alpaca_fee_moves_book_cash_once(live: Live) -> None:
     """A FEE activity posted after start-up is booked at the next reconcile (journaled as a
     charge), exactly once; book and broker cash then agree, with no cash incident."""
-    queries = Monitor(live.service)
+    queries = Monitor(watched_parts(live.service))
     assert (await queries.reconcile()).level.value == "ok"
     before = live.service.book.cash
     ref = live.alpaca.charge_fee(0.37)
@@ -80,7 +81,7 @@ async def test_an_alpaca_fee_moves_book_cash_once(live: Live) -> None:
 async def test_a_dividend_moves_book_cash_once(live: Live) -> None:
     """A cash dividend Alpaca credits is booked at the next reconcile (journaled as a charge
     of minus its amount), exactly once: book and broker cash agree, with no cash incident."""
-    queries = Monitor(live.service)
+    queries = Monitor(watched_parts(live.service))
     assert (await queries.reconcile()).level.value == "ok"
     before = live.service.book.cash
     ref = live.alpaca.pay_dividend("SPY", 12.5)
@@ -114,7 +115,7 @@ async def test_a_cash_mismatch_opens_the_cash_incident_and_agreeing_resolves_it(
 ) -> None:
     """Cash leaving the account behind the book's back (beyond monitoring.cash_tolerance) is
     the `cash` incident; once book and broker agree again it is resolved."""
-    monitor = Monitor(live.service)
+    monitor = Monitor(watched_parts(live.service))
     live.alpaca.cash -= 250.0
     await monitor.reconcile()
     assert "-$250.00 unexplained" in live.service.open_alerts["cash"]
@@ -130,7 +131,7 @@ async def test_shares_held_for_the_operator_are_no_cash_mismatch(tmp_path: Path)
     await h.push(bar("SPY", 0, 100.0))
     await h.buy_behind_the_books_back("SPY", 7, 100.0)
     await h.push(bar("SPY", 1, 100.0))
-    await Monitor(h.service).reconcile()
+    await Monitor(watched_parts(h.service)).reconcile()
     assert "reconcile:SPY" in h.service.open_alerts and "cash" not in h.service.open_alerts
     text = render(await h.run("positions"))
     assert "cash: book $100,000.00, broker $99,299." in text

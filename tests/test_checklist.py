@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.account import watched_parts
 from ops.backtest.metrics import Metrics
 from ops.backtest.reference import record
 from ops.backtest.robustness import FACTORS, SWEPT
@@ -107,7 +108,7 @@ async def test_drift_says_to_consider_stopping_when_live_trails_the_backtest(
     tmp_path: Path,
 ) -> None:
     h = make_harness(tmp_path)
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     assert {r.level for r in await monitor.drift()} == {Level.OK}  # no reference yet
     record(h.journal, "reference", "csv:x", True, StrategyParams(), metrics(annual=0.20))
     now = h.clock.now()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.account import watched_parts
 from bot.console import Console, PipeLines
 from bot.render_text import render
 from ops.control.queries import close_lines
@@ -132,7 +133,7 @@ async def test_status_shows_each_checks_age_and_a_verdict_from_before_a_state_ch
     shown after a resume to ACTIVE, says it was made before the change instead of reading as
     today's."""
     h = make_harness(tmp_path)
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     await h.push(bar("SPY", 0, 100.0))
     h.service.set_state(TradingState.HALTED, "test kill", "U1")
     await monitor.run()

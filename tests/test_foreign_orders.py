@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.account import watched_parts
 from ops.service.recovery import recover
 from ops.watch.monitor import Monitor
 from strategy.book import Book
@@ -124,7 +125,7 @@ async def test_a_fill_while_the_stream_is_down_is_found_after_it_reconnects(
         book = live.service.book
         await eventually(lambda: not book.has_working_order("SPY"), within=15)
         held_for_the_operator(live, 10)
-        await Monitor(live.service).reconcile()
+        await Monitor(watched_parts(live.service)).reconcile()
         assert "cash" not in live.service.open_alerts
     finally:
         await stop_live(live)

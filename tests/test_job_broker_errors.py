@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.account import watched_parts
 from ops.shared.results import Level
 from ops.watch.monitor import Monitor
 from ops.watch.scheduler import guarded
@@ -24,7 +25,11 @@ async def test_a_broker_error_in_the_market_clock_job_is_one_line_and_retried(
     caplog.set_level(logging.INFO)
     live = await start_live(tmp_path)
     try:
-        job = guarded(live.service, "market-clock", Monitor(live.service).market_clock)
+        job = guarded(
+            live.service.report_error,
+            "market-clock",
+            Monitor(watched_parts(live.service)).market_clock,
+        )
         live.alpaca.fail_next("GET", "/v2/clock", status)
         await job()
         assert [k for k in live.service.open_alerts if k.startswith("error:")] == []

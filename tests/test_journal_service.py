@@ -28,7 +28,7 @@ async def test_an_unhealthy_journal_opens_an_incident_and_stops_entries(tmp_path
     """Unhealthy: a critical `journal` incident and REDUCING (exits only) via the state's
     owner; healthy again resolves the incident, and entries wait for an operator's resume."""
     h = make_harness(tmp_path)
-    watch_journal(h.service)
+    watch_journal(h.service.journal, h.service.incidents, h.service.trading)
     from_writer_thread(h.journal.on_unhealthy, "journal writes failing (disk I/O error)")
     await eventually(lambda: INCIDENT in h.service.open_alerts)
     assert h.service.open_incidents()[INCIDENT] == (

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.account import watched_parts
 from ops.shared.results import ConfirmRequest
 from ops.watch.monitor import Monitor
 from strategy.market_day import trading_date
@@ -36,7 +37,7 @@ async def test_a_daily_loss_breach_reduces_says_so_and_still_exits(tmp_path: Pat
     await open_spy_position(h)
     day = trading_date(h.clock.now())
     h.service.book.restore_day(day, h.service.book.equity() * 1.05)  # 5% down on the day
-    await Monitor(h.service).run()
+    await Monitor(watched_parts(h.service)).run()
 
     assert h.service.gate.state is TradingState.REDUCING
     assert state_rows(h)[-1]["state"] == "REDUCING" and "daily loss" in str(

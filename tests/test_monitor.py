@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.account import watched_parts
 from ops.backtest.reference import record
 from ops.shared.results import CommandError, ConfirmRequest, Done, Level
 from ops.watch.monitor import Monitor, latency, trade_flow
@@ -54,13 +55,14 @@ def levels(results: list) -> dict[str, Level]:
 
 async def test_a_stale_feed_or_a_dead_broker_pauses_entries_until_healthy(tmp_path: Path) -> None:
     h = make_harness(tmp_path)
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     await h.push(bar("SPY", 0, 100.0))
     assert levels(await monitor.run())["feed-stale"] is Level.OK
     assert h.service.gate.state is TradingState.ACTIVE
 
     h.clock.advance(600)
     h.swap_broker(Unreachable)
+    monitor = Monitor(watched_parts(h.service))  # composed with the broker now under it
     found = levels(await monitor.run())
     assert found["feed-stale"] is Level.CRITICAL and found["broker"] is Level.CRITICAL
     assert h.service.gate.state is TradingState.PAUSED
@@ -69,7 +71,7 @@ async def test_a_stale_feed_or_a_dead_broker_pauses_entries_until_healthy(tmp_pa
 
     h.swap_broker(SimBroker)
     await h.push(bar("SPY", 11, 100.0))
-    await monitor.run()
+    await Monitor(watched_parts(h.service)).run()
     assert h.service.gate.state is TradingState.ACTIVE
     assert not {"feed-stale", "broker", "dead-man"} & set(h.service.open_alerts)
     status = await h.run("status")
@@ -80,7 +82,7 @@ async def test_the_dead_man_can_wait_for_an_operator_and_never_overrides_a_manua
     tmp_path: Path,
 ) -> None:
     h = make_harness(tmp_path, **{"monitoring.deadman_resume_needs_confirm": True})
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     await h.push(bar("SPY", 0, 100.0))
     h.clock.advance(600)
     await monitor.run()
@@ -105,15 +107,15 @@ async def test_trade_flow_alerts_on_too_many_orders_and_on_refused_signals(
     h = make_harness(tmp_path, **{"monitoring.max_trades_per_day": 1})
     await open_spy_position(h)
     await h.push(bar("SPY", 22, 97.95))  # back to calm: the exit is a second order
-    assert levels(trade_flow(h.service))["trade-flow"] is Level.WARN
+    assert levels(trade_flow(watched_parts(h.service)))["trade-flow"] is Level.WARN
 
     (tmp_path / "quiet").mkdir()
     quiet = make_harness(tmp_path / "quiet", **{"risk.max_order_notional": 1})  # all refused
     await quiet.push(*(bar("SPY", i, c) for i, c in enumerate([*CALM, 98.0])))
     assert quiet.service.engine.counters.signals == 1 and quiet.service.engine.counters.orders == 0
-    assert levels(trade_flow(quiet.service))["no-trades"] is Level.OK
+    assert levels(trade_flow(watched_parts(quiet.service)))["no-trades"] is Level.OK
     quiet.clock.advance(5 * 3600)
-    result = {r.key: r for r in trade_flow(quiet.service)}["no-trades"]
+    result = {r.key: r for r in trade_flow(watched_parts(quiet.service))}["no-trades"]
     assert result.level is Level.WARN and "1 signal(s)" in result.message
 
 
@@ -124,7 +126,7 @@ async def test_drawdown_alerts_then_reduces_and_uses_a_recorded_backtest(tmp_pat
         tmp_path,
         **{"monitoring.drawdown_alert_pct": 0.01, "monitoring.drawdown_halt_pct": 0.05},
     )
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     qty = await open_spy_position(h)
     loss_per_share = 0.02 * 100_000 / qty  # a 2% drawdown
     h.service.book.mark("SPY", 97.95 - loss_per_share, h.clock.now())
@@ -151,10 +153,10 @@ async def test_drawdown_alerts_then_reduces_and_uses_a_recorded_backtest(tmp_pat
 
 def test_latency_names_the_stage_that_dominates(tmp_path: Path) -> None:
     h = make_harness(tmp_path, **{"monitoring.latency_alert_ms": 100})
-    assert latency(h.service).level is Level.OK
+    assert latency(watched_parts(h.service)).level is Level.OK
     h.service.latency.observe("features", 2_000)
     h.service.latency.observe("submit", 1_500_000_000)
-    result = latency(h.service)
+    result = latency(watched_parts(h.service))
     assert result.level is Level.WARN and "submit dominates" in result.message
 
 
@@ -162,7 +164,7 @@ async def test_a_broker_position_the_book_lacks_is_an_incident_until_adopted(
     tmp_path: Path,
 ) -> None:
     h = make_harness(tmp_path)
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     await h.push(bar("SPY", 0, 100.0))
     await h.buy_behind_the_books_back("SPY", 7, 100.0)
     await h.push(bar("SPY", 1, 100.0))
@@ -193,7 +195,7 @@ async def test_a_failing_job_is_alerted_once_with_a_count_and_journaled(tmp_path
     async def boom() -> None:
         raise RuntimeError("disk full")
 
-    job = guarded(h.service, "boom", boom)
+    job = guarded(h.service.report_error, "boom", boom)
     await job()
     await job()
     key = "error:job-boom:RuntimeError"

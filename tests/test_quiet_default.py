@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.account import watched_parts
 from ops.shared.results import Level
 from ops.watch.monitor import DEADMAN, trade_flow
 from strategy.types import TradingState
@@ -17,7 +18,7 @@ SYMBOLS = ("SPY", "QQQ", "IWM", "AAPL", "MSFT")  # the shipped config's
 
 
 def levels(h: Harness) -> dict[str, Level]:
-    return {r.key: r.level for r in trade_flow(h.service)}
+    return {r.key: r.level for r in trade_flow(watched_parts(h.service))}
 
 
 async def test_the_shipped_config_is_quiet_over_a_simulated_day(tmp_path: Path) -> None:

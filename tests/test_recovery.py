@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.venues import control_parts
+from bot.account import control_parts, watched_parts
 from ops.config.settings import load_settings
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
@@ -79,7 +79,7 @@ async def test_a_restart_keeps_the_days_loss_budget(alpaca: AlpacaFake, tmp_path
     report = await recover(service.broker_facing())
     assert service.book.day_start_equity() == pytest.approx(104_000.0)
     assert "journaled earlier" in "\n".join(report.lines())
-    await Monitor(service).run()
+    await Monitor(watched_parts(service)).run()
     assert service.gate.state is TradingState.REDUCING
     service.journal.close()
 
@@ -98,7 +98,7 @@ async def test_restarting_while_short_is_not_a_drawdown(alpaca: AlpacaFake, tmp_
     await recover(service.broker_facing())
     assert service.book.equity() == pytest.approx(100_000.0)
     assert service.book.drawdown() == pytest.approx(0.0)
-    results = {r.key: r for r in await Monitor(service).run()}
+    results = {r.key: r for r in await Monitor(watched_parts(service)).run()}
     assert results["drawdown"].level is Level.OK
     assert service.gate.state is TradingState.ACTIVE
     service.journal.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.account import watched_parts
 from bot.replay_end import CONSOLE, end_of_replay
 from ops.shared.results import Level
 from ops.watch.monitor import Monitor
@@ -99,7 +100,7 @@ async def test_health_checks_after_the_last_bar_raise_no_stale_alert(tmp_path: P
     await h.service.start()
     await eventually(lambda: h.service.feed_ended)
     h.clock.advance(3600)
-    results = {r.key: r for r in await Monitor(h.service).run()}
+    results = {r.key: r for r in await Monitor(watched_parts(h.service)).run()}
     assert results["feed-stale"].level is Level.OK, results["feed-stale"].message
     assert results["engine-stale"].level is Level.OK
     assert not [key for key in h.service.open_alerts if key.endswith("-stale")]
@@ -118,7 +119,7 @@ async def test_with_a_console_open_the_end_is_said_and_the_run_waits_for_it(
     quit_typed, stop = asyncio.Event(), asyncio.Event()
     h.service.spawn(CONSOLE, quit_typed.wait())
     await h.service.start()
-    ending = asyncio.create_task(end_of_replay(h.service, 100_000.0, stop))
+    ending = asyncio.create_task(end_of_replay(watched_parts(h.service), 100_000.0, stop))
     await eventually(lambda: sink.events)
     assert sink.events == [
         ("notice", "replay finished: 1 bars, P&L +$0.00; the console stays open until `quit`")
@@ -139,7 +140,7 @@ async def test_without_a_console_the_run_stops_at_the_end(tmp_path: Path) -> Non
     h.service.feed = SimFeed([bar("SPY", 0, 100.0)], h.clock, observers=[h.broker.on_bar])
     stop = asyncio.Event()
     await h.service.start()
-    await end_of_replay(h.service, 100_000.0, stop)
+    await end_of_replay(watched_parts(h.service), 100_000.0, stop)
     assert sink.events == [("notice", "replay finished: 1 bars, P&L +$0.00; stopping")]
     assert stop.is_set()
     await h.service.stop()

@@ -25,7 +25,7 @@ async def test_a_job_cancelled_at_stop_logs_no_error(
         running.set()
         await asyncio.Event().wait()  # a request that never answers
 
-    scheduler = Scheduler(h.service)
+    scheduler = Scheduler(h.service.report_error)
     scheduler.every("slow", 0.01, slow)
     scheduler.start()
     await running.wait()

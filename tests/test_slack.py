@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.account import watched_parts
 from bot.slack.surface import SlackSurface
 from ops.watch.monitor import Monitor
 from strategy.types import (
@@ -260,7 +261,7 @@ async def test_a_lost_slack_connection_is_an_incident_and_can_pause_entries(
     """Down: a `slack` incident at once; down longer than pause_on_slack_lost_sec: the
     dead-man pauses entries; back: both resolved and entries resume."""
     slack, h, surface = await start_rig(tmp_path, **{"monitoring.pause_on_slack_lost_sec": 0.1})
-    monitor = Monitor(h.service)
+    monitor = Monitor(watched_parts(h.service))
     await h.push(bar("SPY", 0, 100.0))
     try:
         await surface.check_connection()

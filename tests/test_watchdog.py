@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.account import watched_parts
 from bot.slack.watchdog_notify import slack_notifier
 from ops.watch.health_endpoint import HealthEndpoint
 from ops.watch.watchdog import Watchdog
@@ -32,7 +33,7 @@ from tests.support import (
 async def test_a_stale_heartbeat_is_alerted_repeated_and_recovered(tmp_path: Path) -> None:
     h = make_harness(tmp_path)
     await h.push(bar("SPY", 0, 100.0))
-    endpoint = HealthEndpoint(h.service, 0)
+    endpoint = HealthEndpoint(watched_parts(h.service), 0)
     await endpoint.start()
     url = f"http://127.0.0.1:{endpoint.port}/health"
     async with SlackFake() as slack, aiohttp.ClientSession() as session:

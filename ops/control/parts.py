@@ -1,6 +1,6 @@
 """What the control of trading (the command core, its queries, parameter changes and the
 checklist, and the surfaces that render them) is handed of an account: each part as the narrow
-view it needs, composed once with the account's service (bot/venues.py `control_parts`), so
+view it needs, composed once with the account's service (bot/account.py `control_parts`), so
 nothing here reaches into the service."""
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ import math
 
 from ops.backtest.metrics import sample_note
 from ops.backtest.reference import find
-from ops.service.service import TradingService
+from ops.config.settings import Settings
+from ops.journal.journal import Journal
 from ops.shared.results import CheckResult, Level
 
 DAY = 86_400.0
@@ -15,17 +16,16 @@ YEAR = 365.25 * DAY
 MIN_DAYS = 1.0  # annualizing less than a day of history says nothing
 
 
-async def check(service: TradingService) -> list[CheckResult]:
-    settings = service.settings
-    found = await find(service.journal)
+async def check(settings: Settings, journal: Journal, now: float) -> list[CheckResult]:
+    """`now`: the market time the window ends at."""
+    found = await find(journal)
     reference = found.reference
     if reference is None:
         return [
             CheckResult("drift", Level.OK, found.ignored or "no backtest reference recorded yet")
         ]
     window = settings.number("monitoring.drift_window_days") * DAY
-    since = service.clock.now() - window
-    journal = service.journal
+    since = now - window
     curve = await journal.aquery(
         "select ts, equity from equity where ts >= ? order by ts", (since,)
     )

@@ -16,50 +16,52 @@ from aiohttp import web
 
 from ops.journal import owner as journal_owner
 from ops.journal.owner import JournalOwner
-from ops.service.service import TradingService
 from ops.shared.results import CheckResult, Level
 from ops.watch.monitor import heartbeats
+from ops.watch.parts import KillWatch, WatchedParts
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 
 
-def health(service: TradingService) -> dict[str, Any]:
+def health(parts: WatchedParts) -> dict[str, Any]:
     """The monitor's own heartbeat checks, run now: ages are market seconds since the end of
     the newest bar (None before the first); `stale` is any of them failing."""
-    checks = heartbeats(service)
+    checks = heartbeats(parts)
     ages = {r.key.removesuffix("-stale"): _age(r) for r in checks}
     stale = any(r.level is Level.CRITICAL for r in checks)
+    settings = parts.settings()
     return {
-        "strategy": service.settings.get("strategy.name"),
-        "state": service.gate.state.value,
-        "state_reason": service.gate.state_reason,
+        "strategy": settings.get("strategy.name"),
+        "state": parts.trading.state.value,
+        "state_reason": parts.trading.reason,
         "heartbeat_age_sec": ages,
-        "stale_after_sec": service.settings.number("monitoring.stale_after_sec"),
+        "stale_after_sec": settings.number("monitoring.stale_after_sec"),
         "stale": stale,
-        "feed_ended": service.feed_ended,
-        "market_open": service.gate.market_open,
-        "open_incidents": dict(service.open_alerts),
-        "uptime_sec": round(time.monotonic() - service.started_at, 1),
-        "journal": service.journal.health(),  # queue depth, write errors, dropped rows
-        "kill": kill_status(service),
+        "feed_ended": parts.run.feed_ended,
+        "market_open": parts.gate.market_open,
+        "open_incidents": dict(parts.incidents.open),
+        "uptime_sec": round(time.monotonic() - parts.run.started_at, 1),
+        "journal": parts.journal.health(),  # queue depth, write errors, dropped rows
+        "kill": kill_status(parts.kill_switch),
     }
 
 
-def identity(service: TradingService, owner: JournalOwner | None) -> dict[str, Any]:
+def identity(parts: WatchedParts, owner: JournalOwner | None) -> dict[str, Any]:
     """Which service answers: absolute paths, so a CLI run elsewhere compares them alike."""
+    journal = parts.journal.path
     return {
-        "journal": os.path.abspath(service.journal.path),
+        "journal": os.path.abspath(journal),
         "owner": None if owner is None else str(owner),
         "venue": None if owner is None else owner.venue,
         "account": None if owner is None else owner.account,
-        "kill_file": os.path.abspath(service.kill_file),
+        "kill_file": os.path.abspath(journal_owner.kill_file(parts.settings(), journal)),
     }
 
 
-def kill_status(service: TradingService) -> dict[str, Any]:
+def kill_status(kill_switch: KillWatch) -> dict[str, Any]:
     """Request counters (a waiting CLI compares them) and the latest kill and resume."""
-    status = service.kill_switch.status()
+    status = kill_switch.status()
     last = status.last
     return {
         "requests": status.requests,
@@ -78,14 +80,14 @@ def _age(result: CheckResult) -> float | None:
 
 
 class HealthEndpoint:
-    def __init__(self, service: TradingService, port: int) -> None:
-        self._service = service
+    def __init__(self, parts: WatchedParts, port: int) -> None:
+        self._parts = parts
         self.port = port  # 0 picks a free port; the real one is here after start()
         self._runner: web.AppRunner | None = None
         self._owner: JournalOwner | None = None
 
     async def start(self) -> None:
-        self._owner = await asyncio.to_thread(journal_owner.recorded, self._service.journal.path)
+        self._owner = await asyncio.to_thread(journal_owner.recorded, self._parts.journal.path)
         app = web.Application()
         app.router.add_get("/health", self._health)
         self._runner = web.AppRunner(app, access_log=None)
@@ -99,6 +101,6 @@ class HealthEndpoint:
             await self._runner.cleanup()
 
     async def _health(self, request: web.Request) -> web.Response:
-        answer = health(self._service)
-        answer["service"] = identity(self._service, self._owner)
+        answer = health(self._parts)
+        answer["service"] = identity(self._parts, self._owner)
         return web.json_response(answer)

@@ -9,26 +9,27 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ops.service.service import TradingService
+from ops.journal.journal import Journal
+from ops.watch.parts import IncidentDesk, StateWatch
 
 log = logging.getLogger(__name__)
 INCIDENT = "journal"
 
 
-def watch_journal(service: TradingService) -> None:
+def watch_journal(journal: Journal, incidents: IncidentDesk, trading: StateWatch) -> None:
     """Wire the journal's callbacks (called from its writer thread) onto the event loop.
     Call it from the event loop, at the composition root."""
     loop = asyncio.get_running_loop()
 
     def unhealthy(message: str) -> None:
-        service.alert(INCIDENT, "critical", message)
-        service.trading.risk_breach(f"journal unhealthy: {message}")
+        incidents.alert(INCIDENT, "critical", message)
+        trading.risk_breach(f"journal unhealthy: {message}")
 
     def healthy(message: str) -> None:
-        service.resolve(INCIDENT, message)
+        incidents.resolve(INCIDENT, message)
 
-    service.journal.on_unhealthy = lambda message: _on_loop(loop, unhealthy, message)
-    service.journal.on_healthy = lambda message: _on_loop(loop, healthy, message)
+    journal.on_unhealthy = lambda message: _on_loop(loop, unhealthy, message)
+    journal.on_healthy = lambda message: _on_loop(loop, healthy, message)
 
 
 def _on_loop(

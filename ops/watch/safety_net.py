@@ -8,48 +8,41 @@ read. A surface (Slack, console) adds its own jobs to `scheduler`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
 from ops.journal import retention
 from ops.service.recovery import recover
 from ops.service.retry import read_at_start
-from ops.service.service import TradingService
 from ops.watch.health_endpoint import HealthEndpoint
 from ops.watch.journal_watch import watch_journal
 from ops.watch.monitor import Monitor
+from ops.watch.parts import WatchedParts
 from ops.watch.scheduler import Scheduler
 
 MARKET_CLOCK_SEC = 60.0
 HEALTH_ENDPOINT = "health-endpoint"  # the incident of an endpoint that could not start
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    """One account as `tradebot run` and each order manager compose it, in one place
-    (bot.venues.Venue.account): the trading service and its safety net, never one alone."""
-
-    service: TradingService
-    net: SafetyNet
-
-
 class SafetyNet:
-    def __init__(self, service: TradingService) -> None:
+    def __init__(self, parts: WatchedParts, start_service: Callable[[], Awaitable[None]]) -> None:
         """On the event loop, right after the service is built: the journal's health is
-        watched from here on; the checks are scheduled, to run once `start` has run."""
-        self._service = service
-        self.scheduler = Scheduler(service)
+        watched from here on; the checks are scheduled, to run once `start` has run.
+        `start_service` starts the trading service (its engine and kill switch)."""
+        self._parts = parts
+        self._start_service = start_service
+        self.scheduler = Scheduler(parts.incidents.report_error)
         self._endpoint: HealthEndpoint | None = None
-        watch_journal(service)
-        schedule_service_jobs(self.scheduler, service)
+        watch_journal(parts.journal, parts.incidents, parts.trading)
+        schedule_service_jobs(self.scheduler, parts)
 
     async def start(self, recover: bool) -> None:
         """Once the venue has started: recovery and the market clock for a real account (what
         it cannot read is a StartupError), then the service (engine, kill switch), the health
         endpoint and the scheduled checks."""
         if recover:
-            await recover_at_start(self._service, self.scheduler)
-        await self._service.start()
-        self._endpoint = await _start_health_endpoint(self._service)
+            await recover_at_start(self._parts, self.scheduler)
+        await self._start_service()
+        self._endpoint = await _start_health_endpoint(self._parts)
         self.scheduler.start()
 
     async def stop(self) -> None:
@@ -59,46 +52,47 @@ class SafetyNet:
             await self._endpoint.stop()
 
 
-def schedule_service_jobs(scheduler: Scheduler, service: TradingService) -> None:
+def schedule_service_jobs(scheduler: Scheduler, parts: WatchedParts) -> None:
     """The monitoring jobs every run has (market-clock comes with recovery, the Slack
     surface's with the surface); bench figure 3 counts their broker calls."""
-    settings = service.settings
-    monitor = Monitor(service)
+    settings = parts.settings()
+    monitor = Monitor(parts)
     scheduler.every("health", settings.number("monitoring.health_check_sec"), monitor.run)
     scheduler.every(
         "reconcile", settings.number("monitoring.reconcile_every_min") * 60, monitor.reconcile
     )
     scheduler.every("drift", settings.number("monitoring.drift_check_min") * 60, monitor.drift)
     scheduler.daily(
-        "journal-prune", 4, 30, retention.scheduled(settings, service.journal, service.clock)
+        "journal-prune", 4, 30, retention.scheduled(settings, parts.journal, parts.clock)
     )  # New York time
 
 
-async def recover_at_start(service: TradingService, scheduler: Scheduler) -> None:
+async def recover_at_start(parts: WatchedParts, scheduler: Scheduler) -> None:
     """Rebuild the book from the broker and watch its market clock. Every read is retried
     alike; what still fails is a StartupError."""
-    report = await recover(service.broker_facing())
-    service.notify("\n".join(report.lines()))
+    report = await recover(parts.broker_facing)
+    incidents = parts.incidents
+    incidents.notify("\n".join(report.lines()))
     if report.differences:
-        service.alert("startup", "warning", "; ".join(report.lines()[1:]))
+        incidents.alert("startup", "warning", "; ".join(report.lines()[1:]))
 
-    monitor = Monitor(service)
-    await read_at_start(service.settings, monitor.market_clock, "Alpaca market clock")
+    monitor = Monitor(parts)
+    await read_at_start(parts.settings(), monitor.market_clock, "Alpaca market clock")
     scheduler.every("market-clock", MARKET_CLOCK_SEC, monitor.market_clock)
 
 
-async def _start_health_endpoint(service: TradingService) -> HealthEndpoint | None:
+async def _start_health_endpoint(parts: WatchedParts) -> HealthEndpoint | None:
     """Its incident (the port taken, at this start or an earlier one) closes once it listens,
     or once it is switched off."""
-    port = service.settings.integer("monitoring.health_port")
+    port = parts.settings().integer("monitoring.health_port")
     if port == 0:
-        service.resolve(HEALTH_ENDPOINT, "health endpoint off (monitoring.health_port: 0)")
+        parts.incidents.resolve(HEALTH_ENDPOINT, "health endpoint off (monitoring.health_port: 0)")
         return None
-    endpoint = HealthEndpoint(service, port)
+    endpoint = HealthEndpoint(parts, port)
     try:
         await endpoint.start()
     except OSError as exc:  # the port is taken: say so, keep trading
-        service.alert(HEALTH_ENDPOINT, "warning", f"health endpoint not started: {exc}")
+        parts.incidents.alert(HEALTH_ENDPOINT, "warning", f"health endpoint not started: {exc}")
         return None
-    service.resolve(HEALTH_ENDPOINT, f"health endpoint listening on port {endpoint.port}")
+    parts.incidents.resolve(HEALTH_ENDPOINT, f"health endpoint listening on port {endpoint.port}")
     return endpoint

@@ -8,14 +8,14 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from ops.service.service import TradingService
 from strategy.venue import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[object]]
+ReportError = Callable[[str, BaseException], None]  # where, what: journaled and alerted
 
 
-def guarded(service: TradingService, name: str, job: Job) -> Callable[[], Awaitable[None]]:
+def guarded(report_error: ReportError, name: str, job: Job) -> Callable[[], Awaitable[None]]:
     """A job that never dies silently: each failure is reported at this boundary. A broker
     that does not answer (timeout, 429, 5xx) is the broker check's incident, not the job's:
     one line in the log, and the job tries again at its next run."""
@@ -28,19 +28,19 @@ def guarded(service: TradingService, name: str, job: Job) -> Callable[[], Awaita
         except BrokerUnavailable as exc:
             log.warning("job %s: the broker did not answer (%s); next run retries", name, exc)
         except Exception as exc:  # the job's boundary: journaled, alerted once, counted
-            service.report_error(f"job-{name}", exc)
+            report_error(f"job-{name}", exc)
 
     return run
 
 
 class Scheduler:
-    def __init__(self, service: TradingService) -> None:
-        self._service = service
+    def __init__(self, report_error: ReportError) -> None:
+        self._report_error = report_error
         self._scheduler = AsyncIOScheduler(timezone="America/New_York")
 
     def every(self, name: str, seconds: float, job: Job) -> None:
         self._scheduler.add_job(
-            guarded(self._service, name, job),
+            guarded(self._report_error, name, job),
             "interval",
             seconds=seconds,
             id=name,
@@ -51,7 +51,7 @@ class Scheduler:
 
     def daily(self, name: str, hour: int, minute: int, job: Job) -> None:
         self._scheduler.add_job(
-            guarded(self._service, name, job),
+            guarded(self._report_error, name, job),
             "cron",
             hour=hour,
             minute=minute,
