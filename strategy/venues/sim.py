@@ -159,7 +159,8 @@ class SimBroker:
     def mark(self, symbol: str, price: float) -> None:
         """The latest price of a symbol with no working order (what `on_bar` would do)."""
         self._last[symbol] = price
-        self._revalue(symbol)
+        if symbol in self._holdings or symbol in self._working:
+            self._revalue(symbol)
 
     def on_bar(self, bar: Bar) -> None:
         self._last[bar.symbol] = bar.close
