@@ -18,12 +18,6 @@ class RunningSum:
         self._changes = 0
         self.total = 0.0
 
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def get(self, key: str) -> float:
-        return self._values.get(key, 0.0)
-
     def set(self, key: str, value: float) -> None:
         values = self._values
         self.total += value - values.get(key, 0.0)
