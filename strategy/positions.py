@@ -1,12 +1,14 @@
 """The book's positions and last prices: every symbol ever held (a closed one keeps its
 realized P&L), the open ones (the sums run over these only), moved by fills through the one
-position arithmetic (position_math), restored from the broker, marked by bars."""
+position arithmetic (position_math), restored from the broker, marked by bars. Their value
+and gross exposure are kept as they move and are marked (RunningSum): read for every order."""
 
 from __future__ import annotations
 
 from strategy.book_records import Position
 from strategy.params import StrategyParams
 from strategy.position_math import change_position
+from strategy.running_sum import RunningSum
 
 
 class Positions:
@@ -15,9 +17,15 @@ class Positions:
         self._open: dict[str, Position] = {}  # the ones with qty != 0
         self.last: dict[str, tuple[float, float]] = {}  # symbol -> (price, ts); read-only outside
         self.realized = 0.0
+        self._value = RunningSum()  # qty x price of each open position
+        self._gross = RunningSum()  # |qty| x price of each open position
 
     def mark(self, symbol: str, price: float, ts: float) -> None:
         self.last[symbol] = (price, ts)
+        pos = self._open.get(symbol)
+        if pos is not None:
+            self._value.set(symbol, pos.qty * price)
+            self._gross.set(symbol, abs(pos.qty) * price)
 
     def open(self, symbol: str) -> Position | None:
         return self._open.get(symbol)
@@ -57,10 +65,16 @@ class Positions:
         self._track_open(self._all[symbol])
 
     def _track_open(self, pos: Position) -> None:
+        symbol = pos.symbol
         if pos.qty:
-            self._open[pos.symbol] = pos
+            self._open[symbol] = pos
+            price = self._price(pos)
+            self._value.set(symbol, pos.qty * price)
+            self._gross.set(symbol, abs(pos.qty) * price)
         else:
-            self._open.pop(pos.symbol, None)
+            self._open.pop(symbol, None)
+            self._value.drop(symbol)
+            self._gross.drop(symbol)
 
     def apply_params(self, params: StrategyParams) -> int:
         for pos in self._open.values():
@@ -75,18 +89,9 @@ class Positions:
         return last[0] if last is not None else pos.avg_price
 
     def equity(self, cash: float) -> float:
-        """`cash` plus the open positions at their last prices, added to it in this order.
-        Read for every entry's size and every fill's loss check: a plain loop (a generator and
-        a method call per position cost twice as much)."""
-        equity, last = cash, self.last
-        for symbol, p in self._open.items():
-            mark = last.get(symbol)
-            equity += (mark[0] if mark is not None else p.avg_price) * p.qty
-        return equity
+        """`cash` plus the open positions at their last prices (or their average price, before
+        a mark)."""
+        return cash + self._value.total
 
     def gross(self) -> float:
-        gross, last = 0.0, self.last
-        for symbol, p in self._open.items():
-            mark = last.get(symbol)
-            gross += abs(p.qty) * (mark[0] if mark is not None else p.avg_price)
-        return gross
+        return self._gross.total

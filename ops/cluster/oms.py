@@ -26,7 +26,8 @@ not, nothing is sent and an incident says so.
 
 Every order update the book applies (acks, fills, cancels, rejects), and each refusal of the
 gate as a REJECTED update, goes out on exec.{account}.{strategy}.{SYM} with `update_msg_id` as
-its message id; an intent is acknowledged only once its updates have their PubAck.
+its message id (ExecPublisher); an intent is acknowledged only once its updates have their
+PubAck.
 """
 
 from __future__ import annotations
@@ -36,14 +37,13 @@ import contextlib
 import logging
 
 from nats.aio.msg import Msg
-from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from ops.cluster.account_parts import AccountParts
-from ops.cluster.cancelling import raise_if_cancelling
-from ops.cluster.codec import CodecError, decode_intent, encode_update, update_msg_id
+from ops.cluster.codec import CodecError, decode_intent
 from ops.cluster.config import ClusterConfig
+from ops.cluster.exec_publisher import ExecPublisher
 from ops.cluster.lease import Lease
 from ops.cluster.oms_control import ControlObedience
 from ops.cluster.pull import fetch_or_nothing
@@ -51,7 +51,6 @@ from ops.cluster.subjects import (
     ACCOUNT_ORDERS,
     INTENTS_STREAM,
     KILL_ORDERS,
-    exec_subject,
     intent_filter,
     oms_consumer,
 )
@@ -63,8 +62,6 @@ log = logging.getLogger(__name__)
 FETCH_WAIT_SEC = 1.0
 INTENT_BATCH = 64  # its sends at Alpaca's pacing (200 a minute) take < 20 s: inside ack_wait (30)
 DRAIN_SEC = 5.0  # at a stop, for the updates not yet published
-PUBLISH_RETRY_SEC = (0.05, 2.0)  # first wait, longest wait
-PUBACK_SEC = 5.0  # for a pipelined update's PubAck, before it is published again alone
 JOURNALED = """
     select client_order_id, 'order' as kind, '' as rule, '' as reason from orders
     where client_order_id in ({ids})
@@ -90,11 +87,10 @@ class OrderManager:
         self._incidents, self._clock, self._spawn = parts.incidents, parts.clock, parts.spawn
         self.lease = lease
         self._strategies: dict[str, str] = {}  # client_order_id -> strategy, while working
-        self._outbox: asyncio.Queue[tuple[str, OrderUpdate]] = asyncio.Queue()
+        self._exec = ExecPublisher(js, account)
         self._tasks: list[asyncio.Task[None]] = []
         self.taken = 0  # intents acknowledged
         self.not_resent = 0  # redelivered intents found at the broker (nothing sent)
-        self.published = 0
         self._loop = asyncio.get_running_loop()
         parts.announce_updates(self._on_update)
         self._control = ControlObedience(parts.trading, parts.kill_switch, parts.incidents)
@@ -118,7 +114,7 @@ class OrderManager:
         spawn = self._spawn
         self._tasks = [
             spawn("oms-intents", self._intents()),
-            spawn("oms-publish", self._publish_loop()),
+            spawn("oms-publish", self._exec.run()),
             spawn("oms-lease", self._watch_lease()),
         ]
 
@@ -130,7 +126,7 @@ class OrderManager:
         intents.cancel()
         await asyncio.gather(intents, return_exceptions=True)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._outbox.join(), DRAIN_SEC)
+            await asyncio.wait_for(self._exec.drained(), DRAIN_SEC)
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
@@ -143,6 +139,10 @@ class OrderManager:
             f"order manager of {self.account} lost its lease ({self.lease.lost_reason}): "
             "it takes no more intents and stops",
         )
+
+    @property
+    def published(self) -> int:
+        return self._exec.published
 
     @property
     def _lease_incident(self) -> str:
@@ -215,7 +215,7 @@ class OrderManager:
             taken.append(msg)
         try:
             await self._send(admitted)
-            await self._outbox.join()  # their updates are on the exec stream first
+            await self._exec.drained()  # their updates are on the exec stream first
             for msg in taken:
                 await msg.ack()
                 self.taken += 1
@@ -258,7 +258,7 @@ class OrderManager:
             if found is not None:
                 self.not_resent += 1
                 log.warning("intent %s again: the broker has it (%s), not sent", coid, found.status)
-                self._outbox.put_nowait((strategy, found))
+                self._exec.put(strategy, found)
                 return False
             log.warning("intent %s: journaled, never reached the broker; sending it now", coid)
         elif rows:
@@ -270,7 +270,7 @@ class OrderManager:
                 self.not_resent += 1
                 log.warning("intent %s: a predecessor sent it (%s), not sent", coid, found.status)
                 self._ledger.track(order, found)  # journals it as the order it is
-                self._outbox.put_nowait((strategy, found))
+                self._exec.put(strategy, found)
                 return False
         denial = self._intake.admit(order, bar_ts=order.created_ts)
         if denial is not None:
@@ -303,7 +303,7 @@ class OrderManager:
         strategy = self._strategies.get(coid) or self._sender(coid) or self._account_token(coid)
         if update.status.is_final:
             self._strategies.pop(coid, None)
-        self._outbox.put_nowait((strategy, update))
+        self._exec.put(strategy, update)
 
     def _sender(self, coid: str) -> str | None:
         """The strategy that sent an order an earlier process took (its intent is gone with
@@ -324,59 +324,3 @@ class OrderManager:
         ):
             return KILL_ORDERS
         return ACCOUNT_ORDERS
-
-    async def _publish_loop(self) -> None:
-        """Whatever the outbox holds, sent at once in its order; then every PubAck awaited."""
-        while True:
-            queued = [await self._outbox.get()]
-            while not self._outbox.empty():
-                queued.append(self._outbox.get_nowait())
-            try:
-                await self._publish_all(queued)
-            finally:
-                for _ in queued:
-                    self._outbox.task_done()
-
-    async def _publish_all(self, queued: list[tuple[str, OrderUpdate]]) -> None:
-        """An update without its PubAck is published again, alone, until the server has it
-        (the same message id: a copy already stored is dropped). Sent again after later ones,
-        it reaches a worker's book late, which ignores a status that goes back."""
-        sent = []
-        for strategy, update in queued:
-            subject = exec_subject(self.account, strategy, update.symbol)
-            headers = {"Nats-Msg-Id": update_msg_id(update)}
-            try:
-                future = await self._js.publish_async(
-                    subject, encode_update(update), headers=headers
-                )
-            except NatsError as exc:
-                log.warning("exec publish of %s failed: %r", update.client_order_id, exc)
-                future = None
-            sent.append((strategy, update, future))
-        for strategy, update, future in sent:
-            if future is not None:
-                try:
-                    async with asyncio.timeout(PUBACK_SEC):
-                        await future
-                    self.published += 1
-                    continue
-                except (NatsError, TimeoutError) as exc:
-                    raise_if_cancelling()
-                    log.warning("exec update %s: no PubAck (%r)", update.client_order_id, exc)
-            await self._publish(strategy, update)
-
-    async def _publish(self, strategy: str, update: OrderUpdate) -> None:
-        """Until the server has it: a lost update would leave a worker's order working."""
-        subject = exec_subject(self.account, strategy, update.symbol)
-        headers = {"Nats-Msg-Id": update_msg_id(update)}
-        delay, longest = PUBLISH_RETRY_SEC
-        while True:
-            try:
-                await self._js.publish(subject, encode_update(update), headers=headers)
-                self.published += 1
-                return
-            except (NatsError, TimeoutError) as exc:
-                raise_if_cancelling()
-                log.warning("exec publish %s failed, retrying: %r", subject, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, longest)

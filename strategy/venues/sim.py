@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from strategy.clock import Clock
+from strategy.running_sum import RunningSum
 from strategy.types import (
     Account,
     Bar,
@@ -87,6 +88,9 @@ class SimBroker:
         # dict's next(iter(...)) walks every dead slot its emptied front leaves
         self._finished: OrderedDict[str, _Order] = OrderedDict()
         self._working: dict[str, list[_Order]] = {}
+        # kept as holdings, orders and prices change (RunningSum), not summed on every submit:
+        self._worth = RunningSum()  # qty x last price of each holding
+        self._committed = RunningSum()  # each symbol's working orders' _exposure_cost
         self._listeners: list[OrderListener] = []
         self._send_check: SendCheck = allow_every_order
         self._write_check: WriteCheck = allow_writes
@@ -155,11 +159,14 @@ class SimBroker:
     def mark(self, symbol: str, price: float) -> None:
         """The latest price of a symbol with no working order (what `on_bar` would do)."""
         self._last[symbol] = price
+        if symbol in self._holdings or symbol in self._working:
+            self._revalue(symbol)
 
     def on_bar(self, bar: Bar) -> None:
         self._last[bar.symbol] = bar.close
         working = self._working.get(bar.symbol)
         if not working:
+            self._revalue(bar.symbol)
             return
         self._working[bar.symbol] = []
         for order in working:
@@ -167,6 +174,27 @@ class SimBroker:
                 continue
             if self._execute(order, bar.open):
                 self._working[bar.symbol].append(order)
+        self._revalue(bar.symbol)
+
+    def _revalue(self, symbol: str) -> None:
+        """The symbol's holding and working orders at its price and holding now (after a new
+        price, or a bar's fills)."""
+        holding = self._holdings.get(symbol)
+        if holding is not None:
+            self._worth.set(symbol, holding.qty * self._last.get(symbol, holding.avg_price))
+        else:
+            self._worth.drop(symbol)
+        if symbol in self._working:
+            self._recommit(symbol)
+
+    def _recommit(self, symbol: str) -> None:
+        cost = 0.0
+        for order in self._working.get(symbol, ()):
+            cost += self._exposure_cost(order.request)
+        if cost:
+            self._committed.set(symbol, cost)
+        else:
+            self._committed.drop(symbol)
 
     def _execute(self, order: _Order, open_: float) -> bool:
         """Try to fill at this open; True if the order keeps working (DAY remainder)."""
@@ -221,7 +249,7 @@ class SimBroker:
             if remainder != 0 and (remainder > 0) != (holding.qty > 0):
                 holding.avg_price = price
             holding.qty = remainder
-        if holding.qty == 0:  # only open holdings are kept: equity sums them on every order
+        if holding.qty == 0:  # only open holdings are kept
             del self._holdings[req.symbol]
         fill = Fill(
             req.client_order_id, req.symbol, req.side, qty, price, commission, self._clock.now()
@@ -232,13 +260,7 @@ class SimBroker:
     # -- Broker protocol -------------------------------------------------------------------
 
     def _equity(self) -> float:
-        """Asked on every submit: plain loops, not generators (a third of the cost at a few
-        holdings)."""
-        last = self._last
-        equity = self._cash
-        for symbol, h in self._holdings.items():
-            equity += h.qty * last.get(symbol, h.avg_price)
-        return equity
+        return self._cash + self._worth.total
 
     def _exposure_cost(self, req: OrderRequest) -> float:
         """Cost of the part of an order that increases |position| (0 for reducing orders)."""
@@ -249,11 +271,7 @@ class SimBroker:
         return (req.qty - reducing) * price
 
     def _buying_power(self) -> float:
-        committed = 0.0
-        for orders in self._working.values():
-            for o in orders:
-                committed += self._exposure_cost(o.request)
-        return self._equity() * self._settings.buying_power_multiple - committed
+        return self._equity() * self._settings.buying_power_multiple - self._committed.total
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:
         existing = self._find(order.client_order_id)
@@ -285,6 +303,7 @@ class SimBroker:
         sim_order = _Order(order, accepted)
         self._orders[order.client_order_id] = sim_order
         self._working.setdefault(order.symbol, []).append(sim_order)
+        self._recommit(order.symbol)
         for listener in self._listeners:
             listener(accepted)
         return accepted
@@ -294,11 +313,13 @@ class SimBroker:
         if order is not None:
             self._may_write()
             self._working[order.request.symbol].remove(order)
+            self._recommit(order.request.symbol)
             self._emit(order, OrderStatus.CANCELED, reason="canceled")
 
     async def cancel_all(self) -> None:
         self._may_write()
         working, self._working = self._working, {}
+        self._committed.clear()
         for orders in working.values():
             for order in orders:
                 if not order.update.status.is_final:
