@@ -1,11 +1,11 @@
 """Kill and pause through the KV store: every process watches and acknowledges, and heartbeats.
 
 Control bucket (`CONTROL_BUCKET`): `kill.global`, `kill.{account}`, `pause.global`,
-`pause.{account}`, each a JSON order {active, requester, reason, ts}. A resume writes the same key
-with active false (who, when, why: the only way a kill or a pause ends), so it has a revision to
-acknowledge too. Fail safe: a key deleted, purged or unreadable while its last known order was
-in force keeps that order in force (logged, and `kept` says why); so does a record without who,
-when and why.
+`pause.{account}`, each a JSON order {active, requester, reason, ts} (one record:
+ops/cluster/control_orders.py). A resume writes the same key with active false (who, when, why:
+the only way a kill or a pause ends), so it has a revision to acknowledge too. Fail safe: a key
+deleted, purged or unreadable while its last known order was in force keeps that order in force
+(logged, and `kept` says why); so does a record without who, when and why.
 
 Components bucket (`COMPONENTS_BUCKET`): `{role}.{name}` -> {role, name, account, watches, ts,
 acks: {control key: {revision, ts}}}. A process that watches control orders must acknowledge them;
