@@ -1,6 +1,4 @@
-"""What `tradebot backtest` runs on, checked before anything runs: the arguments, the bars, the
-frictions, the parameters (the config file's, or with the journal's runtime changes, and what
-differs) and the grid."""
+"""What `tradebot backtest` runs on, checked first: arguments, bars, frictions, parameters, grid."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What an alert looks like in Slack: an incident's root (icon, mention, Acknowledge and Adopt
-buttons), the drop report's wording, and every text cut to fit a section."""
+"""What an alert looks like in Slack: an incident's root, the drop report, texts cut to fit."""
 
 from __future__ import annotations
 

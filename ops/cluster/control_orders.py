@@ -1,6 +1,4 @@
-"""One control record: a kill or a pause order (or the resume that ends it) as the control
-bucket holds it, read fail-safe from its KV entry (deleted, purged or unreadable is said, never
-taken for a resume)."""
+"""One control record: a kill or pause order, or its resume, read fail-safe from its KV entry."""
 
 from __future__ import annotations
 

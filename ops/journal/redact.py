@@ -1,5 +1,4 @@
-"""Secrets never reach the journal: a Slack token anywhere in a string is cut before the row is
-queued."""
+"""Secrets never reach the journal: a Slack token in a string is cut before the row is queued."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The journal's SQLite file, from the writer thread: opened in WAL mode with its schema, a batch
-written in one transaction, and what is committed synced onto the disk."""
+"""The journal's SQLite file: opened (WAL, schema), written a batch at a time, synced to disk."""
 
 from __future__ import annotations
 

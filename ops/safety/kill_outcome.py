@@ -1,5 +1,4 @@
-"""How a kill ended: the outcome and counters the health endpoint shows, the one line that says
-it, and where that line goes (the log, the outcome listeners, the journal, the incidents, Slack)."""
+"""How a kill ended: its outcome and status records, its one line, and where that line goes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""A fill after the kill: an order that was not the kill's own filled while HALTED (an entry whose
-HTTP call was already in flight at the kill, or at a crash before a restart that restored the
-HALT) is flattened through the kill switch's single flight, and reported."""
+"""A fill after the kill on an order not the kill's own, flattened through the single flight."""
 
 from __future__ import annotations
 
@@ -40,6 +38,9 @@ class LateFillHost(Protocol):
 
 
 class LateFills:
+    """An entry whose HTTP call was already in flight at the kill, or at a crash before a
+    restart that restored the HALT, fills while HALTED: it is flattened, and reported."""
+
     def __init__(self, switch: LateFillSwitch, host: LateFillHost) -> None:
         self._switch = switch
         self._host = host
