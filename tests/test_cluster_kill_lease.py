@@ -15,7 +15,7 @@ from ops.cluster.control_requests import request_kill
 from ops.cluster.credentials import oms_user
 from ops.cluster.server import LocalNats
 from ops.config.settings import load_settings
-from ops.safety.kill_switch import KillOutcome
+from ops.safety.kill_outcome import KillOutcome
 from tests.fakes.alpaca import AlpacaFake
 from tests.support import eventually
 from tests.test_cluster_oms import (

@@ -6,9 +6,9 @@ notice, the oldest update of any incident. Drops are counted (`dropped`), logged
 the channel by one queued drop report once Slack takes posts again; every alert stays in the
 journal.
 
-Every text fits what Slack takes: a root, reply, resolution or notice is cut to a section's
-3,000 characters and then ends with "... (N more characters in the journal)" (the journal has
-the whole message: its alerts table, or runs for a notice).
+Every text fits what Slack takes (bot/slack/alert_view.py words it): a root, reply, resolution
+or notice is cut to a section's 3,000 characters and then ends with "... (N more characters in
+the journal)" (the journal has the whole message: its alerts table, or runs for a notice).
 
 A post Slack does not take (bot/slack/refusals.py sorts its answers by Slack's error codes):
 - Final (a refused message, a channel we are not in or that is archived, a revoked token...):
@@ -38,20 +38,13 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.blocks import SECTION_LIMIT, escape
+from bot.slack.alert_view import DROPPED, fit, root_blocks, root_text, section
 from bot.slack.refusals import BLOCK_ERRORS, error_code, is_transient
-from ops.service.reconcile import INCIDENT_PREFIX as RECONCILE_PREFIX
-from ops.shared import messages
 
 log = logging.getLogger(__name__)
-ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 FIRST_BACKOFF_SEC = 1.0
 MAX_BACKOFF_SEC = 30.0
 MAX_PENDING = 1_000
-DROPPED = (
-    "{count} alert update(s) were not posted while Slack was unreachable (the queue keeps "
-    "{limit}, newest per incident); the journal's alerts table has every one"
-)
 
 
 @dataclass(slots=True)
@@ -235,9 +228,9 @@ class AlertPoster:
             return
         if incident is None or incident.resolved:
             incident = Incident(event.key, event.severity, event.message)
-            text = self._root_text(incident)
+            text = root_text(incident)
             posted = await self._with_blocks(
-                self._client.chat_postMessage, _root_blocks(incident, text), None, text=text
+                self._client.chat_postMessage, root_blocks(incident, text), None, text=text
             )
             incident.root_ts = posted["ts"]
             incident.last_reply = self._now()
@@ -262,10 +255,10 @@ class AlertPoster:
 
     async def _acknowledge(self, incident: Incident, user: str) -> None:
         incident.acknowledged_by = user
-        text = self._root_text(incident)
+        text = root_text(incident)
         await self._with_blocks(
             self._client.chat_update,
-            _root_blocks(incident, text),
+            root_blocks(incident, text),
             [],
             ts=incident.root_ts,
             text=text,
@@ -277,21 +270,12 @@ class AlertPoster:
     async def _resolve(self, incident: Incident, message: str) -> None:
         text = fit(f":white_check_mark: RESOLVED `{incident.key}`: ", incident.message)
         await self._with_blocks(
-            self._client.chat_update, [_section(text)], [], ts=incident.root_ts, text=text
+            self._client.chat_update, [section(text)], [], ts=incident.root_ts, text=text
         )
         await self._client.chat_postMessage(
             channel=self._channel, thread_ts=incident.root_ts, text=fit("Resolved: ", message)
         )
         incident.resolved = True
-
-    @staticmethod
-    def _root_text(incident: Incident) -> str:
-        here = "<!here> " if incident.severity == "critical" else ""
-        icon = ICONS.get(incident.severity, ":warning:")
-        taken = (
-            f" (acknowledged by <@{incident.acknowledged_by}>)" if incident.acknowledged_by else ""
-        )
-        return fit(f"{here}{icon} `{incident.key}` ", incident.message, taken)
 
     async def _with_blocks(
         self,
@@ -311,51 +295,5 @@ class AlertPoster:
             return await call(channel=self._channel, blocks=without, **message)
 
 
-def fit(head: str, message: str, tail: str = "", limit: int = SECTION_LIMIT) -> str:
-    """head + the message, escaped, + tail in at most `limit` characters: a message that does
-    not fit is cut (never inside an escape) and says how much of it the journal has beyond."""
-    body = escape(message)
-    room = limit - len(head) - len(tail)
-    if len(body) <= room:
-        return head + body + tail
-    room -= len(messages.SLACK_SHORTENED.format(count=len(message)))
-    kept = used = 0
-    for char in message:
-        used += len(escape(char))
-        if used > room:
-            break
-        kept += 1
-    shortened = messages.SLACK_SHORTENED.format(count=len(message) - kept)
-    return head + escape(message[:kept]) + shortened + tail
-
-
 def _label(event: _Event) -> str:
     return event.key or event.kind
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _root_blocks(incident: Incident, text: str) -> list[dict[str, Any]]:
-    """The incident, with Acknowledge until someone has, and for a reconciliation
-    mismatch a button that asks to adopt the broker's position (confirmed like a set)."""
-    buttons = []
-    if incident.acknowledged_by is None:
-        buttons.append(_button("ack", "Acknowledge", incident.key))
-    if incident.key.startswith(RECONCILE_PREFIX):
-        symbol = incident.key.removeprefix(RECONCILE_PREFIX)
-        buttons.append(_button("adopt", f"Adopt broker's {symbol}", symbol))
-    blocks = [_section(text)]
-    if buttons:
-        blocks.append({"type": "actions", "block_id": "incident", "elements": buttons})
-    return blocks
-
-
-def _button(action_id: str, label: str, value: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "action_id": action_id,
-        "text": {"type": "plain_text", "text": label},
-        "value": value,
-    }

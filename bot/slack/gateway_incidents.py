@@ -18,7 +18,8 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from bot.slack.alerts import AlertPoster, fit
+from bot.slack.alert_view import fit
+from bot.slack.alerts import AlertPoster
 from bot.slack.replies import Replies
 from ops.cluster.config import ClusterConfig
 from ops.cluster.incident_feed import ask_acknowledge, follow_incidents

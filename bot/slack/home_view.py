@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.slack.alerts import ICONS
+from bot.slack.alert_view import ICONS
 from bot.slack.blocks import escape
 from ops.shared.formatting import money, signed_money
 from ops.shared.results import PositionLine, StatusResult

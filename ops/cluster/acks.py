@@ -17,7 +17,7 @@ from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from ops.cluster.config import ClusterConfig
-from ops.cluster.control import GLOBAL, BadOrder, ControlOrder, parse_order
+from ops.cluster.control_orders import GLOBAL, BadOrder, ControlOrder, parse_order
 from ops.cluster.streams import components_bucket, control_bucket
 from ops.cluster.subjects import COMPONENTS_BUCKET, CONTROL_BUCKET
 from strategy.clock import Clock, SystemClock

@@ -1,11 +1,11 @@
 """Kill and pause through the KV store: every process watches and acknowledges, and heartbeats.
 
 Control bucket (`CONTROL_BUCKET`): `kill.global`, `kill.{account}`, `pause.global`,
-`pause.{account}`, each a JSON order {active, requester, reason, ts}. A resume writes the same key
-with active false (who, when, why: the only way a kill or a pause ends), so it has a revision to
-acknowledge too. Fail safe: a key deleted, purged or unreadable while its last known order was
-in force keeps that order in force (logged, and `kept` says why); so does a record without who,
-when and why.
+`pause.{account}`, each a JSON order {active, requester, reason, ts} (one record:
+ops/cluster/control_orders.py). A resume writes the same key with active false (who, when, why:
+the only way a kill or a pause ends), so it has a revision to acknowledge too. Fail safe: a key
+deleted, purged or unreadable while its last known order was in force keeps that order in force
+(logged, and `kept` says why); so does a record without who, when and why.
 
 Components bucket (`COMPONENTS_BUCKET`): `{role}.{name}` -> {role, name, account, watches, ts,
 acks: {control key: {revision, ts}}}. A process that watches control orders must acknowledge them;
@@ -24,9 +24,10 @@ from dataclasses import dataclass, replace
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 
 from ops.cluster.config import ClusterConfig
+from ops.cluster.control_orders import ControlOrder, read_entry
 from ops.cluster.resume import Reconnects
 from ops.cluster.streams import components_bucket, control_bucket
 from ops.cluster.subjects import (
@@ -37,29 +38,6 @@ from ops.cluster.subjects import (
 from strategy.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
-GLOBAL = "global"
-
-
-@dataclass(frozen=True, slots=True)
-class ControlOrder:
-    """One kill or pause entry as written by `request_*`."""
-
-    key: str  # kill.global, pause.main, ...
-    revision: int
-    active: bool
-    requester: str
-    reason: str
-    ts: float
-    kept: str = ""  # in force though its key was deleted, purged or unreadable: what happened
-
-    @property
-    def kind(self) -> str:
-        return self.key.split(".", 1)[0]
-
-    @property
-    def scope(self) -> str:
-        """'global' or the account name."""
-        return self.key.split(".", 1)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,42 +265,3 @@ class ControlPlane:
 def _log_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("task %s failed", task.get_name(), exc_info=task.exception())
-
-
-class BadOrder(ValueError):
-    """A control record without its active flag, who, when and why."""
-
-
-def parse_order(key: str, revision: int, value: bytes) -> ControlOrder:
-    """A resume (active false) needs who, when and why; a kill or a pause in force is one
-    even without them."""
-    try:
-        body = json.loads(value)
-        active = body["active"]
-        if active is True:
-            body = {"requester": "unknown", "reason": "no reason given", "ts": 0.0} | body
-        order = ControlOrder(
-            key=key,
-            revision=revision,
-            active=active,
-            requester=body["requester"],
-            reason=body["reason"],
-            ts=float(body["ts"]),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadOrder(f"{key} revision {revision}: {exc!r}") from None
-    if not isinstance(active, bool) or not order.requester or not order.reason:
-        raise BadOrder(f"{key} revision {revision}: no active flag, requester or reason")
-    return order
-
-
-def read_entry(entry: KeyValue.Entry) -> tuple[ControlOrder | None, str]:
-    """The order an entry holds, or (None, what happened to it instead)."""
-    if entry.operation == KV_PURGE:
-        return None, "purged"
-    if entry.operation == KV_DEL or not entry.value:
-        return None, "deleted"
-    try:
-        return parse_order(entry.key, entry.revision, entry.value), ""
-    except BadOrder as exc:
-        return None, f"unreadable ({exc})"

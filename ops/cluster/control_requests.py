@@ -12,7 +12,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from ops.cluster.config import ClusterConfig
-from ops.cluster.control import read_entry
+from ops.cluster.control_orders import read_entry
 from ops.cluster.streams import control_bucket
 from ops.cluster.subjects import kill_key, pause_key
 from strategy.clock import Clock, SystemClock

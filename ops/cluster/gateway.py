@@ -35,7 +35,7 @@ from ops.cluster.commands import (
     ask_status,
 )
 from ops.cluster.config import ClusterConfig
-from ops.cluster.control import ControlOrder
+from ops.cluster.control_orders import ControlOrder
 from ops.cluster.control_requests import (
     WrittenSince,
     read_revisions,

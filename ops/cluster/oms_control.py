@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import re
 
-from ops.cluster.control import ControlOrder, ControlView
+from ops.cluster.control import ControlView
+from ops.cluster.control_orders import ControlOrder
 from ops.safety.kill_switch import KillSwitch
 from ops.safety.trading_state import StateControl
 from ops.service.incidents import IncidentReporter

@@ -22,10 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import queue
-import re
 import secrets
 import socket
 import sqlite3
@@ -37,19 +35,17 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from ops.journal.schema import create_schema
+from ops.journal.redact import redact
+from ops.journal.sqlite_file import open_database, sync_to_disk, write_batch
 from ops.journal.writer import Flush, Health, Writer
 
 if TYPE_CHECKING:
     from ops.config.settings import Settings
 
-log = logging.getLogger(__name__)
-
 # Drop policy when `max_queue` rows are waiting: rows of these tables are dropped (counted in
 # `dropped`, and the journal reports itself unhealthy); every other row (orders, fills, state,
 # alerts, commands...) is always kept.
 SHEDDABLE = frozenset({"latency"})
-SECRET = re.compile(r"(?:xox[abpr]|xapp)-[A-Za-z0-9-]+")  # Slack token shapes
 
 
 class Journal:
@@ -74,7 +70,7 @@ class Journal:
         self._health = Health()
         self._writer = Writer(
             self._queue,
-            self._open,
+            lambda: open_database(self.path),
             lambda db, batch: self._write(db, batch),
             self._sync,
             self._health,
@@ -102,7 +98,7 @@ class Journal:
 
     def record(self, table: str, row: Mapping[str, object]) -> None:
         """Queue one row, stamped with this run's id and the wall time; `ts` defaults to it."""
-        clean = {k: _redact(v) if type(v) is str else v for k, v in row.items()}
+        clean = {k: redact(v) if type(v) is str else v for k, v in row.items()}
         wall = self._wall()
         clean.setdefault("ts", wall)
         clean["wall_ts"] = wall
@@ -228,36 +224,15 @@ class Journal:
             "lost": writer.lost,
         }
 
-    # -- writer thread ---------------------------------------------------------------------
-
-    def _open(self) -> sqlite_utils.Database:
-        db = sqlite_utils.Database(self.path)
-        db.execute("pragma journal_mode=wal")
-        db.execute("pragma synchronous=normal")
-        create_schema(db)
-        return db
+    # -- writer thread: its hooks (a test may make them fail); ops/journal/sqlite_file.py ------
 
     def _sync(self) -> None:
-        """What is committed, onto the disk: with `synchronous=normal` a commit reaches the
-        WAL (a crash of this process keeps it) but not the disk (a power cut may not)."""
-        for path in (self.path.with_name(self.path.name + "-wal"), self.path):
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        sync_to_disk(self.path)
 
     def _write(
         self, db: sqlite_utils.Database, batch: Mapping[str, list[dict[str, object]]]
     ) -> None:
-        """One transaction for the whole batch (on the writer thread): a failed attempt leaves
-        nothing behind, so a retry cannot write a row twice."""
-        with db.atomic():
-            for table, rows in batch.items():
-                db[table].insert_all(rows, alter=True)  # type: ignore[union-attr]
+        write_batch(db, batch)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -311,16 +286,6 @@ def new_run_id(wall: float) -> str:
     """Sortable by start time, unique without asking the database: 20260102T143000-a1b2c3."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(wall))
     return f"{stamp}-{secrets.token_hex(3)}"
-
-
-def _redact(value: str) -> str:
-    """A Slack token anywhere in a string (an error message quoting a request...) is cut."""
-    if "xox" not in value and "xapp-" not in value:
-        return value
-    redacted = SECRET.sub("[redacted]", value)
-    if redacted != value:
-        log.error("a secret-looking value was about to be journaled; redacted")
-    return redacted
 
 
 def start_journal(settings: Settings, path: Path) -> Journal:

@@ -2,7 +2,8 @@
 start (or join) the same single flight, and every outcome, a kill that raised included, is
 logged, journaled and posted. Every kill a person, the kill file or the control plane asks for
 sets HALTED, joined or not; resuming is refused while a kill runs and when a kill came after
-what the resume was asked on. The files themselves are watched by `ops.safety.kill_file_watch`.
+what the resume was asked on. The files themselves are watched by `ops.safety.kill_file_watch`,
+a fill after the kill by `ops.safety.late_fill`; `ops.safety.kill_outcome` tells how a kill ended.
 """
 
 from __future__ import annotations
@@ -11,22 +12,29 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, Protocol
 
 from ops.config.settings import Settings
-from ops.journal.journal import Journal
 from ops.safety.kill import Flattener, OrderFlow
 from ops.safety.kill_file_watch import KillFileWatch
+from ops.safety.kill_outcome import (
+    KillOutcome,
+    KillSwitchStatus,
+    OutcomeHost,
+    failed_report,
+    kill_head,
+    outcome_line,
+    still_open,
+    tell_outcome,
+)
+from ops.safety.late_fill import LateFillHost, LateFills
 from ops.safety.resume_request import ResumeRequest
 from ops.safety.seen import Seen
 from ops.shared import messages
 from ops.shared.results import KillReport
-from strategy.book import Book
 from strategy.clock import Clock
-from strategy.risk import RiskGate
-from strategy.types import Intent, OrderUpdate, TradingState
+from strategy.types import TradingState
 from strategy.venue import Broker
 
 log = logging.getLogger(__name__)
@@ -34,68 +42,27 @@ log = logging.getLogger(__name__)
 KILL_FILE_POLL_SEC = 1.0
 KEEP_FLATTENING_SEC = 5.0
 KEEP = "keep-flattening"
-LATE = "late fill"
 RESTART = "restart"
 
 
-class KillHost(Protocol):
-    """What the kill switch needs from the service."""
+class KillHost(OutcomeHost, LateFillHost, Protocol):
+    """What the kill switch needs from the service: what telling an outcome and a late fill
+    need, and these."""
 
     settings: Settings
     clock: Clock
-    journal: Journal
     broker: Broker
     engine: OrderFlow
-    book: Book
-    gate: RiskGate
-
-    @property
-    def kill_file(self) -> Path: ...
 
     def set_state(self, state: TradingState, reason: str, user: str) -> None: ...
 
     async def state_on_disk(self) -> bool: ...
-
-    def incident_open(self, key: str) -> bool: ...
-
-    def alert(self, key: str, severity: str, message: str) -> None: ...
-
-    def resolve(self, key: str, message: str) -> None: ...
-
-    def notify(self, message: str) -> None: ...
-
-    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
 
     def supervise(
         self, name: str, run: Callable[[], Coroutine[Any, Any, None]]
     ) -> asyncio.Task[Any]: ...
 
     def adopt_position(self, symbol: str, qty: int, avg_price: float, user: str) -> object: ...
-
-
-@dataclass(frozen=True, slots=True)
-class KillOutcome:
-    """The latest kill: running, or how it ended (elapsed since the request that began it)."""
-
-    by: str
-    source: str
-    started: float  # wall clock
-    running: bool
-    flat: bool | None = None
-    elapsed_sec: float | None = None
-    remaining: tuple[tuple[str, int], ...] = ()
-    errors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class KillSwitchStatus:
-    """For the health endpoint: `tradebot kill` / `resume` wait on the request counters."""
-
-    requests: int
-    kills: int  # the requests of a person, the kill file or the control plane (not retries)
-    last: KillOutcome | None
-    resume_requests: int
-    resume_result: str
 
 
 class KillSwitch:
@@ -113,13 +80,18 @@ class KillSwitch:
         self._since = 0.0  # monotonic time of the request that began this kill
         self._not_flat = ""  # the last NOT FLAT outcome announced (keep-flattening repeats it)
         self._closed_until: float | None = None  # the last outcome's: the closes wait for it
-        self._late_pending = False
+        self._late_fills = LateFills(self, host)
         self._resumes = 0
         self._resume_result = ""
         # another owner of the state may refuse a resume by its route (the cluster's control
         # plane refuses `tradebot resume` while it holds a kill): why, or None
         self.resume_veto: Callable[[str], str | None] = lambda via: None
         self.outcome_listeners: list[Callable[[str, bool], None]] = []  # (text, flat)
+
+    @property
+    def flight(self) -> asyncio.Task[KillReport] | None:
+        """The kill running now, to wait on."""
+        return self._flight
 
     @property
     def running(self) -> bool:
@@ -164,7 +136,7 @@ class KillSwitch:
             self._adopt_foreign(user)
             report = await self._flattener().run(user)
         except Exception as exc:  # whatever broke, the outcome is NOT FLAT and retried
-            report = self._failed(user, exc)
+            report = failed_report(user, exc, time.monotonic() - self._since)
         except BaseException:
             self._last = replace(self._last, running=False, errors=("the kill failed",))
             raise
@@ -172,17 +144,6 @@ class KillSwitch:
             self._flight = None
         self._finish(report, source)
         return report
-
-    def _failed(self, user: str, exc: Exception) -> KillReport:
-        log.error("kill by %s failed: %r", user, exc, exc_info=exc)
-        return KillReport(
-            user=user,
-            canceled_orders=0,
-            exits=(),
-            flat=False,
-            elapsed_sec=time.monotonic() - self._since,
-            errors=(messages.KILL_FAILED.format(error=repr(exc)),),
-        )
 
     def _adopt_foreign(self, user: str) -> None:
         """The kill closes everything at the broker, the operator's foreign holdings too: the
@@ -210,58 +171,30 @@ class KillSwitch:
         )
 
     def _finish(self, report: KillReport, source: str) -> None:
-        """The outcome, whatever started the kill: log, journal, Slack, health endpoint."""
+        """The outcome, whatever started the kill: told (a NOT FLAT that keep-flattening only
+        repeats, logged), and retried while not flat."""
         assert self._last is not None
         elapsed = time.monotonic() - self._since
-        remaining = tuple((e.symbol, e.remaining) for e in report.exits if e.remaining)
         self._last = replace(
             self._last,
             running=False,
             flat=report.flat,
             elapsed_sec=round(elapsed, 3),
-            remaining=remaining,
+            remaining=still_open(report),
             errors=report.errors,
         )
-        head = f"KILL by {report.user} ({source}): "
         self._closed_until = report.closed_until
+        outcome = outcome_line(report, elapsed, self.retry_sec)
         if report.flat:
-            outcome = f"FLAT after {elapsed:.1f}s"
             self._not_flat = ""
-        else:
-            still = ", ".join(f"{symbol} {qty:+d}" for symbol, qty in remaining)
-            if not report.exits:  # no position read answered: say why
-                still = f"unknown ({'; '.join(report.errors) or 'no position read'})"
-            retrying = f"retrying every {self.retry_sec:g}s"
-            if report.closed_until is not None:
-                retrying = f"{messages.waiting_for_open(report.closed_until)}; then {retrying}"
-            outcome = f"NOT FLAT: still open {still}; {retrying}"
-            if source == KEEP and outcome == self._not_flat:
-                log.info("%s%s (after %.1fs)", head, outcome, elapsed)
-                return
-            self._not_flat = outcome
-        log.warning("%s%s", head, outcome)
-        for listener in self.outcome_listeners:  # e.g. the cluster's kill thread in Slack
-            listener(f"{head}{outcome}", report.flat)
-        self._host.journal.record(
-            "runs",
-            {
-                "event": "kill",
-                "detail": f"by {report.user} ({source}): flat={report.flat} "
-                f"exits={len(report.exits)} errors={len(report.errors)} "
-                f"elapsed={elapsed:.2f}s" + ("" if report.flat else f"; {outcome}"),
-            },
-        )
-        if self._host.incident_open("kill-switch"):
-            self._host.alert(
-                "kill-switch",
-                "critical",
-                f"kill switch file {self._host.kill_file}: {head}{outcome}",
-            )
-        if report.flat:
-            self._host.resolve("kill", f"{head}{outcome}")
-            self._host.notify(f"{head}{outcome}")
+        elif source == KEEP and outcome == self._not_flat:
+            log.info("%s%s (after %.1fs)", kill_head(report.user, source), outcome, elapsed)
             return
-        self._host.alert("kill", "critical", f"{head}{outcome}")
+        else:
+            self._not_flat = outcome
+        tell_outcome(self._host, report, source, outcome, elapsed, self.outcome_listeners)
+        if report.flat:
+            return
         if self._keeper is None or self._keeper.done():
             user = report.user
             self._keeper = self._host.supervise(KEEP, lambda: self._keep_flattening(user))
@@ -288,44 +221,12 @@ class KillSwitch:
             if (await asyncio.shield(self.request(user, KEEP, halt=False))).flat:
                 return
 
-    # -- a fill after the kill ---------------------------------------------------------------
-
-    def on_order_update(self, update: OrderUpdate) -> None:
-        """A broker listener (after the engine's, so the book has applied the update): a fill
-        on a non-flatten order while HALTED (an entry whose HTTP call was already in flight at
-        the kill, or at a crash before a restart that restored the HALT) is flattened through
-        the single flight, and reported."""
-        if update.fill is None or self._late_pending:
-            return
-        if self._host.gate.state is not TradingState.HALTED:
-            return
-        order = self._host.book.order(update.client_order_id)
-        if order is None or order.request.intent is Intent.FLATTEN:
-            return
-        self._late_pending = True
-        fill = update.fill
-        self._host.notify(
-            f"late fill after the kill: {fill.side} {fill.qty} {update.symbol} "
-            f"({update.client_order_id}); flattening"
-        )
-        by = self._last.by if self._last is not None else "the HALT restored at start-up"
-        self._host.spawn("kill-late-fill", self._flatten_late(by))
-
-    async def _flatten_late(self, user: str) -> None:
-        """After the running flight (its last position read may predate the fill), a new one."""
-        try:
-            if self._flight is not None:
-                await asyncio.wait([self._flight])
-        finally:
-            self._late_pending = False
-        await asyncio.shield(self.request(user, LATE, halt=False))
-
     # -- resuming ----------------------------------------------------------------------------
 
     async def watch(self) -> None:
         """Watch the kill file and the resume request file (see `ops.safety.kill_file_watch`)."""
         if not self._listening:  # once, however often the watch is restarted
-            self._host.broker.subscribe(self.on_order_update)
+            self._host.broker.subscribe(self._late_fills.on_order_update)
             self._listening = True
         await KillFileWatch(self, self._host).run()
 
