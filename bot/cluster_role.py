@@ -30,10 +30,31 @@ def add_role_parser(
 
     def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         log_to_stderr(args.verbose)
-        return asyncio.run(serve(args, env))
+        return asyncio.run(stopped_cleanly_while_starting(serve(args, env), name))
 
     parser.set_defaults(run_role=run)
     return parser
+
+
+async def stopped_cleanly_while_starting(serving: Awaitable[int], name: str) -> int:
+    """A SIGINT/SIGTERM before the role's own stop is in place (connecting, restoring, a server
+    restarting under it) stops it cleanly too: its start is cancelled and closes what it opened.
+    Without this, Python's default action killed the process (exit -15) mid-start."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)  # the role replaces these once it runs
+    task = asyncio.ensure_future(serving)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        return task.result()
+    log.info("%s stopped while starting", name)
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    return 0
 
 
 async def run_until_stopped(
