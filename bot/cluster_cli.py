@@ -2,7 +2,8 @@
 (JetStream, the shipped configuration) and one process of each role, their logs prefixed with
 the role's name. NATS is authenticated as in production: a user per role with its own
 permissions, its random password generated for this run and given to that role only. A role
-that exits stops the cluster and says which; so do Ctrl-C, SIGTERM and --duration. A
+that exits stops the cluster and says which; so do Ctrl-C, SIGTERM and --duration, and an
+output whose reader has gone (`tradebot cluster | head`), quietly. A
 nats-server that ends by itself is started again on its port and store, with the same users
 (the roles reconnect and resume). Production runs each role on its own host against a 3-node
 JetStream cluster."""
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ops.config.settings import config_path, load_settings
+from ops.shared import messages
 from ops.shared.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -143,9 +145,10 @@ async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     given = {user: env.get(password_variable(user), "") for user in layout.users()}
     server = LocalNats(Path(cfg.store_dir), layout=layout, passwords=given)
     await server.start()
+    out = Output()
     users = ", ".join(user for user in server.logins)
     where = f"JetStream on {server.url} (pid {server.pid}), store {cfg.store_dir}"
-    _say("nats", f"{where}; users {users}")
+    out.say("nats", f"{where}; users {users}")
     common = ("--config", str(path))
     feed = [*(("--data", args.data) if args.data else ()), *_speed(args.speed)]
     given_names = {password_variable(user) for user in given}
@@ -163,7 +166,7 @@ async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     running: dict[str, asyncio.subprocess.Process] = {}
     pumps = []
-    keeper = asyncio.ensure_future(_keep_serving(server))
+    keeper = asyncio.ensure_future(_keep_serving(server, out))
     try:
         for role in plan:
             proc = await asyncio.create_subprocess_exec(
@@ -177,8 +180,8 @@ async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 env=dict(role.env),
             )
             running[role.name] = proc
-            pumps.append(asyncio.ensure_future(_pump(role.name, proc)))
-        ended = await _until_stop(running, args.duration, keeper)
+            pumps.append(asyncio.ensure_future(_pump(role.name, proc, out)))
+        ended = await _until_stop(running, args.duration, keeper, out.closed)
     finally:
         keeper.cancel()
         await _stop_all(running)
@@ -186,9 +189,9 @@ async def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         await server.stop()
     if ended is not None:
         name, code = ended
-        _say("cluster", f"{name} exited with {code}: the cluster was stopped")
+        out.say("cluster", f"{name} exited with {code}: the cluster was stopped")
         return 1
-    _say("cluster", "stopped")
+    out.say("cluster", "stopped")
     return 0
 
 
@@ -196,36 +199,38 @@ def _speed(speed: float | None) -> tuple[str, ...]:
     return ("--speed", str(speed)) if speed is not None else ()
 
 
-async def _keep_serving(server: LocalNats) -> None:
+async def _keep_serving(server: LocalNats, out: Output) -> None:
     """Start the server again each time it ends by itself; returns only when it cannot."""
     while True:
         code = await server.exited()
-        _say("nats", f"nats-server exited with {code}: starting it again on {server.url}")
+        out.say("nats", f"nats-server exited with {code}: starting it again on {server.url}")
         try:
             await server.start()
         except (ConfigError, OSError) as exc:
-            _say("nats", f"nats-server did not start again: {exc}")
+            out.say("nats", f"nats-server did not start again: {exc}")
             return
-        _say("nats", f"JetStream on {server.url} again (pid {server.pid})")
+        out.say("nats", f"JetStream on {server.url} again (pid {server.pid})")
 
 
 async def _until_stop(
     running: Mapping[str, asyncio.subprocess.Process],
     duration: float | None,
     keeper: asyncio.Future[None],
+    output_closed: asyncio.Event,
 ) -> tuple[str, int] | None:
     """The first role to exit (name, code), the server if it could not be started again
-    (`keeper` ended), or None on a signal or --duration."""
+    (`keeper` ended), or None on a signal, --duration or a closed output."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     exits = {asyncio.ensure_future(proc.wait()): name for name, proc in running.items()}
     stopper = asyncio.ensure_future(stop.wait())
+    unread = asyncio.ensure_future(output_closed.wait())
     done, _ = await asyncio.wait(
-        {*exits, stopper, keeper}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
+        {*exits, stopper, unread, keeper}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
     )
-    for waiter in (*exits, stopper):
+    for waiter in (*exits, stopper, unread):
         if waiter not in done:
             waiter.cancel()
     for waiter in done:
@@ -250,11 +255,33 @@ async def _stop_all(running: Mapping[str, asyncio.subprocess.Process]) -> None:
                 await proc.wait()
 
 
-async def _pump(name: str, proc: asyncio.subprocess.Process) -> None:
+async def _pump(name: str, proc: asyncio.subprocess.Process, out: Output) -> None:
+    """The role's lines, read to its end (once the output is closed, into nothing), so a
+    role stopping never waits on a full pipe."""
     assert proc.stdout is not None
     while line := await proc.stdout.readline():
-        _say(name, line.decode(errors="replace").rstrip())
+        out.say(name, line.decode(errors="replace").rstrip())
 
 
-def _say(name: str, text: str) -> None:
-    print(f"[{name}] {text}", flush=True)
+class Output:
+    """The cluster's stdout, each line prefixed with who said it. Once its reader has gone
+    (`tradebot cluster | head`), the cluster stops as on Ctrl-C, the roles cleanly, and what is
+    still said goes nowhere: no traceback, as `tradebot run`'s console on a closed stdout."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    def say(self, name: str, text: str) -> None:
+        if self.closed.is_set():
+            return
+        try:
+            print(f"[{name}] {text}", flush=True)
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        from bot.app import discard_stdout
+
+        discard_stdout()  # the interpreter's last flush too
+        self.closed.set()
+        print(f"[cluster] {messages.CLUSTER_OUTPUT_CLOSED}", file=sys.stderr, flush=True)

@@ -40,6 +40,7 @@ from bot.slack.socket_mode import SocketModeHandler
 from ops.cluster.acks import read_components, silent_components, watch_acks
 from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome, GatewayCore
 from ops.cluster.gateway_changes import ChangeOutcome
+from ops.shared import messages
 from ops.shared.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
 
 log = logging.getLogger(__name__)
@@ -153,8 +154,8 @@ class GatewaySurface:
         if isinstance(posted, Refused):  # nobody could click it: nothing may wait for it
             if ticket is not None:
                 ticket.task.cancel()
-            self.core.confirmations.withdraw(request.nonce)
-            await replies.explain(posted, channel, fallback)
+            await self.core.withdraw(request.nonce, channel, SURFACE, f"slack: {posted.error}")
+            await replies.explain(posted, channel, fallback, messages.SLACK_WITHDRAWN)
             return
         self.confirmations[request.nonce] = (channel, posted)
         if ticket is not None:

@@ -18,7 +18,8 @@ the accounts through the control bucket, never here.
 A `set`/`reset` the core previews with a backtest (the sessions the order manager has) says so
 in its confirm ("preview": the line to show meanwhile); {"preview": nonce} is answered when the
 backtest is done, {"ok": true, "preview": BacktestPreview}, without holding up other requests.
-A confirm or cancel that comes first stops it, and its request is refused.
+A confirm or cancel that comes first stops it, and its request is refused. The order manager
+sweeps its own expired changes (held_changes), stopping their backtests too.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from ops.cluster.held_changes import EXPIRY_SWEEP_SEC, Held, HeldChanges
 from ops.cluster.result_codec import QUERIES, QueryResult, decode_result, encode_result
-from ops.cluster.served_previews import ServedPreviews, preview_of
+from ops.cluster.served_previews import preview_of
 from ops.cluster.subjects import command_subject
 from ops.control.commands import CommandCore
 from ops.control.param_change import OPEN_FLAGS
@@ -143,14 +145,16 @@ async def serve_commands(
 ) -> Subscription:
     """Answer the gateway's commands for `account` with `core` (each one audited in the
     account's journal like any other surface's); a confirmed set/reset is then written with
-    `publish_params` for the account's other processes. Unsubscribe the result to stop."""
+    `publish_params` for the account's other processes. Unsubscribe the result to stop; the
+    expiry sweep is the core's task (it ends with the service)."""
     server = _Server(account, core, publish_params)
+    core.spawn(f"confirm-expiry:{account}", server.held.sweep_every(EXPIRY_SWEEP_SEC))
 
     async def answer(msg: Msg) -> None:
         try:
             request = json.loads(msg.data)
             if "preview" in request:  # answered once ready: other requests go on meanwhile
-                server.previews.answer(msg, str(request["preview"]))
+                server.held.previews.answer(msg, str(request["preview"]))
                 return
             reply = await server.run(request)
         except Exception as exc:  # never leave the gateway waiting for a timeout
@@ -166,8 +170,7 @@ class _Server:
         self.account = account
         self.core = core
         self.publish = publish
-        self.apply_open: dict[str, bool] = {}  # nonce of a pending set/reset -> its --open
-        self.previews = ServedPreviews(account)  # the backtests of pending sets/resets
+        self.held = HeldChanges(account, core)
 
     async def run(self, request: dict[str, object]) -> dict[str, object]:
         user, channel = str(request.get("user", "")), str(request.get("channel", ""))
@@ -176,9 +179,9 @@ class _Server:
                 return await self.confirm(str(request["confirm"]), user, channel)
             if "cancel" in request:
                 nonce = str(request["cancel"])
-                self.apply_open.pop(nonce, None)
-                self.previews.drop(nonce)
-                return {"ok": True, "done": _done(self.core.cancel(nonce, user, channel, SURFACE))}
+                done = self.core.cancel(nonce, user, channel, SURFACE)
+                self.held.settle(nonce)
+                return {"ok": True, "done": _done(done)}
             return await self.command(str(request.get("command", "")), user, channel)
         except CommandError as exc:
             return {"ok": False, "error": str(exc)}
@@ -191,27 +194,24 @@ class _Server:
         if isinstance(result, StatusResult):
             return {"ok": True, "status": asdict(AccountStatus.of(self.account, result))}
         if isinstance(result, ConfirmRequest):
-            if command.name in PARAM_CHANGES:
-                opened = any(a.lower() in OPEN_FLAGS for a in command.args)
-                self.apply_open[result.nonce] = opened
-            return {"ok": True, "confirm": _confirm(result, self._preview_of(result.nonce))}
+            opened = any(a.lower() in OPEN_FLAGS for a in command.args)
+            held = Held(result.kind, opened and command.name in PARAM_CHANGES)
+            preview = self.held.hold(result.nonce, held, self.core.previews.take(result.nonce))
+            return {"ok": True, "confirm": _confirm(result, preview)}
         if isinstance(result, Done):
             return {"ok": True, "done": _done(result)}
         assert isinstance(result, QueryResult)  # SERVED holds the read-only commands
         return {"ok": True, "result": encode_result(result)}
 
-    def _preview_of(self, nonce: str) -> str | None:
-        return self.previews.keep(nonce, self.core.previews.take(nonce))
-
     async def confirm(self, nonce: str, user: str, channel: str) -> dict[str, object]:
+        self.held.refuse_if_swept(nonce, user, channel, SURFACE)
         try:
             pending = self.core.accept(nonce, user, channel, SURFACE)
         except ConfirmationExpired:
-            self.apply_open.pop(nonce, None)
-            self.previews.drop(nonce)
+            self.held.settle(nonce)
             raise
-        self.previews.drop(nonce)  # decided: its backtest is no longer wanted
-        apply_open = self.apply_open.pop(nonce, False)
+        held = self.held.settle(nonce)  # decided: its backtest is no longer wanted
+        apply_open = held is not None and held.apply_open
         result = await self.core.apply(pending, user, channel, SURFACE)
         assert isinstance(result, Done)  # every change's apply says what it did
         reply: dict[str, object] = {"ok": True, "done": _done(result)}

@@ -336,6 +336,15 @@ class GatewayCore(AuditedCore):
 
     # -- confirmations (accept, cancel, expire and audit: AuditedCore, as the single process) -
 
+    async def withdraw(self, nonce: str, channel: str, surface: str, reason: str) -> None:
+        """A confirmation nobody could see (Slack would not post it) is dropped, audited, and
+        an account's change held behind it is cancelled there too: nothing waits unseen."""
+        pending = self.confirmations.withdraw(nonce)
+        if pending is None:
+            return
+        self.audit(pending.requester, channel, surface, pending.kind, "withdrawn", reason)
+        await self.changes.withdraw(nonce, pending.requester, channel)
+
     async def withdraw_held(self, nonce: str, user: str, channel: str) -> None:
         """After a Cancel: an account's change held behind this nonce is cancelled there too."""
         await self.changes.withdraw(nonce, user, channel)

@@ -49,6 +49,7 @@ BAD_PERIOD = "unknown period '{period}': use today, week or all"
 SET_USAGE = "usage: set <param> <value> [--open], e.g. `set entry_z 2.2`"
 RESET_USAGE = "usage: reset <param>, e.g. `reset entry_z`"
 # the cluster gateway's changes of one account (ops/cluster/gateway_changes.py)
+CLUSTER_OUTPUT_CLOSED = "its output was closed: every role is stopped, quietly"
 CLUSTER_NAME_ACCOUNT = "`{name}` changes one account: add `--account NAME` ({accounts})"
 CLUSTER_CHANGE_REACHES = (
     "applied by {account}'s order manager and every worker of its strategies, kept across "
