@@ -14,9 +14,9 @@ from ops.cluster.credentials import GATEWAY
 from ops.cluster.server import LocalNats
 from ops.journal.journal import Journal
 from ops.shared import messages
+from tests.cluster_preview_rig import has_buttons, previews_running, rig_with, shows
 from tests.preview_support import HeldSessions, recorded
 from tests.support import eventually
-from tests.test_cluster_preview import has_buttons, previews_running, rig_with, shows
 
 SLOW = {"confirm.preview_timeout_sec": 600}  # a backtest stops only because it was dropped
 
