@@ -12,7 +12,8 @@ from ops.cluster.control import ControlPlane, ControlView, OnChange
 from ops.cluster.intents import IntentBroker
 from ops.cluster.resume import Reconnects
 from ops.cluster.subjects import partition_of
-from ops.cluster.worker import Worker, WorkerSpec
+from ops.cluster.worker import Worker
+from ops.cluster.worker_spec import WorkerSpec
 from ops.config.settings import Settings
 from strategy.book import Book
 from strategy.clock import BarClock
