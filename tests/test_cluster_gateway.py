@@ -18,7 +18,8 @@ from nats.aio.subscription import Subscription
 from bot.slack.authz import Policy
 from bot.slack.gateway import SILENT, GatewaySurface
 from ops.cluster.acks import read_orders
-from ops.cluster.commands import AccountStatus, AccountUnreachable, ask_status, serve_commands
+from ops.cluster.ask_account import ask_status
+from ops.cluster.commands import AccountStatus, AccountUnreachable, serve_commands
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control import ControlPlane, ControlView
 from ops.cluster.control_requests import request_kill

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ops.cluster.commands import AccountRefused, RemoteConfirm, ask_change, confirm_change
+from ops.cluster.ask_account import RemoteConfirm, ask_change, confirm_change
+from ops.cluster.commands import AccountRefused
 from ops.cluster.credentials import GATEWAY
 from ops.cluster.server import LocalNats
 from ops.journal.journal import Journal

@@ -26,13 +26,12 @@ from ops.cluster.acks import (
     read_orders,
     silent_components,
 )
+from ops.cluster.ask_account import ask_query, ask_status
 from ops.cluster.commands import (
     AccountAnswer,
     AccountRefused,
     AccountStatus,
     AccountUnreachable,
-    ask_query,
-    ask_status,
 )
 from ops.cluster.config import ClusterConfig
 from ops.cluster.control_orders import ControlOrder

@@ -18,16 +18,15 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 
 from ops.cluster.acks import AckReport, await_acks
-from ops.cluster.commands import (
+from ops.cluster.ask_account import (
     AccountDone,
-    AccountRefused,
-    AccountUnreachable,
     RemoteConfirm,
     ask_change,
     ask_preview,
     cancel_change,
     confirm_change,
 )
+from ops.cluster.commands import AccountRefused, AccountUnreachable
 from ops.cluster.config import ClusterConfig
 from ops.cluster.subjects import params_key
 from ops.control.confirm import Confirmations
