@@ -52,7 +52,7 @@ class Engine:
         broker: Broker,
         clock: Clock,
         recorder: Recorder,
-        latency: LatencyTracker,
+        latency: LatencyTracker | None,
         vol_window: int = 10,
         bar_sec: int = 60,
         equity_every_sec: float = 60.0,
@@ -69,6 +69,7 @@ class Engine:
         """`stats`: each symbol's statistics, when they come from elsewhere (a backtest's are
         computed for all bars at once); by default O(1) rolling ones updated bar by bar.
         `order_prefix` starts every client_order_id (a cluster worker adds its strategy).
+        `latency`: None times nothing (a backtest's latency is the host's, and nobody reads it).
         `fill_log_level`: a book that mirrors fills another process logs keeps them to DEBUG.
         `events`: the owner's callbacks. `mark_only`: bars price the book and decide nothing
         (the order manager's engine: its workers decide). `counters`: kept by the owner too (a
@@ -191,10 +192,13 @@ class Engine:
         self.book.add_order(order, self._params)
 
     def on_bar(self, bar: Bar, received_ns: int | None = None) -> None:
+        latency = self.latency
         monotonic_ns = self._clock.monotonic_ns
-        t0 = monotonic_ns()
-        if received_ns is not None:
-            self.latency.observe("ingest", t0 - received_ns)
+        t0 = t1 = 0
+        if latency is not None:
+            t0 = monotonic_ns()
+            if received_ns is not None:
+                latency.observe("ingest", t0 - received_ns)
         stats = self._stats.get(bar.symbol)
         if stats is None:
             self.counters.ignored_bars += 1
@@ -211,8 +215,9 @@ class Engine:
         if self.mark_only:
             return
         stats.update(bar.close)
-        t1 = monotonic_ns()
-        self.latency.observe("features", t1 - t0)
+        if latency is not None:
+            t1 = monotonic_ns()
+            latency.observe("features", t1 - t0)
         if not stats.ready or self.book.has_working_order(bar.symbol):
             return
         if self.book.is_foreign(bar.symbol):  # the operator's until adopted
@@ -220,7 +225,8 @@ class Engine:
         order = self._decide(bar, stats, bar_end)
         if order is None:
             return
-        self.latency.observe("decision", monotonic_ns() - t1)
+        if latency is not None:
+            latency.observe("decision", monotonic_ns() - t1)
         self._send(order, bar_end)
 
     def _decide(self, bar: Bar, stats: SignalStats, bar_end: float) -> OrderRequest | None:
@@ -306,9 +312,10 @@ class Engine:
             )
             return denial
         params = self._params
-        position = self.book.position(order.symbol)
-        if order.intent is not Intent.ENTRY and position is not None:
-            params = position.entry_params or params
+        if order.intent is not Intent.ENTRY:
+            position = self.book.position(order.symbol)
+            if position is not None:
+                params = position.entry_params or params
         self.book.add_order(order, params)
         self.counters.orders += 1
         return None
@@ -324,7 +331,8 @@ class Engine:
         await self._sender.submit(order)
 
     def on_order_update(self, update: OrderUpdate) -> None:
-        self._sender.acked(update.client_order_id)
+        if self.latency is not None:
+            self._sender.acked(update.client_order_id)
         self.book.apply(update)
         if update.fill is not None:
             self.counters.fills += 1
@@ -344,7 +352,9 @@ class Engine:
                 self.events.flat(update.symbol)
         elif update.status is OrderStatus.REJECTED:
             self._exit_refused(update)
-        self.events.update(update)
+        announce = self.events.update
+        if announce is not None:
+            announce(update)
 
     def _exit_refused(self, update: OrderUpdate) -> None:
         """A refused exit leaves a position open that the strategy wanted closed: its owner must
@@ -368,7 +378,9 @@ class Engine:
         its ack is announced like every update the book applies (the cluster's order manager
         publishes it); updates the book held before this ack were announced when they came."""
         self.book.track(order, ack)
-        self.events.update(ack)
+        announce = self.events.update
+        if announce is not None:
+            announce(ack)
 
     @property
     def sending(self) -> bool:

@@ -29,7 +29,7 @@ class OrderSender:
         gate: RiskGate,
         clock: Clock,
         recorder: Recorder,
-        latency: LatencyTracker,
+        latency: LatencyTracker | None,
         counters: EngineCounters,
         events: EngineEvents,
         on_update: Callable[[OrderUpdate], None],
@@ -56,7 +56,8 @@ class OrderSender:
     def in_background(self, order: OrderRequest) -> None:
         """Send an order the book already holds, on a tracked task (or queued on `deferred`,
         when whoever set it runs them)."""
-        self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
+        if self._latency is not None:
+            self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
         if self.deferred is not None:
             self.deferred.append(self._submit(order))
             return
@@ -68,13 +69,14 @@ class OrderSender:
 
     async def submit(self, order: OrderRequest) -> None:
         """Send an order the book already holds and wait until the broker has answered."""
-        self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
+        if self._latency is not None:
+            self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
         await self._submit(order)
 
     def acked(self, client_order_id: str) -> None:
         """The order's first update since it was decided: the decision-to-ack latency."""
         decided = self._decided_ns.pop(client_order_id, None)
-        if decided is not None:
+        if decided is not None and self._latency is not None:
             self._latency.observe("ack", self._clock.monotonic_ns() - decided)
 
     async def _submit(self, order: OrderRequest) -> None:
@@ -82,7 +84,7 @@ class OrderSender:
         if refusal is not None:
             self._reject(order, refusal)
             return
-        started = self._clock.monotonic_ns()
+        started = self._clock.monotonic_ns() if self._latency is not None else 0
         try:
             ack = await self.broker.submit(order)
         except SendRefused as exc:
@@ -98,7 +100,8 @@ class OrderSender:
             log.exception("submit %s failed", order.client_order_id)
             self._reject(order, f"submit failed: {type(exc).__name__}: {exc}")
             return
-        self._latency.observe("submit", self._clock.monotonic_ns() - started)
+        if self._latency is not None:
+            self._latency.observe("submit", self._clock.monotonic_ns() - started)
         self._on_update(ack)
 
     async def _resolve_unknown(self, order: OrderRequest, exc: Exception) -> None:

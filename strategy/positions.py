@@ -4,6 +4,8 @@ position arithmetic (position_math), restored from the broker, marked by bars.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from strategy.book_records import Position
 from strategy.params import StrategyParams
 from strategy.position_math import change_position
@@ -15,12 +17,12 @@ class Positions:
         self._open: dict[str, Position] = {}  # the ones with qty != 0
         self.last: dict[str, tuple[float, float]] = {}  # symbol -> (price, ts); read-only outside
         self.realized = 0.0
+        # the symbol's open position, or None: read several times an order, so the dict's
+        # own bound get (no Python call around it)
+        self.open: Callable[[str], Position | None] = self._open.get
 
     def mark(self, symbol: str, price: float, ts: float) -> None:
         self.last[symbol] = (price, ts)
-
-    def open(self, symbol: str) -> Position | None:
-        return self._open.get(symbol)
 
     def open_ones(self) -> list[Position]:
         return list(self._open.values())

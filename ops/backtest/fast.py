@@ -28,7 +28,6 @@ from strategy.clock import ManualClock
 from strategy.engine import Engine
 from strategy.engine_outputs import EngineCounters
 from strategy.market_day import next_day_start, trading_date
-from strategy.recorder import MemoryRecorder
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.sim import SimBroker
@@ -132,7 +131,6 @@ class Replay:
         counters: EngineCounters,
         broker: SimBroker,
         clock: ManualClock,
-        recorder: MemoryRecorder,
         progress: Progress | None,
     ) -> None:
         """`book` and `counters` are the engine's, handed over where it was built."""
@@ -142,7 +140,6 @@ class Replay:
         symbol_of, rows, bar_sec = self._symbol_of, self._rows, self._bar_sec
         symbols = list(self.stats)
         marked = dict.fromkeys(symbols, -1)  # last bar whose close the marks hold
-        fills = recorder.rows.setdefault("fills", [])
 
         held: list[str] = []  # symbols with a position: the only marks anything reads
 
@@ -203,15 +200,14 @@ class Replay:
             if g == NEVER:
                 break
             symbol = symbol_of[code[g]]
-            stats[symbol].at = position[g]
             if held:
                 mark_before(g)
             clock.set(ts[g] + bar_sec)
             bar = Bar(symbol, ts[g], open_[g], high[g], low[g], close[g], volume[g])
-            before = len(fills)
+            before = book.fills_count  # an attribute: no call on every bar
             broker.on_bar(bar)
-            if len(fills) != before:
-                fill_bars.extend([g] * (len(fills) - before))
+            if book.fills_count != before:
+                fill_bars.extend([g] * (book.fills_count - before))
                 held[:] = [p.symbol for p in book.positions()]
             day_starts = days[day] == g
             if day_starts:  # what the engine's periodic work would do
@@ -228,6 +224,7 @@ class Replay:
             else:
                 pool, acts = entries[symbol], may_enter
             if day_starts or (acts is not None and acts[g]):
+                stats[symbol].at = position[g]  # only the engine reads it
                 orders = counters.orders
                 engine.on_bar(bar)  # moves no position: only an order it sends changes the pool
                 marked[symbol] = g
@@ -238,7 +235,8 @@ class Replay:
                         i = bisect_right(yields, g)
                         if i < len(yields):
                             yield_at = yields[i]
-            upcoming[symbol] = following = first_after(pool, g)
+            i = bisect_right(pool, g)  # first_after, inlined: once a bar
+            upcoming[symbol] = following = pool[i] if i < len(pool) else NEVER
             if following < NEVER:
                 heapq.heappush(heap, (following, symbol))
             if progress is not None and g >= next_report:

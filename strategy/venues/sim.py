@@ -256,7 +256,8 @@ class SimBroker:
         return self._equity() * self._settings.buying_power_multiple - committed
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:
-        existing = self._find(order.client_order_id)
+        coid = order.client_order_id  # `_find`, inlined: once an order
+        existing = self._orders.get(coid) or self._finished.get(coid)
         if existing is not None:
             return existing.update
         refusal = self._send_check(order)
