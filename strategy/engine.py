@@ -290,7 +290,7 @@ class Engine:
             return
         self.last_order_ts = bar_end
         self.signals_at_last_order = self.counters.signals
-        self.submit_in_background(order)
+        self._sender.in_background(order)
 
     def admit(self, order: OrderRequest, bar_ts: float | None) -> Denial | None:
         """The risk gate, then the book (which journals the order): the denial, or None once

@@ -157,16 +157,21 @@ class SimBroker:
         self._last[symbol] = price
 
     def on_bar(self, bar: Bar) -> None:
-        self._last[bar.symbol] = bar.close
-        working = self._working.get(bar.symbol)
+        self.on_prices(bar.symbol, bar.open, bar.close)
+
+    def on_prices(self, symbol: str, open_: float, close: float) -> None:
+        """`on_bar` from the two prices it reads (a backtest's replay builds no Bar for a bar
+        its engine does not see)."""
+        self._last[symbol] = close
+        working = self._working.get(symbol)
         if not working:
             return
-        self._working[bar.symbol] = []
+        self._working[symbol] = []
         for order in working:
             if order.update.status.is_final:
                 continue
-            if self._execute(order, bar.open):
-                self._working[bar.symbol].append(order)
+            if self._execute(order, open_):
+                self._working[symbol].append(order)
 
     def _execute(self, order: _Order, open_: float) -> bool:
         """Try to fill at this open; True if the order keeps working (DAY remainder)."""
