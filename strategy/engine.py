@@ -103,6 +103,7 @@ class Engine:
         self.signals_at_last_order = 0  # signals counted when it was sent
         self.events = events or EngineEvents()
         self.mark_only = mark_only
+        self._last_update: OrderUpdate | None = None
         self._sender = OrderSender(
             broker=broker,
             gate=gate,
@@ -331,6 +332,9 @@ class Engine:
         await self._sender.submit(order)
 
     def on_order_update(self, update: OrderUpdate) -> None:
+        if update is self._last_update:
+            return  # the very ack a venue gave its listeners, then returned: taken once
+        self._last_update = update
         if self.latency is not None:
             self._sender.acked(update.client_order_id)
         self.book.apply(update)
