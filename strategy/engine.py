@@ -303,14 +303,15 @@ class Engine:
                 self.events.risk_breach(denial.reason)
             self.counters.refusals += 1
             self._sender.journal_refusal(order, denial.rule, denial.reason)
-            log.info(
-                "refused %s %s %s: %s",
-                order.side,
-                order.qty,
-                order.symbol,
-                denial.reason,
-                extra={"refusal": (order.symbol, denial.rule)},  # repeats are rate-limited by key
-            )
+            if log.isEnabledFor(logging.INFO):  # a backtest's are not: no arguments built
+                log.info(
+                    "refused %s %s %s: %s",
+                    order.side,
+                    order.qty,
+                    order.symbol,
+                    denial.reason,
+                    extra={"refusal": (order.symbol, denial.rule)},  # repeats rate-limited by key
+                )
             return denial
         params = self._params
         if order.intent is not Intent.ENTRY:

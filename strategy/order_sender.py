@@ -12,7 +12,7 @@ from typing import Any
 from strategy.clock import Clock
 from strategy.engine_outputs import EngineCounters, EngineEvents
 from strategy.latency import LatencyTracker
-from strategy.recorder import Recorder
+from strategy.recorder import Recorder, keeps
 from strategy.risk import RiskGate
 from strategy.types import OrderRequest, OrderUpdate
 from strategy.unknown_orders import UnknownOrderPolicy, look_up
@@ -40,6 +40,7 @@ class OrderSender:
         self._gate = gate
         self._clock = clock
         self._recorder = recorder
+        self._records_refusals = keeps(recorder, "refusals")
         self._latency = latency
         self._counters = counters
         self._events = events
@@ -131,6 +132,8 @@ class OrderSender:
         log.warning("order %s %s", order.client_order_id, reason)
 
     def journal_refusal(self, order: OrderRequest, rule: str, reason: str) -> None:
+        if not self._records_refusals:
+            return  # a backtest's recorder drops them: no row built
         row = {
             "ts": self._clock.now(),
             "client_order_id": order.client_order_id,
