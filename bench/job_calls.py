@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.alpaca_rig import CASH, alpaca_rig
-from bot.account import watched_parts
+from bot.account import control_parts, watched_parts
 from bot.slack.surface import SlackSurface
-from bot.venues import control_parts
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
 from ops.service.service import TradingService

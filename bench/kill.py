@@ -15,7 +15,7 @@ from alpaca.trading.requests import MarketOrderRequest
 
 from bench.alpaca_rig import CASH, KEY, SECRET, alpaca_rig
 from bench.common import Figure, symbols
-from bot.venues import control_parts
+from bot.account import control_parts
 from ops.control.commands import CommandCore
 from ops.control.confirm import Confirmations
 from ops.service.recovery import recover

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.backtest_bars import REPO
 from bench.common import Figure
-from bot.venues import control_parts
+from bot.account import control_parts
 from ops.backtest import history
 from ops.backtest.metrics import compute
 from ops.backtest.run import run

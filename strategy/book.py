@@ -58,7 +58,7 @@ class Book:
         self.mark = self._positions.mark
         self.position = self._positions.open
         self.has_working_order = self._orders.has_working
-        self.is_foreign = self._foreign.__contains__
+        self.is_foreign = self._foreign.holds
         self.add_order = self._orders.add
         self.apply = self._orders.apply
 

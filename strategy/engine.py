@@ -7,7 +7,6 @@ venue never holds up the next bar.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
 from dataclasses import replace
@@ -19,6 +18,7 @@ from strategy.engine_outputs import EngineCounters, EngineEvents, EngineProgress
 from strategy.latency import LatencyTracker
 from strategy.market_day import next_day_start, trading_date
 from strategy.order_ids import client_order_id
+from strategy.order_sender import OrderSender
 from strategy.params import StrategyParams
 from strategy.recorder import Recorder, keeps
 from strategy.risk import Denial, RiskGate
@@ -35,8 +35,8 @@ from strategy.types import (
     TimeInForce,
     TradingState,
 )
-from strategy.unknown_orders import UnknownOrderPolicy, look_up
-from strategy.venue import Broker, BrokerUnavailable, Feed, OrderRejected, SendRefused
+from strategy.unknown_orders import UnknownOrderPolicy
+from strategy.venue import Broker, Feed
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Engine:
         broker: Broker,
         clock: Clock,
         recorder: Recorder,
-        latency: LatencyTracker,
+        latency: LatencyTracker | None,
         vol_window: int = 10,
         bar_sec: int = 60,
         equity_every_sec: float = 60.0,
@@ -69,6 +69,7 @@ class Engine:
         """`stats`: each symbol's statistics, when they come from elsewhere (a backtest's are
         computed for all bars at once); by default O(1) rolling ones updated bar by bar.
         `order_prefix` starts every client_order_id (a cluster worker adds its strategy).
+        `latency`: None times nothing (a backtest's latency is the host's, and nobody reads it).
         `fill_log_level`: a book that mirrors fills another process logs keeps them to DEBUG.
         `events`: the owner's callbacks. `mark_only`: bars price the book and decide nothing
         (the order manager's engine: its workers decide). `counters`: kept by the owner too (a
@@ -78,7 +79,6 @@ class Engine:
         self._fill_log_level = fill_log_level
         self.gate = gate
         self.book = book
-        self.broker = broker
         self._clock = clock
         self._recorder = recorder
         self._records_signals = keeps(recorder, "signals")
@@ -94,8 +94,6 @@ class Engine:
             }
         )
         self._last_signal_ts: dict[str, float] = {}
-        self._decided_ns: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._next_equity_ts = 0.0
         self._next_day_ts = 0.0
         self.counters = counters if counters is not None else EngineCounters()
@@ -103,16 +101,32 @@ class Engine:
         self.last_bar_ts: float | None = None
         self.last_order_ts: float | None = None  # market time of the newest order sent
         self.signals_at_last_order = 0  # signals counted when it was sent
-        self._unknown_policy = unknown_orders or UnknownOrderPolicy()
-        self._drain_timeout = drain_timeout_sec
         self.events = events or EngineEvents()
         self.mark_only = mark_only
-        # submits queued here instead of on tasks, for whoever runs them (a backtest's replay
-        # runs them where the feed would have let tasks run: a task per order is a third of
-        # an order's cost there, and the simulated broker answers at once)
-        self.deferred_submits: list[Coroutine[Any, Any, None]] | None = None
+        self._last_update: OrderUpdate | None = None
+        self._sender = OrderSender(
+            broker=broker,
+            gate=gate,
+            clock=clock,
+            recorder=recorder,
+            latency=latency,
+            counters=self.counters,
+            events=self.events,
+            on_update=self.on_order_update,
+            unknown_orders=unknown_orders or UnknownOrderPolicy(),
+            drain_timeout_sec=drain_timeout_sec,
+        )
         broker.subscribe(self.on_order_update)
         broker.guard(gate.send_refusal)
+
+    @property
+    def broker(self) -> Broker:
+        return self._sender.broker
+
+    @broker.setter
+    def broker(self, broker: Broker) -> None:
+        """A test puts a variant of the simulated venue under the engine before any bar."""
+        self._sender.broker = broker
 
     @property
     def params(self) -> StrategyParams:
@@ -136,8 +150,10 @@ class Engine:
         )
 
     def defer_submits(self, queue: list[Coroutine[Any, Any, None]]) -> None:
-        """Queue submits on `queue` instead of tasks, for whoever runs them (see __init__)."""
-        self.deferred_submits = queue
+        """Queue submits on `queue` instead of tasks, for whoever runs them (a backtest's
+        replay runs them where the feed would have let tasks run: a task per order is a third
+        of an order's cost there, and the simulated broker answers at once)."""
+        self._sender.deferred = queue
 
     def set_params(self, params: StrategyParams, apply_to_open: bool) -> None:
         """Swap thresholds. Open positions keep their entry parameters unless `apply_to_open`."""
@@ -177,10 +193,13 @@ class Engine:
         self.book.add_order(order, self._params)
 
     def on_bar(self, bar: Bar, received_ns: int | None = None) -> None:
+        latency = self.latency
         monotonic_ns = self._clock.monotonic_ns
-        t0 = monotonic_ns()
-        if received_ns is not None:
-            self.latency.observe("ingest", t0 - received_ns)
+        t0 = t1 = 0
+        if latency is not None:
+            t0 = monotonic_ns()
+            if received_ns is not None:
+                latency.observe("ingest", t0 - received_ns)
         stats = self._stats.get(bar.symbol)
         if stats is None:
             self.counters.ignored_bars += 1
@@ -197,8 +216,9 @@ class Engine:
         if self.mark_only:
             return
         stats.update(bar.close)
-        t1 = monotonic_ns()
-        self.latency.observe("features", t1 - t0)
+        if latency is not None:
+            t1 = monotonic_ns()
+            latency.observe("features", t1 - t0)
         if not stats.ready or self.book.has_working_order(bar.symbol):
             return
         if self.book.is_foreign(bar.symbol):  # the operator's until adopted
@@ -206,7 +226,8 @@ class Engine:
         order = self._decide(bar, stats, bar_end)
         if order is None:
             return
-        self.latency.observe("decision", monotonic_ns() - t1)
+        if latency is not None:
+            latency.observe("decision", monotonic_ns() - t1)
         self._send(order, bar_end)
 
     def _decide(self, bar: Bar, stats: SignalStats, bar_end: float) -> OrderRequest | None:
@@ -270,7 +291,7 @@ class Engine:
             return
         self.last_order_ts = bar_end
         self.signals_at_last_order = self.counters.signals
-        self.submit_in_background(order)
+        self._sender.in_background(order)
 
     def admit(self, order: OrderRequest, bar_ts: float | None) -> Denial | None:
         """The risk gate, then the book (which journals the order): the denial, or None once
@@ -281,108 +302,42 @@ class Engine:
             if denial.rule == "daily_loss":
                 self.events.risk_breach(denial.reason)
             self.counters.refusals += 1
-            self._journal_refusal(order, denial.rule, denial.reason)
-            log.info(
-                "refused %s %s %s: %s",
-                order.side,
-                order.qty,
-                order.symbol,
-                denial.reason,
-                extra={"refusal": (order.symbol, denial.rule)},  # repeats are rate-limited by key
-            )
+            self._sender.journal_refusal(order, denial.rule, denial.reason)
+            if log.isEnabledFor(logging.INFO):  # a backtest's are not: no arguments built
+                log.info(
+                    "refused %s %s %s: %s",
+                    order.side,
+                    order.qty,
+                    order.symbol,
+                    denial.reason,
+                    extra={"refusal": (order.symbol, denial.rule)},  # repeats rate-limited by key
+                )
             return denial
         params = self._params
-        position = self.book.position(order.symbol)
-        if order.intent is not Intent.ENTRY and position is not None:
-            params = position.entry_params or params
+        if order.intent is not Intent.ENTRY:
+            position = self.book.position(order.symbol)
+            if position is not None:
+                params = position.entry_params or params
         self.book.add_order(order, params)
         self.counters.orders += 1
         return None
 
     def submit_in_background(self, order: OrderRequest) -> None:
-        """Send an order the book already holds, on a tracked task (or queued on
-        `deferred_submits`, when whoever set it runs them)."""
-        self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
-        if self.deferred_submits is not None:
-            self.deferred_submits.append(self._submit(order))
-            return
-        task = asyncio.get_running_loop().create_task(
-            self._submit(order), name=f"submit:{order.client_order_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Send an order the book already holds, on a tracked task (or queued, when whoever
+        called `defer_submits` runs them)."""
+        self._sender.in_background(order)
 
     async def submit(self, order: OrderRequest) -> None:
         """Send an order the book already holds and wait until the broker has answered (the
         order manager takes intents one at a time)."""
-        self._decided_ns[order.client_order_id] = self._clock.monotonic_ns()
-        await self._submit(order)
-
-    async def _submit(self, order: OrderRequest) -> None:
-        refusal = self.gate.send_refusal(order)
-        if refusal is not None:
-            self._reject(order, refusal)
-            return
-        started = self._clock.monotonic_ns()
-        try:
-            ack = await self.broker.submit(order)
-        except SendRefused as exc:
-            self._reject(order, str(exc))
-            return
-        except OrderRejected as exc:
-            self._reject(order, f"broker rejected: {exc}")
-            return
-        except BrokerUnavailable as exc:
-            await self._resolve_unknown(order, exc)
-            return
-        except Exception as exc:  # the boundary of a background task: never lose it silently
-            log.exception("submit %s failed", order.client_order_id)
-            self._reject(order, f"submit failed: {type(exc).__name__}: {exc}")
-            return
-        self.latency.observe("submit", self._clock.monotonic_ns() - started)
-        self.on_order_update(ack)
-
-    async def _resolve_unknown(self, order: OrderRequest, exc: Exception) -> None:
-        """An order whose submit failed in transit (see strategy.unknown_orders)."""
-        looked_up = await look_up(
-            order,
-            exc,
-            self.broker,
-            self._unknown_policy,
-            self._clock,
-            self._recorder,
-            self.events.order_unknown,
-        )
-        found = looked_up.found
-        if found is None:
-            self._reject(order, f"broker unavailable, order not placed: {exc}")
-        else:
-            self.on_order_update(found)
-        if looked_up.alerted:
-            outcome = found.status.value if found is not None else "never placed"
-            self.events.order_known(order, f"outcome known: {outcome}")
-
-    def _reject(self, order: OrderRequest, reason: str) -> None:
-        self.counters.broker_rejects += 1
-        self.on_order_update(OrderUpdate.rejected(order, reason, self._clock.now()))
-        self._journal_refusal(order, "broker", reason)
-        log.warning("order %s %s", order.client_order_id, reason)
-
-    def _journal_refusal(self, order: OrderRequest, rule: str, reason: str) -> None:
-        row = {
-            "ts": self._clock.now(),
-            "client_order_id": order.client_order_id,
-            "symbol": order.symbol,
-            "rule": rule,
-            "reason": reason,
-            "intent": str(order.intent),
-        }
-        self._recorder.record("refusals", row)
+        await self._sender.submit(order)
 
     def on_order_update(self, update: OrderUpdate) -> None:
-        decided = self._decided_ns.pop(update.client_order_id, None)
-        if decided is not None:
-            self.latency.observe("ack", self._clock.monotonic_ns() - decided)
+        if update is self._last_update:
+            return  # the very ack a venue gave its listeners, then returned: taken once
+        self._last_update = update
+        if self.latency is not None:
+            self._sender.acked(update.client_order_id)
         self.book.apply(update)
         if update.fill is not None:
             self.counters.fills += 1
@@ -402,7 +357,9 @@ class Engine:
                 self.events.flat(update.symbol)
         elif update.status is OrderStatus.REJECTED:
             self._exit_refused(update)
-        self.events.update(update)
+        announce = self.events.update
+        if announce is not None:
+            announce(update)
 
     def _exit_refused(self, update: OrderUpdate) -> None:
         """A refused exit leaves a position open that the strategy wanted closed: its owner must
@@ -426,10 +383,16 @@ class Engine:
         its ack is announced like every update the book applies (the cluster's order manager
         publishes it); updates the book held before this ack were announced when they came."""
         self.book.track(order, ack)
-        self.events.update(ack)
+        announce = self.events.update
+        if announce is not None:
+            announce(ack)
+
+    @property
+    def sending(self) -> bool:
+        """Whether a submit on a background task has not ended yet."""
+        return self._sender.sending
 
     async def drain(self) -> None:
         """Wait for in-flight submits, e.g. before a kill's cancel-all or shutdown, for as long
         as one broker request may take."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self._drain_timeout)
+        await self._sender.drain()

@@ -29,10 +29,6 @@ def _ignore_symbol(symbol: str) -> None:
     return None
 
 
-def _ignore_update(update: OrderUpdate) -> None:
-    return None
-
-
 @dataclass(slots=True)
 class EngineEvents:
     # a bar or a background task raised: (where, the exception)
@@ -46,8 +42,9 @@ class EngineEvents:
     # stays open / a fill left a symbol flat
     exit_refused: Callable[[OrderRequest, str], None] = _log_order
     flat: Callable[[str], None] = _ignore_symbol
-    # every order update once the book has it (the order manager publishes them)
-    update: Callable[[OrderUpdate], None] = _ignore_update
+    # every order update once the book has it (the order manager publishes them); None:
+    # nobody listens (three updates an order: not even a call to ignore them)
+    update: Callable[[OrderUpdate], None] | None = None
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ cost in commission. The broker's cash holds it and the book's does not, so `oper
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from strategy.position_math import change_position
 
@@ -33,6 +33,7 @@ class ForeignHoldings:
     def __init__(self) -> None:
         self._held: dict[str, tuple[int, float]] = {}  # symbol -> (signed qty, average cost)
         self.operator_pnl = 0.0
+        self.holds: Callable[[str], bool] = self._held.__contains__  # no Python call: every bar
 
     def hold(self, symbol: str, qty: int, avg_price: float) -> None:
         if qty:

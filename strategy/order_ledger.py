@@ -40,7 +40,9 @@ class OrderLedger:
         # dict's next(iter(...)) walks every dead slot its emptied front leaves
         self._finished: OrderedDict[str, BookOrder] = OrderedDict()
         self._orphans = OrphanUpdates(anomaly)
-        self._working_by_symbol: dict[str, int] = {}
+        self._working_by_symbol: dict[str, int] = {}  # only symbols with one at least
+        # read several times an order and bar: the dict's own bound test, no Python call
+        self.has_working: Callable[[str], bool] = self._working_by_symbol.__contains__
 
     def add(self, request: OrderRequest, params: StrategyParams | None) -> BookOrder:
         order = BookOrder(request, OrderStatus.NEW, 0, None, params)
@@ -78,8 +80,12 @@ class OrderLedger:
     def working(self) -> list[BookOrder]:
         return list(self._working.values())
 
-    def has_working(self, symbol: str) -> bool:
-        return self._working_by_symbol.get(symbol, 0) > 0
+    def _one_less_working(self, symbol: str) -> None:
+        left = self._working_by_symbol[symbol] - 1
+        if left:
+            self._working_by_symbol[symbol] = left
+        else:
+            del self._working_by_symbol[symbol]
 
     def _retire(self, order: BookOrder) -> None:
         coid = order.request.client_order_id
@@ -115,7 +121,7 @@ class OrderLedger:
         if update.reason:
             order.reason = update.reason
         if update.status.is_final:
-            self._working_by_symbol[order.request.symbol] -= 1
+            self._one_less_working(order.request.symbol)
             self._retire(order)
 
     def _fill(self, order: BookOrder, update: OrderUpdate, delta: int) -> None:

@@ -5,6 +5,8 @@ and gross exposure are kept as they move and are marked (RunningSum): read for e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from strategy.book_records import Position
 from strategy.params import StrategyParams
 from strategy.position_math import change_position
@@ -19,6 +21,9 @@ class Positions:
         self.realized = 0.0
         self._value = RunningSum()  # qty x price of each open position
         self._gross = RunningSum()  # |qty| x price of each open position
+        # the symbol's open position, or None: read several times an order, so the dict's
+        # own bound get (no Python call around it)
+        self.open: Callable[[str], Position | None] = self._open.get
 
     def mark(self, symbol: str, price: float, ts: float) -> None:
         self.last[symbol] = (price, ts)
@@ -26,9 +31,6 @@ class Positions:
         if pos is not None:
             self._value.set(symbol, pos.qty * price)
             self._gross.set(symbol, abs(pos.qty) * price)
-
-    def open(self, symbol: str) -> Position | None:
-        return self._open.get(symbol)
 
     def open_ones(self) -> list[Position]:
         return list(self._open.values())

@@ -101,7 +101,7 @@ class RiskGate:
         while it waited for the rate limit or a worker thread): the reason it must not be
         sent, or None. A venue may ask it from the thread that sends: it reads only the
         state snapshot."""
-        now = self.state_now
+        now = self._now  # `state_now`, without the property's call (twice an order)
         if now.state is TradingState.HALTED and order.intent is not Intent.FLATTEN:
             return f"trading HALTED before the order was sent ({now.reason})"
         if order.intent is Intent.ENTRY and not now.state.allows_entries:
@@ -201,7 +201,8 @@ class RiskGate:
         return Denial("daily_loss", f"daily loss {loss:.2%} reached max_daily_loss_pct {limit:.2%}")
 
     def _count_rules(self, now: float) -> Denial | None:
-        self._roll_day(now)
+        if not self._day_from <= now < self._day_until:  # the same day: no call
+            self._roll_day(now)
         lim = self._limits
         if self._orders_today >= lim.max_orders_per_day:
             return Denial(
@@ -246,6 +247,7 @@ class RiskGate:
             self._orders_today = 0
 
     def _count(self, now: float) -> None:
-        self._roll_day(now)
+        if not self._day_from <= now < self._day_until:
+            self._roll_day(now)
         self._orders_today += 1
         self._recent.append(now)

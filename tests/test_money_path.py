@@ -169,7 +169,7 @@ async def test_an_order_of_unknown_outcome_is_looked_up_until_known_and_alerted(
     await h.push(*(bar("SPY", i, c) for i, c in enumerate([*CALM, 98.0])))
     await eventually(lambda: "order-unknown:SPY" in h.service.open_alerts)
     assert "exits included" in h.service.open_alerts["order-unknown:SPY"]
-    await eventually(lambda: broker.failing_lookups == 0 and not h.service.engine._tasks)
+    await eventually(lambda: broker.failing_lookups == 0 and not h.service.engine.sending)
     (order,) = h.service.book.working_orders()
     assert order.status is OrderStatus.ACCEPTED  # known now: it was placed
     assert "order-unknown:SPY" not in h.service.open_alerts

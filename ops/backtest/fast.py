@@ -14,10 +14,10 @@ tests/test_backtest_fast.py checks that.
 
 from __future__ import annotations
 
-import heapq
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Coroutine
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ from strategy.clock import ManualClock
 from strategy.engine import Engine
 from strategy.engine_outputs import EngineCounters
 from strategy.market_day import next_day_start, trading_date
-from strategy.recorder import MemoryRecorder
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.sim import SimBroker
@@ -62,8 +61,8 @@ def fits(columns: BarColumns, known: np.ndarray, bar_sec: int) -> bool:
     ts = columns.ts
     if len(ts) == 0 or (np.diff(ts) < 0).any():
         return False
-    distinct = np.unique(ts[known])
-    return bool((np.diff(distinct) >= bar_sec).all())
+    steps = np.diff(ts[known])  # in time order: the distinct ones' steps, and zeros (no sort)
+    return bool(((steps == 0) | (steps >= bar_sec)).all())
 
 
 class Replay:
@@ -132,7 +131,6 @@ class Replay:
         counters: EngineCounters,
         broker: SimBroker,
         clock: ManualClock,
-        recorder: MemoryRecorder,
         progress: Progress | None,
     ) -> None:
         """`book` and `counters` are the engine's, handed over where it was built."""
@@ -142,7 +140,6 @@ class Replay:
         symbol_of, rows, bar_sec = self._symbol_of, self._rows, self._bar_sec
         symbols = list(self.stats)
         marked = dict.fromkeys(symbols, -1)  # last bar whose close the marks hold
-        fills = recorder.rows.setdefault("fills", [])
 
         held: list[str] = []  # symbols with a position: the only marks anything reads
 
@@ -173,7 +170,7 @@ class Replay:
 
         upcoming = {s: next_event(s, -1) for s in symbols}
         heap = [(g, s) for s, g in upcoming.items() if g < NEVER]
-        heapq.heapify(heap)
+        heapify(heap)
         days, day = [*self._days, NEVER], 0  # the day starts, then none
         yields = self._yields.tolist()
         stats, fill_bars = self.stats, self.fill_bars
@@ -185,7 +182,7 @@ class Replay:
         engine.defer_submits(queued)
         while True:
             while heap and upcoming[heap[0][1]] != heap[0][0]:
-                heapq.heappop(heap)  # superseded
+                heappop(heap)  # superseded
             g = min(heap[0][0] if heap else NEVER, days[day])
             if yield_at < NEVER and yield_at <= g:
                 if held:
@@ -193,31 +190,31 @@ class Replay:
                 clock.set(ts[yield_at - 1] + bar_sec)
                 run_submits(queued)  # the submits decided since the last yield
                 for symbol in pending:
+                    if book.has_working_order(symbol):
+                        continue  # sent: `upcoming` already is its next bar (no yield between)
                     following = next_event(symbol, yield_at - 1)
                     if following != upcoming[symbol]:  # the submit was refused
                         upcoming[symbol] = following
-                        heapq.heappush(heap, (following, symbol))
+                        heappush(heap, (following, symbol))
                 pending.clear()
                 yield_at = NEVER
                 continue
             if g == NEVER:
                 break
             symbol = symbol_of[code[g]]
-            stats[symbol].at = position[g]
             if held:
                 mark_before(g)
             clock.set(ts[g] + bar_sec)
-            bar = Bar(symbol, ts[g], open_[g], high[g], low[g], close[g], volume[g])
-            before = len(fills)
-            broker.on_bar(bar)
-            if len(fills) != before:
-                fill_bars.extend([g] * (len(fills) - before))
+            before = book.fills_count  # an attribute: no call on every bar
+            broker.on_prices(symbol, open_[g], close[g])  # on_bar, without building a Bar
+            if book.fills_count != before:
+                fill_bars.extend([g] * (book.fills_count - before))
                 held[:] = [p.symbol for p in book.positions()]
             day_starts = days[day] == g
             if day_starts:  # what the engine's periodic work would do
                 day += 1
-                book.mark(symbol, bar.close, bar.ts + bar_sec)
-                book.start_day(trading_date(bar.ts + bar_sec))
+                book.mark(symbol, close[g], ts[g] + bar_sec)
+                book.start_day(trading_date(ts[g] + bar_sec))
             # the bars next_event would visit next, and whether the engine may act at this one:
             # a bar seen only for the order that just filled or was canceled may not be its
             acts: bytes | None
@@ -228,7 +225,9 @@ class Replay:
             else:
                 pool, acts = entries[symbol], may_enter
             if day_starts or (acts is not None and acts[g]):
+                stats[symbol].at = position[g]  # only the engine reads it
                 orders = counters.orders
+                bar = Bar(symbol, ts[g], open_[g], high[g], low[g], close[g], volume[g])
                 engine.on_bar(bar)  # moves no position: only an order it sends changes the pool
                 marked[symbol] = g
                 if counters.orders != orders:
@@ -238,9 +237,15 @@ class Replay:
                         i = bisect_right(yields, g)
                         if i < len(yields):
                             yield_at = yields[i]
-            upcoming[symbol] = following = first_after(pool, g)
-            if following < NEVER:
-                heapq.heappush(heap, (following, symbol))
+            i = bisect_right(pool, g)  # first_after, inlined: once a bar
+            upcoming[symbol] = following = pool[i] if i < len(pool) else NEVER
+            if heap and heap[0][0] == g:  # this bar's own entry (one bar, one symbol): reused
+                if following < NEVER:
+                    heapreplace(heap, (following, symbol))
+                else:
+                    heappop(heap)
+            elif following < NEVER:
+                heappush(heap, (following, symbol))
             if progress is not None and g >= next_report:
                 try:
                     progress(g, total)

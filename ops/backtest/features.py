@@ -24,10 +24,12 @@ class SymbolFeatures:
     ready_from: int  # the symbol's first bar with statistics (lookback - 1)
 
 
-def _naive_std(windows: np.ndarray) -> np.ndarray:
-    """sqrt(max(E[x^2] - E[x]^2, 0)) per row, as RollingStats computes it from its sums."""
+def _naive_std(windows: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """sqrt(max(E[x^2] - E[x]^2, 0)) per row, as RollingStats computes it from its sums
+    (`mean`: the rows' means, when the caller has them)."""
     n = windows.shape[1]
-    mean = windows.sum(axis=1) / n
+    if mean is None:
+        mean = windows.sum(axis=1) / n
     return np.sqrt(np.maximum((windows * windows).sum(axis=1) / n - mean * mean, 0.0))
 
 
@@ -43,7 +45,7 @@ def symbol_features(
         returns = np.log(close[1:] / close[:-1])  # log(close / previous), as the live stats
         windows = sliding_window_view(returns, n)  # row i: the window of bar i + n
         mean = windows.sum(axis=1) / n
-        z[n:] = (windows[:, -1] - mean) / (_naive_std(windows) + EPSILON)
+        z[n:] = (windows[:, -1] - mean) / (_naive_std(windows, mean) + EPSILON)
         vol_windows = sliding_window_view(returns, vol_window)[n - vol_window :]
         vol[n:] = _naive_std(vol_windows) * ANNUALIZATION
     return SymbolFeatures(rows, z, vol, n)

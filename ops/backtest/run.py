@@ -13,7 +13,6 @@ from strategy.book import Book
 from strategy.clock import ManualClock
 from strategy.engine import Engine
 from strategy.engine_outputs import EngineCounters
-from strategy.latency import LatencyTracker
 from strategy.params import RiskLimits, StrategyParams
 from strategy.recorder import MemoryRecorder
 from strategy.risk import RiskGate
@@ -161,7 +160,7 @@ def _build(
         broker=broker,
         clock=clock,
         recorder=recorder,
-        latency=LatencyTracker(),
+        latency=None,  # a backtest's latency is this host's: nobody reads it
         vol_window=setup.vol_window,
         bar_sec=setup.bar_sec,
         equity_every_sec=setup.bar_sec if equity_every_sec is None else equity_every_sec,
@@ -220,7 +219,7 @@ async def run(
     engine, broker, book = _build(
         setup, clock, recorder, replay.stats, equity_every_sec=math.inf, counters=counters
     )
-    replay.run(engine, book, counters, broker, clock, recorder, progress)
+    replay.run(engine, book, counters, broker, clock, progress)
     if progress is not None:
         progress(len(columns), len(columns))
     ts, equity = replay.curve(recorder.of("fills"), setup.starting_cash, clock.now())

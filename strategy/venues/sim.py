@@ -163,18 +163,23 @@ class SimBroker:
             self._revalue(symbol)
 
     def on_bar(self, bar: Bar) -> None:
-        self._last[bar.symbol] = bar.close
-        working = self._working.get(bar.symbol)
+        self.on_prices(bar.symbol, bar.open, bar.close)
+
+    def on_prices(self, symbol: str, open_: float, close: float) -> None:
+        """`on_bar` from the two prices it reads (a backtest's replay builds no Bar for a bar
+        its engine does not see)."""
+        self._last[symbol] = close
+        working = self._working.get(symbol)
         if not working:
-            self._revalue(bar.symbol)
+            self._revalue(symbol)
             return
-        self._working[bar.symbol] = []
+        self._working[symbol] = []
         for order in working:
             if order.update.status.is_final:
                 continue
-            if self._execute(order, bar.open):
-                self._working[bar.symbol].append(order)
-        self._revalue(bar.symbol)
+            if self._execute(order, open_):
+                self._working[symbol].append(order)
+        self._revalue(symbol)
 
     def _revalue(self, symbol: str) -> None:
         """The symbol's holding and working orders at its price and holding now (after a new
@@ -274,7 +279,8 @@ class SimBroker:
         return self._equity() * self._settings.buying_power_multiple - self._committed.total
 
     async def submit(self, order: OrderRequest) -> OrderUpdate:
-        existing = self._find(order.client_order_id)
+        coid = order.client_order_id  # `_find`, inlined: once an order
+        existing = self._orders.get(coid) or self._finished.get(coid)
         if existing is not None:
             return existing.update
         refusal = self._send_check(order)
