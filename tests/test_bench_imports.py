@@ -11,6 +11,8 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("__")))
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("__"))
+)
 def test_every_bench_module_imports(name: str) -> None:
     importlib.import_module(f"bench.{name}")
