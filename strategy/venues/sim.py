@@ -170,8 +170,10 @@ class SimBroker:
         its engine does not see)."""
         self._last[symbol] = close
         working = self._working.get(symbol)
-        if not working:
-            self._revalue(symbol)
+        if not working:  # nothing fills: only a holding's worth moves (`_revalue`, inlined)
+            holding = self._holdings.get(symbol)
+            if holding is not None:
+                self._worth.set(symbol, holding.qty * close)
             return
         self._working[symbol] = []
         for order in working:
