@@ -13,8 +13,9 @@ from ops.cluster.acks import read_components
 from ops.cluster.commands import AccountAnswer
 from ops.cluster.config import cluster_config
 from ops.cluster.credentials import GATEWAY, worker_user
-from ops.cluster.gateway import AccountAnswers, GatewayCore
+from ops.cluster.gateway import GatewayCore
 from ops.cluster.gateway_changes import ChangeOutcome
+from ops.cluster.gateway_results import AccountAnswers
 from ops.cluster.params import load_account_params
 from ops.cluster.server import LocalNats
 from ops.config.settings import load_settings

@@ -38,8 +38,9 @@ from bot.slack.preview_update import PreviewEdits, pending_blocks
 from bot.slack.replies import Refused, Replies
 from bot.slack.socket_mode import SocketModeHandler
 from ops.cluster.acks import read_components, silent_components, watch_acks
-from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome, GatewayCore
+from ops.cluster.gateway import GatewayCore
 from ops.cluster.gateway_changes import ChangeOutcome
+from ops.cluster.gateway_results import AccountAnswers, ClusterStatus, ControlOutcome
 from ops.shared import messages
 from ops.shared.results import CommandError, ConfirmationExpired, ConfirmRequest, Done, HelpResult
 

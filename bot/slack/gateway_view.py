@@ -8,8 +8,8 @@ from __future__ import annotations
 from bot.render_text import render
 from ops.cluster.acks import AckReport
 from ops.cluster.commands import AccountAnswer, AccountRefused, AccountStatus, AccountUnreachable
-from ops.cluster.gateway import AccountAnswers, ClusterStatus, ControlOutcome
 from ops.cluster.gateway_changes import ChangeOutcome
+from ops.cluster.gateway_results import AccountAnswers, ClusterStatus, ControlOutcome
 from ops.shared.formatting import money, signed_money
 from ops.shared.results import Done
 

@@ -14,27 +14,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
 from nats.aio.client import Client
 
 from ops.cluster.acks import (
-    AckReport,
-    Component,
     await_acks,
     read_components,
     read_orders,
     silent_components,
 )
 from ops.cluster.ask_account import ask_query, ask_status
-from ops.cluster.commands import (
-    AccountAnswer,
-    AccountRefused,
-    AccountStatus,
-    AccountUnreachable,
-)
 from ops.cluster.config import ClusterConfig
-from ops.cluster.control_orders import ControlOrder
 from ops.cluster.control_requests import (
     WrittenSince,
     read_revisions,
@@ -43,6 +33,14 @@ from ops.cluster.control_requests import (
     request_resume,
 )
 from ops.cluster.gateway_changes import ChangeOutcome, GatewayChanges
+from ops.cluster.gateway_results import (
+    HELP,
+    NOT_HERE,
+    AccountAnswers,
+    ClusterStatus,
+    ControlOutcome,
+    GatewayResult,
+)
 from ops.cluster.result_codec import QUERIES
 from ops.cluster.subjects import kill_key, pause_key
 from ops.control.audited_core import AuditedCore
@@ -52,77 +50,13 @@ from ops.journal.journal import Journal
 from ops.journal.pnl import PERIODS
 from ops.shared import messages
 from ops.shared.formatting import echo
-from ops.shared.results import CommandError, ConfirmRequest, Done, HelpResult
+from ops.shared.results import CommandError, ConfirmRequest, HelpResult
 from strategy.clock import Clock
 
 CONTROL = frozenset({"kill", "pause", "resume"})
 CHANGES = frozenset({"set", "reset", "adopt", "cancel-order"})
 SERVED = QUERIES | CONTROL | CHANGES | {"status", "help"}
 ACCOUNT_FLAG = "--account"
-HELP = (
-    "status                 every account (state, equity, P&L, positions) and every process",
-    "pnl [today|week|all]   each account's P&L, drawdown vs peak",
-    "positions              each account's book beside its broker's positions",
-    "reconcile              each account: compare book and broker now",
-    "config                 each account's parameters, values and where they came from",
-    "slippage               each account's realized slippage of fills (bps)",
-    "checklist              each account's pre-deploy checklist",
-    "... --account NAME     any of the above for one account only: `positions --account main`",
-    "kill [account]         halt, cancel, flatten everywhere or in one account (asks to confirm)",
-    "pause [account]        stop new entries everywhere or in one account",
-    "resume [account]       lift kill and pause (asks to confirm)",
-    "set <param> <value>    change a parameter of one account (--account NAME with several):",
-    "                       its order manager and workers apply it (asks to confirm)",
-    "reset <param>          back to config.yaml's value, the same way (asks to confirm)",
-    "adopt <symbol>         one account's order manager takes the broker's position (confirm)",
-    "cancel-order <id>      one account's order manager cancels that working order",
-    "help                   this list",
-    "add `here` at the end to answer in the channel; ack, resolve and test-alert are not sent",
-    "through the gateway (see README: Scaling out)",
-)
-NOT_HERE = (
-    "`{name}` is not sent through the gateway: it acts on one process's incidents "
-    "(README: Scaling out)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterStatus:
-    accounts: tuple[AccountStatus | AccountUnreachable, ...]
-    components: tuple[Component, ...]
-    silent: tuple[str, ...]
-    orders: tuple[ControlOrder, ...]  # kill/pause entries in force
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class AccountAnswers:
-    """A read-only command's answer from each account asked, in the configured order."""
-
-    command: str  # the line the accounts ran, e.g. `pnl week`
-    answers: tuple[AccountAnswer | AccountRefused | AccountUnreachable, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ControlOutcome:
-    """A control order written, and who has acknowledged it."""
-
-    verb: str  # kill, pause, resume
-    scope: str  # global or the account
-    by: str
-    report: AckReport
-    written_ns: int  # the core clock's monotonic time of the write: late acks count from it
-
-
-GatewayResult = (
-    ClusterStatus
-    | AccountAnswers
-    | ControlOutcome
-    | ChangeOutcome
-    | ConfirmRequest
-    | Done
-    | HelpResult
-)
 
 
 class GatewayCore(AuditedCore):
