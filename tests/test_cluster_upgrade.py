@@ -3,22 +3,44 @@ its old-format messages) under today's roles, on a real nats-server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import re
+import time
 from pathlib import Path
 
+import pytest
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from bot.oms_cli import start_oms
+from ops.cluster.codec import encode_intent
 from ops.cluster.config import cluster_config
-from ops.cluster.credentials import worker_user
+from ops.cluster.credentials import GATEWAY, oms_user, worker_user
+from ops.cluster.incident_feed import follow_incidents
+from ops.cluster.incidents import IncidentEvent
 from ops.cluster.ingest import BarPublisher, ingest
+from ops.cluster.oms import INTENT_BATCH
 from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
-from ops.cluster.subjects import BARS_STREAM, bar_subject, consumer_name, partition_of
+from ops.cluster.subjects import (
+    BARS_STREAM,
+    GATEWAY_INCIDENTS,
+    INCIDENTS_STREAM,
+    INTENTS_STREAM,
+    bar_subject,
+    consumer_name,
+    incident_subject,
+    intent_filter,
+    intent_subject,
+    oms_consumer,
+    partition_of,
+)
 from ops.config.settings import load_settings
 from strategy.clock import ManualClock
-from strategy.types import Bar
+from strategy.types import Bar, Intent, OrderRequest, OrderType, Side, TimeInForce
 from strategy.venues.bars import synthetic_bars
 from strategy.venues.sim_feed import SimFeed
 from tests.support import START, eventually, spawn_tradebot, stop_tradebot, write_config
@@ -136,3 +158,124 @@ async def test_a_worker_upgraded_over_an_old_store_recreates_its_consumers_and_d
     assert "not a bar batch" not in log  # no line per old message
     stopped = re.search(r"worker \S+ stopped: (\d+) bars", log)
     assert stopped is not None and int(stopped.group(1)) == len(NEW), log
+
+
+async def _old_durable(
+    js: JetStreamContext, stream: str, name: str, subject: str, ack_wait_sec: float, acked: int
+) -> None:
+    """A durable as an earlier version created it (server defaults beyond these), its first
+    `acked` messages acknowledged by that version's role."""
+    config = ConsumerConfig(
+        name=name,
+        durable_name=name,
+        filter_subject=subject,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_sec,
+    )
+    await js.add_consumer(stream, config)
+    sub = await js.pull_subscribe_bind(name, stream)
+    for msg in await sub.fetch(acked, timeout=5):
+        await msg.ack_sync()
+    await sub.unsubscribe()
+
+
+def _intent(coid: str) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=coid,
+        symbol="SPY",
+        side=Side.BUY,
+        qty=1,
+        type=OrderType.LIMIT,
+        tif=TimeInForce.IOC,
+        limit_price=500.0,
+        decision_price=500.0,
+        intent=Intent.ENTRY,
+        created_ts=time.time(),
+    )
+
+
+async def _publish_intent(js: JetStreamContext, coid: str) -> None:
+    await js.publish(
+        intent_subject("main", STRATEGY, "SPY"),
+        encode_intent(_intent(coid), STRATEGY),
+        headers={"Nats-Msg-Id": coid},
+    )
+
+
+async def test_an_order_manager_recreates_an_intents_consumer_made_before_its_batch_limit(
+    tmp_path: Path, nats_server: LocalNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The intents durable of a version before the order manager took a fetch at once had the
+    server's max_ack_pending (1000): today's order manager recreates it with INTENT_BATCH, says
+    so once, and resumes after what the old one acknowledged. Before, it bound the old one."""
+    config = write_config(
+        tmp_path, **{"cluster.nats_url": nats_server.url, "cluster.ack_wait_sec": 1}
+    )
+    cfg = cluster_config(load_settings(config))
+    nc = await nats_server.connect()
+    js = nc.jetstream()
+    running = None
+    try:
+        await ensure_streams(js, cfg)
+        await _publish_intent(js, "tb-old-1")
+        name = oms_consumer("main")
+        await _old_durable(js, INTENTS_STREAM, name, intent_filter("main"), 1.0, acked=1)
+        caplog.set_level(logging.INFO, "ops.cluster.durables")
+        running = await start_oms("main", config, nats_server.env(oms_user("main")))
+        await _publish_intent(js, "tb-new-1")
+        await eventually(lambda: running is not None and running.oms.taken == 1, within=10)
+        info = await js.consumer_info(INTENTS_STREAM, name)
+    finally:
+        if running is not None:
+            await running.stop()
+        await nc.close()
+    assert info.config.max_ack_pending == INTENT_BATCH
+    said = [r.getMessage() for r in caplog.records if r.name == "ops.cluster.durables"]
+    assert len(said) == 1 and f"max_ack_pending 1000 -> {INTENT_BATCH}" in said[0]
+    assert "after stream sequence 1" in said[0]
+
+
+async def test_the_gateway_recreates_its_incidents_consumer_when_its_ack_wait_changed(
+    tmp_path: Path, nats_server: LocalNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    """cluster.ack_wait_sec changed since the gateway's durable was made: the gateway (its own
+    NATS user) recreates it with the new one, and gets the events after the acknowledged one."""
+    config = write_config(
+        tmp_path, **{"cluster.nats_url": nats_server.url, "cluster.ack_wait_sec": 2}
+    )
+    cfg = cluster_config(load_settings(config))
+    admin = await nats_server.connect()
+    js = admin.jetstream()
+    events = [
+        IncidentEvent(id=f"e{i}", kind="notice", role="ingest", name="a", account=None)
+        for i in range(2)
+    ]
+    subject = incident_subject("ingest", "ingest", "a")
+    gateway = await nats_server.connect(GATEWAY)
+    got: list[str] = []
+
+    async def handle(event: IncidentEvent) -> None:
+        got.append(event.id)
+
+    feed = None
+    try:
+        await ensure_streams(js, cfg)
+        await js.publish(subject, events[0].encode(), headers={"Nats-Msg-Id": events[0].id})
+        await _old_durable(js, INCIDENTS_STREAM, GATEWAY_INCIDENTS, "incident.>", 30.0, acked=1)
+        await js.publish(subject, events[1].encode(), headers={"Nats-Msg-Id": events[1].id})
+        caplog.set_level(logging.INFO, "ops.cluster.durables")
+        feed = asyncio.create_task(follow_incidents(gateway, cfg, handle))
+        await eventually(lambda: got)
+        info = await js.consumer_info(INCIDENTS_STREAM, GATEWAY_INCIDENTS)
+    finally:
+        if feed is not None:
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed
+        await gateway.close()
+        await admin.close()
+    assert got == ["e1"]
+    assert info.config.ack_wait == 2.0
+    said = [r.getMessage() for r in caplog.records if r.name == "ops.cluster.durables"]
+    assert len(said) == 1 and "ack_wait 30.0 -> 2.0" in said[0]
