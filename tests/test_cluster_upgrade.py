@@ -38,6 +38,7 @@ from ops.cluster.subjects import (
     oms_consumer,
     partition_of,
 )
+from ops.cluster.worker_setup import build_worker, upgrade_bar_consumers
 from ops.config.settings import load_settings
 from strategy.clock import ManualClock
 from strategy.types import Bar, Intent, OrderRequest, OrderType, Side, TimeInForce
@@ -47,6 +48,7 @@ from tests.support import START, eventually, spawn_tradebot, stop_tradebot, writ
 
 SYMBOLS = [f"T{chr(65 + i)}" for i in range(16)]
 PARTITIONS = 4
+ALL = tuple(range(PARTITIONS))
 STRATEGY = "MeanReversionV1"
 BARS = list(synthetic_bars(SYMBOLS, seed=7, start_ts=START, count=6))
 OLD, NEW = BARS[: 3 * len(SYMBOLS)], BARS[3 * len(SYMBOLS) :]  # minutes 0-2, 3-5
@@ -279,3 +281,46 @@ async def test_the_gateway_recreates_its_incidents_consumer_when_its_ack_wait_ch
     assert info.config.ack_wait == 2.0
     said = [r.getMessage() for r in caplog.records if r.name == "ops.cluster.durables"]
     assert len(said) == 1 and "ack_wait 30.0 -> 2.0" in said[0]
+
+
+async def test_a_worker_restarted_after_the_upgrade_replays_past_the_old_single_bar_messages(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """Old single-bar messages stay in MD_BARS for days after the upgrade: a worker restarted
+    then looks for where its replay starts among them too, and restores. Before, reading one
+    of them there stopped the restore (a bar batch it could not decode)."""
+    config = write_config(
+        tmp_path,
+        **{
+            "cluster.nats_url": nats_server.url,
+            "cluster.partitions": PARTITIONS,
+            "cluster.ack_wait_sec": 1.0,
+            "strategy.symbols": SYMBOLS,
+        },
+    )
+    settings = load_settings(config)
+    cfg = cluster_config(settings)
+    admin = await nats_server.connect()
+    js = admin.jetstream()
+    nc = await nats_server.connect(worker_user(STRATEGY))
+    own = nc.jetstream()
+    try:
+        await ensure_streams(js, cfg)
+        await _old_worker_store(js, cfg.ack_wait_sec)
+        await ingest(SimFeed(NEW, ManualClock(START)), BarPublisher(js, PARTITIONS))
+        await upgrade_bar_consumers(own, cfg, STRATEGY, ALL)
+        first = build_worker(own, settings, cfg, STRATEGY, ALL)
+        await first.restore()
+        run = asyncio.create_task(first.run())
+        await eventually(lambda: _caught_up(js), within=10)
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        again = build_worker(own, settings, cfg, STRATEGY, ALL)
+        await again.restore()
+    finally:
+        await nc.close()
+        await admin.close()
+    assert first.counters.bars == len(NEW)
+    assert again.counters.replayed_bars == len(NEW)
+    assert again.counters.malformed == 0
