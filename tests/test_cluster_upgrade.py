@@ -324,3 +324,43 @@ async def test_a_worker_restarted_after_the_upgrade_replays_past_the_old_single_
     assert first.counters.bars == len(NEW)
     assert again.counters.replayed_bars == len(NEW)
     assert again.counters.malformed == 0
+
+
+async def test_an_order_manager_takes_its_marks_from_the_batches_over_old_single_bar_messages(
+    tmp_path: Path, nats_server: LocalNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An earlier version's single-bar messages still stored: the order manager's marks start
+    with each bar subject's newest message and never meet them. Before, it read the newest of
+    each old symbol subject and logged one "skipped" warning per symbol."""
+    config = write_config(
+        tmp_path,
+        **{
+            "cluster.nats_url": nats_server.url,
+            "cluster.partitions": PARTITIONS,
+            "strategy.symbols": SYMBOLS,
+        },
+    )
+    cfg = cluster_config(load_settings(config))
+    nc = await nats_server.connect()
+    js = nc.jetstream()
+    running = None
+    try:
+        await ensure_streams(js, cfg)
+        await _old_worker_store(js, cfg.ack_wait_sec)
+        caplog.set_level(logging.INFO, "ops.cluster.marks")
+        running = await start_oms("main", config, nats_server.env(oms_user("main")))
+        await ingest(SimFeed(NEW, ManualClock(START)), BarPublisher(js, PARTITIONS))
+        last = NEW[-1]
+        await eventually(
+            lambda: (
+                running is not None
+                and running.service.book.last_price(last.symbol) == (last.close, last.ts + 60)
+            )
+        )
+    finally:
+        if running is not None:
+            await running.stop()
+        await nc.close()
+    assert not [
+        r for r in caplog.records if r.name == "ops.cluster.marks" and "skipped" in r.getMessage()
+    ]
