@@ -227,7 +227,9 @@ async def test_an_order_manager_recreates_an_intents_consumer_made_before_its_ba
         running = await start_oms("main", config, nats_server.env(oms_user("main")))
         await _publish_intent(js, "tb-new-1")
         await eventually(lambda: running is not None and running.oms.taken == 1, within=10)
-        info = await js.consumer_info(INTENTS_STREAM, name)
+        await running.stop()
+        running = await start_oms("main", config, nats_server.env(oms_user("main")))
+        info = await js.consumer_info(INTENTS_STREAM, name)  # left alone, as wanted now
     finally:
         if running is not None:
             await running.stop()
@@ -284,7 +286,7 @@ async def test_the_gateway_recreates_its_incidents_consumer_when_its_ack_wait_ch
 
 
 async def test_a_worker_restarted_after_the_upgrade_replays_past_the_old_single_bar_messages(
-    tmp_path: Path, nats_server: LocalNats
+    tmp_path: Path, nats_server: LocalNats, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Old single-bar messages stay in MD_BARS for days after the upgrade: a worker restarted
     then looks for where its replay starts among them too, and restores. Before, reading one
@@ -308,6 +310,7 @@ async def test_a_worker_restarted_after_the_upgrade_replays_past_the_old_single_
         await ensure_streams(js, cfg)
         await _old_worker_store(js, cfg.ack_wait_sec)
         await ingest(SimFeed(NEW, ManualClock(START)), BarPublisher(js, PARTITIONS))
+        caplog.set_level(logging.INFO, "ops.cluster.durables")
         await upgrade_bar_consumers(own, cfg, STRATEGY, ALL)
         first = build_worker(own, settings, cfg, STRATEGY, ALL)
         await first.restore()
@@ -316,6 +319,7 @@ async def test_a_worker_restarted_after_the_upgrade_replays_past_the_old_single_
         run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await run
+        await upgrade_bar_consumers(own, cfg, STRATEGY, ALL)  # as wanted now: left alone
         again = build_worker(own, settings, cfg, STRATEGY, ALL)
         await again.restore()
     finally:
@@ -324,6 +328,8 @@ async def test_a_worker_restarted_after_the_upgrade_replays_past_the_old_single_
     assert first.counters.bars == len(NEW)
     assert again.counters.replayed_bars == len(NEW)
     assert again.counters.malformed == 0
+    recreated = [r for r in caplog.records if r.name == "ops.cluster.durables"]
+    assert len(recreated) == PARTITIONS  # at the upgrade only
 
 
 async def test_an_order_manager_takes_its_marks_from_the_batches_over_old_single_bar_messages(
