@@ -7,7 +7,7 @@ malformed message), an order manager's intents consumer keeps its old max_ack_pe
 role that owns a durable checks it at start; where it differs, the durable is deleted and
 created again as wanted, resuming just after the old one's acknowledged floor: what was
 acknowledged is not delivered again, nothing after it is skipped (a message delivered but not
-acknowledged comes again, as after any restart: de-duplicated by its message id downstream).
+acknowledged comes again, as after any restart, and is taken as a repeat: each role says how).
 """
 
 from __future__ import annotations
