@@ -29,7 +29,12 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ops.cluster.params import ParamsFollower, engine_applier
     from ops.cluster.resume import Reconnects
     from ops.cluster.streams import ensure_streams
-    from ops.cluster.worker_setup import build_worker, follow_control, parse_partitions
+    from ops.cluster.worker_setup import (
+        build_worker,
+        follow_control,
+        parse_partitions,
+        upgrade_bar_consumers,
+    )
 
     settings = load_settings(config_path(args.config, env), env=env)
     cfg = cluster_config(settings)
@@ -44,6 +49,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     try:
         js = nc.jetstream()
         await ensure_streams(js, cfg)
+        await upgrade_bar_consumers(js, cfg, args.strategy, partitions)
         worker = build_worker(js, settings, cfg, args.strategy, partitions, reconnects=reconnects)
         params = ParamsFollower(
             js, cfg, account, engine_applier(worker.engine, worker.gate, settings)

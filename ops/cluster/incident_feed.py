@@ -13,6 +13,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from ops.cluster.config import ClusterConfig
+from ops.cluster.durables import ensure_durable
 from ops.cluster.incidents import IncidentEvent, decode_event
 from ops.cluster.pull import fetch_or_nothing
 from ops.cluster.subjects import GATEWAY_INCIDENTS, INCIDENTS_STREAM, incident_ack_subject
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 FETCH_WAIT_SEC = 1.0
 BATCH = 50
 ACK_WITHIN_SEC = 5.0
+ALL_INCIDENTS = "incident.>"
+EVENT_AGAIN = "an event delivered but not acknowledged comes again, as after a gateway restart"
 
 Handle = Callable[[IncidentEvent], Awaitable[None]]
 
@@ -29,15 +32,13 @@ async def follow_incidents(nc: Client, cfg: ClusterConfig, handle: Handle) -> No
     """Hand each event to `handle`, then acknowledge it; runs until cancelled. An event that
     does not decode is said in the log and not delivered again."""
     js = nc.jetstream()
+    want = ConsumerConfig(
+        filter_subject=ALL_INCIDENTS, ack_policy=AckPolicy.EXPLICIT, ack_wait=cfg.ack_wait_sec
+    )
+    await ensure_durable(js, INCIDENTS_STREAM, GATEWAY_INCIDENTS, want, EVENT_AGAIN)
+    want.deliver_policy = DeliverPolicy.ALL
     sub = await js.pull_subscribe(
-        "incident.>",
-        durable=GATEWAY_INCIDENTS,
-        stream=INCIDENTS_STREAM,
-        config=ConsumerConfig(
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=cfg.ack_wait_sec,
-        ),
+        ALL_INCIDENTS, durable=GATEWAY_INCIDENTS, stream=INCIDENTS_STREAM, config=want
     )
     while True:
         for msg in await fetch_or_nothing(sub, BATCH, FETCH_WAIT_SEC):

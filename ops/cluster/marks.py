@@ -23,7 +23,7 @@ from strategy.book import Book
 from strategy.types import Bar
 
 log = logging.getLogger(__name__)
-ALL_BARS = "md.bar.>"
+ALL_BARS = "md.bar.*"  # the batches md.bar.p{PP}, not an earlier version's md.bar.p{PP}.{SYM}
 
 
 def _every_symbol(symbol: str) -> bool:

@@ -43,6 +43,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from ops.cluster.account_parts import AccountParts
 from ops.cluster.codec import CodecError, decode_intent
 from ops.cluster.config import ClusterConfig
+from ops.cluster.durables import ensure_durable
 from ops.cluster.exec_publisher import ExecPublisher
 from ops.cluster.lease import Lease
 from ops.cluster.oms_control import ControlObedience
@@ -100,16 +101,18 @@ class OrderManager:
     async def start(self) -> None:
         """Bind the intents consumer and start publishing, watching the lease (renewed since it
         was taken) and taking intents."""
+        durable, subject = oms_consumer(self.account), intent_filter(self.account)
+        want = ConsumerConfig(
+            filter_subject=subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            max_ack_pending=INTENT_BATCH,
+            ack_wait=self._cfg.ack_wait_sec,
+        )
+        again = "an intent delivered again is found at the broker by its client_order_id"
+        await ensure_durable(self._js, INTENTS_STREAM, durable, want, again)
+        want.deliver_policy = DeliverPolicy.ALL
         self._sub = await self._js.pull_subscribe(
-            intent_filter(self.account),
-            durable=oms_consumer(self.account),
-            stream=INTENTS_STREAM,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                max_ack_pending=INTENT_BATCH,
-                ack_wait=self._cfg.ack_wait_sec,
-            ),
+            subject, durable=durable, stream=INTENTS_STREAM, config=want
         )
         spawn = self._spawn
         self._tasks = [

@@ -46,13 +46,14 @@ async def first_seq_at(
 ) -> int:
     """The lowest sequence in [first, last + 1] whose message's time `ts` is not before `at`,
     by bisection (log2 of the stream's length direct reads): the stream is stored in time order,
-    as an ingestor publishes it. A message that is gone (aged out meanwhile) counts as older."""
+    as an ingestor publishes it. A message that is gone (aged out meanwhile) counts as older,
+    and so does one `ts` cannot read (ValueError): an earlier version's, stored before."""
     lo, hi = first, last + 1
     while lo < hi:
         mid = (lo + hi) // 2
         try:
             older = ts(await js.get_msg(stream, seq=mid)) < at  # type: ignore[arg-type]
-        except NotFoundError:
+        except (NotFoundError, ValueError):
             older = True
         lo, hi = (mid + 1, hi) if older else (lo, mid)
     return lo

@@ -16,7 +16,7 @@ import asyncio
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from ops.cluster.bar_intake import BarIntake
@@ -26,7 +26,7 @@ from ops.cluster.pull import fetch_or_nothing
 from ops.cluster.resume import Reconnects
 from ops.cluster.subjects import BARS_STREAM, bar_subject, consumer_name
 from ops.cluster.worker_restore import WorkerRestore
-from ops.cluster.worker_spec import WorkerCounters, WorkerSpec
+from ops.cluster.worker_spec import WorkerCounters, WorkerSpec, bar_consumer
 from strategy.book import Book
 from strategy.clock import BarClock
 from strategy.engine import Engine
@@ -93,11 +93,9 @@ class Worker:
                 start = ConsumerConfig(
                     deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1
                 )
-        start.ack_policy = AckPolicy.EXPLICIT
-        start.ack_wait = self._spec.ack_wait_sec
-        start.max_ack_pending = -1
+        config = bar_consumer(start, self._spec.ack_wait_sec)
         self._subs[partition] = await self._js.pull_subscribe(
-            bar_subject(partition), durable=durable, stream=BARS_STREAM, config=start
+            bar_subject(partition), durable=durable, stream=BARS_STREAM, config=config
         )
         return floor
 

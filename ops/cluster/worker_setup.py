@@ -6,14 +6,16 @@ import logging
 from collections.abc import Mapping
 
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
 
 from ops.cluster.config import ClusterConfig
 from ops.cluster.control import ControlPlane, ControlView, OnChange
+from ops.cluster.durables import ensure_durable
 from ops.cluster.intents import IntentBroker
 from ops.cluster.resume import Reconnects
-from ops.cluster.subjects import partition_of
+from ops.cluster.subjects import BARS_STREAM, bar_subject, consumer_name, partition_of
 from ops.cluster.worker import Worker
-from ops.cluster.worker_spec import WorkerSpec
+from ops.cluster.worker_spec import WorkerSpec, bar_consumer
 from ops.config.settings import Settings
 from strategy.book import Book
 from strategy.clock import BarClock
@@ -21,6 +23,10 @@ from strategy.engine import Engine
 from strategy.latency import LatencyTracker
 from strategy.risk import RiskGate
 from strategy.types import TradingState
+
+log = logging.getLogger(__name__)
+# what becomes of a bar batch a recreated consumer delivers again
+BATCH_AGAIN = "a batch delivered again is dropped bar by bar, each not newer than its symbol's last"
 
 
 class DropRecorder:
@@ -108,3 +114,26 @@ def build_worker(
         strategy, account, partitions, cfg.ack_wait_sec, bar_sec, idle_fetch_sec=idle_fetch_sec
     )
     return Worker(js, spec, engine, book, gate, broker, clock, reconnects)
+
+
+async def upgrade_bar_consumers(
+    js: JetStreamContext, cfg: ClusterConfig, strategy: str, partitions: tuple[int, ...]
+) -> None:
+    """Before the worker binds them: each partition's durable as Worker binds it. The one of
+    the version before bar batches filtered the single-bar subjects md.bar.p{PP}.{SYM}: what
+    it had not delivered and acknowledged yet (its worker was behind) is skipped, in one line."""
+    skipped = 0
+    for partition in partitions:
+        want = bar_consumer(ConsumerConfig(filter_subject=bar_subject(partition)), cfg.ack_wait_sec)
+        name = consumer_name(strategy, partition)
+        old = await ensure_durable(js, BARS_STREAM, name, want, BATCH_AGAIN)
+        if old is not None and old.config.filter_subject != want.filter_subject:
+            skipped += (old.num_pending or 0) + (old.num_ack_pending or 0)
+    if skipped:
+        log.warning(
+            "worker %s: %d bars of the earlier one-bar-per-message format (md.bar.p{PP}.{SYM}) "
+            "that its consumers had not acknowledged are skipped, never decided: this version "
+            "reads only md.bar.p{PP} batches",
+            strategy,
+            skipped,
+        )

@@ -1,8 +1,11 @@
-"""What a strategy worker is told to do (WorkerSpec) and what its parts count (WorkerCounters)."""
+"""What a strategy worker is told to do (WorkerSpec), what its parts count (WorkerCounters), and
+the durable consumer it reads a partition's bars through (bar_consumer)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from nats.js.api import AckPolicy, ConsumerConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +30,13 @@ class WorkerCounters:
     updates: int = 0  # live order updates applied
     closed_by_kill: int = 0  # positions the account's kill closed
     idle_fetches: int = 0  # fetches that found no bar before their timeout
+
+
+def bar_consumer(start: ConsumerConfig, ack_wait_sec: float) -> ConsumerConfig:
+    """A worker's durable on a partition's bars, from where `start` says: every batch acked
+    one by one, as many in flight as the partition has (the worker and the upgrade check
+    both want exactly this)."""
+    start.ack_policy = AckPolicy.EXPLICIT
+    start.ack_wait = ack_wait_sec
+    start.max_ack_pending = -1
+    return start
