@@ -14,27 +14,17 @@ from typing import Any
 
 from strategy.book import Book
 from strategy.clock import Clock
+from strategy.decision import Decision
 from strategy.engine_outputs import EngineCounters, EngineEvents, EngineProgress
 from strategy.latency import LatencyTracker
 from strategy.market_day import next_day_start, trading_date
-from strategy.order_ids import client_order_id
 from strategy.order_sender import OrderSender
+from strategy.order_updates import OrderUpdates
 from strategy.params import StrategyParams
-from strategy.recorder import Recorder, keeps
+from strategy.recorder import Recorder
 from strategy.risk import Denial, RiskGate
-from strategy.signals import entry_limit_price, entry_side, position_size, should_exit
 from strategy.stats import RollingStats, SignalStats
-from strategy.types import (
-    Bar,
-    Intent,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    OrderUpdate,
-    Side,
-    TimeInForce,
-    TradingState,
-)
+from strategy.types import Bar, Intent, OrderRequest
 from strategy.unknown_orders import UnknownOrderPolicy
 from strategy.venue import Broker, Feed
 
@@ -74,14 +64,9 @@ class Engine:
         `events`: the owner's callbacks. `mark_only`: bars price the book and decide nothing
         (the order manager's engine: its workers decide). `counters`: kept by the owner too (a
         backtest's replay counts the bars it did not need to show)"""
-        self._params = params
-        self._order_prefix = order_prefix
-        self._fill_log_level = fill_log_level
         self.gate = gate
         self.book = book
         self._clock = clock
-        self._recorder = recorder
-        self._records_signals = keeps(recorder, "signals")
         self.latency = latency
         self._bar_sec = bar_sec
         self._equity_every_sec = equity_every_sec
@@ -93,7 +78,6 @@ class Engine:
                 for s in symbols
             }
         )
-        self._last_signal_ts: dict[str, float] = {}
         self._next_equity_ts = 0.0
         self._next_day_ts = 0.0
         self.counters = counters if counters is not None else EngineCounters()
@@ -103,7 +87,25 @@ class Engine:
         self.signals_at_last_order = 0  # signals counted when it was sent
         self.events = events or EngineEvents()
         self.mark_only = mark_only
-        self._last_update: OrderUpdate | None = None
+        self._decision = Decision(
+            params=params,
+            book=book,
+            clock=clock,
+            recorder=recorder,
+            counters=self.counters,
+            order_prefix=order_prefix,
+        )
+        self._decide = self._decision.decide  # bound once: called for every ready bar
+        updates = OrderUpdates(
+            book=book,
+            gate=gate,
+            counters=self.counters,
+            events=self.events,
+            fill_log_level=fill_log_level,
+        )
+        # the updates' own methods, not a method of ours that calls them: a call less an update
+        self.on_order_update = updates.apply
+        self.track = updates.track  # an order this engine did not send (a kill's close-all)
         self._sender = OrderSender(
             broker=broker,
             gate=gate,
@@ -116,6 +118,8 @@ class Engine:
             unknown_orders=unknown_orders or UnknownOrderPolicy(),
             drain_timeout_sec=drain_timeout_sec,
         )
+        if latency is not None:
+            updates.acked = self._sender.acked
         broker.subscribe(self.on_order_update)
         broker.guard(gate.send_refusal)
 
@@ -130,7 +134,7 @@ class Engine:
 
     @property
     def params(self) -> StrategyParams:
-        return self._params
+        return self._decision.params
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -157,10 +161,10 @@ class Engine:
 
     def set_params(self, params: StrategyParams, apply_to_open: bool) -> None:
         """Swap thresholds. Open positions keep their entry parameters unless `apply_to_open`."""
-        if params.lookback != self._params.lookback:
+        if params.lookback != self._decision.params.lookback:
             for stats in self._stats.values():
                 stats.resize(params.lookback)
-        self._params = params
+        self._decision.params = params
         if apply_to_open:
             self.book.apply_params_to_open_positions(params)
 
@@ -190,7 +194,7 @@ class Engine:
 
     def restore_sent(self, order: OrderRequest) -> None:
         """An order sent before a restart: the book takes it as sent, under today's parameters."""
-        self.book.add_order(order, self._params)
+        self.book.add_order(order, self._decision.params)
 
     def on_bar(self, bar: Bar, received_ns: int | None = None) -> None:
         latency = self.latency
@@ -230,62 +234,6 @@ class Engine:
             latency.observe("decision", monotonic_ns() - t1)
         self._send(order, bar_end)
 
-    def _decide(self, bar: Bar, stats: SignalStats, bar_end: float) -> OrderRequest | None:
-        """Most bars end at the first threshold test; the cooldown is read only for a signal."""
-        symbol = bar.symbol
-        z = stats.z
-        position = self.book.position(symbol)
-        if position is not None:
-            params = position.entry_params or self._params
-            if not should_exit(z, params.exit_z) or self._cooling_down(symbol, bar_end):
-                return None
-            side = Side.SELL if position.qty > 0 else Side.BUY
-            qty, order_type, limit, intent = abs(position.qty), OrderType.MARKET, None, Intent.EXIT
-        else:
-            params = self._params
-            entry = entry_side(z, params.entry_z)
-            if entry is None or self._cooling_down(symbol, bar_end):
-                return None
-            side = entry
-            qty = position_size(
-                self.book.equity(), params.risk_pct, stats.vol, bar.close, params.max_qty
-            )
-            if qty <= 0:
-                return None
-            order_type, intent = OrderType.LIMIT, Intent.ENTRY
-            limit = entry_limit_price(bar.close, side, params.entry_offset)
-        self._last_signal_ts[symbol] = bar_end
-        self.counters.signals += 1
-        if self._records_signals:
-            self._recorder.record(
-                "signals",
-                {
-                    "ts": bar_end,
-                    "symbol": symbol,
-                    "z": z,
-                    "vol": stats.vol,
-                    "side": str(side),  # the value (see book.order_row)
-                    "price": bar.close,
-                    "action": str(intent),
-                },
-            )
-        return OrderRequest(
-            client_order_id=client_order_id(symbol, bar.ts, intent, self._order_prefix),
-            symbol=symbol,
-            side=side,
-            qty=qty,
-            type=order_type,
-            tif=TimeInForce.IOC,
-            limit_price=limit,
-            decision_price=bar.close,
-            intent=intent,
-            created_ts=self._clock.now(),
-        )
-
-    def _cooling_down(self, symbol: str, bar_end: float) -> bool:
-        last = self._last_signal_ts.get(symbol)
-        return last is not None and bar_end - last < self._params.cooldown_sec
-
     def _send(self, order: OrderRequest, bar_end: float) -> None:
         if self.admit(order, bar_end) is not None:
             return
@@ -313,7 +261,7 @@ class Engine:
                     extra={"refusal": (order.symbol, denial.rule)},  # repeats rate-limited by key
                 )
             return denial
-        params = self._params
+        params = self._decision.params
         if order.intent is not Intent.ENTRY:
             position = self.book.position(order.symbol)
             if position is not None:
@@ -332,44 +280,6 @@ class Engine:
         order manager takes intents one at a time)."""
         await self._sender.submit(order)
 
-    def on_order_update(self, update: OrderUpdate) -> None:
-        if update is self._last_update:
-            return  # the very ack a venue gave its listeners, then returned: taken once
-        self._last_update = update
-        if self.latency is not None:
-            self._sender.acked(update.client_order_id)
-        self.book.apply(update)
-        if update.fill is not None:
-            self.counters.fills += 1
-            log.log(
-                self._fill_log_level,
-                "fill %s %s %s @ %.2f (%s)",
-                update.fill.side,
-                update.fill.qty,
-                update.symbol,
-                update.fill.price,
-                update.status,
-            )
-            breach = self.gate.check_daily_loss(self.book)
-            if breach is not None:
-                self.events.risk_breach(breach.reason)
-            if self.book.position(update.symbol) is None:
-                self.events.flat(update.symbol)
-        elif update.status is OrderStatus.REJECTED:
-            self._exit_refused(update)
-        announce = self.events.update
-        if announce is not None:
-            announce(update)
-
-    def _exit_refused(self, update: OrderUpdate) -> None:
-        """A refused exit leaves a position open that the strategy wanted closed: its owner must
-        hear of it. Under a HALT exits are refused on purpose (the kill flattens)."""
-        order = self.book.order(update.client_order_id)
-        if order is None or order.request.intent is not Intent.EXIT:
-            return
-        if self.gate.state is not TradingState.HALTED:
-            self.events.exit_refused(order.request, update.reason)
-
     def _periodic(self, now: float) -> None:
         """Market-time housekeeping: the day boundary and the equity curve."""
         if now >= self._next_day_ts:
@@ -377,15 +287,6 @@ class Engine:
             self._next_day_ts = next_day_start(now)
         self.book.snapshot_equity(now)
         self._next_equity_ts = now + self._equity_every_sec
-
-    def track(self, order: OrderRequest, ack: OrderUpdate) -> None:
-        """An order this engine did not send (a kill's close-all order): the book tracks it and
-        its ack is announced like every update the book applies (the cluster's order manager
-        publishes it); updates the book held before this ack were announced when they came."""
-        self.book.track(order, ack)
-        announce = self.events.update
-        if announce is not None:
-            announce(ack)
 
     @property
     def sending(self) -> bool:
