@@ -9,6 +9,7 @@ import logging
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 from ops.cluster.cancelling import raise_if_cancelling
 from ops.cluster.codec import encode_update, update_msg_id
@@ -49,8 +50,9 @@ class ExecPublisher:
     async def _publish_all(self, queued: list[tuple[str, OrderUpdate]]) -> None:
         """An update without its PubAck is published again, alone, until the server has it
         (the same message id: a copy already stored is dropped). Sent again after later ones,
-        it reaches a worker's book late, which ignores a status that goes back."""
-        sent = []
+        it reaches a worker's book late, which ignores a status that goes back. The PubAcks
+        are awaited together, under one deadline (a timeout each cost as much as a publish)."""
+        sent: list[tuple[str, OrderUpdate, asyncio.Future[PubAck] | None]] = []
         for strategy, update in queued:
             subject = exec_subject(self._account, strategy, update.symbol)
             headers = {"Nats-Msg-Id": update_msg_id(update)}
@@ -62,16 +64,18 @@ class ExecPublisher:
                 log.warning("exec publish of %s failed: %r", update.client_order_id, exc)
                 future = None
             sent.append((strategy, update, future))
+        futures = [future for _, _, future in sent if future is not None]
+        if futures:
+            await asyncio.wait(futures, timeout=PUBACK_SEC)
+        for future in futures:
+            future.cancel()  # one still without its PubAck: given up (a done one is left as is)
         for strategy, update, future in sent:
             if future is not None:
-                try:
-                    async with asyncio.timeout(PUBACK_SEC):
-                        await future
+                if future.done() and not future.cancelled() and future.exception() is None:
                     self.published += 1
                     continue
-                except (NatsError, TimeoutError) as exc:
-                    raise_if_cancelling()
-                    log.warning("exec update %s: no PubAck (%r)", update.client_order_id, exc)
+                raise_if_cancelling()
+                log.warning("exec update %s: no PubAck (%r)", update.client_order_id, _why(future))
             await self._publish(strategy, update)
 
     async def _publish(self, strategy: str, update: OrderUpdate) -> None:
@@ -89,3 +93,10 @@ class ExecPublisher:
                 log.warning("exec publish %s failed, retrying: %r", subject, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
+
+
+def _why(future: asyncio.Future[PubAck]) -> BaseException | str:
+    """What became of a PubAck not had: its error, or none within PUBACK_SEC."""
+    if future.done() and not future.cancelled():
+        return future.exception() or "none"
+    return f"none within {PUBACK_SEC:g} s"
