@@ -67,7 +67,7 @@ async def bursts_of(
 ) -> list[Burst]:
     """Per burst (its intents' created_ts, when its first bar was published): the last of its
     intents stored, and the order manager's first update of the last of them."""
-    from ops.cluster.codec import decode_intent, decode_update
+    from ops.cluster.codec import decode_intent, decode_updates
     from ops.cluster.replay import read_stream
     from ops.cluster.subjects import EXEC_STREAM, INTENTS_STREAM
 
@@ -80,9 +80,9 @@ async def bursts_of(
             )
     answered: dict[str, float] = {}
     async for msg in read_stream(js, EXEC_STREAM, ["exec.>"]):
-        answered.setdefault(
-            decode_update(msg.data).client_order_id, msg.metadata.timestamp.timestamp()
-        )
+        at = msg.metadata.timestamp.timestamp()
+        for update in decode_updates(msg.data):
+            answered.setdefault(update.client_order_id, at)
     bursts = []
     for ts, published in zip(decided_at, published_at, strict=True):
         found = by_burst[ts]

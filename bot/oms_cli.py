@@ -49,6 +49,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Until --duration, SIGINT/SIGTERM, or the lease taken by another order manager (exit 2,
     naming it). A NATS outage ends nothing: without a renewed lease nothing is sent."""
+    import gc
+
     from ops.config.settings import config_path
 
     account, duration = args.account, args.duration
@@ -57,6 +59,9 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     running = await start_oms(account, config_path(args.config, env), env)
+    # What is built by now (the modules, the service) is left out of every collection: each
+    # full one had scanned it again, 130-270 ms on the event loop amid a minute's orders.
+    gc.freeze()
     lease = running.oms.lease
     waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lease.lost.wait())]
     await asyncio.wait(waits, timeout=duration, return_when=asyncio.FIRST_COMPLETED)

@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import gc
+
     from ops.cluster.config import cluster_config
     from ops.cluster.control import ControlPlane
     from ops.cluster.params import ParamsFollower, engine_applier
@@ -59,6 +61,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         control = ControlPlane(js, cfg, "worker", name, account, reconnects=reconnects)
         await control.start(follow_control(worker.gate, control))
         await params.follow(control)
+        gc.freeze()  # as the order manager's (bot/oms_cli.py): no full collection rescans it
         try:
             await run_until_stopped(worker.run, args.duration, f"worker.{name}")
         finally:

@@ -21,6 +21,7 @@ import strategy.book as book_module
 from ops.cluster.codec import decode_intent, encode_intent, encode_update, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.credentials import worker_user
+from ops.cluster.exec_publisher import ExecPublisher
 from ops.cluster.ingest import BarPublisher, ingest
 from ops.cluster.intents import IntentBroker
 from ops.cluster.replay import read_stream, replay_span
@@ -28,6 +29,7 @@ from ops.cluster.server import LocalNats
 from ops.cluster.streams import ensure_streams
 from ops.cluster.subjects import (
     BARS_STREAM,
+    EXEC_STREAM,
     INTENTS_STREAM,
     consumer_name,
     exec_subject,
@@ -554,3 +556,47 @@ async def test_a_batch_redelivered_after_a_crash_is_neither_lost_nor_applied_twi
         assert ours is not None and theirs is not None
         assert math.isclose(ours.z, theirs.z, rel_tol=1e-9, abs_tol=1e-12)
         assert math.isclose(ours.vol, theirs.vol, rel_tol=1e-9)
+
+
+def _filled(order: OrderRequest) -> OrderUpdate:
+    price = order.limit_price or order.decision_price
+    fill = Fill(order.client_order_id, order.symbol, order.side, order.qty, price, 0.0, 1.0)
+    return OrderUpdate(
+        order.client_order_id,
+        order.symbol,
+        OrderStatus.FILLED,
+        order.qty,
+        price,
+        order.created_ts,
+        fill,
+        side=order.side,
+        qty=order.qty,
+    )
+
+
+async def test_a_round_of_fills_in_one_exec_message_reaches_the_book_live_and_at_a_restart(
+    tmp_path: Path, nats_server: LocalNats
+) -> None:
+    """The order manager publishes a round of updates of one strategy as one message
+    (ExecPublisher: exec.{account}.{strategy}._batch): the worker applies every update in it,
+    and a worker restarted reads them from the stored message the same way."""
+    async with _cluster(tmp_path, nats_server) as (settings, cfg, js, _nc):
+        worker = build_worker(js, settings, cfg, STRATEGY, ALL)
+        async with _running(worker):
+            await _publish(js, _bars(60))
+            await eventually(lambda: _drained(js, STRATEGY), within=20)
+            orders = [decode_intent(data)[0] for _, data in await _intents(js, STRATEGY)]
+            assert len(orders) >= 2
+            publisher = ExecPublisher(js, "main")
+            publishing = asyncio.create_task(publisher.run())
+            for order in orders:
+                publisher.put(STRATEGY, _filled(order))
+            await publisher.drained()
+            publishing.cancel()
+            assert (await js.stream_info(EXEC_STREAM)).state.messages < len(orders)
+            await eventually(lambda: worker.counters.updates == len(orders))
+            held = {s for s in SYMBOLS if worker.engine.book.position(s) is not None}
+        assert held == {order.symbol for order in orders}
+        restarted = build_worker(js, settings, cfg, STRATEGY, ALL)
+        async with _running(restarted):
+            assert {s for s in SYMBOLS if restarted.engine.book.position(s) is not None} == held

@@ -8,7 +8,7 @@ from collections import deque
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from ops.cluster.codec import CodecError, decode_update
+from ops.cluster.codec import CodecError, decode_updates
 from ops.cluster.kill_fills import close_by_kill
 from ops.cluster.replay import read_stream, stream_seq
 from ops.cluster.resume import OrderedFeed, Reconnects
@@ -53,9 +53,10 @@ class ExecFollower:
         updates: deque[tuple[str, OrderUpdate]] = deque()
         async for msg in read_stream(self._js, EXEC_STREAM, self._filters()):
             self._seq = stream_seq(msg)
-            update = decode_update(msg.data)
-            if update.symbol in self._symbols:
-                updates.append((_token(msg.subject), update))
+            token = _token(msg.subject)
+            for update in decode_updates(msg.data):
+                if update.symbol in self._symbols:
+                    updates.append((token, update))
         return updates
 
     def feed(self) -> OrderedFeed:
@@ -72,13 +73,15 @@ class ExecFollower:
 
     async def _on_exec(self, msg: Msg) -> None:
         try:
-            update = decode_update(msg.data)
+            updates = decode_updates(msg.data)
         except CodecError as exc:
             log.error("exec %s: %s", msg.subject, exc)
             return
-        if update.symbol in self._symbols:
-            self.apply(_token(msg.subject), update)
-            self._counters.updates += 1
+        token = _token(msg.subject)
+        for update in updates:
+            if update.symbol in self._symbols:
+                self.apply(token, update)
+                self._counters.updates += 1
 
     def apply(self, token: str, update: OrderUpdate) -> None:
         """One of the strategy's own orders (under whichever token the order manager published
@@ -92,5 +95,5 @@ class ExecFollower:
 
 
 def _token(subject: str) -> str:
-    """exec.{account}.{token}.{SYM}: the strategy, or the kill's orders."""
+    """exec.{account}.{token}.{SYM or _batch}: the strategy, or the kill's orders."""
     return subject.split(".")[2]

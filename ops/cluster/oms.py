@@ -26,8 +26,8 @@ not, nothing is sent and an incident says so.
 
 Every order update the book applies (acks, fills, cancels, rejects), and each refusal of the
 gate as a REJECTED update, goes out on exec.{account}.{strategy}.{SYM} with `update_msg_id` as
-its message id (ExecPublisher); an intent is acknowledged only once its updates have their
-PubAck.
+its message id, or with the other updates of its round in one message (ExecPublisher); an
+intent is acknowledged only once its updates have their PubAck.
 """
 
 from __future__ import annotations

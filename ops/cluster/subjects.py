@@ -6,7 +6,9 @@ md.bar.p{PP}                       bar batches: the bars of one partition and on
 intent.{account}.{strategy}.{SYM}  order intents; msg id = the deterministic client_order_id
 exec.{account}.{strategy}.{SYM}    order updates and fills from the order manager; msg id =
                                    the broker's execution id (or the update's own key);
-                                   strategy _kill: the kill's flatten orders, _account: others
+                                   strategy _kill: the kill's flatten orders, _account: others;
+exec.{account}.{strategy}._batch   several consecutive updates of one token in one message
+                                   (a JSON array); msg id = a digest of their ids
 cmd.{account}                      request-reply: the gateway's commands to an account
 incident.{account|role}.{role}.{name}  a process's incidents, notices and kill outcomes, for
                                    the gateway's alert threads; msg id = the event's id
@@ -60,10 +62,16 @@ def exec_subject(account: str, strategy: str, symbol: str) -> str:
     return f"exec.{account}.{strategy}.{symbol}"
 
 
+def exec_batch_subject(account: str, strategy: str) -> str:
+    return f"exec.{account}.{strategy}.{EXEC_BATCH}"
+
+
 def exec_filter(account: str, strategy: str) -> str:
     return f"exec.{account}.{strategy}.>"
 
 
+# the last token of a message of several updates (a symbol is upper case)
+EXEC_BATCH = "_batch"
 # the strategy token of updates no intent asked for (an order the operator placed by hand):
 # exec.{account}._account.{SYM}
 ACCOUNT_ORDERS = "_account"
