@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 
 
 async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str]) -> int:
-    # The frictionless pass's process starts first, reading the bar file itself: its start-up
-    # overlaps ours (the journal's sqlite-utils import included).
-    beside = Beside(args.data) if args.no_costs else None
+    # The frictionless pass's process starts first: its start-up overlaps ours (the journal's
+    # sqlite-utils import and the reading of the bars, which it is sent).
+    beside = Beside() if args.no_costs else None
     tune_for_passes()
     try:
         file_settings = load_settings(path, env=env)
