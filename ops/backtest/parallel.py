@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -57,9 +58,9 @@ class Beside:
     own imports and its reading of the bars), so the process's start-up overlaps the caller's
     work. The caller reads the bars once and `submit` sends them with the run (~0.1 s for
     500,000 bars): a second read of the file beside contended for the two cores with the
-    caller's own and made this pass the later one. `result` waits for the outcome; then the
-    process loads matplotlib, idle otherwise, and `draw` has it draw the chart (`picture` waits
-    for it); `close` ends it."""
+    caller's own and made this pass the later one. `result` waits for the outcome, `draw` has
+    the process draw the chart (matplotlib loaded meanwhile), `picture` waits for it; `close`
+    ends it."""
 
     def __init__(self) -> None:
         context = get_context("spawn")  # not forked: the caller has threads (the journal's)
@@ -76,11 +77,6 @@ class Beside:
         """Start the run of `setup` over `bars`. Sent from a thread: the process may still be
         starting, and the pipe holds a small part of the bars until it reads them."""
         self._submitted = self._send_later((setup, _bare(BarColumns.of(bars))))
-
-    def finished(self) -> bool:
-        """Whether the run is over (its outcome is waiting): from then on the process loads
-        matplotlib, ready to `draw`."""
-        return self._conn.poll()
 
     async def result(self) -> Outcome:
         assert self._submitted is not None, "nothing submitted"
@@ -136,7 +132,11 @@ class Beside:
 
 
 def _serve(conn: Connection) -> None:
-    """Beside's process: run what is submitted, then draw when asked."""
+    """Beside's process: run what is submitted, then draw when asked. Matplotlib (~0.25 s)
+    loads on a thread from the start: while the bars come, then beside the run, instead of
+    after it while the caller waits for the picture."""
+    drawing = threading.Thread(target=chart.load_drawing, name="load-drawing", daemon=True)
+    drawing.start()
     tune_for_passes()
     try:
         setup, bars = conn.recv()
@@ -146,13 +146,13 @@ def _serve(conn: Connection) -> None:
             conn.send((False, traceback.format_exc()))
             return
         conn.send((True, outcome))
+        drawing.join()
         _draw(conn, outcome)
     except EOFError:
         return  # the caller stopped before it needed us
 
 
 def _draw(conn: Connection, outcome: Outcome) -> None:
-    chart.load_drawing()  # while the caller finishes its own run
     first, (name, metrics), slippage = conn.recv()
     try:
         charted = [first, *chart.lines([(name, outcome, metrics)])]
