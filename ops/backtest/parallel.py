@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING
 
 from ops.backtest import chart
@@ -54,7 +55,7 @@ def _bare(columns: BarColumns) -> BarColumns:
 
 
 class Beside:
-    """One run in a spawned process, started before the caller knows what to run (before its
+    """One run in another process, started before the caller knows what to run (before its
     own imports and its reading of the bars), so the process's start-up overlaps the caller's
     work. The caller reads the bars once and `submit` sends them with the run (~0.1 s for
     500,000 bars): a second read of the file beside contended for the two cores with the
@@ -63,7 +64,7 @@ class Beside:
     ends it."""
 
     def __init__(self) -> None:
-        context = get_context("spawn")  # not forked: the caller has threads (the journal's)
+        context = _beside_context()
         self._conn, theirs = context.Pipe()
         self._process = context.Process(
             target=_serve, args=(theirs,), name="backtest-beside", daemon=True
@@ -129,6 +130,14 @@ class Beside:
             self._process.terminate()
         self._process.join()
         self._conn.close()
+
+
+def _beside_context() -> BaseContext:
+    """Forked while this process runs no other thread (`tradebot backtest` makes Beside before
+    the journal's writer or any executor thread): the process starts at once with every module
+    loaded, where a spawned one spends ~0.3 s importing them again. With a thread running, a
+    fork could copy a lock that thread holds, never to be released: spawned then."""
+    return get_context("fork" if threading.active_count() == 1 else "spawn")
 
 
 def _serve(conn: Connection) -> None:
