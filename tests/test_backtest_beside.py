@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from ops.backtest import chart
 from ops.backtest.metrics import compute
-from ops.backtest.parallel import Beside
+from ops.backtest.parallel import Beside, _beside_context
 from ops.backtest.run import NO_COSTS, Outcome, run
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.bars import COLUMNS, load_bars
@@ -44,6 +47,32 @@ async def test_the_process_runs_the_bars_it_is_sent_as_in_process(tmp_path: Path
     assert here.fills  # something to compare
     assert outcome.fills == here.fills
     assert outcome.curve == here.curve
+
+
+@contextmanager
+def _another_thread() -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="another")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+async def test_forked_with_no_other_thread_and_spawned_beside_one(tmp_path: Path) -> None:
+    """With no other thread running (as `tradebot backtest` makes it), the process is forked,
+    its modules loaded already; with one running it is spawned, since a fork could copy a lock
+    that thread holds. Either way it runs as the run in-process does."""
+    bars = load_bars(_write(tmp_path / "bars.csv", 7)).bars
+    here = await run(bars, _setup(7))
+    assert threading.active_count() == 1, threading.enumerate()
+    assert _beside_context().get_start_method() == "fork"
+    assert (await _beside(bars, 7)).curve == here.curve
+    with _another_thread():
+        assert _beside_context().get_start_method() == "spawn"
+        assert (await _beside(bars, 7)).curve == here.curve
 
 
 async def test_the_caller_s_bars_are_run_not_a_file(tmp_path: Path) -> None:
