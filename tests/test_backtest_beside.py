@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from ops.backtest.parallel import Beside, _beside_context
 from ops.backtest.run import NO_COSTS, Outcome, run
 from strategy.venues.bar_columns import BarColumns
 from strategy.venues.bars import COLUMNS, load_bars
+from tests.support import REPO
 from tests.test_backtest_fast import _sessions, _setup
 
 
@@ -61,15 +64,43 @@ def _another_thread() -> Iterator[None]:
         thread.join()
 
 
-async def test_forked_with_no_other_thread_and_spawned_beside_one(tmp_path: Path) -> None:
-    """With no other thread running (as `tradebot backtest` makes it), the process is forked,
-    its modules loaded already; with one running it is spawned, since a fork could copy a lock
-    that thread holds. Either way it runs as the run in-process does."""
+_FORKED_PROBE = """
+import asyncio, threading
+from ops.backtest.parallel import Beside, _beside_context
+from ops.backtest.run import run
+from strategy.venues.bars import load_bars
+from tests.test_backtest_fast import _setup
+
+async def main():
+    bars = load_bars(BARS).bars
+    alone, method = threading.active_count() == 1, _beside_context().get_start_method()
+    beside = Beside()
+    try:
+        beside.submit(bars, _setup(7))
+        outcome = await beside.result()
+    finally:
+        beside.close()
+    print(alone, method, outcome.curve == (await run(bars, _setup(7))).curve)
+
+asyncio.run(main())
+"""
+
+
+def test_forked_when_no_other_thread_runs(tmp_path: Path) -> None:
+    """In a process running no other thread (as `tradebot backtest` makes Beside), the process
+    beside is forked, its modules loaded already, and runs as the run in-process does."""
+    probe = f"BARS = {str(_write(tmp_path / 'bars.csv', 7))!r}\n" + _FORKED_PROBE
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.split() == ["True", "fork", "True"], done.stderr
+
+
+async def test_spawned_while_another_thread_runs(tmp_path: Path) -> None:
+    """With another thread running, the process beside is spawned (a fork could copy a lock
+    that thread holds, never released) and runs as the run in-process does."""
     bars = load_bars(_write(tmp_path / "bars.csv", 7)).bars
     here = await run(bars, _setup(7))
-    assert threading.active_count() == 1, threading.enumerate()
-    assert _beside_context().get_start_method() == "fork"
-    assert (await _beside(bars, 7)).curve == here.curve
     with _another_thread():
         assert _beside_context().get_start_method() == "spawn"
         assert (await _beside(bars, 7)).curve == here.curve
