@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
 
 async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str]) -> int:
-    # The frictionless pass's process starts first: its start-up overlaps ours (the journal's
-    # sqlite-utils import and the reading of the bars, which it is sent).
+    # The frictionless pass's process starts first, forked before any other thread runs here
+    # (parallel.Beside): it loads matplotlib while we start the journal and read the bars.
     beside = Beside() if args.no_costs else None
     tune_for_passes()
     try:
