@@ -96,6 +96,26 @@ def test_forked_when_no_other_thread_runs(tmp_path: Path) -> None:
     assert done.stdout.split() == ["True", "fork", "True"], done.stderr
 
 
+_GONE_PROBE = """
+from ops.backtest.parallel import Beside, _beside_context
+assert _beside_context().get_start_method() == "fork"
+beside = Beside()
+beside._conn.close()  # as when this process dies before it submits
+beside._process.join(timeout=120)
+print(beside._process.exitcode)
+"""
+
+
+def test_a_forked_process_ends_when_the_caller_goes_away() -> None:
+    """Forked, the process beside holds a copy of the caller's end of the pipe: it closes it,
+    so that the caller's going away (a crash before it submits) ends it instead of leaving it
+    waiting forever."""
+    done = subprocess.run(
+        [sys.executable, "-c", _GONE_PROBE], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.split() == ["0"], done.stderr
+
+
 async def test_spawned_while_another_thread_runs(tmp_path: Path) -> None:
     """With another thread running, the process beside is spawned (a fork could copy a lock
     that thread holds, never released) and runs as the run in-process does."""

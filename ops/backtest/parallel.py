@@ -66,8 +66,11 @@ class Beside:
     def __init__(self) -> None:
         context = _beside_context()
         self._conn, theirs = context.Pipe()
+        # a forked process holds a copy of our end too: it closes it, so that it reads the end
+        # of the pipe (and stops) when we go away
+        ours = self._conn if context.get_start_method() == "fork" else None
         self._process = context.Process(
-            target=_serve, args=(theirs,), name="backtest-beside", daemon=True
+            target=_serve, args=(theirs, ours), name="backtest-beside", daemon=True
         )
         self._process.start()
         theirs.close()
@@ -140,10 +143,12 @@ def _beside_context() -> BaseContext:
     return get_context("fork" if threading.active_count() == 1 else "spawn")
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, callers: Connection | None) -> None:
     """Beside's process: run what is submitted, then draw when asked. Matplotlib (~0.25 s)
     loads on a thread from the start: while the bars come, then beside the run, instead of
     after it while the caller waits for the picture."""
+    if callers is not None:
+        callers.close()
     drawing = threading.Thread(target=chart.load_drawing, name="load-drawing", daemon=True)
     drawing.start()
     tune_for_passes()
