@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 
 
 async def backtest(args: argparse.Namespace, path: Path, env: Mapping[str, str]) -> int:
-    # The frictionless pass's process starts first, reading the bar file itself: its start-up
-    # overlaps ours (the journal's sqlite-utils import included).
-    beside = Beside(args.data) if args.no_costs else None
+    # The frictionless pass's process starts first, forked before any other thread runs here
+    # (parallel.Beside): it loads matplotlib while we start the journal and read the bars.
+    beside = Beside() if args.no_costs else None
     tune_for_passes()
     try:
         file_settings = load_settings(path, env=env)
@@ -131,17 +131,10 @@ async def _backtest(
     metrics = compute(outcome, bars)
     runs: list[tuple[str, Outcome, Metrics]] = [("with costs", outcome, metrics)]
     slippage = slippage_per_fill(outcome.fills, expected_prices(outcome.fills, bars, setup.bar_sec))
-    painter = None  # the process beside, when it draws the chart
-    if beside is not None:
-        # whichever process is idle first loads matplotlib (~0.4 s) and draws: the one beside
-        # when its run is over already, else this one while it waits for that run
-        painter = beside if beside.finished() else None
-        if painter is None:
-            chart.load_drawing()
+    if beside is not None:  # it draws the chart: its own run's curve is there already
         free = await beside.result()
         runs.append(("no costs", free, compute(free, bars)))
-        if painter is not None:  # its own run's curve is there already
-            painter.draw(chart.lines(runs[:1])[0], ("no costs", runs[1][2]), slippage)
+        beside.draw(chart.lines(runs[:1])[0], ("no costs", runs[1][2]), slippage)
     print(report.table([(name, m) for name, _, m in runs]))
     refused = await _record(args.as_reference, journal, source, setup, runs)
     result: dict[str, object] = {
@@ -188,8 +181,8 @@ async def _backtest(
             "out_of_sample": halves.out_of_sample.as_dict(),
             "split_ts": halves.split_ts,
         }
-    if painter is not None:
-        picture = await painter.picture()
+    if beside is not None:
+        picture = await beside.picture()
     else:
         picture = await asyncio.to_thread(chart.png, runs, slippage)
     out = await asyncio.to_thread(_save, Path(args.out), result, picture)

@@ -80,8 +80,8 @@ def thin(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.nda
 
 
 def load_drawing() -> None:
-    """Import what drawing needs (matplotlib, ~0.4 s) ahead of `png`: best while this process
-    would only wait, e.g. for the run beside it."""
+    """Import what drawing needs (matplotlib, ~0.25 s) ahead of `png`: the process beside a
+    run (parallel.Beside) does it on a thread while it waits for the bars and runs."""
     import matplotlib.figure  # noqa: F401
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
-from pathlib import Path
+from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING
 
 from ops.backtest import chart
@@ -22,13 +23,11 @@ from ops.backtest.metrics import Metrics, compute
 from ops.backtest.run import Outcome, Progress, Setup, run
 from strategy.types import Bar
 from strategy.venues.bar_columns import BarColumns
-from strategy.venues.bars import load_bars
 
 if TYPE_CHECKING:
     from ops.backtest.chart import Line
 
 _bars: BarColumns | None = None  # a worker's copy, set once by _receive
-_SEND_BARS = "send the bars"  # Beside's process read none, or not the caller's
 
 
 def _receive(columns: BarColumns, statistics: Shared) -> None:
@@ -55,71 +54,60 @@ def _bare(columns: BarColumns) -> BarColumns:
     return BarColumns(c.names, c.code, c.ts, c.open, c.high, c.low, c.close, c.volume)
 
 
-def _fingerprint(bars: BarColumns) -> tuple[object, ...]:
-    """Cheap enough to compute on both sides, and different if the file changed between the
-    two reads."""
-    return (
-        len(bars),
-        bars.names,
-        int(bars.code.sum()),
-        *(float(c.sum()) for c in (bars.ts, bars.open, bars.high, bars.low, bars.close)),
-        float(bars.volume.sum()),
-    )
-
-
 class Beside:
-    """One run in a spawned process, started before the caller knows what to run (before its
+    """One run in another process, started before the caller knows what to run (before its
     own imports and its reading of the bars), so the process's start-up overlaps the caller's
-    work. Given the bar file, the process reads it itself instead of being sent the bars.
-    `submit` gives it the run, `result` waits for the outcome; then it loads matplotlib, idle
-    otherwise, and `draw` has it draw the chart (`picture` waits for it); `close` ends it."""
+    work. The caller reads the bars once and `submit` sends them with the run (~0.1 s for
+    500,000 bars): a second read of the file beside contended for the two cores with the
+    caller's own and made this pass the later one. `result` waits for the outcome, `draw` has
+    the process draw the chart (matplotlib loaded meanwhile), `picture` waits for it; `close`
+    ends it."""
 
-    def __init__(self, data: str | Path | None = None) -> None:
-        context = get_context("spawn")  # not forked: the caller has threads (the journal's)
+    def __init__(self) -> None:
+        context = _beside_context()
         self._conn, theirs = context.Pipe()
+        # a forked process holds a copy of our end too: it closes it, so that it reads the end
+        # of the pipe (and stops) when we go away
+        ours = self._conn if context.get_start_method() == "fork" else None
         self._process = context.Process(
-            target=_serve, args=(theirs, data), name="backtest-beside", daemon=True
+            target=_serve, args=(theirs, ours), name="backtest-beside", daemon=True
         )
         self._process.start()
         theirs.close()
-        self._bars: BarColumns | None = None
-        self._setup: Setup | None = None
+        self._submitted: asyncio.Future[None] | None = None
         self._sending: asyncio.Future[None] | None = None
 
     def submit(self, bars: Sequence[Bar], setup: Setup) -> None:
-        """Start the run of `setup` over `bars` (the same bars the process read)."""
-        self._bars = _bare(BarColumns.of(bars))
-        self._setup = setup
-        with suppress(OSError):  # the process is gone: `result` says how it ended
-            self._conn.send((setup, _fingerprint(self._bars), None))
-
-    def finished(self) -> bool:
-        """Whether the run is over (its outcome is waiting): from then on the process loads
-        matplotlib, ready to `draw`."""
-        return self._conn.poll()
+        """Start the run of `setup` over `bars`. Sent from a thread: the process may still be
+        starting, and the pipe holds a small part of the bars until it reads them."""
+        self._submitted = self._send_later((setup, _bare(BarColumns.of(bars))))
 
     async def result(self) -> Outcome:
-        assert self._bars is not None and self._setup is not None, "nothing submitted"
-        reply = await asyncio.to_thread(self._reply)
-        if reply == _SEND_BARS:
-            self._conn.send((self._setup, _fingerprint(self._bars), self._bars))
-            reply = await asyncio.to_thread(self._reply)
-        return self._value(reply)  # type: ignore[no-any-return]
+        assert self._submitted is not None, "nothing submitted"
+        await self._submitted
+        return self._value(await asyncio.to_thread(self._reply))  # type: ignore[no-any-return]
 
     def draw(self, first: Line, own: tuple[str, Metrics], slippage: Sequence[float]) -> None:
         """Start drawing the chart (chart.chart_png) of `first` and then the process's own run,
         named and judged by `own`, with the histogram of `slippage`. Sent from a thread: the
         process reads it once matplotlib is loaded, and the caller need not wait for that."""
-        message = (first, own, list(slippage))
-        self._sending = asyncio.get_running_loop().run_in_executor(None, self._conn.send, message)
-        # seen here if `picture` is never awaited (the backtest failed and closed us meanwhile)
-        self._sending.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._sending = self._send_later((first, own, list(slippage)))
 
     async def picture(self) -> bytes:
         """The PNG `draw` asked for."""
         assert self._sending is not None, "nothing to draw"
         await self._sending
         return self._value(await asyncio.to_thread(self._reply))  # type: ignore[no-any-return]
+
+    def _send_later(self, message: object) -> asyncio.Future[None]:
+        sending = asyncio.get_running_loop().run_in_executor(None, self._send, message)
+        # seen here if never awaited (the backtest failed and closed us meanwhile)
+        sending.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return sending
+
+    def _send(self, message: object) -> None:
+        with suppress(OSError):  # the process is gone: `result` says how it ended
+            self._conn.send(message)
 
     @staticmethod
     def _value(reply: object) -> object:
@@ -139,43 +127,46 @@ class Beside:
 
     def close(self) -> None:
         """Stop the process: whatever it was doing is not needed any more (it writes nothing,
-        so waiting for it to tear down its interpreter would only cost time)."""
-        self._conn.close()
+        so waiting for it to tear down its interpreter would only cost time). Ended before
+        the pipe is closed: a send still under way then fails at once instead of waiting."""
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
+        self._conn.close()
 
 
-def _serve(conn: Connection, data: str | Path | None) -> None:
-    """Beside's process: read the bars (if given the file), then run what is submitted."""
+def _beside_context() -> BaseContext:
+    """Forked while this process runs no other thread (`tradebot backtest` makes Beside before
+    the journal's writer or any executor thread): the process starts at once with every module
+    loaded, where a spawned one spends ~0.3 s importing them again. With a thread running, a
+    fork could copy a lock that thread holds, never to be released: spawned then."""
+    return get_context("fork" if threading.active_count() == 1 else "spawn")
+
+
+def _serve(conn: Connection, callers: Connection | None) -> None:
+    """Beside's process: run what is submitted, then draw when asked. Matplotlib (~0.25 s)
+    loads on a thread from the start: while the bars come, then beside the run, instead of
+    after it while the caller waits for the picture."""
+    if callers is not None:
+        callers.close()
+    drawing = threading.Thread(target=chart.load_drawing, name="load-drawing", daemon=True)
+    drawing.start()
     tune_for_passes()
-    loaded = None
-    if data is not None:
-        try:
-            loaded = load_bars(data).bars
-        except Exception:  # the caller reads the same file and says what is wrong with it
-            loaded = None
     try:
-        while True:
-            setup, fingerprint, sent = conn.recv()
-            bars = sent if sent is not None else loaded
-            if bars is None or _fingerprint(bars) != fingerprint:
-                conn.send(_SEND_BARS)
-                continue
-            try:
-                outcome = asyncio.run(run(bars, setup))
-            except Exception:
-                conn.send((False, traceback.format_exc()))
-                return
-            conn.send((True, outcome))
-            break
+        setup, bars = conn.recv()
+        try:
+            outcome = asyncio.run(run(bars, setup))
+        except Exception:
+            conn.send((False, traceback.format_exc()))
+            return
+        conn.send((True, outcome))
+        drawing.join()
         _draw(conn, outcome)
     except EOFError:
         return  # the caller stopped before it needed us
 
 
 def _draw(conn: Connection, outcome: Outcome) -> None:
-    chart.load_drawing()  # while the caller finishes its own run
     first, (name, metrics), slippage = conn.recv()
     try:
         charted = [first, *chart.lines([(name, outcome, metrics)])]
