@@ -66,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StartupError, BarDataError) as exc:
         print(f"tradebot: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a backtest or sweep stopped at the terminal: said, not a traceback
+        print(f"tradebot {args.command}: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 def _dispatch(args: argparse.Namespace, env: dict[str, str]) -> int:

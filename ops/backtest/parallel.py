@@ -212,7 +212,9 @@ async def _spread(
         if progress is not None:
             done = [0]
 
-            def tell(_: object) -> None:
+            def tell(future: asyncio.Future[object]) -> None:
+                if future.cancelled():  # stopped (Ctrl-C): not a point done
+                    return
                 done[0] += 1
                 progress(done[0], len(setups))
 
