@@ -13,7 +13,7 @@ single-process core does in its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from nats.aio.client import Client
 
@@ -50,7 +50,7 @@ from ops.journal.journal import Journal
 from ops.journal.pnl import PERIODS
 from ops.shared import messages
 from ops.shared.formatting import echo
-from ops.shared.results import CommandError, ConfirmRequest, HelpResult
+from ops.shared.results import CommandError, HelpResult
 from strategy.clock import Clock
 
 CONTROL = frozenset({"kill", "pause", "resume"})
@@ -189,18 +189,8 @@ class GatewayCore(AuditedCore):
             raise CommandError(self._name_one(" ".join(args)))
         return args[0]
 
-    def _ask(
-        self,
-        kind: str,
-        user: str,
-        channel: str,
-        title: str,
-        lines: tuple[str, ...],
-        apply: Callable[[str], Awaitable[ControlOutcome]],
-    ) -> ConfirmRequest:
-        """Hold `apply` behind a Confirm (requester only, or another operator with four_eyes)."""
-        pending = self.confirmations.open(kind, user, channel, self.kill_ttl_sec, apply)  # type: ignore[arg-type]
-        return ConfirmRequest(pending.nonce, kind, title, lines, user, pending.expires_at)
+    def ttl_sec(self, kind: str) -> float:
+        return self.kill_ttl_sec  # kill and resume: the only confirmations held here
 
     async def _kill(self, account: str | None, by: str) -> ControlOutcome:
         written_ns = self.clock.monotonic_ns()

@@ -3,11 +3,11 @@ command, confirmation click, cancel and expiry audited in a journal's commands t
 
 from __future__ import annotations
 
-from ops.control.confirm import Confirmations, Pending
+from ops.control.confirm import Apply, Confirmations, Pending
 from ops.control.parsing import MAX_COMMAND_CHARS
 from ops.shared import messages
 from ops.shared.formatting import echo
-from ops.shared.results import CommandError, ConfirmationExpired, Done
+from ops.shared.results import CommandError, ConfirmationExpired, ConfirmRequest, Done
 from strategy.recorder import Recorder
 
 
@@ -15,6 +15,18 @@ class AuditedCore:
     def __init__(self, confirmations: Confirmations, journal: Recorder) -> None:
         self.confirmations = confirmations
         self._audit_to = journal
+
+    def ttl_sec(self, kind: str) -> float:
+        """How long a confirmation of `kind` waits for its click."""
+        raise NotImplementedError
+
+    def _ask(
+        self, kind: str, user: str, channel: str, title: str, lines: tuple[str, ...], apply: Apply
+    ) -> ConfirmRequest:
+        """Hold `apply` behind a Confirm (requester only, or another operator with four_eyes)
+        and describe exactly what it will do."""
+        pending = self.confirmations.open(kind, user, channel, self.ttl_sec(kind), apply)
+        return ConfirmRequest(pending.nonce, kind, title, lines, user, pending.expires_at)
 
     def accept(self, nonce: str, user: str, channel: str, surface: str) -> Pending:
         """Take the pending action if `user` may confirm it now (audited either way). A surface

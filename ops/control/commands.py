@@ -7,7 +7,7 @@ nonce; they render the results. Read-only commands live in `ops.control.queries`
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from ops.backtest.sessions import SessionSource
 from ops.config.settings import ConfigError, Settings
@@ -142,27 +142,7 @@ class CommandCore(AuditedCore):
         if pending is not None:
             self.audit(pending.requester, channel, surface, pending.kind, "withdrawn", reason)
 
-    def _ask(
-        self,
-        kind: str,
-        user: str,
-        channel: str,
-        title: str,
-        lines: tuple[str, ...],
-        apply: Callable[[str], Awaitable[Result]],
-    ) -> ConfirmRequest:
-        """Hold `apply` behind a confirmation and describe exactly what it will do."""
-        pending = self.confirmations.open(kind, user, channel, self._ttl(kind), apply)
-        return ConfirmRequest(
-            nonce=pending.nonce,
-            kind=kind,
-            title=title,
-            lines=lines,
-            requester=user,
-            expires_at=pending.expires_at,
-        )
-
-    def _ttl(self, kind: str) -> float:
+    def ttl_sec(self, kind: str) -> float:
         key = "confirm.kill_ttl_sec" if kind == "kill" else "confirm.set_ttl_sec"
         return self.settings.number(key)
 
