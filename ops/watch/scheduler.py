@@ -39,26 +39,21 @@ class Scheduler:
         self._scheduler = AsyncIOScheduler(timezone="America/New_York")
 
     def every(self, name: str, seconds: float, job: Job) -> None:
-        self._scheduler.add_job(
-            guarded(self._report_error, name, job),
-            "interval",
-            seconds=seconds,
-            id=name,
-            name=name,
-            max_instances=1,
-            coalesce=True,
-        )
+        self._add(name, job, "interval", seconds=seconds)
 
     def daily(self, name: str, hour: int, minute: int, job: Job) -> None:
+        self._add(name, job, "cron", hour=hour, minute=minute)
+
+    def _add(self, name: str, job: Job, trigger: str, **when: float) -> None:
+        """One run at a time; runs missed while one was going are taken as one."""
         self._scheduler.add_job(
             guarded(self._report_error, name, job),
-            "cron",
-            hour=hour,
-            minute=minute,
+            trigger,
             id=name,
             name=name,
             max_instances=1,
             coalesce=True,
+            **when,
         )
 
     def start(self) -> None:
