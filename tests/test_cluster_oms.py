@@ -18,7 +18,7 @@ from nats.js.errors import NotFoundError
 
 from bot.oms_cli import RunningOms, start_oms
 from ops.cluster.acks import read_components
-from ops.cluster.codec import decode_update, encode_intent, update_msg_id
+from ops.cluster.codec import decode_updates, encode_intent, update_msg_id
 from ops.cluster.config import ClusterConfig, cluster_config
 from ops.cluster.control_requests import read_revisions, request_kill, request_pause, request_resume
 from ops.cluster.credentials import oms_user
@@ -124,7 +124,8 @@ async def publish_mark(js: JetStreamContext, symbol: str = "SPY") -> None:
 
 
 async def exec_updates(js: JetStreamContext) -> list[tuple[str, str, OrderUpdate]]:
-    """Every message on the exec stream: (subject, message id, update)."""
+    """Every update on the exec stream: (subject, message id, update); the updates of a
+    batch message (a round's, on exec.{account}.{strategy}._batch) share its subject and id."""
     try:
         info = await js.stream_info(EXEC_STREAM)
     except NotFoundError:
@@ -133,7 +134,7 @@ async def exec_updates(js: JetStreamContext) -> list[tuple[str, str, OrderUpdate
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         msg = await js.get_msg(EXEC_STREAM, seq)
         msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
-        found.append((msg.subject, msg_id, decode_update(msg.data or b"")))
+        found.extend((msg.subject, msg_id, u) for u in decode_updates(msg.data or b""))
     return found
 
 
